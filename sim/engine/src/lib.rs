@@ -1,1 +1,19 @@
-//! placeholder
+//! The pxelab simulation core, sans IO: virtual time, seeded streams, LANs carrying real
+//! Ethernet/IPv4/UDP bytes, routers with DHCP relay, PXE clients, and server hosts whose services
+//! sit behind the `App` trait. It knows no files, YAML, wasmtime, tokio or HTTP.
+
+pub mod app;
+pub mod client;
+pub mod frame;
+pub mod log;
+pub mod report;
+pub mod rng;
+pub mod router;
+pub mod server;
+pub mod world;
+
+pub use app::{App, AppContext, Datagram, Effect, Failure, Input};
+pub use log::{EventLog, Kind, Level, Record};
+pub use report::{Crash, Report};
+pub use rng::Stream;
+pub use world::{Limits, Node, StopReason, World};
