@@ -1,1 +1,125 @@
-//! placeholder
+//! The guest SDK for pxelab boot-server plugins: it hides the WIT bindings behind a small
+//! `Env`/`Plugin` pair so that plugin logic is plain Rust, unit-testable natively with
+//! `testing::MockEnv`, and exported to the host by one `export_plugin!` line.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+pub mod config;
+pub mod dhcp;
+pub mod tftp;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
+
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub mod guest;
+
+/// The generated bindings for world `boot-server`; plugins do not use them directly.
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "boot-server",
+        path: "../wit",
+        pub_export_macro: true,
+        export_macro_name: "export",
+        default_bindings_module: "sdk::bindings",
+    });
+}
+
+pub use config::Config;
+
+/// Severity of a diagnostic or event-log record (the WIT `level`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    Debug,
+    Info,
+    Warning,
+    Error,
+}
+
+/// A UDP datagram as a socket server sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Datagram {
+    pub src: SocketAddrV4,
+    pub dst: SocketAddrV4,
+    pub payload: Vec<u8>,
+}
+
+/// Everything a plugin may ask of its host. The wasm build forwards each call to the WIT import
+/// of the same name; `testing::MockEnv` records them.
+pub trait Env {
+    /// Simulated time in nanoseconds since the start of the run.
+    fn now_ns(&self) -> u64;
+    /// The next draw of this node's seeded random stream.
+    fn random_u64(&mut self) -> u64;
+    fn own_ip(&self) -> Ipv4Addr;
+    fn send(&mut self, datagram: Datagram);
+    /// Calls `Plugin::on_timer(token)` after `delay_ns` of simulated time.
+    fn set_timer(&mut self, delay_ns: u64, token: u64);
+    fn log(&mut self, level: Level, message: &str);
+    /// A Windows-style event-log record (source, level, event id, text).
+    fn event_log(&mut self, source: &str, level: Level, event_id: u32, text: &str);
+    /// The node's store that survives service restarts.
+    fn store_get(&mut self, key: &str) -> Option<Vec<u8>>;
+    fn store_set(&mut self, key: &str, value: &[u8]);
+}
+
+impl dyn Env + '_ {
+    /// Draws one sample of `distribution` from this node's random stream.
+    pub fn sample(&mut self, distribution: &timing::Distribution) -> u64 {
+        distribution.sample(&mut || self.random_u64())
+    }
+}
+
+/// A boot-server plugin: one instance per service start.
+pub trait Plugin: Sized + 'static {
+    /// The configuration keys this plugin understands; any other key refuses the start, so a
+    /// typo in a topology is reported instead of silently ignored.
+    const CONFIG_KEYS: &'static [&'static str];
+
+    fn init(env: &mut dyn Env, config: &Config) -> Result<Self, String>;
+    fn on_datagram(&mut self, env: &mut dyn Env, datagram: Datagram);
+    fn on_timer(&mut self, env: &mut dyn Env, token: u64) {
+        let _ = (env, token);
+    }
+}
+
+/// Starts a plugin from the host's `(key, value)` list: checks the keys against
+/// `P::CONFIG_KEYS`, then calls `P::init`. The wasm glue and native tests both start plugins
+/// through here so they see the same validation.
+pub fn start<P: Plugin>(env: &mut dyn Env, pairs: Vec<(String, String)>) -> Result<P, String> {
+    let config = Config::new(pairs, P::CONFIG_KEYS)?;
+    P::init(env, &config)
+}
+
+/// Exports a `Plugin` type as the plugin's `boot-server` world implementation. Only the wasm
+/// build exports anything; natively the plugin is used as an ordinary type.
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct Exports;
+
+            impl $crate::bindings::Guest for Exports {
+                fn init(
+                    config: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
+                ) -> ::std::result::Result<(), ::std::string::String> {
+                    $crate::guest::init::<$plugin>(config)
+                }
+
+                fn on_datagram(datagram: $crate::bindings::pxelab::plugin::types::Datagram) {
+                    $crate::guest::on_datagram(datagram)
+                }
+
+                fn on_timer(token: u64) {
+                    $crate::guest::on_timer(token)
+                }
+    }
+
+            $crate::bindings::export!(Exports with_types_in $crate::bindings);
+        };
+    };
+}

@@ -1,0 +1,244 @@
+//! DHCP and PXE helpers that both boot servers need: a decoder that refuses what dhcproto would
+//! accept but later panic on, the PXE option readers, and the RFC 2131 reply address rule.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use dhcproto::v4::{self, DhcpOption, Message, MessageType, OptionCode};
+use dhcproto::{Decodable, Decoder, Encodable, Encoder};
+
+pub const SERVER_PORT: u16 = 67;
+pub const CLIENT_PORT: u16 = 68;
+/// The PXE boot-server port a client asks after a proxy offer without boot information.
+pub const PXE_PORT: u16 = 4011;
+/// The value of option 60 that marks a PXE client or a proxy offer.
+pub const PXE_CLIENT_CLASS: &str = "PXEClient";
+
+const MAGIC_COOKIE: [u8; 4] = [99, 130, 83, 99];
+/// Where the magic cookie sits: after op..giaddr (28 bytes), chaddr (16), sname (64), file (128).
+const MAGIC_COOKIE_OFFSET: usize = 236;
+const CHADDR_LEN_MAX: u8 = 16;
+
+/// Decodes a DHCPv4 message, or `None` for anything that is not one. Beyond dhcproto's own
+/// checks it requires the magic cookie and `hlen <= 16` (dhcproto slices chaddr by `hlen`, so
+/// a larger value would panic later: the malformed-probe crash of KB3073881).
+pub fn decode(payload: &[u8]) -> Option<Message> {
+    if payload.get(MAGIC_COOKIE_OFFSET..MAGIC_COOKIE_OFFSET + 4) != Some(&MAGIC_COOKIE[..]) {
+        return None;
+    }
+    if payload.get(2).is_none_or(|&hlen| hlen > CHADDR_LEN_MAX) {
+        return None;
+    }
+    Message::decode(&mut Decoder::new(payload)).ok()
+}
+
+/// Encodes a message built by this process. Encoding only fails for values dhcproto cannot
+/// represent (an option longer than 255 bytes), which our own replies never contain; the
+/// `Err` is passed on so a caller can log it rather than panic.
+pub fn encode(message: &Message) -> Result<Vec<u8>, String> {
+    let mut buffer = Vec::with_capacity(300);
+    message
+        .encode(&mut Encoder::new(&mut buffer))
+        .map_err(|e| format!("DHCP encode failed: {e}"))?;
+    Ok(buffer)
+}
+
+pub fn message_type(message: &Message) -> Option<MessageType> {
+    message.opts().msg_type()
+}
+
+/// Option 60 starts with "PXEClient" (PXE 2.1: `PXEClient:Arch:xxxxx:UNDI:yyyzzz`).
+pub fn is_pxe_client(message: &Message) -> bool {
+    match message.opts().get(OptionCode::ClassIdentifier) {
+        Some(DhcpOption::ClassIdentifier(class)) => class.starts_with(PXE_CLIENT_CLASS.as_bytes()),
+        _ => false,
+    }
+}
+
+/// Option 93, the client system architecture (0 BIOS, 6 EFI IA32, 7 EFI BC, 9 EFI x64).
+pub fn client_arch(message: &Message) -> Option<u16> {
+    match message.opts().get(OptionCode::ClientSystemArchitecture) {
+        Some(DhcpOption::ClientSystemArchitecture(arch)) => Some(u16::from(*arch)),
+        _ => None,
+    }
+}
+
+/// Whether option 93 names a UEFI firmware, which needs the EFI boot file.
+pub fn is_efi_arch(arch: Option<u16>) -> bool {
+    matches!(arch, Some(6 | 7 | 9))
+}
+
+/// Option 97, the client machine identifier (type 0 then the 16-byte SMBIOS GUID), as sent.
+pub fn client_guid(message: &Message) -> Option<Vec<u8>> {
+    match message.opts().get(OptionCode::ClientMachineIdentifier) {
+        Some(DhcpOption::ClientMachineIdentifier(guid)) => Some(guid.clone()),
+        _ => None,
+    }
+}
+
+pub fn server_identifier(message: &Message) -> Option<Ipv4Addr> {
+    match message.opts().get(OptionCode::ServerIdentifier) {
+        Some(DhcpOption::ServerIdentifier(ip)) => Some(*ip),
+        _ => None,
+    }
+}
+
+pub fn requested_ip(message: &Message) -> Option<Ipv4Addr> {
+    match message.opts().get(OptionCode::RequestedIpAddress) {
+        Some(DhcpOption::RequestedIpAddress(ip)) => Some(*ip),
+        _ => None,
+    }
+}
+
+/// Where a server sends its reply to `request` (RFC 2131 section 4.1): to the relay when
+/// `giaddr` is set, else broadcast when the client asked for it or has no address yet, else to
+/// the client's address.
+pub fn reply_destination(request: &Message) -> SocketAddrV4 {
+    if !request.giaddr().is_unspecified() {
+        SocketAddrV4::new(request.giaddr(), SERVER_PORT)
+    } else if request.flags().broadcast() || request.ciaddr().is_unspecified() {
+        SocketAddrV4::new(Ipv4Addr::BROADCAST, CLIENT_PORT)
+    } else {
+        SocketAddrV4::new(request.ciaddr(), CLIENT_PORT)
+    }
+}
+
+/// A BOOTREPLY skeleton for `request`: same xid, flags, giaddr and chaddr, every address zero,
+/// message type `kind`. Callers add their addresses and options.
+pub fn reply_to(request: &Message, kind: MessageType) -> Message {
+    let mut reply = Message::default();
+    reply
+        .set_opcode(v4::Opcode::BootReply)
+        .set_htype(request.htype())
+        .set_xid(request.xid())
+        .set_flags(request.flags())
+        .set_giaddr(request.giaddr())
+        .set_chaddr(request.chaddr());
+    reply.opts_mut().insert(DhcpOption::MessageType(kind));
+    reply
+}
+
+/// A MAC address for log lines, `00:11:22:33:44:55`.
+pub fn format_chaddr(chaddr: &[u8]) -> String {
+    chaddr
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Builders for client messages, used by plugin tests.
+#[cfg(not(target_arch = "wasm32"))]
+pub mod build {
+    use super::*;
+
+    /// A PXE 2.1 DISCOVER as firmware sends it (broadcast flag, options 60, 93, 94, 97), as a
+    /// relay forwards it when `giaddr` is not 0.0.0.0.
+    pub fn pxe_discover(xid: u32, chaddr: [u8; 6], giaddr: Ipv4Addr, arch: u16) -> Vec<u8> {
+        let mut message = client_message(xid, chaddr, MessageType::Discover);
+        message.set_giaddr(giaddr);
+        add_pxe_options(&mut message, arch);
+        encode(&message).unwrap_or_default()
+    }
+
+    /// The unicast DHCPREQUEST a PXE client sends to a boot server on port 4011.
+    pub fn pxe_boot_request(xid: u32, chaddr: [u8; 6], ciaddr: Ipv4Addr, arch: u16) -> Vec<u8> {
+        let mut message = client_message(xid, chaddr, MessageType::Request);
+        message.set_ciaddr(ciaddr).set_flags(v4::Flags::default());
+        add_pxe_options(&mut message, arch);
+        encode(&message).unwrap_or_default()
+    }
+
+    /// A plain client message with the broadcast flag set.
+    pub fn client_message(xid: u32, chaddr: [u8; 6], kind: MessageType) -> Message {
+        let mut message = Message::default();
+        message
+            .set_opcode(v4::Opcode::BootRequest)
+            .set_xid(xid)
+            .set_flags(v4::Flags::default().set_broadcast())
+            .set_chaddr(&chaddr);
+        message.opts_mut().insert(DhcpOption::MessageType(kind));
+        message
+    }
+
+    fn add_pxe_options(message: &mut Message, arch: u16) {
+        let class = format!("PXEClient:Arch:{arch:05}:UNDI:002001");
+        let opts = message.opts_mut();
+        opts.insert(DhcpOption::ClassIdentifier(class.into_bytes()));
+        opts.insert(DhcpOption::ClientSystemArchitecture(arch.into()));
+        opts.insert(DhcpOption::ClientNetworkInterface(1, 2, 1));
+        let mut guid = vec![0u8];
+        guid.extend((1..=16u8).map(|i| i.wrapping_mul(0x11)));
+        opts.insert(DhcpOption::ClientMachineIdentifier(guid));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAC: [u8; 6] = [0x00, 0x50, 0x56, 0x01, 0x02, 0x03];
+
+    #[test]
+    fn pxe_options_are_read_back() {
+        let bytes = build::pxe_discover(7, MAC, Ipv4Addr::new(10, 1, 0, 2), 9);
+        let message = decode(&bytes).unwrap();
+        assert!(is_pxe_client(&message));
+        assert_eq!(client_arch(&message), Some(9));
+        assert!(is_efi_arch(client_arch(&message)));
+        assert_eq!(client_guid(&message).map(|g| g.len()), Some(17));
+        assert_eq!(message_type(&message), Some(MessageType::Discover));
+    }
+
+    #[test]
+    fn reply_destination_follows_rfc_2131() {
+        let relayed = decode(&build::pxe_discover(1, MAC, Ipv4Addr::new(10, 1, 0, 3), 0)).unwrap();
+        assert_eq!(reply_destination(&relayed), "10.1.0.3:67".parse().unwrap());
+        let local = decode(&build::pxe_discover(1, MAC, Ipv4Addr::UNSPECIFIED, 0)).unwrap();
+        assert_eq!(
+            reply_destination(&local),
+            "255.255.255.255:68".parse().unwrap()
+        );
+        let renewing = decode(&build::pxe_boot_request(
+            1,
+            MAC,
+            Ipv4Addr::new(10, 1, 0, 100),
+            0,
+        ))
+        .unwrap();
+        assert_eq!(
+            reply_destination(&renewing),
+            "10.1.0.100:68".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn garbage_and_oversized_hlen_are_refused() {
+        assert!(decode(&[]).is_none());
+        assert!(decode(&[1, 2, 3]).is_none());
+        assert!(decode(&[0u8; 300]).is_none());
+        let mut bytes = build::pxe_discover(1, MAC, Ipv4Addr::UNSPECIFIED, 0);
+        bytes[2] = 200;
+        assert!(decode(&bytes).is_none());
+        let mut truncated = build::pxe_discover(1, MAC, Ipv4Addr::UNSPECIFIED, 0);
+        truncated.truncate(250);
+        let _ = decode(&truncated);
+    }
+
+    #[test]
+    fn reply_copies_the_transaction() {
+        let request = decode(&build::pxe_discover(
+            0xdead_beef,
+            MAC,
+            Ipv4Addr::new(10, 1, 0, 2),
+            0,
+        ))
+        .unwrap();
+        let reply = reply_to(&request, MessageType::Offer);
+        assert_eq!(reply.opcode(), v4::Opcode::BootReply);
+        assert_eq!(reply.xid(), 0xdead_beef);
+        assert_eq!(reply.chaddr(), &MAC);
+        assert_eq!(reply.giaddr(), Ipv4Addr::new(10, 1, 0, 2));
+        assert!(reply.flags().broadcast());
+        assert_eq!(format_chaddr(reply.chaddr()), "00:50:56:01:02:03");
+    }
+}

@@ -1,0 +1,674 @@
+//! A read-only TFTP server (RFC 1350 with RFC 2347/2348/2349 options) for plugins that serve
+//! network boot programs. The plugin owns the files and routes to it the datagrams for port 69
+//! and for the server's transfer ports, and the timers in its token range.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddrV4;
+use std::sync::Arc;
+
+use wire::tftp::{self, Packet, Repr, error_code};
+
+use crate::{Datagram, Env, Level};
+
+pub const PORT: u16 = 69;
+/// Transfers answer from the dynamic port range (RFC 6335), allocated in order so runs repeat.
+const TRANSFER_PORT_FIRST: u16 = 49152;
+const TIMEOUT_DEFAULT_NS: u64 = 1_000_000_000;
+const TIMEOUT_SECS_RANGE: std::ops::RangeInclusive<u64> = 1..=255;
+/// Retransmissions of one packet before the transfer is abandoned.
+const RETRANSMISSIONS_MAX: u32 = 5;
+/// Concurrent transfers; a boot storm beyond this gets "server busy" rather than unbounded state.
+const TRANSFERS_MAX: usize = 1024;
+/// Timer tokens used by one server: `token_base .. token_base + TOKEN_SPAN`.
+pub const TOKEN_SPAN: u64 = 1 << 48;
+
+struct Transfer {
+    peer: SocketAddrV4,
+    filename: String,
+    content: Arc<[u8]>,
+    blksize: usize,
+    timeout_ns: u64,
+    /// Unwrapped number of the last block sent; 0 while the OACK waits for ACK 0.
+    block: u64,
+    last_packet: Vec<u8>,
+    retransmissions: u32,
+    /// Distinguishes the live retransmission timer from ones made stale by a newer packet.
+    timer_generation: u64,
+}
+
+impl Transfer {
+    /// The last block is the first one shorter than `blksize`: empty when the size is a multiple.
+    fn final_block(&self) -> u64 {
+        (self.content.len() / self.blksize) as u64 + 1
+    }
+
+    fn block_data(&self, block: u64) -> &[u8] {
+        let start = ((block - 1) as usize)
+            .saturating_mul(self.blksize)
+            .min(self.content.len());
+        let end = start.saturating_add(self.blksize).min(self.content.len());
+        &self.content[start..end]
+    }
+}
+
+/// A read-only TFTP server over a set of named files.
+pub struct Server {
+    files: BTreeMap<String, Arc<[u8]>>,
+    transfers: BTreeMap<u16, Transfer>,
+    next_port: u16,
+    token_base: u64,
+}
+
+/// File names are compared case-insensitively with `\` and `/` equivalent, as Windows TFTP
+/// servers do, and without a leading separator.
+fn normalize(name: &str) -> String {
+    name.trim_start_matches(['/', '\\'])
+        .replace('\\', "/")
+        .to_ascii_lowercase()
+}
+
+impl Server {
+    /// A server whose retransmission timers use tokens `token_base .. token_base + TOKEN_SPAN`.
+    pub fn new(token_base: u64) -> Server {
+        Server {
+            files: BTreeMap::new(),
+            transfers: BTreeMap::new(),
+            next_port: TRANSFER_PORT_FIRST,
+            token_base,
+        }
+    }
+
+    pub fn add_file(&mut self, name: &str, content: Vec<u8>) {
+        self.files.insert(normalize(name), content.into());
+    }
+
+    /// Whether `datagram` is for this server: port 69 or a live transfer's port.
+    pub fn handles(&self, datagram: &Datagram) -> bool {
+        let port = datagram.dst.port();
+        port == PORT || self.transfers.contains_key(&port)
+    }
+
+    pub fn owns_timer(&self, token: u64) -> bool {
+        token
+            .checked_sub(self.token_base)
+            .is_some_and(|offset| offset < TOKEN_SPAN)
+    }
+
+    pub fn active_transfers(&self) -> usize {
+        self.transfers.len()
+    }
+
+    pub fn on_datagram(&mut self, env: &mut dyn Env, datagram: Datagram) {
+        let Ok(packet) = Packet::new_checked(&datagram.payload[..]) else {
+            env.log(
+                Level::Debug,
+                &format!("tftp: malformed packet from {} ignored", datagram.src),
+            );
+            return;
+        };
+        let Ok(repr) = Repr::parse(&packet) else {
+            return;
+        };
+        if datagram.dst.port() == PORT {
+            self.on_request(env, datagram.src, repr);
+        } else {
+            self.on_transfer_packet(env, datagram.dst.port(), datagram.src, repr);
+        }
+    }
+
+    pub fn on_timer(&mut self, env: &mut dyn Env, token: u64) {
+        let Some(offset) = token.checked_sub(self.token_base) else {
+            return;
+        };
+        let port = (offset & 0xffff) as u16;
+        let generation = offset >> 16;
+        let Some(transfer) = self.transfers.get_mut(&port) else {
+            return;
+        };
+        if transfer.timer_generation & 0xffff_ffff != generation {
+            return;
+        }
+        if transfer.retransmissions >= RETRANSMISSIONS_MAX {
+            env.log(
+                Level::Warning,
+                &format!(
+                    "tftp: {} to {} abandoned after {RETRANSMISSIONS_MAX} retransmissions of block {}",
+                    transfer.filename, transfer.peer, transfer.block
+                ),
+            );
+            self.transfers.remove(&port);
+            return;
+        }
+        transfer.retransmissions += 1;
+        env.log(
+            Level::Debug,
+            &format!(
+                "tftp: retransmitting block {} of {} to {}",
+                transfer.block, transfer.filename, transfer.peer
+            ),
+        );
+        let packet = transfer.last_packet.clone();
+        Self::send(env, port, transfer.peer, packet);
+        self.arm_timer(env, port);
+    }
+
+    fn on_request(&mut self, env: &mut dyn Env, client: SocketAddrV4, repr: Repr<'_>) {
+        let (filename, mode, options) = match repr {
+            Repr::ReadRequest {
+                filename,
+                mode,
+                options,
+            } => (filename, mode, options),
+            Repr::WriteRequest { filename, .. } => {
+                env.log(
+                    Level::Info,
+                    &format!("tftp: write request for {filename} from {client} refused"),
+                );
+                self.reply_error(
+                    env,
+                    client,
+                    error_code::ACCESS_VIOLATION,
+                    "Read-only server",
+                );
+                return;
+            }
+            _ => {
+                env.log(
+                    Level::Debug,
+                    &format!("tftp: non-request packet to port 69 from {client} ignored"),
+                );
+                return;
+            }
+        };
+        if !mode.eq_ignore_ascii_case("octet") {
+            env.log(
+                Level::Info,
+                &format!("tftp: {filename} requested in mode {mode} by {client}: refused"),
+            );
+            self.reply_error(
+                env,
+                client,
+                error_code::NOT_DEFINED,
+                "Only octet mode is supported",
+            );
+            return;
+        }
+        let Some(content) = self.files.get(&normalize(filename)).cloned() else {
+            env.log(
+                Level::Info,
+                &format!("tftp: {filename} requested by {client}: not found"),
+            );
+            self.reply_error(env, client, error_code::FILE_NOT_FOUND, "File not found");
+            return;
+        };
+        if self.transfers.len() >= TRANSFERS_MAX {
+            env.log(
+                Level::Warning,
+                &format!("tftp: {TRANSFERS_MAX} transfers active, {client} refused"),
+            );
+            self.reply_error(env, client, error_code::NOT_DEFINED, "Server busy");
+            return;
+        }
+
+        let mut transfer = Transfer {
+            peer: client,
+            filename: filename.to_string(),
+            content,
+            blksize: tftp::BLKSIZE_DEFAULT,
+            timeout_ns: TIMEOUT_DEFAULT_NS,
+            block: 0,
+            last_packet: Vec::new(),
+            retransmissions: 0,
+            timer_generation: 0,
+        };
+        let mut accepted: Vec<(&str, String)> = Vec::new();
+        for (name, value) in options {
+            if name.eq_ignore_ascii_case("blksize") {
+                // Below the minimum the option is ignored (RFC 2348); above the maximum the
+                // server answers with the largest size it allows.
+                if let Ok(size) = value.parse::<usize>()
+                    && size >= tftp::BLKSIZE_MIN
+                {
+                    transfer.blksize = size.min(tftp::BLKSIZE_MAX);
+                    accepted.push(("blksize", transfer.blksize.to_string()));
+                }
+            } else if name.eq_ignore_ascii_case("tsize") {
+                accepted.push(("tsize", transfer.content.len().to_string()));
+            } else if name.eq_ignore_ascii_case("timeout") {
+                if let Ok(secs) = value.parse::<u64>()
+                    && TIMEOUT_SECS_RANGE.contains(&secs)
+                {
+                    transfer.timeout_ns = secs * 1_000_000_000;
+                    accepted.push(("timeout", secs.to_string()));
+                }
+            }
+        }
+
+        let port = self.allocate_port();
+        env.log(
+            Level::Info,
+            &format!(
+                "tftp: sending {filename} ({} bytes, blksize {}) to {client} from port {port}",
+                transfer.content.len(),
+                transfer.blksize
+            ),
+        );
+        if accepted.is_empty() {
+            transfer.block = 1;
+            transfer.last_packet = Repr::Data {
+                block: 1,
+                data: transfer.block_data(1),
+            }
+            .to_bytes();
+        } else {
+            let options = accepted.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            transfer.last_packet = Repr::OptionAck { options }.to_bytes();
+        }
+        Self::send(env, port, client, transfer.last_packet.clone());
+        self.transfers.insert(port, transfer);
+        self.arm_timer(env, port);
+    }
+
+    fn on_transfer_packet(
+        &mut self,
+        env: &mut dyn Env,
+        port: u16,
+        src: SocketAddrV4,
+        repr: Repr<'_>,
+    ) {
+        let Some(transfer) = self.transfers.get_mut(&port) else {
+            return;
+        };
+        if src != transfer.peer {
+            // RFC 1350: a packet from a stranger gets an error and does not disturb the transfer.
+            let error = Repr::Error {
+                code: error_code::UNKNOWN_TRANSFER_ID,
+                message: "Unknown transfer ID",
+            };
+            Self::send(env, port, src, error.to_bytes());
+            return;
+        }
+        match repr {
+            Repr::Ack { block } if block == transfer.block as u16 => {
+                if transfer.block == transfer.final_block() {
+                    env.log(
+                        Level::Info,
+                        &format!(
+                            "tftp: {} to {} complete ({} blocks)",
+                            transfer.filename, src, transfer.block
+                        ),
+                    );
+                    self.transfers.remove(&port);
+                    return;
+                }
+                transfer.block += 1;
+                transfer.retransmissions = 0;
+                let next = transfer.block;
+                transfer.last_packet = Repr::Data {
+                    block: next as u16,
+                    data: transfer.block_data(next),
+                }
+                .to_bytes();
+                Self::send(env, port, src, transfer.last_packet.clone());
+                self.arm_timer(env, port);
+            }
+            // A duplicate ACK is not answered, or both copies of every later block would be
+            // sent again (the Sorcerer's Apprentice bug, RFC 1123 4.2.3.1).
+            Repr::Ack { .. } => {}
+            Repr::Error { code, message } => {
+                env.log(
+                    Level::Info,
+                    &format!(
+                        "tftp: {} to {src} ended by the client: error {code} {message}",
+                        transfer.filename
+                    ),
+                );
+                self.transfers.remove(&port);
+            }
+            _ => env.log(
+                Level::Debug,
+                &format!("tftp: unexpected packet from {src} on port {port} ignored"),
+            ),
+        }
+    }
+
+    fn reply_error(&mut self, env: &mut dyn Env, client: SocketAddrV4, code: u16, message: &str) {
+        let port = self.allocate_port();
+        Self::send(env, port, client, Repr::Error { code, message }.to_bytes());
+    }
+
+    /// The next port of the dynamic range not used by a live transfer. There are more ports in
+    /// the range than `TRANSFERS_MAX`, so the search always ends.
+    fn allocate_port(&mut self) -> u16 {
+        loop {
+            let port = self.next_port;
+            self.next_port = if port == u16::MAX {
+                TRANSFER_PORT_FIRST
+            } else {
+                port + 1
+            };
+            if !self.transfers.contains_key(&port) {
+                return port;
+            }
+        }
+    }
+
+    fn arm_timer(&mut self, env: &mut dyn Env, port: u16) {
+        if let Some(transfer) = self.transfers.get_mut(&port) {
+            transfer.timer_generation = transfer.timer_generation.wrapping_add(1);
+            let token = self.token_base
+                + (((transfer.timer_generation & 0xffff_ffff) << 16) | u64::from(port));
+            env.set_timer(transfer.timeout_ns, token);
+        }
+    }
+
+    fn send(env: &mut dyn Env, port: u16, peer: SocketAddrV4, payload: Vec<u8>) {
+        let src = SocketAddrV4::new(env.own_ip(), port);
+        env.send(Datagram {
+            src,
+            dst: peer,
+            payload,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::testing::MockEnv;
+    use crate::{Config, Plugin};
+
+    const TOKEN_BASE: u64 = 1 << 60;
+
+    /// The smallest plugin around a TFTP server, to drive it through MockEnv.
+    struct Files(Server);
+
+    impl Plugin for Files {
+        const CONFIG_KEYS: &'static [&'static str] = &[];
+
+        fn init(_env: &mut dyn Env, _config: &Config) -> Result<Files, String> {
+            let mut server = Server::new(TOKEN_BASE);
+            server.add_file(
+                "Boot\\x64\\nbp.efi",
+                (0..3000u32).map(|i| (i % 251) as u8).collect(),
+            );
+            server.add_file("exact", vec![7; 1024]);
+            Ok(Files(server))
+        }
+
+        fn on_datagram(&mut self, env: &mut dyn Env, datagram: Datagram) {
+            if self.0.handles(&datagram) {
+                self.0.on_datagram(env, datagram);
+            }
+        }
+
+        fn on_timer(&mut self, env: &mut dyn Env, token: u64) {
+            if self.0.owns_timer(token) {
+                self.0.on_timer(env, token);
+            }
+        }
+    }
+
+    fn server_ip() -> Ipv4Addr {
+        Ipv4Addr::new(10, 2, 0, 20)
+    }
+
+    fn client() -> SocketAddrV4 {
+        "10.1.0.100:2070".parse().unwrap()
+    }
+
+    fn setup() -> (MockEnv, Files) {
+        let mut env = MockEnv::new(server_ip());
+        let files = env.start::<Files>(&[]).unwrap();
+        (env, files)
+    }
+
+    fn request(env: &mut MockEnv, files: &mut Files, repr: Repr<'_>) -> Datagram {
+        env.deliver(
+            files,
+            client(),
+            SocketAddrV4::new(server_ip(), PORT),
+            repr.to_bytes(),
+        );
+        let mut sent = env.take_sent();
+        assert_eq!(sent.len(), 1);
+        sent.remove(0)
+    }
+
+    fn parse(datagram: &Datagram) -> Repr<'_> {
+        Repr::parse(&Packet::new_checked(&datagram.payload[..]).unwrap()).unwrap()
+    }
+
+    /// ACKs every block until the transfer ends; returns the bytes received and block count.
+    fn receive(
+        env: &mut MockEnv,
+        files: &mut Files,
+        first: Datagram,
+        blksize: usize,
+    ) -> (Vec<u8>, usize) {
+        let server = first.src;
+        let mut content = Vec::new();
+        let mut packet = first;
+        let mut blocks = 0;
+        loop {
+            let Repr::Data { block, data } = parse(&packet) else {
+                panic!("expected DATA")
+            };
+            assert_eq!(
+                packet.src, server,
+                "every block comes from the transfer port"
+            );
+            content.extend_from_slice(data);
+            blocks += 1;
+            let last = data.len() < blksize;
+            env.deliver(files, client(), server, Repr::Ack { block }.to_bytes());
+            if last {
+                assert!(env.take_sent().is_empty());
+                return (content, blocks);
+            }
+            let mut sent = env.take_sent();
+            assert_eq!(sent.len(), 1);
+            packet = sent.remove(0);
+        }
+    }
+
+    #[test]
+    fn rrq_with_options_gets_oack_then_the_whole_file() {
+        let (mut env, mut files) = setup();
+        let rrq = Repr::ReadRequest {
+            filename: "/boot/X64/NBP.efi",
+            mode: "octet",
+            options: vec![("blksize", "1456"), ("tsize", "0"), ("unknown", "1")],
+        };
+        let oack = request(&mut env, &mut files, rrq);
+        assert_eq!(oack.src, SocketAddrV4::new(server_ip(), 49152));
+        assert_eq!(
+            parse(&oack),
+            Repr::OptionAck {
+                options: vec![("blksize", "1456"), ("tsize", "3000")]
+            }
+        );
+        env.deliver(
+            &mut files,
+            client(),
+            oack.src,
+            Repr::Ack { block: 0 }.to_bytes(),
+        );
+        let first = env.take_sent().remove(0);
+        let (content, blocks) = receive(&mut env, &mut files, first, 1456);
+        assert_eq!(blocks, 3);
+        assert_eq!(
+            content,
+            (0..3000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>()
+        );
+        assert_eq!(files.0.active_transfers(), 0);
+    }
+
+    #[test]
+    fn rrq_without_options_starts_with_data_and_ends_with_an_empty_block() {
+        let (mut env, mut files) = setup();
+        let first = request(
+            &mut env,
+            &mut files,
+            Repr::ReadRequest {
+                filename: "EXACT",
+                mode: "OCTET",
+                options: vec![],
+            },
+        );
+        let (content, blocks) = receive(&mut env, &mut files, first, 512);
+        assert_eq!(content.len(), 1024);
+        assert_eq!(blocks, 3, "two full blocks and an empty final one");
+    }
+
+    #[test]
+    fn errors_for_missing_files_and_other_modes() {
+        let (mut env, mut files) = setup();
+        let reply = request(
+            &mut env,
+            &mut files,
+            Repr::ReadRequest {
+                filename: "nope",
+                mode: "octet",
+                options: vec![],
+            },
+        );
+        assert_eq!(
+            parse(&reply),
+            Repr::Error {
+                code: 1,
+                message: "File not found"
+            }
+        );
+        let reply = request(
+            &mut env,
+            &mut files,
+            Repr::ReadRequest {
+                filename: "exact",
+                mode: "netascii",
+                options: vec![],
+            },
+        );
+        assert!(matches!(parse(&reply), Repr::Error { code: 0, .. }));
+        let reply = request(
+            &mut env,
+            &mut files,
+            Repr::WriteRequest {
+                filename: "x",
+                mode: "octet",
+                options: vec![],
+            },
+        );
+        assert!(matches!(parse(&reply), Repr::Error { code: 2, .. }));
+        assert_eq!(files.0.active_transfers(), 0);
+    }
+
+    #[test]
+    fn blksize_is_clamped_and_timeout_honoured() {
+        let (mut env, mut files) = setup();
+        let rrq = Repr::ReadRequest {
+            filename: "exact",
+            mode: "octet",
+            options: vec![("blksize", "70000"), ("timeout", "3"), ("BLKSIZE", "4")],
+        };
+        let oack = request(&mut env, &mut files, rrq);
+        assert_eq!(
+            parse(&oack),
+            Repr::OptionAck {
+                options: vec![("blksize", "65464"), ("timeout", "3")]
+            }
+        );
+        assert_eq!(env.next_timer_ns(), Some(3_000_000_000));
+    }
+
+    #[test]
+    fn retransmits_five_times_then_gives_up() {
+        let (mut env, mut files) = setup();
+        let first = request(
+            &mut env,
+            &mut files,
+            Repr::ReadRequest {
+                filename: "exact",
+                mode: "octet",
+                options: vec![],
+            },
+        );
+        env.run_to_idle(&mut files, 100);
+        let retransmissions = env.take_sent();
+        assert_eq!(retransmissions.len(), 5);
+        assert!(retransmissions.iter().all(|d| d == &first));
+        assert_eq!(env.now_ns, 6_000_000_000);
+        assert_eq!(files.0.active_transfers(), 0);
+        assert!(env.logged(Level::Warning, "abandoned"));
+    }
+
+    #[test]
+    fn duplicate_acks_and_strangers_do_not_disturb_a_transfer() {
+        let (mut env, mut files) = setup();
+        let first = request(
+            &mut env,
+            &mut files,
+            Repr::ReadRequest {
+                filename: "exact",
+                mode: "octet",
+                options: vec![],
+            },
+        );
+        env.deliver(
+            &mut files,
+            client(),
+            first.src,
+            Repr::Ack { block: 1 }.to_bytes(),
+        );
+        assert_eq!(env.take_sent().len(), 1);
+        env.deliver(
+            &mut files,
+            client(),
+            first.src,
+            Repr::Ack { block: 1 }.to_bytes(),
+        );
+        assert!(env.take_sent().is_empty(), "duplicate ACK answered");
+        let stranger: SocketAddrV4 = "10.1.0.101:2070".parse().unwrap();
+        env.deliver(
+            &mut files,
+            stranger,
+            first.src,
+            Repr::Ack { block: 2 }.to_bytes(),
+        );
+        let reply = env.take_sent();
+        assert_eq!(reply[0].dst, stranger);
+        assert!(matches!(parse(&reply[0]), Repr::Error { code: 5, .. }));
+        env.deliver(&mut files, client(), first.src, b"\x00\x04garbage".to_vec());
+        assert!(env.take_sent().is_empty());
+        assert_eq!(files.0.active_transfers(), 1);
+    }
+
+    #[test]
+    fn client_error_ends_the_transfer() {
+        let (mut env, mut files) = setup();
+        let rrq = Repr::ReadRequest {
+            filename: "exact",
+            mode: "octet",
+            options: vec![("tsize", "0")],
+        };
+        let oack = request(&mut env, &mut files, rrq);
+        env.deliver(
+            &mut files,
+            client(),
+            oack.src,
+            Repr::Error {
+                code: 0,
+                message: "tsize probe",
+            }
+            .to_bytes(),
+        );
+        assert_eq!(files.0.active_transfers(), 0);
+        env.run_to_idle(&mut files, 10);
+        assert!(
+            env.take_sent().is_empty(),
+            "no retransmission after the transfer ended"
+        );
+    }
+}
