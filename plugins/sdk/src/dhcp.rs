@@ -89,6 +89,16 @@ pub fn requested_ip(message: &Message) -> Option<Ipv4Addr> {
     }
 }
 
+/// The boot file name (`file` field) up to its NUL, if present and UTF-8. dhcproto keeps the
+/// terminating NUL in `fname()`, which no caller wants.
+pub fn boot_file(message: &Message) -> Option<&str> {
+    let bytes = message.fname()?;
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    core::str::from_utf8(&bytes[..end])
+        .ok()
+        .filter(|name| !name.is_empty())
+}
+
 /// Where a server sends its reply to `request` (RFC 2131 section 4.1): to the relay when
 /// `giaddr` is set, else broadcast when the client asked for it or has no address yet, else to
 /// the client's address.

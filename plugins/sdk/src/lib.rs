@@ -117,9 +117,9 @@ macro_rules! export_plugin {
                 fn on_timer(token: u64) {
                     $crate::guest::on_timer(token)
                 }
-    }
+            }
 
-            $crate::bindings::export!(Exports with_types_in $crate::bindings);
+    $crate::bindings::export!(Exports with_types_in $crate::bindings);
         };
     };
 }

@@ -1,1 +1,499 @@
-//! placeholder
+//! A model of Windows Deployment Services with the ConfigMgr 2007 PXE Service Point
+//! (KB2510665): multi-threaded PXE request handling with a slow device lookup, the per-client
+//! state that a relayed duplicate DISCOVER overwrites while the first copy is still in flight,
+//! and the Kea-style race avoidance that fixes it. `Mode` selects the behaviour.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use dhcproto::v4::{self, DhcpOption, Message, MessageType, Opcode};
+use sdk::dhcp::{self, PXE_CLIENT_CLASS, PXE_PORT, SERVER_PORT};
+use sdk::{Config, Datagram, Env, Level, Plugin, tftp};
+use timing::Distribution;
+
+/// Which provider the service runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// ConfigMgr 2007 `smspxe.dll`: a duplicate overwrites in-flight state; the service dies.
+    Sccm2007,
+    /// ISC Kea's client race avoidance: in-flight requests keyed by chaddr; duplicates dropped
+    /// or parked until the first one finishes.
+    RaceAvoidance,
+}
+
+pub const CONFIG_KEYS: &[&str] = &[
+    "threads",
+    "lookup",
+    "boot_file_bios",
+    "boot_file_efi",
+    "nbp_size",
+];
+const THREADS_DEFAULT: u32 = 4;
+const LOOKUP_DEFAULT: &str = "lognormal(median=1500us, sigma=0.8, max=2s)";
+const BOOT_FILE_BIOS_DEFAULT: &str = "SMSBoot\\x86\\wdsnbp.com";
+const BOOT_FILE_EFI_DEFAULT: &str = "SMSBoot\\x64\\wdsmgfw.efi";
+const NBP_SIZE_DEFAULT: u64 = 30_832;
+const NBP_SIZE_MAX: u64 = 64 << 20;
+/// Requests waiting for a worker; beyond this a DISCOVER is dropped (the client retries).
+const QUEUE_MAX: usize = 1024;
+/// Timer tokens below this are request ids (device lookups); the TFTP server uses the rest.
+const TFTP_TOKEN_BASE: u64 = 1 << 56;
+
+/// One PXE DISCOVER as the provider queues it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Request {
+    id: u64,
+    xid: u32,
+    chaddr: Vec<u8>,
+    giaddr: Ipv4Addr,
+    flags: u16,
+    arch: Option<u16>,
+    guid: Option<Vec<u8>>,
+}
+
+/// The provider's per-client state, shared by all worker threads and keyed by chaddr only:
+/// the object the duplicate overwrites in the defective provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ClientState {
+    owner: u64,
+    xid: u32,
+    giaddr: Ipv4Addr,
+    flags: u16,
+    guid: Option<Vec<u8>>,
+}
+
+impl ClientState {
+    fn of(request: &Request) -> ClientState {
+        ClientState {
+            owner: request.id,
+            xid: request.xid,
+            giaddr: request.giaddr,
+            flags: request.flags,
+            guid: request.guid.clone(),
+        }
+    }
+}
+
+pub struct Wds {
+    mode: Mode,
+    threads: u32,
+    lookup: Distribution,
+    boot_file_bios: String,
+    boot_file_efi: String,
+    queue: VecDeque<Request>,
+    /// Requests whose device lookup is running, by request id (= timer token).
+    in_flight: BTreeMap<u64, Request>,
+    state: BTreeMap<Vec<u8>, ClientState>,
+    /// RaceAvoidance only: chaddr -> (request id, xid) being processed.
+    busy_clients: BTreeMap<Vec<u8>, (u64, u32)>,
+    /// RaceAvoidance only: the newest request with another xid that arrived while busy.
+    parked: BTreeMap<Vec<u8>, Request>,
+    known_devices: BTreeSet<Vec<u8>>,
+    next_request_id: u64,
+    tftp: tftp::Server,
+}
+
+/// Deterministic stand-in content for a boot file: a function of the byte index and a hash of
+/// the name, so a client can tell two files apart and verify what it received.
+pub fn nbp_content(name: &str, size: usize) -> Vec<u8> {
+    // FNV-1a over the lower-cased name, matching the TFTP server's case-insensitive names.
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for byte in name.to_ascii_lowercase().bytes() {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    (0..size as u64)
+        .map(|index| (hash.wrapping_add(index).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as u8)
+        .collect()
+}
+
+impl Wds {
+    pub fn start(env: &mut dyn Env, config: &Config, mode: Mode) -> Result<Wds, String> {
+        let threads = config.u32_in("threads", THREADS_DEFAULT, 1..=64)?;
+        let lookup = config.distribution_or("lookup", LOOKUP_DEFAULT)?;
+        let boot_file_bios = config
+            .str_or("boot_file_bios", BOOT_FILE_BIOS_DEFAULT)
+            .to_string();
+        let boot_file_efi = config
+            .str_or("boot_file_efi", BOOT_FILE_EFI_DEFAULT)
+            .to_string();
+        for (key, file) in [
+            ("boot_file_bios", &boot_file_bios),
+            ("boot_file_efi", &boot_file_efi),
+        ] {
+            // The name goes into the 128-byte `file` field, NUL-terminated.
+            if file.is_empty() || file.len() > 127 || file.contains('\0') {
+                return Err(format!(
+                    "config `{key}`: expected a file name of 1 to 127 bytes, got `{file}`"
+                ));
+            }
+        }
+        let nbp_size = config.u64_in("nbp_size", NBP_SIZE_DEFAULT, 1..=NBP_SIZE_MAX)? as usize;
+        let mut tftp = tftp::Server::new(TFTP_TOKEN_BASE);
+        tftp.add_file(&boot_file_bios, nbp_content(&boot_file_bios, nbp_size));
+        tftp.add_file(&boot_file_efi, nbp_content(&boot_file_efi, nbp_size));
+
+        env.event_log(
+            "WDSServer",
+            Level::Info,
+            257,
+            "The Windows Deployment Services Server service started.",
+        );
+        env.log(
+            Level::Info,
+            &format!(
+                "wds: provider {} with NumberOfThreads {threads}, device lookup {lookup}",
+                match mode {
+                    Mode::Sccm2007 => "smspxe (ConfigMgr 2007)",
+                    Mode::RaceAvoidance => "with client race avoidance",
+                }
+            ),
+        );
+        Ok(Wds {
+            mode,
+            threads,
+            lookup,
+            boot_file_bios,
+            boot_file_efi,
+            queue: VecDeque::new(),
+            in_flight: BTreeMap::new(),
+            state: BTreeMap::new(),
+            busy_clients: BTreeMap::new(),
+            parked: BTreeMap::new(),
+            known_devices: BTreeSet::new(),
+            next_request_id: 1,
+            tftp,
+        })
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    pub fn on_datagram(&mut self, env: &mut dyn Env, datagram: Datagram) {
+        if self.tftp.handles(&datagram) {
+            self.tftp.on_datagram(env, datagram);
+            return;
+        }
+        match datagram.dst.port() {
+            SERVER_PORT => self.on_discover(env, &datagram),
+            PXE_PORT => self.on_boot_request(env, &datagram),
+            _ => {}
+        }
+    }
+
+    pub fn on_timer(&mut self, env: &mut dyn Env, token: u64) {
+        if self.tftp.owns_timer(token) {
+            self.tftp.on_timer(env, token);
+        } else {
+            self.on_lookup_done(env, token);
+        }
+    }
+
+    fn on_discover(&mut self, env: &mut dyn Env, datagram: &Datagram) {
+        let Some(message) = dhcp::decode(&datagram.payload) else {
+            env.log(
+                Level::Debug,
+                &format!("wds: undecodable datagram from {} ignored", datagram.src),
+            );
+            return;
+        };
+        if message.opcode() != Opcode::BootRequest
+            || dhcp::message_type(&message) != Some(MessageType::Discover)
+            || !dhcp::is_pxe_client(&message)
+        {
+            return;
+        }
+        if self.queue.len() >= QUEUE_MAX {
+            env.log(
+                Level::Warning,
+                &format!("wds: {QUEUE_MAX} requests queued; DISCOVER dropped"),
+            );
+            return;
+        }
+        let request = Request {
+            id: self.next_request_id,
+            xid: message.xid(),
+            chaddr: message.chaddr().to_vec(),
+            giaddr: message.giaddr(),
+            flags: u16::from(message.flags()),
+            arch: dhcp::client_arch(&message),
+            guid: dhcp::client_guid(&message),
+        };
+        self.next_request_id += 1;
+        env.log(
+            Level::Debug,
+            &format!(
+                "wds: request {} queued: DISCOVER xid {:#010x} from {} via {}",
+                request.id,
+                request.xid,
+                dhcp::format_chaddr(&request.chaddr),
+                request.giaddr
+            ),
+        );
+        self.queue.push_back(request);
+        self.dispatch(env);
+    }
+
+    /// Hands queued requests to free workers, each of which writes the client's state and
+    /// starts the device lookup.
+    fn dispatch(&mut self, env: &mut dyn Env) {
+        while self.in_flight.len() < self.threads as usize {
+            let Some(request) = self.queue.pop_front() else {
+                return;
+            };
+            let mac = dhcp::format_chaddr(&request.chaddr);
+            if self.mode == Mode::RaceAvoidance {
+                if let Some(&(busy_id, busy_xid)) = self.busy_clients.get(&request.chaddr) {
+                    if busy_xid == request.xid {
+                        env.log(
+                            Level::Info,
+                            &format!(
+                                "wds: request {} (xid {:#010x} from {mac} via {}) dropped as a duplicate of request {busy_id} in flight",
+                                request.id, request.xid, request.giaddr
+                            ),
+                        );
+                    } else {
+                        env.log(
+                            Level::Info,
+                            &format!(
+                                "wds: request {} (xid {:#010x} from {mac}) parked until request {busy_id} finishes",
+                                request.id, request.xid
+                            ),
+                        );
+                        self.parked.insert(request.chaddr.clone(), request);
+                    }
+                    continue;
+                }
+                self.busy_clients
+                    .insert(request.chaddr.clone(), (request.id, request.xid));
+            }
+            // The defective provider writes here whether or not another worker still uses it.
+            self.state
+                .insert(request.chaddr.clone(), ClientState::of(&request));
+            let lookup_ns = env.sample(&self.lookup);
+            env.log(
+                Level::Debug,
+                &format!(
+                    "wds: worker takes request {} ({mac} via {}), device lookup {}",
+                    request.id,
+                    request.giaddr,
+                    timing::format_ns(lookup_ns)
+                ),
+            );
+            env.set_timer(lookup_ns, request.id);
+            self.in_flight.insert(request.id, request);
+        }
+    }
+
+    fn on_lookup_done(&mut self, env: &mut dyn Env, id: u64) {
+        let Some(request) = self.in_flight.remove(&id) else {
+            return;
+        };
+        let state = match self.mode {
+            Mode::Sccm2007 => {
+                let current = self
+                    .state
+                    .get(&request.chaddr)
+                    .cloned()
+                    .unwrap_or_else(|| ClientState::of(&request));
+                if current.owner != request.id {
+                    self.crash(env, &request, &current);
+                }
+                self.state.remove(&request.chaddr);
+                current
+            }
+            Mode::RaceAvoidance => {
+                self.busy_clients.remove(&request.chaddr);
+                self.state.remove(&request.chaddr);
+                if let Some(parked) = self.parked.remove(&request.chaddr) {
+                    // Resubmitted ahead of the queue: it arrived before anything queued now.
+                    self.queue.push_front(parked);
+                }
+                ClientState::of(&request)
+            }
+        };
+        self.send_proxy_offer(env, &request.chaddr, &state);
+        self.dispatch(env);
+    }
+
+    /// The heap corruption of KB2510665: the worker's client state was replaced by another
+    /// worker's while the lookup ran. Records what Windows records, then dies; the host turns
+    /// the trap into a service crash.
+    fn crash(&mut self, env: &mut dyn Env, request: &Request, current: &ClientState) -> ! {
+        let mac = dhcp::format_chaddr(&request.chaddr);
+        env.log(
+            Level::Error,
+            &format!(
+                "wds: client state of {mac} (xid {:#010x}) overwritten while request {} via {} was in flight, by request {} via {}",
+                request.xid, request.id, request.giaddr, current.owner, current.giaddr
+            ),
+        );
+        env.event_log(
+            "Application Error",
+            Level::Error,
+            1000,
+            "Faulting application name: svchost.exe_WDSServer, version: 6.1.7601.17514, time stamp: 0x4ce7b96e\n\
+             Faulting module name: ntdll.dll, version: 6.1.7601.17514, time stamp: 0x4ce7c8f9\n\
+             Exception code: 0xc0000374\n\
+             Fault offset: 0x000000000008f0c6\n\
+             Faulting application path: C:\\Windows\\System32\\svchost.exe\n\
+             Faulting module path: C:\\Windows\\SYSTEM32\\ntdll.dll",
+        );
+        panic!(
+            "heap corruption (exception code 0xc0000374) in WDSServer: state of {mac} xid {:#010x} replaced (giaddr {} by {})",
+            request.xid, request.giaddr, current.giaddr
+        );
+    }
+
+    fn send_proxy_offer(&mut self, env: &mut dyn Env, chaddr: &[u8], state: &ClientState) {
+        let own_ip = env.own_ip();
+        let mut offer = Message::default();
+        offer
+            .set_opcode(Opcode::BootReply)
+            .set_xid(state.xid)
+            .set_flags(v4::Flags::new(state.flags))
+            .set_chaddr(chaddr)
+            .set_giaddr(state.giaddr)
+            .set_yiaddr(Ipv4Addr::UNSPECIFIED)
+            .set_siaddr(own_ip);
+        let opts = offer.opts_mut();
+        opts.insert(DhcpOption::MessageType(MessageType::Offer));
+        opts.insert(DhcpOption::ServerIdentifier(own_ip));
+        opts.insert(DhcpOption::ClassIdentifier(
+            PXE_CLIENT_CLASS.as_bytes().to_vec(),
+        ));
+        if let Some(guid) = &state.guid {
+            opts.insert(DhcpOption::ClientMachineIdentifier(guid.clone()));
+        }
+        let dst = if state.giaddr.is_unspecified() {
+            SocketAddrV4::new(Ipv4Addr::BROADCAST, dhcp::CLIENT_PORT)
+        } else {
+            SocketAddrV4::new(state.giaddr, SERVER_PORT)
+        };
+        let mac = dhcp::format_chaddr(chaddr);
+        let known = self.is_known(env, chaddr);
+        env.log(
+            Level::Info,
+            &format!(
+                "wds: proxy OFFER to {mac} xid {:#010x} via {dst} ({} device)",
+                state.xid,
+                if known { "known" } else { "new" }
+            ),
+        );
+        self.remember(env, chaddr);
+        self.send(env, SERVER_PORT, dst, &offer);
+    }
+
+    /// Known devices live in the node store, like the site database that outlives the service.
+    fn is_known(&mut self, env: &mut dyn Env, chaddr: &[u8]) -> bool {
+        self.known_devices.contains(chaddr) || env.store_get(&Self::device_key(chaddr)).is_some()
+    }
+
+    fn remember(&mut self, env: &mut dyn Env, chaddr: &[u8]) {
+        if self.known_devices.insert(chaddr.to_vec()) {
+            env.store_set(&Self::device_key(chaddr), b"known");
+        }
+    }
+
+    fn device_key(chaddr: &[u8]) -> String {
+        format!("wds/device/{}", dhcp::format_chaddr(chaddr))
+    }
+
+    /// Port 4011: the client's unicast DHCPREQUEST after the proxy offer; answered at once with
+    /// the boot file for its architecture.
+    fn on_boot_request(&mut self, env: &mut dyn Env, datagram: &Datagram) {
+        let Some(request) = dhcp::decode(&datagram.payload) else {
+            env.log(
+                Level::Debug,
+                &format!(
+                    "wds: undecodable datagram on 4011 from {} ignored",
+                    datagram.src
+                ),
+            );
+            return;
+        };
+        if request.opcode() != Opcode::BootRequest
+            || dhcp::message_type(&request) != Some(MessageType::Request)
+            || request.ciaddr().is_unspecified()
+            || !dhcp::is_pxe_client(&request)
+        {
+            return;
+        }
+        let arch = dhcp::client_arch(&request);
+        let file = if dhcp::is_efi_arch(arch) {
+            &self.boot_file_efi
+        } else {
+            &self.boot_file_bios
+        };
+        let own_ip = env.own_ip();
+        let mut ack = dhcp::reply_to(&request, MessageType::Ack);
+        ack.set_ciaddr(request.ciaddr())
+            .set_siaddr(own_ip)
+            .set_fname_str(file);
+        let opts = ack.opts_mut();
+        opts.insert(DhcpOption::ServerIdentifier(own_ip));
+        opts.insert(DhcpOption::ClassIdentifier(
+            PXE_CLIENT_CLASS.as_bytes().to_vec(),
+        ));
+        if let Some(guid) = dhcp::client_guid(&request) {
+            opts.insert(DhcpOption::ClientMachineIdentifier(guid));
+        }
+        env.log(
+            Level::Info,
+            &format!(
+                "wds: boot ACK to {} ({}, arch {arch:?}): {file}",
+                datagram.src,
+                dhcp::format_chaddr(request.chaddr())
+            ),
+        );
+        self.send(env, PXE_PORT, datagram.src, &ack);
+    }
+
+    fn send(&mut self, env: &mut dyn Env, src_port: u16, dst: SocketAddrV4, message: &Message) {
+        match dhcp::encode(message) {
+            Ok(payload) => {
+                let src = SocketAddrV4::new(env.own_ip(), src_port);
+                env.send(Datagram { src, dst, payload });
+            }
+            Err(error) => env.log(Level::Error, &format!("wds: {error}")),
+        }
+    }
+}
+
+/// Generates a `Plugin` type that runs `Wds` in one mode.
+macro_rules! wds_plugin {
+    ($(#[$doc:meta])* $name:ident, $mode:expr) => {
+        $(#[$doc])*
+        pub struct $name(pub Wds);
+
+        impl Plugin for $name {
+            const CONFIG_KEYS: &'static [&'static str] = CONFIG_KEYS;
+
+            fn init(env: &mut dyn Env, config: &Config) -> Result<$name, String> {
+                Wds::start(env, config, $mode).map($name)
+            }
+
+            fn on_datagram(&mut self, env: &mut dyn Env, datagram: Datagram) {
+                self.0.on_datagram(env, datagram);
+            }
+
+            fn on_timer(&mut self, env: &mut dyn Env, token: u64) {
+                self.0.on_timer(env, token);
+            }
+        }
+    };
+}
+
+wds_plugin!(
+    /// WDS with the ConfigMgr 2007 provider: crashes on an in-flight duplicate DISCOVER.
+    Sccm2007Wds,
+    Mode::Sccm2007
+);
+wds_plugin!(
+    /// WDS with client race avoidance: the fixed server.
+    FixedWds,
+    Mode::RaceAvoidance
+);
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,343 @@
+//! Behaviour of the WDS model at its boundary: datagrams and timers in, offers, ACKs, TFTP
+//! blocks, event-log records and crashes out.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use dhcproto::v4::OptionCode;
+use sdk::dhcp::build;
+use sdk::testing::MockEnv;
+use wire::tftp::{Packet, Repr};
+
+use super::*;
+
+const MAC: [u8; 6] = [0x00, 0x15, 0x5d, 0x00, 0x00, 0x01];
+const XID: u32 = 0x2a2b_2c2d;
+const ROUTER_A: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 2);
+const ROUTER_B: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 3);
+const WDS_IP: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 20);
+const MS: u64 = 1_000_000;
+
+fn start<P: Plugin>(config: &[(&str, &str)]) -> (MockEnv, P) {
+    let mut env = MockEnv::new(WDS_IP);
+    let plugin = env.start::<P>(config).unwrap();
+    (env, plugin)
+}
+
+fn relay<P: Plugin>(env: &mut MockEnv, plugin: &mut P, at_ns: u64, router: Ipv4Addr, xid: u32) {
+    env.run_until(plugin, at_ns);
+    env.deliver(
+        plugin,
+        SocketAddrV4::new(router, 67),
+        SocketAddrV4::new(WDS_IP, 67),
+        build::pxe_discover(xid, MAC, router, 0),
+    );
+}
+
+/// Runs every timer and returns the proxy offers sent, or the panic message.
+fn run<P: Plugin>(
+    env: &mut MockEnv,
+    plugin: &mut P,
+) -> Result<Vec<(SocketAddrV4, Message)>, String> {
+    catch_unwind(AssertUnwindSafe(|| env.run_to_idle(plugin, 1000))).map_err(|payload| {
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default()
+    })?;
+    Ok(env
+        .take_sent()
+        .into_iter()
+        .map(|d| (d.dst, dhcp::decode(&d.payload).unwrap()))
+        .collect())
+}
+
+fn crash_records(env: &MockEnv) -> usize {
+    env.events
+        .iter()
+        .filter(|e| e.source == "Application Error" && e.event_id == 1000)
+        .count()
+}
+
+#[test]
+fn start_writes_the_service_started_record() {
+    let (env, _wds) = start::<Sccm2007Wds>(&[]);
+    assert_eq!(env.events.len(), 1);
+    assert_eq!(
+        (
+            env.events[0].source.as_str(),
+            env.events[0].level,
+            env.events[0].event_id
+        ),
+        ("WDSServer", Level::Info, 257)
+    );
+}
+
+#[test]
+fn sccm2007_crashes_on_a_duplicate_in_flight() {
+    let (mut env, mut wds) = start::<Sccm2007Wds>(&[("lookup", "5ms")]);
+    relay(&mut env, &mut wds, 0, ROUTER_A, XID);
+    relay(&mut env, &mut wds, MS, ROUTER_B, XID);
+    let message = run(&mut env, &mut wds).unwrap_err();
+    assert!(
+        message.contains("heap corruption") && message.contains("0xc0000374"),
+        "{message}"
+    );
+    assert_eq!(crash_records(&env), 1);
+    let record = env.events.iter().find(|e| e.event_id == 1000).unwrap();
+    assert_eq!(record.level, Level::Error);
+    for needle in [
+        "svchost.exe_WDSServer",
+        "ntdll.dll",
+        "0xc0000374",
+        "0x000000000008f0c6",
+    ] {
+        assert!(
+            record.text.contains(needle),
+            "{needle} missing from {}",
+            record.text
+        );
+    }
+    assert!(env.logged(Level::Error, "via 10.1.0.2") && env.logged(Level::Error, "via 10.1.0.3"));
+    assert!(env.sent.is_empty(), "the crash happened before any offer");
+}
+
+#[test]
+fn sccm2007_with_one_thread_answers_both_copies() {
+    let (mut env, mut wds) = start::<Sccm2007Wds>(&[("lookup", "5ms"), ("threads", "1")]);
+    relay(&mut env, &mut wds, 0, ROUTER_A, XID);
+    relay(&mut env, &mut wds, MS, ROUTER_B, XID);
+    let offers = run(&mut env, &mut wds).unwrap();
+    assert_eq!(
+        offers.iter().map(|(dst, _)| *dst).collect::<Vec<_>>(),
+        [
+            SocketAddrV4::new(ROUTER_A, 67),
+            SocketAddrV4::new(ROUTER_B, 67)
+        ]
+    );
+    assert_eq!(offers[1].1.giaddr(), ROUTER_B);
+    assert_eq!(crash_records(&env), 0);
+}
+
+#[test]
+fn race_avoidance_drops_the_in_flight_duplicate() {
+    let (mut env, mut wds) = start::<FixedWds>(&[("lookup", "5ms")]);
+    relay(&mut env, &mut wds, 0, ROUTER_A, XID);
+    relay(&mut env, &mut wds, MS, ROUTER_B, XID);
+    let offers = run(&mut env, &mut wds).unwrap();
+    assert_eq!(offers.len(), 1);
+    assert_eq!(offers[0].0, SocketAddrV4::new(ROUTER_A, 67));
+    assert!(env.logged(Level::Info, "dropped as a duplicate"));
+    assert_eq!(crash_records(&env), 0);
+}
+
+#[test]
+fn race_avoidance_parks_a_new_transaction_and_resubmits_it() {
+    let (mut env, mut wds) = start::<FixedWds>(&[("lookup", "5ms")]);
+    relay(&mut env, &mut wds, 0, ROUTER_A, XID);
+    relay(&mut env, &mut wds, MS, ROUTER_A, XID + 1);
+    relay(&mut env, &mut wds, 2 * MS, ROUTER_A, XID + 2);
+    let offers = run(&mut env, &mut wds).unwrap();
+    let xids: Vec<u32> = offers.iter().map(|(_, m)| m.xid()).collect();
+    assert_eq!(
+        xids,
+        [XID, XID + 2],
+        "only the newest parked request is kept"
+    );
+    assert!(env.logged(Level::Info, "parked"));
+}
+
+#[test]
+fn copies_further_apart_than_the_lookup_never_crash() {
+    for threads in ["1", "4"] {
+        let config = [("lookup", "5ms"), ("threads", threads)];
+        let (mut env, mut sccm) = start::<Sccm2007Wds>(&config);
+        relay(&mut env, &mut sccm, 0, ROUTER_A, XID);
+        relay(&mut env, &mut sccm, 20 * MS, ROUTER_B, XID);
+        assert_eq!(
+            run(&mut env, &mut sccm).unwrap().len(),
+            2,
+            "threads {threads}"
+        );
+
+        let (mut env, mut fixed) = start::<FixedWds>(&config);
+        relay(&mut env, &mut fixed, 0, ROUTER_A, XID);
+        relay(&mut env, &mut fixed, 20 * MS, ROUTER_B, XID);
+        assert_eq!(
+            run(&mut env, &mut fixed).unwrap().len(),
+            2,
+            "threads {threads}"
+        );
+    }
+}
+
+#[test]
+fn proxy_offer_has_no_address_and_no_boot_file() {
+    let (mut env, mut wds) = start::<FixedWds>(&[("lookup", "1ms")]);
+    env.deliver(
+        &mut wds,
+        "0.0.0.0:68".parse().unwrap(),
+        "255.255.255.255:67".parse().unwrap(),
+        build::pxe_discover(XID, MAC, Ipv4Addr::UNSPECIFIED, 7),
+    );
+    let offers = run(&mut env, &mut wds).unwrap();
+    let (dst, offer) = &offers[0];
+    assert_eq!(*dst, "255.255.255.255:68".parse().unwrap());
+    assert_eq!(offer.opcode(), Opcode::BootReply);
+    assert_eq!((offer.xid(), offer.chaddr()), (XID, &MAC[..]));
+    assert!(offer.flags().broadcast());
+    assert_eq!(offer.yiaddr(), Ipv4Addr::UNSPECIFIED);
+    assert_eq!(offer.siaddr(), WDS_IP);
+    assert_eq!(dhcp::message_type(offer), Some(MessageType::Offer));
+    assert_eq!(dhcp::server_identifier(offer), Some(WDS_IP));
+    assert!(
+        matches!(offer.opts().get(OptionCode::ClassIdentifier), Some(DhcpOption::ClassIdentifier(c)) if c == b"PXEClient")
+    );
+    assert_eq!(dhcp::client_guid(offer).map(|g| g.len()), Some(17));
+    assert_eq!(dhcp::boot_file(offer), None);
+    assert!(env.store.contains_key("wds/device/00:15:5d:00:00:01"));
+}
+
+#[test]
+fn non_pxe_discovers_requests_on_67_and_garbage_are_ignored() {
+    let (mut env, mut wds) = start::<Sccm2007Wds>(&[("lookup", "1ms")]);
+    let plain = dhcp::encode(&build::client_message(XID, MAC, MessageType::Discover)).unwrap();
+    let mut oversized_hlen = build::pxe_discover(XID, MAC, ROUTER_A, 0);
+    oversized_hlen[2] = 255;
+    for payload in [
+        plain,
+        oversized_hlen,
+        vec![],
+        vec![0xff; 1000],
+        build::pxe_boot_request(XID, MAC, Ipv4Addr::new(10, 1, 0, 100), 0),
+    ] {
+        env.deliver(
+            &mut wds,
+            SocketAddrV4::new(ROUTER_A, 67),
+            SocketAddrV4::new(WDS_IP, 67),
+            payload.clone(),
+        );
+        env.deliver(
+            &mut wds,
+            SocketAddrV4::new(ROUTER_A, 67),
+            SocketAddrV4::new(WDS_IP, 4011),
+            payload[..payload.len().min(20)].to_vec(),
+        );
+    }
+    assert_eq!(run(&mut env, &mut wds).unwrap().len(), 0);
+}
+
+#[test]
+fn port_4011_ack_carries_the_file_for_the_architecture() {
+    let (mut env, mut wds) = start::<Sccm2007Wds>(&[]);
+    let client = SocketAddrV4::new(Ipv4Addr::new(10, 1, 0, 100), 68);
+    for (arch, file) in [
+        (0, "SMSBoot\\x86\\wdsnbp.com"),
+        (6, "SMSBoot\\x64\\wdsmgfw.efi"),
+        (7, "SMSBoot\\x64\\wdsmgfw.efi"),
+        (9, "SMSBoot\\x64\\wdsmgfw.efi"),
+    ] {
+        env.deliver(
+            &mut wds,
+            client,
+            SocketAddrV4::new(WDS_IP, 4011),
+            build::pxe_boot_request(XID, MAC, *client.ip(), arch),
+        );
+        let sent = env.take_sent();
+        assert_eq!(sent.len(), 1, "answered at once, without a lookup");
+        assert_eq!(
+            (sent[0].src, sent[0].dst),
+            (SocketAddrV4::new(WDS_IP, 4011), client)
+        );
+        let ack = dhcp::decode(&sent[0].payload).unwrap();
+        assert_eq!(dhcp::message_type(&ack), Some(MessageType::Ack));
+        assert_eq!(dhcp::boot_file(&ack), Some(file), "arch {arch}");
+        assert_eq!(ack.siaddr(), WDS_IP);
+        assert_eq!(dhcp::server_identifier(&ack), Some(WDS_IP));
+        assert!(dhcp::is_pxe_client(&ack));
+        assert!(dhcp::client_guid(&ack).is_some());
+    }
+}
+
+#[test]
+fn tftp_serves_the_boot_file_with_negotiated_options() {
+    let (mut env, mut wds) = start::<Sccm2007Wds>(&[]);
+    let client = SocketAddrV4::new(Ipv4Addr::new(10, 1, 0, 100), 2070);
+    let rrq = Repr::ReadRequest {
+        filename: "SMSBoot\\x86\\wdsnbp.com",
+        mode: "octet",
+        options: vec![("tsize", "0"), ("blksize", "1456")],
+    };
+    env.deliver(
+        &mut wds,
+        client,
+        SocketAddrV4::new(WDS_IP, 69),
+        rrq.to_bytes(),
+    );
+    let oack = env.take_sent().remove(0);
+    assert_eq!(
+        oack.src,
+        SocketAddrV4::new(WDS_IP, 49152),
+        "answered from a new port"
+    );
+    let parsed = Repr::parse(&Packet::new_checked(&oack.payload[..]).unwrap()).unwrap();
+    assert_eq!(
+        parsed,
+        Repr::OptionAck {
+            options: vec![("tsize", "30832"), ("blksize", "1456")]
+        }
+    );
+
+    let mut received = Vec::new();
+    let mut block = 0u16;
+    loop {
+        env.deliver(&mut wds, client, oack.src, Repr::Ack { block }.to_bytes());
+        let sent = env.take_sent();
+        if sent.is_empty() {
+            break;
+        }
+        let Repr::Data {
+            block: number,
+            data,
+        } = Repr::parse(&Packet::new_checked(&sent[0].payload[..]).unwrap()).unwrap()
+        else {
+            panic!("expected DATA");
+        };
+        assert_eq!(number, block + 1);
+        received.extend_from_slice(data);
+        block = number;
+    }
+    assert_eq!(block, 22, "30832 bytes in 1456-byte blocks");
+    assert_eq!(received, nbp_content("SMSBoot\\x86\\wdsnbp.com", 30_832));
+    assert_ne!(received, nbp_content("SMSBoot\\x64\\wdsmgfw.efi", 30_832));
+}
+
+#[test]
+fn bad_config_is_refused() {
+    let mut env = MockEnv::new(WDS_IP);
+    assert!(
+        env.start::<FixedWds>(&[("threads", "0")])
+            .err()
+            .unwrap()
+            .contains("config `threads`")
+    );
+    assert!(
+        env.start::<FixedWds>(&[("threads", "x")])
+            .err()
+            .unwrap()
+            .contains("expected a whole number, got `x`")
+    );
+    assert!(
+        env.start::<FixedWds>(&[("lookup", "soon")])
+            .err()
+            .unwrap()
+            .contains("config `lookup`")
+    );
+    assert!(env.start::<FixedWds>(&[("nbp_size", "0")]).is_err());
+    assert!(
+        env.start::<FixedWds>(&[("boot_file", "x")])
+            .err()
+            .unwrap()
+            .contains("unknown key")
+    );
+}
