@@ -1,1 +1,333 @@
-//! placeholder
+//! Runs boot-server plugins: WebAssembly components written against `plugins/wit`, compiled once
+//! per process by wasmtime, instantiated per simulated node, and called with a fuel budget and a
+//! memory cap. A trap of any kind becomes a `Failure::Crashed` of that node; the host never
+//! panics on what a plugin does. Settings follow the determinism rules: NaN canonicalization,
+//! no threads, no relaxed SIMD, no clocks, no WASI.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::{Arc, Mutex};
+
+use engine::{App, AppContext, Datagram, Effect, Failure, Input, Level, Stream};
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../../plugins/wit",
+        world: "boot-server",
+    });
+}
+
+use bindings::pxelab::plugin::types;
+use bindings::{BootServer, BootServerPre};
+
+/// The contract version this host speaks; a component importing any other is refused.
+pub const CONTRACT: &str = "pxelab:plugin@0.1.0";
+
+/// Per-instance limits. A call that runs out of fuel or memory traps, and the node crashes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SandboxLimits {
+    pub fuel_per_call: u64,
+    pub memory_bytes_max: usize,
+}
+
+impl Default for SandboxLimits {
+    fn default() -> SandboxLimits {
+        // About a hundred million wasm instructions per call, and 64 MiB of linear memory: far
+        // above what a boot server needs to answer one datagram, far below a hang.
+        SandboxLimits { fuel_per_call: 100_000_000, memory_bytes_max: 64 << 20 }
+    }
+}
+
+/// A compiled, pre-linked plugin, shared by every node (and thread) that runs it.
+pub struct Plugin {
+    pub name: String,
+    /// SHA-256 of the component bytes, hex.
+    pub hash: String,
+    pre: BootServerPre<State>,
+}
+
+/// The process-wide wasmtime engine and the plugins compiled so far.
+pub struct PluginHost {
+    engine: Engine,
+    linker: Linker<State>,
+    compiled: Mutex<BTreeMap<String, Arc<Plugin>>>,
+    pub limits: SandboxLimits,
+}
+
+impl PluginHost {
+    pub fn new(limits: SandboxLimits) -> Result<PluginHost, String> {
+        let mut config = Config::new();
+        config
+            .consume_fuel(true)
+            .cranelift_nan_canonicalization(true)
+            .wasm_relaxed_simd(false)
+            .max_wasm_stack(1 << 20);
+        let engine = Engine::new(&config).map_err(|e| format!("cannot start the WebAssembly engine: {e}"))?;
+        let mut linker = Linker::new(&engine);
+        BootServer::add_to_linker::<State, HasSelf<State>>(&mut linker, |state| state)
+            .map_err(|e| format!("cannot link the host interface: {e}"))?;
+        Ok(PluginHost { engine, linker, compiled: Mutex::new(BTreeMap::new()), limits })
+    }
+
+    /// Compiles `bytes` (once per distinct content) and checks it speaks our contract.
+    /// `name` is how errors refer to it: a built-in name or a file path.
+    pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Arc<Plugin>, String> {
+        let hash: String = Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
+        let mut compiled = self.compiled.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(plugin) = compiled.get(&hash) {
+            return Ok(plugin.clone());
+        }
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| format!("plugin `{name}` is not a valid WebAssembly component: {e:#}"))?;
+        check_imports(name, &self.engine, &component)?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| format!("plugin `{name}` does not fit the {CONTRACT} contract: {e:#}"))?;
+        let pre = BootServerPre::new(instance_pre)
+            .map_err(|e| format!("plugin `{name}` does not export the boot-server world of {CONTRACT}: {e:#}"))?;
+        let plugin = Arc::new(Plugin { name: name.to_string(), hash: hash.clone(), pre });
+        compiled.insert(hash, plugin.clone());
+        Ok(plugin)
+    }
+
+    /// A service instance of `plugin` for one node. `stream` is the node's seeded random
+    /// stream; `config` is passed to the plugin's `init` at every (re)start.
+    pub fn instantiate(&self, plugin: &Arc<Plugin>, config: Vec<(String, String)>, stream: Stream) -> Result<WasmApp, String> {
+        let state = State::new(stream, BTreeMap::new(), self.limits);
+        let mut app = WasmApp { plugin: plugin.clone(), engine: self.engine.clone(), limits: self.limits, config, instance: None };
+        app.instance = Some(app.fresh_instance(state)?);
+        Ok(app)
+    }
+}
+
+/// Refuses components that import anything beyond our host interface (WASI, say), or an
+/// incompatible version of it, naming both versions.
+fn check_imports(name: &str, engine: &Engine, component: &Component) -> Result<(), String> {
+    let (package, version) = CONTRACT.split_once('@').expect("CONTRACT is package@version");
+    for (import, _) in component.component_type().imports(engine) {
+        let Some(rest) = import.strip_prefix(package).and_then(|rest| rest.strip_prefix('/')) else {
+            return Err(format!(
+                "plugin `{name}` imports `{import}`, which pxelab does not provide: plugins may import only \
+                 {package}/* (build for wasm32-unknown-unknown, not WASI)"
+            ));
+        };
+        let imported_version = rest.split_once('@').map(|(_, v)| v).unwrap_or("none");
+        if imported_version != version {
+            return Err(format!(
+                "plugin `{name}` was built against {package}@{imported_version}, but this pxelab speaks {CONTRACT}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The per-instance data the host functions see.
+struct State {
+    now_ns: u64,
+    own_ip: Ipv4Addr,
+    stream: Stream,
+    effects: Vec<Effect>,
+    /// The node's store: survives restarts (moved into each new instance).
+    store: BTreeMap<String, Vec<u8>>,
+    last_panic: Option<String>,
+    limits: StoreLimits,
+}
+
+const STORE_KEY_BYTES_MAX: usize = 256;
+const STORE_VALUE_BYTES_MAX: usize = 1 << 20;
+const STORE_ENTRIES_MAX: usize = 4096;
+
+impl State {
+    fn new(stream: Stream, store: BTreeMap<String, Vec<u8>>, limits: SandboxLimits) -> State {
+        State {
+            now_ns: 0,
+            own_ip: Ipv4Addr::UNSPECIFIED,
+            stream,
+            effects: Vec::new(),
+            store,
+            last_panic: None,
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.memory_bytes_max)
+                .instances(4)
+                .memories(4)
+                .tables(8)
+                .trap_on_grow_failure(true)
+                .build(),
+        }
+    }
+}
+
+fn level(level: types::Level) -> Level {
+    match level {
+        types::Level::Debug => Level::Debug,
+        types::Level::Info => Level::Info,
+        types::Level::Warning => Level::Warning,
+        types::Level::Error => Level::Error,
+    }
+}
+
+impl types::Host for State {}
+
+impl bindings::pxelab::plugin::host::Host for State {
+    fn now_ns(&mut self) -> u64 {
+        self.now_ns
+    }
+
+    fn random_u64(&mut self) -> u64 {
+        self.stream.next_u64()
+    }
+
+    fn own_ip(&mut self) -> u32 {
+        u32::from(self.own_ip)
+    }
+
+    fn send(&mut self, d: types::Datagram) {
+        self.effects.push(Effect::Send(Datagram {
+            src: SocketAddrV4::new(Ipv4Addr::from(d.src_ip), d.src_port),
+            dst: SocketAddrV4::new(Ipv4Addr::from(d.dst_ip), d.dst_port),
+            payload: d.payload,
+        }));
+    }
+
+    fn set_timer(&mut self, delay_ns: u64, token: u64) {
+        self.effects.push(Effect::SetTimer { delay_ns, token });
+    }
+
+    fn log(&mut self, level_: types::Level, msg: String) {
+        if level_ == types::Level::Error && msg.starts_with("panic") {
+            self.last_panic = Some(msg.clone());
+        }
+        self.effects.push(Effect::Log { level: level(level_), text: msg });
+    }
+
+    fn event_log(&mut self, source: String, level_: types::Level, event_id: u32, text: String) {
+        self.effects.push(Effect::WindowsEvent { source, level: level(level_), event_id, text });
+    }
+
+    fn store_get(&mut self, key: String) -> Option<Vec<u8>> {
+        self.store.get(&key).cloned()
+    }
+
+    fn store_set(&mut self, key: String, value: Vec<u8>) {
+        let fits = key.len() <= STORE_KEY_BYTES_MAX
+            && value.len() <= STORE_VALUE_BYTES_MAX
+            && (self.store.contains_key(&key) || self.store.len() < STORE_ENTRIES_MAX);
+        if fits {
+            self.store.insert(key, value);
+        } else {
+            self.effects.push(Effect::Log {
+                level: Level::Warning,
+                text: format!("store-set of `{key}` refused: over the store's limits"),
+            });
+        }
+    }
+}
+
+struct Instance {
+    store: Store<State>,
+    bindings: BootServer,
+    /// A trapped instance cannot be entered again; only `reset` makes a new one.
+    poisoned: bool,
+}
+
+/// One node's service: an engine `App` backed by a component instance.
+pub struct WasmApp {
+    plugin: Arc<Plugin>,
+    engine: Engine,
+    limits: SandboxLimits,
+    config: Vec<(String, String)>,
+    instance: Option<Instance>,
+}
+
+impl WasmApp {
+    fn fresh_instance(&self, state: State) -> Result<Instance, String> {
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limits);
+        store.set_fuel(self.limits.fuel_per_call).map_err(|e| e.to_string())?;
+        let bindings = self
+            .plugin
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| format!("cannot instantiate plugin `{}`: {e:#}", self.plugin.name))?;
+        Ok(Instance { store, bindings, poisoned: false })
+    }
+
+    pub fn plugin(&self) -> &Plugin {
+        &self.plugin
+    }
+}
+
+impl App for WasmApp {
+    fn handle(&mut self, cx: &AppContext, input: Input<'_>, effects: &mut Vec<Effect>) -> Result<(), Failure> {
+        let Some(instance) = self.instance.as_mut() else {
+            return Err(Failure::Crashed { reason: "the service has no instance".to_string() });
+        };
+        if instance.poisoned {
+            return Err(Failure::Crashed { reason: "the service instance trapped earlier".to_string() });
+        }
+        let state = instance.store.data_mut();
+        state.now_ns = cx.now_ns;
+        state.own_ip = cx.own_ip;
+        state.last_panic = None;
+        instance
+            .store
+            .set_fuel(self.limits.fuel_per_call)
+            .map_err(|e| Failure::Crashed { reason: e.to_string() })?;
+        let store = &mut instance.store;
+        let result = match input {
+            Input::Start => match instance.bindings.call_init(&mut *store, &self.config) {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(message)) => {
+                    effects.append(&mut store.data_mut().effects);
+                    return Err(Failure::Refused { reason: message });
+                }
+                Err(trap) => Err(trap),
+            },
+            Input::Datagram(datagram) => {
+                let datagram = types::Datagram {
+                    src_ip: u32::from(*datagram.src.ip()),
+                    src_port: datagram.src.port(),
+                    dst_ip: u32::from(*datagram.dst.ip()),
+                    dst_port: datagram.dst.port(),
+                    payload: datagram.payload.clone(),
+                };
+                instance.bindings.call_on_datagram(&mut *store, &datagram)
+            }
+            Input::Timer(token) => instance.bindings.call_on_timer(&mut *store, token),
+        };
+        effects.append(&mut store.data_mut().effects);
+        result.map_err(|error| {
+            instance.poisoned = true;
+            Failure::Crashed { reason: describe_trap(&error, self.limits, store.data().last_panic.as_deref()) }
+        })
+    }
+
+    fn reset(&mut self) -> Result<(), String> {
+        let old = self.instance.take().ok_or("the service has no instance")?;
+        let State { stream, store, .. } = old.store.into_data();
+        self.instance = Some(self.fresh_instance(State::new(stream, store, self.limits))?);
+        Ok(())
+    }
+}
+
+fn describe_trap(error: &wasmtime::Error, limits: SandboxLimits, last_panic: Option<&str>) -> String {
+    let cause = match error.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::OutOfFuel) => {
+            format!("used up its fuel budget of {} units in one call (an endless loop?)", limits.fuel_per_call)
+        }
+        Some(wasmtime::Trap::StackOverflow) => "overflowed its stack".to_string(),
+        Some(trap) => format!("wasm trap: {trap}"),
+        None if format!("{error:#}").contains("forcing trap when growing memory") => {
+            format!("went over its memory limit of {} MiB", limits.memory_bytes_max >> 20)
+        }
+        None => format!("wasm trap: {error}"),
+    };
+    match last_panic {
+        Some(panic) => format!("{cause}; {panic}"),
+        None => cause,
+    }
+}
