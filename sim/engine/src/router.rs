@@ -3,6 +3,7 @@
 //! static role per group: the active router owns the virtual MAC, but every router relays, which
 //! is exactly the KB2510665 setting.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use dhcproto::v4::{Message, Opcode};
@@ -79,6 +80,10 @@ pub struct RouterConfig {
 pub struct Router {
     pub config: RouterConfig,
     relay_stream: Stream,
+    /// Neighbors learned from frames received (interface, address -> MAC). ARP is not on the
+    /// wire in this model; this stands in for ARP's rule of merging the sender of a request
+    /// into the cache, which is how a router learns a DHCP client's new address.
+    learned: BTreeMap<(usize, Ipv4Addr), EthernetAddress>,
 }
 
 /// Where a packet for some address leaves the router.
@@ -89,7 +94,7 @@ struct NextHop {
 
 impl Router {
     pub fn new(config: RouterConfig, relay_stream: Stream) -> Router {
-        Router { config, relay_stream }
+        Router { config, relay_stream, learned: BTreeMap::new() }
     }
 
     pub(crate) fn start(&mut self, cx: &mut Cx) {
@@ -144,6 +149,10 @@ impl Router {
         }
     }
 
+    fn resolve(&self, cx: &Cx, interface: usize, address: Ipv4Addr) -> Option<EthernetAddress> {
+        cx.resolve(interface as u32, address).or_else(|| self.learned.get(&(interface, address)).copied())
+    }
+
     fn next_hop_connected(&self, address: Ipv4Addr) -> Option<usize> {
         self.config
             .interfaces
@@ -161,6 +170,9 @@ impl Router {
         };
         let index = interface as usize;
         let receiving = &self.config.interfaces[index];
+        if !ip.src_addr.is_unspecified() && same_subnet(ip.src_addr, receiving.ip, receiving.prefix_len) {
+            self.learned.insert((index, ip.src_addr), parsed.ethernet.src_addr);
+        }
         let to_me = parsed.ethernet.dst_addr == receiving.mac
             || receiving.redundancy.as_ref().is_some_and(|g| g.active && g.virtual_mac() == parsed.ethernet.dst_addr);
         let limited_broadcast = ip.dst_addr == frame::BROADCAST_IP
@@ -189,7 +201,7 @@ impl Router {
         let Some(hop) = self.next_hop(ip.dst_addr) else {
             return cx.drop_frame(format!("no route to {}", ip.dst_addr), bytes);
         };
-        let Some(dst_mac) = cx.resolve(hop.interface as u32, hop.address) else {
+        let Some(dst_mac) = self.resolve(cx, hop.interface, hop.address) else {
             return cx.drop_frame(format!("no neighbor entry for next hop {}", hop.address), bytes);
         };
         let out = frame::forward(parsed.ipv4_packet, self.config.interfaces[hop.interface].mac, dst_mac);
@@ -237,7 +249,7 @@ impl Router {
                 cx.log(Level::Warning, format!("no route to helper {helper}"));
                 continue;
             };
-            let Some(dst_mac) = cx.resolve(hop.interface as u32, hop.address) else {
+            let Some(dst_mac) = self.resolve(cx, hop.interface, hop.address) else {
                 cx.log(Level::Warning, format!("no neighbor entry for {} toward helper {helper}", hop.address));
                 continue;
             };
