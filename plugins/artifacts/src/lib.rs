@@ -1,1 +1,116 @@
-//! placeholder
+//! The boot-server plugins as wasm components, built by this crate's build script and embedded
+//! here, so the simulator needs no plugin files on disk.
+
+/// One built-in plugin.
+#[derive(Clone, Copy, Debug)]
+pub struct Artifact {
+    /// The name a topology uses for the plugin (`dhcp-server`, `wds-sccm2007`, `wds-fixed`).
+    pub name: &'static str,
+    /// The component binary (`pxelab:plugin/boot-server@0.1.0`).
+    pub component: &'static [u8],
+}
+
+pub const ALL: &[Artifact] = &[
+    Artifact {
+        name: "dhcp-server",
+        component: include_bytes!(concat!(env!("OUT_DIR"), "/dhcp-server.wasm")),
+    },
+    Artifact {
+        name: "wds-sccm2007",
+        component: include_bytes!(concat!(env!("OUT_DIR"), "/wds-sccm2007.wasm")),
+    },
+    Artifact {
+        name: "wds-fixed",
+        component: include_bytes!(concat!(env!("OUT_DIR"), "/wds-fixed.wasm")),
+    },
+];
+
+/// The component of the built-in plugin `name`.
+pub fn builtin(name: &str) -> Option<&'static [u8]> {
+    ALL.iter()
+        .find(|artifact| artifact.name == name)
+        .map(|artifact| artifact.component)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmparser::{ComponentTypeRef, Parser, Payload, TypeBounds};
+
+    /// Top-level import and export names of a component. A world that `use`s a type imports it
+    /// as a type equal to one from an interface import (`datagram` here); those names grant
+    /// nothing, so they are left out and only imports that bring functionality are listed.
+    fn imports_and_exports(component: &[u8]) -> (Vec<String>, Vec<String>) {
+        let (mut imports, mut exports) = (Vec::new(), Vec::new());
+        let mut depth = 0usize;
+        for payload in Parser::new(0).parse_all(component) {
+            match payload.expect("component parses") {
+                Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+                Payload::End(_) => depth = depth.saturating_sub(1),
+                Payload::ComponentImportSection(reader) if depth == 0 => {
+                    for import in reader {
+                        let import = import.expect("import");
+                        if !matches!(import.ty, ComponentTypeRef::Type(TypeBounds::Eq(_))) {
+                            imports.push(import.name.name.to_string());
+                        }
+                    }
+                }
+                Payload::ComponentExportSection(reader) if depth == 0 => {
+                    exports.extend(
+                        reader
+                            .into_iter()
+                            .map(|e| e.expect("export").name.name.to_string()),
+                    );
+                }
+                _ => {}
+            }
+        }
+        (imports, exports)
+    }
+
+    #[test]
+    fn components_import_only_the_pxelab_host() {
+        for artifact in ALL {
+            let (imports, exports) = imports_and_exports(artifact.component);
+            assert!(!imports.is_empty(), "{}: no imports at all", artifact.name);
+            for import in &imports {
+                assert!(
+                    import.starts_with("pxelab:plugin/") && import.ends_with("@0.1.0"),
+                    "{} imports {import}",
+                    artifact.name
+                );
+                assert!(
+                    !import.contains("wasi:"),
+                    "{} imports {import}",
+                    artifact.name
+                );
+            }
+            for export in ["init", "on-datagram", "on-timer"] {
+                assert!(
+                    exports.iter().any(|e| e == export),
+                    "{} lacks export {export}: {exports:?}",
+                    artifact.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn builtin_finds_every_artifact_by_name() {
+        assert_eq!(ALL.len(), 3);
+        for artifact in ALL {
+            assert_eq!(
+                builtin(artifact.name).map(<[u8]>::len),
+                Some(artifact.component.len())
+            );
+            // The component-model layer: magic, version 0x0d, layer 1.
+            assert_eq!(
+                &artifact.component[..8],
+                b"\0asm\x0d\0\x01\0",
+                "{}",
+                artifact.name
+            );
+        }
+        assert!(builtin("dnsmasq").is_none());
+    }
+}
