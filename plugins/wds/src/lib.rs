@@ -290,18 +290,12 @@ impl Wds {
             return;
         };
         let state = match self.mode {
-            Mode::Sccm2007 => {
-                let current = self
-                    .state
-                    .get(&request.chaddr)
-                    .cloned()
-                    .unwrap_or_else(|| ClientState::of(&request));
-                if current.owner != request.id {
-                    self.crash(env, &request, &current);
-                }
-                self.state.remove(&request.chaddr);
-                current
-            }
+            Mode::Sccm2007 => match self.state.remove(&request.chaddr) {
+                Some(current) if current.owner == request.id => current,
+                // Overwritten by a duplicate still in flight, or already freed by a duplicate
+                // that finished first: either way this worker reads a block it no longer owns.
+                other => self.crash(env, &request, other.as_ref()),
+            },
             Mode::RaceAvoidance => {
                 self.busy_clients.remove(&request.chaddr);
                 self.state.remove(&request.chaddr);
@@ -319,13 +313,20 @@ impl Wds {
     /// The heap corruption of KB2510665: the worker's client state was replaced by another
     /// worker's while the lookup ran. Records what Windows records, then dies; the host turns
     /// the trap into a service crash.
-    fn crash(&mut self, env: &mut dyn Env, request: &Request, current: &ClientState) -> ! {
+    fn crash(&mut self, env: &mut dyn Env, request: &Request, current: Option<&ClientState>) -> ! {
         let mac = dhcp::format_chaddr(&request.chaddr);
+        let culprit = match current {
+            Some(state) => format!(
+                "overwritten by request {} via {}",
+                state.owner, state.giaddr
+            ),
+            None => "freed by a duplicate that finished first".to_string(),
+        };
         env.log(
             Level::Error,
             &format!(
-                "wds: client state of {mac} (xid {:#010x}) overwritten while request {} via {} was in flight, by request {} via {}",
-                request.xid, request.id, request.giaddr, current.owner, current.giaddr
+                "wds: client state of {mac} (xid {:#010x}) {culprit} while request {} via {} was in flight",
+                request.xid, request.id, request.giaddr
             ),
         );
         env.event_log(
@@ -340,8 +341,8 @@ impl Wds {
              Faulting module path: C:\\Windows\\SYSTEM32\\ntdll.dll",
         );
         panic!(
-            "heap corruption (exception code 0xc0000374) in WDSServer: state of {mac} xid {:#010x} replaced (giaddr {} by {})",
-            request.xid, request.giaddr, current.giaddr
+            "heap corruption (exception code 0xc0000374) in WDSServer: state of {mac} xid {:#010x} via {} {culprit}",
+            request.xid, request.giaddr
         );
     }
 

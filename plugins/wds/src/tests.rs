@@ -341,3 +341,31 @@ fn bad_config_is_refused() {
             .contains("unknown key")
     );
 }
+
+#[test]
+fn sccm2007_crashes_whichever_copy_finishes_first() {
+    // With a widely spread lookup, some seeds let the duplicate finish first: it answers and
+    // frees the shared state, and the first worker then reads freed memory.
+    let config = [("lookup", "uniform(1ms, 40ms)")];
+    let mut duplicate_finished_first = false;
+    for seed in 1..=50 {
+        let mut env = MockEnv::with_seed(WDS_IP, seed);
+        let mut wds = env.start::<Sccm2007Wds>(&config).unwrap();
+        relay(&mut env, &mut wds, 0, ROUTER_A, XID);
+        relay(&mut env, &mut wds, MS, ROUTER_B, XID);
+        let message = run(&mut env, &mut wds).unwrap_err();
+        assert!(message.contains("0xc0000374"), "seed {seed}: {message}");
+        if env.logged(Level::Error, "freed by a duplicate") {
+            assert_eq!(
+                env.sent.len(),
+                1,
+                "seed {seed}: the duplicate was answered before the crash"
+            );
+            duplicate_finished_first = true;
+        }
+    }
+    assert!(
+        duplicate_finished_first,
+        "no seed made the duplicate finish first"
+    );
+}
