@@ -223,24 +223,30 @@ impl Server {
         };
         let mut accepted: Vec<(&str, String)> = Vec::new();
         for (name, value) in options {
-            if name.eq_ignore_ascii_case("blksize") {
+            let name = name.to_ascii_lowercase();
+            // A repeated option is answered once, from its first occurrence.
+            if accepted.iter().any(|(seen, _)| *seen == name) {
+                continue;
+            }
+            match name.as_str() {
                 // Below the minimum the option is ignored (RFC 2348); above the maximum the
                 // server answers with the largest size it allows.
-                if let Ok(size) = value.parse::<usize>()
-                    && size >= tftp::BLKSIZE_MIN
-                {
-                    transfer.blksize = size.min(tftp::BLKSIZE_MAX);
-                    accepted.push(("blksize", transfer.blksize.to_string()));
-                }
-            } else if name.eq_ignore_ascii_case("tsize") {
-                accepted.push(("tsize", transfer.content.len().to_string()));
-            } else if name.eq_ignore_ascii_case("timeout") {
-                if let Ok(secs) = value.parse::<u64>()
-                    && TIMEOUT_SECS_RANGE.contains(&secs)
-                {
-                    transfer.timeout_ns = secs * 1_000_000_000;
-                    accepted.push(("timeout", secs.to_string()));
-                }
+                "blksize" => match value.parse::<usize>() {
+                    Ok(size) if size >= tftp::BLKSIZE_MIN => {
+                        transfer.blksize = size.min(tftp::BLKSIZE_MAX);
+                        accepted.push(("blksize", transfer.blksize.to_string()));
+                    }
+                    _ => {}
+                },
+                "tsize" => accepted.push(("tsize", transfer.content.len().to_string())),
+                "timeout" => match value.parse::<u64>() {
+                    Ok(secs) if TIMEOUT_SECS_RANGE.contains(&secs) => {
+                        transfer.timeout_ns = secs * 1_000_000_000;
+                        accepted.push(("timeout", secs.to_string()));
+                    }
+                    _ => {}
+                },
+                _ => {}
             }
         }
 
@@ -571,13 +577,18 @@ mod tests {
         let rrq = Repr::ReadRequest {
             filename: "exact",
             mode: "octet",
-            options: vec![("blksize", "70000"), ("timeout", "3"), ("BLKSIZE", "4")],
+            options: vec![
+                ("blksize", "70000"),
+                ("timeout", "3"),
+                ("BLKSIZE", "1024"),
+                ("tsize", "0"),
+            ],
         };
         let oack = request(&mut env, &mut files, rrq);
         assert_eq!(
             parse(&oack),
             Repr::OptionAck {
-                options: vec![("blksize", "65464"), ("timeout", "3")]
+                options: vec![("blksize", "65464"), ("timeout", "3"), ("tsize", "1024")]
             }
         );
         assert_eq!(env.next_timer_ns(), Some(3_000_000_000));
