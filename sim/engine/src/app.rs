@@ -52,7 +52,7 @@ pub enum Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::Crashed { reason } => write!(f, "crashed: {reason}"),
+            Failure::Crashed { reason } => f.write_str(reason),
             Failure::Refused { reason } => write!(f, "refused to start: {reason}"),
         }
     }

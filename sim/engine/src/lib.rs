@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod client;
+pub mod decode;
 pub mod frame;
 pub mod log;
 pub mod report;

@@ -320,7 +320,7 @@ fn describe_trap(error: &wasmtime::Error, limits: SandboxLimits, last_panic: Opt
             format!("used up its fuel budget of {} units in one call (an endless loop?)", limits.fuel_per_call)
         }
         Some(wasmtime::Trap::StackOverflow) => "overflowed its stack".to_string(),
-        Some(trap) => format!("wasm trap: {trap}"),
+        Some(trap) => trap.to_string(),
         None if format!("{error:#}").contains("forcing trap when growing memory") => {
             format!("went over its memory limit of {} MiB", limits.memory_bytes_max >> 20)
         }

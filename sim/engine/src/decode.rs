@@ -1,0 +1,71 @@
+//! One-line descriptions of frames for reports and logs, decoded with the same code paths the
+//! simulator uses (smoltcp for the headers, dhcproto for DHCP, `wire` for TFTP).
+
+use std::fmt::Write;
+
+use dhcproto::v4::{DhcpOption, Message, OptionCode};
+use dhcproto::{Decodable, Decoder};
+use wire::tftp;
+
+use crate::frame;
+
+/// `10.1.0.2:67 -> 10.2.0.20:67 DHCP DISCOVER xid 0x1a2b3c4d chaddr 02:50:03:00:00:07 giaddr 10.1.0.2 hops 1`
+pub fn describe(bytes: &[u8]) -> String {
+    let parsed = match frame::parse(bytes) {
+        Ok(parsed) => parsed,
+        Err(error) => return format!("malformed frame ({error}, {} bytes)", bytes.len()),
+    };
+    let (Some(ip), Some((udp, payload))) = (parsed.ipv4, parsed.udp) else {
+        return format!("{} -> {} ethertype {}", parsed.ethernet.src_addr, parsed.ethernet.dst_addr, parsed.ethernet.ethertype);
+    };
+    let mut text = format!("{}:{} -> {}:{} ", ip.src_addr, udp.src_port, ip.dst_addr, udp.dst_port);
+    let ports = [udp.src_port, udp.dst_port];
+    if ports.iter().any(|p| matches!(p, 67 | 68 | 4011)) {
+        text.push_str(&describe_dhcp(payload));
+    } else if let Ok(repr) = tftp::Packet::new_checked(payload).and_then(|packet| tftp::Repr::parse(&packet)) {
+        text.push_str(&describe_tftp(&repr));
+    } else {
+        let _ = write!(text, "UDP {} bytes", payload.len());
+    }
+    text
+}
+
+pub fn describe_dhcp(payload: &[u8]) -> String {
+    let message = match Message::decode(&mut Decoder::new(payload)) {
+        Ok(message) => message,
+        Err(error) => return format!("malformed DHCP ({error})"),
+    };
+    let kind = message.opts().msg_type().map(|t| format!("{t:?}").to_uppercase()).unwrap_or_else(|| "BOOTP".into());
+    let pxe = matches!(message.opts().get(OptionCode::ClassIdentifier), Some(DhcpOption::ClassIdentifier(id)) if id.starts_with(b"PXEClient"));
+    let chaddr: Vec<String> = message.chaddr().iter().take(6).map(|b| format!("{b:02x}")).collect();
+    let mut text = format!("DHCP {kind} xid {:#010x} chaddr {}", message.xid(), chaddr.join(":"));
+    if !message.giaddr().is_unspecified() {
+        let _ = write!(text, " giaddr {}", message.giaddr());
+    }
+    if message.hops() > 0 {
+        let _ = write!(text, " hops {}", message.hops());
+    }
+    if !message.yiaddr().is_unspecified() {
+        let _ = write!(text, " yiaddr {}", message.yiaddr());
+    }
+    if let Some(Ok(file)) = message.fname_str() {
+        if !file.is_empty() {
+            let _ = write!(text, " file {file}");
+        }
+    }
+    if pxe {
+        text.push_str(" [PXEClient]");
+    }
+    text
+}
+
+fn describe_tftp(repr: &tftp::Repr) -> String {
+    match repr {
+        tftp::Repr::ReadRequest { filename, options, .. } => format!("TFTP RRQ {filename} {options:?}"),
+        tftp::Repr::WriteRequest { filename, .. } => format!("TFTP WRQ {filename}"),
+        tftp::Repr::Data { block, data } => format!("TFTP DATA block {block} ({} bytes)", data.len()),
+        tftp::Repr::Ack { block } => format!("TFTP ACK block {block}"),
+        tftp::Repr::Error { code, message } => format!("TFTP ERROR {code} {message}"),
+        tftp::Repr::OptionAck { options } => format!("TFTP OACK {options:?}"),
+    }
+}

@@ -1,0 +1,234 @@
+//! The pxelab library behind the command line: plugin resolution, running one seed, sweeping
+//! many, and rendering reports for people (text) and machines (JSON).
+
+use std::fmt::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use engine::client::Outcome;
+use engine::log::{Kind, Level};
+use engine::report::Report;
+use engine::{App, Stream, World};
+use host::{PluginHost, SandboxLimits};
+use serde_json::json;
+use timing::format_ns;
+use topology::{Plan, ServiceFactory};
+
+/// Turns `plugin:` values into running services: built-in names first, then paths relative to
+/// the topology file.
+pub struct Services {
+    host: PluginHost,
+}
+
+impl Services {
+    pub fn new() -> Result<Services, String> {
+        Ok(Services { host: PluginHost::new(SandboxLimits::default())? })
+    }
+
+    fn plugin(&self, plugin: &str, base_dir: &Path) -> Result<Arc<host::Plugin>, String> {
+        if let Some(bytes) = artifacts::builtin(plugin) {
+            return self.host.load(plugin, bytes);
+        }
+        let path = base_dir.join(plugin);
+        if !plugin.ends_with(".wasm") {
+            let names: Vec<&str> = artifacts::ALL.iter().map(|a| a.name).collect();
+            return Err(format!("unknown plugin `{plugin}`; built-in plugins are {}", names.join(", ")));
+        }
+        let bytes = std::fs::read(&path).map_err(|e| format!("cannot read plugin {}: {e}", path.display()))?;
+        self.host.load(&path.display().to_string(), &bytes)
+    }
+}
+
+impl ServiceFactory for Services {
+    fn create(
+        &self,
+        _node: &str,
+        plugin: &str,
+        base_dir: &Path,
+        config: &[(String, String)],
+        stream: Stream,
+    ) -> Result<Box<dyn App>, String> {
+        let plugin = self.plugin(plugin, base_dir)?;
+        Ok(Box::new(self.host.instantiate(&plugin, config.to_vec(), stream)?))
+    }
+}
+
+/// Builds and runs one seed.
+pub fn run(plan: &Plan, seed: u64, services: &Services) -> Result<(World, Report), topology::Error> {
+    let mut world = plan.build(seed, services)?;
+    let stop = world.run();
+    let report = Report::from_world(&world, stop);
+    Ok((world, report))
+}
+
+pub fn replay_command(plan: &Plan, seed: u64) -> String {
+    format!("pxelab run {} --seed {seed}", plan.file.display())
+}
+
+pub fn report_json(plan: &Plan, report: &Report) -> serde_json::Value {
+    let clients: Vec<_> = report
+        .clients
+        .iter()
+        .map(|client| match &client.outcome {
+            Outcome::Booted { time_ns, file, bytes } => {
+                json!({"name": client.name, "outcome": "booted", "time_ns": time_ns, "file": file, "bytes": bytes})
+            }
+            Outcome::Failed { time_ns, code, message } => {
+                json!({"name": client.name, "outcome": code, "time_ns": time_ns, "message": message})
+            }
+            Outcome::Pending => json!({"name": client.name, "outcome": "pending"}),
+        })
+        .collect();
+    let crashes: Vec<_> = report
+        .crashes
+        .iter()
+        .map(|crash| json!({"node": crash.node, "time_ns": crash.time_ns, "reason": crash.reason}))
+        .collect();
+    json!({
+        "topology": plan.name,
+        "seed": report.seed,
+        "digest": report.digest,
+        "sim_time_ns": report.sim_time_ns,
+        "events": report.events,
+        "stop": format!("{:?}", report.stop).to_lowercase(),
+        "clients": clients,
+        "crashes": crashes,
+        "replay": replay_command(plan, report.seed),
+    })
+}
+
+/// Which log records make the human timeline: what a deployment engineer would look for.
+fn key_event(world: &World, record: &engine::Record) -> Option<String> {
+    let log = world.log()?;
+    let is_server = |node| matches!(world.nodes().nth(node), Some((_, engine::Node::Server(_))));
+    match &record.kind {
+        Kind::State { text } => Some(text.clone()),
+        Kind::Crash { reason } => Some(format!("CRASH: {reason}")),
+        Kind::WindowsEvent { source, level, event_id, text } => Some(format!("[{source} {event_id} {level}] {text}")),
+        Kind::Log { level: Level::Error | Level::Warning, text } => Some(text.clone()),
+        Kind::Receive { frame, .. } if is_server(record.node) => {
+            let text = engine::decode::describe(frame);
+            (text.contains("DHCP") && !text.contains("TFTP")).then(|| format!("received {text}"))
+        }
+        _ => {
+            let _ = log;
+            None
+        }
+    }
+}
+
+pub const TIMELINE_LINES_MAX: usize = 400;
+
+/// The human report of one run.
+pub fn render_report(plan: &Plan, world: &World, report: &Report) -> String {
+    let mut out = String::new();
+    let log = world.log().expect("rendered after run");
+    let _ = writeln!(out, "topology  {} ({})", plan.name, plan.file.display());
+    let _ = writeln!(out, "seed      {}", report.seed);
+    let _ = writeln!(out, "\ntimeline (key events; `--json` or RUST_LOG=debug for everything)");
+    let width = log.node_names.iter().map(String::len).max().unwrap_or(4);
+    let mut shown = 0;
+    let mut hidden = 0;
+    for record in log.records() {
+        let Some(text) = key_event(world, record) else { continue };
+        if shown == TIMELINE_LINES_MAX {
+            hidden += 1;
+            continue;
+        }
+        shown += 1;
+        let seconds = record.time_ns as f64 / 1e9;
+        let indent = " ".repeat(2 + 12 + 4 + width + 2);
+        let text = text.replace('\n', &format!("\n{indent}"));
+        let _ = writeln!(out, "  {seconds:>12.6} s  {:<width$}  {text}", log.node_name(record.node));
+    }
+    if hidden > 0 {
+        let _ = writeln!(out, "  ... {hidden} more key events not shown");
+    }
+    let _ = writeln!(out, "\nclients");
+    for client in &report.clients {
+        let line = match &client.outcome {
+            Outcome::Booted { time_ns, file, bytes } => format!("booted   at {:>12}  {file} ({bytes} bytes)", format_ns(*time_ns)),
+            Outcome::Failed { time_ns, code, message } => format!("{code:<8} at {:>12}  {message}", format_ns(*time_ns)),
+            Outcome::Pending => "pending  (the run stopped before this client finished)".to_string(),
+        };
+        let _ = writeln!(out, "  {:<width$}  {line}", client.name);
+    }
+    let _ = writeln!(out, "\ncrashes");
+    if report.crashes.is_empty() {
+        let _ = writeln!(out, "  none");
+    }
+    for crash in &report.crashes {
+        let _ = writeln!(out, "  {} at {}: {}", crash.node, format_ns(crash.time_ns), crash.reason);
+    }
+    let booted = report.clients.iter().filter(|c| matches!(c.outcome, Outcome::Booted { .. })).count();
+    let _ = writeln!(
+        out,
+        "\nsummary   {booted}/{} clients booted, {} crash(es); {} events, {} simulated, stopped: {:?}",
+        report.clients.len(),
+        report.crashes.len(),
+        report.events,
+        format_ns(report.sim_time_ns),
+        report.stop
+    );
+    let _ = writeln!(out, "digest    {}", report.digest);
+    let _ = writeln!(out, "replay    {}", replay_command(plan, report.seed));
+    out
+}
+
+/// What a sweep found. Seeds are reported in ascending order whatever the thread count.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SweepResult {
+    pub runs: u64,
+    pub crashed_runs: u64,
+    /// Runs in which a client did not boot.
+    pub unbooted_runs: u64,
+    /// Seeds with a crash or a client that did not boot.
+    pub failing_seeds: Vec<u64>,
+    /// Per seed: (seed, digest), for determinism checks.
+    pub digests: Vec<(u64, String)>,
+}
+
+impl SweepResult {
+    pub fn crash_rate(&self) -> f64 {
+        if self.runs == 0 { 0.0 } else { self.crashed_runs as f64 / self.runs as f64 }
+    }
+}
+
+/// Runs every seed in `seeds` on `jobs` threads.
+pub fn sweep(plan: &Plan, seeds: std::ops::Range<u64>, jobs: usize, services: &Services) -> Result<SweepResult, topology::Error> {
+    let seeds: Vec<u64> = seeds.collect();
+    let jobs = jobs.clamp(1, seeds.len().max(1));
+    let chunk = seeds.len().div_ceil(jobs).max(1);
+    let mut reports: Vec<Report> = Vec::with_capacity(seeds.len());
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = seeds
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter().map(|&seed| run(plan, seed, services).map(|(_, report)| report)).collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        for handle in handles {
+            match handle.join() {
+                Ok(part) => reports.extend(part?),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        Ok::<(), topology::Error>(())
+    })?;
+    reports.sort_by_key(|report| report.seed);
+    let mut result = SweepResult { runs: 0, crashed_runs: 0, unbooted_runs: 0, failing_seeds: Vec::new(), digests: Vec::new() };
+    for report in reports {
+        result.runs += 1;
+        let crashed = !report.crashes.is_empty();
+        let unbooted = !report.all_booted();
+        result.crashed_runs += u64::from(crashed);
+        result.unbooted_runs += u64::from(unbooted);
+        if crashed || unbooted {
+            result.failing_seeds.push(report.seed);
+        }
+        result.digests.push((report.seed, report.digest));
+    }
+    Ok(result)
+}
