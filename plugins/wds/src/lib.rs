@@ -144,7 +144,7 @@ impl Wds {
                 "wds: provider {} with NumberOfThreads {threads}, device lookup {lookup}",
                 match mode {
                     Mode::Sccm2007 => "smspxe (ConfigMgr 2007)",
-                    Mode::RaceAvoidance => "with client race avoidance",
+                    Mode::RaceAvoidance => "smspxe with client race avoidance",
                 }
             ),
         );
