@@ -3,7 +3,8 @@
 
 use std::fmt::Write;
 use std::path::Path;
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use engine::client::Outcome;
 use engine::log::{Kind, Level};
@@ -18,16 +19,24 @@ use topology::{Plan, ServiceFactory};
 /// the topology file.
 pub struct Services {
     host: PluginHost,
+    /// Built-in plugins by name, so a sweep resolves each one once, not once per seed.
+    builtins: Mutex<BTreeMap<String, Arc<host::Plugin>>>,
 }
 
 impl Services {
     pub fn new() -> Result<Services, String> {
-        Ok(Services { host: PluginHost::new(SandboxLimits::default())? })
+        Ok(Services { host: PluginHost::new(SandboxLimits::default())?, builtins: Mutex::new(BTreeMap::new()) })
     }
 
     fn plugin(&self, plugin: &str, base_dir: &Path) -> Result<Arc<host::Plugin>, String> {
         if let Some(bytes) = artifacts::builtin(plugin) {
-            return self.host.load(plugin, bytes);
+            let mut builtins = self.builtins.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(loaded) = builtins.get(plugin) {
+                return Ok(loaded.clone());
+            }
+            let loaded = self.host.load(plugin, bytes)?;
+            builtins.insert(plugin.to_string(), loaded.clone());
+            return Ok(loaded);
         }
         let path = base_dir.join(plugin);
         if !plugin.ends_with(".wasm") {
