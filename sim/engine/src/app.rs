@@ -28,9 +28,20 @@ pub enum Input<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Effect {
     Send(Datagram),
-    SetTimer { delay_ns: u64, token: u64 },
-    Log { level: Level, text: String },
-    WindowsEvent { source: String, level: Level, event_id: u32, text: String },
+    SetTimer {
+        delay_ns: u64,
+        token: u64,
+    },
+    Log {
+        level: Level,
+        text: String,
+    },
+    WindowsEvent {
+        source: String,
+        level: Level,
+        event_id: u32,
+        text: String,
+    },
 }
 
 /// Read-only facts for one call.
@@ -61,7 +72,12 @@ impl fmt::Display for Failure {
 /// A service instance. Effects pushed before a failure still happen (a packet sent before a
 /// crash was sent), so `handle` appends to `effects` as it goes.
 pub trait App {
-    fn handle(&mut self, cx: &AppContext, input: Input<'_>, effects: &mut Vec<Effect>) -> Result<(), Failure>;
+    fn handle(
+        &mut self,
+        cx: &AppContext,
+        input: Input<'_>,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), Failure>;
 
     /// Throws the instance away and makes a fresh one, as a service restart does. State the
     /// service keeps in its host-side store survives; everything else is gone.

@@ -5,9 +5,7 @@
 
 use std::net::Ipv4Addr;
 
-use dhcproto::v4::{
-    Architecture, DhcpOption, Flags, Message, MessageType, Opcode, OptionCode,
-};
+use dhcproto::v4::{Architecture, DhcpOption, Flags, Message, MessageType, Opcode, OptionCode};
 use dhcproto::{Decodable, Decoder, Encodable};
 use smoltcp::wire::EthernetAddress;
 use timing::format_ns;
@@ -69,9 +67,17 @@ pub struct ClientConfig {
 /// How a client's boot ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    Booted { time_ns: u64, file: String, bytes: u64 },
+    Booted {
+        time_ns: u64,
+        file: String,
+        bytes: u64,
+    },
     /// The firmware gave up with a PXE error code.
-    Failed { time_ns: u64, code: &'static str, message: String },
+    Failed {
+        time_ns: u64,
+        code: &'static str,
+        message: String,
+    },
     /// The run ended before the client finished.
     Pending,
 }
@@ -106,11 +112,38 @@ struct Lease {
 #[derive(Debug)]
 enum Phase {
     Off,
-    Discover { attempt: usize, dhcp: Option<Offer>, proxy: Option<Offer> },
-    Request { attempt: usize, offer: Offer, proxy: Option<Offer> },
-    BootServer { attempt: usize, lease: Lease, server: Ipv4Addr },
-    TftpOpen { attempt: usize, lease: Lease, server: Ipv4Addr, file: String },
-    TftpData { lease: Lease, server: Ipv4Addr, server_port: u16, file: String, next_block: u16, received: u64, blksize: u16, tsize: Option<u64>, retries: usize },
+    Discover {
+        attempt: usize,
+        dhcp: Option<Offer>,
+        proxy: Option<Offer>,
+    },
+    Request {
+        attempt: usize,
+        offer: Offer,
+        proxy: Option<Offer>,
+    },
+    BootServer {
+        attempt: usize,
+        lease: Lease,
+        server: Ipv4Addr,
+    },
+    TftpOpen {
+        attempt: usize,
+        lease: Lease,
+        server: Ipv4Addr,
+        file: String,
+    },
+    TftpData {
+        lease: Lease,
+        server: Ipv4Addr,
+        server_port: u16,
+        file: String,
+        next_block: u16,
+        received: u64,
+        blksize: u16,
+        tsize: Option<u64>,
+        retries: usize,
+    },
     Done,
 }
 
@@ -150,13 +183,20 @@ impl PxeClient {
         self.power_on_ns = cx.now_ns();
         self.xid = self.stream.next_u64() as u32;
         self.tftp_port = 1024 + (self.stream.next_u64() % 64_000) as u16;
-        cx.state(format!("powered on ({:?}, {})", self.config.arch, self.config.mac));
+        cx.state(format!(
+            "powered on ({:?}, {})",
+            self.config.arch, self.config.mac
+        ));
         self.begin_dhcp(cx);
     }
 
     fn begin_dhcp(&mut self, cx: &mut Cx) {
         self.dhcp_cycles += 1;
-        self.phase = Phase::Discover { attempt: 0, dhcp: None, proxy: None };
+        self.phase = Phase::Discover {
+            attempt: 0,
+            dhcp: None,
+            proxy: None,
+        };
         self.send_discover(cx, 0);
     }
 
@@ -167,7 +207,11 @@ impl PxeClient {
 
     fn finish(&mut self, cx: &mut Cx, outcome: Outcome) {
         match &outcome {
-            Outcome::Booted { file, bytes, time_ns } => cx.state(format!(
+            Outcome::Booted {
+                file,
+                bytes,
+                time_ns,
+            } => cx.state(format!(
                 "booted: {file} ({bytes} bytes) {} after power-on",
                 format_ns(time_ns - self.power_on_ns)
             )),
@@ -180,7 +224,14 @@ impl PxeClient {
     }
 
     fn fail(&mut self, cx: &mut Cx, code: &'static str, message: &str) {
-        self.finish(cx, Outcome::Failed { time_ns: cx.now_ns(), code, message: message.to_string() });
+        self.finish(
+            cx,
+            Outcome::Failed {
+                time_ns: cx.now_ns(),
+                code,
+                message: message.to_string(),
+            },
+        );
     }
 
     pub(crate) fn on_timer(&mut self, cx: &mut Cx, token: u64) {
@@ -188,20 +239,32 @@ impl PxeClient {
             return;
         }
         match std::mem::replace(&mut self.phase, Phase::Off) {
-            Phase::Discover { attempt, dhcp, proxy } => {
+            Phase::Discover {
+                attempt,
+                dhcp,
+                proxy,
+            } => {
                 let next = attempt + 1;
                 match (dhcp, proxy) {
                     (Some(offer), proxy) if proxy.is_some() || next >= DISCOVER_RETRIES_FOR_PXE => {
                         self.request(cx, offer, proxy, 0)
                     }
                     (dhcp, proxy) if next < DISCOVER_TIMEOUTS_S.len() => {
-                        self.phase = Phase::Discover { attempt: next, dhcp, proxy };
+                        self.phase = Phase::Discover {
+                            attempt: next,
+                            dhcp,
+                            proxy,
+                        };
                         self.send_discover(cx, next);
                     }
                     _ => self.fail(cx, "PXE-E51", "No DHCP or proxyDHCP offers were received"),
                 }
             }
-            Phase::Request { attempt, offer, proxy } => {
+            Phase::Request {
+                attempt,
+                offer,
+                proxy,
+            } => {
                 if attempt + 1 < REQUEST_TIMEOUTS_S.len() {
                     self.request(cx, offer, proxy, attempt + 1);
                 } else if self.dhcp_cycles < DHCP_CYCLES_MAX {
@@ -210,25 +273,66 @@ impl PxeClient {
                     self.fail(cx, "PXE-E51", "No DHCP or proxyDHCP offers were received");
                 }
             }
-            Phase::BootServer { attempt, lease, server } => {
+            Phase::BootServer {
+                attempt,
+                lease,
+                server,
+            } => {
                 if attempt + 1 < REQUEST_TIMEOUTS_S.len() {
                     self.boot_server_request(cx, lease, server, attempt + 1);
                 } else {
-                    self.fail(cx, "PXE-E55", "ProxyDHCP service did not reply to request on port 4011");
+                    self.fail(
+                        cx,
+                        "PXE-E55",
+                        "ProxyDHCP service did not reply to request on port 4011",
+                    );
                 }
             }
-            Phase::TftpOpen { attempt, lease, server, file } => {
+            Phase::TftpOpen {
+                attempt,
+                lease,
+                server,
+                file,
+            } => {
                 if attempt + 1 < REQUEST_TIMEOUTS_S.len() {
                     self.tftp_open(cx, lease, server, file, attempt + 1);
                 } else {
                     self.fail(cx, "PXE-E32", "TFTP open timeout");
                 }
             }
-            Phase::TftpData { lease, server, server_port, file, next_block, received, blksize, tsize, retries } => {
+            Phase::TftpData {
+                lease,
+                server,
+                server_port,
+                file,
+                next_block,
+                received,
+                blksize,
+                tsize,
+                retries,
+            } => {
                 if retries + 1 < REQUEST_TIMEOUTS_S.len() {
                     // Re-acknowledge the last block we have; the server resends the next one.
-                    self.send_tftp(cx, lease, server, server_port, &tftp::Repr::Ack { block: next_block.wrapping_sub(1) });
-                    self.phase = Phase::TftpData { lease, server, server_port, file, next_block, received, blksize, tsize, retries: retries + 1 };
+                    self.send_tftp(
+                        cx,
+                        lease,
+                        server,
+                        server_port,
+                        &tftp::Repr::Ack {
+                            block: next_block.wrapping_sub(1),
+                        },
+                    );
+                    self.phase = Phase::TftpData {
+                        lease,
+                        server,
+                        server_port,
+                        file,
+                        next_block,
+                        received,
+                        blksize,
+                        tsize,
+                        retries: retries + 1,
+                    };
                     self.arm(cx, REQUEST_TIMEOUTS_S[retries + 1] * SECOND_NS);
                 } else {
                     self.fail(cx, "PXE-E35", "TFTP read timeout");
@@ -244,16 +348,21 @@ impl PxeClient {
         options.insert(DhcpOption::ClassIdentifier(
             format!("PXEClient:Arch:{:05}:UNDI:002001", self.config.arch.code()).into_bytes(),
         ));
-        options.insert(DhcpOption::ClientSystemArchitecture(Architecture::from(self.config.arch.code())));
+        options.insert(DhcpOption::ClientSystemArchitecture(Architecture::from(
+            self.config.arch.code(),
+        )));
         options.insert(DhcpOption::ClientNetworkInterface(1, 2, 1));
         let mut guid = vec![0u8];
         guid.extend_from_slice(&self.config.guid);
         options.insert(DhcpOption::ClientMachineIdentifier(guid));
         options.insert(DhcpOption::ParameterRequestList(
-            [1u8, 2, 3, 4, 5, 6, 11, 12, 13, 15, 16, 17, 18, 22, 23, 28, 40, 41, 42, 43, 50, 51, 54, 58, 59, 60, 66, 67, 97, 128, 129, 130, 131, 132, 133, 134, 135]
-                .into_iter()
-                .map(OptionCode::from)
-                .collect(),
+            [
+                1u8, 2, 3, 4, 5, 6, 11, 12, 13, 15, 16, 17, 18, 22, 23, 28, 40, 41, 42, 43, 50, 51,
+                54, 58, 59, 60, 66, 67, 97, 128, 129, 130, 131, 132, 133, 134, 135,
+            ]
+            .into_iter()
+            .map(OptionCode::from)
+            .collect(),
         ));
     }
 
@@ -290,12 +399,33 @@ impl PxeClient {
         cx.send(0, frame.to_bytes().expect("a DHCP message fits a frame"));
     }
 
-    fn unicast(&self, cx: &mut Cx, lease: Lease, dst_ip: Ipv4Addr, src_port: u16, dst_port: u16, payload: &[u8]) {
-        let next_hop = if same_subnet(dst_ip, lease.ip, lease.prefix_len) { Some(dst_ip) } else { lease.router };
+    fn unicast(
+        &self,
+        cx: &mut Cx,
+        lease: Lease,
+        dst_ip: Ipv4Addr,
+        src_port: u16,
+        dst_port: u16,
+        payload: &[u8],
+    ) {
+        let next_hop = if same_subnet(dst_ip, lease.ip, lease.prefix_len) {
+            Some(dst_ip)
+        } else {
+            lease.router
+        };
         let Some(dst_mac) = next_hop.and_then(|hop| cx.resolve(0, hop)) else {
             return cx.log(Level::Warning, format!("no route to {dst_ip}"));
         };
-        let frame = UdpFrame { src_mac: self.config.mac, dst_mac, src_ip: lease.ip, dst_ip, src_port, dst_port, ttl: TTL, payload };
+        let frame = UdpFrame {
+            src_mac: self.config.mac,
+            dst_mac,
+            src_ip: lease.ip,
+            dst_ip,
+            src_port,
+            dst_port,
+            ttl: TTL,
+            payload,
+        };
         match frame.to_bytes() {
             Ok(bytes) => cx.send(0, bytes),
             Err(error) => cx.log(Level::Warning, format!("cannot send to {dst_ip}: {error}")),
@@ -304,41 +434,87 @@ impl PxeClient {
 
     fn send_discover(&mut self, cx: &mut Cx, attempt: usize) {
         let message = self.message(cx, MessageType::Discover, Ipv4Addr::UNSPECIFIED);
-        cx.state(format!("DHCPDISCOVER xid {:#010x} (attempt {})", self.xid, attempt + 1));
+        cx.state(format!(
+            "DHCPDISCOVER xid {:#010x} (attempt {})",
+            self.xid,
+            attempt + 1
+        ));
         self.broadcast(cx, &message);
         self.arm(cx, DISCOVER_TIMEOUTS_S[attempt] * SECOND_NS);
     }
 
     fn request(&mut self, cx: &mut Cx, offer: Offer, proxy: Option<Offer>, attempt: usize) {
         let mut message = self.message(cx, MessageType::Request, Ipv4Addr::UNSPECIFIED);
-        message.opts_mut().insert(DhcpOption::RequestedIpAddress(offer.yiaddr));
-        message.opts_mut().insert(DhcpOption::ServerIdentifier(offer.server_id));
-        cx.state(format!("DHCPREQUEST {} from {} (attempt {})", offer.yiaddr, offer.server_id, attempt + 1));
+        message
+            .opts_mut()
+            .insert(DhcpOption::RequestedIpAddress(offer.yiaddr));
+        message
+            .opts_mut()
+            .insert(DhcpOption::ServerIdentifier(offer.server_id));
+        cx.state(format!(
+            "DHCPREQUEST {} from {} (attempt {})",
+            offer.yiaddr,
+            offer.server_id,
+            attempt + 1
+        ));
         self.broadcast(cx, &message);
-        self.phase = Phase::Request { attempt, offer, proxy };
+        self.phase = Phase::Request {
+            attempt,
+            offer,
+            proxy,
+        };
         self.arm(cx, REQUEST_TIMEOUTS_S[attempt] * SECOND_NS);
     }
 
     fn boot_server_request(&mut self, cx: &mut Cx, lease: Lease, server: Ipv4Addr, attempt: usize) {
         let mut message = self.message(cx, MessageType::Request, lease.ip);
         message.set_flags(Flags::default());
-        cx.state(format!("boot server request to {server}:{PXE_BOOT_SERVER_PORT} (attempt {})", attempt + 1));
+        cx.state(format!(
+            "boot server request to {server}:{PXE_BOOT_SERVER_PORT} (attempt {})",
+            attempt + 1
+        ));
         let payload = message.to_vec().expect("a message we built encodes");
-        self.unicast(cx, lease, server, DHCP_CLIENT_PORT, PXE_BOOT_SERVER_PORT, &payload);
-        self.phase = Phase::BootServer { attempt, lease, server };
+        self.unicast(
+            cx,
+            lease,
+            server,
+            DHCP_CLIENT_PORT,
+            PXE_BOOT_SERVER_PORT,
+            &payload,
+        );
+        self.phase = Phase::BootServer {
+            attempt,
+            lease,
+            server,
+        };
         self.arm(cx, REQUEST_TIMEOUTS_S[attempt] * SECOND_NS);
     }
 
-    fn tftp_open(&mut self, cx: &mut Cx, lease: Lease, server: Ipv4Addr, file: String, attempt: usize) {
+    fn tftp_open(
+        &mut self,
+        cx: &mut Cx,
+        lease: Lease,
+        server: Ipv4Addr,
+        file: String,
+        attempt: usize,
+    ) {
         let blksize = self.config.tftp_blksize.to_string();
         let request = tftp::Repr::ReadRequest {
             filename: &file,
             mode: "octet",
             options: vec![("tsize", "0"), ("blksize", &blksize)],
         };
-        cx.state(format!("TFTP read request {file} from {server} (attempt {})", attempt + 1));
+        cx.state(format!(
+            "TFTP read request {file} from {server} (attempt {})",
+            attempt + 1
+        ));
         self.send_tftp(cx, lease, server, TFTP_PORT, &request);
-        self.phase = Phase::TftpOpen { attempt, lease, server, file };
+        self.phase = Phase::TftpOpen {
+            attempt,
+            lease,
+            server,
+            file,
+        };
         self.arm(cx, REQUEST_TIMEOUTS_S[attempt] * SECOND_NS);
     }
 
@@ -354,7 +530,9 @@ impl PxeClient {
         let (Some(ip), Some((udp, payload))) = (parsed.ipv4, parsed.udp) else {
             return cx.drop_frame("not UDP over IPv4", bytes);
         };
-        if parsed.ethernet.dst_addr != self.config.mac && parsed.ethernet.dst_addr != EthernetAddress::BROADCAST {
+        if parsed.ethernet.dst_addr != self.config.mac
+            && parsed.ethernet.dst_addr != EthernetAddress::BROADCAST
+        {
             return cx.drop_frame("not addressed to this client", bytes);
         }
         if udp.dst_port == DHCP_CLIENT_PORT {
@@ -366,12 +544,22 @@ impl PxeClient {
         }
     }
 
-    fn on_dhcp(&mut self, cx: &mut Cx, src_ip: Ipv4Addr, src_port: u16, payload: &[u8], bytes: &[u8]) {
+    fn on_dhcp(
+        &mut self,
+        cx: &mut Cx,
+        src_ip: Ipv4Addr,
+        src_port: u16,
+        payload: &[u8],
+        bytes: &[u8],
+    ) {
         let message = match Message::decode(&mut Decoder::new(payload)) {
             Ok(message) => message,
             Err(error) => return cx.drop_frame(format!("malformed DHCP message: {error}"), bytes),
         };
-        if message.opcode() != Opcode::BootReply || message.xid() != self.xid || message.chaddr().get(..6) != Some(&self.config.mac.0[..]) {
+        if message.opcode() != Opcode::BootReply
+            || message.xid() != self.xid
+            || message.chaddr().get(..6) != Some(&self.config.mac.0[..])
+        {
             return cx.drop_frame("DHCP reply for another transaction", bytes);
         }
         let Some(kind) = message.opts().msg_type() else {
@@ -388,16 +576,30 @@ impl PxeClient {
             .and_then(|name| std::str::from_utf8(name).ok())
             .map(|name| name.trim_end_matches('\0').to_string())
             .filter(|name| !name.is_empty());
-        let offer = Offer { server_id, yiaddr: message.yiaddr(), siaddr: message.siaddr(), file, pxe };
+        let offer = Offer {
+            server_id,
+            yiaddr: message.yiaddr(),
+            siaddr: message.siaddr(),
+            file,
+            pxe,
+        };
 
         match (&mut self.phase, kind) {
             (Phase::Discover { dhcp, proxy, .. }, MessageType::Offer) => {
                 let is_dhcp = !offer.yiaddr.is_unspecified();
                 cx.state(format!(
                     "{} from {}{}",
-                    if is_dhcp { "DHCPOFFER" } else { "proxy DHCPOFFER" },
+                    if is_dhcp {
+                        "DHCPOFFER"
+                    } else {
+                        "proxy DHCPOFFER"
+                    },
                     offer.server_id,
-                    if is_dhcp { format!(" ({})", offer.yiaddr) } else { String::new() }
+                    if is_dhcp {
+                        format!(" ({})", offer.yiaddr)
+                    } else {
+                        String::new()
+                    }
                 ));
                 if is_dhcp && dhcp.is_none() {
                     *dhcp = Some(offer.clone());
@@ -410,7 +612,14 @@ impl PxeClient {
                     self.request(cx, dhcp, Some(proxy), 0);
                 }
             }
-            (Phase::Request { offer: chosen, proxy, .. }, MessageType::Ack) if server_id == chosen.server_id => {
+            (
+                Phase::Request {
+                    offer: chosen,
+                    proxy,
+                    ..
+                },
+                MessageType::Ack,
+            ) if server_id == chosen.server_id => {
                 let prefix_len = match options.get(OptionCode::SubnetMask) {
                     Some(DhcpOption::SubnetMask(mask)) => u32::from(*mask).leading_ones() as u8,
                     _ => 24,
@@ -419,18 +628,33 @@ impl PxeClient {
                     Some(DhcpOption::Router(routers)) => routers.first().copied(),
                     _ => None,
                 };
-                let lease = Lease { ip: message.yiaddr(), prefix_len, router };
-                cx.state(format!("DHCPACK: {}/{prefix_len} gateway {:?}", lease.ip, router));
+                let lease = Lease {
+                    ip: message.yiaddr(),
+                    prefix_len,
+                    router,
+                };
+                cx.state(format!(
+                    "DHCPACK: {}/{prefix_len} gateway {:?}",
+                    lease.ip, router
+                ));
                 let proxy = proxy.clone();
                 let ack_file = offer.file.clone();
                 match (proxy, ack_file) {
                     (Some(proxy), _) if proxy.file.is_some() => {
-                        let server = if proxy.siaddr.is_unspecified() { proxy.server_id } else { proxy.siaddr };
+                        let server = if proxy.siaddr.is_unspecified() {
+                            proxy.server_id
+                        } else {
+                            proxy.siaddr
+                        };
                         self.tftp_open(cx, lease, server, proxy.file.unwrap_or_default(), 0)
                     }
                     (Some(proxy), _) => self.boot_server_request(cx, lease, proxy.server_id, 0),
                     (None, Some(file)) => {
-                        let server = if offer.siaddr.is_unspecified() { server_id } else { offer.siaddr };
+                        let server = if offer.siaddr.is_unspecified() {
+                            server_id
+                        } else {
+                            offer.siaddr
+                        };
                         self.tftp_open(cx, lease, server, file, 0)
                     }
                     (None, None) => self.fail(cx, "PXE-E53", "No boot filename received"),
@@ -444,12 +668,18 @@ impl PxeClient {
                     self.fail(cx, "PXE-E51", "No DHCP or proxyDHCP offers were received");
                 }
             }
-            (Phase::BootServer { lease, server, .. }, MessageType::Ack) if src_port == PXE_BOOT_SERVER_PORT && src_ip == *server => {
+            (Phase::BootServer { lease, server, .. }, MessageType::Ack)
+                if src_port == PXE_BOOT_SERVER_PORT && src_ip == *server =>
+            {
                 let lease = *lease;
                 let Some(file) = offer.file else {
                     return self.fail(cx, "PXE-E53", "No boot filename received");
                 };
-                let tftp_server = if offer.siaddr.is_unspecified() { src_ip } else { offer.siaddr };
+                let tftp_server = if offer.siaddr.is_unspecified() {
+                    src_ip
+                } else {
+                    offer.siaddr
+                };
                 cx.state(format!("boot server ACK: {file} on {tftp_server}"));
                 self.tftp_open(cx, lease, tftp_server, file, 0);
             }
@@ -457,26 +687,69 @@ impl PxeClient {
         }
     }
 
-    fn on_tftp(&mut self, cx: &mut Cx, src_ip: Ipv4Addr, src_port: u16, payload: &[u8], bytes: &[u8]) {
-        let repr = match tftp::Packet::new_checked(payload).and_then(|packet| tftp::Repr::parse(&packet)) {
+    fn on_tftp(
+        &mut self,
+        cx: &mut Cx,
+        src_ip: Ipv4Addr,
+        src_port: u16,
+        payload: &[u8],
+        bytes: &[u8],
+    ) {
+        let repr = match tftp::Packet::new_checked(payload)
+            .and_then(|packet| tftp::Repr::parse(&packet))
+        {
             Ok(repr) => repr,
             Err(error) => return cx.drop_frame(format!("malformed TFTP packet: {error}"), bytes),
         };
         match std::mem::replace(&mut self.phase, Phase::Off) {
-            Phase::TftpOpen { lease, server, file, .. } if src_ip == server => {
+            Phase::TftpOpen {
+                lease,
+                server,
+                file,
+                ..
+            } if src_ip == server => {
                 let blksize_default = tftp::BLKSIZE_DEFAULT as u16;
                 match repr {
                     tftp::Repr::OptionAck { options } => {
-                        let value = |key: &str| options.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| *v);
-                        let blksize = value("blksize").and_then(|v| v.parse().ok()).unwrap_or(blksize_default);
+                        let value = |key: &str| {
+                            options
+                                .iter()
+                                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                                .map(|(_, v)| *v)
+                        };
+                        let blksize = value("blksize")
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(blksize_default);
                         let tsize = value("tsize").and_then(|v| v.parse().ok());
-                        cx.state(format!("TFTP OACK from port {src_port}: blksize {blksize}, tsize {tsize:?}"));
+                        cx.state(format!(
+                            "TFTP OACK from port {src_port}: blksize {blksize}, tsize {tsize:?}"
+                        ));
                         self.send_tftp(cx, lease, server, src_port, &tftp::Repr::Ack { block: 0 });
-                        self.phase = Phase::TftpData { lease, server, server_port: src_port, file, next_block: 1, received: 0, blksize, tsize, retries: 0 };
+                        self.phase = Phase::TftpData {
+                            lease,
+                            server,
+                            server_port: src_port,
+                            file,
+                            next_block: 1,
+                            received: 0,
+                            blksize,
+                            tsize,
+                            retries: 0,
+                        };
                         self.arm(cx, REQUEST_TIMEOUTS_S[0] * SECOND_NS);
                     }
                     tftp::Repr::Data { block: 1, .. } => {
-                        self.phase = Phase::TftpData { lease, server, server_port: src_port, file, next_block: 1, received: 0, blksize: blksize_default, tsize: None, retries: 0 };
+                        self.phase = Phase::TftpData {
+                            lease,
+                            server,
+                            server_port: src_port,
+                            file,
+                            next_block: 1,
+                            received: 0,
+                            blksize: blksize_default,
+                            tsize: None,
+                            retries: 0,
+                        };
                         self.on_tftp_data(cx, repr);
                     }
                     tftp::Repr::Error { code, message } => {
@@ -484,13 +757,25 @@ impl PxeClient {
                         self.fail(cx, code_text, &format!("TFTP error {code}: {message}"));
                     }
                     _ => {
-                        self.phase = Phase::TftpOpen { attempt: 0, lease, server, file };
+                        self.phase = Phase::TftpOpen {
+                            attempt: 0,
+                            lease,
+                            server,
+                            file,
+                        };
                         cx.drop_frame("unexpected TFTP packet while opening", bytes);
                     }
                 }
             }
             phase @ Phase::TftpData { .. } => {
-                let Phase::TftpData { server, server_port, .. } = &phase else { unreachable!() };
+                let Phase::TftpData {
+                    server,
+                    server_port,
+                    ..
+                } = &phase
+                else {
+                    unreachable!()
+                };
                 if (src_ip, src_port) != (*server, *server_port) {
                     self.phase = phase;
                     return cx.drop_frame("TFTP packet from an unknown transfer", bytes);
@@ -498,7 +783,9 @@ impl PxeClient {
                 self.phase = phase;
                 match repr {
                     tftp::Repr::Data { .. } => self.on_tftp_data(cx, repr),
-                    tftp::Repr::Error { code, message } => self.fail(cx, "PXE-E36", &format!("TFTP error {code}: {message}")),
+                    tftp::Repr::Error { code, message } => {
+                        self.fail(cx, "PXE-E36", &format!("TFTP error {code}: {message}"))
+                    }
                     _ => cx.drop_frame("unexpected TFTP packet during transfer", bytes),
                 }
             }
@@ -510,8 +797,21 @@ impl PxeClient {
     }
 
     fn on_tftp_data(&mut self, cx: &mut Cx, repr: tftp::Repr) {
-        let tftp::Repr::Data { block, data } = repr else { return };
-        let Phase::TftpData { lease, server, server_port, next_block, received, blksize, tsize, retries, .. } = &mut self.phase else {
+        let tftp::Repr::Data { block, data } = repr else {
+            return;
+        };
+        let Phase::TftpData {
+            lease,
+            server,
+            server_port,
+            next_block,
+            received,
+            blksize,
+            tsize,
+            retries,
+            ..
+        } = &mut self.phase
+        else {
             return;
         };
         let (lease, server, server_port) = (*lease, *server, *server_port);
@@ -529,10 +829,23 @@ impl PxeClient {
         if !last {
             return self.arm(cx, REQUEST_TIMEOUTS_S[0] * SECOND_NS);
         }
-        let Phase::TftpData { file, .. } = std::mem::replace(&mut self.phase, Phase::Done) else { unreachable!() };
+        let Phase::TftpData { file, .. } = std::mem::replace(&mut self.phase, Phase::Done) else {
+            unreachable!()
+        };
         if tsize.is_some_and(|size| size != received) {
-            return self.fail(cx, "PXE-E3F", &format!("TFTP transfer size {received} differs from tsize {tsize:?}"));
+            return self.fail(
+                cx,
+                "PXE-E3F",
+                &format!("TFTP transfer size {received} differs from tsize {tsize:?}"),
+            );
         }
-        self.finish(cx, Outcome::Booted { time_ns: cx.now_ns(), file, bytes: received });
+        self.finish(
+            cx,
+            Outcome::Booted {
+                time_ns: cx.now_ns(),
+                file,
+                bytes: received,
+            },
+        );
     }
 }

@@ -16,13 +16,21 @@ pub fn describe(bytes: &[u8]) -> String {
         Err(error) => return format!("malformed frame ({error}, {} bytes)", bytes.len()),
     };
     let (Some(ip), Some((udp, payload))) = (parsed.ipv4, parsed.udp) else {
-        return format!("{} -> {} ethertype {}", parsed.ethernet.src_addr, parsed.ethernet.dst_addr, parsed.ethernet.ethertype);
+        return format!(
+            "{} -> {} ethertype {}",
+            parsed.ethernet.src_addr, parsed.ethernet.dst_addr, parsed.ethernet.ethertype
+        );
     };
-    let mut text = format!("{}:{} -> {}:{} ", ip.src_addr, udp.src_port, ip.dst_addr, udp.dst_port);
+    let mut text = format!(
+        "{}:{} -> {}:{} ",
+        ip.src_addr, udp.src_port, ip.dst_addr, udp.dst_port
+    );
     let ports = [udp.src_port, udp.dst_port];
     if ports.iter().any(|p| matches!(p, 67 | 68 | 4011)) {
         text.push_str(&describe_dhcp(payload));
-    } else if let Ok(repr) = tftp::Packet::new_checked(payload).and_then(|packet| tftp::Repr::parse(&packet)) {
+    } else if let Ok(repr) =
+        tftp::Packet::new_checked(payload).and_then(|packet| tftp::Repr::parse(&packet))
+    {
         text.push_str(&describe_tftp(&repr));
     } else {
         let _ = write!(text, "UDP {} bytes", payload.len());
@@ -35,10 +43,23 @@ pub fn describe_dhcp(payload: &[u8]) -> String {
         Ok(message) => message,
         Err(error) => return format!("malformed DHCP ({error})"),
     };
-    let kind = message.opts().msg_type().map(|t| format!("{t:?}").to_uppercase()).unwrap_or_else(|| "BOOTP".into());
+    let kind = message
+        .opts()
+        .msg_type()
+        .map(|t| format!("{t:?}").to_uppercase())
+        .unwrap_or_else(|| "BOOTP".into());
     let pxe = matches!(message.opts().get(OptionCode::ClassIdentifier), Some(DhcpOption::ClassIdentifier(id)) if id.starts_with(b"PXEClient"));
-    let chaddr: Vec<String> = message.chaddr().iter().take(6).map(|b| format!("{b:02x}")).collect();
-    let mut text = format!("DHCP {kind} xid {:#010x} chaddr {}", message.xid(), chaddr.join(":"));
+    let chaddr: Vec<String> = message
+        .chaddr()
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut text = format!(
+        "DHCP {kind} xid {:#010x} chaddr {}",
+        message.xid(),
+        chaddr.join(":")
+    );
     if !message.giaddr().is_unspecified() {
         let _ = write!(text, " giaddr {}", message.giaddr());
     }
@@ -61,9 +82,13 @@ pub fn describe_dhcp(payload: &[u8]) -> String {
 
 fn describe_tftp(repr: &tftp::Repr) -> String {
     match repr {
-        tftp::Repr::ReadRequest { filename, options, .. } => format!("TFTP RRQ {filename} {options:?}"),
+        tftp::Repr::ReadRequest {
+            filename, options, ..
+        } => format!("TFTP RRQ {filename} {options:?}"),
         tftp::Repr::WriteRequest { filename, .. } => format!("TFTP WRQ {filename}"),
-        tftp::Repr::Data { block, data } => format!("TFTP DATA block {block} ({} bytes)", data.len()),
+        tftp::Repr::Data { block, data } => {
+            format!("TFTP DATA block {block} ({} bytes)", data.len())
+        }
         tftp::Repr::Ack { block } => format!("TFTP ACK block {block}"),
         tftp::Repr::Error { code, message } => format!("TFTP ERROR {code} {message}"),
         tftp::Repr::OptionAck { options } => format!("TFTP OACK {options:?}"),

@@ -6,8 +6,8 @@ use std::net::Ipv4Addr;
 
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
-    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpAddress, IpProtocol, Ipv4Packet,
-    Ipv4Repr, UdpPacket, UdpRepr,
+    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpAddress, IpProtocol,
+    Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr,
 };
 
 pub const ETHERNET_HEADER_LEN: usize = 14;
@@ -55,9 +55,14 @@ impl UdpFrame<'_> {
     /// Fails only when the payload does not fit one frame.
     pub fn to_bytes(&self) -> Result<Vec<u8>, FrameError> {
         if self.payload.len() > UDP_PAYLOAD_MAX {
-            return Err(FrameError { reason: "UDP payload larger than one Ethernet frame" });
+            return Err(FrameError {
+                reason: "UDP payload larger than one Ethernet frame",
+            });
         }
-        let udp = UdpRepr { src_port: self.src_port, dst_port: self.dst_port };
+        let udp = UdpRepr {
+            src_port: self.src_port,
+            dst_port: self.dst_port,
+        };
         let ip = Ipv4Repr {
             src_addr: self.src_ip,
             dst_addr: self.dst_ip,
@@ -101,15 +106,28 @@ pub struct Parsed<'a> {
 /// Parses and validates a frame (lengths, IPv4 header checksum, UDP checksum).
 /// Anything a node could choke on is an `Err`; nothing here panics on any input.
 pub fn parse(bytes: &[u8]) -> Result<Parsed<'_>, FrameError> {
-    let frame = EthernetFrame::new_checked(bytes).map_err(|_| FrameError { reason: "truncated Ethernet header" })?;
-    let ethernet = EthernetRepr::parse(&frame).map_err(|_| FrameError { reason: "malformed Ethernet header" })?;
-    let mut parsed = Parsed { ethernet, ipv4: None, ipv4_packet: &[], udp: None };
+    let frame = EthernetFrame::new_checked(bytes).map_err(|_| FrameError {
+        reason: "truncated Ethernet header",
+    })?;
+    let ethernet = EthernetRepr::parse(&frame).map_err(|_| FrameError {
+        reason: "malformed Ethernet header",
+    })?;
+    let mut parsed = Parsed {
+        ethernet,
+        ipv4: None,
+        ipv4_packet: &[],
+        udp: None,
+    };
     if ethernet.ethertype != EthernetProtocol::Ipv4 {
         return Ok(parsed);
     }
     let payload = &bytes[ETHERNET_HEADER_LEN..];
-    let packet = Ipv4Packet::new_checked(payload).map_err(|_| FrameError { reason: "truncated IPv4 packet" })?;
-    let ip = Ipv4Repr::parse(&packet, &checksums()).map_err(|_| FrameError { reason: "bad IPv4 header or checksum" })?;
+    let packet = Ipv4Packet::new_checked(payload).map_err(|_| FrameError {
+        reason: "truncated IPv4 packet",
+    })?;
+    let ip = Ipv4Repr::parse(&packet, &checksums()).map_err(|_| FrameError {
+        reason: "bad IPv4 header or checksum",
+    })?;
     let total_len = usize::from(packet.total_len());
     parsed.ipv4 = Some(ip);
     parsed.ipv4_packet = &payload[..total_len];
@@ -118,14 +136,18 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed<'_>, FrameError> {
     }
     let header_len = usize::from(packet.header_len());
     let udp_bytes = &payload[header_len..total_len];
-    let datagram = UdpPacket::new_checked(udp_bytes).map_err(|_| FrameError { reason: "truncated UDP datagram" })?;
+    let datagram = UdpPacket::new_checked(udp_bytes).map_err(|_| FrameError {
+        reason: "truncated UDP datagram",
+    })?;
     let udp = UdpRepr::parse(
         &datagram,
         &IpAddress::Ipv4(ip.src_addr),
         &IpAddress::Ipv4(ip.dst_addr),
         &checksums(),
     )
-    .map_err(|_| FrameError { reason: "bad UDP header or checksum" })?;
+    .map_err(|_| FrameError {
+        reason: "bad UDP header or checksum",
+    })?;
     let udp_len = usize::from(datagram.len());
     parsed.udp = Some((udp, &udp_bytes[UDP_HEADER_LEN..udp_len]));
     Ok(parsed)
@@ -136,7 +158,12 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed<'_>, FrameError> {
 pub fn forward(ipv4_packet: &[u8], src_mac: EthernetAddress, dst_mac: EthernetAddress) -> Vec<u8> {
     let mut bytes = vec![0u8; ETHERNET_HEADER_LEN + ipv4_packet.len()];
     let mut frame = EthernetFrame::new_unchecked(&mut bytes[..]);
-    EthernetRepr { src_addr: src_mac, dst_addr: dst_mac, ethertype: EthernetProtocol::Ipv4 }.emit(&mut frame);
+    EthernetRepr {
+        src_addr: src_mac,
+        dst_addr: dst_mac,
+        ethertype: EthernetProtocol::Ipv4,
+    }
+    .emit(&mut frame);
     frame.payload_mut().copy_from_slice(ipv4_packet);
     let mut packet = Ipv4Packet::new_unchecked(frame.payload_mut());
     let ttl = packet.hop_limit();
@@ -175,7 +202,10 @@ mod tests {
         let bytes = sample();
         let parsed = parse(&bytes).unwrap();
         let (udp, payload) = parsed.udp.unwrap();
-        assert_eq!((udp.src_port, udp.dst_port, payload), (68, 67, &b"hello"[..]));
+        assert_eq!(
+            (udp.src_port, udp.dst_port, payload),
+            (68, 67, &b"hello"[..])
+        );
         assert_eq!(parsed.ipv4.unwrap().hop_limit, 64);
         assert_eq!(bytes.len(), 14 + 20 + 8 + 5);
     }
@@ -188,7 +218,10 @@ mod tests {
         }
         let mut flipped = bytes.clone();
         flipped[14 + 20 + 8] ^= 0xff; // payload byte: UDP checksum no longer matches
-        assert_eq!(parse(&flipped).unwrap_err().reason, "bad UDP header or checksum");
+        assert_eq!(
+            parse(&flipped).unwrap_err().reason,
+            "bad UDP header or checksum"
+        );
         let mut bad_ip = bytes.clone();
         bad_ip[14 + 8] ^= 0x01; // TTL byte: IPv4 header checksum no longer matches
         assert!(parse(&bad_ip).is_err());
@@ -198,7 +231,11 @@ mod tests {
     fn forwarding_decrements_ttl_and_keeps_the_packet_valid() {
         let bytes = sample();
         let parsed = parse(&bytes).unwrap();
-        let next = forward(parsed.ipv4_packet, EthernetAddress([2, 0, 0, 0, 0, 9]), EthernetAddress([2, 0, 0, 0, 0, 8]));
+        let next = forward(
+            parsed.ipv4_packet,
+            EthernetAddress([2, 0, 0, 0, 0, 9]),
+            EthernetAddress([2, 0, 0, 0, 0, 8]),
+        );
         let again = parse(&next).unwrap();
         assert_eq!(again.ipv4.unwrap().hop_limit, 63);
         assert_eq!(again.udp.unwrap().1, b"hello");

@@ -33,9 +33,17 @@ impl fmt::Display for Level {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// A frame put on a LAN by a node's interface.
-    Send { lan: LanId, interface: u32, frame: Rc<[u8]> },
+    Send {
+        lan: LanId,
+        interface: u32,
+        frame: Rc<[u8]>,
+    },
     /// A frame taken off a LAN by a node's interface.
-    Receive { lan: LanId, interface: u32, frame: Rc<[u8]> },
+    Receive {
+        lan: LanId,
+        interface: u32,
+        frame: Rc<[u8]>,
+    },
     /// A frame a node threw away, and why.
     Drop { reason: String, frame: Rc<[u8]> },
     /// A timer fired.
@@ -47,7 +55,12 @@ pub enum Kind {
     /// Diagnostics from a node or plugin.
     Log { level: Level, text: String },
     /// A structured record shaped like a Windows event log entry.
-    WindowsEvent { source: String, level: Level, event_id: u32, text: String },
+    WindowsEvent {
+        source: String,
+        level: Level,
+        event_id: u32,
+        text: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,7 +89,12 @@ impl EventLog {
                 put_bytes(&mut hasher, name.as_bytes());
             }
         }
-        EventLog { node_names, lan_names, records: Vec::new(), hasher }
+        EventLog {
+            node_names,
+            lan_names,
+            records: Vec::new(),
+            hasher,
+        }
     }
 
     pub fn push(&mut self, record: Record) {
@@ -105,13 +123,21 @@ fn encode(hasher: &mut Sha256, record: &Record) {
     hasher.update(record.time_ns.to_le_bytes());
     hasher.update((record.node as u64).to_le_bytes());
     match &record.kind {
-        Kind::Send { lan, interface, frame } => {
+        Kind::Send {
+            lan,
+            interface,
+            frame,
+        } => {
             hasher.update([1]);
             hasher.update((*lan as u64).to_le_bytes());
             hasher.update(interface.to_le_bytes());
             put_bytes(hasher, frame);
         }
-        Kind::Receive { lan, interface, frame } => {
+        Kind::Receive {
+            lan,
+            interface,
+            frame,
+        } => {
             hasher.update([2]);
             hasher.update((*lan as u64).to_le_bytes());
             hasher.update(interface.to_le_bytes());
@@ -138,7 +164,12 @@ fn encode(hasher: &mut Sha256, record: &Record) {
             hasher.update([7, *level as u8]);
             put_bytes(hasher, text.as_bytes());
         }
-        Kind::WindowsEvent { source, level, event_id, text } => {
+        Kind::WindowsEvent {
+            source,
+            level,
+            event_id,
+            text,
+        } => {
             hasher.update([8, *level as u8]);
             put_bytes(hasher, source.as_bytes());
             hasher.update(event_id.to_le_bytes());
@@ -158,7 +189,11 @@ mod tests {
 
     fn log_with(text: &str) -> EventLog {
         let mut log = EventLog::new(1, vec!["a".into()], vec![]);
-        log.push(Record { time_ns: 5, node: 0, kind: Kind::State { text: text.into() } });
+        log.push(Record {
+            time_ns: 5,
+            node: 0,
+            kind: Kind::State { text: text.into() },
+        });
         log
     }
 
@@ -167,7 +202,11 @@ mod tests {
         assert_eq!(log_with("x").digest(), log_with("x").digest());
         assert_ne!(log_with("x").digest(), log_with("y").digest());
         let mut other_time = EventLog::new(1, vec!["a".into()], vec![]);
-        other_time.push(Record { time_ns: 6, node: 0, kind: Kind::State { text: "x".into() } });
+        other_time.push(Record {
+            time_ns: 6,
+            node: 0,
+            kind: Kind::State { text: "x".into() },
+        });
         assert_ne!(log_with("x").digest(), other_time.digest());
         assert_eq!(log_with("x").digest().len(), 64);
     }

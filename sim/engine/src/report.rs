@@ -35,7 +35,10 @@ impl Report {
         let clients = world
             .nodes()
             .filter_map(|(name, node)| match node {
-                Node::Client(client) => Some(ClientReport { name: name.to_string(), outcome: client.outcome().clone() }),
+                Node::Client(client) => Some(ClientReport {
+                    name: name.to_string(),
+                    outcome: client.outcome().clone(),
+                }),
                 _ => None,
             })
             .collect();
@@ -63,6 +66,8 @@ impl Report {
     }
 
     pub fn all_booted(&self) -> bool {
-        self.clients.iter().all(|client| matches!(client.outcome, Outcome::Booted { .. }))
+        self.clients
+            .iter()
+            .all(|client| matches!(client.outcome, Outcome::Booted { .. }))
     }
 }

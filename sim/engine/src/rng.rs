@@ -23,7 +23,9 @@ impl Stream {
             hasher.update(part.as_bytes());
         }
         let key: [u8; 32] = hasher.finalize().into();
-        Stream { rng: ChaCha8Rng::from_seed(key) }
+        Stream {
+            rng: ChaCha8Rng::from_seed(key),
+        }
     }
 
     pub fn next_u64(&mut self) -> u64 {

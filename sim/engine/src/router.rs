@@ -94,7 +94,11 @@ struct NextHop {
 
 impl Router {
     pub fn new(config: RouterConfig, relay_stream: Stream) -> Router {
-        Router { config, relay_stream, learned: BTreeMap::new() }
+        Router {
+            config,
+            relay_stream,
+            learned: BTreeMap::new(),
+        }
     }
 
     pub(crate) fn start(&mut self, cx: &mut Cx) {
@@ -119,18 +123,32 @@ impl Router {
     fn owns(&self, address: Ipv4Addr) -> bool {
         self.config.interfaces.iter().any(|interface| {
             interface.ip == address
-                || interface.redundancy.as_ref().is_some_and(|group| group.active && group.virtual_ip == address)
+                || interface
+                    .redundancy
+                    .as_ref()
+                    .is_some_and(|group| group.active && group.virtual_ip == address)
         })
     }
 
     /// Longest-prefix match over connected networks, then static routes; ties go to the first
     /// configured, so the choice never depends on anything but the topology.
     fn next_hop(&self, destination: Ipv4Addr) -> Option<NextHop> {
-        let connected = self.config.interfaces.iter().enumerate().filter_map(|(index, interface)| {
-            same_subnet(destination, interface.ip, interface.prefix_len)
-                .then_some((interface.prefix_len, NextHop { interface: index, address: destination }))
-        });
-        let best_connected = connected.max_by_key(|(len, hop)| (*len, std::cmp::Reverse(hop.interface)));
+        let connected =
+            self.config
+                .interfaces
+                .iter()
+                .enumerate()
+                .filter_map(|(index, interface)| {
+                    same_subnet(destination, interface.ip, interface.prefix_len).then_some((
+                        interface.prefix_len,
+                        NextHop {
+                            interface: index,
+                            address: destination,
+                        },
+                    ))
+                });
+        let best_connected =
+            connected.max_by_key(|(len, hop)| (*len, std::cmp::Reverse(hop.interface)));
         let best_static = self
             .config
             .routes
@@ -139,7 +157,13 @@ impl Router {
             .max_by_key(|route| route.prefix_len)
             .and_then(|route| {
                 let via = self.next_hop_connected(route.next_hop)?;
-                Some((route.prefix_len, NextHop { interface: via, address: route.next_hop }))
+                Some((
+                    route.prefix_len,
+                    NextHop {
+                        interface: via,
+                        address: route.next_hop,
+                    },
+                ))
             });
         match (best_connected, best_static) {
             (Some(c), Some(s)) => Some(if s.0 > c.0 { s.1 } else { c.1 }),
@@ -150,7 +174,8 @@ impl Router {
     }
 
     fn resolve(&self, cx: &Cx, interface: usize, address: Ipv4Addr) -> Option<EthernetAddress> {
-        cx.resolve(interface as u32, address).or_else(|| self.learned.get(&(interface, address)).copied())
+        cx.resolve(interface as u32, address)
+            .or_else(|| self.learned.get(&(interface, address)).copied())
     }
 
     fn next_hop_connected(&self, address: Ipv4Addr) -> Option<usize> {
@@ -170,13 +195,20 @@ impl Router {
         };
         let index = interface as usize;
         let receiving = &self.config.interfaces[index];
-        if !ip.src_addr.is_unspecified() && same_subnet(ip.src_addr, receiving.ip, receiving.prefix_len) {
-            self.learned.insert((index, ip.src_addr), parsed.ethernet.src_addr);
+        if !ip.src_addr.is_unspecified()
+            && same_subnet(ip.src_addr, receiving.ip, receiving.prefix_len)
+        {
+            self.learned
+                .insert((index, ip.src_addr), parsed.ethernet.src_addr);
         }
         let to_me = parsed.ethernet.dst_addr == receiving.mac
-            || receiving.redundancy.as_ref().is_some_and(|g| g.active && g.virtual_mac() == parsed.ethernet.dst_addr);
+            || receiving
+                .redundancy
+                .as_ref()
+                .is_some_and(|g| g.active && g.virtual_mac() == parsed.ethernet.dst_addr);
         let limited_broadcast = ip.dst_addr == frame::BROADCAST_IP
-            || u32::from(ip.dst_addr) == u32::from(receiving.ip) | !prefix_mask(receiving.prefix_len);
+            || u32::from(ip.dst_addr)
+                == u32::from(receiving.ip) | !prefix_mask(receiving.prefix_len);
 
         if let Some((udp, payload)) = parsed.udp {
             if limited_broadcast && udp.dst_port == DHCP_SERVER_PORT {
@@ -202,9 +234,16 @@ impl Router {
             return cx.drop_frame(format!("no route to {}", ip.dst_addr), bytes);
         };
         let Some(dst_mac) = self.resolve(cx, hop.interface, hop.address) else {
-            return cx.drop_frame(format!("no neighbor entry for next hop {}", hop.address), bytes);
+            return cx.drop_frame(
+                format!("no neighbor entry for next hop {}", hop.address),
+                bytes,
+            );
         };
-        let out = frame::forward(parsed.ipv4_packet, self.config.interfaces[hop.interface].mac, dst_mac);
+        let out = frame::forward(
+            parsed.ipv4_packet,
+            self.config.interfaces[hop.interface].mac,
+            dst_mac,
+        );
         cx.send(hop.interface as u32, out);
     }
 
@@ -222,7 +261,10 @@ impl Router {
             return cx.drop_frame("BOOTREPLY broadcast on a client interface", bytes);
         }
         if message.hops() >= self.config.relay_hops_max {
-            return cx.drop_frame(format!("hops {} reached the relay limit", message.hops()), bytes);
+            return cx.drop_frame(
+                format!("hops {} reached the relay limit", message.hops()),
+                bytes,
+            );
         }
         message.set_hops(message.hops() + 1);
         if message.giaddr().is_unspecified() {
@@ -250,7 +292,13 @@ impl Router {
                 continue;
             };
             let Some(dst_mac) = self.resolve(cx, hop.interface, hop.address) else {
-                cx.log(Level::Warning, format!("no neighbor entry for {} toward helper {helper}", hop.address));
+                cx.log(
+                    Level::Warning,
+                    format!(
+                        "no neighbor entry for {} toward helper {helper}",
+                        hop.address
+                    ),
+                );
                 continue;
             };
             let out = &self.config.interfaces[hop.interface];
@@ -282,8 +330,16 @@ impl Router {
             return cx.drop_frame("BOOTREQUEST addressed to the router", bytes);
         }
         let giaddr = message.giaddr();
-        let Some(index) = self.config.interfaces.iter().position(|interface| interface.ip == giaddr) else {
-            return cx.drop_frame(format!("BOOTREPLY for giaddr {giaddr}, not one of ours"), bytes);
+        let Some(index) = self
+            .config
+            .interfaces
+            .iter()
+            .position(|interface| interface.ip == giaddr)
+        else {
+            return cx.drop_frame(
+                format!("BOOTREPLY for giaddr {giaddr}, not one of ours"),
+                bytes,
+            );
         };
         let interface = &self.config.interfaces[index];
         let broadcast = message.flags().broadcast() || message.yiaddr().is_unspecified();

@@ -85,7 +85,10 @@ impl ServerNode {
             return cx.drop_frame("not addressed to this host", frame_bytes);
         }
         if !self.up {
-            return cx.drop_frame(format!("service {} is not running", self.config.service_name), frame_bytes);
+            return cx.drop_frame(
+                format!("service {} is not running", self.config.service_name),
+                frame_bytes,
+            );
         }
         let datagram = Datagram {
             src: SocketAddrV4::new(ip.src_addr, udp.src_port),
@@ -97,7 +100,9 @@ impl ServerNode {
 
     pub(crate) fn on_timer(&mut self, cx: &mut Cx, token: u64) {
         match self.timers.remove(&token) {
-            Some(Timer::Service { generation, token }) if generation == self.generation && self.up => {
+            Some(Timer::Service { generation, token })
+                if generation == self.generation && self.up =>
+            {
                 self.call(cx, Input::Timer(token));
             }
             Some(Timer::Service { .. }) | None => {}
@@ -114,20 +119,29 @@ impl ServerNode {
             "Service Control Manager",
             Level::Info,
             7036,
-            format!("The {} service entered the running state.", self.config.service_name),
+            format!(
+                "The {} service entered the running state.",
+                self.config.service_name
+            ),
         );
         self.start(cx);
     }
 
     /// Runs one call and applies its effects; returns false when the service died in it.
     fn call(&mut self, cx: &mut Cx, input: Input<'_>) -> bool {
-        let context = AppContext { now_ns: cx.now_ns(), own_ip: self.config.ip };
+        let context = AppContext {
+            now_ns: cx.now_ns(),
+            own_ip: self.config.ip,
+        };
         let mut effects = std::mem::take(&mut self.effects);
         effects.clear();
         let mut result = self.app.handle(&context, input, &mut effects);
         if result.is_ok() && effects.len() > EFFECTS_PER_CALL_MAX {
             result = Err(Failure::Crashed {
-                reason: format!("{} sends/timers/logs in one call (limit {EFFECTS_PER_CALL_MAX})", effects.len()),
+                reason: format!(
+                    "{} sends/timers/logs in one call (limit {EFFECTS_PER_CALL_MAX})",
+                    effects.len()
+                ),
             });
             effects.truncate(EFFECTS_PER_CALL_MAX);
         }
@@ -150,18 +164,32 @@ impl ServerNode {
             Effect::SetTimer { delay_ns, token } => {
                 let id = self.next_timer;
                 self.next_timer += 1;
-                self.timers.insert(id, Timer::Service { generation: self.generation, token });
+                self.timers.insert(
+                    id,
+                    Timer::Service {
+                        generation: self.generation,
+                        token,
+                    },
+                );
                 cx.set_timer(delay_ns, id);
             }
             Effect::Log { level, text } => cx.log(level, text),
-            Effect::WindowsEvent { source, level, event_id, text } => cx.windows_event(&source, level, event_id, text),
+            Effect::WindowsEvent {
+                source,
+                level,
+                event_id,
+                text,
+            } => cx.windows_event(&source, level, event_id, text),
         }
     }
 
     fn send(&mut self, cx: &mut Cx, datagram: Datagram) {
         let src_ip = *datagram.src.ip();
         if src_ip != self.config.ip && !src_ip.is_unspecified() {
-            return cx.log(Level::Warning, format!("dropped a datagram with a foreign source address {src_ip}"));
+            return cx.log(
+                Level::Warning,
+                format!("dropped a datagram with a foreign source address {src_ip}"),
+            );
         }
         let dst_ip = *datagram.dst.ip();
         let dst_mac = if dst_ip == frame::BROADCAST_IP {
@@ -169,10 +197,15 @@ impl ServerNode {
         } else if same_subnet(dst_ip, self.config.ip, self.config.prefix_len) {
             cx.resolve(0, dst_ip)
         } else {
-            self.config.gateway.and_then(|gateway| cx.resolve(0, gateway))
+            self.config
+                .gateway
+                .and_then(|gateway| cx.resolve(0, gateway))
         };
         let Some(dst_mac) = dst_mac else {
-            return cx.log(Level::Warning, format!("no route or neighbor for {dst_ip}; datagram dropped"));
+            return cx.log(
+                Level::Warning,
+                format!("no route or neighbor for {dst_ip}; datagram dropped"),
+            );
         };
         let udp = UdpFrame {
             src_mac: self.config.mac,
@@ -186,7 +219,10 @@ impl ServerNode {
         };
         match udp.to_bytes() {
             Ok(bytes) => cx.send(0, bytes),
-            Err(error) => cx.log(Level::Warning, format!("datagram to {} dropped: {error}", datagram.dst)),
+            Err(error) => cx.log(
+                Level::Warning,
+                format!("datagram to {} dropped: {error}", datagram.dst),
+            ),
         }
     }
 
@@ -218,7 +254,9 @@ impl ServerNode {
                 "Service Control Manager",
                 Level::Error,
                 7034,
-                format!("The {name} service terminated unexpectedly. It has done this {times} time(s)."),
+                format!(
+                    "The {name} service terminated unexpectedly. It has done this {times} time(s)."
+                ),
             ),
         }
     }

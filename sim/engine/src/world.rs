@@ -28,7 +28,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { events_max: 2_000_000, sim_time_max_ns: 600_000_000_000 }
+        Limits {
+            events_max: 2_000_000,
+            sim_time_max_ns: 600_000_000_000,
+        }
     }
 }
 
@@ -60,10 +63,22 @@ pub enum Node {
 }
 
 enum Event {
-    Start { node: NodeId },
-    Transmit { node: NodeId, interface: u32, frame: Rc<[u8]> },
-    Deliver { port: PortId, frame: Rc<[u8]> },
-    Timer { node: NodeId, token: u64 },
+    Start {
+        node: NodeId,
+    },
+    Transmit {
+        node: NodeId,
+        interface: u32,
+        frame: Rc<[u8]>,
+    },
+    Deliver {
+        port: PortId,
+        frame: Rc<[u8]>,
+    },
+    Timer {
+        node: NodeId,
+        token: u64,
+    },
 }
 
 struct Scheduled {
@@ -91,8 +106,15 @@ impl Ord for Scheduled {
 
 /// What a node asks for during one event.
 enum Action {
-    Send { interface: u32, frame: Vec<u8>, delay_ns: u64 },
-    Timer { delay_ns: u64, token: u64 },
+    Send {
+        interface: u32,
+        frame: Vec<u8>,
+        delay_ns: u64,
+    },
+    Timer {
+        delay_ns: u64,
+        token: u64,
+    },
 }
 
 /// The node's view of the world during one event.
@@ -117,7 +139,11 @@ impl Cx<'_> {
 
     /// Puts a frame on the wire after `delay_ns` (a router's control-plane delay, say).
     pub fn send_after(&mut self, delay_ns: u64, interface: u32, frame: Vec<u8>) {
-        self.actions.push(Action::Send { interface, frame, delay_ns });
+        self.actions.push(Action::Send {
+            interface,
+            frame,
+            delay_ns,
+        });
     }
 
     pub fn set_timer(&mut self, delay_ns: u64, token: u64) {
@@ -131,11 +157,18 @@ impl Cx<'_> {
     }
 
     fn record(&mut self, kind: Kind) {
-        self.log.push(Record { time_ns: self.now_ns, node: self.node, kind });
+        self.log.push(Record {
+            time_ns: self.now_ns,
+            node: self.node,
+            kind,
+        });
     }
 
     pub fn log(&mut self, level: Level, text: impl Into<String>) {
-        self.record(Kind::Log { level, text: text.into() });
+        self.record(Kind::Log {
+            level,
+            text: text.into(),
+        });
     }
 
     pub fn state(&mut self, text: impl Into<String>) {
@@ -143,15 +176,31 @@ impl Cx<'_> {
     }
 
     pub fn crash(&mut self, reason: impl Into<String>) {
-        self.record(Kind::Crash { reason: reason.into() });
+        self.record(Kind::Crash {
+            reason: reason.into(),
+        });
     }
 
     pub fn drop_frame(&mut self, reason: impl Into<String>, frame: &[u8]) {
-        self.record(Kind::Drop { reason: reason.into(), frame: Rc::from(frame) });
+        self.record(Kind::Drop {
+            reason: reason.into(),
+            frame: Rc::from(frame),
+        });
     }
 
-    pub fn windows_event(&mut self, source: &str, level: Level, event_id: u32, text: impl Into<String>) {
-        self.record(Kind::WindowsEvent { source: source.to_string(), level, event_id, text: text.into() });
+    pub fn windows_event(
+        &mut self,
+        source: &str,
+        level: Level,
+        event_id: u32,
+        text: impl Into<String>,
+    ) {
+        self.record(Kind::WindowsEvent {
+            source: source.to_string(),
+            level,
+            event_id,
+            text: text.into(),
+        });
     }
 }
 
@@ -231,7 +280,13 @@ impl World {
     }
 
     /// Adds a node with its interfaces; it starts at `start_ns`.
-    pub fn add_node(&mut self, name: &str, node: Node, attachments: Vec<Attachment>, start_ns: u64) -> NodeId {
+    pub fn add_node(
+        &mut self,
+        name: &str,
+        node: Node,
+        attachments: Vec<Attachment>,
+        start_ns: u64,
+    ) -> NodeId {
         let id = self.nodes.len();
         let mut ports = Vec::new();
         for (interface, attachment) in attachments.into_iter().enumerate() {
@@ -248,7 +303,12 @@ impl World {
                 }
             }
             lan.ports.push(port);
-            self.ports.push(Port { node: id, interface: interface as u32, lan: attachment.lan, macs });
+            self.ports.push(Port {
+                node: id,
+                interface: interface as u32,
+                lan: attachment.lan,
+                macs,
+            });
             ports.push(port);
         }
         self.nodes.push(node);
@@ -261,13 +321,18 @@ impl World {
     fn schedule(&mut self, time_ns: u64, event: Event) {
         let seq = self.seq;
         self.seq += 1;
-        self.queue.push(Reverse(Scheduled { time_ns, seq, event }));
+        self.queue.push(Reverse(Scheduled {
+            time_ns,
+            seq,
+            event,
+        }));
     }
 
     /// Runs until nothing is left to do or a limit is hit.
     pub fn run(&mut self) -> StopReason {
         let lan_names = self.lans.iter().map(|lan| lan.name.clone()).collect();
-        self.log.get_or_insert_with(|| EventLog::new(self.seed, self.node_names.clone(), lan_names));
+        self.log
+            .get_or_insert_with(|| EventLog::new(self.seed, self.node_names.clone(), lan_names));
         loop {
             let Some(Reverse(next)) = self.queue.peek() else {
                 return StopReason::Quiescent;
@@ -278,7 +343,9 @@ impl World {
             if self.events >= self.limits.events_max {
                 return StopReason::EventLimit;
             }
-            let Some(Reverse(scheduled)) = self.queue.pop() else { unreachable!() };
+            let Some(Reverse(scheduled)) = self.queue.pop() else {
+                unreachable!()
+            };
             assert!(scheduled.time_ns >= self.now_ns, "time went backwards");
             self.now_ns = scheduled.time_ns;
             self.events += 1;
@@ -289,10 +356,27 @@ impl World {
     fn dispatch(&mut self, event: Event) {
         let log = self.log.as_mut().expect("run() creates the log");
         match event {
-            Event::Transmit { node, interface, frame } => self.transmit(node, interface, frame),
+            Event::Transmit {
+                node,
+                interface,
+                frame,
+            } => self.transmit(node, interface, frame),
             Event::Deliver { port, frame } => {
-                let Port { node, interface, lan, .. } = self.ports[port];
-                log.push(Record { time_ns: self.now_ns, node, kind: Kind::Receive { lan, interface, frame: frame.clone() } });
+                let Port {
+                    node,
+                    interface,
+                    lan,
+                    ..
+                } = self.ports[port];
+                log.push(Record {
+                    time_ns: self.now_ns,
+                    node,
+                    kind: Kind::Receive {
+                        lan,
+                        interface,
+                        frame: frame.clone(),
+                    },
+                });
                 self.with_node(node, |node, cx| match node {
                     Node::Router(router) => router.on_frame(cx, interface, &frame),
                     Node::Client(client) => client.on_frame(cx, &frame),
@@ -300,7 +384,11 @@ impl World {
                 });
             }
             Event::Timer { node, token } => {
-                log.push(Record { time_ns: self.now_ns, node, kind: Kind::Timer { token } });
+                log.push(Record {
+                    time_ns: self.now_ns,
+                    node,
+                    kind: Kind::Timer { token },
+                });
                 self.with_node(node, |node, cx| match node {
                     Node::Router(router) => router.on_timer(cx, token),
                     Node::Client(client) => client.on_timer(cx, token),
@@ -329,11 +417,26 @@ impl World {
         handler(&mut self.nodes[id], &mut cx);
         for action in actions.drain(..) {
             match action {
-                Action::Send { interface, frame, delay_ns: 0 } => self.transmit(id, interface, Rc::from(frame)),
-                Action::Send { interface, frame, delay_ns } => {
-                    self.schedule(self.now_ns + delay_ns, Event::Transmit { node: id, interface, frame: Rc::from(frame) })
+                Action::Send {
+                    interface,
+                    frame,
+                    delay_ns: 0,
+                } => self.transmit(id, interface, Rc::from(frame)),
+                Action::Send {
+                    interface,
+                    frame,
+                    delay_ns,
+                } => self.schedule(
+                    self.now_ns + delay_ns,
+                    Event::Transmit {
+                        node: id,
+                        interface,
+                        frame: Rc::from(frame),
+                    },
+                ),
+                Action::Timer { delay_ns, token } => {
+                    self.schedule(self.now_ns + delay_ns, Event::Timer { node: id, token })
                 }
-                Action::Timer { delay_ns, token } => self.schedule(self.now_ns + delay_ns, Event::Timer { node: id, token }),
             }
         }
         self.actions = actions;
@@ -343,14 +446,28 @@ impl World {
     /// own latency draw, in port order (deterministic).
     fn transmit(&mut self, node: NodeId, interface: u32, frame: Rc<[u8]>) {
         let Some(&from) = self.node_ports[node].get(interface as usize) else {
-            panic!("node {} sent on interface {interface}, which it does not have", self.node_names[node]);
+            panic!(
+                "node {} sent on interface {interface}, which it does not have",
+                self.node_names[node]
+            );
         };
         let lan_id = self.ports[from].lan;
         let log = self.log.as_mut().expect("run() creates the log");
-        log.push(Record { time_ns: self.now_ns, node, kind: Kind::Send { lan: lan_id, interface, frame: frame.clone() } });
-        let dst_mac = frame::parse(&frame).map(|parsed| parsed.ethernet.dst_addr).ok();
+        log.push(Record {
+            time_ns: self.now_ns,
+            node,
+            kind: Kind::Send {
+                lan: lan_id,
+                interface,
+                frame: frame.clone(),
+            },
+        });
+        let dst_mac = frame::parse(&frame)
+            .map(|parsed| parsed.ethernet.dst_addr)
+            .ok();
         let lan = &mut self.lans[lan_id];
-        let known = dst_mac.is_some_and(|mac| lan.ports.iter().any(|&p| self.ports[p].macs.contains(&mac)));
+        let known =
+            dst_mac.is_some_and(|mac| lan.ports.iter().any(|&p| self.ports[p].macs.contains(&mac)));
         let mut deliveries = Vec::new();
         for &to in &lan.ports {
             if to == from {
@@ -371,7 +488,13 @@ impl World {
             deliveries.push((at_ns, to));
         }
         for (at_ns, port) in deliveries {
-            self.schedule(at_ns, Event::Deliver { port, frame: frame.clone() });
+            self.schedule(
+                at_ns,
+                Event::Deliver {
+                    port,
+                    frame: frame.clone(),
+                },
+            );
         }
     }
 

@@ -37,7 +37,10 @@ impl Default for SandboxLimits {
     fn default() -> SandboxLimits {
         // About a hundred million wasm instructions per call, and 64 MiB of linear memory: far
         // above what a boot server needs to answer one datagram, far below a hang.
-        SandboxLimits { fuel_per_call: 100_000_000, memory_bytes_max: 64 << 20 }
+        SandboxLimits {
+            fuel_per_call: 100_000_000,
+            memory_bytes_max: 64 << 20,
+        }
     }
 }
 
@@ -65,18 +68,30 @@ impl PluginHost {
             .cranelift_nan_canonicalization(true)
             .wasm_relaxed_simd(false)
             .max_wasm_stack(1 << 20);
-        let engine = Engine::new(&config).map_err(|e| format!("cannot start the WebAssembly engine: {e}"))?;
+        let engine = Engine::new(&config)
+            .map_err(|e| format!("cannot start the WebAssembly engine: {e}"))?;
         let mut linker = Linker::new(&engine);
         BootServer::add_to_linker::<State, HasSelf<State>>(&mut linker, |state| state)
             .map_err(|e| format!("cannot link the host interface: {e}"))?;
-        Ok(PluginHost { engine, linker, compiled: Mutex::new(BTreeMap::new()), limits })
+        Ok(PluginHost {
+            engine,
+            linker,
+            compiled: Mutex::new(BTreeMap::new()),
+            limits,
+        })
     }
 
     /// Compiles `bytes` (once per distinct content) and checks it speaks our contract.
     /// `name` is how errors refer to it: a built-in name or a file path.
     pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Arc<Plugin>, String> {
-        let hash: String = Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
-        let mut compiled = self.compiled.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let hash: String = Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let mut compiled = self
+            .compiled
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(plugin) = compiled.get(&hash) {
             return Ok(plugin.clone());
         }
@@ -87,18 +102,34 @@ impl PluginHost {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| format!("plugin `{name}` does not fit the {CONTRACT} contract: {e:#}"))?;
-        let pre = BootServerPre::new(instance_pre)
-            .map_err(|e| format!("plugin `{name}` does not export the boot-server world of {CONTRACT}: {e:#}"))?;
-        let plugin = Arc::new(Plugin { name: name.to_string(), hash: hash.clone(), pre });
+        let pre = BootServerPre::new(instance_pre).map_err(|e| {
+            format!("plugin `{name}` does not export the boot-server world of {CONTRACT}: {e:#}")
+        })?;
+        let plugin = Arc::new(Plugin {
+            name: name.to_string(),
+            hash: hash.clone(),
+            pre,
+        });
         compiled.insert(hash, plugin.clone());
         Ok(plugin)
     }
 
     /// A service instance of `plugin` for one node. `stream` is the node's seeded random
     /// stream; `config` is passed to the plugin's `init` at every (re)start.
-    pub fn instantiate(&self, plugin: &Arc<Plugin>, config: Vec<(String, String)>, stream: Stream) -> Result<WasmApp, String> {
+    pub fn instantiate(
+        &self,
+        plugin: &Arc<Plugin>,
+        config: Vec<(String, String)>,
+        stream: Stream,
+    ) -> Result<WasmApp, String> {
         let state = State::new(stream, BTreeMap::new(), self.limits);
-        let mut app = WasmApp { plugin: plugin.clone(), engine: self.engine.clone(), limits: self.limits, config, instance: None };
+        let mut app = WasmApp {
+            plugin: plugin.clone(),
+            engine: self.engine.clone(),
+            limits: self.limits,
+            config,
+            instance: None,
+        };
         app.instance = Some(app.fresh_instance(state)?);
         Ok(app)
     }
@@ -107,9 +138,14 @@ impl PluginHost {
 /// Refuses components that import anything beyond our host interface (WASI, say), or an
 /// incompatible version of it, naming both versions.
 fn check_imports(name: &str, engine: &Engine, component: &Component) -> Result<(), String> {
-    let (package, version) = CONTRACT.split_once('@').expect("CONTRACT is package@version");
+    let (package, version) = CONTRACT
+        .split_once('@')
+        .expect("CONTRACT is package@version");
     for (import, _) in component.component_type().imports(engine) {
-        let Some(rest) = import.strip_prefix(package).and_then(|rest| rest.strip_prefix('/')) else {
+        let Some(rest) = import
+            .strip_prefix(package)
+            .and_then(|rest| rest.strip_prefix('/'))
+        else {
             return Err(format!(
                 "plugin `{name}` imports `{import}`, which pxelab does not provide: plugins may import only \
                  {package}/* (build for wasm32-unknown-unknown, not WASI)"
@@ -201,11 +237,19 @@ impl bindings::pxelab::plugin::host::Host for State {
         if level_ == types::Level::Error && msg.starts_with("panic") {
             self.last_panic = Some(msg.clone());
         }
-        self.effects.push(Effect::Log { level: level(level_), text: msg });
+        self.effects.push(Effect::Log {
+            level: level(level_),
+            text: msg,
+        });
     }
 
     fn event_log(&mut self, source: String, level_: types::Level, event_id: u32, text: String) {
-        self.effects.push(Effect::WindowsEvent { source, level: level(level_), event_id, text });
+        self.effects.push(Effect::WindowsEvent {
+            source,
+            level: level(level_),
+            event_id,
+            text,
+        });
     }
 
     fn store_get(&mut self, key: String) -> Option<Vec<u8>> {
@@ -247,13 +291,19 @@ impl WasmApp {
     fn fresh_instance(&self, state: State) -> Result<Instance, String> {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
-        store.set_fuel(self.limits.fuel_per_call).map_err(|e| e.to_string())?;
+        store
+            .set_fuel(self.limits.fuel_per_call)
+            .map_err(|e| e.to_string())?;
         let bindings = self
             .plugin
             .pre
             .instantiate(&mut store)
             .map_err(|e| format!("cannot instantiate plugin `{}`: {e:#}", self.plugin.name))?;
-        Ok(Instance { store, bindings, poisoned: false })
+        Ok(Instance {
+            store,
+            bindings,
+            poisoned: false,
+        })
     }
 
     pub fn plugin(&self) -> &Plugin {
@@ -262,12 +312,21 @@ impl WasmApp {
 }
 
 impl App for WasmApp {
-    fn handle(&mut self, cx: &AppContext, input: Input<'_>, effects: &mut Vec<Effect>) -> Result<(), Failure> {
+    fn handle(
+        &mut self,
+        cx: &AppContext,
+        input: Input<'_>,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), Failure> {
         let Some(instance) = self.instance.as_mut() else {
-            return Err(Failure::Crashed { reason: "the service has no instance".to_string() });
+            return Err(Failure::Crashed {
+                reason: "the service has no instance".to_string(),
+            });
         };
         if instance.poisoned {
-            return Err(Failure::Crashed { reason: "the service instance trapped earlier".to_string() });
+            return Err(Failure::Crashed {
+                reason: "the service instance trapped earlier".to_string(),
+            });
         }
         let state = instance.store.data_mut();
         state.now_ns = cx.now_ns;
@@ -276,7 +335,9 @@ impl App for WasmApp {
         instance
             .store
             .set_fuel(self.limits.fuel_per_call)
-            .map_err(|e| Failure::Crashed { reason: e.to_string() })?;
+            .map_err(|e| Failure::Crashed {
+                reason: e.to_string(),
+            })?;
         let store = &mut instance.store;
         let result = match input {
             Input::Start => match instance.bindings.call_init(&mut *store, &self.config) {
@@ -302,7 +363,9 @@ impl App for WasmApp {
         effects.append(&mut store.data_mut().effects);
         result.map_err(|error| {
             instance.poisoned = true;
-            Failure::Crashed { reason: describe_trap(&error, self.limits, store.data().last_panic.as_deref()) }
+            Failure::Crashed {
+                reason: describe_trap(&error, self.limits, store.data().last_panic.as_deref()),
+            }
         })
     }
 
@@ -314,15 +377,25 @@ impl App for WasmApp {
     }
 }
 
-fn describe_trap(error: &wasmtime::Error, limits: SandboxLimits, last_panic: Option<&str>) -> String {
+fn describe_trap(
+    error: &wasmtime::Error,
+    limits: SandboxLimits,
+    last_panic: Option<&str>,
+) -> String {
     let cause = match error.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::OutOfFuel) => {
-            format!("used up its fuel budget of {} units in one call (an endless loop?)", limits.fuel_per_call)
+            format!(
+                "used up its fuel budget of {} units in one call (an endless loop?)",
+                limits.fuel_per_call
+            )
         }
         Some(wasmtime::Trap::StackOverflow) => "overflowed its stack".to_string(),
         Some(trap) => trap.to_string(),
         None if format!("{error:#}").contains("forcing trap when growing memory") => {
-            format!("went over its memory limit of {} MiB", limits.memory_bytes_max >> 20)
+            format!(
+                "went over its memory limit of {} MiB",
+                limits.memory_bytes_max >> 20
+            )
         }
         None => format!("wasm trap: {error}"),
     };

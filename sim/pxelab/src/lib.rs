@@ -1,9 +1,9 @@
 //! The pxelab library behind the command line: plugin resolution, running one seed, sweeping
 //! many, and rendering reports for people (text) and machines (JSON).
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use engine::client::Outcome;
@@ -25,12 +25,18 @@ pub struct Services {
 
 impl Services {
     pub fn new() -> Result<Services, String> {
-        Ok(Services { host: PluginHost::new(SandboxLimits::default())?, builtins: Mutex::new(BTreeMap::new()) })
+        Ok(Services {
+            host: PluginHost::new(SandboxLimits::default())?,
+            builtins: Mutex::new(BTreeMap::new()),
+        })
     }
 
     fn plugin(&self, plugin: &str, base_dir: &Path) -> Result<Arc<host::Plugin>, String> {
         if let Some(bytes) = artifacts::builtin(plugin) {
-            let mut builtins = self.builtins.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut builtins = self
+                .builtins
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             if let Some(loaded) = builtins.get(plugin) {
                 return Ok(loaded.clone());
             }
@@ -41,9 +47,13 @@ impl Services {
         let path = base_dir.join(plugin);
         if !plugin.ends_with(".wasm") {
             let names: Vec<&str> = artifacts::ALL.iter().map(|a| a.name).collect();
-            return Err(format!("unknown plugin `{plugin}`; built-in plugins are {}", names.join(", ")));
+            return Err(format!(
+                "unknown plugin `{plugin}`; built-in plugins are {}",
+                names.join(", ")
+            ));
         }
-        let bytes = std::fs::read(&path).map_err(|e| format!("cannot read plugin {}: {e}", path.display()))?;
+        let bytes = std::fs::read(&path)
+            .map_err(|e| format!("cannot read plugin {}: {e}", path.display()))?;
         self.host.load(&path.display().to_string(), &bytes)
     }
 }
@@ -58,12 +68,20 @@ impl ServiceFactory for Services {
         stream: Stream,
     ) -> Result<Box<dyn App>, String> {
         let plugin = self.plugin(plugin, base_dir)?;
-        Ok(Box::new(self.host.instantiate(&plugin, config.to_vec(), stream)?))
+        Ok(Box::new(self.host.instantiate(
+            &plugin,
+            config.to_vec(),
+            stream,
+        )?))
     }
 }
 
 /// Builds and runs one seed.
-pub fn run(plan: &Plan, seed: u64, services: &Services) -> Result<(World, Report), topology::Error> {
+pub fn run(
+    plan: &Plan,
+    seed: u64,
+    services: &Services,
+) -> Result<(World, Report), topology::Error> {
     let mut world = plan.build(seed, services)?;
     let stop = world.run();
     let report = Report::from_world(&world, stop);
@@ -113,8 +131,16 @@ fn key_event(world: &World, record: &engine::Record) -> Option<String> {
     match &record.kind {
         Kind::State { text } => Some(text.clone()),
         Kind::Crash { reason } => Some(format!("CRASH: {reason}")),
-        Kind::WindowsEvent { source, level, event_id, text } => Some(format!("[{source} {event_id} {level}] {text}")),
-        Kind::Log { level: Level::Error | Level::Warning, text } => Some(text.clone()),
+        Kind::WindowsEvent {
+            source,
+            level,
+            event_id,
+            text,
+        } => Some(format!("[{source} {event_id} {level}] {text}")),
+        Kind::Log {
+            level: Level::Error | Level::Warning,
+            text,
+        } => Some(text.clone()),
         Kind::Receive { frame, .. } if is_server(record.node) => {
             let text = engine::decode::describe(frame);
             (text.contains("DHCP") && !text.contains("TFTP")).then(|| format!("received {text}"))
@@ -134,12 +160,17 @@ pub fn render_report(plan: &Plan, world: &World, report: &Report) -> String {
     let log = world.log().expect("rendered after run");
     let _ = writeln!(out, "topology  {} ({})", plan.name, plan.file.display());
     let _ = writeln!(out, "seed      {}", report.seed);
-    let _ = writeln!(out, "\ntimeline (key events; `--json` or RUST_LOG=debug for everything)");
+    let _ = writeln!(
+        out,
+        "\ntimeline (key events; `--json` or RUST_LOG=debug for everything)"
+    );
     let width = log.node_names.iter().map(String::len).max().unwrap_or(4);
     let mut shown = 0;
     let mut hidden = 0;
     for record in log.records() {
-        let Some(text) = key_event(world, record) else { continue };
+        let Some(text) = key_event(world, record) else {
+            continue;
+        };
         if shown == TIMELINE_LINES_MAX {
             hidden += 1;
             continue;
@@ -148,7 +179,11 @@ pub fn render_report(plan: &Plan, world: &World, report: &Report) -> String {
         let seconds = record.time_ns as f64 / 1e9;
         let indent = " ".repeat(2 + 12 + 4 + width + 2);
         let text = text.replace('\n', &format!("\n{indent}"));
-        let _ = writeln!(out, "  {seconds:>12.6} s  {:<width$}  {text}", log.node_name(record.node));
+        let _ = writeln!(
+            out,
+            "  {seconds:>12.6} s  {:<width$}  {text}",
+            log.node_name(record.node)
+        );
     }
     if hidden > 0 {
         let _ = writeln!(out, "  ... {hidden} more key events not shown");
@@ -156,9 +191,22 @@ pub fn render_report(plan: &Plan, world: &World, report: &Report) -> String {
     let _ = writeln!(out, "\nclients");
     for client in &report.clients {
         let line = match &client.outcome {
-            Outcome::Booted { time_ns, file, bytes } => format!("booted   at {:>12}  {file} ({bytes} bytes)", format_ns(*time_ns)),
-            Outcome::Failed { time_ns, code, message } => format!("{code:<8} at {:>12}  {message}", format_ns(*time_ns)),
-            Outcome::Pending => "pending  (the run stopped before this client finished)".to_string(),
+            Outcome::Booted {
+                time_ns,
+                file,
+                bytes,
+            } => format!(
+                "booted   at {:>12}  {file} ({bytes} bytes)",
+                format_ns(*time_ns)
+            ),
+            Outcome::Failed {
+                time_ns,
+                code,
+                message,
+            } => format!("{code:<8} at {:>12}  {message}", format_ns(*time_ns)),
+            Outcome::Pending => {
+                "pending  (the run stopped before this client finished)".to_string()
+            }
         };
         let _ = writeln!(out, "  {:<width$}  {line}", client.name);
     }
@@ -167,9 +215,19 @@ pub fn render_report(plan: &Plan, world: &World, report: &Report) -> String {
         let _ = writeln!(out, "  none");
     }
     for crash in &report.crashes {
-        let _ = writeln!(out, "  {} at {}: {}", crash.node, format_ns(crash.time_ns), crash.reason);
+        let _ = writeln!(
+            out,
+            "  {} at {}: {}",
+            crash.node,
+            format_ns(crash.time_ns),
+            crash.reason
+        );
     }
-    let booted = report.clients.iter().filter(|c| matches!(c.outcome, Outcome::Booted { .. })).count();
+    let booted = report
+        .clients
+        .iter()
+        .filter(|c| matches!(c.outcome, Outcome::Booted { .. }))
+        .count();
     let _ = writeln!(
         out,
         "\nsummary   {booted}/{} clients booted, {} crash(es); {} events, {} simulated, stopped: {:?}",
@@ -199,12 +257,21 @@ pub struct SweepResult {
 
 impl SweepResult {
     pub fn crash_rate(&self) -> f64 {
-        if self.runs == 0 { 0.0 } else { self.crashed_runs as f64 / self.runs as f64 }
+        if self.runs == 0 {
+            0.0
+        } else {
+            self.crashed_runs as f64 / self.runs as f64
+        }
     }
 }
 
 /// Runs every seed in `seeds` on `jobs` threads.
-pub fn sweep(plan: &Plan, seeds: std::ops::Range<u64>, jobs: usize, services: &Services) -> Result<SweepResult, topology::Error> {
+pub fn sweep(
+    plan: &Plan,
+    seeds: std::ops::Range<u64>,
+    jobs: usize,
+    services: &Services,
+) -> Result<SweepResult, topology::Error> {
     let seeds: Vec<u64> = seeds.collect();
     let jobs = jobs.clamp(1, seeds.len().max(1));
     let chunk = seeds.len().div_ceil(jobs).max(1);
@@ -214,7 +281,9 @@ pub fn sweep(plan: &Plan, seeds: std::ops::Range<u64>, jobs: usize, services: &S
             .chunks(chunk)
             .map(|part| {
                 scope.spawn(move || {
-                    part.iter().map(|&seed| run(plan, seed, services).map(|(_, report)| report)).collect::<Result<Vec<_>, _>>()
+                    part.iter()
+                        .map(|&seed| run(plan, seed, services).map(|(_, report)| report))
+                        .collect::<Result<Vec<_>, _>>()
                 })
             })
             .collect();
@@ -227,7 +296,13 @@ pub fn sweep(plan: &Plan, seeds: std::ops::Range<u64>, jobs: usize, services: &S
         Ok::<(), topology::Error>(())
     })?;
     reports.sort_by_key(|report| report.seed);
-    let mut result = SweepResult { runs: 0, crashed_runs: 0, unbooted_runs: 0, failing_seeds: Vec::new(), digests: Vec::new() };
+    let mut result = SweepResult {
+        runs: 0,
+        crashed_runs: 0,
+        unbooted_runs: 0,
+        failing_seeds: Vec::new(),
+        digests: Vec::new(),
+    };
     for report in reports {
         result.runs += 1;
         let crashed = !report.crashes.is_empty();

@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use pxelab::{Services, render_report, report_json, sweep};
 
 #[derive(Parser)]
-#[command(name = "pxelab", version, about = "Deterministic network lab for PXE boot races")]
+#[command(
+    name = "pxelab",
+    version,
+    about = "Deterministic network lab for PXE boot races"
+)]
 struct Cli {
     /// More diagnostics on stderr (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -44,11 +48,21 @@ enum Command {
 }
 
 fn parse_seeds(text: &str) -> Result<std::ops::Range<u64>, String> {
-    let (start, end) = text.split_once("..").ok_or("write seeds as A..B, e.g. 0..1000")?;
-    let start: u64 = start.trim().parse().map_err(|_| format!("`{start}` is not a seed number"))?;
-    let end: u64 = end.trim().parse().map_err(|_| format!("`{end}` is not a seed number"))?;
+    let (start, end) = text
+        .split_once("..")
+        .ok_or("write seeds as A..B, e.g. 0..1000")?;
+    let start: u64 = start
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{start}` is not a seed number"))?;
+    let end: u64 = end
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{end}` is not a seed number"))?;
     if end <= start {
-        return Err(format!("the range {start}..{end} is empty; B must be greater than A"));
+        return Err(format!(
+            "the range {start}..{end} is empty; B must be greater than A"
+        ));
     }
     Ok(start..end)
 }
@@ -62,7 +76,10 @@ fn main() -> ExitCode {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 
     match execute(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
@@ -88,18 +105,26 @@ fn execute(command: Command) -> Result<(), Failure> {
         Command::Run { file, seed, json } => {
             let plan = topology::load(&file).map_err(|e| Failure::BadInput(e.to_string()))?;
             tracing::info!(topology = %plan.name, seed, "running");
-            let (world, report) = pxelab::run(&plan, seed, &services).map_err(|e| Failure::BadInput(e.to_string()))?;
+            let (world, report) = pxelab::run(&plan, seed, &services)
+                .map_err(|e| Failure::BadInput(e.to_string()))?;
             if json {
                 println!("{}", report_json(&plan, &report));
             } else {
                 print!("{}", render_report(&plan, &world, &report));
             }
         }
-        Command::Sweep { file, seeds, jobs, json } => {
+        Command::Sweep {
+            file,
+            seeds,
+            jobs,
+            json,
+        } => {
             let plan = topology::load(&file).map_err(|e| Failure::BadInput(e.to_string()))?;
-            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let jobs =
+                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             let started = Instant::now();
-            let result = sweep(&plan, seeds.clone(), jobs, &services).map_err(|e| Failure::BadInput(e.to_string()))?;
+            let result = sweep(&plan, seeds.clone(), jobs, &services)
+                .map_err(|e| Failure::BadInput(e.to_string()))?;
             let elapsed_s = started.elapsed().as_secs_f64();
             let seeds_per_s = result.runs as f64 / elapsed_s.max(1e-9);
             if json {
@@ -116,22 +141,40 @@ fn execute(command: Command) -> Result<(), Failure> {
                 });
                 println!("{value}");
             } else {
-                let shown: Vec<String> = result.failing_seeds.iter().take(20).map(u64::to_string).collect();
+                let shown: Vec<String> = result
+                    .failing_seeds
+                    .iter()
+                    .take(20)
+                    .map(u64::to_string)
+                    .collect();
                 let more = result.failing_seeds.len().saturating_sub(shown.len());
                 println!("topology       {} ({})", plan.name, file.display());
                 println!("seeds          {}..{}", seeds.start, seeds.end);
                 println!("runs           {}", result.runs);
                 println!("crashed runs   {}", result.crashed_runs);
                 println!("crash rate     {:.1}%", result.crash_rate() * 100.0);
-                println!("unbooted runs  {} (a client did not boot)", result.unbooted_runs);
+                println!(
+                    "unbooted runs  {} (a client did not boot)",
+                    result.unbooted_runs
+                );
                 if shown.is_empty() {
                     println!("failing seeds  none");
                 } else {
-                    let tail = if more > 0 { format!(" ... and {more} more (--json lists all)") } else { String::new() };
+                    let tail = if more > 0 {
+                        format!(" ... and {more} more (--json lists all)")
+                    } else {
+                        String::new()
+                    };
                     println!("failing seeds  {}{tail}", shown.join(" "));
-                    println!("replay one     pxelab run {} --seed {}", file.display(), result.failing_seeds[0]);
+                    println!(
+                        "replay one     pxelab run {} --seed {}",
+                        file.display(),
+                        result.failing_seeds[0]
+                    );
                 }
-                println!("speed          {seeds_per_s:.0} seeds/s on {jobs} thread(s), {elapsed_s:.2} s wall");
+                println!(
+                    "speed          {seeds_per_s:.0} seeds/s on {jobs} thread(s), {elapsed_s:.2} s wall"
+                );
             }
         }
     }

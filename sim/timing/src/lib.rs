@@ -15,17 +15,33 @@ pub struct Distribution {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Shape {
-    Constant { value_ns: u64 },
-    Uniform { low_ns: u64, high_ns: u64 },
+    Constant {
+        value_ns: u64,
+    },
+    Uniform {
+        low_ns: u64,
+        high_ns: u64,
+    },
     /// Normal, truncated at zero.
-    Normal { mean_ns: f64, sd_ns: f64 },
-    LogNormal { median_ns: f64, sigma: f64 },
-    Exponential { mean_ns: f64 },
+    Normal {
+        mean_ns: f64,
+        sd_ns: f64,
+    },
+    LogNormal {
+        median_ns: f64,
+        sigma: f64,
+    },
+    Exponential {
+        mean_ns: f64,
+    },
 }
 
 impl Distribution {
     pub fn constant(value_ns: u64) -> Distribution {
-        Distribution { shape: Shape::Constant { value_ns }, max_ns: u64::MAX }
+        Distribution {
+            shape: Shape::Constant { value_ns },
+            max_ns: u64::MAX,
+        }
     }
 
     /// Draws one sample. `next_u64` is the caller's seeded stream; each sample consumes a fixed
@@ -35,11 +51,13 @@ impl Distribution {
             Shape::Constant { value_ns } => value_ns,
             Shape::Uniform { low_ns, high_ns } => {
                 let span = high_ns - low_ns;
-                if span == 0 { low_ns } else { low_ns + next_u64() % (span + 1) }
+                if span == 0 {
+                    low_ns
+                } else {
+                    low_ns + next_u64() % (span + 1)
+                }
             }
-            Shape::Normal { mean_ns, sd_ns } => {
-                to_ns(mean_ns + sd_ns * standard_normal(next_u64))
-            }
+            Shape::Normal { mean_ns, sd_ns } => to_ns(mean_ns + sd_ns * standard_normal(next_u64)),
             Shape::LogNormal { median_ns, sigma } => {
                 to_ns(median_ns * libm::exp(sigma * standard_normal(next_u64)))
             }
@@ -101,7 +119,9 @@ impl fmt::Display for ParseError {
 impl std::error::Error for ParseError {}
 
 fn error(message: impl Into<String>) -> ParseError {
-    ParseError { message: message.into() }
+    ParseError {
+        message: message.into(),
+    }
 }
 
 const SYNTAX_HINT: &str = "write a duration (`2ms`) or one of `uniform(1ms, 3ms)`, \
@@ -113,7 +133,11 @@ pub fn parse_duration_ns(text: &str) -> Result<u64, ParseError> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| error(format!("`{text}` has no unit: write it as `{text}ms`, `{text}s`, `{text}us` or `{text}ns`")))?;
+        .ok_or_else(|| {
+            error(format!(
+                "`{text}` has no unit: write it as `{text}ms`, `{text}s`, `{text}us` or `{text}ns`"
+            ))
+        })?;
     let (number, unit) = text.split_at(split);
     let scale_ns: f64 = match unit.trim() {
         "ns" => 1.0,
@@ -122,12 +146,16 @@ pub fn parse_duration_ns(text: &str) -> Result<u64, ParseError> {
         "s" => 1e9,
         "min" => 60e9,
         other => {
-            return Err(error(format!("unknown time unit `{other}` in `{text}`: use ns, us, ms, s or min")));
+            return Err(error(format!(
+                "unknown time unit `{other}` in `{text}`: use ns, us, ms, s or min"
+            )));
         }
     };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| error(format!("`{text}` is not a duration: expected a number then a unit, like `2ms`")))?;
+    let value: f64 = number.parse().map_err(|_| {
+        error(format!(
+            "`{text}` is not a duration: expected a number then a unit, like `2ms`"
+        ))
+    })?;
     let value_ns = value * scale_ns;
     if !(0.0..1.8e19).contains(&value_ns) {
         return Err(error(format!("`{text}` is out of range")));
@@ -159,7 +187,9 @@ impl FromStr for Distribution {
                 .map_err(|e| error(format!("{e}; {SYNTAX_HINT}")));
         };
         if !text.ends_with(')') {
-            return Err(error(format!("`{text}` is missing its closing `)`; {SYNTAX_HINT}")));
+            return Err(error(format!(
+                "`{text}` is missing its closing `)`; {SYNTAX_HINT}"
+            )));
         }
         let name = text[..open].trim();
         let inner = &text[open + 1..text.len() - 1];
@@ -183,29 +213,49 @@ impl FromStr for Distribution {
                 .or_else(|| positional.get(index).copied())
                 .ok_or_else(|| error(format!("`{text}` needs `{key}=`; {SYNTAX_HINT}")))
         };
-        let duration = |key: &str, index: usize| -> Result<u64, ParseError> { parse_duration_ns(get(key, index)?) };
+        let duration = |key: &str, index: usize| -> Result<u64, ParseError> {
+            parse_duration_ns(get(key, index)?)
+        };
         let shape = match name {
-            "const" | "constant" => Shape::Constant { value_ns: duration("value", 0)? },
+            "const" | "constant" => Shape::Constant {
+                value_ns: duration("value", 0)?,
+            },
             "uniform" => {
                 let low_ns = duration("low", 0)?;
                 let high_ns = duration("high", 1)?;
                 if high_ns < low_ns {
-                    return Err(error(format!("`{text}`: the upper bound is below the lower bound")));
+                    return Err(error(format!(
+                        "`{text}`: the upper bound is below the lower bound"
+                    )));
                 }
                 Shape::Uniform { low_ns, high_ns }
             }
-            "normal" => Shape::Normal { mean_ns: duration("mean", 0)? as f64, sd_ns: duration("sd", 1)? as f64 },
+            "normal" => Shape::Normal {
+                mean_ns: duration("mean", 0)? as f64,
+                sd_ns: duration("sd", 1)? as f64,
+            },
             "lognormal" => {
-                let sigma: f64 = get("sigma", 1)?
-                    .parse()
-                    .map_err(|_| error(format!("`{text}`: sigma must be a plain number such as 0.8")))?;
+                let sigma: f64 = get("sigma", 1)?.parse().map_err(|_| {
+                    error(format!(
+                        "`{text}`: sigma must be a plain number such as 0.8"
+                    ))
+                })?;
                 if !(0.0..=10.0).contains(&sigma) {
                     return Err(error(format!("`{text}`: sigma must be between 0 and 10")));
                 }
-                Shape::LogNormal { median_ns: duration("median", 0)? as f64, sigma }
+                Shape::LogNormal {
+                    median_ns: duration("median", 0)? as f64,
+                    sigma,
+                }
             }
-            "exp" | "exponential" => Shape::Exponential { mean_ns: duration("mean", 0)? as f64 },
-            other => return Err(error(format!("unknown distribution `{other}`; {SYNTAX_HINT}"))),
+            "exp" | "exponential" => Shape::Exponential {
+                mean_ns: duration("mean", 0)? as f64,
+            },
+            other => {
+                return Err(error(format!(
+                    "unknown distribution `{other}`; {SYNTAX_HINT}"
+                )));
+            }
         };
         Ok(Distribution { shape, max_ns })
     }
@@ -216,9 +266,15 @@ impl fmt::Display for Distribution {
         let ns = |v: f64| format_ns(libm::round(v) as u64).replace(' ', "");
         match self.shape {
             Shape::Constant { value_ns } => write!(f, "{}", ns(value_ns as f64))?,
-            Shape::Uniform { low_ns, high_ns } => write!(f, "uniform({}, {}", ns(low_ns as f64), ns(high_ns as f64))?,
-            Shape::Normal { mean_ns, sd_ns } => write!(f, "normal(mean={}, sd={}", ns(mean_ns), ns(sd_ns))?,
-            Shape::LogNormal { median_ns, sigma } => write!(f, "lognormal(median={}, sigma={sigma}", ns(median_ns))?,
+            Shape::Uniform { low_ns, high_ns } => {
+                write!(f, "uniform({}, {}", ns(low_ns as f64), ns(high_ns as f64))?
+            }
+            Shape::Normal { mean_ns, sd_ns } => {
+                write!(f, "normal(mean={}, sd={}", ns(mean_ns), ns(sd_ns))?
+            }
+            Shape::LogNormal { median_ns, sigma } => {
+                write!(f, "lognormal(median={}, sigma={sigma}", ns(median_ns))?
+            }
             Shape::Exponential { mean_ns } => write!(f, "exp(mean={}", ns(mean_ns))?,
         }
         match (&self.shape, self.max_ns) {
@@ -251,26 +307,54 @@ mod tests {
         assert_eq!(parse_duration_ns("1.5ms").unwrap(), 1_500_000);
         assert_eq!(parse_duration_ns("80us").unwrap(), 80_000);
         assert_eq!(parse_duration_ns("2s").unwrap(), 2_000_000_000);
-        assert!(parse_duration_ns("12").unwrap_err().message.contains("no unit"));
-        assert!(parse_duration_ns("3 parsecs").unwrap_err().message.contains("unknown time unit"));
+        assert!(
+            parse_duration_ns("12")
+                .unwrap_err()
+                .message
+                .contains("no unit")
+        );
+        assert!(
+            parse_duration_ns("3 parsecs")
+                .unwrap_err()
+                .message
+                .contains("unknown time unit")
+        );
     }
 
     #[test]
     fn distributions_parse_and_print_back() {
-        for text in ["2ms", "uniform(1ms, 3ms)", "normal(mean=2ms, sd=500.0us)", "lognormal(median=2ms, sigma=1, max=250ms)", "exp(mean=1ms)"] {
+        for text in [
+            "2ms",
+            "uniform(1ms, 3ms)",
+            "normal(mean=2ms, sd=500.0us)",
+            "lognormal(median=2ms, sigma=1, max=250ms)",
+            "exp(mean=1ms)",
+        ] {
             let parsed: Distribution = text.parse().unwrap();
             let again: Distribution = parsed.to_string().parse().unwrap();
             assert_eq!(parsed, again, "{text}");
         }
-        assert!("gauss(1ms)".parse::<Distribution>().unwrap_err().message.contains("unknown distribution"));
+        assert!(
+            "gauss(1ms)"
+                .parse::<Distribution>()
+                .unwrap_err()
+                .message
+                .contains("unknown distribution")
+        );
         assert!("uniform(3ms, 1ms)".parse::<Distribution>().is_err());
-        assert!("lognormal(median=2ms, sigma=1, max=2parsecs)".parse::<Distribution>().is_err());
+        assert!(
+            "lognormal(median=2ms, sigma=1, max=2parsecs)"
+                .parse::<Distribution>()
+                .is_err()
+        );
     }
 
     #[test]
     fn samples_stay_in_range_and_center_on_the_nominal_value() {
         let mut next = counter();
-        let d: Distribution = "lognormal(median=2ms, sigma=1.0, max=250ms)".parse().unwrap();
+        let d: Distribution = "lognormal(median=2ms, sigma=1.0, max=250ms)"
+            .parse()
+            .unwrap();
         let mut samples: Vec<u64> = (0..10_001).map(|_| d.sample(&mut next)).collect();
         samples.sort_unstable();
         let median = samples[5_000];

@@ -9,7 +9,9 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use engine::client::{Arch, ClientConfig, PxeClient};
-use engine::router::{Redundancy, RedundancyProtocol, Route, Router, RouterConfig, RouterInterface};
+use engine::router::{
+    Redundancy, RedundancyProtocol, Route, Router, RouterConfig, RouterInterface,
+};
 use engine::server::{ServerConfig, ServerNode, same_subnet};
 use engine::world::{Attachment, Limits, Node, World};
 use engine::{App, Stream};
@@ -31,7 +33,11 @@ pub struct Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)?;
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )?;
         if let Some(hint) = &self.hint {
             write!(f, "\n  hint: {hint}")?;
         }
@@ -106,11 +112,18 @@ pub fn load(path: &Path) -> Result<Plan, Error> {
 /// Validates topology text; `path` names it in errors and anchors relative plugin paths.
 pub fn parse(path: &Path, text: &str) -> Result<Plan, Error> {
     let topology: Topology = serde_yaml::from_str(text).map_err(|e| yaml_error(path, &e))?;
-    Planner { file: path.display().to_string(), text }.plan(path, text, topology)
+    Planner {
+        file: path.display().to_string(),
+        text,
+    }
+    .plan(path, text, topology)
 }
 
 fn yaml_error(path: &Path, error: &serde_yaml::Error) -> Error {
-    let (line, column) = error.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
+    let (line, column) = error
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((1, 1));
     let mut message = error.to_string();
     if let Some(index) = message.find(" at line ") {
         message.truncate(index);
@@ -124,7 +137,13 @@ fn yaml_error(path: &Path, error: &serde_yaml::Error) -> Error {
     } else {
         "README.md (Topology format) shows a complete file"
     };
-    Error { file: path.display().to_string(), line, column, message, hint: Some(hint.to_string()) }
+    Error {
+        file: path.display().to_string(),
+        line,
+        column,
+        message,
+        hint: Some(hint.to_string()),
+    }
 }
 
 struct Planner<'a> {
@@ -159,22 +178,43 @@ impl Planner<'_> {
     }
 
     fn distribution(&self, anchors: &[&str], text: &str) -> Result<Distribution, Error> {
-        text.parse()
-            .map_err(|e: timing::ParseError| self.at(anchors, format!("`{text}` is not a timing distribution: {e}"), ""))
+        text.parse().map_err(|e: timing::ParseError| {
+            self.at(
+                anchors,
+                format!("`{text}` is not a timing distribution: {e}"),
+                "",
+            )
+        })
     }
 
     fn duration_ns(&self, anchors: &[&str], text: &str) -> Result<u64, Error> {
-        timing::parse_duration_ns(text).map_err(|e| self.at(anchors, e.message, "write durations like `120000ms` or `2s`"))
+        timing::parse_duration_ns(text).map_err(|e| {
+            self.at(
+                anchors,
+                e.message,
+                "write durations like `120000ms` or `2s`",
+            )
+        })
     }
 
     fn ipv4(&self, anchors: &[&str], text: &str) -> Result<Ipv4Addr, Error> {
-        text.trim()
-            .parse()
-            .map_err(|_| self.at(anchors, format!("`{text}` is not an IPv4 address"), "write it like 10.2.0.10"))
+        text.trim().parse().map_err(|_| {
+            self.at(
+                anchors,
+                format!("`{text}` is not an IPv4 address"),
+                "write it like 10.2.0.10",
+            )
+        })
     }
 
     fn cidr(&self, anchors: &[&str], text: &str) -> Result<(Ipv4Addr, u8), Error> {
-        let bad = || self.at(anchors, format!("`{text}` is not an address with a prefix length"), "write it like 10.1.0.2/24");
+        let bad = || {
+            self.at(
+                anchors,
+                format!("`{text}` is not an address with a prefix length"),
+                "write it like 10.1.0.2/24",
+            )
+        };
         let (address, prefix) = text.trim().split_once('/').ok_or_else(bad)?;
         let address: Ipv4Addr = address.parse().map_err(|_| bad())?;
         let prefix_len: u8 = prefix.parse().map_err(|_| bad())?;
@@ -189,9 +229,19 @@ impl Planner<'_> {
             .split([':', '-'])
             .map(|part| u8::from_str_radix(part, 16))
             .collect::<Result<_, _>>()
-            .map_err(|_| self.at(anchors, format!("`{text}` is not a MAC address"), "write it like 02:00:00:00:00:01"))?;
+            .map_err(|_| {
+                self.at(
+                    anchors,
+                    format!("`{text}` is not a MAC address"),
+                    "write it like 02:00:00:00:00:01",
+                )
+            })?;
         if bytes.len() != 6 || bytes[0] & 1 == 1 {
-            return Err(self.at(anchors, format!("`{text}` is not a unicast MAC address"), "write it like 02:00:00:00:00:01"));
+            return Err(self.at(
+                anchors,
+                format!("`{text}` is not a unicast MAC address"),
+                "write it like 02:00:00:00:00:01",
+            ));
         }
         Ok(EthernetAddress::from_bytes(&bytes))
     }
@@ -211,25 +261,36 @@ impl Planner<'_> {
         for (name, lan) in &topology.lans {
             let anchors = ["lans:", &format!("{name}:")];
             let latency = self.distribution(&[anchors[0], anchors[1], "latency:"], &lan.latency)?;
-            let (network, prefix_len) = self.cidr(&[anchors[0], anchors[1], "subnet:"], &lan.subnet)?;
+            let (network, prefix_len) =
+                self.cidr(&[anchors[0], anchors[1], "subnet:"], &lan.subnet)?;
             for (other, other_network, other_len) in &subnets {
                 let shorter = prefix_len.min(*other_len);
                 if same_subnet(network, *other_network, shorter) {
                     return Err(self.at(
                         &[anchors[0], anchors[1], "subnet:"],
-                        format!("subnet {} of LAN `{name}` overlaps LAN `{other}`", lan.subnet),
+                        format!(
+                            "subnet {} of LAN `{name}` overlaps LAN `{other}`",
+                            lan.subnet
+                        ),
                         "give every LAN its own subnet",
                     ));
                 }
             }
             subnets.push((name.clone(), network, prefix_len));
             lan_index.insert(name.clone(), lans.len());
-            lans.push(LanPlan { name: name.clone(), latency });
+            lans.push(LanPlan {
+                name: name.clone(),
+                latency,
+            });
         }
         let known_lans = topology.lans.keys().cloned().collect::<Vec<_>>().join(", ");
         let find_lan = |anchors: &[&str], name: &str| -> Result<usize, Error> {
             lan_index.get(name).copied().ok_or_else(|| {
-                self.at(anchors, format!("unknown LAN `{name}`"), format!("the LANs are: {known_lans}"))
+                self.at(
+                    anchors,
+                    format!("unknown LAN `{name}`"),
+                    format!("the LANs are: {known_lans}"),
+                )
             })
         };
         let check_in_lan = |anchors: &[&str], lan: usize, ip: Ipv4Addr| -> Result<(), Error> {
@@ -239,7 +300,10 @@ impl Planner<'_> {
             } else {
                 Err(self.at(
                     anchors,
-                    format!("{ip} is not in LAN `{}` ({network}/{prefix_len})", lans[lan].name),
+                    format!(
+                        "{ip} is not in LAN `{}` ({network}/{prefix_len})",
+                        lans[lan].name
+                    ),
                     "pick an address inside the LAN's subnet",
                 ))
             }
@@ -249,13 +313,21 @@ impl Planner<'_> {
         let mut addresses: BTreeMap<Ipv4Addr, String> = BTreeMap::new();
         let mut claim = |anchors: &[&str], ip: Ipv4Addr, owner: String| -> Result<(), Error> {
             if let Some(previous) = addresses.insert(ip, owner.clone()) {
-                return Err(self.at(anchors, format!("{ip} is used by both {previous} and {owner}"), "give every interface its own address"));
+                return Err(self.at(
+                    anchors,
+                    format!("{ip} is used by both {previous} and {owner}"),
+                    "give every interface its own address",
+                ));
             }
             Ok(())
         };
         let mut unique = |anchors: &[&str], name: &str| -> Result<(), Error> {
             if !names.insert(name.to_string()) {
-                return Err(self.at(anchors, format!("the name `{name}` is used twice"), "routers, servers and clients need distinct names"));
+                return Err(self.at(
+                    anchors,
+                    format!("the name `{name}` is used twice"),
+                    "routers, servers and clients need distinct names",
+                ));
             }
             Ok(())
         };
@@ -270,11 +342,17 @@ impl Planner<'_> {
         for (name, router) in &topology.routers {
             let base = ["routers:", &format!("{name}:")];
             unique(&base, name)?;
-            let relay_delay = self.distribution(&[base[0], base[1], "relay_delay:"], &router.relay_delay)?;
+            let relay_delay =
+                self.distribution(&[base[0], base[1], "relay_delay:"], &router.relay_delay)?;
             let mut interfaces = Vec::new();
             let mut router_lans = Vec::new();
             for interface in &router.interfaces {
-                let at = [base[0], base[1], "interfaces:", &format!("name: {}", interface.name)];
+                let at = [
+                    base[0],
+                    base[1],
+                    "interfaces:",
+                    &format!("name: {}", interface.name),
+                ];
                 let with = |key: &'static str| [at[0], at[1], at[2], at[3], key];
                 let lan = find_lan(&with("lan:"), &interface.lan)?;
                 let (ip, prefix_len) = self.cidr(&with("ip:"), &interface.ip)?;
@@ -302,25 +380,54 @@ impl Planner<'_> {
                             RedundancyProtocol::Hsrp => (255, "0..255 (HSRP v1)"),
                             RedundancyProtocol::Vrrp => (255, "1..255 (VRRP)"),
                         };
-                        if spec.group > limit || (protocol == RedundancyProtocol::Vrrp && spec.group == 0) {
-                            return Err(self.at(&with("group:"), format!("group {} is out of range", spec.group), format!("use {range}")));
+                        if spec.group > limit
+                            || (protocol == RedundancyProtocol::Vrrp && spec.group == 0)
+                        {
+                            return Err(self.at(
+                                &with("group:"),
+                                format!("group {} is out of range", spec.group),
+                                format!("use {range}"),
+                            ));
                         }
                         let active = matches!(spec.role, RoleSpec::Active | RoleSpec::Master);
-                        Some(Redundancy { protocol, group: spec.group, virtual_ip, active })
+                        Some(Redundancy {
+                            protocol,
+                            group: spec.group,
+                            virtual_ip,
+                            active,
+                        })
                     }
                 };
                 router_lans.push(lan);
-                interfaces.push(RouterInterface { name: interface.name.clone(), mac, ip, prefix_len, helpers, redundancy });
+                interfaces.push(RouterInterface {
+                    name: interface.name.clone(),
+                    mac,
+                    ip,
+                    prefix_len,
+                    helpers,
+                    redundancy,
+                });
             }
             let mut routes = Vec::new();
             for route in &router.routes {
                 let at = [base[0], base[1], "routes:", &format!("to: {}", route.to)];
                 let (network, prefix_len) = self.cidr(&at, &route.to)?;
                 let next_hop = self.ipv4(&[at[0], at[1], at[2], at[3], "via:"], &route.via)?;
-                if !interfaces.iter().any(|i| same_subnet(next_hop, i.ip, i.prefix_len)) {
-                    return Err(self.at(&[at[0], at[1], at[2], at[3], "via:"], format!("next hop {next_hop} is not on any of {name}'s LANs"), "a static route's next hop must be directly connected"));
+                if !interfaces
+                    .iter()
+                    .any(|i| same_subnet(next_hop, i.ip, i.prefix_len))
+                {
+                    return Err(self.at(
+                        &[at[0], at[1], at[2], at[3], "via:"],
+                        format!("next hop {next_hop} is not on any of {name}'s LANs"),
+                        "a static route's next hop must be directly connected",
+                    ));
                 }
-                routes.push(Route { network, prefix_len, next_hop });
+                routes.push(Route {
+                    network,
+                    prefix_len,
+                    next_hop,
+                });
             }
             routers.push(RouterPlan {
                 config: RouterConfig {
@@ -338,7 +445,11 @@ impl Planner<'_> {
         for router in &routers {
             for (interface, lan) in router.config.interfaces.iter().zip(&router.lans) {
                 if let Some(group) = &interface.redundancy {
-                    groups.entry((*lan, group.group)).or_default().push((router.config.name.clone(), group.active, group.virtual_ip));
+                    groups.entry((*lan, group.group)).or_default().push((
+                        router.config.name.clone(),
+                        group.active,
+                        group.virtual_ip,
+                    ));
                 }
             }
         }
@@ -364,7 +475,11 @@ impl Planner<'_> {
             let (ip, prefix_len) = self.cidr(&with("ip:"), &server.ip)?;
             check_in_lan(&with("ip:"), lan, ip)?;
             claim(&with("ip:"), ip, name.clone())?;
-            let gateway = server.gateway.as_deref().map(|g| self.ipv4(&with("gateway:"), g)).transpose()?;
+            let gateway = server
+                .gateway
+                .as_deref()
+                .map(|g| self.ipv4(&with("gateway:"), g))
+                .transpose()?;
             if let Some(gateway) = gateway {
                 check_in_lan(&with("gateway:"), lan, gateway)?;
             }
@@ -387,7 +502,9 @@ impl Planner<'_> {
                     _ => {
                         return Err(self.at(
                             &[base[0], base[1], "config:", &format!("{key}:")],
-                            format!("config `{key}` must be a single value (text, number or true/false)"),
+                            format!(
+                                "config `{key}` must be a single value (text, number or true/false)"
+                            ),
                             "plugins receive their configuration as key/value strings",
                         ));
                     }
@@ -418,14 +535,26 @@ impl Planner<'_> {
             let power_on = self.distribution(&with("power_on:"), &spec.power_on)?;
             let count = spec.count.unwrap_or(1);
             if count == 0 || count > 100_000 {
-                return Err(self.at(&with("count:"), format!("count {count} is out of range"), "use 1..100000"));
+                return Err(self.at(
+                    &with("count:"),
+                    format!("count {count} is out of range"),
+                    "use 1..100000",
+                ));
             }
             if count > 1 && spec.mac.is_some() {
-                return Err(self.at(&with("mac:"), "a fixed MAC address with count > 1", "drop `mac:` so each client gets its own"));
+                return Err(self.at(
+                    &with("mac:"),
+                    "a fixed MAC address with count > 1",
+                    "drop `mac:` so each client gets its own",
+                ));
             }
             let blksize = spec.tftp_blksize.unwrap_or(1456);
             if !(8..=65464).contains(&blksize) {
-                return Err(self.at(&with("tftp_blksize:"), format!("TFTP block size {blksize} is outside 8..65464 (RFC 2348)"), "firmware commonly asks for 1456 or 1468"));
+                return Err(self.at(
+                    &with("tftp_blksize:"),
+                    format!("TFTP block size {blksize} is outside 8..65464 (RFC 2348)"),
+                    "firmware commonly asks for 1456 or 1468",
+                ));
             }
             let arch = match spec.arch {
                 ArchSpec::Bios => Arch::Bios,
@@ -434,7 +563,11 @@ impl Planner<'_> {
                 ArchSpec::EfiX64 => Arch::EfiX64,
             };
             for index in 1..=count {
-                let name = if spec.count.is_some() { format!("{}{index}", spec.name) } else { spec.name.clone() };
+                let name = if spec.count.is_some() {
+                    format!("{}{index}", spec.name)
+                } else {
+                    spec.name.clone()
+                };
                 unique(&base, &name)?;
                 let mac = match &spec.mac {
                     Some(text) => self.mac(&with("mac:"), text)?,
@@ -442,14 +575,24 @@ impl Planner<'_> {
                 };
                 let guid = guid_for(&name);
                 clients.push(ClientPlan {
-                    config: ClientConfig { name, mac, arch, guid, tftp_blksize: blksize },
+                    config: ClientConfig {
+                        name,
+                        mac,
+                        arch,
+                        guid,
+                        tftp_blksize: blksize,
+                    },
                     lan,
                     power_on: power_on.clone(),
                 });
             }
         }
         if clients.is_empty() {
-            return Err(self.at(&["clients:"], "the topology has no clients", "add at least one entry under `clients:`"));
+            return Err(self.at(
+                &["clients:"],
+                "the topology has no clients",
+                "add at least one entry under `clients:`",
+            ));
         }
 
         Ok(Plan {
@@ -480,7 +623,10 @@ fn find_token(text: &str, token: &str) -> Option<usize> {
     let mut from = 0;
     while let Some(position) = text[from..].find(token) {
         let at = from + position;
-        let boundary = text[..at].chars().next_back().is_none_or(|c| c.is_whitespace() || matches!(c, '{' | ',' | '-' | '['));
+        let boundary = text[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| c.is_whitespace() || matches!(c, '{' | ',' | '-' | '['));
         if boundary {
             return Some(at);
         }
@@ -504,7 +650,9 @@ impl Plan {
 
     /// The plugins the servers run, as `(node, plugin)`.
     pub fn plugins(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.servers.iter().map(|s| (s.config.name.as_str(), s.plugin.as_str()))
+        self.servers
+            .iter()
+            .map(|s| (s.config.name.as_str(), s.plugin.as_str()))
     }
 
     /// Builds the world for `seed`. Only service creation can fail here (a plugin that does not
@@ -547,16 +695,33 @@ impl Plan {
                     "built-in plugins: dhcp-server, wds-sccm2007, wds-fixed; or a path to a .wasm component",
                 )
             })?;
-            let attachment = Attachment { lan: server.lan, mac: server.config.mac, addresses: vec![server.config.ip], virtual_macs: vec![] };
+            let attachment = Attachment {
+                lan: server.lan,
+                mac: server.config.mac,
+                addresses: vec![server.config.ip],
+                virtual_macs: vec![],
+            };
             let node = Node::Server(ServerNode::new(server.config.clone(), app));
             world.add_node(name, node, vec![attachment], 0);
         }
         for client in &self.clients {
             let name = &client.config.name;
-            let start_ns = world.stream(&format!("client/{name}"), "power-on").sample(&client.power_on);
+            let start_ns = world
+                .stream(&format!("client/{name}"), "power-on")
+                .sample(&client.power_on);
             let stream = world.stream(&format!("client/{name}"), "firmware");
-            let attachment = Attachment { lan: client.lan, mac: client.config.mac, addresses: vec![], virtual_macs: vec![] };
-            world.add_node(name, Node::Client(PxeClient::new(client.config.clone(), stream)), vec![attachment], start_ns);
+            let attachment = Attachment {
+                lan: client.lan,
+                mac: client.config.mac,
+                addresses: vec![],
+                virtual_macs: vec![],
+            };
+            world.add_node(
+                name,
+                Node::Client(PxeClient::new(client.config.clone(), stream)),
+                vec![attachment],
+                start_ns,
+            );
         }
         Ok(world)
     }
