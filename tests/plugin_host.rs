@@ -127,3 +127,25 @@ fn garbage_is_not_a_component() {
         "{error}"
     );
 }
+
+/// A plugin's refusal of its configuration is bad input, pointed at the server's `config:`.
+#[test]
+fn a_refused_configuration_is_a_located_topology_error() {
+    let path = tests::topology_path("kb2510665.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let broken = text.replace("      threads: 4 ", "      threads: lots ");
+    assert_ne!(broken, text);
+    let plan = topology::parse(&path, &broken).unwrap();
+    let error = pxelab::run(&plan, 0, tests::services())
+        .err()
+        .expect("refused");
+    let wds_line = broken.lines().position(|l| l.trim() == "wds:").unwrap();
+    let config_line = wds_line
+        + broken
+            .lines()
+            .skip(wds_line)
+            .position(|l| l.trim() == "config:")
+            .unwrap()
+        + 1;
+    assert_eq!(error.line, config_line, "{error}");
+}

@@ -76,7 +76,8 @@ impl ServiceFactory for Services {
     }
 }
 
-/// Builds and runs one seed.
+/// Builds and runs one seed. A service that refuses its configuration at start is bad input,
+/// reported at the server's `config:` in the topology, not a crash of the run.
 pub fn run(
     plan: &Plan,
     seed: u64,
@@ -85,8 +86,22 @@ pub fn run(
     let mut world = plan.build(seed, services)?;
     let stop = world.run();
     let report = Report::from_world(&world, stop);
+    let refused = report
+        .crashes
+        .iter()
+        .find(|crash| crash.time_ns == 0 && crash.reason.starts_with(REFUSED));
+    if let Some(refused) = refused {
+        return Err(plan.error_at(
+            &["servers:", &format!("{}:", refused.node), "config:"],
+            format!("server `{}` {}", refused.node, refused.reason),
+            "fix the plugin's configuration; the message above is the plugin's own",
+        ));
+    }
     Ok((world, report))
 }
+
+/// How `engine::Failure::Refused` reads.
+const REFUSED: &str = "refused to start";
 
 pub fn replay_command(plan: &Plan, seed: u64) -> String {
     format!("pxelab run {} --seed {seed}", plan.file.display())
@@ -122,6 +137,27 @@ pub fn report_json(plan: &Plan, report: &Report) -> serde_json::Value {
         "crashes": crashes,
         "replay": replay_command(plan, report.seed),
     })
+}
+
+/// One line for any log record (`RUST_LOG=debug` prints them all).
+pub fn describe_record(kind: &Kind) -> String {
+    match kind {
+        Kind::Send { frame, .. } => format!("send {}", engine::decode::describe(frame)),
+        Kind::Receive { frame, .. } => format!("receive {}", engine::decode::describe(frame)),
+        Kind::Drop { reason, frame } => {
+            format!("drop ({reason}) {}", engine::decode::describe(frame))
+        }
+        Kind::Timer { token } => format!("timer {token}"),
+        Kind::State { text } => text.clone(),
+        Kind::Crash { reason } => format!("CRASH: {reason}"),
+        Kind::Log { level, text } => format!("{level}: {text}"),
+        Kind::WindowsEvent {
+            source,
+            level,
+            event_id,
+            text,
+        } => format!("[{source} {event_id} {level}] {text}"),
+    }
 }
 
 /// Which log records make the human timeline: what a deployment engineer would look for.
@@ -160,10 +196,7 @@ pub fn render_report(plan: &Plan, world: &World, report: &Report) -> String {
     let log = world.log().expect("rendered after run");
     let _ = writeln!(out, "topology  {} ({})", plan.name, plan.file.display());
     let _ = writeln!(out, "seed      {}", report.seed);
-    let _ = writeln!(
-        out,
-        "\ntimeline (key events; `--json` or RUST_LOG=debug for everything)"
-    );
+    let _ = writeln!(out, "\ntimeline (key events; `-vv` prints every event)");
     let width = log.node_names.iter().map(String::len).max().unwrap_or(4);
     let mut shown = 0;
     let mut hidden = 0;

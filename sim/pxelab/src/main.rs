@@ -14,7 +14,7 @@ use pxelab::{Services, render_report, report_json, sweep};
     about = "Deterministic network lab for PXE boot races"
 )]
 struct Cli {
-    /// More diagnostics on stderr (-v info, -vv debug); RUST_LOG overrides.
+    /// More diagnostics on stderr (-v info, -vv every event of the run); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
     #[command(subcommand)]
@@ -71,8 +71,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = match cli.verbose {
         0 => "warn",
-        1 => "info",
-        _ => "debug",
+        1 => "warn,pxelab=info",
+        _ => "warn,pxelab=debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
@@ -107,6 +107,14 @@ fn execute(command: Command) -> Result<(), Failure> {
             tracing::info!(topology = %plan.name, seed, "running");
             let (world, report) = pxelab::run(&plan, seed, &services)
                 .map_err(|e| Failure::BadInput(e.to_string()))?;
+            if tracing::enabled!(tracing::Level::DEBUG) {
+                let log = world.log().expect("the world has run");
+                for record in log.records() {
+                    let node = log.node_name(record.node);
+                    let text = pxelab::describe_record(&record.kind);
+                    tracing::debug!(time_ns = record.time_ns, node, "{text}");
+                }
+            }
             if json {
                 println!("{}", report_json(&plan, &report));
             } else {

@@ -33,11 +33,12 @@ pub struct Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file, self.line, self.column, self.message
-        )?;
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.message)?;
+        } else {
+            let (file, line, column) = (&self.file, self.line, self.column);
+            write!(f, "{file}:{line}:{column}: {}", self.message)?;
+        }
         if let Some(hint) = &self.hint {
             write!(f, "\n  hint: {hint}")?;
         }
@@ -644,6 +645,20 @@ impl Plan {
         self.limits
     }
 
+    /// An error located by `anchors` (`["servers:", "wds:", "config:"]`) in this plan's file.
+    pub fn error_at(
+        &self,
+        anchors: &[&str],
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Error {
+        Planner {
+            file: self.file.display().to_string(),
+            text: &self.source,
+        }
+        .at(anchors, message, hint)
+    }
+
     pub fn client_count(&self) -> usize {
         self.clients.len()
     }
@@ -689,7 +704,7 @@ impl Plan {
             let name = &server.config.name;
             let stream = world.stream(&format!("server/{name}"), "plugin");
             let app = services.create(name, &server.plugin, base_dir, &server.plugin_config, stream).map_err(|message| {
-                Planner { file: self.file.display().to_string(), text: &self.source }.at(
+                self.error_at(
                     &["servers:", &format!("{name}:"), "plugin:"],
                     message,
                     "built-in plugins: dhcp-server, wds-sccm2007, wds-fixed; or a path to a .wasm component",
