@@ -634,8 +634,9 @@ impl PxeClient {
                     router,
                 };
                 cx.state(format!(
-                    "DHCPACK: {}/{prefix_len} gateway {:?}",
-                    lease.ip, router
+                    "DHCPACK: {}/{prefix_len} gateway {}",
+                    lease.ip,
+                    router.map_or("none".to_string(), |r| r.to_string())
                 ));
                 let proxy = proxy.clone();
                 let ack_file = offer.file.clone();
@@ -722,7 +723,8 @@ impl PxeClient {
                             .unwrap_or(blksize_default);
                         let tsize = value("tsize").and_then(|v| v.parse().ok());
                         cx.state(format!(
-                            "TFTP OACK from port {src_port}: blksize {blksize}, tsize {tsize:?}"
+                            "TFTP OACK from port {src_port}: blksize {blksize}, tsize {}",
+                            tsize.map_or("none".to_string(), |t: u64| t.to_string())
                         ));
                         self.send_tftp(cx, lease, server, src_port, &tftp::Repr::Ack { block: 0 });
                         self.phase = Phase::TftpData {
@@ -836,7 +838,10 @@ impl PxeClient {
             return self.fail(
                 cx,
                 "PXE-E3F",
-                &format!("TFTP transfer size {received} differs from tsize {tsize:?}"),
+                &format!(
+                    "TFTP transfer size {received} differs from tsize {}",
+                    tsize.unwrap_or(0)
+                ),
             );
         }
         self.finish(
