@@ -5,8 +5,8 @@
 
 use std::net::Ipv4Addr;
 
+use dhcproto::Encodable;
 use dhcproto::v4::{Architecture, DhcpOption, Flags, Message, MessageType, Opcode, OptionCode};
-use dhcproto::{Decodable, Decoder, Encodable};
 use smoltcp::wire::EthernetAddress;
 use timing::format_ns;
 use wire::tftp;
@@ -552,7 +552,7 @@ impl PxeClient {
         payload: &[u8],
         bytes: &[u8],
     ) {
-        let message = match Message::decode(&mut Decoder::new(payload)) {
+        let message = match crate::dhcp::decode(payload) {
             Ok(message) => message,
             Err(error) => return cx.drop_frame(format!("malformed DHCP message: {error}"), bytes),
         };

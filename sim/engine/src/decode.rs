@@ -3,8 +3,7 @@
 
 use std::fmt::Write;
 
-use dhcproto::v4::{DhcpOption, Message, OptionCode};
-use dhcproto::{Decodable, Decoder};
+use dhcproto::v4::{DhcpOption, OptionCode};
 use wire::tftp;
 
 use crate::frame;
@@ -39,7 +38,7 @@ pub fn describe(bytes: &[u8]) -> String {
 }
 
 pub fn describe_dhcp(payload: &[u8]) -> String {
-    let message = match Message::decode(&mut Decoder::new(payload)) {
+    let message = match crate::dhcp::decode(payload) {
         Ok(message) => message,
         Err(error) => return format!("malformed DHCP ({error})"),
     };

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod client;
 pub mod decode;
+pub mod dhcp;
 pub mod frame;
 pub mod log;
 pub mod report;

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use dhcproto::v4::{Message, Opcode};
-use dhcproto::{Decodable, Decoder, Encodable};
+use dhcproto::Encodable;
+use dhcproto::v4::Opcode;
 use smoltcp::wire::EthernetAddress;
 use timing::Distribution;
 
@@ -253,7 +253,7 @@ impl Router {
         if receiving.helpers.is_empty() {
             return cx.drop_frame("DHCP broadcast on an interface without helpers", bytes);
         }
-        let mut message = match Message::decode(&mut Decoder::new(payload)) {
+        let mut message = match crate::dhcp::decode(payload) {
             Ok(message) => message,
             Err(error) => return cx.drop_frame(format!("malformed DHCP message: {error}"), bytes),
         };
@@ -322,7 +322,7 @@ impl Router {
     /// A server's reply to one of our giaddrs: RFC 2131 section 4.1, delivered to the client by
     /// broadcast when it set the broadcast flag, else by unicast to yiaddr/chaddr.
     fn relay_reply(&mut self, cx: &mut Cx, payload: &[u8], bytes: &[u8]) {
-        let message = match Message::decode(&mut Decoder::new(payload)) {
+        let message = match crate::dhcp::decode(payload) {
             Ok(message) => message,
             Err(error) => return cx.drop_frame(format!("malformed DHCP message: {error}"), bytes),
         };

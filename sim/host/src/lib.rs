@@ -105,6 +105,7 @@ impl PluginHost {
         let pre = BootServerPre::new(instance_pre).map_err(|e| {
             format!("plugin `{name}` does not export the boot-server world of {CONTRACT}: {e:#}")
         })?;
+        tracing::info!(plugin = name, sha256 = %hash, bytes = bytes.len(), "compiled plugin");
         let plugin = Arc::new(Plugin {
             name: name.to_string(),
             hash: hash.clone(),

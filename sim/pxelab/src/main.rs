@@ -1,5 +1,7 @@
 //! `pxelab`: run a topology under a seed, or sweep many seeds, from the command line.
 
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -71,8 +73,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = match cli.verbose {
         0 => "warn",
-        1 => "warn,pxelab=info",
-        _ => "warn,pxelab=debug",
+        1 => "warn,pxelab=info,host=info",
+        _ => "warn,pxelab=debug,host=debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
@@ -101,6 +103,7 @@ enum Failure {
 
 fn execute(command: Command) -> Result<(), Failure> {
     let services = Services::new().map_err(Failure::Internal)?;
+    let mut output = String::new();
     match command {
         Command::Run { file, seed, json } => {
             let plan = topology::load(&file).map_err(|e| Failure::BadInput(e.to_string()))?;
@@ -116,9 +119,9 @@ fn execute(command: Command) -> Result<(), Failure> {
                 }
             }
             if json {
-                println!("{}", report_json(&plan, &report));
+                output = format!("{}\n", report_json(&plan, &report));
             } else {
-                print!("{}", render_report(&plan, &world, &report));
+                output = render_report(&plan, &world, &report);
             }
         }
         Command::Sweep {
@@ -147,7 +150,7 @@ fn execute(command: Command) -> Result<(), Failure> {
                     "seeds_per_second": seeds_per_s,
                     "jobs": jobs,
                 });
-                println!("{value}");
+                output = format!("{value}\n");
             } else {
                 let shown: Vec<String> = result
                     .failing_seeds
@@ -156,35 +159,54 @@ fn execute(command: Command) -> Result<(), Failure> {
                     .map(u64::to_string)
                     .collect();
                 let more = result.failing_seeds.len().saturating_sub(shown.len());
-                println!("topology       {} ({})", plan.name, file.display());
-                println!("seeds          {}..{}", seeds.start, seeds.end);
-                println!("runs           {}", result.runs);
-                println!("crashed runs   {}", result.crashed_runs);
-                println!("crash rate     {:.1}%", result.crash_rate() * 100.0);
-                println!(
+                let _ = writeln!(output, "topology       {} ({})", plan.name, file.display());
+                let _ = writeln!(output, "seeds          {}..{}", seeds.start, seeds.end);
+                let _ = writeln!(output, "runs           {}", result.runs);
+                let _ = writeln!(output, "crashed runs   {}", result.crashed_runs);
+                let _ = writeln!(output, "crash rate     {:.1}%", result.crash_rate() * 100.0);
+                let _ = writeln!(
+                    output,
                     "unbooted runs  {} (a client did not boot)",
                     result.unbooted_runs
                 );
                 if shown.is_empty() {
-                    println!("failing seeds  none");
+                    let _ = writeln!(output, "failing seeds  none");
                 } else {
                     let tail = if more > 0 {
                         format!(" ... and {more} more (--json lists all)")
                     } else {
                         String::new()
                     };
-                    println!("failing seeds  {}{tail}", shown.join(" "));
-                    println!(
+                    let _ = writeln!(output, "failing seeds  {}{tail}", shown.join(" "));
+                    let _ = writeln!(
+                        output,
                         "replay one     pxelab run {} --seed {}",
                         file.display(),
                         result.failing_seeds[0]
                     );
                 }
-                println!(
+                let _ = writeln!(
+                    output,
                     "speed          {seeds_per_s:.0} seeds/s on {jobs} thread(s), {elapsed_s:.2} s wall"
                 );
             }
         }
     }
-    Ok(())
+    write_stdout(&output)
+}
+
+/// Writes the whole result at once. A reader that went away (`pxelab run ... | head`) is not an
+/// error worth a message; any other write failure is.
+fn write_stdout(output: &str) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(output.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(error) => Err(Failure::Internal(format!(
+            "cannot write the result: {error}"
+        ))),
+    }
 }
