@@ -161,9 +161,8 @@ pub fn describe_record(kind: &Kind) -> String {
 }
 
 /// Which log records make the human timeline: what a deployment engineer would look for.
-fn key_event(world: &World, record: &engine::Record) -> Option<String> {
-    let log = world.log()?;
-    let is_server = |node| matches!(world.nodes().nth(node), Some((_, engine::Node::Server(_))));
+/// `servers[node]` says whether a node is a server (whose received DHCP is worth showing).
+fn key_event(servers: &[bool], record: &engine::Record) -> Option<String> {
     match &record.kind {
         Kind::State { text } => Some(text.clone()),
         Kind::Crash { reason } => Some(format!("CRASH: {reason}")),
@@ -177,14 +176,11 @@ fn key_event(world: &World, record: &engine::Record) -> Option<String> {
             level: Level::Error | Level::Warning,
             text,
         } => Some(text.clone()),
-        Kind::Receive { frame, .. } if is_server(record.node) => {
+        Kind::Receive { frame, .. } if servers[record.node] => {
             let text = engine::decode::describe(frame);
             (text.contains("DHCP") && !text.contains("TFTP")).then(|| format!("received {text}"))
         }
-        _ => {
-            let _ = log;
-            None
-        }
+        _ => None,
     }
 }
 
@@ -194,6 +190,10 @@ pub const TIMELINE_LINES_MAX: usize = 400;
 pub fn render_report(plan: &Plan, world: &World, report: &Report) -> String {
     let mut out = String::new();
     let log = world.log().expect("rendered after run");
+    let servers: Vec<bool> = world
+        .nodes()
+        .map(|(_, node)| matches!(node, engine::Node::Server(_)))
+        .collect();
     let _ = writeln!(out, "topology  {} ({})", plan.name, plan.file.display());
     let _ = writeln!(out, "seed      {}", report.seed);
     let _ = writeln!(out, "\ntimeline (key events; `-vv` prints every event)");
@@ -201,7 +201,7 @@ pub fn render_report(plan: &Plan, world: &World, report: &Report) -> String {
     let mut shown = 0;
     let mut hidden = 0;
     for record in log.records() {
-        let Some(text) = key_event(world, record) else {
+        let Some(text) = key_event(&servers, record) else {
             continue;
         };
         if shown == TIMELINE_LINES_MAX {
