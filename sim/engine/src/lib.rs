@@ -12,6 +12,7 @@ pub mod report;
 pub mod rng;
 pub mod router;
 pub mod server;
+pub mod tap;
 pub mod world;
 
 pub use app::{App, AppContext, Datagram, Effect, Failure, Input};

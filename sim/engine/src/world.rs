@@ -16,6 +16,7 @@ use crate::log::{EventLog, Kind, LanId, Level, NodeId, Record};
 use crate::rng::Stream;
 use crate::router::Router;
 use crate::server::ServerNode;
+use crate::tap::Tap;
 
 pub type PortId = usize;
 
@@ -60,6 +61,7 @@ pub enum Node {
     Router(Router),
     Client(PxeClient),
     Server(ServerNode),
+    Tap(Tap),
 }
 
 enum Event {
@@ -381,6 +383,7 @@ impl World {
                     Node::Router(router) => router.on_frame(cx, interface, &frame),
                     Node::Client(client) => client.on_frame(cx, &frame),
                     Node::Server(server) => server.on_frame(cx, &frame),
+                    Node::Tap(tap) => tap.on_frame(cx, &frame),
                 });
             }
             Event::Timer { node, token } => {
@@ -393,12 +396,14 @@ impl World {
                     Node::Router(router) => router.on_timer(cx, token),
                     Node::Client(client) => client.on_timer(cx, token),
                     Node::Server(server) => server.on_timer(cx, token),
+                    Node::Tap(tap) => tap.on_timer(cx, token),
                 });
             }
             Event::Start { node } => self.with_node(node, |node, cx| match node {
                 Node::Router(router) => router.start(cx),
                 Node::Client(client) => client.start(cx),
                 Node::Server(server) => server.start(cx),
+                Node::Tap(tap) => tap.start(cx),
             }),
         }
     }
