@@ -523,6 +523,9 @@ impl PxeClient {
     }
 
     pub(crate) fn on_frame(&mut self, cx: &mut Cx, bytes: &[u8]) {
+        if matches!(self.phase, Phase::Off) {
+            return cx.drop_frame("powered off", bytes);
+        }
         let parsed = match frame::parse(bytes) {
             Ok(parsed) => parsed,
             Err(error) => return cx.drop_frame(format!("malformed frame: {error}"), bytes),
