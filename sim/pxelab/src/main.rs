@@ -49,6 +49,9 @@ enum Command {
     },
 }
 
+/// One sweep keeps a result per seed in memory; past this, split the range.
+const SWEEP_SEEDS_MAX: u64 = 10_000_000;
+
 fn parse_seeds(text: &str) -> Result<std::ops::Range<u64>, String> {
     let (start, end) = text
         .split_once("..")
@@ -64,6 +67,12 @@ fn parse_seeds(text: &str) -> Result<std::ops::Range<u64>, String> {
     if end <= start {
         return Err(format!(
             "the range {start}..{end} is empty; B must be greater than A"
+        ));
+    }
+    if end - start > SWEEP_SEEDS_MAX {
+        return Err(format!(
+            "{start}..{end} is {} seeds; one sweep runs at most {SWEEP_SEEDS_MAX} (split it into several ranges)",
+            end - start
         ));
     }
     Ok(start..end)
