@@ -707,7 +707,7 @@ impl Plan {
                 self.error_at(
                     &["servers:", &format!("{name}:"), "plugin:"],
                     message,
-                    "built-in plugins: dhcp-server, wds-sccm2007, wds-fixed; or a path to a .wasm component",
+                    "use a built-in plugin name, or a path to a .wasm component relative to the topology file",
                 )
             })?;
             let attachment = Attachment {
