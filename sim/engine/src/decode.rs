@@ -68,10 +68,10 @@ pub fn describe_dhcp(payload: &[u8]) -> String {
     if !message.yiaddr().is_unspecified() {
         let _ = write!(text, " yiaddr {}", message.yiaddr());
     }
-    if let Some(Ok(file)) = message.fname_str() {
-        if !file.is_empty() {
-            let _ = write!(text, " file {file}");
-        }
+    if let Some(Ok(file)) = message.fname_str()
+        && !file.is_empty()
+    {
+        let _ = write!(text, " file {file}");
     }
     if pxe {
         text.push_str(" [PXEClient]");

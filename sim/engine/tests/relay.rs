@@ -22,6 +22,8 @@ const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 20);
 const GIADDR: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 2);
 const RELAY_DELAY_NS: u64 = 1_000_000;
 
+type Frames = Vec<Rc<[u8]>>;
+
 fn dhcp(opcode: Opcode, giaddr: Ipv4Addr, hops: u8, broadcast: bool, yiaddr: Ipv4Addr) -> Vec<u8> {
     let mut message = Message::new_with_id(
         0x1234_5678,
@@ -79,7 +81,7 @@ fn from_server(dst_ip: Ipv4Addr, dst_port: u16, ttl: u8, payload: &[u8]) -> Vec<
 fn run(
     client_script: Vec<(u64, Vec<u8>)>,
     server_script: Vec<(u64, Vec<u8>)>,
-) -> (Vec<Rc<[u8]>>, Vec<Rc<[u8]>>, World) {
+) -> (Frames, Frames, World) {
     let mut world = World::new(1, Limits::default());
     let clients = world.add_lan("clients", "10us".parse().unwrap());
     let servers = world.add_lan("servers", "10us".parse().unwrap());

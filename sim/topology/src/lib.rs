@@ -442,7 +442,8 @@ impl Planner<'_> {
             });
         }
         // Every redundancy group needs exactly one active member per LAN.
-        let mut groups: BTreeMap<(usize, u16), Vec<(String, bool, Ipv4Addr)>> = BTreeMap::new();
+        // (LAN, group) -> members as (router, active, virtual IP)
+        let mut groups: BTreeMap<(usize, u16), Vec<Member>> = BTreeMap::new();
         for router in &routers {
             for (interface, lan) in router.config.interfaces.iter().zip(&router.lans) {
                 if let Some(group) = &interface.redundancy {
@@ -608,6 +609,9 @@ impl Planner<'_> {
         })
     }
 }
+
+/// A redundancy group member: (router, active, virtual IP).
+type Member = (String, bool, Ipv4Addr);
 
 /// A stable SMBIOS UUID per client name.
 fn guid_for(name: &str) -> [u8; 16] {
