@@ -82,17 +82,6 @@ pub enum Outcome {
     Pending,
 }
 
-impl Outcome {
-    /// "booted" or the PXE error code, or "pending".
-    pub fn label(&self) -> &str {
-        match self {
-            Outcome::Booted { .. } => "booted",
-            Outcome::Failed { code, .. } => code,
-            Outcome::Pending => "pending",
-        }
-    }
-}
-
 #[derive(Clone, Debug)]
 struct Offer {
     server_id: Ipv4Addr,

@@ -44,6 +44,8 @@ pub struct ServerNode {
     timers: BTreeMap<u64, Timer>,
     next_timer: u64,
     pub crashes: u32,
+    /// Why the service last refused to start (its configuration), if it did.
+    refusal: Option<String>,
     effects: Vec<Effect>,
 }
 
@@ -57,8 +59,13 @@ impl ServerNode {
             timers: BTreeMap::new(),
             next_timer: 0,
             crashes: 0,
+            refusal: None,
             effects: Vec::new(),
         }
+    }
+
+    pub fn refusal(&self) -> Option<&str> {
+        self.refusal.as_deref()
     }
 
     pub fn is_up(&self) -> bool {
@@ -231,6 +238,9 @@ impl ServerNode {
         self.generation += 1;
         self.crashes += 1;
         cx.crash(failure.to_string());
+        if let Failure::Refused { reason } = &failure {
+            self.refusal = Some(reason.clone());
+        }
         let name = &self.config.service_name;
         let times = self.crashes;
         match self.config.restart_after_ns {

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::net::Ipv4Addr;
 use std::rc::Rc;
 
-use smoltcp::wire::EthernetAddress;
+use smoltcp::wire::{EthernetAddress, EthernetFrame};
 use timing::Distribution;
 
 use crate::client::PxeClient;
@@ -467,9 +467,10 @@ impl World {
                 frame: frame.clone(),
             },
         });
-        let dst_mac = frame::parse(&frame)
-            .map(|parsed| parsed.ethernet.dst_addr)
-            .ok();
+        // A switch looks at the Ethernet header only; whatever follows is the receivers' business.
+        let dst_mac = EthernetFrame::new_checked(&frame[..])
+            .ok()
+            .map(|ethernet| ethernet.dst_addr());
         let lan = &mut self.lans[lan_id];
         let known =
             dst_mac.is_some_and(|mac| lan.ports.iter().any(|&p| self.ports[p].macs.contains(&mac)));
@@ -517,9 +518,5 @@ impl World {
 
     pub fn nodes(&self) -> impl Iterator<Item = (&str, &Node)> {
         self.node_names.iter().map(String::as_str).zip(&self.nodes)
-    }
-
-    pub fn lan_names(&self) -> impl Iterator<Item = &str> {
-        self.lans.iter().map(|lan| lan.name.as_str())
     }
 }

@@ -306,10 +306,6 @@ impl WasmApp {
             poisoned: false,
         })
     }
-
-    pub fn plugin(&self) -> &Plugin {
-        &self.plugin
-    }
 }
 
 impl App for WasmApp {

@@ -19,42 +19,49 @@ use topology::{Plan, ServiceFactory};
 /// the topology file.
 pub struct Services {
     host: PluginHost,
-    /// Built-in plugins by name, so a sweep resolves each one once, not once per seed.
-    builtins: Mutex<BTreeMap<String, Arc<host::Plugin>>>,
+    /// Plugins by built-in name or file path (see `plugin`).
+    resolved: Mutex<BTreeMap<String, Arc<host::Plugin>>>,
 }
 
 impl Services {
     pub fn new() -> Result<Services, String> {
         Ok(Services {
             host: PluginHost::new(SandboxLimits::default())?,
-            builtins: Mutex::new(BTreeMap::new()),
+            resolved: Mutex::new(BTreeMap::new()),
         })
     }
 
+    /// Resolves a `plugin:` value once per process: a sweep neither re-reads a file nor
+    /// re-hashes a component per seed. The host's own cache dedups identical bytes by hash.
     fn plugin(&self, plugin: &str, base_dir: &Path) -> Result<Arc<host::Plugin>, String> {
-        if let Some(bytes) = artifacts::builtin(plugin) {
-            let mut builtins = self
-                .builtins
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if let Some(loaded) = builtins.get(plugin) {
-                return Ok(loaded.clone());
+        let key = match artifacts::builtin(plugin) {
+            Some(_) => plugin.to_string(),
+            None => base_dir.join(plugin).display().to_string(),
+        };
+        let mut resolved = self
+            .resolved
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(loaded) = resolved.get(&key) {
+            return Ok(loaded.clone());
+        }
+        let loaded = match artifacts::builtin(plugin) {
+            Some(bytes) => self.host.load(plugin, bytes)?,
+            None if plugin.ends_with(".wasm") => {
+                let bytes =
+                    std::fs::read(&key).map_err(|e| format!("cannot read plugin {key}: {e}"))?;
+                self.host.load(&key, &bytes)?
             }
-            let loaded = self.host.load(plugin, bytes)?;
-            builtins.insert(plugin.to_string(), loaded.clone());
-            return Ok(loaded);
-        }
-        let path = base_dir.join(plugin);
-        if !plugin.ends_with(".wasm") {
-            let names: Vec<&str> = artifacts::ALL.iter().map(|a| a.name).collect();
-            return Err(format!(
-                "unknown plugin `{plugin}`; built-in plugins are {}",
-                names.join(", ")
-            ));
-        }
-        let bytes = std::fs::read(&path)
-            .map_err(|e| format!("cannot read plugin {}: {e}", path.display()))?;
-        self.host.load(&path.display().to_string(), &bytes)
+            None => {
+                let names: Vec<&str> = artifacts::ALL.iter().map(|a| a.name).collect();
+                return Err(format!(
+                    "unknown plugin `{plugin}`; built-in plugins are {}",
+                    names.join(", ")
+                ));
+            }
+        };
+        resolved.insert(key, loaded.clone());
+        Ok(loaded)
     }
 }
 
@@ -86,22 +93,19 @@ pub fn run(
     let mut world = plan.build(seed, services)?;
     let stop = world.run();
     let report = Report::from_world(&world, stop);
-    let refused = report
-        .crashes
-        .iter()
-        .find(|crash| crash.time_ns == 0 && crash.reason.starts_with(REFUSED));
-    if let Some(refused) = refused {
+    let refused = world.nodes().find_map(|(name, node)| match node {
+        engine::Node::Server(server) => server.refusal().map(|reason| (name, reason)),
+        _ => None,
+    });
+    if let Some((name, reason)) = refused {
         return Err(plan.error_at(
-            &["servers:", &format!("{}:", refused.node), "config:"],
-            format!("server `{}` {}", refused.node, refused.reason),
+            &["servers:", &format!("{name}:"), "config:"],
+            format!("server `{name}` refused to start: {reason}"),
             "fix the plugin's configuration; the message above is the plugin's own",
         ));
     }
     Ok((world, report))
 }
-
-/// How `engine::Failure::Refused` reads.
-const REFUSED: &str = "refused to start";
 
 pub fn replay_command(plan: &Plan, seed: u64) -> String {
     format!("pxelab run {} --seed {seed}", plan.file.display())

@@ -641,14 +641,6 @@ fn find_token(text: &str, token: &str) -> Option<usize> {
 }
 
 impl Plan {
-    pub fn source(&self) -> &str {
-        &self.source
-    }
-
-    pub fn limits(&self) -> Limits {
-        self.limits
-    }
-
     /// An error located by `anchors` (`["servers:", "wds:", "config:"]`) in this plan's file.
     pub fn error_at(
         &self,
@@ -661,17 +653,6 @@ impl Plan {
             text: &self.source,
         }
         .at(anchors, message, hint)
-    }
-
-    pub fn client_count(&self) -> usize {
-        self.clients.len()
-    }
-
-    /// The plugins the servers run, as `(node, plugin)`.
-    pub fn plugins(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.servers
-            .iter()
-            .map(|s| (s.config.name.as_str(), s.plugin.as_str()))
     }
 
     /// Builds the world for `seed`. Only service creation can fail here (a plugin that does not
