@@ -93,6 +93,54 @@ impl UdpFrame<'_> {
     }
 }
 
+/// An IPv4 packet of any protocol (VRRP, say) with its link addressing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IpFrame<'a> {
+    pub src_mac: EthernetAddress,
+    pub dst_mac: EthernetAddress,
+    pub src_ip: Ipv4Addr,
+    pub dst_ip: Ipv4Addr,
+    pub protocol: IpProtocol,
+    pub ttl: u8,
+    pub payload: &'a [u8],
+}
+
+impl IpFrame<'_> {
+    /// Encodes the frame with a valid IPv4 header checksum; the payload is copied as is.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, FrameError> {
+        if self.payload.len() > MTU - IPV4_HEADER_LEN {
+            return Err(FrameError {
+                reason: "IPv4 payload larger than one Ethernet frame",
+            });
+        }
+        let ip = Ipv4Repr {
+            src_addr: self.src_ip,
+            dst_addr: self.dst_ip,
+            next_header: self.protocol,
+            payload_len: self.payload.len(),
+            hop_limit: self.ttl,
+        };
+        let mut bytes = vec![0u8; ETHERNET_HEADER_LEN + ip.buffer_len() + ip.payload_len];
+        let mut frame = EthernetFrame::new_unchecked(&mut bytes[..]);
+        EthernetRepr {
+            src_addr: self.src_mac,
+            dst_addr: self.dst_mac,
+            ethertype: EthernetProtocol::Ipv4,
+        }
+        .emit(&mut frame);
+        let mut packet = Ipv4Packet::new_unchecked(frame.payload_mut());
+        ip.emit(&mut packet, &checksums());
+        packet.payload_mut().copy_from_slice(self.payload);
+        Ok(bytes)
+    }
+}
+
+/// The Ethernet address an IPv4 multicast group maps to (RFC 1112 section 6.4).
+pub fn multicast_mac(group: Ipv4Addr) -> EthernetAddress {
+    let [_, b, c, d] = group.octets();
+    EthernetAddress([0x01, 0x00, 0x5e, b & 0x7f, c, d])
+}
+
 /// A parsed frame: Ethernet always, IPv4 and UDP when present and valid.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Parsed<'a> {
@@ -100,6 +148,8 @@ pub struct Parsed<'a> {
     pub ipv4: Option<Ipv4Repr>,
     /// The whole IPv4 packet (header and payload), for forwarding.
     pub ipv4_packet: &'a [u8],
+    /// The IPv4 payload (what follows the header, up to the total length).
+    pub ipv4_payload: &'a [u8],
     pub udp: Option<(UdpRepr, &'a [u8])>,
 }
 
@@ -116,6 +166,7 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed<'_>, FrameError> {
         ethernet,
         ipv4: None,
         ipv4_packet: &[],
+        ipv4_payload: &[],
         udp: None,
     };
     if ethernet.ethertype != EthernetProtocol::Ipv4 {
@@ -130,11 +181,12 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed<'_>, FrameError> {
     })?;
     let total_len = usize::from(packet.total_len());
     parsed.ipv4 = Some(ip);
+    let header_len = usize::from(packet.header_len());
     parsed.ipv4_packet = &payload[..total_len];
+    parsed.ipv4_payload = &payload[header_len..total_len];
     if ip.next_header != IpProtocol::Udp {
         return Ok(parsed);
     }
-    let header_len = usize::from(packet.header_len());
     let udp_bytes = &payload[header_len..total_len];
     let datagram = UdpPacket::new_checked(udp_bytes).map_err(|_| FrameError {
         reason: "truncated UDP datagram",

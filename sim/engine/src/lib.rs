@@ -8,6 +8,7 @@ pub mod decode;
 pub mod dhcp;
 pub mod frame;
 pub mod log;
+pub mod redundancy;
 pub mod report;
 pub mod rng;
 pub mod router;

@@ -10,6 +10,8 @@ use sha2::{Digest, Sha256};
 pub type NodeId = usize;
 /// Index of a LAN in the world.
 pub type LanId = usize;
+/// The "node" of records about the network itself (a LAN changed by the fault timeline).
+pub const NETWORK: NodeId = NodeId::MAX;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -74,6 +76,7 @@ pub struct Record {
 pub struct EventLog {
     pub node_names: Vec<String>,
     pub lan_names: Vec<String>,
+    seed: u64,
     records: Vec<Record>,
     hasher: Sha256,
 }
@@ -92,6 +95,7 @@ impl EventLog {
         EventLog {
             node_names,
             lan_names,
+            seed,
             records: Vec::new(),
             hasher,
         }
@@ -106,6 +110,11 @@ impl EventLog {
         &self.records
     }
 
+    /// The seed the run was started with (already part of the digest).
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
     /// Hex SHA-256 of everything logged so far.
     pub fn digest(&self) -> String {
         let bytes = self.hasher.clone().finalize();
@@ -113,7 +122,7 @@ impl EventLog {
     }
 
     pub fn node_name(&self, node: NodeId) -> &str {
-        &self.node_names[node]
+        self.node_names.get(node).map_or("network", String::as_str)
     }
 }
 

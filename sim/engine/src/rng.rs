@@ -32,6 +32,11 @@ impl Stream {
         self.rng.next_u64()
     }
 
+    /// True with probability `p` (one draw; 53 bits, exact on every platform).
+    pub fn chance(&mut self, p: f64) -> bool {
+        ((self.rng.next_u64() >> 11) as f64) * (1.0 / (1u64 << 53) as f64) < p
+    }
+
     /// A sample of `distribution`, drawn from this stream.
     pub fn sample(&mut self, distribution: &timing::Distribution) -> u64 {
         distribution.sample(&mut || self.rng.next_u64())

@@ -1,18 +1,23 @@
-//! A router: interfaces on LANs, connected and static routes, IPv4 forwarding, and per-interface
-//! DHCP relay ("ip helper-address") as RFC 1542 and RFC 2131 describe it. Redundancy here is a
-//! static role per group: the active router owns the virtual MAC, but every router relays, which
-//! is exactly the KB2510665 setting.
+//! A router: interfaces on LANs, connected and static routes, IPv4 forwarding, first-hop
+//! redundancy (HSRP/VRRP, in `redundancy`), and per-interface DHCP relay ("ip helper-address")
+//! as RFC 1542, RFC 2131 and RFC 3046 describe it. By default every router relays whatever its
+//! redundancy state, which is exactly the KB2510665 setting; `helpers_follow_redundancy` makes an
+//! interface relay only while it is HSRP Active / VRRP Master (Cisco's `ip helper-address ...
+//! redundancy`).
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use dhcproto::Encodable;
-use dhcproto::v4::Opcode;
-use smoltcp::wire::EthernetAddress;
+use dhcproto::v4::relay::{RelayAgentInformation, RelayInfo};
+use dhcproto::v4::{DhcpOption, Opcode, OptionCode};
+use smoltcp::wire::{EthernetAddress, IpProtocol};
 use timing::Distribution;
+use wire::{hsrp, vrrp};
 
 use crate::frame::{self, UdpFrame};
 use crate::log::Level;
+use crate::redundancy::{self, Group, GroupConfig, Protocol};
 use crate::rng::Stream;
 use crate::server::{prefix_mask, same_subnet};
 use crate::world::Cx;
@@ -21,31 +26,15 @@ pub const DHCP_SERVER_PORT: u16 = 67;
 pub const DHCP_CLIENT_PORT: u16 = 68;
 /// TTL of packets the router originates (Cisco IOS default).
 const TTL: u8 = 255;
+/// UDP ports whose broadcasts `ip helper-address` forwards by default on Cisco IOS: time 37,
+/// TACACS 49, DNS 53, BOOTP/DHCP 67 and 68, TFTP 69, NetBIOS name 137 and datagram 138.
+pub const DEFAULT_FORWARD_UDP_PORTS: [u16; 8] = [37, 49, 53, 67, 68, 69, 137, 138];
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RedundancyProtocol {
-    Hsrp,
-    Vrrp,
-}
-
-#[derive(Clone, Debug)]
-pub struct Redundancy {
-    pub protocol: RedundancyProtocol,
-    pub group: u16,
-    pub virtual_ip: Ipv4Addr,
-    /// Static role: the active (HSRP) / master (VRRP) router owns the virtual MAC.
-    pub active: bool,
-}
-
-impl Redundancy {
-    /// HSRP v1: 0000.0c07.acXX; VRRP: 00-00-5e-00-01-{VRID}.
-    pub fn virtual_mac(&self) -> EthernetAddress {
-        let low = (self.group & 0xff) as u8;
-        match self.protocol {
-            RedundancyProtocol::Hsrp => EthernetAddress([0x00, 0x00, 0x0c, 0x07, 0xac, low]),
-            RedundancyProtocol::Vrrp => EthernetAddress([0x00, 0x00, 0x5e, 0x00, 0x01, low]),
-        }
-    }
+/// The relay agent information (option 82, RFC 3046) an interface adds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Option82 {
+    pub circuit_id: Vec<u8>,
+    pub remote_id: Vec<u8>,
 }
 
 #[derive(Clone, Debug)]
@@ -56,7 +45,11 @@ pub struct RouterInterface {
     pub prefix_len: u8,
     /// DHCP relay targets ("ip helper-address"), in configuration order.
     pub helpers: Vec<Ipv4Addr>,
-    pub redundancy: Option<Redundancy>,
+    pub redundancy: Option<GroupConfig>,
+    /// Relay only while this interface's group is HSRP Active / VRRP Master.
+    pub helpers_follow_redundancy: bool,
+    /// Add option 82 to requests this interface relays first (giaddr was 0).
+    pub option82: Option<Option82>,
 }
 
 #[derive(Clone, Debug)]
@@ -75,11 +68,20 @@ pub struct RouterConfig {
     pub relay_delay: Distribution,
     /// Relayed requests whose `hops` already reached this are dropped.
     pub relay_hops_max: u8,
+    /// Broadcast UDP to these ports is forwarded to the helpers (`ip forward-protocol udp`);
+    /// port 67 gets the full BOOTP relay treatment, the others are re-addressed as they are.
+    pub forward_udp_ports: Vec<u16>,
 }
 
 pub struct Router {
     pub config: RouterConfig,
     relay_stream: Stream,
+    /// Draws the hello phase of each redundancy group at boot.
+    phase_stream: Stream,
+    /// One per interface with a redundancy group.
+    groups: Vec<Group>,
+    /// Set once the router has booted: a later boot (after a crash) starts its groups cold.
+    booted: bool,
     /// Neighbors learned from frames received (interface, address -> MAC). ARP is not on the
     /// wire in this model; this stands in for ARP's rule of merging the sender of a request
     /// into the cache, which is how a router learns a DHCP client's new address.
@@ -93,41 +95,161 @@ struct NextHop {
 }
 
 impl Router {
-    pub fn new(config: RouterConfig, relay_stream: Stream) -> Router {
+    pub fn new(config: RouterConfig, relay_stream: Stream, phase_stream: Stream) -> Router {
+        let groups = config
+            .interfaces
+            .iter()
+            .enumerate()
+            .filter_map(|(index, interface)| {
+                let group = interface.redundancy.clone()?;
+                Some((index, interface, group))
+            })
+            .enumerate()
+            .map(|(slot, (index, interface, group))| {
+                Group::new(
+                    group,
+                    slot as u32,
+                    index as u32,
+                    &interface.name,
+                    interface.ip,
+                    interface.mac,
+                )
+            })
+            .collect();
         Router {
             config,
             relay_stream,
+            phase_stream,
+            groups,
+            booted: false,
             learned: BTreeMap::new(),
         }
     }
 
+    /// The redundancy groups, one per interface that has one.
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+
     pub(crate) fn start(&mut self, cx: &mut Cx) {
-        for interface in &self.config.interfaces {
-            if let Some(group) = &interface.redundancy {
-                let role = match (group.protocol, group.active) {
-                    (RedundancyProtocol::Hsrp, true) => "Active",
-                    (RedundancyProtocol::Hsrp, false) => "Standby",
-                    (RedundancyProtocol::Vrrp, true) => "Master",
-                    (RedundancyProtocol::Vrrp, false) => "Backup",
-                };
-                cx.state(format!(
-                    "{} {:?} group {} {role} for {}",
-                    interface.name, group.protocol, group.group, group.virtual_ip
-                ));
-            }
+        let cold = self.booted;
+        self.booted = true;
+        for group in &mut self.groups {
+            group.start(cx, &mut self.phase_stream, cold);
         }
     }
 
-    pub(crate) fn on_timer(&mut self, _cx: &mut Cx, _token: u64) {}
+    /// Power lost: every table and timer is gone (the world voids pending timers and sends).
+    pub(crate) fn power_off(&mut self) {
+        for group in &mut self.groups {
+            group.stop(None);
+        }
+        self.learned.clear();
+    }
+
+    pub(crate) fn on_link(&mut self, cx: &mut Cx, interface: u32, up: bool) {
+        for group in &mut self.groups {
+            if group.interface != interface {
+                continue;
+            }
+            if up {
+                group.start(cx, &mut self.phase_stream, true);
+            } else {
+                group.stop(Some(cx));
+            }
+        }
+        if !up {
+            self.learned
+                .retain(|(index, _), _| *index != interface as usize);
+        }
+    }
+
+    pub(crate) fn on_timer(&mut self, cx: &mut Cx, token: u64) {
+        let Some((slot, timer, epoch)) = redundancy::decode_token(token) else {
+            return;
+        };
+        if let Some(group) = self.groups.get_mut(slot as usize) {
+            group.on_timer(cx, timer, epoch);
+        }
+    }
+
+    fn group_on(&self, interface: usize) -> Option<&Group> {
+        self.groups
+            .iter()
+            .find(|group| group.interface as usize == interface)
+    }
 
     fn owns(&self, address: Ipv4Addr) -> bool {
-        self.config.interfaces.iter().any(|interface| {
-            interface.ip == address
-                || interface
-                    .redundancy
-                    .as_ref()
-                    .is_some_and(|group| group.active && group.virtual_ip == address)
-        })
+        self.config
+            .interfaces
+            .iter()
+            .any(|interface| interface.ip == address)
+            || self
+                .groups
+                .iter()
+                .any(|group| group.is_forwarding() && group.config.virtual_ip == address)
+    }
+
+    /// Whether frames to `mac` on `interface` are for this router.
+    fn accepts_mac(&self, interface: usize, mac: EthernetAddress) -> bool {
+        self.config.interfaces[interface].mac == mac
+            || self
+                .group_on(interface)
+                .is_some_and(|group| group.is_forwarding() && group.config.virtual_mac() == mac)
+    }
+
+    /// An HSRP or VRRP packet: handed to the group it names on this interface.
+    fn on_redundancy(
+        &mut self,
+        cx: &mut Cx,
+        index: usize,
+        src_ip: Ipv4Addr,
+        parsed: &frame::Parsed,
+        bytes: &[u8],
+    ) {
+        let Some(ip) = parsed.ipv4 else { return };
+        let slot = self
+            .groups
+            .iter()
+            .position(|group| group.interface as usize == index);
+        if ip.next_header == IpProtocol::Unknown(vrrp::IP_PROTOCOL) {
+            let advert = vrrp::Packet::new_checked(parsed.ipv4_payload)
+                .and_then(|packet| vrrp::Repr::parse(&packet, src_ip));
+            let advert = match advert {
+                Ok(advert) => advert,
+                Err(error) => {
+                    return cx.drop_frame(format!("malformed VRRP advertisement: {error}"), bytes);
+                }
+            };
+            match slot.map(|slot| &mut self.groups[slot]) {
+                Some(group)
+                    if group.config.protocol == Protocol::Vrrp
+                        && group.config.group == u16::from(advert.vrid) =>
+                {
+                    group.on_vrrp(cx, src_ip, &advert)
+                }
+                _ => cx.drop_frame(format!("no VRRP group {} here", advert.vrid), bytes),
+            }
+            return;
+        }
+        let Some((_, payload)) = parsed.udp else {
+            return;
+        };
+        let message =
+            hsrp::Packet::new_checked(payload).and_then(|packet| hsrp::Repr::parse(&packet));
+        let message = match message {
+            Ok(message) => message,
+            Err(error) => return cx.drop_frame(format!("malformed HSRP message: {error}"), bytes),
+        };
+        match slot.map(|slot| &mut self.groups[slot]) {
+            Some(group)
+                if group.config.protocol == Protocol::Hsrp
+                    && group.config.group == message.group =>
+            {
+                group.on_hsrp(cx, src_ip, &message)
+            }
+            _ => cx.drop_frame(format!("no HSRP group {} here", message.group), bytes),
+        }
     }
 
     /// Longest-prefix match over connected networks, then static routes; ties go to the first
@@ -201,18 +323,27 @@ impl Router {
             self.learned
                 .insert((index, ip.src_addr), parsed.ethernet.src_addr);
         }
-        let to_me = parsed.ethernet.dst_addr == receiving.mac
-            || receiving
-                .redundancy
-                .as_ref()
-                .is_some_and(|g| g.active && g.virtual_mac() == parsed.ethernet.dst_addr);
+        let to_me = self.accepts_mac(index, parsed.ethernet.dst_addr);
         let limited_broadcast = ip.dst_addr == frame::BROADCAST_IP
             || u32::from(ip.dst_addr)
                 == u32::from(receiving.ip) | !prefix_mask(receiving.prefix_len);
 
+        let vrrp = ip.next_header == IpProtocol::Unknown(vrrp::IP_PROTOCOL)
+            && ip.dst_addr == vrrp::GROUP_ADDR;
+        let hsrp = parsed
+            .udp
+            .is_some_and(|(udp, _)| udp.dst_port == hsrp::UDP_PORT)
+            && (ip.dst_addr == hsrp::GROUP_ADDR_V1 || ip.dst_addr == hsrp::GROUP_ADDR_V2);
+        if vrrp || hsrp {
+            return self.on_redundancy(cx, index, ip.src_addr, &parsed, bytes);
+        }
         if let Some((udp, payload)) = parsed.udp {
-            if limited_broadcast && udp.dst_port == DHCP_SERVER_PORT {
+            let forwarded = self.config.forward_udp_ports.contains(&udp.dst_port);
+            if limited_broadcast && forwarded && udp.dst_port == DHCP_SERVER_PORT {
                 return self.relay_request(cx, index, payload, bytes);
+            }
+            if limited_broadcast && forwarded {
+                return self.forward_broadcast(cx, index, &parsed, bytes);
             }
             if self.owns(ip.dst_addr) && udp.dst_port == DHCP_SERVER_PORT {
                 return self.relay_reply(cx, payload, bytes);
@@ -247,12 +378,94 @@ impl Router {
         cx.send(hop.interface as u32, out);
     }
 
-    /// A client's broadcast DHCP message on an interface with helpers: RFC 1542 section 4.1.
-    fn relay_request(&mut self, cx: &mut Cx, index: usize, payload: &[u8], bytes: &[u8]) {
+    /// Why this interface does not relay now, if it does not (Cisco's `redundancy` keyword).
+    fn relay_blocked(&self, index: usize) -> Option<String> {
         let receiving = &self.config.interfaces[index];
         if receiving.helpers.is_empty() {
-            return cx.drop_frame("DHCP broadcast on an interface without helpers", bytes);
+            return Some("broadcast on an interface without helpers".to_string());
         }
+        if !receiving.helpers_follow_redundancy {
+            return None;
+        }
+        let group = self.group_on(index)?;
+        (!group.is_forwarding()).then(|| {
+            format!(
+                "helpers follow redundancy: {} {} group {} is {}",
+                receiving.name,
+                group.config.protocol,
+                group.config.group,
+                group.state()
+            )
+        })
+    }
+
+    /// A broadcast to a forwarded UDP port other than BOOTP: re-addressed to each helper and
+    /// routed, the way `ip forward-protocol udp` does (TTL decremented, source kept).
+    fn forward_broadcast(
+        &mut self,
+        cx: &mut Cx,
+        index: usize,
+        parsed: &frame::Parsed,
+        bytes: &[u8],
+    ) {
+        if let Some(reason) = self.relay_blocked(index) {
+            return cx.drop_frame(reason, bytes);
+        }
+        let (Some(ip), Some((udp, payload))) = (parsed.ipv4, parsed.udp) else {
+            return;
+        };
+        if ip.hop_limit <= 1 {
+            return cx.drop_frame("TTL exceeded", bytes);
+        }
+        for helper in self.config.interfaces[index].helpers.clone() {
+            let Some((hop, dst_mac)) = self.route_to(cx, helper) else {
+                continue;
+            };
+            let udp_frame = UdpFrame {
+                src_mac: self.config.interfaces[hop].mac,
+                dst_mac,
+                src_ip: ip.src_addr,
+                dst_ip: helper,
+                src_port: udp.src_port,
+                dst_port: udp.dst_port,
+                ttl: ip.hop_limit - 1,
+                payload,
+            };
+            match udp_frame.to_bytes() {
+                Ok(frame) => cx.send(hop as u32, frame),
+                Err(error) => cx.log(
+                    Level::Warning,
+                    format!("forward to {helper} failed: {error}"),
+                ),
+            }
+        }
+    }
+
+    /// The interface and next-hop MAC toward `address`, logging why when there is none.
+    fn route_to(&self, cx: &mut Cx, address: Ipv4Addr) -> Option<(usize, EthernetAddress)> {
+        let Some(hop) = self.next_hop(address) else {
+            cx.log(Level::Warning, format!("no route to helper {address}"));
+            return None;
+        };
+        let Some(dst_mac) = self.resolve(cx, hop.interface, hop.address) else {
+            cx.log(
+                Level::Warning,
+                format!(
+                    "no neighbor entry for {} toward helper {address}",
+                    hop.address
+                ),
+            );
+            return None;
+        };
+        Some((hop.interface, dst_mac))
+    }
+
+    /// A client's broadcast DHCP message on an interface with helpers: RFC 1542 section 4.1.
+    fn relay_request(&mut self, cx: &mut Cx, index: usize, payload: &[u8], bytes: &[u8]) {
+        if let Some(reason) = self.relay_blocked(index) {
+            return cx.drop_frame(reason, bytes);
+        }
+        let receiving = &self.config.interfaces[index];
         let mut message = match crate::dhcp::decode(payload) {
             Ok(message) => message,
             Err(error) => return cx.drop_frame(format!("malformed DHCP message: {error}"), bytes),
@@ -269,6 +482,17 @@ impl Router {
         message.set_hops(message.hops() + 1);
         if message.giaddr().is_unspecified() {
             message.set_giaddr(receiving.ip);
+            // RFC 3046 2.1: only the relay that sets giaddr adds option 82, and not twice.
+            if let Some(option82) = &receiving.option82
+                && !message.opts().contains(OptionCode::RelayAgentInformation)
+            {
+                let mut info = RelayAgentInformation::default();
+                info.insert(RelayInfo::AgentCircuitId(option82.circuit_id.clone()));
+                info.insert(RelayInfo::AgentRemoteId(option82.remote_id.clone()));
+                message
+                    .opts_mut()
+                    .insert(DhcpOption::RelayAgentInformation(info));
+            }
         }
         let Ok(relayed) = message.to_vec() else {
             return cx.drop_frame("DHCP message could not be re-encoded", bytes);
@@ -287,21 +511,10 @@ impl Router {
             ),
         );
         for helper in receiving.helpers.clone() {
-            let Some(hop) = self.next_hop(helper) else {
-                cx.log(Level::Warning, format!("no route to helper {helper}"));
+            let Some((hop, dst_mac)) = self.route_to(cx, helper) else {
                 continue;
             };
-            let Some(dst_mac) = self.resolve(cx, hop.interface, hop.address) else {
-                cx.log(
-                    Level::Warning,
-                    format!(
-                        "no neighbor entry for {} toward helper {helper}",
-                        hop.address
-                    ),
-                );
-                continue;
-            };
-            let out = &self.config.interfaces[hop.interface];
+            let out = &self.config.interfaces[hop];
             let udp = UdpFrame {
                 src_mac: out.mac,
                 dst_mac,
@@ -313,7 +526,7 @@ impl Router {
                 payload: &relayed,
             };
             match udp.to_bytes() {
-                Ok(frame) => cx.send_after(delay_ns, hop.interface as u32, frame),
+                Ok(frame) => cx.send_after(delay_ns, hop as u32, frame),
                 Err(error) => cx.log(Level::Warning, format!("relay to {helper} failed: {error}")),
             }
         }
@@ -322,7 +535,7 @@ impl Router {
     /// A server's reply to one of our giaddrs: RFC 2131 section 4.1, delivered to the client by
     /// broadcast when it set the broadcast flag, else by unicast to yiaddr/chaddr.
     fn relay_reply(&mut self, cx: &mut Cx, payload: &[u8], bytes: &[u8]) {
-        let message = match crate::dhcp::decode(payload) {
+        let mut message = match crate::dhcp::decode(payload) {
             Ok(message) => message,
             Err(error) => return cx.drop_frame(format!("malformed DHCP message: {error}"), bytes),
         };
@@ -342,6 +555,18 @@ impl Router {
             );
         };
         let interface = &self.config.interfaces[index];
+        // RFC 3046 2.2: the relay removes option 82 before the reply reaches the client.
+        let stripped;
+        let payload = if message.opts().contains(OptionCode::RelayAgentInformation) {
+            message.opts_mut().remove(OptionCode::RelayAgentInformation);
+            stripped = match message.to_vec() {
+                Ok(bytes) => bytes,
+                Err(_) => return cx.drop_frame("BOOTREPLY could not be re-encoded", bytes),
+            };
+            &stripped[..]
+        } else {
+            payload
+        };
         let broadcast = message.flags().broadcast() || message.yiaddr().is_unspecified();
         let (dst_ip, dst_mac) = if broadcast {
             (frame::BROADCAST_IP, EthernetAddress::BROADCAST)

@@ -36,11 +36,78 @@ impl Default for Limits {
     }
 }
 
-/// An L2 broadcast domain: a switch with a one-way latency distribution per delivered frame.
+/// How a LAN treats the frames it carries. Every delivery draws its latency; loss, duplication
+/// and reordering are drawn only when their probability is above zero, each from its own stream,
+/// so turning one on never shifts the draws of another.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LanConfig {
+    /// One-way latency of each delivered frame.
+    pub latency: Distribution,
+    /// Probability that one delivery (one receiving port) is lost.
+    pub loss: f64,
+    /// Probability that one delivery arrives twice (the copy after a fresh latency draw).
+    pub duplicate: f64,
+    /// Probability that one delivery is held back by `reorder_delay` and leaves the port's FIFO
+    /// order, so frames sent after it can overtake it.
+    pub reorder: f64,
+    pub reorder_delay: Distribution,
+}
+
+impl LanConfig {
+    pub fn with_latency(latency: Distribution) -> LanConfig {
+        LanConfig {
+            latency,
+            loss: 0.0,
+            duplicate: 0.0,
+            reorder: 0.0,
+            reorder_delay: Distribution::constant(1_000_000),
+        }
+    }
+}
+
+/// A change to a LAN's behaviour at some instant of the fault timeline; `None` keeps the value.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LanChange {
+    pub latency: Option<Distribution>,
+    pub loss: Option<f64>,
+    pub duplicate: Option<f64>,
+    pub reorder: Option<f64>,
+    pub reorder_delay: Option<Distribution>,
+}
+
+/// Something the fault timeline does to the world at a given time.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    /// The node loses power: its state is gone, its pending timers and sends are void, frames
+    /// to it are lost.
+    Crash {
+        node: NodeId,
+    },
+    /// The node boots again, from scratch.
+    Recover {
+        node: NodeId,
+    },
+    /// A node's interface loses (or regains) its link: nothing is sent or received on it.
+    Link {
+        node: NodeId,
+        interface: u32,
+        up: bool,
+    },
+    Lan {
+        lan: LanId,
+        change: LanChange,
+    },
+}
+
+/// An L2 broadcast domain: a switch that delivers each frame after a latency draw, and may lose,
+/// duplicate or reorder it.
 pub struct Lan {
     pub name: String,
-    pub latency: Distribution,
-    stream: Stream,
+    pub config: LanConfig,
+    latency_stream: Stream,
+    loss_stream: Stream,
+    duplicate_stream: Stream,
+    reorder_stream: Stream,
     ports: Vec<PortId>,
     /// IPv4 -> MAC for every address on this LAN (static neighbor tables; no ARP on the wire).
     neighbors: BTreeMap<Ipv4Addr, EthernetAddress>,
@@ -55,6 +122,8 @@ struct Port {
     lan: LanId,
     /// Unicast MACs this port accepts (its own, plus a virtual MAC while it owns one).
     macs: Vec<EthernetAddress>,
+    /// Link state: a port that is down neither sends nor receives.
+    up: bool,
 }
 
 pub enum Node {
@@ -70,6 +139,7 @@ enum Event {
     },
     Transmit {
         node: NodeId,
+        epoch: u32,
         interface: u32,
         frame: Rc<[u8]>,
     },
@@ -79,8 +149,10 @@ enum Event {
     },
     Timer {
         node: NodeId,
+        epoch: u32,
         token: u64,
     },
+    Fault(Fault),
 }
 
 struct Scheduled {
@@ -117,6 +189,13 @@ enum Action {
         delay_ns: u64,
         token: u64,
     },
+    /// Start or stop accepting frames for a virtual MAC on an interface (HSRP Active, VRRP
+    /// Master). The switch learns it at once: the frame the new owner sends from it would teach it.
+    VirtualMac {
+        interface: u32,
+        mac: EthernetAddress,
+        owned: bool,
+    },
 }
 
 /// The node's view of the world during one event.
@@ -150,6 +229,20 @@ impl Cx<'_> {
 
     pub fn set_timer(&mut self, delay_ns: u64, token: u64) {
         self.actions.push(Action::Timer { delay_ns, token });
+    }
+
+    /// Starts (or stops) accepting frames sent to `mac` on `interface`.
+    pub fn own_virtual_mac(&mut self, interface: u32, mac: EthernetAddress, owned: bool) {
+        self.actions.push(Action::VirtualMac {
+            interface,
+            mac,
+            owned,
+        });
+    }
+
+    /// This node's name, as the topology gives it.
+    pub fn node_name(&self) -> &str {
+        self.log.node_name(self.node)
     }
 
     /// The MAC for `ip` on the LAN behind `interface`.
@@ -225,6 +318,10 @@ pub struct World {
     nodes: Vec<Node>,
     node_names: Vec<String>,
     node_ports: Vec<Vec<PortId>>,
+    /// Powered (not crashed by the fault timeline).
+    node_up: Vec<bool>,
+    /// Bumped when a node crashes: timers and delayed sends from before are void.
+    node_epoch: Vec<u32>,
     lans: Vec<Lan>,
     ports: Vec<Port>,
     log: Option<EventLog>,
@@ -253,6 +350,8 @@ impl World {
             nodes: Vec::new(),
             node_names: Vec::new(),
             node_ports: Vec::new(),
+            node_up: Vec::new(),
+            node_epoch: Vec::new(),
             lans: Vec::new(),
             ports: Vec::new(),
             log: None,
@@ -269,11 +368,15 @@ impl World {
         Stream::new(self.seed, entity, purpose)
     }
 
-    pub fn add_lan(&mut self, name: &str, latency: Distribution) -> LanId {
+    pub fn add_lan(&mut self, name: &str, config: LanConfig) -> LanId {
+        let entity = format!("lan/{name}");
         self.lans.push(Lan {
             name: name.to_string(),
-            latency,
-            stream: Stream::new(self.seed, &format!("lan/{name}"), "latency"),
+            config,
+            latency_stream: Stream::new(self.seed, &entity, "latency"),
+            loss_stream: Stream::new(self.seed, &entity, "loss"),
+            duplicate_stream: Stream::new(self.seed, &entity, "duplicate"),
+            reorder_stream: Stream::new(self.seed, &entity, "reorder"),
             ports: Vec::new(),
             neighbors: BTreeMap::new(),
             last_delivery_ns: BTreeMap::new(),
@@ -310,14 +413,27 @@ impl World {
                 interface: interface as u32,
                 lan: attachment.lan,
                 macs,
+                up: true,
             });
             ports.push(port);
         }
         self.nodes.push(node);
         self.node_names.push(name.to_string());
         self.node_ports.push(ports);
+        self.node_up.push(true);
+        self.node_epoch.push(0);
         self.schedule(start_ns, Event::Start { node: id });
         id
+    }
+
+    /// Puts a fault on the timeline.
+    pub fn add_fault(&mut self, at_ns: u64, fault: Fault) {
+        self.schedule(at_ns, Event::Fault(fault));
+    }
+
+    /// The node with this name.
+    pub fn node_id(&self, name: &str) -> Option<NodeId> {
+        self.node_names.iter().position(|n| n == name)
     }
 
     fn schedule(&mut self, time_ns: u64, event: Event) {
@@ -360,16 +476,34 @@ impl World {
         match event {
             Event::Transmit {
                 node,
+                epoch,
                 interface,
                 frame,
-            } => self.transmit(node, interface, frame),
+            } => {
+                if epoch == self.node_epoch[node] {
+                    self.transmit(node, interface, frame);
+                }
+            }
             Event::Deliver { port, frame } => {
                 let Port {
                     node,
                     interface,
                     lan,
+                    up,
                     ..
                 } = self.ports[port];
+                if !up || !self.node_up[node] {
+                    let reason = if up { "node is down" } else { "link is down" };
+                    log.push(Record {
+                        time_ns: self.now_ns,
+                        node,
+                        kind: Kind::Drop {
+                            reason: reason.to_string(),
+                            frame,
+                        },
+                    });
+                    return;
+                }
                 log.push(Record {
                     time_ns: self.now_ns,
                     node,
@@ -386,7 +520,10 @@ impl World {
                     Node::Tap(tap) => tap.on_frame(cx, &frame),
                 });
             }
-            Event::Timer { node, token } => {
+            Event::Timer { node, epoch, token } => {
+                if epoch != self.node_epoch[node] {
+                    return;
+                }
                 log.push(Record {
                     time_ns: self.now_ns,
                     node,
@@ -399,12 +536,117 @@ impl World {
                     Node::Tap(tap) => tap.on_timer(cx, token),
                 });
             }
-            Event::Start { node } => self.with_node(node, |node, cx| match node {
-                Node::Router(router) => router.start(cx),
-                Node::Client(client) => client.start(cx),
-                Node::Server(server) => server.start(cx),
-                Node::Tap(tap) => tap.start(cx),
-            }),
+            Event::Start { node } => {
+                if !self.node_up[node] {
+                    return;
+                }
+                self.with_node(node, |node, cx| match node {
+                    Node::Router(router) => router.start(cx),
+                    Node::Client(client) => client.start(cx),
+                    Node::Server(server) => server.start(cx),
+                    Node::Tap(tap) => tap.start(cx),
+                })
+            }
+            Event::Fault(fault) => self.apply(fault),
+        }
+    }
+
+    fn apply(&mut self, fault: Fault) {
+        match fault {
+            Fault::Crash { node } => {
+                if !self.node_up[node] {
+                    return;
+                }
+                self.node_up[node] = false;
+                self.node_epoch[node] += 1;
+                for &port in &self.node_ports[node] {
+                    self.ports[port].macs.truncate(1);
+                }
+                self.with_node(node, |node, cx| {
+                    cx.state("crashed (fault timeline)");
+                    match node {
+                        Node::Router(router) => router.power_off(),
+                        Node::Client(_) | Node::Server(_) | Node::Tap(_) => {}
+                    }
+                });
+                self.actions.clear();
+            }
+            Fault::Recover { node } => {
+                if self.node_up[node] {
+                    return;
+                }
+                self.node_up[node] = true;
+                self.with_node(node, |_, cx| {
+                    cx.state("recovered (fault timeline): booting")
+                });
+                self.schedule(self.now_ns, Event::Start { node });
+            }
+            Fault::Link {
+                node,
+                interface,
+                up,
+            } => {
+                let Some(&port) = self.node_ports[node].get(interface as usize) else {
+                    return;
+                };
+                if self.ports[port].up == up {
+                    return;
+                }
+                self.ports[port].up = up;
+                if !self.node_up[node] {
+                    return;
+                }
+                self.with_node(node, |node, cx| {
+                    cx.state(format!(
+                        "interface {interface} link {}",
+                        if up { "up" } else { "down" }
+                    ));
+                    if let Node::Router(router) = node {
+                        router.on_link(cx, interface, up);
+                    }
+                });
+            }
+            Fault::Lan { lan, change } => {
+                let config = &mut self.lans[lan].config;
+                let LanChange {
+                    latency,
+                    loss,
+                    duplicate,
+                    reorder,
+                    reorder_delay,
+                } = change;
+                if let Some(latency) = latency {
+                    config.latency = latency;
+                }
+                if let Some(loss) = loss {
+                    config.loss = loss;
+                }
+                if let Some(duplicate) = duplicate {
+                    config.duplicate = duplicate;
+                }
+                if let Some(reorder) = reorder {
+                    config.reorder = reorder;
+                }
+                if let Some(reorder_delay) = reorder_delay {
+                    config.reorder_delay = reorder_delay;
+                }
+                let config = &self.lans[lan].config;
+                let text = format!(
+                    "LAN {} now: latency {}, loss {}, duplicate {}, reorder {} (delay {})",
+                    self.lans[lan].name,
+                    config.latency,
+                    config.loss,
+                    config.duplicate,
+                    config.reorder,
+                    config.reorder_delay
+                );
+                let log = self.log.as_mut().expect("run() creates the log");
+                log.push(Record {
+                    time_ns: self.now_ns,
+                    node: crate::log::NETWORK,
+                    kind: Kind::State { text },
+                });
+            }
         }
     }
 
@@ -435,12 +677,32 @@ impl World {
                     self.now_ns + delay_ns,
                     Event::Transmit {
                         node: id,
+                        epoch: self.node_epoch[id],
                         interface,
                         frame: Rc::from(frame),
                     },
                 ),
-                Action::Timer { delay_ns, token } => {
-                    self.schedule(self.now_ns + delay_ns, Event::Timer { node: id, token })
+                Action::Timer { delay_ns, token } => self.schedule(
+                    self.now_ns + delay_ns,
+                    Event::Timer {
+                        node: id,
+                        epoch: self.node_epoch[id],
+                        token,
+                    },
+                ),
+                Action::VirtualMac {
+                    interface,
+                    mac,
+                    owned,
+                } => {
+                    let Some(&port) = self.node_ports[id].get(interface as usize) else {
+                        continue;
+                    };
+                    let macs = &mut self.ports[port].macs;
+                    macs.retain(|&m| m != mac);
+                    if owned {
+                        macs.push(mac);
+                    }
                 }
             }
         }
@@ -458,6 +720,17 @@ impl World {
         };
         let lan_id = self.ports[from].lan;
         let log = self.log.as_mut().expect("run() creates the log");
+        if !self.ports[from].up {
+            log.push(Record {
+                time_ns: self.now_ns,
+                node,
+                kind: Kind::Drop {
+                    reason: format!("interface {interface} link is down"),
+                    frame,
+                },
+            });
+            return;
+        }
         log.push(Record {
             time_ns: self.now_ns,
             node,
@@ -475,6 +748,7 @@ impl World {
         let known =
             dst_mac.is_some_and(|mac| lan.ports.iter().any(|&p| self.ports[p].macs.contains(&mac)));
         let mut deliveries = Vec::new();
+        let mut lost = Vec::new();
         for &to in &lan.ports {
             if to == from {
                 continue;
@@ -487,11 +761,36 @@ impl World {
             if !accepts {
                 continue;
             }
-            let latency_ns = lan.stream.sample(&lan.latency);
-            let last = lan.last_delivery_ns.entry((from, to)).or_insert(0);
-            let at_ns = (self.now_ns + latency_ns).max(*last);
-            *last = at_ns;
-            deliveries.push((at_ns, to));
+            let config = &lan.config;
+            let latency_ns = lan.latency_stream.sample(&config.latency);
+            if config.loss > 0.0 && lan.loss_stream.chance(config.loss) {
+                lost.push(to);
+                continue;
+            }
+            if config.reorder > 0.0 && lan.reorder_stream.chance(config.reorder) {
+                // Held back and out of the FIFO: later frames between the pair may overtake it.
+                let extra_ns = lan.reorder_stream.sample(&config.reorder_delay);
+                deliveries.push((self.now_ns + latency_ns + extra_ns, to));
+            } else {
+                let last = lan.last_delivery_ns.entry((from, to)).or_insert(0);
+                let at_ns = (self.now_ns + latency_ns).max(*last);
+                *last = at_ns;
+                deliveries.push((at_ns, to));
+            }
+            if config.duplicate > 0.0 && lan.duplicate_stream.chance(config.duplicate) {
+                let again_ns = lan.duplicate_stream.sample(&config.latency);
+                deliveries.push((self.now_ns + latency_ns + again_ns, to));
+            }
+        }
+        for port in lost {
+            log.push(Record {
+                time_ns: self.now_ns,
+                node: self.ports[port].node,
+                kind: Kind::Drop {
+                    reason: format!("lost on LAN {}", self.lans[lan_id].name),
+                    frame: frame.clone(),
+                },
+            });
         }
         for (at_ns, port) in deliveries {
             self.schedule(

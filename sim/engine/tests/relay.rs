@@ -4,13 +4,14 @@
 use std::net::Ipv4Addr;
 use std::rc::Rc;
 
-use dhcproto::v4::{DhcpOption, Flags, Message, MessageType, Opcode};
+use dhcproto::v4::relay::{RelayCode, RelayInfo};
+use dhcproto::v4::{DhcpOption, Flags, Message, MessageType, Opcode, OptionCode};
 use dhcproto::{Decodable, Decoder, Encodable};
 use engine::frame::{self, UdpFrame};
 use engine::log::Kind;
-use engine::router::{Router, RouterConfig, RouterInterface};
+use engine::router::{DEFAULT_FORWARD_UDP_PORTS, Option82, Router, RouterConfig, RouterInterface};
 use engine::tap::Tap;
-use engine::world::{Attachment, Limits, Node, World};
+use engine::world::{Attachment, LanConfig, Limits, Node, World};
 use smoltcp::wire::EthernetAddress;
 
 const CLIENT_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x11]);
@@ -82,9 +83,18 @@ fn run(
     client_script: Vec<(u64, Vec<u8>)>,
     server_script: Vec<(u64, Vec<u8>)>,
 ) -> (Frames, Frames, World) {
+    run_with(None, client_script, server_script)
+}
+
+fn run_with(
+    option82: Option<Option82>,
+    client_script: Vec<(u64, Vec<u8>)>,
+    server_script: Vec<(u64, Vec<u8>)>,
+) -> (Frames, Frames, World) {
     let mut world = World::new(1, Limits::default());
-    let clients = world.add_lan("clients", "10us".parse().unwrap());
-    let servers = world.add_lan("servers", "10us".parse().unwrap());
+    let lan = || LanConfig::with_latency("10us".parse().unwrap());
+    let clients = world.add_lan("clients", lan());
+    let servers = world.add_lan("servers", lan());
     let config = RouterConfig {
         name: "r1".into(),
         interfaces: vec![
@@ -95,6 +105,8 @@ fn run(
                 prefix_len: 24,
                 helpers: vec![SERVER_IP],
                 redundancy: None,
+                helpers_follow_redundancy: false,
+                option82,
             },
             RouterInterface {
                 name: "Vlan20".into(),
@@ -103,13 +115,20 @@ fn run(
                 prefix_len: 24,
                 helpers: vec![],
                 redundancy: None,
+                helpers_follow_redundancy: false,
+                option82: None,
             },
         ],
         routes: vec![],
         relay_delay: timing::Distribution::constant(RELAY_DELAY_NS),
         relay_hops_max: 10,
+        forward_udp_ports: DEFAULT_FORWARD_UDP_PORTS.to_vec(),
     };
-    let router = Router::new(config, world.stream("r1", "relay-delay"));
+    let router = Router::new(
+        config,
+        world.stream("r1", "relay-delay"),
+        world.stream("r1", "redundancy-phase"),
+    );
     let attach = |lan, mac, address| Attachment {
         lan,
         mac,
@@ -300,5 +319,127 @@ fn garbage_and_expired_packets_are_dropped_not_fatal() {
     assert!(
         reasons.iter().any(|r| r.contains("TTL exceeded")),
         "{reasons:?}"
+    );
+}
+
+fn option82_of(message: &Message) -> Option<(Vec<u8>, Vec<u8>)> {
+    let Some(DhcpOption::RelayAgentInformation(info)) =
+        message.opts().get(OptionCode::RelayAgentInformation)
+    else {
+        return None;
+    };
+    let get = |code| match info.get(code) {
+        Some(RelayInfo::AgentCircuitId(bytes) | RelayInfo::AgentRemoteId(bytes)) => bytes.clone(),
+        _ => vec![],
+    };
+    Some((
+        get(RelayCode::AgentCircuitId),
+        get(RelayCode::AgentRemoteId),
+    ))
+}
+
+#[test]
+fn option_82_is_added_exactly_when_this_relay_sets_giaddr_and_stripped_from_replies() {
+    let option82 = Some(Option82 {
+        circuit_id: b"Vlan10".to_vec(),
+        remote_id: b"r1".to_vec(),
+    });
+    let first_hop = client_broadcast(&dhcp(
+        Opcode::BootRequest,
+        Ipv4Addr::UNSPECIFIED,
+        0,
+        true,
+        Ipv4Addr::UNSPECIFIED,
+    ));
+    let second_hop = client_broadcast(&dhcp(
+        Opcode::BootRequest,
+        Ipv4Addr::new(10, 9, 0, 1),
+        1,
+        true,
+        Ipv4Addr::UNSPECIFIED,
+    ));
+    let (_, to_servers, _) = run_with(
+        option82.clone(),
+        vec![(0, first_hop), (10_000_000, second_hop)],
+        vec![],
+    );
+    assert_eq!(to_servers.len(), 2);
+    let (_, first) = decode(&to_servers[0]);
+    assert_eq!(first.giaddr(), GIADDR);
+    assert_eq!(
+        option82_of(&first),
+        Some((b"Vlan10".to_vec(), b"r1".to_vec()))
+    );
+    let (_, second) = decode(&to_servers[1]);
+    assert_eq!(second.giaddr(), Ipv4Addr::new(10, 9, 0, 1));
+    assert_eq!(
+        option82_of(&second),
+        None,
+        "giaddr was set by another relay"
+    );
+
+    // The server echoes option 82 (RFC 3046 2.2); the client never sees it.
+    let mut reply = Message::new_with_id(
+        0x1234_5678,
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::UNSPECIFIED,
+        GIADDR,
+        &CLIENT_MAC.0,
+    );
+    reply
+        .set_opcode(Opcode::BootReply)
+        .set_flags(Flags::default().set_broadcast());
+    reply
+        .opts_mut()
+        .insert(DhcpOption::MessageType(MessageType::Offer));
+    reply.opts_mut().insert(
+        first
+            .opts()
+            .get(OptionCode::RelayAgentInformation)
+            .unwrap()
+            .clone(),
+    );
+    let reply = from_server(GIADDR, 67, 64, &reply.to_vec().unwrap());
+    let (to_clients, _, _) = run_with(option82, vec![], vec![(0, reply)]);
+    assert_eq!(to_clients.len(), 1);
+    let (_, delivered) = decode(&to_clients[0]);
+    assert_eq!(option82_of(&delivered), None);
+    assert_eq!(delivered.giaddr(), GIADDR);
+}
+
+#[test]
+fn broadcasts_to_forwarded_udp_ports_are_readdressed_to_the_helpers() {
+    let broadcast = |port| {
+        UdpFrame {
+            src_mac: CLIENT_TAP_MAC,
+            dst_mac: EthernetAddress::BROADCAST,
+            src_ip: Ipv4Addr::new(10, 1, 0, 9),
+            dst_ip: Ipv4Addr::BROADCAST,
+            src_port: 5000,
+            dst_port: port,
+            ttl: 64,
+            payload: b"who is there",
+        }
+        .to_bytes()
+        .unwrap()
+    };
+    let (_, to_servers, world) = run(vec![(0, broadcast(69)), (1_000, broadcast(9999))], vec![]);
+    assert_eq!(to_servers.len(), 1, "TFTP is forwarded, port 9999 is not");
+    let (parsed, _) = (frame::parse(&to_servers[0]).unwrap(), ());
+    let ip = parsed.ipv4.unwrap();
+    let (udp, payload) = parsed.udp.unwrap();
+    assert_eq!(
+        (ip.src_addr, ip.dst_addr, ip.hop_limit),
+        (Ipv4Addr::new(10, 1, 0, 9), SERVER_IP, 63)
+    );
+    assert_eq!(
+        (udp.src_port, udp.dst_port, payload),
+        (5000, 69, &b"who is there"[..])
+    );
+    assert!(
+        drops(&world)
+            .iter()
+            .any(|reason| reason == "broadcast not relayed")
     );
 }

@@ -1,0 +1,567 @@
+//! First-hop redundancy for one group on one router interface: HSRP v1/v2 (RFC 2281, Cisco
+//! HSRPv2) and VRRP v2/v3 (RFC 3768, RFC 5798). The machines send and hear real packets; the
+//! router owns the wire and hands them each packet for their group.
+//!
+//! A run starts from the network as it stood before the first client powered on: each group in
+//! the state its election converged to (the topology computes it), with its hello phase drawn
+//! from the router's stream. A router that recovers from a crash starts cold, from Initial.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use smoltcp::wire::{EthernetAddress, IpProtocol};
+use wire::{hsrp, vrrp};
+
+use crate::frame::{self, IpFrame, UdpFrame};
+use crate::log::Level;
+use crate::rng::Stream;
+use crate::world::Cx;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    Hsrp,
+    Vrrp,
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::Hsrp => "HSRP",
+            Protocol::Vrrp => "VRRP",
+        })
+    }
+}
+
+/// The state a group starts in at time zero (the election's converged result).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Initial {
+    /// HSRP Active / VRRP Master.
+    Active,
+    /// HSRP Standby / VRRP Backup.
+    Standby,
+    /// HSRP Listen (neither active nor standby) / VRRP Backup.
+    Listen,
+    /// From Initial, as after power-on.
+    Cold,
+}
+
+#[derive(Clone, Debug)]
+pub struct GroupConfig {
+    pub protocol: Protocol,
+    /// HSRP 1 or 2; VRRP 2 or 3.
+    pub version: u8,
+    /// HSRP group (v1 0..=255, v2 0..=4095) or VRRP VRID (1..=255).
+    pub group: u16,
+    pub virtual_ip: Ipv4Addr,
+    /// 0..=255; VRRP 255 is the address owner.
+    pub priority: u8,
+    pub preempt: bool,
+    /// HSRP `preempt delay minimum`: wait this long before a coup.
+    pub preempt_delay_ns: u64,
+    /// HSRP hello time / VRRP advertisement interval.
+    pub hello_ns: u64,
+    /// HSRP hold time (VRRP derives Master_Down_Interval instead).
+    pub hold_ns: u64,
+    pub initial: Initial,
+}
+
+impl GroupConfig {
+    pub fn virtual_mac(&self) -> EthernetAddress {
+        EthernetAddress(match self.protocol {
+            Protocol::Hsrp => hsrp::virtual_mac(hsrp_version(self.version), self.group),
+            Protocol::Vrrp => vrrp::virtual_mac(self.group as u8),
+        })
+    }
+
+    /// VRRP Skew_Time: ((256 - Priority) * Master_Adver_Interval) / 256.
+    fn skew_ns(&self, adver_ns: u64) -> u64 {
+        (256 - u64::from(self.priority)) * adver_ns / 256
+    }
+
+    /// VRRP Master_Down_Interval: 3 * Master_Adver_Interval + Skew_Time.
+    fn master_down_ns(&self, adver_ns: u64) -> u64 {
+        3 * adver_ns + self.skew_ns(adver_ns)
+    }
+}
+
+fn hsrp_version(version: u8) -> hsrp::Version {
+    if version == 2 {
+        hsrp::Version::V2
+    } else {
+        hsrp::Version::V1
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Initial,
+    Learn,
+    Listen,
+    Speak,
+    Standby,
+    Active,
+    Backup,
+    Master,
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+impl State {
+    fn hsrp(self) -> hsrp::State {
+        match self {
+            State::Initial | State::Backup => hsrp::State::Initial,
+            State::Learn => hsrp::State::Learn,
+            State::Listen => hsrp::State::Listen,
+            State::Speak => hsrp::State::Speak,
+            State::Standby => hsrp::State::Standby,
+            State::Active | State::Master => hsrp::State::Active,
+        }
+    }
+}
+
+/// The timers a group runs. A token carries the timer's epoch; restarting or stopping a timer
+/// bumps the epoch, so an expiry already queued is recognised as stale and ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timer {
+    Hello = 0,
+    /// HSRP Active timer / VRRP Master_Down_Timer.
+    Active = 1,
+    Standby = 2,
+    Preempt = 3,
+}
+
+const TIMERS: [Timer; 4] = [Timer::Hello, Timer::Active, Timer::Standby, Timer::Preempt];
+
+/// Who sent a packet for our group, in election terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Rank {
+    priority: u8,
+    ip: Ipv4Addr,
+}
+
+pub struct Group {
+    pub config: GroupConfig,
+    pub interface: u32,
+    /// Index of this group in the router, for timer tokens.
+    index: u32,
+    own_ip: Ipv4Addr,
+    own_mac: EthernetAddress,
+    interface_name: String,
+    state: State,
+    epochs: [u32; 4],
+    /// VRRP v3 Master_Adver_Interval as learned from the master.
+    master_adver_ns: u64,
+    preempt_pending: bool,
+}
+
+/// Timer token layout: group index (bits 40..), timer (32..40), epoch (0..32).
+pub fn token(index: u32, timer: Timer, epoch: u32) -> u64 {
+    (u64::from(index) << 40) | ((timer as u64) << 32) | u64::from(epoch)
+}
+
+pub fn decode_token(token: u64) -> Option<(u32, Timer, u32)> {
+    let timer = *TIMERS.get(((token >> 32) & 0xff) as usize)?;
+    Some(((token >> 40) as u32, timer, token as u32))
+}
+
+impl Group {
+    pub fn new(
+        config: GroupConfig,
+        index: u32,
+        interface: u32,
+        interface_name: &str,
+        own_ip: Ipv4Addr,
+        own_mac: EthernetAddress,
+    ) -> Group {
+        let master_adver_ns = config.hello_ns;
+        Group {
+            config,
+            interface,
+            index,
+            own_ip,
+            own_mac,
+            interface_name: interface_name.to_string(),
+            state: State::Initial,
+            epochs: [0; 4],
+            master_adver_ns,
+            preempt_pending: false,
+        }
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// HSRP Active or VRRP Master: owns the virtual IP and MAC.
+    pub fn is_forwarding(&self) -> bool {
+        matches!(self.state, State::Active | State::Master)
+    }
+
+    fn me(&self) -> Rank {
+        Rank {
+            priority: self.config.priority,
+            ip: self.own_ip,
+        }
+    }
+
+    fn set_timer(&mut self, cx: &mut Cx, timer: Timer, delay_ns: u64) {
+        let epoch = &mut self.epochs[timer as usize];
+        *epoch = epoch.wrapping_add(1);
+        cx.set_timer(delay_ns, token(self.index, timer, *epoch));
+        if timer == Timer::Preempt {
+            self.preempt_pending = true;
+        }
+    }
+
+    fn stop_timer(&mut self, timer: Timer) {
+        let epoch = &mut self.epochs[timer as usize];
+        *epoch = epoch.wrapping_add(1);
+        if timer == Timer::Preempt {
+            self.preempt_pending = false;
+        }
+    }
+
+    fn stop_all(&mut self) {
+        for timer in TIMERS {
+            self.stop_timer(timer);
+        }
+    }
+
+    fn enter(&mut self, cx: &mut Cx, state: State, why: &str) {
+        if state == self.state {
+            return;
+        }
+        let was_forwarding = self.is_forwarding();
+        let old = self.state;
+        self.state = state;
+        cx.state(format!(
+            "{} {} group {}: {old} -> {state} ({why})",
+            self.interface_name, self.config.protocol, self.config.group
+        ));
+        match (was_forwarding, self.is_forwarding()) {
+            (false, true) => cx.own_virtual_mac(self.interface, self.config.virtual_mac(), true),
+            (true, false) => cx.own_virtual_mac(self.interface, self.config.virtual_mac(), false),
+            _ => {}
+        }
+    }
+
+    /// Power-on (or link up). `phase` draws the offset of the first hello within one interval,
+    /// since a converged network's routers did not all boot at the same instant.
+    pub fn start(&mut self, cx: &mut Cx, phase: &mut Stream, cold: bool) {
+        self.stop_all();
+        self.state = State::Initial;
+        self.master_adver_ns = self.config.hello_ns;
+        let initial = if cold {
+            Initial::Cold
+        } else {
+            self.config.initial
+        };
+        let hello = self.config.hello_ns;
+        let offset_ns = phase.next_u64() % hello.max(1);
+        match (self.config.protocol, initial) {
+            (Protocol::Hsrp, Initial::Active) => {
+                self.enter(cx, State::Active, "converged at start");
+                self.set_timer(cx, Timer::Hello, offset_ns);
+            }
+            (Protocol::Hsrp, Initial::Standby) => {
+                self.enter(cx, State::Standby, "converged at start");
+                self.set_timer(cx, Timer::Active, self.config.hold_ns);
+                self.set_timer(cx, Timer::Hello, offset_ns);
+            }
+            (Protocol::Hsrp, Initial::Listen | Initial::Cold) => {
+                let why = if initial == Initial::Cold {
+                    "virtual IP configured"
+                } else {
+                    "converged at start"
+                };
+                self.enter(cx, State::Listen, why);
+                self.set_timer(cx, Timer::Active, self.config.hold_ns);
+                self.set_timer(cx, Timer::Standby, self.config.hold_ns);
+            }
+            (Protocol::Vrrp, Initial::Active) => {
+                self.enter(cx, State::Master, "converged at start");
+                self.set_timer(cx, Timer::Hello, offset_ns);
+            }
+            (Protocol::Vrrp, _) if self.config.priority == 255 => {
+                // RFC 5798 6.4.1: the address owner goes straight to Master.
+                self.advertise(cx, self.config.priority);
+                self.enter(cx, State::Master, "address owner (priority 255)");
+                self.set_timer(cx, Timer::Hello, hello);
+            }
+            (Protocol::Vrrp, _) => {
+                self.enter(cx, State::Backup, "startup");
+                let down = self.config.master_down_ns(self.master_adver_ns);
+                self.set_timer(cx, Timer::Active, down);
+            }
+        }
+    }
+
+    /// The interface lost its link or the router lost power: back to Initial, nothing sent.
+    pub fn stop(&mut self, cx: Option<&mut Cx>) {
+        self.stop_all();
+        match cx {
+            Some(cx) => self.enter(cx, State::Initial, "interface down"),
+            None => self.state = State::Initial,
+        }
+    }
+
+    pub fn on_timer(&mut self, cx: &mut Cx, timer: Timer, epoch: u32) {
+        if self.epochs[timer as usize] != epoch {
+            return;
+        }
+        if timer == Timer::Preempt {
+            self.preempt_pending = false;
+        }
+        match self.config.protocol {
+            Protocol::Hsrp => self.hsrp_timer(cx, timer),
+            Protocol::Vrrp => self.vrrp_timer(cx, timer),
+        }
+    }
+
+    // ---- HSRP (RFC 2281 section 5) ----
+
+    fn hsrp_timer(&mut self, cx: &mut Cx, timer: Timer) {
+        let hold = self.config.hold_ns;
+        match (timer, self.state) {
+            (Timer::Hello, State::Speak | State::Standby | State::Active) => {
+                self.hsrp_send(cx, hsrp::OpCode::Hello);
+                self.set_timer(cx, Timer::Hello, self.config.hello_ns);
+            }
+            (Timer::Active | Timer::Standby, State::Listen) => {
+                self.enter(cx, State::Speak, "no hello heard within the hold time");
+                self.set_timer(cx, Timer::Active, hold);
+                self.set_timer(cx, Timer::Standby, hold);
+                self.hsrp_send(cx, hsrp::OpCode::Hello);
+                self.set_timer(cx, Timer::Hello, self.config.hello_ns);
+            }
+            (Timer::Standby, State::Speak) => {
+                self.enter(cx, State::Standby, "no better standby heard");
+                self.hsrp_send(cx, hsrp::OpCode::Hello);
+            }
+            (Timer::Active, State::Standby) => {
+                self.take_over(cx, "active router's hold time expired");
+            }
+            (Timer::Active, State::Speak) => {
+                // Still contending for standby; the active timer restarts when an active speaks.
+            }
+            (Timer::Preempt, State::Listen | State::Speak | State::Standby) => {
+                self.hsrp_send(cx, hsrp::OpCode::Coup);
+                self.take_over(cx, "preempting a lower-priority active router");
+            }
+            _ => {}
+        }
+    }
+
+    fn take_over(&mut self, cx: &mut Cx, why: &str) {
+        self.stop_timer(Timer::Active);
+        self.stop_timer(Timer::Standby);
+        self.stop_timer(Timer::Preempt);
+        self.enter(cx, State::Active, why);
+        self.hsrp_send(cx, hsrp::OpCode::Hello);
+        self.set_timer(cx, Timer::Hello, self.config.hello_ns);
+    }
+
+    fn hsrp_send(&mut self, cx: &mut Cx, op_code: hsrp::OpCode) {
+        let version = hsrp_version(self.config.version);
+        let repr = hsrp::Repr {
+            version,
+            op_code,
+            state: self.state.hsrp(),
+            hello_time_ms: (self.config.hello_ns / 1_000_000) as u32,
+            hold_time_ms: (self.config.hold_ns / 1_000_000) as u32,
+            priority: self.config.priority,
+            group: self.config.group,
+            virtual_ip: self.config.virtual_ip,
+            identifier: (version == hsrp::Version::V2).then_some(self.own_mac.0),
+            authentication: (version == hsrp::Version::V1).then_some(hsrp::AUTHENTICATION_DEFAULT),
+        };
+        let mut payload = vec![0u8; repr.buffer_len()];
+        repr.emit(&mut hsrp::Packet::new_unchecked(&mut payload[..]));
+        let group_ip = version.group_addr();
+        // The active router sends from the virtual MAC, so switches learn where it lives.
+        let src_mac = if self.is_forwarding() {
+            self.config.virtual_mac()
+        } else {
+            self.own_mac
+        };
+        let frame = UdpFrame {
+            src_mac,
+            dst_mac: frame::multicast_mac(group_ip),
+            src_ip: self.own_ip,
+            dst_ip: group_ip,
+            src_port: hsrp::UDP_PORT,
+            dst_port: hsrp::UDP_PORT,
+            ttl: 1,
+            payload: &payload,
+        };
+        match frame.to_bytes() {
+            Ok(bytes) => cx.send(self.interface, bytes),
+            Err(error) => cx.log(Level::Warning, format!("HSRP send failed: {error}")),
+        }
+    }
+
+    /// One HSRP message for this group from another router (RFC 2281 section 5.6, events e..l).
+    pub fn on_hsrp(&mut self, cx: &mut Cx, src_ip: Ipv4Addr, message: &hsrp::Repr) {
+        if matches!(self.state, State::Initial) {
+            return;
+        }
+        let them = Rank {
+            priority: message.priority,
+            ip: src_ip,
+        };
+        let higher = them > self.me();
+        let hold = self.config.hold_ns;
+        match (message.op_code, message.state) {
+            (hsrp::OpCode::Resign, _) => {
+                if self.state == State::Standby {
+                    self.take_over(cx, "the active router resigned");
+                } else if matches!(self.state, State::Listen | State::Speak) {
+                    self.set_timer(cx, Timer::Active, 0);
+                }
+            }
+            (hsrp::OpCode::Coup, _) => {
+                if self.state == State::Active && higher {
+                    self.hsrp_send(cx, hsrp::OpCode::Resign);
+                    self.enter(cx, State::Speak, "coup by a higher-priority router");
+                    self.set_timer(cx, Timer::Active, hold);
+                    self.set_timer(cx, Timer::Standby, hold);
+                }
+            }
+            (hsrp::OpCode::Hello, hsrp::State::Active) => {
+                let their_hold = u64::from(message.hold_time_ms) * 1_000_000;
+                match self.state {
+                    State::Active if higher => {
+                        self.enter(cx, State::Speak, "a higher-priority router is active");
+                        self.set_timer(cx, Timer::Active, their_hold);
+                        self.set_timer(cx, Timer::Standby, hold);
+                    }
+                    State::Active => self.hsrp_send(cx, hsrp::OpCode::Coup),
+                    _ => {
+                        self.set_timer(cx, Timer::Active, their_hold.max(1));
+                        if !higher && self.config.preempt {
+                            // A pending coup keeps its original deadline.
+                            if !self.preempt_pending {
+                                let delay = self.config.preempt_delay_ns;
+                                self.set_timer(cx, Timer::Preempt, delay);
+                            }
+                        } else {
+                            self.stop_timer(Timer::Preempt);
+                        }
+                    }
+                }
+            }
+            (hsrp::OpCode::Hello, hsrp::State::Standby) => match self.state {
+                State::Standby | State::Speak if higher => {
+                    self.enter(cx, State::Listen, "a higher-priority router is standby");
+                    self.set_timer(cx, Timer::Standby, hold);
+                }
+                State::Listen if !higher => {
+                    self.enter(cx, State::Speak, "standby router has a lower priority");
+                    self.set_timer(cx, Timer::Standby, hold);
+                    self.hsrp_send(cx, hsrp::OpCode::Hello);
+                    self.set_timer(cx, Timer::Hello, self.config.hello_ns);
+                }
+                State::Listen | State::Speak => self.set_timer(cx, Timer::Standby, hold),
+                _ => {}
+            },
+            (hsrp::OpCode::Hello, hsrp::State::Speak) => {
+                if matches!(self.state, State::Speak | State::Standby) && higher {
+                    self.enter(cx, State::Listen, "a higher-priority router is speaking");
+                    self.set_timer(cx, Timer::Standby, hold);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // ---- VRRP (RFC 5798 section 6.4, RFC 3768 section 6.4) ----
+
+    fn vrrp_timer(&mut self, cx: &mut Cx, timer: Timer) {
+        match (timer, self.state) {
+            (Timer::Hello, State::Master) => {
+                self.advertise(cx, self.config.priority);
+                self.set_timer(cx, Timer::Hello, self.config.hello_ns);
+            }
+            (Timer::Active, State::Backup) => {
+                self.advertise(cx, self.config.priority);
+                self.enter(cx, State::Master, "Master_Down_Timer fired");
+                self.set_timer(cx, Timer::Hello, self.config.hello_ns);
+            }
+            _ => {}
+        }
+    }
+
+    fn advertise(&mut self, cx: &mut Cx, priority: u8) {
+        let repr = vrrp::Repr {
+            version: if self.config.version == 3 {
+                vrrp::Version::V3
+            } else {
+                vrrp::Version::V2
+            },
+            vrid: self.config.group as u8,
+            priority,
+            advertisement_interval_cs: (self.config.hello_ns / 10_000_000) as u16,
+            addresses: vec![self.config.virtual_ip],
+        };
+        let mut payload = vec![0u8; repr.buffer_len()];
+        repr.emit(
+            &mut vrrp::Packet::new_unchecked(&mut payload[..]),
+            self.own_ip,
+        );
+        let frame = IpFrame {
+            src_mac: self.config.virtual_mac(),
+            dst_mac: frame::multicast_mac(vrrp::GROUP_ADDR),
+            src_ip: self.own_ip,
+            dst_ip: vrrp::GROUP_ADDR,
+            protocol: IpProtocol::Unknown(vrrp::IP_PROTOCOL),
+            ttl: vrrp::TTL,
+            payload: &payload,
+        };
+        match frame.to_bytes() {
+            Ok(bytes) => cx.send(self.interface, bytes),
+            Err(error) => cx.log(Level::Warning, format!("VRRP send failed: {error}")),
+        }
+    }
+
+    /// One advertisement for our VRID from another router.
+    pub fn on_vrrp(&mut self, cx: &mut Cx, src_ip: Ipv4Addr, advert: &vrrp::Repr) {
+        let them = Rank {
+            priority: advert.priority,
+            ip: src_ip,
+        };
+        let adver_ns = if self.config.version == 3 {
+            u64::from(advert.advertisement_interval_cs) * 10_000_000
+        } else {
+            self.config.hello_ns
+        };
+        match self.state {
+            State::Backup => {
+                if advert.priority == 0 {
+                    let skew = self.config.skew_ns(self.master_adver_ns);
+                    self.set_timer(cx, Timer::Active, skew);
+                } else if !self.config.preempt || advert.priority >= self.config.priority {
+                    self.master_adver_ns = adver_ns.max(1);
+                    let down = self.config.master_down_ns(self.master_adver_ns);
+                    self.set_timer(cx, Timer::Active, down);
+                }
+            }
+            State::Master => {
+                if advert.priority == 0 {
+                    self.advertise(cx, self.config.priority);
+                    self.set_timer(cx, Timer::Hello, self.config.hello_ns);
+                } else if them > self.me() {
+                    self.stop_timer(Timer::Hello);
+                    self.master_adver_ns = adver_ns.max(1);
+                    let down = self.config.master_down_ns(self.master_adver_ns);
+                    self.set_timer(cx, Timer::Active, down);
+                    self.enter(cx, State::Backup, "a higher-priority master advertised");
+                }
+            }
+            _ => {}
+        }
+    }
+}
