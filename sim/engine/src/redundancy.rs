@@ -155,7 +155,8 @@ pub struct Group {
     epochs: [u32; 4],
     /// VRRP v3 Master_Adver_Interval as learned from the master.
     master_adver_ns: u64,
-    preempt_pending: bool,
+    /// Whether each timer is running (set and neither fired nor stopped).
+    pending: [bool; 4],
 }
 
 /// Timer token layout: group index (bits 40..), timer (32..40), epoch (0..32).
@@ -188,7 +189,7 @@ impl Group {
             state: State::Initial,
             epochs: [0; 4],
             master_adver_ns,
-            preempt_pending: false,
+            pending: [false; 4],
         }
     }
 
@@ -212,17 +213,13 @@ impl Group {
         let epoch = &mut self.epochs[timer as usize];
         *epoch = epoch.wrapping_add(1);
         cx.set_timer(delay_ns, token(self.index, timer, *epoch));
-        if timer == Timer::Preempt {
-            self.preempt_pending = true;
-        }
+        self.pending[timer as usize] = true;
     }
 
     fn stop_timer(&mut self, timer: Timer) {
         let epoch = &mut self.epochs[timer as usize];
         *epoch = epoch.wrapping_add(1);
-        if timer == Timer::Preempt {
-            self.preempt_pending = false;
-        }
+        self.pending[timer as usize] = false;
     }
 
     fn stop_all(&mut self) {
@@ -313,9 +310,7 @@ impl Group {
         if self.epochs[timer as usize] != epoch {
             return;
         }
-        if timer == Timer::Preempt {
-            self.preempt_pending = false;
-        }
+        self.pending[timer as usize] = false;
         match self.config.protocol {
             Protocol::Hsrp => self.hsrp_timer(cx, timer),
             Protocol::Vrrp => self.vrrp_timer(cx, timer),
@@ -340,7 +335,12 @@ impl Group {
             }
             (Timer::Standby, State::Speak) => {
                 self.enter(cx, State::Standby, "no better standby heard");
-                self.hsrp_send(cx, hsrp::OpCode::Hello);
+                if self.pending[Timer::Active as usize] {
+                    self.hsrp_send(cx, hsrp::OpCode::Hello);
+                } else {
+                    // No active router heard for a hold time either: the standby takes over.
+                    self.take_over(cx, "no active router heard within the hold time");
+                }
             }
             (Timer::Active, State::Standby) => {
                 self.take_over(cx, "active router's hold time expired");
@@ -444,7 +444,7 @@ impl Group {
                         self.set_timer(cx, Timer::Active, their_hold.max(1));
                         if !higher && self.config.preempt {
                             // A pending coup keeps its original deadline.
-                            if !self.preempt_pending {
+                            if !self.pending[Timer::Preempt as usize] {
                                 let delay = self.config.preempt_delay_ns;
                                 self.set_timer(cx, Timer::Preempt, delay);
                             }

@@ -334,7 +334,8 @@ pub struct Attachment {
     pub mac: EthernetAddress,
     /// Addresses that resolve to `mac` on the LAN.
     pub addresses: Vec<Ipv4Addr>,
-    /// Extra (virtual) MACs this interface accepts, with the addresses that resolve to them.
+    /// Virtual MACs this interface may claim, with the addresses that resolve to them on the LAN
+    /// (whoever holds the MAC at the time answers).
     pub virtual_macs: Vec<(EthernetAddress, Vec<Ipv4Addr>)>,
 }
 
@@ -397,12 +398,12 @@ impl World {
         for (interface, attachment) in attachments.into_iter().enumerate() {
             let port = self.ports.len();
             let lan = &mut self.lans[attachment.lan];
-            let mut macs = vec![attachment.mac];
+            let macs = vec![attachment.mac];
             for address in attachment.addresses {
                 lan.neighbors.insert(address, attachment.mac);
             }
+            // The port accepts a virtual MAC only while its node claims it (`own_virtual_mac`).
             for (mac, addresses) in attachment.virtual_macs {
-                macs.push(mac);
                 for address in addresses {
                     lan.neighbors.insert(address, mac);
                 }

@@ -9,17 +9,18 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use engine::client::{Arch, ClientConfig, PxeClient};
+use engine::redundancy::{GroupConfig, Initial, Protocol};
 use engine::router::{
-    Redundancy, RedundancyProtocol, Route, Router, RouterConfig, RouterInterface,
+    DEFAULT_FORWARD_UDP_PORTS, Option82, Route, Router, RouterConfig, RouterInterface,
 };
 use engine::server::{ServerConfig, ServerNode, same_subnet};
-use engine::world::{Attachment, Limits, Node, World};
+use engine::world::{Attachment, Fault, LanChange, LanConfig, Limits, Node, World};
 use engine::{App, Stream};
 use smoltcp::wire::EthernetAddress;
 use timing::Distribution;
 
 pub use model::Topology;
-use model::{ArchSpec, ProtocolSpec, RoleSpec};
+use model::{ArchSpec, FaultSpec, LanSpec, ProtocolSpec, RedundancySpec};
 
 /// A located error in a topology file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,7 +65,22 @@ pub trait ServiceFactory {
 
 struct LanPlan {
     name: String,
-    latency: Distribution,
+    config: LanConfig,
+}
+
+/// A fault with its target named; node ids are only known once the world is built.
+enum FaultPlan {
+    Crash(String),
+    Recover(String),
+    Link {
+        node: String,
+        interface: u32,
+        up: bool,
+    },
+    Lan {
+        lan: usize,
+        change: LanChange,
+    },
 }
 
 struct RouterPlan {
@@ -95,6 +111,7 @@ pub struct Plan {
     routers: Vec<RouterPlan>,
     servers: Vec<ServerPlan>,
     clients: Vec<ClientPlan>,
+    faults: Vec<(u64, FaultPlan)>,
 }
 
 /// Reads and validates a topology file.
@@ -261,7 +278,7 @@ impl Planner<'_> {
         let mut subnets = Vec::new();
         for (name, lan) in &topology.lans {
             let anchors = ["lans:", &format!("{name}:")];
-            let latency = self.distribution(&[anchors[0], anchors[1], "latency:"], &lan.latency)?;
+            let config = self.lan_config(&anchors, lan)?;
             let (network, prefix_len) =
                 self.cidr(&[anchors[0], anchors[1], "subnet:"], &lan.subnet)?;
             for (other, other_network, other_len) in &subnets {
@@ -281,7 +298,7 @@ impl Planner<'_> {
             lan_index.insert(name.clone(), lans.len());
             lans.push(LanPlan {
                 name: name.clone(),
-                latency,
+                config,
             });
         }
         let known_lans = topology.lans.keys().cloned().collect::<Vec<_>>().join(", ");
@@ -373,32 +390,28 @@ impl Planner<'_> {
                     Some(spec) => {
                         let virtual_ip = self.ipv4(&with("virtual_ip:"), &spec.virtual_ip)?;
                         check_in_lan(&with("virtual_ip:"), lan, virtual_ip)?;
-                        let protocol = match spec.protocol {
-                            ProtocolSpec::Hsrp => RedundancyProtocol::Hsrp,
-                            ProtocolSpec::Vrrp => RedundancyProtocol::Vrrp,
-                        };
-                        let (limit, range) = match protocol {
-                            RedundancyProtocol::Hsrp => (255, "0..255 (HSRP v1)"),
-                            RedundancyProtocol::Vrrp => (255, "1..255 (VRRP)"),
-                        };
-                        if spec.group > limit
-                            || (protocol == RedundancyProtocol::Vrrp && spec.group == 0)
-                        {
-                            return Err(self.at(
-                                &with("group:"),
-                                format!("group {} is out of range", spec.group),
-                                format!("use {range}"),
-                            ));
-                        }
-                        let active = matches!(spec.role, RoleSpec::Active | RoleSpec::Master);
-                        Some(Redundancy {
-                            protocol,
-                            group: spec.group,
-                            virtual_ip,
-                            active,
-                        })
+                        Some(self.redundancy(&at, spec, ip, virtual_ip)?)
                     }
                 };
+                if interface.helpers_follow_redundancy && redundancy.is_none() {
+                    return Err(self.at(
+                        &with("helpers_follow_redundancy:"),
+                        "helpers follow redundancy, but the interface has no redundancy group",
+                        "add `redundancy:` to the interface, or drop this key",
+                    ));
+                }
+                let option82 = interface.option82.as_ref().map(|spec| Option82 {
+                    circuit_id: spec
+                        .circuit_id
+                        .clone()
+                        .unwrap_or_else(|| interface.name.clone())
+                        .into_bytes(),
+                    remote_id: spec
+                        .remote_id
+                        .clone()
+                        .unwrap_or_else(|| name.clone())
+                        .into_bytes(),
+                });
                 router_lans.push(lan);
                 interfaces.push(RouterInterface {
                     name: interface.name.clone(),
@@ -407,6 +420,8 @@ impl Planner<'_> {
                     prefix_len,
                     helpers,
                     redundancy,
+                    helpers_follow_redundancy: interface.helpers_follow_redundancy,
+                    option82,
                 });
             }
             let mut routes = Vec::new();
@@ -437,36 +452,15 @@ impl Planner<'_> {
                     routes,
                     relay_delay,
                     relay_hops_max: router.relay_hops_max.unwrap_or(10),
+                    forward_udp_ports: router
+                        .forward_udp_ports
+                        .clone()
+                        .unwrap_or_else(|| DEFAULT_FORWARD_UDP_PORTS.to_vec()),
                 },
                 lans: router_lans,
             });
         }
-        // Every redundancy group needs exactly one active member per LAN.
-        // (LAN, group) -> members as (router, active, virtual IP)
-        let mut groups: BTreeMap<(usize, u16), Vec<Member>> = BTreeMap::new();
-        for router in &routers {
-            for (interface, lan) in router.config.interfaces.iter().zip(&router.lans) {
-                if let Some(group) = &interface.redundancy {
-                    groups.entry((*lan, group.group)).or_default().push((
-                        router.config.name.clone(),
-                        group.active,
-                        group.virtual_ip,
-                    ));
-                }
-            }
-        }
-        for ((lan, group), members) in &groups {
-            let actives = members.iter().filter(|(_, active, _)| *active).count();
-            let vips: BTreeSet<_> = members.iter().map(|(_, _, vip)| *vip).collect();
-            if actives != 1 || vips.len() != 1 {
-                let router = &members[0].0;
-                return Err(self.at(
-                    &["routers:", &format!("{router}:"), "redundancy:"],
-                    format!("redundancy group {group} on LAN `{}` has {actives} active routers and {} virtual IPs", lans[*lan].name, vips.len()),
-                    "give each group exactly one `role: active` (or `master`) and the same virtual_ip on every member",
-                ));
-            }
-        }
+        self.elect(&mut routers, &lans)?;
 
         let mut servers = Vec::new();
         for (name, server) in &topology.servers {
@@ -597,6 +591,8 @@ impl Planner<'_> {
             ));
         }
 
+        let faults = self.faults(&topology.faults, &lans, &routers, &servers, &clients)?;
+
         Ok(Plan {
             name: topology.name,
             file: path.to_path_buf(),
@@ -606,12 +602,414 @@ impl Planner<'_> {
             routers,
             servers,
             clients,
+            faults,
         })
     }
-}
 
-/// A redundancy group member: (router, active, virtual IP).
-type Member = (String, bool, Ipv4Addr);
+    fn probability(&self, anchors: &[&str], value: f64) -> Result<f64, Error> {
+        if (0.0..=1.0).contains(&value) {
+            Ok(value)
+        } else {
+            Err(self.at(
+                anchors,
+                format!("probability {value} is outside 0..1"),
+                "write it as a fraction: 0.01 is one percent",
+            ))
+        }
+    }
+
+    fn lan_config(&self, anchors: &[&str; 2], lan: &LanSpec) -> Result<LanConfig, Error> {
+        let with = |key: &'static str| [anchors[0], anchors[1], key];
+        let mut config =
+            LanConfig::with_latency(self.distribution(&with("latency:"), &lan.latency)?);
+        if let Some(loss) = lan.loss {
+            config.loss = self.probability(&with("loss:"), loss)?;
+        }
+        if let Some(duplicate) = lan.duplicate {
+            config.duplicate = self.probability(&with("duplicate:"), duplicate)?;
+        }
+        if let Some(reorder) = lan.reorder {
+            config.reorder = self.probability(&with("reorder:"), reorder)?;
+        }
+        if let Some(delay) = &lan.reorder_delay {
+            config.reorder_delay = self.distribution(&with("reorder_delay:"), delay)?;
+        }
+        Ok(config)
+    }
+
+    /// One interface's redundancy group, with the defaults and ranges of the protocol version.
+    fn redundancy(
+        &self,
+        at: &[&str; 4],
+        spec: &RedundancySpec,
+        own_ip: Ipv4Addr,
+        virtual_ip: Ipv4Addr,
+    ) -> Result<GroupConfig, Error> {
+        let with = |key: &'static str| [at[0], at[1], at[2], at[3], key];
+        let protocol = match spec.protocol {
+            ProtocolSpec::Hsrp => Protocol::Hsrp,
+            ProtocolSpec::Vrrp => Protocol::Vrrp,
+        };
+        let version = match (protocol, spec.version) {
+            (Protocol::Hsrp, None | Some(1)) => 1,
+            (Protocol::Hsrp, Some(2)) => 2,
+            (Protocol::Vrrp, None | Some(2)) => 2,
+            (Protocol::Vrrp, Some(3)) => 3,
+            (_, Some(other)) => {
+                return Err(self.at(
+                    &with("version:"),
+                    format!("{protocol} has no version {other}"),
+                    "HSRP: 1 or 2; VRRP: 2 or 3",
+                ));
+            }
+        };
+        let (low, high, range) = match (protocol, version) {
+            (Protocol::Hsrp, 1) => (0, 255, "0..255 for HSRP v1"),
+            (Protocol::Hsrp, _) => (0, 4095, "0..4095 for HSRP v2"),
+            (Protocol::Vrrp, _) => (1, 255, "1..255 for a VRRP VRID"),
+        };
+        if !(low..=high).contains(&spec.group) {
+            return Err(self.at(
+                &with("group:"),
+                format!("group {} is out of range", spec.group),
+                format!("use {range}"),
+            ));
+        }
+        let owner = virtual_ip == own_ip;
+        let priority = match (protocol, spec.priority, owner) {
+            (Protocol::Hsrp, _, true) => {
+                return Err(self.at(
+                    &with("virtual_ip:"),
+                    format!("HSRP virtual IP {virtual_ip} is the interface's own address"),
+                    "HSRP needs a virtual IP of its own; VRRP allows an address owner",
+                ));
+            }
+            (Protocol::Vrrp, Some(priority), true) if priority != 255 => {
+                return Err(self.at(
+                    &with("priority:"),
+                    format!("the address owner must have priority 255, not {priority}"),
+                    "RFC 5798: the router that owns the virtual IP always has priority 255",
+                ));
+            }
+            (Protocol::Vrrp, _, true) => 255,
+            (Protocol::Vrrp, Some(0 | 255), false) => {
+                return Err(self.at(
+                    &with("priority:"),
+                    "VRRP priorities 0 and 255 are reserved",
+                    "use 1..254; 255 belongs to the owner of the virtual IP",
+                ));
+            }
+            (_, priority, _) => priority.unwrap_or(100),
+        };
+        let duration = |key: &'static str, text: &Option<String>, default: &str| {
+            self.duration_ns(&with(key), text.as_deref().unwrap_or(default))
+        };
+        let (hello_ns, hold_ns) = match protocol {
+            Protocol::Hsrp => (
+                duration("hello:", &spec.hello, "3s")?,
+                duration("hold:", &spec.hold, "10s")?,
+            ),
+            Protocol::Vrrp => {
+                if spec.hold.is_some() {
+                    return Err(self.at(
+                        &with("hold:"),
+                        "VRRP has no hold time",
+                        "VRRP derives Master_Down_Interval from `hello` (the advertisement interval)",
+                    ));
+                }
+                (duration("hello:", &spec.hello, "1s")?, 0)
+            }
+        };
+        let (unit, max_ns, unit_text) = match (protocol, version) {
+            (Protocol::Hsrp, 1) => (
+                1_000_000_000,
+                255_000_000_000,
+                "whole seconds up to 255s (HSRP v1)",
+            ),
+            (Protocol::Hsrp, _) => (1_000_000, 3_600_000_000_000, "whole milliseconds (HSRP v2)"),
+            (Protocol::Vrrp, 2) => (
+                1_000_000_000,
+                255_000_000_000,
+                "whole seconds up to 255s (VRRP v2)",
+            ),
+            (Protocol::Vrrp, _) => (
+                10_000_000,
+                40_950_000_000,
+                "centiseconds up to 40.95s (VRRP v3)",
+            ),
+        };
+        for (key, value) in [("hello:", hello_ns), ("hold:", hold_ns)] {
+            if key == "hold:" && protocol == Protocol::Vrrp {
+                continue;
+            }
+            if value == 0 || value % unit != 0 || value > max_ns {
+                return Err(self.at(
+                    &with(key),
+                    format!("{} cannot be carried on the wire", timing::format_ns(value)),
+                    format!("use {unit_text}"),
+                ));
+            }
+        }
+        if protocol == Protocol::Hsrp && hold_ns <= hello_ns {
+            return Err(self.at(
+                &with("hold:"),
+                "the hold time must be longer than the hello time",
+                "RFC 2281: at least three times the hello time (3s hello, 10s hold by default)",
+            ));
+        }
+        let preempt_delay_ns = match (&spec.preempt_delay, protocol) {
+            (None, _) => 0,
+            (Some(text), Protocol::Hsrp) => self.duration_ns(&with("preempt_delay:"), text)?,
+            (Some(_), Protocol::Vrrp) => {
+                return Err(self.at(
+                    &with("preempt_delay:"),
+                    "preempt_delay is an HSRP setting",
+                    "a VRRP backup preempts after Master_Down_Interval",
+                ));
+            }
+        };
+        Ok(GroupConfig {
+            protocol,
+            version,
+            group: spec.group,
+            virtual_ip,
+            priority,
+            preempt: spec.preempt.unwrap_or(protocol == Protocol::Vrrp),
+            preempt_delay_ns,
+            hello_ns,
+            hold_ns,
+            initial: Initial::Cold,
+        })
+    }
+
+    /// Checks each redundancy group's members agree, and sets each member's state at time zero
+    /// to the election's result: the highest (priority, address) is HSRP Active / VRRP Master,
+    /// the next HSRP Standby, the rest Listen (HSRP) or Backup (VRRP).
+    fn elect(&self, routers: &mut [RouterPlan], lans: &[LanPlan]) -> Result<(), Error> {
+        // (LAN, protocol, group) -> (router, interface) indices
+        let mut groups: BTreeMap<(usize, bool, u16), Vec<(usize, usize)>> = BTreeMap::new();
+        for (r, router) in routers.iter().enumerate() {
+            for (i, (interface, lan)) in router
+                .config
+                .interfaces
+                .iter()
+                .zip(&router.lans)
+                .enumerate()
+            {
+                if let Some(group) = &interface.redundancy {
+                    let key = (*lan, group.protocol == Protocol::Vrrp, group.group);
+                    groups.entry(key).or_default().push((r, i));
+                }
+            }
+        }
+        for ((lan, _, group), mut members) in groups {
+            let config = |(r, i): (usize, usize)| {
+                let interface = &routers[r].config.interfaces[i];
+                (interface, interface.redundancy.as_ref().expect("grouped"))
+            };
+            let (_, first) = config(members[0]);
+            for &member in &members[1..] {
+                let (interface, other) = config(member);
+                let same = other.virtual_ip == first.virtual_ip
+                    && other.version == first.version
+                    && other.hello_ns == first.hello_ns
+                    && other.hold_ns == first.hold_ns;
+                if !same {
+                    let router = &routers[member.0].config.name;
+                    return Err(self.at(
+                        &[
+                            "routers:",
+                            &format!("{router}:"),
+                            &format!("name: {}", interface.name),
+                            "redundancy:",
+                        ],
+                        format!(
+                            "{} group {group} on LAN `{}` is configured differently on its members",
+                            first.protocol, lans[lan].name
+                        ),
+                        "every member needs the same virtual_ip, version, hello and hold",
+                    ));
+                }
+            }
+            let owners = members
+                .iter()
+                .filter(|&&m| config(m).1.priority == 255 && config(m).0.ip == first.virtual_ip)
+                .count();
+            if owners > 1 {
+                let router = &routers[members[0].0].config.name;
+                return Err(self.at(
+                    &["routers:", &format!("{router}:"), "redundancy:"],
+                    format!("VRRP group {group} has {owners} address owners"),
+                    "only one router can own the virtual IP",
+                ));
+            }
+            members.sort_by_key(|&m| {
+                let (interface, group) = config(m);
+                std::cmp::Reverse((group.priority, interface.ip))
+            });
+            for (rank, (r, i)) in members.into_iter().enumerate() {
+                let group = routers[r].config.interfaces[i]
+                    .redundancy
+                    .as_mut()
+                    .expect("grouped");
+                group.initial = match (rank, group.protocol) {
+                    (0, _) => Initial::Active,
+                    (1, Protocol::Hsrp) => Initial::Standby,
+                    (_, Protocol::Hsrp) => Initial::Listen,
+                    (_, Protocol::Vrrp) => Initial::Standby,
+                };
+            }
+        }
+        Ok(())
+    }
+
+    fn faults(
+        &self,
+        specs: &[FaultSpec],
+        lans: &[LanPlan],
+        routers: &[RouterPlan],
+        servers: &[ServerPlan],
+        clients: &[ClientPlan],
+    ) -> Result<Vec<(u64, FaultPlan)>, Error> {
+        let mut faults = Vec::new();
+        for spec in specs {
+            let base = ["faults:", &format!("at: {}", spec.at)];
+            let with = |key: &'static str| [base[0], base[1], key];
+            let at_ns = self.duration_ns(&with("at:"), &spec.at)?;
+            let actions = [
+                spec.crash.is_some(),
+                spec.recover.is_some(),
+                spec.link_down.is_some(),
+                spec.link_up.is_some(),
+                spec.lan.is_some(),
+            ];
+            let hint = "give each entry `at:` and one of: crash, recover, link_down, link_up, lan";
+            if actions.iter().filter(|&&a| a).count() != 1 {
+                return Err(self.at(&with("at:"), "a fault needs exactly one action", hint));
+            }
+            let lan_keys = spec.latency.is_some()
+                || spec.loss.is_some()
+                || spec.duplicate.is_some()
+                || spec.reorder.is_some()
+                || spec.reorder_delay.is_some();
+            if lan_keys && spec.lan.is_none() {
+                return Err(self.at(
+                    &with("at:"),
+                    "latency, loss, duplicate and reorder change a LAN",
+                    "add `lan: <name>` to say which",
+                ));
+            }
+            let router_named = |key: &'static str, name: &str| -> Result<String, Error> {
+                if routers.iter().any(|r| r.config.name == name) {
+                    return Ok(name.to_string());
+                }
+                let known: Vec<_> = routers.iter().map(|r| r.config.name.as_str()).collect();
+                Err(self.at(
+                    &[base[0], base[1], key],
+                    format!("unknown router `{name}`"),
+                    format!("the routers are: {}", known.join(", ")),
+                ))
+            };
+            let plan = if let Some(name) = &spec.crash {
+                FaultPlan::Crash(router_named("crash:", name)?)
+            } else if let Some(name) = &spec.recover {
+                FaultPlan::Recover(router_named("recover:", name)?)
+            } else if let Some(lan_name) = &spec.lan {
+                let Some(lan) = lans.iter().position(|l| &l.name == lan_name) else {
+                    let known: Vec<_> = lans.iter().map(|l| l.name.as_str()).collect();
+                    return Err(self.at(
+                        &with("lan:"),
+                        format!("unknown LAN `{lan_name}`"),
+                        format!("the LANs are: {}", known.join(", ")),
+                    ));
+                };
+                let probability = |key: &'static str, value: Option<f64>| {
+                    value.map(|v| self.probability(&with(key), v)).transpose()
+                };
+                let distribution = |key: &'static str, value: &Option<String>| {
+                    value
+                        .as_deref()
+                        .map(|v| self.distribution(&with(key), v))
+                        .transpose()
+                };
+                FaultPlan::Lan {
+                    lan,
+                    change: LanChange {
+                        latency: distribution("latency:", &spec.latency)?,
+                        loss: probability("loss:", spec.loss)?,
+                        duplicate: probability("duplicate:", spec.duplicate)?,
+                        reorder: probability("reorder:", spec.reorder)?,
+                        reorder_delay: distribution("reorder_delay:", &spec.reorder_delay)?,
+                    },
+                }
+            } else {
+                let (key, target, up) = match (&spec.link_down, &spec.link_up) {
+                    (Some(target), _) => ("link_down:", target, false),
+                    (_, Some(target)) => ("link_up:", target, true),
+                    _ => unreachable!("exactly one action"),
+                };
+                let (node, interface) =
+                    self.link_target(&[base[0], base[1], key], target, routers, servers, clients)?;
+                FaultPlan::Link {
+                    node,
+                    interface,
+                    up,
+                }
+            };
+            faults.push((at_ns, plan));
+        }
+        Ok(faults)
+    }
+
+    /// `router/interface`, or the name of a server or client (they have one interface).
+    fn link_target(
+        &self,
+        anchors: &[&str],
+        target: &str,
+        routers: &[RouterPlan],
+        servers: &[ServerPlan],
+        clients: &[ClientPlan],
+    ) -> Result<(String, u32), Error> {
+        if let Some((router, interface)) = target.split_once('/') {
+            let Some(plan) = routers.iter().find(|r| r.config.name == router) else {
+                return Err(self.at(
+                    anchors,
+                    format!("unknown router `{router}`"),
+                    "write `router/interface`, e.g. `r1/Vlan10`",
+                ));
+            };
+            let Some(index) = plan
+                .config
+                .interfaces
+                .iter()
+                .position(|i| i.name == interface)
+            else {
+                let known: Vec<_> = plan
+                    .config
+                    .interfaces
+                    .iter()
+                    .map(|i| i.name.as_str())
+                    .collect();
+                return Err(self.at(
+                    anchors,
+                    format!("router `{router}` has no interface `{interface}`"),
+                    format!("its interfaces are: {}", known.join(", ")),
+                ));
+            };
+            return Ok((router.to_string(), index as u32));
+        }
+        let single = servers.iter().any(|s| s.config.name == target)
+            || clients.iter().any(|c| c.config.name == target);
+        if single {
+            return Ok((target.to_string(), 0));
+        }
+        Err(self.at(
+            anchors,
+            format!("`{target}` is not a server, a client or `router/interface`"),
+            "name a server or client, or write `router/interface`, e.g. `r1/Vlan10`",
+        ))
+    }
+}
 
 /// A stable SMBIOS UUID per client name.
 fn guid_for(name: &str) -> [u8; 16] {
@@ -660,7 +1058,7 @@ impl Plan {
     pub fn build(&self, seed: u64, services: &dyn ServiceFactory) -> Result<World, Error> {
         let mut world = World::new(seed, self.limits);
         for lan in &self.lans {
-            world.add_lan(&lan.name, lan.latency.clone());
+            world.add_lan(&lan.name, lan.config.clone());
         }
         for router in &self.routers {
             let attachments = router
@@ -675,13 +1073,14 @@ impl Plan {
                     virtual_macs: interface
                         .redundancy
                         .iter()
-                        .filter(|group| group.active)
                         .map(|group| (group.virtual_mac(), vec![group.virtual_ip]))
                         .collect(),
                 })
                 .collect();
-            let stream = world.stream(&format!("router/{}", router.config.name), "relay-delay");
-            let node = Node::Router(Router::new(router.config.clone(), stream));
+            let entity = format!("router/{}", router.config.name);
+            let relay = world.stream(&entity, "relay-delay");
+            let phase = world.stream(&entity, "redundancy-phase");
+            let node = Node::Router(Router::new(router.config.clone(), relay, phase));
             world.add_node(&router.config.name, node, attachments, 0);
         }
         let base_dir = self.file.parent().unwrap_or(Path::new("."));
@@ -722,6 +1121,27 @@ impl Plan {
                 vec![attachment],
                 start_ns,
             );
+        }
+        for (at_ns, fault) in &self.faults {
+            let node = |name: &str| world.node_id(name).expect("validated by the planner");
+            let fault = match fault {
+                FaultPlan::Crash(name) => Fault::Crash { node: node(name) },
+                FaultPlan::Recover(name) => Fault::Recover { node: node(name) },
+                FaultPlan::Link {
+                    node: name,
+                    interface,
+                    up,
+                } => Fault::Link {
+                    node: node(name),
+                    interface: *interface,
+                    up: *up,
+                },
+                FaultPlan::Lan { lan, change } => Fault::Lan {
+                    lan: *lan,
+                    change: change.clone(),
+                },
+            };
+            world.add_fault(*at_ns, fault);
         }
         Ok(world)
     }

@@ -20,6 +20,9 @@ pub struct Topology {
     pub servers: BTreeMap<String, ServerSpec>,
     #[serde(default)]
     pub clients: Vec<ClientSpec>,
+    /// Things that happen to the network at given simulated times.
+    #[serde(default)]
+    pub faults: Vec<FaultSpec>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -38,6 +41,18 @@ pub struct LanSpec {
     pub subnet: String,
     /// One-way latency of each delivered frame, a distribution (`uniform(20us, 80us)`).
     pub latency: String,
+    /// Probability (0..1) that a delivery is lost.
+    #[serde(default)]
+    pub loss: Option<f64>,
+    /// Probability (0..1) that a delivery arrives twice.
+    #[serde(default)]
+    pub duplicate: Option<f64>,
+    /// Probability (0..1) that a delivery is held back by `reorder_delay`, out of FIFO order.
+    #[serde(default)]
+    pub reorder: Option<f64>,
+    /// Extra delay of a reordered delivery, a distribution (default `1ms`).
+    #[serde(default)]
+    pub reorder_delay: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -51,6 +66,10 @@ pub struct RouterSpec {
     pub interfaces: Vec<InterfaceSpec>,
     #[serde(default)]
     pub routes: Vec<RouteSpec>,
+    /// UDP ports whose broadcasts go to the helpers (`ip forward-protocol udp`); Cisco's
+    /// default list when absent: 37, 49, 53, 67, 68, 69, 137, 138.
+    #[serde(default)]
+    pub forward_udp_ports: Option<Vec<u16>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,17 +86,81 @@ pub struct InterfaceSpec {
     pub helpers: Vec<String>,
     #[serde(default)]
     pub redundancy: Option<RedundancySpec>,
+    /// Relay only while this interface's group is HSRP Active / VRRP Master (Cisco's
+    /// `ip helper-address ... redundancy`).
+    #[serde(default)]
+    pub helpers_follow_redundancy: bool,
+    /// Add relay agent information (option 82) to the requests this interface relays first.
+    #[serde(default)]
+    pub option82: Option<Option82Spec>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Option82Spec {
+    /// Sub-option 1; default: the interface name.
+    pub circuit_id: Option<String>,
+    /// Sub-option 2; default: the router name.
+    pub remote_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedundancySpec {
     pub protocol: ProtocolSpec,
+    /// HSRP 1 (default) or 2; VRRP 2 (default) or 3.
+    #[serde(default)]
+    pub version: Option<u8>,
     pub group: u16,
     /// The virtual IP clients use as their gateway.
     pub virtual_ip: String,
-    /// `active` (HSRP) / `master` (VRRP), or `standby` / `backup`.
-    pub role: RoleSpec,
+    /// 0..255, default 100 (VRRP: 255 for the address owner).
+    #[serde(default)]
+    pub priority: Option<u8>,
+    /// Take over from a lower-priority active router. Default: HSRP no, VRRP yes.
+    #[serde(default)]
+    pub preempt: Option<bool>,
+    /// HSRP: wait this long before preempting.
+    #[serde(default)]
+    pub preempt_delay: Option<String>,
+    /// HSRP hello time (default 3s) / VRRP advertisement interval (default 1s).
+    #[serde(default)]
+    pub hello: Option<String>,
+    /// HSRP hold time (default 10s).
+    #[serde(default)]
+    pub hold: Option<String>,
+}
+
+/// One entry of the fault timeline: `at` plus exactly one action.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    /// Simulated time, a duration (`12s`).
+    pub at: String,
+    /// A router that loses power.
+    #[serde(default)]
+    pub crash: Option<String>,
+    /// A crashed router that boots again.
+    #[serde(default)]
+    pub recover: Option<String>,
+    /// `router/interface`, or a server or client name: the link goes down.
+    #[serde(default)]
+    pub link_down: Option<String>,
+    #[serde(default)]
+    pub link_up: Option<String>,
+    /// A LAN whose behaviour changes; the keys below give the new values.
+    #[serde(default)]
+    pub lan: Option<String>,
+    #[serde(default)]
+    pub latency: Option<String>,
+    #[serde(default)]
+    pub loss: Option<f64>,
+    #[serde(default)]
+    pub duplicate: Option<f64>,
+    #[serde(default)]
+    pub reorder: Option<f64>,
+    #[serde(default)]
+    pub reorder_delay: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -85,15 +168,6 @@ pub struct RedundancySpec {
 pub enum ProtocolSpec {
     Hsrp,
     Vrrp,
-}
-
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum RoleSpec {
-    Active,
-    Master,
-    Standby,
-    Backup,
 }
 
 #[derive(Debug, Deserialize)]
