@@ -33,6 +33,7 @@ fn workarounds_and_the_fixed_server_never_crash() {
     for name in [
         "kb2510665-wa1.yaml",
         "kb2510665-wa2.yaml",
+        "kb2510665-hsrp-aware.yaml",
         "kb2510665-fixed.yaml",
     ] {
         let result = sweep(name);

@@ -45,6 +45,21 @@ fn every_frame_decodes_and_relay_fields_are_right() {
             );
             let (src_port, dst_port) = (udp.src_port(), udp.dst_port());
             let payload = udp.payload();
+            if dst_port == wire::hsrp::UDP_PORT {
+                let packet = wire::hsrp::Packet::new_checked(payload).expect("HSRP packet");
+                let hello = wire::hsrp::Repr::parse(&packet).expect("HSRP decodes");
+                *seen.entry("hsrp hello").or_default() += 1;
+                assert_eq!(ip.dst_addr(), wire::hsrp::GROUP_ADDR_V1);
+                assert_eq!(ip.hop_limit(), 1, "HSRP is link-local");
+                if hello.state == wire::hsrp::State::Active {
+                    // The active router speaks from the virtual MAC so switches learn it.
+                    assert_eq!(
+                        ethernet.src_addr().0,
+                        wire::hsrp::virtual_mac(hello.version, hello.group)
+                    );
+                }
+                continue;
+            }
             if [src_port, dst_port]
                 .iter()
                 .any(|p| matches!(p, 67 | 68 | 4011))
@@ -143,6 +158,7 @@ fn every_frame_decodes_and_relay_fields_are_right() {
         "boot server request",
         "boot server reply",
         "tftp",
+        "hsrp hello",
     ] {
         assert!(
             seen.get(kind).copied().unwrap_or(0) > 0,

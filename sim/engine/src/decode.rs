@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use dhcproto::v4::{DhcpOption, OptionCode};
-use wire::tftp;
+use wire::{hsrp, tftp, vrrp};
 
 use crate::frame;
 
@@ -14,6 +14,30 @@ pub fn describe(bytes: &[u8]) -> String {
         Ok(parsed) => parsed,
         Err(error) => return format!("malformed frame ({error}, {} bytes)", bytes.len()),
     };
+    if let Some(ip) = parsed.ipv4
+        && ip.next_header == smoltcp::wire::IpProtocol::Unknown(vrrp::IP_PROTOCOL)
+    {
+        let text = vrrp::Packet::new_checked(parsed.ipv4_payload)
+            .and_then(|packet| vrrp::Repr::parse(&packet, ip.src_addr))
+            .map_or_else(
+                |_| "malformed VRRP".to_string(),
+                |advert| {
+                    format!(
+                        "VRRP v{} advertisement vrid {} priority {} interval {}cs {:?}",
+                        if advert.version == vrrp::Version::V3 {
+                            3
+                        } else {
+                            2
+                        },
+                        advert.vrid,
+                        advert.priority,
+                        advert.advertisement_interval_cs,
+                        advert.addresses
+                    )
+                },
+            );
+        return format!("{} -> {} {text}", ip.src_addr, ip.dst_addr);
+    }
     let (Some(ip), Some((udp, payload))) = (parsed.ipv4, parsed.udp) else {
         return format!(
             "{} -> {} ethertype {}",
@@ -25,7 +49,9 @@ pub fn describe(bytes: &[u8]) -> String {
         ip.src_addr, udp.src_port, ip.dst_addr, udp.dst_port
     );
     let ports = [udp.src_port, udp.dst_port];
-    if ports.iter().any(|p| matches!(p, 67 | 68 | 4011)) {
+    if udp.dst_port == hsrp::UDP_PORT {
+        text.push_str(&describe_hsrp(payload));
+    } else if ports.iter().any(|p| matches!(p, 67 | 68 | 4011)) {
         text.push_str(&describe_dhcp(payload));
     } else if let Ok(repr) =
         tftp::Packet::new_checked(payload).and_then(|packet| tftp::Repr::parse(&packet))
@@ -35,6 +61,25 @@ pub fn describe(bytes: &[u8]) -> String {
         let _ = write!(text, "UDP {} bytes", payload.len());
     }
     text
+}
+
+fn describe_hsrp(payload: &[u8]) -> String {
+    let Ok(message) = hsrp::Packet::new_checked(payload).and_then(|p| hsrp::Repr::parse(&p)) else {
+        return "malformed HSRP".to_string();
+    };
+    format!(
+        "HSRP v{} {:?} group {} {:?} priority {} vip {}",
+        if message.version == hsrp::Version::V2 {
+            2
+        } else {
+            1
+        },
+        message.op_code,
+        message.group,
+        message.state,
+        message.priority,
+        message.virtual_ip
+    )
 }
 
 pub fn describe_dhcp(payload: &[u8]) -> String {

@@ -212,7 +212,7 @@ impl Group {
     fn set_timer(&mut self, cx: &mut Cx, timer: Timer, delay_ns: u64) {
         let epoch = &mut self.epochs[timer as usize];
         *epoch = epoch.wrapping_add(1);
-        cx.set_timer(delay_ns, token(self.index, timer, *epoch));
+        cx.set_background_timer(delay_ns, token(self.index, timer, *epoch));
         self.pending[timer as usize] = true;
     }
 

@@ -339,7 +339,10 @@ impl Router {
         }
         if let Some((udp, payload)) = parsed.udp {
             let forwarded = self.config.forward_udp_ports.contains(&udp.dst_port);
-            if limited_broadcast && forwarded && udp.dst_port == DHCP_SERVER_PORT {
+            // BOOTP ports get the relay agent's treatment (a broadcast BOOTREPLY from another
+            // relay stays on its LAN); other forwarded ports are re-addressed as they are.
+            let bootp = matches!(udp.dst_port, DHCP_SERVER_PORT | DHCP_CLIENT_PORT);
+            if limited_broadcast && forwarded && bootp {
                 return self.relay_request(cx, index, payload, bytes);
             }
             if limited_broadcast && forwarded {

@@ -151,8 +151,24 @@ enum Event {
         node: NodeId,
         epoch: u32,
         token: u64,
+        background: bool,
     },
     Fault(Fault),
+    /// Keeps the run going until its time (see `World::hold_until`).
+    Hold,
+}
+
+impl Event {
+    /// Background events (protocol keepalives) do not keep a run alive on their own.
+    fn is_background(&self) -> bool {
+        matches!(
+            self,
+            Event::Timer {
+                background: true,
+                ..
+            }
+        )
+    }
 }
 
 struct Scheduled {
@@ -188,6 +204,7 @@ enum Action {
     Timer {
         delay_ns: u64,
         token: u64,
+        background: bool,
     },
     /// Start or stop accepting frames for a virtual MAC on an interface (HSRP Active, VRRP
     /// Master). The switch learns it at once: the frame the new owner sends from it would teach it.
@@ -228,7 +245,21 @@ impl Cx<'_> {
     }
 
     pub fn set_timer(&mut self, delay_ns: u64, token: u64) {
-        self.actions.push(Action::Timer { delay_ns, token });
+        self.actions.push(Action::Timer {
+            delay_ns,
+            token,
+            background: false,
+        });
+    }
+
+    /// A timer for periodic protocol work (hellos, advertisements) that should not, by itself,
+    /// keep the run going once everything else is done.
+    pub fn set_background_timer(&mut self, delay_ns: u64, token: u64) {
+        self.actions.push(Action::Timer {
+            delay_ns,
+            token,
+            background: true,
+        });
     }
 
     /// Starts (or stops) accepting frames sent to `mac` on `interface`.
@@ -301,7 +332,8 @@ impl Cx<'_> {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StopReason {
-    /// Nothing left to do: every client finished and every service went idle.
+    /// Nothing left to do but protocol keepalives: every client finished, every service went
+    /// idle, and the fault timeline is done.
     Quiescent,
     EventLimit,
     SimTimeLimit,
@@ -315,6 +347,8 @@ pub struct World {
     events: u64,
     limits: Limits,
     queue: BinaryHeap<Reverse<Scheduled>>,
+    /// Queued events that are not background ones: the run is quiescent when this is zero.
+    foreground: u64,
     nodes: Vec<Node>,
     node_names: Vec<String>,
     node_ports: Vec<Vec<PortId>>,
@@ -348,6 +382,7 @@ impl World {
             events: 0,
             limits,
             queue: BinaryHeap::new(),
+            foreground: 0,
             nodes: Vec::new(),
             node_names: Vec::new(),
             node_ports: Vec::new(),
@@ -437,9 +472,17 @@ impl World {
         self.node_names.iter().position(|n| n == name)
     }
 
+    /// Keeps the run going at least until `at_ns`, even with nothing but keepalives to do.
+    pub fn hold_until(&mut self, at_ns: u64) {
+        self.schedule(at_ns, Event::Hold);
+    }
+
     fn schedule(&mut self, time_ns: u64, event: Event) {
         let seq = self.seq;
         self.seq += 1;
+        if !event.is_background() {
+            self.foreground += 1;
+        }
         self.queue.push(Reverse(Scheduled {
             time_ns,
             seq,
@@ -456,6 +499,9 @@ impl World {
             let Some(Reverse(next)) = self.queue.peek() else {
                 return StopReason::Quiescent;
             };
+            if self.foreground == 0 {
+                return StopReason::Quiescent;
+            }
             if next.time_ns > self.limits.sim_time_max_ns {
                 return StopReason::SimTimeLimit;
             }
@@ -466,6 +512,9 @@ impl World {
                 unreachable!()
             };
             assert!(scheduled.time_ns >= self.now_ns, "time went backwards");
+            if !scheduled.event.is_background() {
+                self.foreground -= 1;
+            }
             self.now_ns = scheduled.time_ns;
             self.events += 1;
             self.dispatch(scheduled.event);
@@ -521,7 +570,9 @@ impl World {
                     Node::Tap(tap) => tap.on_frame(cx, &frame),
                 });
             }
-            Event::Timer { node, epoch, token } => {
+            Event::Timer {
+                node, epoch, token, ..
+            } => {
                 if epoch != self.node_epoch[node] {
                     return;
                 }
@@ -549,6 +600,7 @@ impl World {
                 })
             }
             Event::Fault(fault) => self.apply(fault),
+            Event::Hold => {}
         }
     }
 
@@ -683,12 +735,17 @@ impl World {
                         frame: Rc::from(frame),
                     },
                 ),
-                Action::Timer { delay_ns, token } => self.schedule(
+                Action::Timer {
+                    delay_ns,
+                    token,
+                    background,
+                } => self.schedule(
                     self.now_ns + delay_ns,
                     Event::Timer {
                         node: id,
                         epoch: self.node_epoch[id],
                         token,
+                        background,
                     },
                 ),
                 Action::VirtualMac {

@@ -165,6 +165,7 @@ impl Setup {
         for (at_ns, fault) in self.faults {
             world.add_fault(at_ns, fault);
         }
+        world.hold_until(self.until_ns);
         world.run();
         world
     }

@@ -34,6 +34,9 @@ enum Command {
         /// One JSON object instead of the human report.
         #[arg(long)]
         json: bool,
+        /// Also write every frame of the run as pcapng (one interface per LAN), for Wireshark.
+        #[arg(long, value_name = "FILE")]
+        pcap: Option<PathBuf>,
     },
     /// Run a range of seeds and report crash rate and failing seeds.
     Sweep {
@@ -114,7 +117,12 @@ fn execute(command: Command) -> Result<(), Failure> {
     let services = Services::new().map_err(Failure::Internal)?;
     let mut output = String::new();
     match command {
-        Command::Run { file, seed, json } => {
+        Command::Run {
+            file,
+            seed,
+            json,
+            pcap,
+        } => {
             let plan = topology::load(&file).map_err(|e| Failure::BadInput(e.to_string()))?;
             tracing::info!(topology = %plan.name, seed, "running");
             let (world, report) = pxelab::run(&plan, seed, &services)
@@ -126,6 +134,13 @@ fn execute(command: Command) -> Result<(), Failure> {
                     let text = pxelab::describe_record(&record.kind);
                     tracing::debug!(time_ns = record.time_ns, node, "{text}");
                 }
+            }
+            if let Some(path) = &pcap {
+                let bytes = capture::pcapng(world.log().expect("the world has run"));
+                pxelab::write_atomically(path, &bytes).map_err(|e| {
+                    Failure::BadInput(format!("cannot write {}: {e}", path.display()))
+                })?;
+                tracing::info!(path = %path.display(), bytes = bytes.len(), "pcapng written");
             }
             if json {
                 output = format!("{}\n", report_json(&plan, &report));

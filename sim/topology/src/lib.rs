@@ -107,6 +107,7 @@ pub struct Plan {
     pub file: PathBuf,
     source: String,
     limits: Limits,
+    min_sim_time_ns: u64,
     lans: Vec<LanPlan>,
     routers: Vec<RouterPlan>,
     servers: Vec<ServerPlan>,
@@ -271,6 +272,17 @@ impl Planner<'_> {
         }
         if let Some(events) = topology.limits.events {
             limits.events_max = events;
+        }
+        let min_sim_time_ns = match &topology.limits.min_sim_time {
+            Some(text) => self.duration_ns(&["limits:", "min_sim_time:"], text)?,
+            None => 0,
+        };
+        if min_sim_time_ns > limits.sim_time_max_ns {
+            return Err(self.at(
+                &["limits:", "min_sim_time:"],
+                "min_sim_time is longer than sim_time",
+                "the run stops at sim_time; make min_sim_time shorter",
+            ));
         }
 
         let mut lans = Vec::new();
@@ -598,6 +610,7 @@ impl Planner<'_> {
             file: path.to_path_buf(),
             source: text.to_string(),
             limits,
+            min_sim_time_ns,
             lans,
             routers,
             servers,
@@ -1057,6 +1070,9 @@ impl Plan {
     /// load); the error points at the server's `plugin:` line.
     pub fn build(&self, seed: u64, services: &dyn ServiceFactory) -> Result<World, Error> {
         let mut world = World::new(seed, self.limits);
+        if self.min_sim_time_ns > 0 {
+            world.hold_until(self.min_sim_time_ns);
+        }
         for lan in &self.lans {
             world.add_lan(&lan.name, lan.config.clone());
         }

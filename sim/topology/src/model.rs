@@ -32,6 +32,9 @@ pub struct LimitsSpec {
     pub sim_time: Option<String>,
     /// Events after which the run stops.
     pub events: Option<u64>,
+    /// Keep running at least this long, even when nothing but protocol keepalives is left (to
+    /// watch a failover or a preemption settle after the clients are done).
+    pub min_sim_time: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
