@@ -82,4 +82,10 @@ pub trait App {
     /// Throws the instance away and makes a fresh one, as a service restart does. State the
     /// service keeps in its host-side store survives; everything else is gone.
     fn reset(&mut self) -> Result<(), String>;
+
+    /// Work units (wasm fuel) the last `handle` call consumed; the server node turns them into
+    /// simulated CPU time. Native services report none.
+    fn last_cost(&self) -> u64 {
+        0
+    }
 }

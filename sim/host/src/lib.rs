@@ -130,6 +130,7 @@ impl PluginHost {
             limits: self.limits,
             config,
             instance: None,
+            last_cost: 0,
         };
         app.instance = Some(app.fresh_instance(state)?);
         Ok(app)
@@ -286,6 +287,8 @@ pub struct WasmApp {
     limits: SandboxLimits,
     config: Vec<(String, String)>,
     instance: Option<Instance>,
+    /// Fuel the last call consumed.
+    last_cost: u64,
 }
 
 impl WasmApp {
@@ -358,6 +361,10 @@ impl App for WasmApp {
             Input::Timer(token) => instance.bindings.call_on_timer(&mut *store, token),
         };
         effects.append(&mut store.data_mut().effects);
+        self.last_cost = self
+            .limits
+            .fuel_per_call
+            .saturating_sub(store.get_fuel().unwrap_or(0));
         result.map_err(|error| {
             instance.poisoned = true;
             Failure::Crashed {
@@ -371,6 +378,10 @@ impl App for WasmApp {
         let State { stream, store, .. } = old.store.into_data();
         self.instance = Some(self.fresh_instance(State::new(stream, store, self.limits))?);
         Ok(())
+    }
+
+    fn last_cost(&self) -> u64 {
+        self.last_cost
     }
 }
 
