@@ -22,14 +22,134 @@ fn line_of(text: &str, needle: &str) -> usize {
 
 #[test]
 fn the_shipped_topologies_load() {
-    for name in [
-        "kb2510665.yaml",
-        "kb2510665-wa1.yaml",
-        "kb2510665-wa2.yaml",
-        "kb2510665-fixed.yaml",
-    ] {
-        topology::load(&tests::topology_path(name)).unwrap_or_else(|e| panic!("{e}"));
+    let mut loaded = 0;
+    for entry in std::fs::read_dir(tests::topology_path("")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            topology::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            loaded += 1;
+        }
     }
+    assert!(loaded >= 7, "{loaded} topologies");
+}
+
+/// The error for `good()` with `from` replaced by `to` once: its message contains `message`
+/// and it points at the line holding `at`.
+fn check(from: &str, to: &str, message: &str, at: &str) {
+    let text = good().replacen(from, to, 1);
+    assert_ne!(text, good(), "`{from}` is not in the topology");
+    let error = match topology::parse(Path::new("bad.yaml"), &text) {
+        Ok(_) => panic!("accepted `{to}`"),
+        Err(error) => error,
+    };
+    assert!(error.message.contains(message), "{error}");
+    assert_eq!(error.line, line_of(&text, at), "{error}");
+    assert!(error.hint.is_some(), "{error}");
+}
+
+#[test]
+fn redundancy_mistakes_are_located() {
+    let vip10 = "virtual_ip: 10.1.0.1, priority: 110";
+    check(
+        vip10,
+        "version: 3, virtual_ip: 10.1.0.1, priority: 110",
+        "HSRP has no version 3",
+        "version: 3",
+    );
+    check(
+        vip10,
+        "virtual_ip: 10.1.0.1, priority: 110, hello: 3s, hold: 2s",
+        "hold time must be longer",
+        "hold: 2s",
+    );
+    check(
+        vip10,
+        "virtual_ip: 10.1.0.1, priority: 110, hello: 1500ms",
+        "cannot be carried",
+        "hello: 1500ms",
+    );
+    check(
+        "group: 10, virtual_ip: 10.1.0.1, priority: 110",
+        "group: 300, virtual_ip: 10.1.0.1, priority: 110",
+        "group 300 is out of range",
+        "group: 300",
+    );
+    check(
+        vip10,
+        "virtual_ip: 10.1.0.2, priority: 110",
+        "the interface's own address",
+        "virtual_ip: 10.1.0.2",
+    );
+    check(
+        vip10,
+        "virtual_ip: 10.1.0.9, priority: 110",
+        "configured differently",
+        "virtual_ip: 10.1.0.1, priority: 100",
+    );
+    check(
+        "protocol: hsrp, group: 10, virtual_ip: 10.1.0.1, priority: 110",
+        "protocol: vrrp, group: 10, virtual_ip: 10.1.0.1, priority: 110, hold: 3s",
+        "VRRP has no hold time",
+        "hold: 3s",
+    );
+    check(
+        "redundancy: { protocol: hsrp, group: 20, virtual_ip: 10.2.0.1, priority: 110, preempt: true }",
+        "helpers_follow_redundancy: true",
+        "no redundancy group",
+        "helpers_follow_redundancy",
+    );
+}
+
+#[test]
+fn lan_and_fault_mistakes_are_located() {
+    check(
+        "latency: uniform(10us, 60us)",
+        "latency: uniform(10us, 60us)\n    loss: 1.5",
+        "outside 0..1",
+        "loss: 1.5",
+    );
+    let with_faults = |faults: &str| format!("{}\nfaults:\n{faults}", good());
+    let cases = [
+        (
+            "  - { at: 5s, crash: r9 }",
+            "unknown router `r9`",
+            "crash: r9",
+        ),
+        (
+            "  - { at: 5s, crash: r1, recover: r1 }",
+            "exactly one action",
+            "at: 5s",
+        ),
+        ("  - { at: 5s }", "exactly one action", "at: 5s"),
+        ("  - { at: 5s, loss: 0.1 }", "change a LAN", "at: 5s"),
+        (
+            "  - { at: 5s, link_down: r1/Vlan99 }",
+            "no interface `Vlan99`",
+            "link_down",
+        ),
+        (
+            "  - { at: 5s, link_down: nobody }",
+            "is not a server, a client",
+            "link_down",
+        ),
+        (
+            "  - { at: 5s, lan: nowhere, loss: 0.1 }",
+            "unknown LAN `nowhere`",
+            "lan: nowhere",
+        ),
+        ("  - { at: soon, crash: r1 }", "", "at: soon"),
+    ];
+    for (fault, message, at) in cases {
+        let text = with_faults(fault);
+        let error = error_for(&text);
+        assert!(error.message.contains(message), "{fault}: {error}");
+        assert_eq!(error.line, line_of(&text, at), "{fault}: {error}");
+    }
+    // A good timeline loads.
+    let text = with_faults(
+        "  - { at: 5s, crash: r1 }\n  - { at: 6s, link_down: r2/Vlan20 }\n  - { at: 7s, lan: clients, loss: 0.2, latency: 1ms }\n  - { at: 8s, link_down: dhcp }",
+    );
+    topology::parse(Path::new("good.yaml"), &text).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]

@@ -896,10 +896,6 @@ impl Planner<'_> {
                 spec.link_up.is_some(),
                 spec.lan.is_some(),
             ];
-            let hint = "give each entry `at:` and one of: crash, recover, link_down, link_up, lan";
-            if actions.iter().filter(|&&a| a).count() != 1 {
-                return Err(self.at(&with("at:"), "a fault needs exactly one action", hint));
-            }
             let lan_keys = spec.latency.is_some()
                 || spec.loss.is_some()
                 || spec.duplicate.is_some()
@@ -911,6 +907,10 @@ impl Planner<'_> {
                     "latency, loss, duplicate and reorder change a LAN",
                     "add `lan: <name>` to say which",
                 ));
+            }
+            let hint = "give each entry `at:` and one of: crash, recover, link_down, link_up, lan";
+            if actions.iter().filter(|&&a| a).count() != 1 {
+                return Err(self.at(&with("at:"), "a fault needs exactly one action", hint));
             }
             let router_named = |key: &'static str, name: &str| -> Result<String, Error> {
                 if routers.iter().any(|r| r.config.name == name) {
