@@ -14,6 +14,29 @@ const PLUGINS: &[(&str, &str)] = &[
     ("wds-sccm2007", "wds_sccm2007"),
     ("wds-fixed", "wds_fixed"),
 ];
+/// Hostile plugins for the tests (plugins/fixtures), built the same way but kept apart from
+/// the built-ins: (package name, `.wasm` file name, fixture name in `artifacts::FIXTURES`).
+const FIXTURES: &[(&str, &str, &str)] = &[
+    (
+        "fixture-endless-loop",
+        "fixture_endless_loop",
+        "endless-loop",
+    ),
+    ("fixture-memory-bomb", "fixture_memory_bomb", "memory-bomb"),
+    ("fixture-panic", "fixture_panic", "panic"),
+    ("fixture-send-storm", "fixture_send_storm", "send-storm"),
+    ("fixture-timer-storm", "fixture_timer_storm", "timer-storm"),
+    (
+        "fixture-oversized-datagram",
+        "fixture_oversized_datagram",
+        "oversized-datagram",
+    ),
+    (
+        "fixture-garbage-config",
+        "fixture_garbage_config",
+        "garbage-config",
+    ),
+];
 const TARGET: &str = "wasm32-unknown-unknown";
 
 fn fail(message: &str) -> ! {
@@ -43,21 +66,41 @@ fn main() {
     let target_dir = out_dir.join("plugin-target");
     build_modules(&root, &target_dir);
     for (package, file) in PLUGINS {
-        let module_path = target_dir
-            .join(TARGET)
-            .join("plugin")
-            .join(format!("{file}.wasm"));
-        let module = fs::read(&module_path)
-            .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", module_path.display())));
-        let component = wit_component::ComponentEncoder::default()
-            .validate(true)
-            .module(&module)
-            .and_then(|mut encoder| encoder.encode())
-            .unwrap_or_else(|e| fail(&format!("cannot make a component of {package}: {e:?}")));
-        let component_path = out_dir.join(format!("{package}.wasm"));
-        fs::write(&component_path, component)
-            .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", component_path.display())));
+        encode_component(
+            &target_dir,
+            package,
+            file,
+            &out_dir.join(format!("{package}.wasm")),
+        );
     }
+    let fixtures_dir = out_dir.join("fixtures");
+    fs::create_dir_all(&fixtures_dir)
+        .unwrap_or_else(|e| fail(&format!("cannot create {}: {e}", fixtures_dir.display())));
+    for (package, file, name) in FIXTURES {
+        encode_component(
+            &target_dir,
+            package,
+            file,
+            &fixtures_dir.join(format!("{name}.wasm")),
+        );
+    }
+}
+
+/// Turns the core module cargo wrote for `package` into a component at `component_path`.
+fn encode_component(target_dir: &Path, package: &str, file: &str, component_path: &Path) {
+    let module_path = target_dir
+        .join(TARGET)
+        .join("plugin")
+        .join(format!("{file}.wasm"));
+    let module = fs::read(&module_path)
+        .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", module_path.display())));
+    let component = wit_component::ComponentEncoder::default()
+        .validate(true)
+        .module(&module)
+        .and_then(|mut encoder| encoder.encode())
+        .unwrap_or_else(|e| fail(&format!("cannot make a component of {package}: {e:?}")));
+    fs::write(component_path, component)
+        .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", component_path.display())));
 }
 
 fn build_modules(root: &Path, target_dir: &Path) {
@@ -73,6 +116,9 @@ fn build_modules(root: &Path, target_dir: &Path) {
         .arg("--target-dir")
         .arg(target_dir);
     for (package, _) in PLUGINS {
+        command.args(["-p", package]);
+    }
+    for (package, _, _) in FIXTURES {
         command.args(["-p", package]);
     }
     // The outer build's flags and profile overrides are for the host, not for the plugins.

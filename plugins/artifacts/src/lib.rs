@@ -25,6 +25,50 @@ pub const ALL: &[Artifact] = &[
     },
 ];
 
+/// Hostile plugins for tests only (plugins/fixtures): each misbehaves in one way the host must
+/// contain. Kept out of `ALL`, so they are never offered as built-ins.
+pub const FIXTURES: &[Artifact] = &[
+    Artifact {
+        name: "endless-loop",
+        component: include_bytes!(concat!(env!("OUT_DIR"), "/fixtures/endless-loop.wasm")),
+    },
+    Artifact {
+        name: "memory-bomb",
+        component: include_bytes!(concat!(env!("OUT_DIR"), "/fixtures/memory-bomb.wasm")),
+    },
+    Artifact {
+        name: "panic",
+        component: include_bytes!(concat!(env!("OUT_DIR"), "/fixtures/panic.wasm")),
+    },
+    Artifact {
+        name: "send-storm",
+        component: include_bytes!(concat!(env!("OUT_DIR"), "/fixtures/send-storm.wasm")),
+    },
+    Artifact {
+        name: "timer-storm",
+        component: include_bytes!(concat!(env!("OUT_DIR"), "/fixtures/timer-storm.wasm")),
+    },
+    Artifact {
+        name: "oversized-datagram",
+        component: include_bytes!(concat!(
+            env!("OUT_DIR"),
+            "/fixtures/oversized-datagram.wasm"
+        )),
+    },
+    Artifact {
+        name: "garbage-config",
+        component: include_bytes!(concat!(env!("OUT_DIR"), "/fixtures/garbage-config.wasm")),
+    },
+];
+
+/// The component of the hostile test fixture `name`.
+pub fn fixture(name: &str) -> Option<&'static [u8]> {
+    FIXTURES
+        .iter()
+        .find(|artifact| artifact.name == name)
+        .map(|artifact| artifact.component)
+}
+
 /// The component of the built-in plugin `name`.
 pub fn builtin(name: &str) -> Option<&'static [u8]> {
     ALL.iter()
@@ -70,7 +114,7 @@ mod tests {
 
     #[test]
     fn components_import_only_the_pxelab_host() {
-        for artifact in ALL {
+        for artifact in ALL.iter().chain(FIXTURES) {
             let (imports, exports) = imports_and_exports(artifact.component);
             assert!(!imports.is_empty(), "{}: no imports at all", artifact.name);
             for import in &imports {
@@ -112,5 +156,24 @@ mod tests {
             );
         }
         assert!(builtin("dnsmasq").is_none());
+    }
+
+    #[test]
+    fn fixtures_are_not_built_ins() {
+        assert_eq!(FIXTURES.len(), 7);
+        for fixture in FIXTURES {
+            assert!(builtin(fixture.name).is_none(), "{}", fixture.name);
+            assert_eq!(
+                super::fixture(fixture.name).map(<[u8]>::len),
+                Some(fixture.component.len())
+            );
+            assert_eq!(
+                &fixture.component[..8],
+                b"\0asm\x0d\0\x01\0",
+                "{}",
+                fixture.name
+            );
+        }
+        assert!(super::fixture("wds-fixed").is_none());
     }
 }
