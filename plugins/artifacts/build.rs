@@ -8,11 +8,15 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, exit};
 
+/// Plugins written in C: built with clang and wasm-ld, see build_c.rs.
+mod build_c;
+
 /// (package name, name of the `.wasm` file cargo writes for it)
 const PLUGINS: &[(&str, &str)] = &[
     ("dhcp-server", "dhcp_server"),
     ("wds-sccm2007", "wds_sccm2007"),
     ("wds-fixed", "wds_fixed"),
+    ("proxydhcp", "proxydhcp"),
 ];
 /// Hostile plugins for the tests (plugins/fixtures), built the same way but kept apart from
 /// the built-ins: (package name, `.wasm` file name, fixture name in `artifacts::FIXTURES`).
@@ -84,6 +88,7 @@ fn main() {
             &fixtures_dir.join(format!("{name}.wasm")),
         );
     }
+    build_c::build_plugins(&root, &out_dir);
 }
 
 /// Turns the core module cargo wrote for `package` into a component at `component_path`.

@@ -4,7 +4,8 @@
 /// One built-in plugin.
 #[derive(Clone, Copy, Debug)]
 pub struct Artifact {
-    /// The name a topology uses for the plugin (`dhcp-server`, `wds-sccm2007`, `wds-fixed`).
+    /// The name a topology uses for the plugin (`dhcp-server`, `wds-sccm2007`, `wds-fixed`,
+    /// `proxydhcp`, `proxydhcp-c`).
     pub name: &'static str,
     /// The component binary (`pxelab:plugin/boot-server@0.1.0`).
     pub component: &'static [u8],
@@ -22,6 +23,15 @@ pub const ALL: &[Artifact] = &[
     Artifact {
         name: "wds-fixed",
         component: include_bytes!(concat!(env!("OUT_DIR"), "/wds-fixed.wasm")),
+    },
+    Artifact {
+        name: "proxydhcp",
+        component: include_bytes!(concat!(env!("OUT_DIR"), "/proxydhcp.wasm")),
+    },
+    // The same proxyDHCP server written in C (plugins/proxydhcp-c), built with clang.
+    Artifact {
+        name: "proxydhcp-c",
+        component: include_bytes!(concat!(env!("OUT_DIR"), "/proxydhcp-c.wasm")),
     },
 ];
 
@@ -141,7 +151,7 @@ mod tests {
 
     #[test]
     fn builtin_finds_every_artifact_by_name() {
-        assert_eq!(ALL.len(), 3);
+        assert_eq!(ALL.len(), 5);
         for artifact in ALL {
             assert_eq!(
                 builtin(artifact.name).map(<[u8]>::len),
