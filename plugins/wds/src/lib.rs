@@ -106,6 +106,13 @@ pub fn nbp_content(name: &str, size: usize) -> Vec<u8> {
         .collect()
 }
 
+/// Where the image server provider keeps its state: the WMI repository part of the node store,
+/// which a WDS restart keeps and a WMI restart or a reboot clears.
+pub const PROVIDER_STATE_KEY: &str = "wmi/WdsImgSrv/state";
+const PROVIDER_CORRUPT: &[u8] = b"corrupt";
+/// What WDSServer exits with when a provider fails to initialize (0x4005).
+pub const SERVICE_SPECIFIC_ERROR: &str = "service-specific error 16389 (0x4005)";
+
 impl Wds {
     pub fn start(env: &mut dyn Env, config: &Config, mode: Mode) -> Result<Wds, String> {
         let threads = config.u32_in("threads", THREADS_DEFAULT, 1..=64)?;
@@ -128,6 +135,26 @@ impl Wds {
             }
         }
         let nbp_size = config.u64_in("nbp_size", NBP_SIZE_DEFAULT, 1..=NBP_SIZE_MAX)? as usize;
+        if env.store_get(PROVIDER_STATE_KEY).as_deref() == Some(PROVIDER_CORRUPT) {
+            // KB2510665: after the heap corruption, the provider's state in the WMI repository
+            // is unusable; WDS restarted alone cannot initialize it until WMI is restarted.
+            env.event_log(
+                "WDSIMGSRV",
+                Level::Error,
+                513,
+                "An error occurred while trying to initialize provider WdsImgSrv from \
+                 C:\\Windows\\system32\\wdsimgsrv.dll. Windows Deployment Services server will be \
+                 shutdown.\n\nError Information: 0xC1030136",
+            );
+            env.event_log(
+                "WDSServer",
+                Level::Error,
+                258,
+                "The Windows Deployment Services Server service could not initialize its providers \
+                 and is shutting down. Error Information: 0xC1030136",
+            );
+            return Err(SERVICE_SPECIFIC_ERROR.to_string());
+        }
         let mut tftp = tftp::Server::new(TFTP_TOKEN_BASE);
         tftp.add_file(&boot_file_bios, nbp_content(&boot_file_bios, nbp_size));
         tftp.add_file(&boot_file_efi, nbp_content(&boot_file_efi, nbp_size));
@@ -328,6 +355,14 @@ impl Wds {
                 "wds: client state of {mac} (xid {:#010x}) {culprit} while request {} via {} was in flight",
                 request.xid, request.id, request.giaddr
             ),
+        );
+        // The corruption reaches the provider state WDS keeps in WMI: it outlives this process.
+        env.store_set(PROVIDER_STATE_KEY, PROVIDER_CORRUPT);
+        env.event_log(
+            "WDSIMGSRV",
+            Level::Warning,
+            265,
+            "The provider WdsImgSrv was shut down because the WDSServer process terminated.",
         );
         env.event_log(
             "Application Error",

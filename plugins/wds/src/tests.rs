@@ -369,3 +369,46 @@ fn sccm2007_crashes_whichever_copy_finishes_first() {
         "no seed made the duplicate finish first"
     );
 }
+
+#[test]
+fn after_the_corruption_wds_alone_cannot_start_until_wmi_is_restarted() {
+    let (mut env, mut wds) = start::<Sccm2007Wds>(&[("lookup", "5ms")]);
+    relay(&mut env, &mut wds, 0, ROUTER_A, XID);
+    relay(&mut env, &mut wds, MS, ROUTER_B, XID);
+    assert!(
+        run(&mut env, &mut wds).is_err(),
+        "the duplicate corrupts the heap"
+    );
+    assert_eq!(
+        env.store.get(PROVIDER_STATE_KEY).map(Vec::as_slice),
+        Some(&b"corrupt"[..])
+    );
+
+    // The Service Control Manager restarts WDS: the provider cannot initialize.
+    env.events.clear();
+    let error = env.start::<Sccm2007Wds>(&[]).err().expect("start fails");
+    assert_eq!(error, SERVICE_SPECIFIC_ERROR);
+    let sources: Vec<_> = env
+        .events
+        .iter()
+        .map(|e| (e.source.as_str(), e.event_id))
+        .collect();
+    assert_eq!(sources, [("WDSIMGSRV", 513), ("WDSServer", 258)]);
+    assert!(env.events[0].text.contains("0xC1030136"));
+
+    // Restarting WMI clears the repository; then WDS starts.
+    env.store.retain(|key, _| !key.starts_with("wmi/"));
+    env.events.clear();
+    env.start::<Sccm2007Wds>(&[])
+        .expect("WDS starts after a WMI restart");
+    assert_eq!(env.events[0].event_id, 257);
+}
+
+#[test]
+fn the_fixed_server_never_marks_the_provider_corrupt() {
+    let (mut env, mut wds) = start::<FixedWds>(&[("lookup", "5ms")]);
+    relay(&mut env, &mut wds, 0, ROUTER_A, XID);
+    relay(&mut env, &mut wds, MS, ROUTER_B, XID);
+    assert!(run(&mut env, &mut wds).is_ok());
+    assert!(!env.store.contains_key(PROVIDER_STATE_KEY));
+}

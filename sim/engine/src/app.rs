@@ -88,4 +88,9 @@ pub trait App {
     fn last_cost(&self) -> u64 {
         0
     }
+
+    /// Removes the keys under `prefix` from the node's store (a WMI restart clears `wmi/`).
+    fn clear_store(&mut self, prefix: &str) {
+        let _ = prefix;
+    }
 }

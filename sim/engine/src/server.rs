@@ -1,7 +1,14 @@
 //! A server host: one interface, an IPv4 address, a default gateway, and a service behind the
 //! `App` boundary, with the Windows Service Control Manager's restart-on-failure policy.
+//!
+//! The service runs on one simulated CPU. Each call costs the work it did (the plugin's fuel)
+//! times the node's CPU speed: its datagrams leave and its timers start when the call ends, and
+//! inputs that arrive while the CPU is busy wait their turn, in arrival order.
+//!
+//! The node's store has two parts that outlive a service restart: the registry (every key) and
+//! the WMI repository (keys under `wmi/`), which only a WMI restart or a reboot clears.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use smoltcp::wire::EthernetAddress;
@@ -28,11 +35,31 @@ pub struct ServerConfig {
     pub service_name: String,
     /// Restart the service this long after a crash (Windows recovery action); `None`: stay down.
     pub restart_after_ns: Option<u64>,
+    /// Simulated CPU time per unit of plugin work (wasm fuel), in picoseconds; 0: free.
+    pub cpu_ps_per_unit: u64,
 }
 
+/// Keys under this prefix belong to the WMI repository: a WMI restart or a reboot clears them.
+pub const WMI_PREFIX: &str = "wmi/";
+
 enum Timer {
-    Service { generation: u64, token: u64 },
-    Restart,
+    Service {
+        generation: u64,
+        token: u64,
+    },
+    Restart {
+        generation: u64,
+    },
+    /// The CPU finished a call: run the next waiting input.
+    Cpu {
+        generation: u64,
+    },
+}
+
+/// An input that arrived while the CPU was busy.
+enum Waiting {
+    Datagram(Datagram),
+    Timer(u64),
 }
 
 pub struct ServerNode {
@@ -47,6 +74,11 @@ pub struct ServerNode {
     /// Why the service last refused to start (its configuration), if it did.
     refusal: Option<String>,
     effects: Vec<Effect>,
+    /// When the CPU is done with the call in progress.
+    busy_until_ns: u64,
+    waiting: VecDeque<Waiting>,
+    /// Total simulated CPU time the service used.
+    pub cpu_ns: u64,
 }
 
 impl ServerNode {
@@ -61,9 +93,13 @@ impl ServerNode {
             crashes: 0,
             refusal: None,
             effects: Vec::new(),
+            busy_until_ns: 0,
+            waiting: VecDeque::new(),
+            cpu_ns: 0,
         }
     }
 
+    /// Why the service refused its very first start (its configuration), if it did.
     pub fn refusal(&self) -> Option<&str> {
         self.refusal.as_deref()
     }
@@ -75,9 +111,76 @@ impl ServerNode {
     pub(crate) fn start(&mut self, cx: &mut Cx) {
         self.generation += 1;
         self.up = true;
+        self.waiting.clear();
         if self.call(cx, Input::Start) {
             cx.state(format!("service {} running", self.config.service_name));
         }
+    }
+
+    /// The fault timeline restarts the service (an administrator's `Restart-Service`).
+    pub(crate) fn restart_service(&mut self, cx: &mut Cx) {
+        let name = self.config.service_name.clone();
+        if self.up {
+            self.stop_service();
+            cx.windows_event(
+                "Service Control Manager",
+                Level::Info,
+                7036,
+                format!("The {name} service entered the stopped state."),
+            );
+        }
+        self.restart(cx);
+    }
+
+    /// The fault timeline restarts WMI: the repository part of the store is rebuilt empty.
+    pub(crate) fn restart_wmi(&mut self, cx: &mut Cx) {
+        self.app.clear_store(WMI_PREFIX);
+        for state in ["stopped", "running"] {
+            cx.windows_event(
+                "Service Control Manager",
+                Level::Info,
+                7036,
+                format!(
+                    "The Windows Management Instrumentation service entered the {state} state."
+                ),
+            );
+        }
+    }
+
+    /// The whole server restarts: WMI comes up fresh, then the service starts.
+    pub(crate) fn reboot(&mut self, cx: &mut Cx) {
+        self.stop_service();
+        self.timers.clear();
+        self.app.clear_store(WMI_PREFIX);
+        cx.state("server rebooted");
+        if let Err(reason) = self.app.reset() {
+            cx.crash(format!("could not start the service: {reason}"));
+            return;
+        }
+        self.start(cx);
+    }
+
+    /// Power lost (fault timeline): the service stops where it is; pending restarts are void.
+    pub(crate) fn power_off(&mut self) {
+        self.stop_service();
+        self.timers.clear();
+    }
+
+    /// Power back: the machine boots with a fresh WMI repository and starts the service.
+    pub(crate) fn power_on(&mut self, cx: &mut Cx) {
+        self.app.clear_store(WMI_PREFIX);
+        if let Err(reason) = self.app.reset() {
+            cx.crash(format!("could not start the service: {reason}"));
+            return;
+        }
+        self.start(cx);
+    }
+
+    fn stop_service(&mut self) {
+        self.up = false;
+        self.generation += 1;
+        self.waiting.clear();
+        self.busy_until_ns = 0;
     }
 
     pub(crate) fn on_frame(&mut self, cx: &mut Cx, frame_bytes: &[u8]) {
@@ -102,7 +205,7 @@ impl ServerNode {
             dst: SocketAddrV4::new(ip.dst_addr, udp.dst_port),
             payload: payload.to_vec(),
         };
-        self.call(cx, Input::Datagram(&datagram));
+        self.input(cx, Waiting::Datagram(datagram));
     }
 
     pub(crate) fn on_timer(&mut self, cx: &mut Cx, token: u64) {
@@ -110,28 +213,79 @@ impl ServerNode {
             Some(Timer::Service { generation, token })
                 if generation == self.generation && self.up =>
             {
-                self.call(cx, Input::Timer(token));
+                self.input(cx, Waiting::Timer(token));
             }
-            Some(Timer::Service { .. }) | None => {}
-            Some(Timer::Restart) => self.restart(cx),
+            Some(Timer::Restart { generation }) if generation == self.generation => {
+                self.restart(cx)
+            }
+            Some(Timer::Cpu { generation }) if generation == self.generation && self.up => {
+                self.run_waiting(cx)
+            }
+            Some(Timer::Service { .. } | Timer::Restart { .. } | Timer::Cpu { .. }) | None => {}
         }
     }
 
+    /// Hands an input to the service now, or queues it behind the call the CPU is busy with.
+    fn input(&mut self, cx: &mut Cx, input: Waiting) {
+        if cx.now_ns() < self.busy_until_ns || !self.waiting.is_empty() {
+            self.waiting.push_back(input);
+            return;
+        }
+        self.run(cx, input);
+    }
+
+    fn run(&mut self, cx: &mut Cx, input: Waiting) {
+        match input {
+            Waiting::Datagram(datagram) => self.call(cx, Input::Datagram(&datagram)),
+            Waiting::Timer(token) => self.call(cx, Input::Timer(token)),
+        };
+        if self.up && !self.waiting.is_empty() {
+            self.wake_cpu(cx);
+        }
+    }
+
+    fn run_waiting(&mut self, cx: &mut Cx) {
+        if cx.now_ns() < self.busy_until_ns {
+            return self.wake_cpu(cx);
+        }
+        if let Some(input) = self.waiting.pop_front() {
+            self.run(cx, input);
+        }
+    }
+
+    fn wake_cpu(&mut self, cx: &mut Cx) {
+        let id = self.next_timer;
+        self.next_timer += 1;
+        self.timers.insert(
+            id,
+            Timer::Cpu {
+                generation: self.generation,
+            },
+        );
+        cx.set_timer(self.busy_until_ns.saturating_sub(cx.now_ns()), id);
+    }
+
+    /// The Service Control Manager starts the service again (recovery action or fault timeline).
     fn restart(&mut self, cx: &mut Cx) {
         if let Err(reason) = self.app.reset() {
             cx.crash(format!("could not restart the service: {reason}"));
             return;
         }
-        cx.windows_event(
-            "Service Control Manager",
-            Level::Info,
-            7036,
-            format!(
-                "The {} service entered the running state.",
-                self.config.service_name
-            ),
-        );
-        self.start(cx);
+        self.generation += 1;
+        self.up = true;
+        self.waiting.clear();
+        if self.call(cx, Input::Start) {
+            cx.windows_event(
+                "Service Control Manager",
+                Level::Info,
+                7036,
+                format!(
+                    "The {} service entered the running state.",
+                    self.config.service_name
+                ),
+            );
+            cx.state(format!("service {} running", self.config.service_name));
+        }
     }
 
     /// Runs one call and applies its effects; returns false when the service died in it.
@@ -143,6 +297,13 @@ impl ServerNode {
         let mut effects = std::mem::take(&mut self.effects);
         effects.clear();
         let mut result = self.app.handle(&context, input, &mut effects);
+        let cost_ns = self
+            .app
+            .last_cost()
+            .saturating_mul(self.config.cpu_ps_per_unit)
+            / 1000;
+        self.cpu_ns += cost_ns;
+        self.busy_until_ns = cx.now_ns() + cost_ns;
         if result.is_ok() && effects.len() > EFFECTS_PER_CALL_MAX {
             result = Err(Failure::Crashed {
                 reason: format!(
@@ -153,7 +314,7 @@ impl ServerNode {
             effects.truncate(EFFECTS_PER_CALL_MAX);
         }
         for effect in effects.drain(..) {
-            self.apply(cx, effect);
+            self.apply(cx, effect, cost_ns);
         }
         self.effects = effects;
         match result {
@@ -165,9 +326,11 @@ impl ServerNode {
         }
     }
 
-    fn apply(&mut self, cx: &mut Cx, effect: Effect) {
+    /// Applies one effect of a call that took `cost_ns` of CPU: sends leave and timers start
+    /// when the call ends.
+    fn apply(&mut self, cx: &mut Cx, effect: Effect, cost_ns: u64) {
         match effect {
-            Effect::Send(datagram) => self.send(cx, datagram),
+            Effect::Send(datagram) => self.send(cx, datagram, cost_ns),
             Effect::SetTimer { delay_ns, token } => {
                 let id = self.next_timer;
                 self.next_timer += 1;
@@ -178,7 +341,7 @@ impl ServerNode {
                         token,
                     },
                 );
-                cx.set_timer(delay_ns, id);
+                cx.set_timer(delay_ns.saturating_add(cost_ns), id);
             }
             Effect::Log { level, text } => cx.log(level, text),
             Effect::WindowsEvent {
@@ -190,7 +353,7 @@ impl ServerNode {
         }
     }
 
-    fn send(&mut self, cx: &mut Cx, datagram: Datagram) {
+    fn send(&mut self, cx: &mut Cx, datagram: Datagram, delay_ns: u64) {
         let src_ip = *datagram.src.ip();
         if src_ip != self.config.ip && !src_ip.is_unspecified() {
             return cx.log(
@@ -225,7 +388,7 @@ impl ServerNode {
             payload: &datagram.payload,
         };
         match udp.to_bytes() {
-            Ok(bytes) => cx.send(0, bytes),
+            Ok(bytes) => cx.send_after(delay_ns, 0, bytes),
             Err(error) => cx.log(
                 Level::Warning,
                 format!("datagram to {} dropped: {error}", datagram.dst),
@@ -234,15 +397,28 @@ impl ServerNode {
     }
 
     fn fail(&mut self, cx: &mut Cx, failure: Failure) {
-        self.up = false;
-        self.generation += 1;
+        self.stop_service();
         self.crashes += 1;
         cx.crash(failure.to_string());
-        if let Failure::Refused { reason } = &failure {
-            self.refusal = Some(reason.clone());
-        }
         let name = &self.config.service_name;
         let times = self.crashes;
+        if let Failure::Refused { reason } = &failure {
+            if times == 1 {
+                self.refusal = Some(reason.clone());
+            }
+            // A service that fails to start: SCM event 7024 (or 7023 for a Win32 error).
+            let text = if reason.starts_with("service-specific error") {
+                format!("The {name} service terminated with {reason}.")
+            } else {
+                format!("The {name} service terminated with the following error: {reason}")
+            };
+            cx.windows_event("Service Control Manager", Level::Error, 7024, text);
+            if self.crashes == 1 {
+                // A configuration refused at the first start is a setup mistake, not a failure
+                // to recover from: no restart loop.
+                return;
+            }
+        }
         match self.config.restart_after_ns {
             Some(after_ns) => {
                 let after_ms = after_ns / 1_000_000;
@@ -257,7 +433,12 @@ impl ServerNode {
                 );
                 let id = self.next_timer;
                 self.next_timer += 1;
-                self.timers.insert(id, Timer::Restart);
+                self.timers.insert(
+                    id,
+                    Timer::Restart {
+                        generation: self.generation,
+                    },
+                );
                 cx.set_timer(after_ns, id);
             }
             None => cx.windows_event(

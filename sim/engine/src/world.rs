@@ -97,6 +97,21 @@ pub enum Fault {
         lan: LanId,
         change: LanChange,
     },
+    /// An administrator acts on a server's services.
+    Service {
+        node: NodeId,
+        action: ServiceAction,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServiceAction {
+    /// Restart the node's service (its plugin).
+    Restart,
+    /// Restart WMI: the repository part of the node's store starts empty.
+    RestartWmi,
+    /// Restart the whole server.
+    Reboot,
 }
 
 /// An L2 broadcast domain: a switch that delivers each frame after a latency draw, and may lose,
@@ -619,7 +634,8 @@ impl World {
                     cx.state("crashed (fault timeline)");
                     match node {
                         Node::Router(router) => router.power_off(),
-                        Node::Client(_) | Node::Server(_) | Node::Tap(_) => {}
+                        Node::Server(server) => server.power_off(),
+                        Node::Client(_) | Node::Tap(_) => {}
                     }
                 });
                 self.actions.clear();
@@ -629,10 +645,15 @@ impl World {
                     return;
                 }
                 self.node_up[node] = true;
-                self.with_node(node, |_, cx| {
-                    cx.state("recovered (fault timeline): booting")
+                self.with_node(node, |node, cx| {
+                    cx.state("recovered (fault timeline): booting");
+                    if let Node::Server(server) = node {
+                        server.power_on(cx);
+                    }
                 });
-                self.schedule(self.now_ns, Event::Start { node });
+                if !matches!(self.nodes[node], Node::Server(_)) {
+                    self.schedule(self.now_ns, Event::Start { node });
+                }
             }
             Fault::Link {
                 node,
@@ -656,6 +677,20 @@ impl World {
                     ));
                     if let Node::Router(router) = node {
                         router.on_link(cx, interface, up);
+                    }
+                });
+            }
+            Fault::Service { node, action } => {
+                if !self.node_up[node] {
+                    return;
+                }
+                self.with_node(node, |node, cx| {
+                    if let Node::Server(server) = node {
+                        match action {
+                            ServiceAction::Restart => server.restart_service(cx),
+                            ServiceAction::RestartWmi => server.restart_wmi(cx),
+                            ServiceAction::Reboot => server.reboot(cx),
+                        }
                     }
                 });
             }

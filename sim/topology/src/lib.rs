@@ -14,7 +14,7 @@ use engine::router::{
     DEFAULT_FORWARD_UDP_PORTS, Option82, Route, Router, RouterConfig, RouterInterface,
 };
 use engine::server::{ServerConfig, ServerNode, same_subnet};
-use engine::world::{Attachment, Fault, LanChange, LanConfig, Limits, Node, World};
+use engine::world::{Attachment, Fault, LanChange, LanConfig, Limits, Node, ServiceAction, World};
 use engine::{App, Stream};
 use smoltcp::wire::EthernetAddress;
 use timing::Distribution;
@@ -72,6 +72,7 @@ struct LanPlan {
 enum FaultPlan {
     Crash(String),
     Recover(String),
+    Service(String, ServiceAction),
     Link {
         node: String,
         interface: u32,
@@ -113,6 +114,8 @@ pub struct Plan {
     servers: Vec<ServerPlan>,
     clients: Vec<ClientPlan>,
     faults: Vec<(u64, FaultPlan)>,
+    /// `(node, plugin)` given to `override_plugin`, in order: part of what replays a run.
+    pub plugin_overrides: Vec<(String, String)>,
 }
 
 /// Reads and validates a topology file.
@@ -475,6 +478,7 @@ impl Planner<'_> {
         self.elect(&mut routers, &lans)?;
 
         let mut servers = Vec::new();
+        let mut service_ids = Vec::new();
         for (name, server) in &topology.servers {
             let base = ["servers:", &format!("{name}:")];
             let with = |key: &'static str| [base[0], base[1], key];
@@ -495,6 +499,15 @@ impl Planner<'_> {
                 Some(text) => self.mac(&with("mac:"), text)?,
                 None => next_mac(0x02),
             };
+            let cpu_ns_per_fuel = server.cpu_ns_per_fuel.unwrap_or(CPU_NS_PER_FUEL_DEFAULT);
+            if !(0.0..=1_000.0).contains(&cpu_ns_per_fuel) {
+                return Err(self.at(
+                    &with("cpu_ns_per_fuel:"),
+                    format!("cpu_ns_per_fuel {cpu_ns_per_fuel} is outside 0..1000"),
+                    "about 0.3 to 1 ns per unit of wasm work is a real server; 0 makes plugin work free",
+                ));
+            }
+            let cpu_ps_per_unit = (cpu_ns_per_fuel * 1000.0).round() as u64;
             let restart_after_ns = server
                 .service
                 .restart_after
@@ -519,6 +532,10 @@ impl Planner<'_> {
                 };
                 plugin_config.push((key.clone(), text));
             }
+            service_ids.push((
+                name.clone(),
+                server.service.id.clone().unwrap_or_else(|| name.clone()),
+            ));
             servers.push(ServerPlan {
                 config: ServerConfig {
                     name: name.clone(),
@@ -528,6 +545,7 @@ impl Planner<'_> {
                     gateway,
                     service_name: server.service.name.clone().unwrap_or_else(|| name.clone()),
                     restart_after_ns,
+                    cpu_ps_per_unit,
                 },
                 lan,
                 plugin: server.plugin.clone(),
@@ -603,7 +621,7 @@ impl Planner<'_> {
             ));
         }
 
-        let faults = self.faults(&topology.faults, &lans, &routers, &servers, &clients)?;
+        let faults = self.faults(&topology.faults, &lans, &routers, &service_ids, &clients)?;
 
         Ok(Plan {
             name: topology.name,
@@ -616,6 +634,7 @@ impl Planner<'_> {
             servers,
             clients,
             faults,
+            plugin_overrides: Vec::new(),
         })
     }
 
@@ -881,7 +900,7 @@ impl Planner<'_> {
         specs: &[FaultSpec],
         lans: &[LanPlan],
         routers: &[RouterPlan],
-        servers: &[ServerPlan],
+        servers: &[(String, String)],
         clients: &[ClientPlan],
     ) -> Result<Vec<(u64, FaultPlan)>, Error> {
         let mut faults = Vec::new();
@@ -892,6 +911,7 @@ impl Planner<'_> {
             let actions = [
                 spec.crash.is_some(),
                 spec.recover.is_some(),
+                spec.restart.is_some(),
                 spec.link_down.is_some(),
                 spec.link_up.is_some(),
                 spec.lan.is_some(),
@@ -908,25 +928,63 @@ impl Planner<'_> {
                     "add `lan: <name>` to say which",
                 ));
             }
-            let hint = "give each entry `at:` and one of: crash, recover, link_down, link_up, lan";
+            let hint = "give each entry `at:` and one of: crash, recover, restart, link_down, link_up, lan";
             if actions.iter().filter(|&&a| a).count() != 1 {
                 return Err(self.at(&with("at:"), "a fault needs exactly one action", hint));
             }
-            let router_named = |key: &'static str, name: &str| -> Result<String, Error> {
-                if routers.iter().any(|r| r.config.name == name) {
+            let machine_named = |key: &'static str, name: &str| -> Result<String, Error> {
+                if routers.iter().any(|r| r.config.name == name)
+                    || servers.iter().any(|(server, _)| server == name)
+                {
                     return Ok(name.to_string());
                 }
-                let known: Vec<_> = routers.iter().map(|r| r.config.name.as_str()).collect();
+                let known: Vec<_> = routers
+                    .iter()
+                    .map(|r| r.config.name.as_str())
+                    .chain(servers.iter().map(|(server, _)| server.as_str()))
+                    .collect();
                 Err(self.at(
                     &[base[0], base[1], key],
-                    format!("unknown router `{name}`"),
-                    format!("the routers are: {}", known.join(", ")),
+                    format!("unknown router or server `{name}`"),
+                    format!("routers and servers can crash: {}", known.join(", ")),
                 ))
             };
             let plan = if let Some(name) = &spec.crash {
-                FaultPlan::Crash(router_named("crash:", name)?)
+                FaultPlan::Crash(machine_named("crash:", name)?)
             } else if let Some(name) = &spec.recover {
-                FaultPlan::Recover(router_named("recover:", name)?)
+                FaultPlan::Recover(machine_named("recover:", name)?)
+            } else if let Some(target) = &spec.restart {
+                let (server, service) = match target.split_once('/') {
+                    Some((server, service)) => (server, Some(service)),
+                    None => (target.as_str(), None),
+                };
+                let Some((_, id)) = servers.iter().find(|(name, _)| name == server) else {
+                    let known: Vec<_> = servers.iter().map(|(name, _)| name.as_str()).collect();
+                    return Err(self.at(
+                        &with("restart:"),
+                        format!("unknown server `{server}`"),
+                        format!("the servers are: {}", known.join(", ")),
+                    ));
+                };
+                let action = match service {
+                    None => ServiceAction::Reboot,
+                    Some(s)
+                        if s.eq_ignore_ascii_case("wmi") || s.eq_ignore_ascii_case("winmgmt") =>
+                    {
+                        ServiceAction::RestartWmi
+                    }
+                    Some(s) if s == id => ServiceAction::Restart,
+                    Some(other) => {
+                        return Err(self.at(
+                            &with("restart:"),
+                            format!("server `{server}` has no service `{other}`"),
+                            format!(
+                                "restart `{server}` (reboot), `{server}/WMI` or `{server}/{id}`"
+                            ),
+                        ));
+                    }
+                };
+                FaultPlan::Service(server.to_string(), action)
             } else if let Some(lan_name) = &spec.lan {
                 let Some(lan) = lans.iter().position(|l| &l.name == lan_name) else {
                     let known: Vec<_> = lans.iter().map(|l| l.name.as_str()).collect();
@@ -980,7 +1038,7 @@ impl Planner<'_> {
         anchors: &[&str],
         target: &str,
         routers: &[RouterPlan],
-        servers: &[ServerPlan],
+        servers: &[(String, String)],
         clients: &[ClientPlan],
     ) -> Result<(String, u32), Error> {
         if let Some((router, interface)) = target.split_once('/') {
@@ -1011,7 +1069,7 @@ impl Planner<'_> {
             };
             return Ok((router.to_string(), index as u32));
         }
-        let single = servers.iter().any(|s| s.config.name == target)
+        let single = servers.iter().any(|(name, _)| name == target)
             || clients.iter().any(|c| c.config.name == target);
         if single {
             return Ok((target.to_string(), 0));
@@ -1023,6 +1081,10 @@ impl Planner<'_> {
         ))
     }
 }
+
+/// Simulated CPU time per unit of wasm fuel: wasmtime charges about one unit per wasm operator,
+/// and a server core runs a few of them per nanosecond.
+const CPU_NS_PER_FUEL_DEFAULT: f64 = 0.5;
 
 /// A stable SMBIOS UUID per client name.
 fn guid_for(name: &str) -> [u8; 16] {
@@ -1064,6 +1126,35 @@ impl Plan {
             text: &self.source,
         }
         .at(anchors, message, hint)
+    }
+
+    /// Runs server `node` with `plugin` instead of its `plugin:` value, so one topology can be
+    /// compared across implementations (the CLI's `--plugin NODE=PLUGIN`). `plugin` is read like
+    /// `plugin:`: a built-in name, or a `.wasm` path relative to the topology file (the CLI
+    /// passes absolute paths). An unknown node is an error listing the server nodes.
+    pub fn override_plugin(&mut self, node: &str, plugin: &str) -> Result<(), Error> {
+        if let Some(server) = self.servers.iter_mut().find(|s| s.config.name == node) {
+            server.plugin = plugin.to_string();
+            self.plugin_overrides
+                .push((node.to_string(), plugin.to_string()));
+            return Ok(());
+        }
+        let names: Vec<&str> = self
+            .servers
+            .iter()
+            .map(|s| s.config.name.as_str())
+            .collect();
+        Err(Error {
+            file: self.file.display().to_string(),
+            line: 0,
+            column: 0,
+            message: format!("there is no server node `{node}` to run `{plugin}` on"),
+            hint: Some(if names.is_empty() {
+                "this topology has no server nodes".to_string()
+            } else {
+                format!("server nodes: {}", names.join(", "))
+            }),
+        })
     }
 
     /// Builds the world for `seed`. Only service creation can fail here (a plugin that does not
@@ -1143,6 +1234,10 @@ impl Plan {
             let fault = match fault {
                 FaultPlan::Crash(name) => Fault::Crash { node: node(name) },
                 FaultPlan::Recover(name) => Fault::Recover { node: node(name) },
+                FaultPlan::Service(name, action) => Fault::Service {
+                    node: node(name),
+                    action: *action,
+                },
                 FaultPlan::Link {
                     node: name,
                     interface,

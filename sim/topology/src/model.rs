@@ -140,12 +140,15 @@ pub struct RedundancySpec {
 pub struct FaultSpec {
     /// Simulated time, a duration (`12s`).
     pub at: String,
-    /// A router that loses power.
+    /// A router or server that loses power.
     #[serde(default)]
     pub crash: Option<String>,
-    /// A crashed router that boots again.
+    /// A crashed router or server that boots again.
     #[serde(default)]
     pub recover: Option<String>,
+    /// `server` (reboot), `server/WMI` (restart WMI) or `server/<service id>` (restart it).
+    #[serde(default)]
+    pub restart: Option<String>,
     /// `router/interface`, or a server or client name: the link goes down.
     #[serde(default)]
     pub link_down: Option<String>,
@@ -195,6 +198,10 @@ pub struct ServerSpec {
     pub plugin: String,
     #[serde(default)]
     pub service: ServiceSpec,
+    /// Simulated CPU time per unit of plugin work (wasm fuel), in nanoseconds (default 0.5, a
+    /// few wasm instructions per nanosecond); 0 makes plugin work free.
+    #[serde(default)]
+    pub cpu_ns_per_fuel: Option<f64>,
     /// Passed to the plugin's `init` as key/value strings.
     #[serde(default)]
     pub config: BTreeMap<String, serde_yaml::Value>,
@@ -205,6 +212,8 @@ pub struct ServerSpec {
 pub struct ServiceSpec {
     /// Display name in Service Control Manager messages.
     pub name: Option<String>,
+    /// Short service name (`WDSServer`) the fault timeline uses in `restart: node/id`.
+    pub id: Option<String>,
     /// Recovery action: restart this long after a crash (Windows' default for WDS: 120000ms).
     /// Absent: the service stays down.
     pub restart_after: Option<String>,
