@@ -1,11 +1,15 @@
 //! Runs boot-server plugins: WebAssembly components written against `plugins/wit`, compiled once
-//! per process by wasmtime, instantiated per simulated node, and called with a fuel budget and a
-//! memory cap. A trap of any kind becomes a `Failure::Crashed` of that node; the host never
-//! panics on what a plugin does. Settings follow the determinism rules: NaN canonicalization,
-//! no threads, no relaxed SIMD, no clocks, no WASI.
+//! per process by wasmtime (or loaded precompiled from the on-disk cache), instantiated per
+//! simulated node, and called with a fuel budget, a memory cap and per-call limits on sends,
+//! timers and datagram size. A trap or a broken limit becomes a `Failure::Crashed` of that
+//! node; the host never panics on what a plugin does. Settings follow the determinism rules:
+//! NaN canonicalization, no threads, no relaxed SIMD, no clocks, no WASI.
+
+pub mod cache;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use engine::{App, AppContext, Datagram, Effect, Failure, Input, Level, Stream};
@@ -17,6 +21,12 @@ mod bindings {
     wasmtime::component::bindgen!({
         path: "../../plugins/wit",
         world: "boot-server",
+        // These imports end the call when a plugin breaks a per-call limit: the trap stops a
+        // storm at its first excess datagram or timer, not after the plugin's whole loop.
+        imports: {
+            "pxelab:plugin/host.send": trappable,
+            "pxelab:plugin/host.set-timer": trappable,
+        },
     });
 }
 
@@ -26,20 +36,33 @@ use bindings::{BootServer, BootServerPre};
 /// The contract version this host speaks; a component importing any other is refused.
 pub const CONTRACT: &str = "pxelab:plugin@0.1.0";
 
-/// Per-instance limits. A call that runs out of fuel or memory traps, and the node crashes.
+/// Per-instance limits. A call that runs out of fuel or memory, or goes past a per-call limit,
+/// traps, and the node crashes with a reason naming the limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SandboxLimits {
     pub fuel_per_call: u64,
     pub memory_bytes_max: usize,
+    /// Datagrams one call may send; the next one ends the call.
+    pub sends_per_call_max: usize,
+    /// Timers one call may set; the next one ends the call.
+    pub timers_per_call_max: usize,
+    /// The largest UDP payload a plugin may send. The simulated hosts do not fragment, so the
+    /// default is what one Ethernet frame carries: 1500 - 20 (IPv4) - 8 (UDP) = 1472 bytes.
+    pub datagram_bytes_max: usize,
 }
 
 impl Default for SandboxLimits {
     fn default() -> SandboxLimits {
         // About a hundred million wasm instructions per call, and 64 MiB of linear memory: far
-        // above what a boot server needs to answer one datagram, far below a hang.
+        // above what a boot server needs to answer one datagram, far below a hang. A boot
+        // server answers a datagram with a few datagrams and a timer or two; 256 of each leaves
+        // room for bursts (a TFTP window) and still stops a storm before it floods the run.
         SandboxLimits {
             fuel_per_call: 100_000_000,
             memory_bytes_max: 64 << 20,
+            sends_per_call_max: 256,
+            timers_per_call_max: 256,
+            datagram_bytes_max: engine::frame::UDP_PAYLOAD_MAX,
         }
     }
 }
@@ -49,6 +72,8 @@ pub struct Plugin {
     pub name: String,
     /// SHA-256 of the component bytes, hex.
     pub hash: String,
+    /// Whether the machine code came from the on-disk compile cache instead of a compilation.
+    pub loaded_from_cache: bool,
     pre: BootServerPre<State>,
 }
 
@@ -57,11 +82,22 @@ pub struct PluginHost {
     engine: Engine,
     linker: Linker<State>,
     compiled: Mutex<BTreeMap<String, Arc<Plugin>>>,
+    disk_cache: Option<cache::DiskCache>,
     pub limits: SandboxLimits,
 }
 
 impl PluginHost {
+    /// A host that compiles every plugin in memory and touches no files.
     pub fn new(limits: SandboxLimits) -> Result<PluginHost, String> {
+        PluginHost::with_cache(limits, None)
+    }
+
+    /// A host that keeps precompiled plugins in `cache_dir` across processes (`None`: no disk
+    /// cache). See `cache::default_dir` for the usual location.
+    pub fn with_cache(
+        limits: SandboxLimits,
+        cache_dir: Option<PathBuf>,
+    ) -> Result<PluginHost, String> {
         let mut config = Config::new();
         config
             .consume_fuel(true)
@@ -73,21 +109,25 @@ impl PluginHost {
         let mut linker = Linker::new(&engine);
         BootServer::add_to_linker::<State, HasSelf<State>>(&mut linker, |state| state)
             .map_err(|e| format!("cannot link the host interface: {e}"))?;
+        let disk_cache = cache_dir.map(|dir| cache::DiskCache::new(dir, &engine));
         Ok(PluginHost {
             engine,
             linker,
             compiled: Mutex::new(BTreeMap::new()),
+            disk_cache,
             limits,
         })
+    }
+
+    /// The on-disk compile cache's folder, if this host has one.
+    pub fn cache_dir(&self) -> Option<&Path> {
+        self.disk_cache.as_ref().map(cache::DiskCache::dir)
     }
 
     /// Compiles `bytes` (once per distinct content) and checks it speaks our contract.
     /// `name` is how errors refer to it: a built-in name or a file path.
     pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Arc<Plugin>, String> {
-        let hash: String = Sha256::digest(bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hash = cache::hex(&Sha256::digest(bytes));
         let mut compiled = self
             .compiled
             .lock()
@@ -95,8 +135,7 @@ impl PluginHost {
         if let Some(plugin) = compiled.get(&hash) {
             return Ok(plugin.clone());
         }
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|e| format!("plugin `{name}` is not a valid WebAssembly component: {e:#}"))?;
+        let (component, loaded_from_cache) = self.compile(name, &hash, bytes)?;
         check_imports(name, &self.engine, &component)?;
         let instance_pre = self
             .linker
@@ -105,14 +144,42 @@ impl PluginHost {
         let pre = BootServerPre::new(instance_pre).map_err(|e| {
             format!("plugin `{name}` does not export the boot-server world of {CONTRACT}: {e:#}")
         })?;
-        tracing::info!(plugin = name, sha256 = %hash, bytes = bytes.len(), "compiled plugin");
+        tracing::info!(
+            plugin = name,
+            sha256 = %hash,
+            bytes = bytes.len(),
+            loaded_from_cache,
+            "plugin ready"
+        );
         let plugin = Arc::new(Plugin {
             name: name.to_string(),
             hash: hash.clone(),
+            loaded_from_cache,
             pre,
         });
         compiled.insert(hash, plugin.clone());
         Ok(plugin)
+    }
+
+    /// Machine code for `bytes`: from the disk cache when it has a usable entry, else compiled
+    /// (and, with a disk cache, saved for the next process). True when it came from the cache.
+    fn compile(&self, name: &str, hash: &str, bytes: &[u8]) -> Result<(Component, bool), String> {
+        let invalid = |e: wasmtime::Error| {
+            format!("plugin `{name}` is not a valid WebAssembly component: {e:#}")
+        };
+        let Some(disk_cache) = &self.disk_cache else {
+            return Ok((Component::new(&self.engine, bytes).map_err(invalid)?, false));
+        };
+        if let Some(component) = disk_cache.load(&self.engine, hash) {
+            return Ok((component, true));
+        }
+        let artifact = self.engine.precompile_component(bytes).map_err(invalid)?;
+        disk_cache.store(hash, &artifact);
+        // SAFETY: `artifact` was produced a moment ago by this engine's `precompile_component`
+        // and lives in memory we own: exactly what `deserialize` requires.
+        let component = unsafe { Component::deserialize(&self.engine, &artifact) }
+            .map_err(|e| format!("cannot load the compiled plugin `{name}`: {e:#}"))?;
+        Ok((component, false))
     }
 
     /// A service instance of `plugin` for one node. `stream` is the node's seeded random
@@ -173,6 +240,12 @@ struct State {
     store: BTreeMap<String, Vec<u8>>,
     last_panic: Option<String>,
     limits: StoreLimits,
+    sandbox: SandboxLimits,
+    /// Datagrams sent and timers set in the current call.
+    sends: usize,
+    timers: usize,
+    /// The per-call limit the current call broke, if any: the reason for its trap.
+    breach: Option<String>,
 }
 
 const STORE_KEY_BYTES_MAX: usize = 256;
@@ -195,7 +268,18 @@ impl State {
                 .tables(8)
                 .trap_on_grow_failure(true)
                 .build(),
+            sandbox: limits,
+            sends: 0,
+            timers: 0,
+            breach: None,
         }
+    }
+
+    /// Records why the call must end and returns the error that traps the guest.
+    fn breach(&mut self, reason: String) -> wasmtime::Error {
+        let error = wasmtime::Error::msg(reason.clone());
+        self.breach = Some(reason);
+        error
     }
 }
 
@@ -223,16 +307,35 @@ impl bindings::pxelab::plugin::host::Host for State {
         u32::from(self.own_ip)
     }
 
-    fn send(&mut self, d: types::Datagram) {
+    fn send(&mut self, d: types::Datagram) -> wasmtime::Result<()> {
+        let bytes_max = self.sandbox.datagram_bytes_max;
+        if d.payload.len() > bytes_max {
+            return Err(self.breach(format!(
+                "datagram of {} bytes is larger than one Ethernet frame allows ({bytes_max})",
+                d.payload.len()
+            )));
+        }
+        let sends_max = self.sandbox.sends_per_call_max;
+        if self.sends >= sends_max {
+            return Err(self.breach(format!("sent more than {sends_max} datagrams in one call")));
+        }
+        self.sends += 1;
         self.effects.push(Effect::Send(Datagram {
             src: SocketAddrV4::new(Ipv4Addr::from(d.src_ip), d.src_port),
             dst: SocketAddrV4::new(Ipv4Addr::from(d.dst_ip), d.dst_port),
             payload: d.payload,
         }));
+        Ok(())
     }
 
-    fn set_timer(&mut self, delay_ns: u64, token: u64) {
+    fn set_timer(&mut self, delay_ns: u64, token: u64) -> wasmtime::Result<()> {
+        let timers_max = self.sandbox.timers_per_call_max;
+        if self.timers >= timers_max {
+            return Err(self.breach(format!("set more than {timers_max} timers in one call")));
+        }
+        self.timers += 1;
         self.effects.push(Effect::SetTimer { delay_ns, token });
+        Ok(())
     }
 
     fn log(&mut self, level_: types::Level, msg: String) {
@@ -332,6 +435,9 @@ impl App for WasmApp {
         state.now_ns = cx.now_ns;
         state.own_ip = cx.own_ip;
         state.last_panic = None;
+        state.sends = 0;
+        state.timers = 0;
+        state.breach = None;
         instance
             .store
             .set_fuel(self.limits.fuel_per_call)
@@ -367,9 +473,13 @@ impl App for WasmApp {
             .saturating_sub(store.get_fuel().unwrap_or(0));
         result.map_err(|error| {
             instance.poisoned = true;
-            Failure::Crashed {
-                reason: describe_trap(&error, self.limits, store.data().last_panic.as_deref()),
-            }
+            let state = store.data();
+            let reason = match &state.breach {
+                // The host trapped the call itself: the broken limit is the whole story.
+                Some(breach) => breach.clone(),
+                None => describe_trap(&error, self.limits, state.last_panic.as_deref()),
+            };
+            Failure::Crashed { reason }
         })
     }
 
