@@ -77,6 +77,8 @@ pub struct ServerNode {
     /// When the CPU is done with the call in progress.
     busy_until_ns: u64,
     waiting: VecDeque<Waiting>,
+    /// A `Timer::Cpu` is queued for the end of the current call.
+    cpu_wake_pending: bool,
     /// Total simulated CPU time the service used.
     pub cpu_ns: u64,
 }
@@ -95,6 +97,7 @@ impl ServerNode {
             effects: Vec::new(),
             busy_until_ns: 0,
             waiting: VecDeque::new(),
+            cpu_wake_pending: false,
             cpu_ns: 0,
         }
     }
@@ -181,6 +184,7 @@ impl ServerNode {
         self.generation += 1;
         self.waiting.clear();
         self.busy_until_ns = 0;
+        self.cpu_wake_pending = false;
     }
 
     pub(crate) fn on_frame(&mut self, cx: &mut Cx, frame_bytes: &[u8]) {
@@ -219,6 +223,7 @@ impl ServerNode {
                 self.restart(cx)
             }
             Some(Timer::Cpu { generation }) if generation == self.generation && self.up => {
+                self.cpu_wake_pending = false;
                 self.run_waiting(cx)
             }
             Some(Timer::Service { .. } | Timer::Restart { .. } | Timer::Cpu { .. }) | None => {}
@@ -229,6 +234,7 @@ impl ServerNode {
     fn input(&mut self, cx: &mut Cx, input: Waiting) {
         if cx.now_ns() < self.busy_until_ns || !self.waiting.is_empty() {
             self.waiting.push_back(input);
+            self.wake_cpu(cx);
             return;
         }
         self.run(cx, input);
@@ -253,7 +259,12 @@ impl ServerNode {
         }
     }
 
+    /// Makes sure the CPU comes back for the waiting inputs when the current call ends.
     fn wake_cpu(&mut self, cx: &mut Cx) {
+        if self.cpu_wake_pending {
+            return;
+        }
+        self.cpu_wake_pending = true;
         let id = self.next_timer;
         self.next_timer += 1;
         self.timers.insert(
