@@ -493,6 +493,16 @@ impl App for WasmApp {
     fn last_cost(&self) -> u64 {
         self.last_cost
     }
+
+    fn clear_store(&mut self, prefix: &str) {
+        if let Some(instance) = self.instance.as_mut() {
+            instance
+                .store
+                .data_mut()
+                .store
+                .retain(|key, _| !key.starts_with(prefix));
+        }
+    }
 }
 
 fn describe_trap(
