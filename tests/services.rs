@@ -74,26 +74,23 @@ fn the_kb_story_crash_failed_restarts_then_recovery_after_wmi_and_wds_restarts()
     );
 
     // The administrator restarts WMI at 300 s, then WDS at 310 s: WDS runs again.
-    let wmi = ids
+    let wmi = events
         .iter()
-        .position(|_| true)
-        .and_then(|_| {
-            events.iter().position(|(s, id, t)| {
-                s == "Service Control Manager"
-                    && *id == 7036
-                    && t.contains("Windows Management Instrumentation service entered the running")
-            })
+        .position(|(s, id, t)| {
+            s == "Service Control Manager"
+                && *id == 7036
+                && t.contains("Windows Management Instrumentation service entered the running")
         })
         .expect("WMI restarted");
     let after: Vec<(&str, u32)> = ids[wmi + 1..].to_vec();
     assert_eq!(
         after[..2],
-        [("Service Control Manager", 7036), ("WDSServer", 257)],
+        [("WDSServer", 257), ("Service Control Manager", 7036)],
         "{:#?}",
         &events[wmi..]
     );
     assert!(
-        events[wmi + 1]
+        events[wmi + 2]
             .2
             .contains("Windows Deployment Services Server service entered the running state")
     );
