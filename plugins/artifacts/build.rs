@@ -17,6 +17,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("wds-sccm2007", "wds_sccm2007"),
     ("wds-fixed", "wds_fixed"),
     ("proxydhcp", "proxydhcp"),
+    ("tinypxe", "tinypxe"),
 ];
 /// Hostile plugins for the tests (plugins/fixtures), built the same way but kept apart from
 /// the built-ins: (package name, `.wasm` file name, fixture name in `artifacts::FIXTURES`).

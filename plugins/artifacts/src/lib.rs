@@ -28,6 +28,10 @@ pub const ALL: &[Artifact] = &[
         name: "proxydhcp",
         component: include_bytes!(concat!(env!("OUT_DIR"), "/proxydhcp.wasm")),
     },
+    Artifact {
+        name: "tinypxe",
+        component: include_bytes!(concat!(env!("OUT_DIR"), "/tinypxe.wasm")),
+    },
     // The same proxyDHCP server written in C (plugins/proxydhcp-c), built with clang.
     Artifact {
         name: "proxydhcp-c",

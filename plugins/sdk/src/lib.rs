@@ -29,6 +29,8 @@ pub mod bindings {
 }
 
 pub use config::Config;
+/// The DHCP library the helpers speak, re-exported so a plugin needs no version of its own.
+pub use dhcproto;
 
 /// Severity of a diagnostic or event-log record (the WIT `level`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
