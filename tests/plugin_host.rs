@@ -36,6 +36,7 @@ fn every_builtin_plugin_loads_and_starts() {
                 ("subnet_mask".into(), "255.255.255.0".into()),
                 ("router".into(), "10.1.0.1".into()),
             ],
+            "proxydhcp" | "proxydhcp-c" => Vec::new(),
             _ => wds_config(),
         };
         let mut app = instance(SandboxLimits::default(), artifact.name, config).unwrap();
@@ -148,4 +149,125 @@ fn a_refused_configuration_is_a_located_topology_error() {
             .unwrap()
         + 1;
     assert_eq!(error.line, config_line, "{error}");
+}
+
+/// A temporary cache folder of its own, emptied first.
+fn cache_folder(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("pxelab-cache-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Loads every built-in plugin in a fresh host (a fresh process, as far as wasmtime is
+/// concerned) with the disk cache in `dir`; returns how many came from the cache and the time.
+fn load_builtins(dir: &std::path::Path) -> (usize, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let host = PluginHost::with_cache(SandboxLimits::default(), Some(dir.to_path_buf())).unwrap();
+    let from_cache = artifacts::ALL
+        .iter()
+        .map(|artifact| host.load(artifact.name, artifact.component).unwrap())
+        .filter(|plugin| plugin.loaded_from_cache)
+        .count();
+    (from_cache, started.elapsed())
+}
+
+/// The second start finds every built-in precompiled on disk. The timings are printed (run
+/// with `--nocapture`), never asserted: speed belongs to benchmarks.
+#[test]
+fn a_second_start_loads_the_builtins_from_the_disk_cache() {
+    let dir = cache_folder("builtins");
+    let (cold_hits, cold) = load_builtins(&dir);
+    let (warm_hits, warm) = load_builtins(&dir);
+    println!(
+        "{} built-in plugins: cold start (compile + write cache) {cold:?}, warm start (from cache) {warm:?}",
+        artifacts::ALL.len()
+    );
+    assert_eq!(cold_hits, 0);
+    assert_eq!(warm_hits, artifacts::ALL.len());
+    let entries = std::fs::read_dir(&dir).unwrap().count();
+    assert_eq!(
+        entries,
+        artifacts::ALL.len(),
+        "one entry per plugin, no leftovers"
+    );
+
+    // A cached plugin runs like a compiled one: same effects, same fuel.
+    let run = |host: &PluginHost| {
+        let plugin = host
+            .load("wds-sccm2007", artifacts::builtin("wds-sccm2007").unwrap())
+            .unwrap();
+        let mut app = host
+            .instantiate(&plugin, wds_config(), Stream::new(1, "test", "plugin"))
+            .unwrap();
+        let mut effects = Vec::new();
+        app.handle(&context(), Input::Start, &mut effects).unwrap();
+        (effects, app.last_cost(), plugin.loaded_from_cache)
+    };
+    let compiled = run(&PluginHost::new(SandboxLimits::default()).unwrap());
+    let cached = run(&PluginHost::with_cache(SandboxLimits::default(), Some(dir.clone())).unwrap());
+    assert!(cached.2 && !compiled.2);
+    assert_eq!((&cached.0, cached.1), (&compiled.0, compiled.1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A damaged entry is reported and replaced, never trusted and never fatal; an unwritable cache
+/// folder only costs the speed-up.
+#[test]
+fn a_corrupt_or_unwritable_cache_is_ignored() {
+    let dir = cache_folder("corrupt");
+    let (name, bytes) = ("dhcp-server", artifacts::builtin("dhcp-server").unwrap());
+    let load = |dir: &std::path::Path| {
+        PluginHost::with_cache(SandboxLimits::default(), Some(dir.to_path_buf()))
+            .unwrap()
+            .load(name, bytes)
+            .map(|plugin| plugin.loaded_from_cache)
+    };
+    assert_eq!(load(&dir), Ok(false));
+    let entry = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    for damage in [b"garbage".to_vec(), Vec::new(), {
+        let mut truncated = std::fs::read(&entry).unwrap();
+        truncated.truncate(truncated.len() / 2);
+        truncated
+    }] {
+        std::fs::write(&entry, &damage).unwrap();
+        assert_eq!(load(&dir), Ok(false), "a damaged entry is recompiled");
+        assert_eq!(load(&dir), Ok(true), "and rewritten");
+    }
+
+    // A regular file where the folder should be: nothing can be written, everything works.
+    let blocked = cache_folder("blocked");
+    std::fs::write(&blocked, b"not a folder").unwrap();
+    assert_eq!(load(&blocked), Ok(false));
+    assert_eq!(load(&blocked), Ok(false));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(&blocked);
+}
+
+/// `--plugin NODE=PLUGIN` swaps a server's plugin for one invocation and shows in the replay.
+#[test]
+fn a_plugin_override_replaces_one_servers_plugin() {
+    let mut plan = tests::plan("kb2510665.yaml");
+    let (_, before) = tests::run(&plan, 0);
+    assert!(!before.crashes.is_empty(), "seed 0 crashes wds-sccm2007");
+
+    plan.override_plugin("wds", "wds-fixed").unwrap();
+    let (_, after) = tests::run(&plan, 0);
+    assert!(after.crashes.is_empty(), "{:?}", after.crashes);
+    assert!(after.all_booted());
+    assert_eq!(
+        pxelab::replay_command(&plan, 0),
+        format!(
+            "pxelab run {} --seed 0 --plugin wds=wds-fixed",
+            plan.file.display()
+        )
+    );
+
+    let error = plan.override_plugin("wsd", "wds-fixed").unwrap_err();
+    assert!(error.message.contains("`wsd`"), "{error}");
+    assert_eq!(error.hint.as_deref(), Some("server nodes: dhcp, wds"));
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use engine::client::Outcome;
@@ -24,11 +24,29 @@ pub struct Services {
 }
 
 impl Services {
+    /// Services that compile plugins in memory and touch no files (tests, embedding).
     pub fn new() -> Result<Services, String> {
+        Services::with_cache_dir(None)
+    }
+
+    /// Services that keep precompiled plugins in `cache_dir` across processes, so a second
+    /// start does not compile again (`None`: no disk cache). The CLI passes
+    /// `host::cache::default_dir()` unless told `--no-cache`.
+    pub fn with_cache_dir(cache_dir: Option<PathBuf>) -> Result<Services, String> {
         Ok(Services {
-            host: PluginHost::new(SandboxLimits::default())?,
+            host: PluginHost::with_cache(SandboxLimits::default(), cache_dir)?,
             resolved: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// The plugin host (its limits and compile cache).
+    pub fn host(&self) -> &PluginHost {
+        &self.host
+    }
+
+    /// The plugin a `plugin:` value names, loaded once per process (for checks and tests).
+    pub fn load(&self, plugin: &str, base_dir: &Path) -> Result<Arc<host::Plugin>, String> {
+        self.plugin(plugin, base_dir)
     }
 
     /// Resolves a `plugin:` value once per process: a sweep neither re-reads a file nor
@@ -135,8 +153,29 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// The command that replays `seed`, with the `--plugin` overrides the plan was run with.
 pub fn replay_command(plan: &Plan, seed: u64) -> String {
-    format!("pxelab run {} --seed {seed}", plan.file.display())
+    let mut command = format!("pxelab run {} --seed {seed}", plan.file.display());
+    for (node, plugin) in &plan.plugin_overrides {
+        let _ = write!(
+            command,
+            " --plugin {}",
+            shell_word(&format!("{node}={plugin}"))
+        );
+    }
+    command
+}
+
+/// `word` as one shell word: as is when that is safe, else single-quoted.
+fn shell_word(word: &str) -> String {
+    let plain = word
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if plain && !word.is_empty() {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 pub fn report_json(plan: &Plan, report: &Report) -> serde_json::Value {

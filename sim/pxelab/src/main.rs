@@ -1,8 +1,8 @@
 //! `pxelab`: run a topology under a seed, or sweep many seeds, from the command line.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::path::PathBuf;
+use std::io::{IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -19,6 +19,10 @@ struct Cli {
     /// More diagnostics on stderr (-v info, -vv every event of the run); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+    /// Compile plugins afresh instead of using the on-disk compile cache ($PXELAB_CACHE_DIR,
+    /// else $XDG_CACHE_HOME/pxelab or ~/.cache/pxelab; PXELAB_CACHE=off also disables it).
+    #[arg(long, global = true)]
+    no_cache: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -37,6 +41,10 @@ enum Command {
         /// Also write every frame of the run as pcapng (one interface per LAN), for Wireshark.
         #[arg(long, value_name = "FILE")]
         pcap: Option<PathBuf>,
+        /// Run server NODE with another plugin (a built-in name or a .wasm path), e.g.
+        /// `--plugin wds=wds-fixed`. Repeatable.
+        #[arg(long = "plugin", value_name = "NODE=PLUGIN", value_parser = parse_override)]
+        plugins: Vec<(String, String)>,
     },
     /// Run a range of seeds and report crash rate and failing seeds.
     Sweep {
@@ -49,6 +57,10 @@ enum Command {
         jobs: Option<usize>,
         #[arg(long)]
         json: bool,
+        /// Run server NODE with another plugin (a built-in name or a .wasm path), e.g.
+        /// `--plugin wds=wds-fixed`. Repeatable.
+        #[arg(long = "plugin", value_name = "NODE=PLUGIN", value_parser = parse_override)]
+        plugins: Vec<(String, String)>,
     },
 }
 
@@ -81,6 +93,32 @@ fn parse_seeds(text: &str) -> Result<std::ops::Range<u64>, String> {
     Ok(start..end)
 }
 
+/// `NODE=PLUGIN` of `--plugin`. A plugin that is not a built-in name is a path relative to the
+/// current directory (a topology's own `plugin:` paths are relative to the topology file), so
+/// it is made absolute here.
+fn parse_override(text: &str) -> Result<(String, String), String> {
+    let (node, plugin) = text
+        .split_once('=')
+        .ok_or("write NODE=PLUGIN, e.g. wds=wds-fixed")?;
+    let (node, plugin) = (node.trim(), plugin.trim());
+    if node.is_empty() || plugin.is_empty() {
+        return Err("write NODE=PLUGIN, e.g. wds=wds-fixed".to_string());
+    }
+    if artifacts::builtin(plugin).is_some() {
+        return Ok((node.to_string(), plugin.to_string()));
+    }
+    if !plugin.ends_with(".wasm") {
+        let names: Vec<&str> = artifacts::ALL.iter().map(|a| a.name).collect();
+        return Err(format!(
+            "unknown plugin `{plugin}`; built-in plugins are {}, or give a path to a .wasm component",
+            names.join(", ")
+        ));
+    }
+    let path = std::path::absolute(plugin)
+        .map_err(|e| format!("cannot resolve the path {plugin}: {e}"))?;
+    Ok((node.to_string(), path.display().to_string()))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = match cli.verbose {
@@ -93,9 +131,11 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour only for a person at a terminal, not in logs and pipes.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 
-    match execute(cli.command) {
+    match execute(cli.command, cli.no_cache) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::BadInput(message)) => {
             eprintln!("error: {message}");
@@ -113,8 +153,30 @@ enum Failure {
     Internal(String),
 }
 
-fn execute(command: Command) -> Result<(), Failure> {
-    let services = Services::new().map_err(Failure::Internal)?;
+/// Loads the topology and applies `--plugin` overrides, checking each plugin loads.
+fn plan(
+    file: &Path,
+    overrides: &[(String, String)],
+    services: &Services,
+) -> Result<topology::Plan, Failure> {
+    let mut plan = topology::load(file).map_err(|e| Failure::BadInput(e.to_string()))?;
+    for (node, plugin) in overrides {
+        let bad =
+            |message: String| Failure::BadInput(format!("--plugin {node}={plugin}: {message}"));
+        plan.override_plugin(node, plugin)
+            .map_err(|e| bad(e.to_string()))?;
+        services.load(plugin, Path::new(".")).map_err(bad)?;
+    }
+    Ok(plan)
+}
+
+fn execute(command: Command, no_cache: bool) -> Result<(), Failure> {
+    let cache_dir = if no_cache {
+        None
+    } else {
+        host::cache::default_dir()
+    };
+    let services = Services::with_cache_dir(cache_dir).map_err(Failure::Internal)?;
     let mut output = String::new();
     match command {
         Command::Run {
@@ -122,8 +184,9 @@ fn execute(command: Command) -> Result<(), Failure> {
             seed,
             json,
             pcap,
+            plugins,
         } => {
-            let plan = topology::load(&file).map_err(|e| Failure::BadInput(e.to_string()))?;
+            let plan = plan(&file, &plugins, &services)?;
             tracing::info!(topology = %plan.name, seed, "running");
             let (world, report) = pxelab::run(&plan, seed, &services)
                 .map_err(|e| Failure::BadInput(e.to_string()))?;
@@ -153,8 +216,9 @@ fn execute(command: Command) -> Result<(), Failure> {
             seeds,
             jobs,
             json,
+            plugins,
         } => {
-            let plan = topology::load(&file).map_err(|e| Failure::BadInput(e.to_string()))?;
+            let plan = plan(&file, &plugins, &services)?;
             let jobs =
                 jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             let started = Instant::now();
@@ -204,9 +268,8 @@ fn execute(command: Command) -> Result<(), Failure> {
                     let _ = writeln!(output, "failing seeds  {}{tail}", shown.join(" "));
                     let _ = writeln!(
                         output,
-                        "replay one     pxelab run {} --seed {}",
-                        file.display(),
-                        result.failing_seeds[0]
+                        "replay one     {}",
+                        pxelab::replay_command(&plan, result.failing_seeds[0])
                     );
                 }
                 let _ = writeln!(
