@@ -56,7 +56,8 @@
 
 #define BOOT_FILE_LEN_MAX 127
 #define NBP_SIZE_DEFAULT 26000u
-#define NBP_SIZE_MAX (16u << 20)
+/* The Rust twin makes both files at start, within one call's fuel: the same bound here. */
+#define NBP_SIZE_MAX (1u << 20)
 
 #define LEVEL_DEBUG PXELAB_PLUGIN_TYPES_LEVEL_DEBUG
 #define LEVEL_INFO PXELAB_PLUGIN_TYPES_LEVEL_INFO

@@ -14,8 +14,9 @@ pub const CONFIG_KEYS: &[&str] = &["boot_file_bios", "boot_file_efi", "nbp_size"
 const BOOT_FILE_BIOS_DEFAULT: &str = "pxelinux.0";
 const BOOT_FILE_EFI_DEFAULT: &str = "bootx64.efi";
 const NBP_SIZE_DEFAULT: u64 = 26_000;
-/// Both files are held in memory, and a plugin instance has 64 MiB of linear memory.
-const NBP_SIZE_MAX: u64 = 16 << 20;
+/// Both files are made at start, in one call, for about 24 units of fuel per byte each: two
+/// files of 1 MiB take half of the 10^8 units a call may use.
+const NBP_SIZE_MAX: u64 = 1 << 20;
 /// The file name goes into the 128-byte `file` field with its terminating NUL.
 const BOOT_FILE_LEN_MAX: usize = 127;
 /// The plugin's only timers are the TFTP server's.

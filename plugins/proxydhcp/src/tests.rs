@@ -221,7 +221,7 @@ fn bad_config_is_refused() {
     );
     assert_eq!(
         refused(&[("nbp_size", "0")]),
-        "config `nbp_size`: 0 is out of range; expected 1 to 16777216"
+        "config `nbp_size`: 0 is out of range; expected 1 to 1048576"
     );
     assert_eq!(
         refused(&[("nbp_size", "big")]),
