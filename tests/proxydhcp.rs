@@ -219,9 +219,9 @@ fn the_c_twin_puts_the_same_frames_on_the_wire_as_the_rust_one() {
         for (index, (r, c)) in rust_frames.iter().zip(&c_frames).enumerate() {
             assert_eq!(
                 r, c,
-                "seed {seed}: frame {index} differs (Rust first, C second); replay with \
-                 `pxelab run topologies/{TOPOLOGY} --seed {seed}`, then with the {PROXY} node's \
-                 plugin set to proxydhcp-c"
+                "seed {seed}: frame {index} differs (Rust first, C second); compare \
+                 `pxelab run topologies/{TOPOLOGY} --seed {seed}` with the same and \
+                 `--plugin {PROXY}=proxydhcp-c` (the CPU cost is on there)"
             );
         }
         // The proxy's own frames are in that list: offers, TFTP OACK and DATA.
