@@ -155,7 +155,7 @@ mod tests {
 
     #[test]
     fn builtin_finds_every_artifact_by_name() {
-        assert_eq!(ALL.len(), 5);
+        assert_eq!(ALL.len(), 6);
         for artifact in ALL {
             assert_eq!(
                 builtin(artifact.name).map(<[u8]>::len),
