@@ -54,7 +54,7 @@ pub fn is_pxe_client(message: &Message) -> bool {
     }
 }
 
-/// Option 93, the client system architecture (0 BIOS, 6 EFI IA32, 7 EFI BC, 9 EFI x64).
+/// Option 93, the client system architecture (IANA: 0 BIOS, 6 EFI IA32, 7 EFI x64, 9 EFI BC).
 pub fn client_arch(message: &Message) -> Option<u16> {
     match message.opts().get(OptionCode::ClientSystemArchitecture) {
         Some(DhcpOption::ClientSystemArchitecture(arch)) => Some(u16::from(*arch)),

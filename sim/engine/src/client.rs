@@ -33,7 +33,7 @@ const DHCP_CYCLES_MAX: u32 = 2;
 /// TTL of packets the firmware sends.
 const TTL: u8 = 64;
 
-/// Client system architecture (RFC 4578 option 93).
+/// Client system architecture (option 93, RFC 4578).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arch {
     Bios,
@@ -43,12 +43,15 @@ pub enum Arch {
 }
 
 impl Arch {
+    /// The option 93 value real firmware sends. RFC 4578's table swapped 7 and 9; the IANA
+    /// registry (and x64 UEFI firmware, Hyper-V generation 2 included) uses 7 for x64 UEFI and
+    /// 9 for EFI byte code, and Wireshark warns about 9 sent for x64.
     pub fn code(self) -> u16 {
         match self {
             Arch::Bios => 0,
             Arch::EfiIa32 => 6,
-            Arch::EfiBc => 7,
-            Arch::EfiX64 => 9,
+            Arch::EfiX64 => 7,
+            Arch::EfiBc => 9,
         }
     }
 }
