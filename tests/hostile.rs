@@ -116,58 +116,79 @@ fn contained(label: &str, plan: &Plan, expected: Expected) {
     }
 }
 
+/// Removes the folder `scratch` made for `plan`.
+fn clean_up(plan: &Plan) {
+    let dir = plan
+        .file
+        .parent()
+        .expect("the topology is in its scratch folder");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn an_endless_loop_runs_out_of_fuel() {
+    let plan = plan_with_fixture("endless-loop");
     contained(
         "endless-loop",
-        &plan_with_fixture("endless-loop"),
+        &plan,
         Expected::Crash("used up its fuel budget of 100000000 units in one call"),
     );
+    clean_up(&plan);
 }
 
 #[test]
 fn a_memory_bomb_hits_the_memory_limit() {
+    let plan = plan_with_fixture("memory-bomb");
     contained(
         "memory-bomb",
-        &plan_with_fixture("memory-bomb"),
+        &plan,
         Expected::Crash("went over its memory limit of 64 MiB"),
     );
+    clean_up(&plan);
 }
 
 #[test]
 fn a_panic_is_a_crash_with_the_panic_message() {
+    let plan = plan_with_fixture("panic");
     contained(
         "panic",
-        &plan_with_fixture("panic"),
+        &plan,
         Expected::Crash("panic: fixture panic on a datagram from 10.2.0."),
     );
+    clean_up(&plan);
 }
 
 #[test]
 fn a_send_storm_is_stopped_at_the_send_limit() {
+    let plan = plan_with_fixture("send-storm");
     contained(
         "send-storm",
-        &plan_with_fixture("send-storm"),
+        &plan,
         Expected::Crash("sent more than 256 datagrams in one call"),
     );
+    clean_up(&plan);
 }
 
 #[test]
 fn a_timer_storm_is_stopped_at_the_timer_limit() {
+    let plan = plan_with_fixture("timer-storm");
     contained(
         "timer-storm",
-        &plan_with_fixture("timer-storm"),
+        &plan,
         Expected::Crash("set more than 256 timers in one call"),
     );
+    clean_up(&plan);
 }
 
 #[test]
 fn an_oversized_datagram_is_a_crash() {
+    let plan = plan_with_fixture("oversized-datagram");
     contained(
         "oversized-datagram",
-        &plan_with_fixture("oversized-datagram"),
+        &plan,
         Expected::Crash("datagram of 70000 bytes is larger than one Ethernet frame allows (1472)"),
     );
+    clean_up(&plan);
 }
 
 #[test]
@@ -186,6 +207,7 @@ fn a_plugin_that_refuses_every_configuration_never_starts() {
         error.message.contains("server `wds` refused to start"),
         "{error}"
     );
+    clean_up(&plan);
 }
 
 #[test]
@@ -193,4 +215,5 @@ fn a_real_plugin_refuses_a_value_it_cannot_read() {
     let text = kb2510665_with(|text| text.replace("      threads: 4 ", "      threads: lots "));
     let plan = write_plan(&scratch("threads-lots"), &text);
     contained("wds threads: lots", &plan, Expected::Refusal("lots"));
+    clean_up(&plan);
 }
