@@ -192,6 +192,17 @@ fn an_oversized_datagram_is_a_crash() {
 }
 
 #[test]
+fn a_log_storm_is_stopped_at_the_log_limit() {
+    let plan = plan_with_fixture("log-storm");
+    contained(
+        "log-storm",
+        &plan,
+        Expected::Crash("wrote more than 1024 log records in one call"),
+    );
+    clean_up(&plan);
+}
+
+#[test]
 fn a_plugin_that_refuses_every_configuration_never_starts() {
     let plan = plan_with_fixture("garbage-config");
     contained(

@@ -41,6 +41,7 @@ const FIXTURES: &[(&str, &str, &str)] = &[
         "fixture_garbage_config",
         "garbage-config",
     ),
+    ("fixture-log-storm", "fixture_log_storm", "log-storm"),
 ];
 const TARGET: &str = "wasm32-unknown-unknown";
 

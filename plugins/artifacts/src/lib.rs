@@ -73,6 +73,10 @@ pub const FIXTURES: &[Artifact] = &[
         name: "garbage-config",
         component: include_bytes!(concat!(env!("OUT_DIR"), "/fixtures/garbage-config.wasm")),
     },
+    Artifact {
+        name: "log-storm",
+        component: include_bytes!(concat!(env!("OUT_DIR"), "/fixtures/log-storm.wasm")),
+    },
 ];
 
 /// The component of the hostile test fixture `name`.
@@ -197,7 +201,7 @@ mod tests {
 
     #[test]
     fn fixtures_are_not_built_ins() {
-        assert_eq!(FIXTURES.len(), 7);
+        assert_eq!(FIXTURES.len(), 8);
         for fixture in FIXTURES {
             assert!(builtin(fixture.name).is_none(), "{}", fixture.name);
             assert_eq!(

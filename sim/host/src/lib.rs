@@ -1,9 +1,10 @@
 //! Runs boot-server plugins: WebAssembly components written against `plugins/wit`, compiled once
 //! per process by wasmtime (or loaded precompiled from the on-disk cache), instantiated per
 //! simulated node, and called with a fuel budget, a memory cap and per-call limits on sends,
-//! timers and datagram size. A trap or a broken limit becomes a `Failure::Crashed` of that
-//! node; the host never panics on what a plugin does. Settings follow the determinism rules:
-//! NaN canonicalization, no threads, no relaxed SIMD, no clocks, no WASI.
+//! timers, log records and datagram size. A trap or a broken limit becomes a
+//! `Failure::Crashed` of that node; the host never panics on what a plugin does. Settings
+//! follow the determinism rules: NaN canonicalization, no threads, no relaxed SIMD, no clocks,
+//! no WASI.
 
 pub mod cache;
 
@@ -22,10 +23,12 @@ mod bindings {
         path: "../../plugins/wit",
         world: "boot-server",
         // These imports end the call when a plugin breaks a per-call limit: the trap stops a
-        // storm at its first excess datagram or timer, not after the plugin's whole loop.
+        // storm at its first excess datagram, timer or record, not after the plugin's loop.
         imports: {
             "pxelab:plugin/host.send": trappable,
             "pxelab:plugin/host.set-timer": trappable,
+            "pxelab:plugin/host.log": trappable,
+            "pxelab:plugin/host.event-log": trappable,
         },
     });
 }
@@ -46,6 +49,9 @@ pub struct SandboxLimits {
     pub sends_per_call_max: usize,
     /// Timers one call may set; the next one ends the call.
     pub timers_per_call_max: usize,
+    /// Diagnostics and event-log records one call may write; the next one ends the call.
+    /// Each record's text is also cut to `LOG_TEXT_BYTES_MAX`, so a call's records stay small.
+    pub logs_per_call_max: usize,
     /// The largest UDP payload a plugin may send. The simulated hosts do not fragment, so the
     /// default is what one Ethernet frame carries: 1500 - 20 (IPv4) - 8 (UDP) = 1472 bytes.
     pub datagram_bytes_max: usize,
@@ -62,6 +68,7 @@ impl Default for SandboxLimits {
             memory_bytes_max: 64 << 20,
             sends_per_call_max: 256,
             timers_per_call_max: 256,
+            logs_per_call_max: 1024,
             datagram_bytes_max: engine::frame::UDP_PAYLOAD_MAX,
         }
     }
@@ -244,10 +251,13 @@ struct State {
     /// Datagrams sent and timers set in the current call.
     sends: usize,
     timers: usize,
+    logs: usize,
     /// The per-call limit the current call broke, if any: the reason for its trap.
     breach: Option<String>,
 }
 
+/// Longer log texts are cut (with a note of the original length): a few lines of diagnostics.
+pub const LOG_TEXT_BYTES_MAX: usize = 4096;
 const STORE_KEY_BYTES_MAX: usize = 256;
 const STORE_VALUE_BYTES_MAX: usize = 1 << 20;
 const STORE_ENTRIES_MAX: usize = 4096;
@@ -271,6 +281,7 @@ impl State {
             sandbox: limits,
             sends: 0,
             timers: 0,
+            logs: 0,
             breach: None,
         }
     }
@@ -281,6 +292,32 @@ impl State {
         self.breach = Some(reason);
         error
     }
+
+    /// Counts one log or event-log record against the per-call limit.
+    fn count_log(&mut self) -> wasmtime::Result<()> {
+        let logs_max = self.sandbox.logs_per_call_max;
+        if self.logs >= logs_max {
+            return Err(self.breach(format!(
+                "wrote more than {logs_max} log records in one call"
+            )));
+        }
+        self.logs += 1;
+        Ok(())
+    }
+}
+
+/// `text` cut to `LOG_TEXT_BYTES_MAX` bytes at a character boundary, saying so.
+fn bounded(mut text: String) -> String {
+    if text.len() > LOG_TEXT_BYTES_MAX {
+        let bytes = text.len();
+        let mut end = LOG_TEXT_BYTES_MAX;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str(&format!("... (cut from {bytes} bytes)"));
+    }
+    text
 }
 
 fn level(level: types::Level) -> Level {
@@ -338,7 +375,9 @@ impl bindings::pxelab::plugin::host::Host for State {
         Ok(())
     }
 
-    fn log(&mut self, level_: types::Level, msg: String) {
+    fn log(&mut self, level_: types::Level, msg: String) -> wasmtime::Result<()> {
+        self.count_log()?;
+        let msg = bounded(msg);
         if level_ == types::Level::Error && msg.starts_with("panic") {
             self.last_panic = Some(msg.clone());
         }
@@ -346,15 +385,24 @@ impl bindings::pxelab::plugin::host::Host for State {
             level: level(level_),
             text: msg,
         });
+        Ok(())
     }
 
-    fn event_log(&mut self, source: String, level_: types::Level, event_id: u32, text: String) {
+    fn event_log(
+        &mut self,
+        source: String,
+        level_: types::Level,
+        event_id: u32,
+        text: String,
+    ) -> wasmtime::Result<()> {
+        self.count_log()?;
         self.effects.push(Effect::WindowsEvent {
-            source,
+            source: bounded(source),
             level: level(level_),
             event_id,
-            text,
+            text: bounded(text),
         });
+        Ok(())
     }
 
     fn store_get(&mut self, key: String) -> Option<Vec<u8>> {
@@ -367,7 +415,11 @@ impl bindings::pxelab::plugin::host::Host for State {
             && (self.store.contains_key(&key) || self.store.len() < STORE_ENTRIES_MAX);
         if fits {
             self.store.insert(key, value);
-        } else {
+        } else if self.logs < self.sandbox.logs_per_call_max {
+            // The warning counts as a log record; past the limit refusals go unreported
+            // rather than trapping a call that only asked to store something.
+            self.logs += 1;
+            let key = bounded(key);
             self.effects.push(Effect::Log {
                 level: Level::Warning,
                 text: format!("store-set of `{key}` refused: over the store's limits"),
@@ -437,6 +489,7 @@ impl App for WasmApp {
         state.last_panic = None;
         state.sends = 0;
         state.timers = 0;
+        state.logs = 0;
         state.breach = None;
         instance
             .store

@@ -1,6 +1,6 @@
 //! Per-call sandbox limits at the `App` boundary: a plugin that sends too many datagrams, sets
-//! too many timers or sends a datagram too large for one frame ends its call as a crash naming
-//! the limit, and what it did within the limits still happens.
+//! too many timers, writes too many log records or sends a datagram too large for one frame ends
+//! its call as a crash naming the limit, and what it did within the limits still happens.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -131,4 +131,22 @@ fn fuel_memory_and_panics_name_their_cause() {
         reason.contains("panic: fixture panic on a datagram from 10.2.0.2:67"),
         "{reason}"
     );
+}
+
+#[test]
+fn a_log_storm_ends_at_the_limit_with_each_record_cut_short() {
+    let mut app = started(SandboxLimits::default(), "log-storm");
+    let (effects, failure) = poke(&mut app);
+    assert_eq!(
+        crash_reason(failure),
+        "wrote more than 1024 log records in one call"
+    );
+    assert_eq!(effects.len(), 1024);
+    for effect in &effects {
+        let Effect::Log { text, .. } = effect else {
+            panic!("{effect:?}")
+        };
+        assert!(text.len() < host::LOG_TEXT_BYTES_MAX + 64, "{}", text.len());
+        assert!(text.ends_with("... (cut from 65536 bytes)"), "{text:.40}");
+    }
 }
