@@ -209,4 +209,26 @@ mod tests {
         assert_eq!(dir_from(env(&[])), None);
         assert_eq!(dir_from(env(&[("HOME", "")])), None);
     }
+
+    /// Same configuration, same key (a later process finds the entry); any change of the
+    /// engine's settings, a different key (a stale artifact is never even opened).
+    #[test]
+    fn entries_are_keyed_by_the_engine_configuration() {
+        let engine = |fuel: bool| {
+            let mut config = wasmtime::Config::new();
+            config.consume_fuel(fuel);
+            Engine::new(&config).unwrap()
+        };
+        let dir = PathBuf::from("/cache");
+        let entry = |engine: &Engine| DiskCache::new(dir.clone(), engine).entry("abc");
+        assert_eq!(entry(&engine(true)), entry(&engine(true)));
+        assert_ne!(entry(&engine(true)), entry(&engine(false)));
+        let name = entry(&engine(true));
+        let name = name.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.starts_with("abc-") && name.ends_with(".cwasm"),
+            "{name}"
+        );
+        assert_eq!(name.len(), "abc-".len() + 64 + ".cwasm".len());
+    }
 }
