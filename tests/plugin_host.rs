@@ -125,7 +125,8 @@ fn garbage_is_not_a_component() {
         .err()
         .expect("refused");
     assert!(
-        error.contains("junk.wasm") && error.contains("not a valid WebAssembly component"),
+        error.contains("junk.wasm")
+            && error.contains("not a valid WebAssembly component or module"),
         "{error}"
     );
 }

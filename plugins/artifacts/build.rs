@@ -108,6 +108,13 @@ fn encode_component(target_dir: &Path, package: &str, file: &str, component_path
         .unwrap_or_else(|e| fail(&format!("cannot make a component of {package}: {e:?}")));
     fs::write(component_path, component)
         .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", component_path.display())));
+    // The SDK example is also kept as the core module cargo writes, which is what a plugin
+    // author hands pxelab: the host's own module-to-component step is tested with it.
+    if package == "tinypxe" {
+        let core_path = component_path.with_file_name("tinypxe.core.wasm");
+        fs::write(&core_path, &module)
+            .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", core_path.display())));
+    }
 }
 
 fn build_modules(root: &Path, target_dir: &Path) {

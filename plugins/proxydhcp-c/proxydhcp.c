@@ -105,6 +105,9 @@ static const uint8_t PXE_VENDOR_OPTIONS[4] = {6, 1, 8, 255};
 #define TFTP_BLKSIZE_DEFAULT 512u
 #define TFTP_BLKSIZE_MIN 8u
 #define TFTP_BLKSIZE_MAX 65464u
+/* The largest block one Ethernet frame carries without IP fragmentation (RFC 2348's example);
+ * the server answers a larger request with this, as the Rust SDK's server does. */
+#define TFTP_BLKSIZE_ETHERNET 1468u
 #define TFTP_TRANSFER_PORT_FIRST 49152u
 #define TFTP_TIMEOUT_DEFAULT_NS 1000000000ull
 #define TFTP_RETRANSMISSIONS_MAX 5u
@@ -978,8 +981,8 @@ static void tftp_on_request(const boot_server_datagram_t *d, int opcode) {
              * with the largest size it allows. */
             if (!(transfer->accepted & OPTION_BLKSIZE) && parse_whole(value, value_len, UINT32_MAX, &number) &&
                 number >= TFTP_BLKSIZE_MIN) {
-                transfer->blksize =
-                    (uint32_t)(number < TFTP_BLKSIZE_MAX ? number : TFTP_BLKSIZE_MAX);
+                transfer->blksize = (uint32_t)(number < TFTP_BLKSIZE_ETHERNET ? number
+                                                                             : TFTP_BLKSIZE_ETHERNET);
                 oack_put(transfer, OPTION_BLKSIZE, "blksize", transfer->blksize);
             }
         } else if (eq_ignore_ascii_case(name, name_len, "tsize")) {

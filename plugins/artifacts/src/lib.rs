@@ -79,6 +79,11 @@ pub const FIXTURES: &[Artifact] = &[
     },
 ];
 
+/// The SDK example plugin as the core wasm module `cargo build --target wasm32-unknown-unknown`
+/// writes (not yet a component): what a plugin author passes to `--plugin`.
+pub const TINYPXE_CORE_MODULE: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/tinypxe.core.wasm"));
+
 /// The component of the hostile test fixture `name`.
 pub fn fixture(name: &str) -> Option<&'static [u8]> {
     FIXTURES

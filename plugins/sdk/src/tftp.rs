@@ -233,7 +233,9 @@ impl Server {
                 // server answers with the largest size it allows.
                 "blksize" => match value.parse::<usize>() {
                     Ok(size) if size >= tftp::BLKSIZE_MIN => {
-                        transfer.blksize = size.min(tftp::BLKSIZE_MAX);
+                        // RFC 2348: the server may answer with a smaller size. Larger
+                        // blocks would need IP fragmentation, which the network never does.
+                        transfer.blksize = size.min(tftp::BLKSIZE_ETHERNET);
                         accepted.push(("blksize", transfer.blksize.to_string()));
                     }
                     _ => {}
@@ -588,7 +590,7 @@ mod tests {
         assert_eq!(
             parse(&oack),
             Repr::OptionAck {
-                options: vec![("blksize", "65464"), ("timeout", "3"), ("tsize", "1024")]
+                options: vec![("blksize", "1468"), ("timeout", "3"), ("tsize", "1024")]
             }
         );
         assert_eq!(env.next_timer_ns(), Some(3_000_000_000));

@@ -134,6 +134,13 @@ impl PluginHost {
     /// Compiles `bytes` (once per distinct content) and checks it speaks our contract.
     /// `name` is how errors refer to it: a built-in name or a file path.
     pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Arc<Plugin>, String> {
+        let componentized;
+        let bytes = if is_core_module(bytes) {
+            componentized = componentize(name, bytes)?;
+            &componentized[..]
+        } else {
+            bytes
+        };
         let hash = cache::hex(&Sha256::digest(bytes));
         let mut compiled = self
             .compiled
@@ -209,6 +216,47 @@ impl PluginHost {
         app.instance = Some(app.fresh_instance(state)?);
         Ok(app)
     }
+}
+
+/// A core wasm module (what `cargo build --target wasm32-unknown-unknown` writes), as opposed
+/// to a component: the preamble's version field is 1 rather than the component layer.
+fn is_core_module(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
+}
+
+/// Turns a core module built with the SDK (wit-bindgen leaves the world's type in a custom
+/// section) into a component, as the build of the built-in plugins does.
+fn componentize(name: &str, module: &[u8]) -> Result<Vec<u8>, String> {
+    let mut has_world = false;
+    for payload in wasmparser::Parser::new(0).parse_all(module) {
+        match payload {
+            Ok(wasmparser::Payload::CustomSection(section)) => {
+                has_world |= section.name().starts_with("component-type");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                return Err(format!(
+                    "plugin `{name}` is not a valid WebAssembly component or module: {e}"
+                ));
+            }
+        }
+    }
+    if !has_world {
+        return Err(format!(
+            "plugin `{name}` is a core wasm module without the boot-server world's type: build \
+             it with the pxelab SDK (plugins/README.md), which embeds it, or pass a component"
+        ));
+    }
+    wit_component::ComponentEncoder::default()
+        .validate(true)
+        .module(module)
+        .and_then(|mut encoder| encoder.encode())
+        .map_err(|e| {
+            format!(
+                "plugin `{name}` is a core wasm module that cannot be made a component: {e:#}; \
+                 build it with the pxelab SDK (plugins/README.md) or pass a component"
+            )
+        })
 }
 
 /// Refuses components that import anything beyond our host interface (WASI, say), or an

@@ -10,6 +10,9 @@ pub const BLKSIZE_DEFAULT: usize = 512;
 pub const BLKSIZE_MIN: usize = 8;
 /// Largest block size a client may ask for (RFC 2348): what fits in one IPv4/UDP datagram.
 pub const BLKSIZE_MAX: usize = 65464;
+/// Largest block size that fits one Ethernet frame without IP fragmentation (1500-byte MTU
+/// minus IPv4, UDP and TFTP headers; RFC 2348's own example). Servers answer with at most this.
+pub const BLKSIZE_ETHERNET: usize = 1468;
 
 /// The malformed-packet error: the bytes are not a TFTP packet this module understands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -50,7 +50,9 @@ impl Plugin for TinyPxe {
             MessageType::Offer => dhcp::reply_destination(&request),
             _ => datagram.src,
         };
-        let Ok(payload) = dhcp::encode(&reply) else { return };
+        let Ok(payload) = dhcp::encode(&reply) else {
+            return;
+        };
         let src = std::net::SocketAddrV4::new(own_ip, datagram.dst.port());
         env.send(Datagram { src, dst, payload });
     }
