@@ -112,7 +112,7 @@ fn lan_and_fault_mistakes_are_located() {
     let cases = [
         (
             "  - { at: 5s, crash: r9 }",
-            "unknown router `r9`",
+            "unknown router or server `r9`",
             "crash: r9",
         ),
         (
