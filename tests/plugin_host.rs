@@ -142,15 +142,14 @@ fn a_refused_configuration_is_a_located_topology_error() {
     let error = pxelab::run(&plan, 0, tests::services())
         .err()
         .expect("refused");
-    let wds_line = broken.lines().position(|l| l.trim() == "wds:").unwrap();
-    let config_line = wds_line
-        + broken
-            .lines()
-            .skip(wds_line)
-            .position(|l| l.trim() == "config:")
-            .unwrap()
+    // The error points at the refused key's own line.
+    let threads_line = broken
+        .lines()
+        .position(|l| l.trim_start().starts_with("threads: lots"))
+        .unwrap()
         + 1;
-    assert_eq!(error.line, config_line, "{error}");
+    assert_eq!(error.line, threads_line, "{error}");
+    assert!(error.message.contains("config `threads`"), "{error}");
 }
 
 /// A temporary cache folder of its own, emptied first.

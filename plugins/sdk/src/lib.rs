@@ -31,6 +31,8 @@ pub mod bindings {
 pub use config::Config;
 /// The DHCP library the helpers speak, re-exported so a plugin needs no version of its own.
 pub use dhcproto;
+/// Timing distributions, as `Config::distribution_or` returns them and `Env::sample` draws.
+pub use timing::Distribution;
 
 /// Severity of a diagnostic or event-log record (the WIT `level`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -113,7 +113,9 @@ pub fn describe_dhcp(payload: &[u8]) -> String {
     if !message.yiaddr().is_unspecified() {
         let _ = write!(text, " yiaddr {}", message.yiaddr());
     }
-    if let Some(Ok(file)) = message.fname_str()
+    if let Some(Ok(file)) = message
+        .fname_str()
+        .map(|f| f.map(|f| f.trim_end_matches('\0')))
         && !file.is_empty()
     {
         let _ = write!(text, " file {file}");

@@ -116,8 +116,16 @@ pub fn run(
         _ => None,
     });
     if let Some((name, reason)) = refused {
+        // The SDK names the key it refuses (config `key`: ...): point at that key's line.
+        let key = reason
+            .strip_prefix("config `")
+            .and_then(|rest| rest.split_once('`'))
+            .map(|(key, _)| format!("{key}:"));
+        let server = format!("{name}:");
+        let mut anchors = vec!["servers:", server.as_str(), "config:"];
+        anchors.extend(key.as_deref());
         return Err(plan.error_at(
-            &["servers:", &format!("{name}:"), "config:"],
+            &anchors,
             format!("server `{name}` refused to start: {reason}"),
             "fix the plugin's configuration; the message above is the plugin's own",
         ));

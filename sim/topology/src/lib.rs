@@ -1198,7 +1198,7 @@ impl Plan {
                 self.error_at(
                     &["servers:", &format!("{name}:"), "plugin:"],
                     message,
-                    "use a built-in plugin name, or a path to a .wasm component relative to the topology file",
+                    "use a built-in plugin name, or a path (relative to the topology file) to a .wasm plugin: a component, or the core module cargo builds with the pxelab SDK",
                 )
             })?;
             let attachment = Attachment {
