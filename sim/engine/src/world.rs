@@ -908,6 +908,11 @@ impl World {
         self.log.as_ref()
     }
 
+    /// Replaces the run's limits (before `run`).
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
     pub fn nodes(&self) -> impl Iterator<Item = (&str, &Node)> {
         self.node_names.iter().map(String::as_str).zip(&self.nodes)
     }

@@ -111,25 +111,7 @@ pub fn run(
     let mut world = plan.build(seed, services)?;
     let stop = world.run();
     let report = Report::from_world(&world, stop);
-    let refused = world.nodes().find_map(|(name, node)| match node {
-        engine::Node::Server(server) => server.refusal().map(|reason| (name, reason)),
-        _ => None,
-    });
-    if let Some((name, reason)) = refused {
-        // The SDK names the key it refuses (config `key`: ...): point at that key's line.
-        let key = reason
-            .strip_prefix("config `")
-            .and_then(|rest| rest.split_once('`'))
-            .map(|(key, _)| format!("{key}:"));
-        let server = format!("{name}:");
-        let mut anchors = vec!["servers:", server.as_str(), "config:"];
-        anchors.extend(key.as_deref());
-        return Err(plan.error_at(
-            &anchors,
-            format!("server `{name}` refused to start: {reason}"),
-            "fix the plugin's configuration; the message above is the plugin's own",
-        ));
-    }
+    refusal_error(plan, &world)?;
     Ok((world, report))
 }
 
@@ -375,6 +357,63 @@ impl SweepResult {
             self.crashed_runs as f64 / self.runs as f64
         }
     }
+
+    /// The 95% confidence interval of the crash rate (Wilson score interval).
+    pub fn crash_rate_ci95(&self) -> (f64, f64) {
+        wilson_interval(self.crashed_runs, self.runs, 1.959_963_984_540_054)
+    }
+}
+
+/// The Wilson score interval for `successes` out of `trials` at `z` standard deviations: unlike
+/// the normal approximation it stays inside 0..1 and is honest at 0 or `trials` successes.
+pub fn wilson_interval(successes: u64, trials: u64, z: f64) -> (f64, f64) {
+    if trials == 0 {
+        return (0.0, 1.0);
+    }
+    let n = trials as f64;
+    let p = successes as f64 / n;
+    let z2 = z * z;
+    let denominator = 1.0 + z2 / n;
+    let center = (p + z2 / (2.0 * n)) / denominator;
+    let margin = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denominator;
+    ((center - margin).max(0.0), (center + margin).min(1.0))
+}
+
+/// Checks a topology as far as can be done without simulated time passing: the file (already
+/// loaded into `plan`), every plugin loads and speaks the contract, and every server accepts
+/// its configuration when it starts.
+pub fn check(plan: &Plan, services: &Services) -> Result<(), topology::Error> {
+    let mut world = plan.build(0, services)?;
+    world.set_limits(engine::Limits {
+        sim_time_max_ns: 0,
+        ..engine::Limits::default()
+    });
+    world.run();
+    refusal_error(plan, &world)
+}
+
+/// The located error for a server that refused its configuration at its first start.
+fn refusal_error(plan: &Plan, world: &World) -> Result<(), topology::Error> {
+    let refused = world.nodes().find_map(|(name, node)| match node {
+        engine::Node::Server(server) => server.refusal().map(|reason| (name, reason)),
+        _ => None,
+    });
+    let Some((name, reason)) = refused else {
+        return Ok(());
+    };
+    // The SDK names the key it refuses (config `key`: ...): point at that key's line.
+    let key = reason
+        .strip_prefix("config `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(key, _)| format!("{key}:"));
+    let server = format!("{name}:");
+    let mut anchors = vec!["servers:", server.as_str(), "config:"];
+    anchors.extend(key.as_deref());
+    Err(plan.error_at(
+        &anchors,
+        format!("server `{name}` refused to start: {reason}"),
+        "fix the plugin's configuration; the message above is the plugin's own",
+    ))
 }
 
 /// Runs every seed in `seeds` on `jobs` threads.
@@ -427,4 +466,33 @@ pub fn sweep(
         result.digests.push((report.seed, report.digest));
     }
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const Z95: f64 = 1.959_963_984_540_054;
+
+    #[test]
+    fn wilson_intervals_match_the_formula() {
+        // Reference values computed independently from the Wilson score formula.
+        let cases = [
+            (
+                (590, 1000),
+                (0.559_228_441_118_670_9, 0.620_082_742_353_929_1),
+            ),
+            ((0, 1000), (0.0, 0.003_826_758_485_555_123)),
+            ((10, 10), (0.722_467_200_137_110_7, 1.0)),
+            ((1, 2), (0.094_531_205_734_230_74, 0.905_468_794_265_769_3)),
+        ];
+        for ((k, n), (low, high)) in cases {
+            let (l, h) = wilson_interval(k, n, Z95);
+            assert!(
+                (l - low).abs() < 1e-12 && (h - high).abs() < 1e-12,
+                "{k}/{n}: {l} {h}"
+            );
+        }
+        assert_eq!(wilson_interval(0, 0, Z95), (0.0, 1.0));
+    }
 }

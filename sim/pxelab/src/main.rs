@@ -46,6 +46,12 @@ enum Command {
         #[arg(long = "plugin", value_name = "NODE=PLUGIN", value_parser = parse_override)]
         plugins: Vec<(String, String)>,
     },
+    /// Validate topologies without running them: the file, every plugin, every server's config.
+    Check {
+        /// Topology files (YAML).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Run a range of seeds and report crash rate and failing seeds.
     Sweep {
         file: PathBuf,
@@ -211,6 +217,31 @@ fn execute(command: Command, no_cache: bool) -> Result<(), Failure> {
                 output = render_report(&plan, &world, &report);
             }
         }
+        Command::Check { files } => {
+            let mut failed = 0;
+            for file in &files {
+                let checked = topology::load(file).and_then(|plan| {
+                    pxelab::check(&plan, &services)?;
+                    Ok(plan)
+                });
+                match checked {
+                    Ok(plan) => {
+                        let _ = writeln!(output, "ok     {} ({})", file.display(), plan.name);
+                    }
+                    Err(error) => {
+                        failed += 1;
+                        let _ = writeln!(output, "error  {error}");
+                    }
+                }
+            }
+            if failed > 0 {
+                write_stdout(&output)?;
+                return Err(Failure::BadInput(format!(
+                    "{failed} of {} topologies have errors",
+                    files.len()
+                )));
+            }
+        }
         Command::Sweep {
             file,
             seeds,
@@ -233,6 +264,7 @@ fn execute(command: Command, no_cache: bool) -> Result<(), Failure> {
                     "runs": result.runs,
                     "crashed_runs": result.crashed_runs,
                     "crash_rate": result.crash_rate(),
+                    "crash_rate_ci95": [result.crash_rate_ci95().0, result.crash_rate_ci95().1],
                     "unbooted_runs": result.unbooted_runs,
                     "failing_seeds": result.failing_seeds,
                     "seeds_per_second": seeds_per_s,
@@ -251,7 +283,14 @@ fn execute(command: Command, no_cache: bool) -> Result<(), Failure> {
                 let _ = writeln!(output, "seeds          {}..{}", seeds.start, seeds.end);
                 let _ = writeln!(output, "runs           {}", result.runs);
                 let _ = writeln!(output, "crashed runs   {}", result.crashed_runs);
-                let _ = writeln!(output, "crash rate     {:.1}%", result.crash_rate() * 100.0);
+                let (low, high) = result.crash_rate_ci95();
+                let _ = writeln!(
+                    output,
+                    "crash rate     {:.1}% (95% CI {:.1}% to {:.1}%)",
+                    result.crash_rate() * 100.0,
+                    low * 100.0,
+                    high * 100.0
+                );
                 let _ = writeln!(
                     output,
                     "unbooted runs  {} (a client did not boot)",

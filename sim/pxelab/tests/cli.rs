@@ -141,3 +141,71 @@ fn the_compile_cache_is_written_once_and_can_be_switched_off() {
     assert!(!other.exists(), "--no-cache writes nothing");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn check_validates_topologies_without_running_them() {
+    let good = topology("kb2510665.yaml");
+    let out = pxelab(&["check", good.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("ok "),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // A value only the plugin can judge is caught too, located on its line.
+    let dir = scratch("check");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.yaml");
+    let source = std::fs::read_to_string(&good).unwrap();
+    std::fs::write(&bad, source.replace("threads: 4 ", "threads: lots ")).unwrap();
+    let out = pxelab(
+        &["check", good.to_str().unwrap(), bad.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("ok "), "{stdout}");
+    assert!(
+        stdout.contains("bad.yaml:") && stdout.contains("config `threads`"),
+        "{stdout}"
+    );
+    assert!(text(&out.stderr).contains("1 of 2 topologies have errors"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_sweep_reports_the_crash_rate_with_its_confidence_interval() {
+    let file = topology("kb2510665.yaml");
+    let out = pxelab(
+        &[
+            "sweep",
+            file.to_str().unwrap(),
+            "--seeds",
+            "0..40",
+            "--jobs",
+            "2",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("(95% CI "), "{stdout}");
+    let out = pxelab(
+        &[
+            "sweep",
+            file.to_str().unwrap(),
+            "--seeds",
+            "0..40",
+            "--json",
+            "--jobs",
+            "1",
+        ],
+        None,
+    );
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rate = value["crash_rate"].as_f64().unwrap();
+    let ci = value["crash_rate_ci95"].as_array().unwrap();
+    let (low, high) = (ci[0].as_f64().unwrap(), ci[1].as_f64().unwrap());
+    assert!(low <= rate && rate <= high && 0.0 <= low && high <= 1.0);
+}
