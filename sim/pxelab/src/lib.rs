@@ -364,6 +364,135 @@ impl SweepResult {
     }
 }
 
+/// A sweep as JSON: what `sweep --json` prints and `merge` reads. Nothing in it depends on
+/// the machine or the thread count, so equal sweeps print equal JSON.
+pub fn sweep_json(
+    plan: &Plan,
+    file: &str,
+    seeds: &std::ops::Range<u64>,
+    shard: Option<(u64, u64)>,
+    result: &SweepResult,
+) -> serde_json::Value {
+    use sha2::Digest;
+    let topology_sha256: String = sha2::Sha256::digest(plan.source().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    sweep_value(&plan.name, file, &topology_sha256, seeds, shard, result)
+}
+
+fn sweep_value(
+    name: &str,
+    file: &str,
+    topology_sha256: &str,
+    seeds: &std::ops::Range<u64>,
+    shard: Option<(u64, u64)>,
+    result: &SweepResult,
+) -> serde_json::Value {
+    let (low, high) = result.crash_rate_ci95();
+    let mut value = json!({
+        "topology": name,
+        "file": file,
+        "topology_sha256": topology_sha256,
+        "seeds": format!("{}..{}", seeds.start, seeds.end),
+        "runs": result.runs,
+        "crashed_runs": result.crashed_runs,
+        "crash_rate": result.crash_rate(),
+        "crash_rate_ci95": [low, high],
+        "unbooted_runs": result.unbooted_runs,
+        "failing_seeds": result.failing_seeds,
+    });
+    if let Some((index, count)) = shard {
+        value["shard"] = json!(format!("{index}/{count}"));
+    }
+    value
+}
+
+/// Combines the JSON of shards `1/N .. N/N` of one sweep into the JSON of the whole sweep.
+pub fn merge(shards: &[serde_json::Value]) -> Result<serde_json::Value, String> {
+    let first = shards.first().ok_or("no shard results to merge")?;
+    let text = |value: &serde_json::Value, key: &str| -> Result<String, String> {
+        value[key]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("not a pxelab sweep result: no `{key}`"))
+    };
+    let number = |value: &serde_json::Value, key: &str| -> Result<u64, String> {
+        value[key]
+            .as_u64()
+            .ok_or_else(|| format!("not a pxelab sweep result: no `{key}`"))
+    };
+    let same = ["topology", "file", "topology_sha256", "seeds"];
+    let mut seen = Vec::new();
+    let mut count = None;
+    let mut result = SweepResult {
+        runs: 0,
+        crashed_runs: 0,
+        unbooted_runs: 0,
+        failing_seeds: Vec::new(),
+        digests: Vec::new(),
+    };
+    for shard in shards {
+        for key in same {
+            if text(shard, key)? != text(first, key)? {
+                return Err(format!(
+                    "shards of different sweeps: `{key}` is {} in one and {} in another",
+                    text(first, key)?,
+                    text(shard, key)?
+                ));
+            }
+        }
+        let label = text(shard, "shard")?;
+        let (index, total) = label
+            .split_once('/')
+            .and_then(|(k, n)| Some((k.parse::<u64>().ok()?, n.parse::<u64>().ok()?)))
+            .ok_or_else(|| format!("bad shard label `{label}`"))?;
+        if *count.get_or_insert(total) != total {
+            return Err(format!(
+                "shards of {total} and of {} mixed",
+                count.unwrap_or(0)
+            ));
+        }
+        if seen.contains(&index) {
+            return Err(format!("shard {label} given twice"));
+        }
+        seen.push(index);
+        result.runs += number(shard, "runs")?;
+        result.crashed_runs += number(shard, "crashed_runs")?;
+        result.unbooted_runs += number(shard, "unbooted_runs")?;
+        let failing = shard["failing_seeds"]
+            .as_array()
+            .ok_or("not a pxelab sweep result: no `failing_seeds`")?;
+        for seed in failing {
+            result
+                .failing_seeds
+                .push(seed.as_u64().ok_or("a failing seed that is not a number")?);
+        }
+    }
+    let total = count.unwrap_or(0);
+    let missing: Vec<String> = (1..=total)
+        .filter(|index| !seen.contains(index))
+        .map(|index| format!("{index}/{total}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!("missing shard(s): {}", missing.join(", ")));
+    }
+    result.failing_seeds.sort_unstable();
+    let seeds_text = text(first, "seeds")?;
+    let (start, end) = seeds_text
+        .split_once("..")
+        .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
+        .ok_or_else(|| format!("bad seed range `{seeds_text}`"))?;
+    Ok(sweep_value(
+        &text(first, "topology")?,
+        &text(first, "file")?,
+        &text(first, "topology_sha256")?,
+        &(start..end),
+        None,
+        &result,
+    ))
+}
+
 /// The Wilson score interval for `successes` out of `trials` at `z` standard deviations: unlike
 /// the normal approximation it stays inside 0..1 and is honest at 0 or `trials` successes.
 pub fn wilson_interval(successes: u64, trials: u64, z: f64) -> (f64, f64) {
@@ -423,7 +552,25 @@ pub fn sweep(
     jobs: usize,
     services: &Services,
 ) -> Result<SweepResult, topology::Error> {
-    let seeds: Vec<u64> = seeds.collect();
+    sweep_seeds(plan, seeds.collect(), jobs, services)
+}
+
+/// The seeds of `range` that shard `index` of `count` (1-based) runs: every `count`-th seed,
+/// so shards take equal shares of slow and fast seeds.
+pub fn shard_seeds(range: std::ops::Range<u64>, index: u64, count: u64) -> Vec<u64> {
+    let start = range.start;
+    range
+        .filter(|seed| (seed - start) % count == index - 1)
+        .collect()
+}
+
+/// Runs every seed in `seeds` on `jobs` threads.
+pub fn sweep_seeds(
+    plan: &Plan,
+    seeds: Vec<u64>,
+    jobs: usize,
+    services: &Services,
+) -> Result<SweepResult, topology::Error> {
     let jobs = jobs.clamp(1, seeds.len().max(1));
     let chunk = seeds.len().div_ceil(jobs).max(1);
     let mut reports: Vec<Report> = Vec::with_capacity(seeds.len());

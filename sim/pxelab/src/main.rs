@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use pxelab::{Services, render_report, report_json, sweep};
+use pxelab::{Services, render_report, report_json};
 
 #[derive(Parser)]
 #[command(
@@ -52,6 +52,11 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Combine the `sweep --shard K/N --json` outputs of all N shards into the whole sweep's JSON.
+    Merge {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Run a range of seeds and report crash rate and failing seeds.
     Sweep {
         file: PathBuf,
@@ -63,11 +68,26 @@ enum Command {
         jobs: Option<usize>,
         #[arg(long)]
         json: bool,
+        /// Run only shard K of N (every N-th seed from the K-th), e.g. `--shard 2/4` on the
+        /// second of four machines; `pxelab merge` combines the shards' `--json` output.
+        #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+        shard: Option<(u64, u64)>,
         /// Run server NODE with another plugin (a built-in name or a .wasm path), e.g.
         /// `--plugin wds=wds-fixed`. Repeatable.
         #[arg(long = "plugin", value_name = "NODE=PLUGIN", value_parser = parse_override)]
         plugins: Vec<(String, String)>,
     },
+}
+
+fn parse_shard(text: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("write the shard as K/N with 1 <= K <= N, e.g. 2/4 (got `{text}`)");
+    let (index, count) = text.split_once('/').ok_or_else(bad)?;
+    let index: u64 = index.trim().parse().map_err(|_| bad())?;
+    let count: u64 = count.trim().parse().map_err(|_| bad())?;
+    if index == 0 || count == 0 || index > count {
+        return Err(bad());
+    }
+    Ok((index, count))
 }
 
 /// One sweep keeps a result per seed in memory; past this, split the range.
@@ -242,34 +262,42 @@ fn execute(command: Command, no_cache: bool) -> Result<(), Failure> {
                 )));
             }
         }
+        Command::Merge { files } => {
+            let mut shards = Vec::new();
+            for file in &files {
+                let text = std::fs::read_to_string(file).map_err(|e| {
+                    Failure::BadInput(format!("cannot read {}: {e}", file.display()))
+                })?;
+                let value: serde_json::Value = serde_json::from_str(&text)
+                    .map_err(|e| Failure::BadInput(format!("{}: not JSON: {e}", file.display())))?;
+                shards.push(value);
+            }
+            let merged = pxelab::merge(&shards).map_err(Failure::BadInput)?;
+            output = format!("{merged}\n");
+        }
         Command::Sweep {
             file,
             seeds,
             jobs,
             json,
+            shard,
             plugins,
         } => {
             let plan = plan(&file, &plugins, &services)?;
             let jobs =
                 jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             let started = Instant::now();
-            let result = sweep(&plan, seeds.clone(), jobs, &services)
+            let selected = match shard {
+                Some((index, count)) => pxelab::shard_seeds(seeds.clone(), index, count),
+                None => seeds.clone().collect(),
+            };
+            let result = pxelab::sweep_seeds(&plan, selected, jobs, &services)
                 .map_err(|e| Failure::BadInput(e.to_string()))?;
             let elapsed_s = started.elapsed().as_secs_f64();
             let seeds_per_s = result.runs as f64 / elapsed_s.max(1e-9);
             if json {
-                let value = serde_json::json!({
-                    "topology": plan.name,
-                    "seeds": format!("{}..{}", seeds.start, seeds.end),
-                    "runs": result.runs,
-                    "crashed_runs": result.crashed_runs,
-                    "crash_rate": result.crash_rate(),
-                    "crash_rate_ci95": [result.crash_rate_ci95().0, result.crash_rate_ci95().1],
-                    "unbooted_runs": result.unbooted_runs,
-                    "failing_seeds": result.failing_seeds,
-                    "seeds_per_second": seeds_per_s,
-                    "jobs": jobs,
-                });
+                let value =
+                    pxelab::sweep_json(&plan, &file.display().to_string(), &seeds, shard, &result);
                 output = format!("{value}\n");
             } else {
                 let shown: Vec<String> = result

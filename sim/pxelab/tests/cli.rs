@@ -209,3 +209,54 @@ fn a_sweep_reports_the_crash_rate_with_its_confidence_interval() {
     let (low, high) = (ci[0].as_f64().unwrap(), ci[1].as_f64().unwrap());
     assert!(low <= rate && rate <= high && 0.0 <= low && high <= 1.0);
 }
+
+#[test]
+fn sweep_json_is_the_same_for_any_jobs_and_shards_merge_into_the_whole_sweep() {
+    let file = topology("kb2510665.yaml");
+    let file = file.to_str().unwrap();
+    let sweep = |extra: &[&str]| {
+        let mut args = vec!["sweep", file, "--seeds", "0..24", "--json"];
+        args.extend_from_slice(extra);
+        let out = pxelab(&args, None);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let whole = sweep(&["--jobs", "1"]);
+    assert_eq!(
+        sweep(&["--jobs", "2"]),
+        whole,
+        "the thread count changes nothing"
+    );
+
+    let dir = scratch("shards");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut shard_files = Vec::new();
+    for k in 1..=3 {
+        let path = dir.join(format!("shard-{k}.json"));
+        std::fs::write(&path, sweep(&["--shard", &format!("{k}/3"), "--jobs", "2"])).unwrap();
+        shard_files.push(path.to_str().unwrap().to_string());
+    }
+    let mut args = vec!["merge"];
+    args.extend(shard_files.iter().map(String::as_str).rev());
+    let out = pxelab(&args, None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        whole,
+        "merged shards equal the whole sweep"
+    );
+
+    let out = pxelab(&["merge", &shard_files[0], &shard_files[2]], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("missing shard(s): 2/3"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = pxelab(&["merge", &shard_files[0], &shard_files[0]], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("given twice"));
+    let out = pxelab(&["sweep", file, "--seeds", "0..9", "--shard", "4/3"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1114,6 +1114,11 @@ fn find_token(text: &str, token: &str) -> Option<usize> {
 }
 
 impl Plan {
+    /// The topology file's text, as loaded.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
     /// An error located by `anchors` (`["servers:", "wds:", "config:"]`) in this plan's file.
     pub fn error_at(
         &self,
