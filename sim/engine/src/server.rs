@@ -112,12 +112,17 @@ impl ServerNode {
     }
 
     pub(crate) fn start(&mut self, cx: &mut Cx) {
+        if self.begin(cx) {
+            cx.state(format!("service {} running", self.config.service_name));
+        }
+    }
+
+    /// A new incarnation of the service: its start call; false when it refused or died in it.
+    fn begin(&mut self, cx: &mut Cx) -> bool {
         self.generation += 1;
         self.up = true;
         self.waiting.clear();
-        if self.call(cx, Input::Start) {
-            cx.state(format!("service {} running", self.config.service_name));
-        }
+        self.call(cx, Input::Start)
     }
 
     /// The fault timeline restarts the service (an administrator's `Restart-Service`).
@@ -282,10 +287,7 @@ impl ServerNode {
             cx.crash(format!("could not restart the service: {reason}"));
             return;
         }
-        self.generation += 1;
-        self.up = true;
-        self.waiting.clear();
-        if self.call(cx, Input::Start) {
+        if self.begin(cx) {
             cx.windows_event(
                 "Service Control Manager",
                 Level::Info,
