@@ -638,7 +638,6 @@ impl World {
                         Node::Client(_) | Node::Tap(_) => {}
                     }
                 });
-                self.actions.clear();
             }
             Fault::Recover { node } => {
                 if self.node_up[node] {
