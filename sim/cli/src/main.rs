@@ -4,10 +4,13 @@ use std::fmt::Write as _;
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use pxelab::{Services, render_report, report_json};
+use pxelab::{Services, render_report};
+use serde_json::json;
+use timing::format_ns;
 
 #[derive(Parser)]
 #[command(
@@ -29,22 +32,35 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run one seed and report what happened.
+    /// Run one seed and report what happened; exit 1 when the topology's `expect:` fails.
     Run {
         /// Topology file (YAML).
         file: PathBuf,
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// One JSON object instead of the human report.
-        #[arg(long)]
-        json: bool,
+        /// JSON instead of the human report; `--json FILE` writes it to FILE and keeps the
+        /// human report on stdout.
+        #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
+        json: Option<PathBuf>,
+        /// Write the expectations' verdicts as JUnit XML, for CI dashboards.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
         /// Also write every frame of the run as pcapng (one interface per LAN), for Wireshark.
         #[arg(long, value_name = "FILE")]
         pcap: Option<PathBuf>,
+        /// Save a run record in DIR (manifest, topology, event log, pcapng) for `pxelab replay`.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
         /// Run server NODE with another plugin (a built-in name or a .wasm path), e.g.
         /// `--plugin wds=wds-fixed`. Repeatable.
         #[arg(long = "plugin", value_name = "NODE=PLUGIN", value_parser = parse_override)]
         plugins: Vec<(String, String)>,
+    },
+    /// Re-run a run record written by `run --out DIR`; exit 1, showing the first divergent
+    /// event, when the run is not the recorded one.
+    Replay {
+        /// The record folder.
+        dir: PathBuf,
     },
     /// Validate topologies without running them: the file, every plugin, every server's config.
     Check {
@@ -52,12 +68,17 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Combine the `sweep --shard K/N --json` outputs of all N shards into the whole sweep's JSON.
+    /// Combine the `sweep --shard K/N --json` outputs of all N shards into the whole sweep's
+    /// JSON; exit 1 when the whole sweep fails the topology's `expect:`.
     Merge {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Write the merged sweep as JUnit XML too.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
     },
-    /// Run a range of seeds and report crash rate and failing seeds.
+    /// Run a range of seeds and report crash rate and failing seeds; exit 1 when the
+    /// topology's `expect:` fails, 130 when interrupted.
     Sweep {
         file: PathBuf,
         /// Seeds as A..B (B excluded), e.g. 0..1000.
@@ -66,17 +87,49 @@ enum Command {
         /// Worker threads (default: all cores). Results do not depend on it.
         #[arg(long)]
         jobs: Option<usize>,
-        #[arg(long)]
-        json: bool,
+        /// JSON instead of the human report; `--json FILE` writes it to FILE and keeps the
+        /// human report on stdout.
+        #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
+        json: Option<PathBuf>,
+        /// Write the expectations' verdicts as JUnit XML, for CI dashboards.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
         /// Run only shard K of N (every N-th seed from the K-th), e.g. `--shard 2/4` on the
         /// second of four machines; `pxelab merge` combines the shards' `--json` output.
         #[arg(long, value_name = "K/N", value_parser = parse_shard)]
         shard: Option<(u64, u64)>,
+        /// Run every seed twice, on different worker threads with fresh plugin instances, and
+        /// report the first divergent event of any seed whose two runs differ.
+        #[arg(long)]
+        check_determinism: bool,
+        /// Record every finished seed in FILE, so an interrupted sweep can `--resume`.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        /// Continue the sweep recorded in `--checkpoint FILE`, without redoing its seeds.
+        #[arg(long, requires = "checkpoint")]
+        resume: bool,
         /// Run server NODE with another plugin (a built-in name or a .wasm path), e.g.
         /// `--plugin wds=wds-fixed`. Repeatable.
         #[arg(long = "plugin", value_name = "NODE=PLUGIN", value_parser = parse_override)]
         plugins: Vec<(String, String)>,
     },
+    /// Sweep several topologies over the same seeds and print one table: crash rate with its
+    /// 95% interval, failing runs, boot-time percentiles, duplicates seen at servers.
+    Compare {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Seeds as A..B (B excluded), e.g. 0..1000.
+        #[arg(long, value_parser = parse_seeds)]
+        seeds: std::ops::Range<u64>,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// JSON instead of the table; `--json FILE` writes it to FILE.
+        #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
+        json: Option<PathBuf>,
+    },
+    /// Print the JSON Schema of the topology format (for editors and the YAML language server).
+    Schema,
 }
 
 fn parse_shard(text: &str) -> Result<(u64, u64), String> {
@@ -162,7 +215,9 @@ fn main() -> ExitCode {
         .init();
 
     match execute(cli.command, cli.no_cache) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Verdict::Passed) => ExitCode::SUCCESS,
+        Ok(Verdict::Failed) => ExitCode::from(1),
+        Ok(Verdict::Interrupted) => ExitCode::from(130),
         Err(Failure::BadInput(message)) => {
             eprintln!("error: {message}");
             ExitCode::from(2)
@@ -170,6 +225,26 @@ fn main() -> ExitCode {
         Err(Failure::Internal(message)) => {
             eprintln!("internal error: {message}");
             ExitCode::from(3)
+        }
+    }
+}
+
+/// How a command ended, when it ran: the exit code's meaning.
+enum Verdict {
+    /// Exit 0: done, and every expectation held.
+    Passed,
+    /// Exit 1: done, and an expectation failed (or a replay differed).
+    Failed,
+    /// Exit 130: stopped by Ctrl-C.
+    Interrupted,
+}
+
+impl Verdict {
+    fn of(checks: &[pxelab::Check]) -> Verdict {
+        if checks.iter().all(|check| check.passed) {
+            Verdict::Passed
+        } else {
+            Verdict::Failed
         }
     }
 }
@@ -196,20 +271,37 @@ fn plan(
     Ok(plan)
 }
 
-fn execute(command: Command, no_cache: bool) -> Result<(), Failure> {
+/// Writes `bytes` to `path` atomically, as a bad-input error when it cannot.
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    pxelab::write_atomically(path, bytes)
+        .map_err(|e| Failure::BadInput(format!("cannot write {}: {e}", path.display())))
+}
+
+/// `--json` with no value (`-`) means stdout.
+fn json_to_stdout(json: &Option<PathBuf>) -> bool {
+    json.as_deref() == Some(Path::new("-"))
+}
+
+fn execute(command: Command, no_cache: bool) -> Result<Verdict, Failure> {
+    if let Command::Schema = command {
+        let schema = topology::schema();
+        write_stdout(&format!("{schema:#}\n"))?;
+        return Ok(Verdict::Passed);
+    }
     let cache_dir = if no_cache {
         None
     } else {
         host::cache::default_dir()
     };
     let services = Services::with_cache_dir(cache_dir).map_err(Failure::Internal)?;
-    let mut output = String::new();
     match command {
         Command::Run {
             file,
             seed,
             json,
+            junit,
             pcap,
+            out,
             plugins,
         } => {
             let plan = plan(&file, &plugins, &services)?;
@@ -226,18 +318,80 @@ fn execute(command: Command, no_cache: bool) -> Result<(), Failure> {
             }
             if let Some(path) = &pcap {
                 let bytes = capture::pcapng(world.log().expect("the world has run"));
-                pxelab::write_atomically(path, &bytes).map_err(|e| {
-                    Failure::BadInput(format!("cannot write {}: {e}", path.display()))
-                })?;
+                write_file(path, &bytes)?;
                 tracing::info!(path = %path.display(), bytes = bytes.len(), "pcapng written");
             }
-            if json {
-                output = format!("{}\n", report_json(&plan, &report));
-            } else {
-                output = render_report(&plan, &world, &report);
+            if let Some(dir) = &out {
+                pxelab::record::write_record(dir, &plan, &world, &report)
+                    .map_err(Failure::BadInput)?;
             }
+            let checks = pxelab::run_checks(&plan.expect, &report);
+            let mut value = pxelab::report_json(&plan, &report);
+            value["passed"] = json!(checks.iter().all(|check| check.passed));
+            value["checks"] = pxelab::checks_json(&checks);
+            if let Some(path) = &junit {
+                let suite = format!("pxelab run {} seed {seed}", plan.name);
+                write_file(
+                    path,
+                    pxelab::junit_xml(&suite, &plan.name, &checks).as_bytes(),
+                )?;
+            }
+            let mut output = String::new();
+            if json_to_stdout(&json) {
+                output = format!("{value}\n");
+            } else {
+                if let Some(path) = &json {
+                    write_file(path, format!("{value}\n").as_bytes())?;
+                }
+                output.push_str(&render_report(&plan, &world, &report));
+                render_checks(&mut output, &checks);
+                if let Some(dir) = &out {
+                    let _ = writeln!(
+                        output,
+                        "record    {} (check it with `pxelab replay {}`)",
+                        dir.display(),
+                        dir.display()
+                    );
+                }
+            }
+            write_stdout(&output)?;
+            Ok(Verdict::of(&checks))
+        }
+        Command::Replay { dir } => {
+            let replay = pxelab::record::replay(&dir, &services).map_err(Failure::BadInput)?;
+            let mut output = String::new();
+            for (node, then, now) in &replay.changed_plugins {
+                let _ = writeln!(
+                    output,
+                    "warning   plugin of {node} changed since the record: sha256 {then} then, {now} now"
+                );
+            }
+            let _ = writeln!(output, "seed      {}", replay.seed);
+            let _ = writeln!(output, "recorded  {}", replay.recorded_digest);
+            let _ = writeln!(
+                output,
+                "replayed  {} ({} events)",
+                replay.digest, replay.events
+            );
+            if replay.matches() {
+                let _ = writeln!(output, "replay    ok: the same run, event for event");
+                write_stdout(&output)?;
+                return Ok(Verdict::Passed);
+            }
+            let what = if replay.digest == replay.recorded_digest {
+                "the record's events were altered: they are not what this run logs"
+            } else {
+                "DIFFERENT RUN: the digests differ"
+            };
+            let _ = writeln!(output, "replay    {what}");
+            if let Some(divergence) = &replay.divergence {
+                let _ = writeln!(output, "{divergence}");
+            }
+            write_stdout(&output)?;
+            Ok(Verdict::Failed)
         }
         Command::Check { files } => {
+            let mut output = String::new();
             let mut failed = 0;
             for file in &files {
                 let checked = topology::load(file).and_then(|plan| {
@@ -254,15 +408,16 @@ fn execute(command: Command, no_cache: bool) -> Result<(), Failure> {
                     }
                 }
             }
+            write_stdout(&output)?;
             if failed > 0 {
-                write_stdout(&output)?;
                 return Err(Failure::BadInput(format!(
                     "{failed} of {} topologies have errors",
                     files.len()
                 )));
             }
+            Ok(Verdict::Passed)
         }
-        Command::Merge { files } => {
+        Command::Merge { files, junit } => {
             let mut shards = Vec::new();
             for file in &files {
                 let text = std::fs::read_to_string(file).map_err(|e| {
@@ -273,82 +428,522 @@ fn execute(command: Command, no_cache: bool) -> Result<(), Failure> {
                 shards.push(value);
             }
             let merged = pxelab::merge(&shards).map_err(Failure::BadInput)?;
-            output = format!("{merged}\n");
+            let checks: Vec<pxelab::Check> = merged["checks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|check| pxelab::Check {
+                    name: check["name"].as_str().unwrap_or_default().to_string(),
+                    passed: check["passed"].as_bool().unwrap_or(false),
+                    detail: check["detail"].as_str().unwrap_or_default().to_string(),
+                })
+                .collect();
+            if let Some(path) = &junit {
+                let name = merged["topology"].as_str().unwrap_or_default();
+                let suite = format!(
+                    "pxelab sweep {name} seeds {}",
+                    merged["seeds"].as_str().unwrap_or_default()
+                );
+                write_file(path, pxelab::junit_xml(&suite, name, &checks).as_bytes())?;
+            }
+            write_stdout(&format!("{merged}\n"))?;
+            Ok(Verdict::of(&checks))
         }
         Command::Sweep {
             file,
             seeds,
             jobs,
             json,
+            junit,
             shard,
+            check_determinism,
+            checkpoint,
+            resume,
             plugins,
         } => {
             let plan = plan(&file, &plugins, &services)?;
-            let jobs =
-                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            let started = Instant::now();
+            let jobs = jobs.unwrap_or_else(default_jobs);
             let selected = match shard {
                 Some((index, count)) => pxelab::shard_seeds(seeds.clone(), index, count),
                 None => seeds.clone().collect(),
             };
-            let result = pxelab::sweep_seeds(&plan, selected, jobs, &services)
-                .map_err(|e| Failure::BadInput(e.to_string()))?;
+            let header = json!({
+                "pxelab_checkpoint": 1,
+                "topology_sha256": pxelab::sha256_hex(plan.source().as_bytes()),
+                "seeds": format!("{}..{}", seeds.start, seeds.end),
+                "shard": shard.map(|(k, n)| format!("{k}/{n}")),
+                "plugin_overrides": plan.plugin_overrides.iter().map(|(n, p)| json!([n, p])).collect::<Vec<_>>(),
+                "check_determinism": check_determinism,
+            });
+            let mut done = Vec::new();
+            let mut diverged = Vec::new();
+            let mut journal = match &checkpoint {
+                Some(path) if resume => {
+                    (done, diverged) = checkpoint::read(path, &header)?;
+                    Some(checkpoint::Journal::append(path)?)
+                }
+                Some(path) => Some(checkpoint::Journal::create(path, &header)?),
+                None => None,
+            };
+            let finished: std::collections::BTreeSet<u64> = done
+                .iter()
+                .map(|result: &pxelab::SeedResult| result.seed)
+                .collect();
+            let todo: Vec<u64> = selected
+                .iter()
+                .copied()
+                .filter(|seed| !finished.contains(seed))
+                .collect();
+            static STOP: AtomicBool = AtomicBool::new(false);
+            let _ = ctrlc::set_handler(|| {
+                if STOP.swap(true, Ordering::SeqCst) {
+                    // A second Ctrl-C: the person wants out now.
+                    std::process::exit(130);
+                }
+            });
+            let mut progress = Progress::new(selected.len() as u64, done.len() as u64);
+            let started = Instant::now();
+            let options = pxelab::SweepOptions {
+                jobs,
+                check_determinism,
+                stop: Some(&STOP),
+            };
+            let mut journal_error = None;
+            let outcome = pxelab::sweep_observed(&plan, &todo, options, &services, &mut |result| {
+                progress.seed(result);
+                if let Some(journal) = journal.as_mut()
+                    && let Err(error) = journal.record(result)
+                {
+                    journal_error.get_or_insert(error);
+                }
+            })
+            .map_err(|e| Failure::BadInput(e.to_string()))?;
+            progress.finish();
+            if let Some(error) = journal_error {
+                return Err(error);
+            }
             let elapsed_s = started.elapsed().as_secs_f64();
-            let seeds_per_s = result.runs as f64 / elapsed_s.max(1e-9);
-            if json {
-                let value =
-                    pxelab::sweep_json(&plan, &file.display().to_string(), &seeds, shard, &result);
+            let ran = outcome.result.runs;
+            if let Some(journal) = journal.as_mut() {
+                for (seed, divergence) in &outcome.result.nondeterministic {
+                    journal.diverged(*seed, divergence)?;
+                }
+            }
+            done.extend(outcome.result.per_seed);
+            diverged.extend(outcome.result.nondeterministic);
+            let result = pxelab::SweepResult::from_seeds(done, diverged);
+            let mut output = String::new();
+            if !outcome.complete {
+                render_sweep(&mut output, &plan, &file, &seeds, &result, None);
+                let _ = writeln!(
+                    output,
+                    "interrupted after {} of {} seeds; no result files were written",
+                    result.runs,
+                    selected.len()
+                );
+                match &checkpoint {
+                    Some(path) => {
+                        let _ = writeln!(
+                            output,
+                            "resume with the same command and --resume (checkpoint {})",
+                            path.display()
+                        );
+                    }
+                    None => {
+                        let _ = writeln!(
+                            output,
+                            "to be able to resume, run sweeps with --checkpoint FILE"
+                        );
+                    }
+                }
+                write_stdout(&output)?;
+                return Ok(Verdict::Interrupted);
+            }
+            let value =
+                pxelab::sweep_json(&plan, &file.display().to_string(), &seeds, shard, &result);
+            let checks = match shard {
+                // A shard's verdict is the merged sweep's, made by `pxelab merge`.
+                Some(_) => pxelab::sweep_checks(&no_expectations(), &result),
+                None => pxelab::sweep_checks(&plan.expect, &result),
+            };
+            if let Some(path) = &junit {
+                let suite = format!(
+                    "pxelab sweep {} seeds {}..{}",
+                    plan.name, seeds.start, seeds.end
+                );
+                write_file(
+                    path,
+                    pxelab::junit_xml(&suite, &plan.name, &checks).as_bytes(),
+                )?;
+            }
+            if json_to_stdout(&json) {
                 output = format!("{value}\n");
             } else {
-                let shown: Vec<String> = result
-                    .failing_seeds
-                    .iter()
-                    .take(20)
-                    .map(u64::to_string)
-                    .collect();
-                let more = result.failing_seeds.len().saturating_sub(shown.len());
-                let _ = writeln!(output, "topology       {} ({})", plan.name, file.display());
-                let _ = writeln!(output, "seeds          {}..{}", seeds.start, seeds.end);
-                let _ = writeln!(output, "runs           {}", result.runs);
-                let _ = writeln!(output, "crashed runs   {}", result.crashed_runs);
-                let (low, high) = result.crash_rate_ci95();
-                let _ = writeln!(
-                    output,
-                    "crash rate     {:.1}% (95% CI {:.1}% to {:.1}%)",
-                    result.crash_rate() * 100.0,
-                    low * 100.0,
-                    high * 100.0
-                );
-                let _ = writeln!(
-                    output,
-                    "unbooted runs  {} (a client did not boot)",
-                    result.unbooted_runs
-                );
-                if shown.is_empty() {
-                    let _ = writeln!(output, "failing seeds  none");
-                } else {
-                    let tail = if more > 0 {
-                        format!(" ... and {more} more (--json lists all)")
-                    } else {
-                        String::new()
-                    };
-                    let _ = writeln!(output, "failing seeds  {}{tail}", shown.join(" "));
-                    let _ = writeln!(
-                        output,
-                        "replay one     {}",
-                        pxelab::replay_command(&plan, result.failing_seeds[0])
-                    );
+                if let Some(path) = &json {
+                    write_file(path, format!("{value}\n").as_bytes())?;
                 }
-                let _ = writeln!(
-                    output,
-                    "speed          {seeds_per_s:.0} seeds/s on {jobs} thread(s), {elapsed_s:.2} s wall"
-                );
+                let speed = (ran, elapsed_s, jobs);
+                render_sweep(&mut output, &plan, &file, &seeds, &result, Some(speed));
+                render_checks(&mut output, &checks);
             }
+            write_stdout(&output)?;
+            Ok(Verdict::of(&checks))
         }
+        Command::Compare {
+            files,
+            seeds,
+            jobs,
+            json,
+        } => {
+            let jobs = jobs.unwrap_or_else(default_jobs);
+            let mut rows = Vec::new();
+            for file in &files {
+                let plan = plan(file, &[], &services)?;
+                let seeds: Vec<u64> = seeds.clone().collect();
+                let mut progress = Progress::new(seeds.len() as u64, 0);
+                progress.label = plan.name.clone();
+                static STOP: AtomicBool = AtomicBool::new(false);
+                let _ = ctrlc::set_handler(|| {
+                    if STOP.swap(true, Ordering::SeqCst) {
+                        std::process::exit(130);
+                    }
+                });
+                let options = pxelab::SweepOptions {
+                    jobs,
+                    check_determinism: false,
+                    stop: Some(&STOP),
+                };
+                let outcome =
+                    pxelab::sweep_observed(&plan, &seeds, options, &services, &mut |result| {
+                        progress.seed(result)
+                    })
+                    .map_err(|e| Failure::BadInput(e.to_string()))?;
+                progress.finish();
+                if !outcome.complete {
+                    eprintln!("interrupted during {}", file.display());
+                    return Ok(Verdict::Interrupted);
+                }
+                rows.push(pxelab::compare_row(
+                    &plan,
+                    &file.display().to_string(),
+                    &outcome.result,
+                ));
+            }
+            let table = pxelab::compare_table(&rows, &seeds);
+            if json_to_stdout(&json) {
+                write_stdout(&format!("{}\n", pxelab::compare_json(&rows, &seeds)))?;
+            } else {
+                if let Some(path) = &json {
+                    write_file(
+                        path,
+                        format!("{}\n", pxelab::compare_json(&rows, &seeds)).as_bytes(),
+                    )?;
+                }
+                write_stdout(&table)?;
+            }
+            Ok(Verdict::Passed)
+        }
+        Command::Schema => unreachable!("handled before the plugin host starts"),
     }
-    write_stdout(&output)
 }
 
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Expectations that ask nothing: what a shard checks on its own (only determinism).
+fn no_expectations() -> topology::Expectations {
+    topology::Expectations {
+        every_client_boots: false,
+        boot_within_ns: None,
+        no_crashes: false,
+        crash_rate_below: None,
+        failure_rate_below: None,
+    }
+}
+
+fn render_checks(output: &mut String, checks: &[pxelab::Check]) {
+    if checks.is_empty() {
+        let _ = writeln!(
+            output,
+            "expect    nothing (the topology's `expect:` asks for nothing)"
+        );
+        return;
+    }
+    for check in checks {
+        let verdict = if check.passed { "ok    " } else { "FAILED" };
+        let _ = writeln!(
+            output,
+            "expect    {verdict} {}: {}",
+            check.name, check.detail
+        );
+    }
+}
+
+fn render_sweep(
+    output: &mut String,
+    plan: &topology::Plan,
+    file: &Path,
+    seeds: &std::ops::Range<u64>,
+    result: &pxelab::SweepResult,
+    speed: Option<(u64, f64, usize)>,
+) {
+    let shown: Vec<String> = result
+        .failing_seeds
+        .iter()
+        .take(20)
+        .map(u64::to_string)
+        .collect();
+    let more = result.failing_seeds.len().saturating_sub(shown.len());
+    let _ = writeln!(output, "topology       {} ({})", plan.name, file.display());
+    let _ = writeln!(output, "seeds          {}..{}", seeds.start, seeds.end);
+    let _ = writeln!(output, "runs           {}", result.runs);
+    let _ = writeln!(output, "crashed runs   {}", result.crashed_runs);
+    let (low, high) = result.crash_rate_ci95();
+    let _ = writeln!(
+        output,
+        "crash rate     {} (95% CI {} to {})",
+        pxelab::percent(result.crash_rate()),
+        pxelab::percent(low),
+        pxelab::percent(high)
+    );
+    if let Some(spread) = result.time_to_first_crash() {
+        let _ = writeln!(
+            output,
+            "first crash    median {}, p90 {}, min {}, max {} (simulated, over crashed runs)",
+            format_ns(spread.median_ns),
+            format_ns(spread.p90_ns),
+            format_ns(spread.min_ns),
+            format_ns(spread.max_ns)
+        );
+    }
+    let _ = writeln!(
+        output,
+        "unbooted runs  {} (a client did not boot)",
+        result.unbooted_runs
+    );
+    if shown.is_empty() {
+        let _ = writeln!(output, "failing seeds  none");
+    } else {
+        let tail = if more > 0 {
+            format!(" ... and {more} more (--json lists all)")
+        } else {
+            String::new()
+        };
+        let _ = writeln!(output, "failing seeds  {}{tail}", shown.join(" "));
+        let _ = writeln!(
+            output,
+            "replay one     {}",
+            pxelab::replay_command(plan, result.failing_seeds[0])
+        );
+    }
+    for (seed, divergence) in result.nondeterministic.iter().take(3) {
+        let _ = writeln!(output, "NONDETERMINISTIC seed {seed}: {divergence}");
+    }
+    if let Some((ran, elapsed_s, jobs)) = speed {
+        let seeds_per_s = ran as f64 / elapsed_s.max(1e-9);
+        let _ = writeln!(
+            output,
+            "speed          {seeds_per_s:.0} seeds/s on {jobs} thread(s), {elapsed_s:.2} s wall"
+        );
+    }
+}
+
+/// Sweep progress on stderr: a bar with rate and ETA at a terminal, a plain line every tenth
+/// of the sweep otherwise (logs, CI).
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    total: u64,
+    done: u64,
+    crashed: u64,
+    next_line: u64,
+    started: Instant,
+    label: String,
+}
+
+impl Progress {
+    fn new(total: u64, done: u64) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{prefix}{bar:30} {pos}/{len} seeds  {per_sec}  ETA {eta}  {msg}",
+                )
+                .expect("a valid template"),
+            );
+            bar.set_position(done);
+            bar
+        });
+        Progress {
+            bar,
+            total,
+            done,
+            crashed: 0,
+            next_line: done + total.div_ceil(10).max(1),
+            started: Instant::now(),
+            label: String::new(),
+        }
+    }
+
+    fn seed(&mut self, result: &pxelab::SeedResult) {
+        self.done += 1;
+        self.crashed += u64::from(result.crashes > 0);
+        match &self.bar {
+            Some(bar) => {
+                if bar.prefix().is_empty() && !self.label.is_empty() {
+                    bar.set_prefix(format!("{} ", self.label));
+                }
+                bar.set_message(format!("{} crashed", self.crashed));
+                bar.inc(1);
+            }
+            None if self.done >= self.next_line && self.done < self.total => {
+                self.next_line += self.total.div_ceil(10).max(1);
+                let rate = self.done as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+                eprintln!(
+                    "{}{}/{} seeds, {rate:.0} seeds/s, {} crashed",
+                    if self.label.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{}: ", self.label)
+                    },
+                    self.done,
+                    self.total,
+                    self.crashed
+                );
+            }
+            None => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// The checkpoint of a sweep: a JSON-lines file, a header line naming the sweep, then one
+/// line per finished seed, appended and flushed as seeds finish. A line cut short by a kill
+/// is ignored on `--resume`.
+mod checkpoint {
+    use std::io::Write as _;
+    use std::path::{Path, PathBuf};
+
+    use serde_json::{Value, json};
+
+    use super::Failure;
+
+    pub struct Journal {
+        file: std::fs::File,
+        path: PathBuf,
+    }
+
+    impl Journal {
+        pub fn create(path: &Path, header: &Value) -> Result<Journal, Failure> {
+            let mut journal = Journal {
+                file: std::fs::File::create(path).map_err(|e| cannot(path, e))?,
+                path: path.to_path_buf(),
+            };
+            journal.line(header)?;
+            Ok(journal)
+        }
+
+        pub fn append(path: &Path) -> Result<Journal, Failure> {
+            let file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(path)
+                .map_err(|e| cannot(path, e))?;
+            Ok(Journal {
+                file,
+                path: path.to_path_buf(),
+            })
+        }
+
+        pub fn record(&mut self, result: &pxelab::SeedResult) -> Result<(), Failure> {
+            self.line(&result.to_json())
+        }
+
+        pub fn diverged(&mut self, seed: u64, divergence: &str) -> Result<(), Failure> {
+            self.line(&json!({"diverged": seed, "divergence": divergence}))
+        }
+
+        fn line(&mut self, value: &Value) -> Result<(), Failure> {
+            let mut text = value.to_string();
+            text.push('\n');
+            self.file
+                .write_all(text.as_bytes())
+                .map_err(|e| cannot(&self.path, e))
+        }
+    }
+
+    fn cannot(path: &Path, error: std::io::Error) -> Failure {
+        Failure::BadInput(format!("checkpoint {}: {error}", path.display()))
+    }
+
+    /// The seeds a checkpoint says are done, after checking it belongs to this sweep.
+    #[allow(clippy::type_complexity)]
+    pub fn read(
+        path: &Path,
+        header: &Value,
+    ) -> Result<(Vec<pxelab::SeedResult>, Vec<(u64, String)>), Failure> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Failure::BadInput(format!(
+                "cannot resume from {}: {e} (start the sweep with --checkpoint {} and without --resume)",
+                path.display(),
+                path.display()
+            ))
+        })?;
+        let mut lines = text.lines();
+        let first: Value = lines
+            .next()
+            .and_then(|line| serde_json::from_str(line).ok())
+            .ok_or_else(|| {
+                Failure::BadInput(format!(
+                    "{} is not a pxelab sweep checkpoint",
+                    path.display()
+                ))
+            })?;
+        if first != *header {
+            let differs: Vec<&str> = [
+                "topology_sha256",
+                "seeds",
+                "shard",
+                "plugin_overrides",
+                "check_determinism",
+            ]
+            .into_iter()
+            .filter(|key| first[*key] != header[*key])
+            .collect();
+            return Err(Failure::BadInput(format!(
+                "{} is the checkpoint of another sweep (it differs in: {}); run this sweep without --resume, or with the options it was started with",
+                path.display(),
+                if differs.is_empty() {
+                    "its format".to_string()
+                } else {
+                    differs.join(", ")
+                }
+            )));
+        }
+        let mut done = Vec::new();
+        let mut diverged = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for line in lines {
+            // The last line may be cut short by a kill: everything unreadable is redone.
+            let Ok(value) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            if let Some(seed) = value["diverged"].as_u64() {
+                let divergence = value["divergence"].as_str().unwrap_or_default().to_string();
+                diverged.push((seed, divergence));
+            } else if let Some(result) = pxelab::SeedResult::from_json(&value)
+                && seen.insert(result.seed)
+            {
+                done.push(result);
+            }
+        }
+        Ok((done, diverged))
+    }
+}
 /// Writes the whole result at once. A reader that went away (`pxelab run ... | head`) is not an
 /// error worth a message; any other write failure is.
 fn write_stdout(output: &str) -> Result<(), Failure> {

@@ -126,6 +126,16 @@ impl EventLog {
     }
 }
 
+impl Record {
+    /// SHA-256 of this record's canonical encoding (the one the digest is made of): two runs of
+    /// one seed diverge at the first record whose fingerprints differ.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        encode(&mut hasher, self);
+        hasher.finalize().into()
+    }
+}
+
 /// The canonical encoding: little-endian integers, length-prefixed byte strings, one tag byte
 /// per kind. Changing it changes every digest, so it is versioned by the `pxelab-log-v1` prefix.
 fn encode(hasher: &mut Sha256, record: &Record) {

@@ -15,6 +15,15 @@ use serde_json::json;
 use timing::format_ns;
 use topology::{Plan, ServiceFactory};
 
+mod compare;
+pub mod record;
+mod sweep;
+pub use compare::{CompareRow, compare_json, compare_row, compare_table};
+pub use sweep::{
+    Check, SeedResult, Spread, SweepOptions, SweepOutcome, SweepResult, TraceLine, checks_json,
+    first_divergence, merge, percent, run_checks, sweep_checks, sweep_json, sweep_observed, trace,
+};
+
 /// Turns `plugin:` values into running services: built-in names first, then paths relative to
 /// the topology file.
 pub struct Services {
@@ -336,163 +345,6 @@ pub fn render_report(plan: &Plan, world: &World, report: &Report) -> String {
     out
 }
 
-/// What a sweep found. Seeds are reported in ascending order whatever the thread count.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SweepResult {
-    pub runs: u64,
-    pub crashed_runs: u64,
-    /// Runs in which a client did not boot.
-    pub unbooted_runs: u64,
-    /// Seeds with a crash or a client that did not boot.
-    pub failing_seeds: Vec<u64>,
-    /// Per seed: (seed, digest), for determinism checks.
-    pub digests: Vec<(u64, String)>,
-}
-
-impl SweepResult {
-    pub fn crash_rate(&self) -> f64 {
-        if self.runs == 0 {
-            0.0
-        } else {
-            self.crashed_runs as f64 / self.runs as f64
-        }
-    }
-
-    /// The 95% confidence interval of the crash rate (Wilson score interval).
-    pub fn crash_rate_ci95(&self) -> (f64, f64) {
-        wilson_interval(self.crashed_runs, self.runs, 1.959_963_984_540_054)
-    }
-}
-
-/// A sweep as JSON: what `sweep --json` prints and `merge` reads. Nothing in it depends on
-/// the machine or the thread count, so equal sweeps print equal JSON.
-pub fn sweep_json(
-    plan: &Plan,
-    file: &str,
-    seeds: &std::ops::Range<u64>,
-    shard: Option<(u64, u64)>,
-    result: &SweepResult,
-) -> serde_json::Value {
-    use sha2::Digest;
-    let topology_sha256: String = sha2::Sha256::digest(plan.source().as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    sweep_value(&plan.name, file, &topology_sha256, seeds, shard, result)
-}
-
-fn sweep_value(
-    name: &str,
-    file: &str,
-    topology_sha256: &str,
-    seeds: &std::ops::Range<u64>,
-    shard: Option<(u64, u64)>,
-    result: &SweepResult,
-) -> serde_json::Value {
-    let (low, high) = result.crash_rate_ci95();
-    let mut value = json!({
-        "topology": name,
-        "file": file,
-        "topology_sha256": topology_sha256,
-        "seeds": format!("{}..{}", seeds.start, seeds.end),
-        "runs": result.runs,
-        "crashed_runs": result.crashed_runs,
-        "crash_rate": result.crash_rate(),
-        "crash_rate_ci95": [low, high],
-        "unbooted_runs": result.unbooted_runs,
-        "failing_seeds": result.failing_seeds,
-    });
-    if let Some((index, count)) = shard {
-        value["shard"] = json!(format!("{index}/{count}"));
-    }
-    value
-}
-
-/// Combines the JSON of shards `1/N .. N/N` of one sweep into the JSON of the whole sweep.
-pub fn merge(shards: &[serde_json::Value]) -> Result<serde_json::Value, String> {
-    let first = shards.first().ok_or("no shard results to merge")?;
-    let text = |value: &serde_json::Value, key: &str| -> Result<String, String> {
-        value[key]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| format!("not a pxelab sweep result: no `{key}`"))
-    };
-    let number = |value: &serde_json::Value, key: &str| -> Result<u64, String> {
-        value[key]
-            .as_u64()
-            .ok_or_else(|| format!("not a pxelab sweep result: no `{key}`"))
-    };
-    let same = ["topology", "file", "topology_sha256", "seeds"];
-    let mut seen = Vec::new();
-    let mut count = None;
-    let mut result = SweepResult {
-        runs: 0,
-        crashed_runs: 0,
-        unbooted_runs: 0,
-        failing_seeds: Vec::new(),
-        digests: Vec::new(),
-    };
-    for shard in shards {
-        for key in same {
-            if text(shard, key)? != text(first, key)? {
-                return Err(format!(
-                    "shards of different sweeps: `{key}` is {} in one and {} in another",
-                    text(first, key)?,
-                    text(shard, key)?
-                ));
-            }
-        }
-        let label = text(shard, "shard")?;
-        let (index, total) = label
-            .split_once('/')
-            .and_then(|(k, n)| Some((k.parse::<u64>().ok()?, n.parse::<u64>().ok()?)))
-            .ok_or_else(|| format!("bad shard label `{label}`"))?;
-        if *count.get_or_insert(total) != total {
-            return Err(format!(
-                "shards of {total} and of {} mixed",
-                count.unwrap_or(0)
-            ));
-        }
-        if seen.contains(&index) {
-            return Err(format!("shard {label} given twice"));
-        }
-        seen.push(index);
-        result.runs += number(shard, "runs")?;
-        result.crashed_runs += number(shard, "crashed_runs")?;
-        result.unbooted_runs += number(shard, "unbooted_runs")?;
-        let failing = shard["failing_seeds"]
-            .as_array()
-            .ok_or("not a pxelab sweep result: no `failing_seeds`")?;
-        for seed in failing {
-            result
-                .failing_seeds
-                .push(seed.as_u64().ok_or("a failing seed that is not a number")?);
-        }
-    }
-    let total = count.unwrap_or(0);
-    let missing: Vec<String> = (1..=total)
-        .filter(|index| !seen.contains(index))
-        .map(|index| format!("{index}/{total}"))
-        .collect();
-    if !missing.is_empty() {
-        return Err(format!("missing shard(s): {}", missing.join(", ")));
-    }
-    result.failing_seeds.sort_unstable();
-    let seeds_text = text(first, "seeds")?;
-    let (start, end) = seeds_text
-        .split_once("..")
-        .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
-        .ok_or_else(|| format!("bad seed range `{seeds_text}`"))?;
-    Ok(sweep_value(
-        &text(first, "topology")?,
-        &text(first, "file")?,
-        &text(first, "topology_sha256")?,
-        &(start..end),
-        None,
-        &result,
-    ))
-}
-
 /// The Wilson score interval for `successes` out of `trials` at `z` standard deviations: unlike
 /// the normal approximation it stays inside 0..1 and is honest at 0 or `trials` successes.
 pub fn wilson_interval(successes: u64, trials: u64, z: f64) -> (f64, f64) {
@@ -571,48 +423,73 @@ pub fn sweep_seeds(
     jobs: usize,
     services: &Services,
 ) -> Result<SweepResult, topology::Error> {
-    let jobs = jobs.clamp(1, seeds.len().max(1));
-    let chunk = seeds.len().div_ceil(jobs).max(1);
-    let mut reports: Vec<Report> = Vec::with_capacity(seeds.len());
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = seeds
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|&seed| run(plan, seed, services).map(|(_, report)| report))
-                        .collect::<Result<Vec<_>, _>>()
-                })
-            })
-            .collect();
-        for handle in handles {
-            match handle.join() {
-                Ok(part) => reports.extend(part?),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        Ok::<(), topology::Error>(())
-    })?;
-    reports.sort_by_key(|report| report.seed);
-    let mut result = SweepResult {
-        runs: 0,
-        crashed_runs: 0,
-        unbooted_runs: 0,
-        failing_seeds: Vec::new(),
-        digests: Vec::new(),
+    let options = SweepOptions {
+        jobs,
+        check_determinism: false,
+        stop: None,
     };
-    for report in reports {
-        result.runs += 1;
-        let crashed = !report.crashes.is_empty();
-        let unbooted = !report.all_booted();
-        result.crashed_runs += u64::from(crashed);
-        result.unbooted_runs += u64::from(unbooted);
-        if crashed || unbooted {
-            result.failing_seeds.push(report.seed);
+    Ok(sweep_observed(plan, &seeds, options, services, &mut |_| {})?.result)
+}
+
+/// Hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sweep::hex(&sha2::Sha256::digest(bytes))
+}
+
+/// JUnit XML (the dialect CI dashboards read) for `checks`: one testcase per check, in a
+/// suite named `suite`, with `class` as every testcase's classname.
+pub fn junit_xml(suite: &str, class: &str, checks: &[Check]) -> String {
+    let failures = checks.iter().filter(|check| !check.passed).count();
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        xml,
+        "<testsuites tests=\"{}\" failures=\"{failures}\">",
+        checks.len()
+    );
+    let _ = writeln!(
+        xml,
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\">",
+        xml_escape(suite),
+        checks.len()
+    );
+    for check in checks {
+        let _ = write!(
+            xml,
+            "    <testcase classname=\"{}\" name=\"{}\"",
+            xml_escape(class),
+            xml_escape(&check.name)
+        );
+        if check.passed {
+            let _ = writeln!(xml, "/>");
+        } else {
+            let _ = writeln!(
+                xml,
+                ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
+                xml_escape(&check.detail),
+                xml_escape(&check.detail)
+            );
         }
-        result.digests.push((report.seed, report.digest));
     }
-    Ok(result)
+    xml.push_str("  </testsuite>\n</testsuites>\n");
+    xml
+}
+
+fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // XML 1.0 has no way to carry most control characters, even escaped.
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => out.push('?'),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -102,6 +102,34 @@ struct ClientPlan {
     power_on: Distribution,
 }
 
+/// What a good run and a good sweep look like (the topology's `expect:`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expectations {
+    /// Every client boots.
+    pub every_client_boots: bool,
+    /// Every client has booted by this simulated time.
+    pub boot_within_ns: Option<u64>,
+    /// No service crashes.
+    pub no_crashes: bool,
+    /// Sweeps: the crash rate stays below this fraction.
+    pub crash_rate_below: Option<f64>,
+    /// Sweeps: the fraction of runs failing a per-run expectation stays below this; `None`:
+    /// every run must pass.
+    pub failure_rate_below: Option<f64>,
+}
+
+impl Default for Expectations {
+    fn default() -> Expectations {
+        Expectations {
+            every_client_boots: true,
+            boot_within_ns: None,
+            no_crashes: true,
+            crash_rate_below: None,
+            failure_rate_below: None,
+        }
+    }
+}
+
 /// A validated topology: everything parsed and cross-checked, ready to build for any seed.
 pub struct Plan {
     pub name: String,
@@ -116,6 +144,19 @@ pub struct Plan {
     faults: Vec<(u64, FaultPlan)>,
     /// `(node, plugin)` given to `override_plugin`, in order: part of what replays a run.
     pub plugin_overrides: Vec<(String, String)>,
+    pub expect: Expectations,
+}
+
+/// The JSON Schema (draft 2020-12) of the topology format, for editors: point the YAML
+/// language server at it and topologies complete and validate as they are typed.
+pub fn schema() -> serde_json::Value {
+    let mut schema =
+        serde_json::to_value(schemars::schema_for!(Topology)).expect("a schema is plain JSON");
+    schema["title"] = "pxelab topology".into();
+    schema["description"] = "A pxelab network: LANs, routers with DHCP relays and HSRP/VRRP \
+        redundancy, boot servers (WebAssembly plugins), PXE clients, faults and expectations."
+        .into();
+    schema
 }
 
 /// Reads and validates a topology file.
@@ -622,6 +663,7 @@ impl Planner<'_> {
         }
 
         let faults = self.faults(&topology.faults, &lans, &routers, &service_ids, &clients)?;
+        let expect = self.expectations(&topology.expect)?;
 
         Ok(Plan {
             name: topology.name,
@@ -635,6 +677,31 @@ impl Planner<'_> {
             clients,
             faults,
             plugin_overrides: Vec::new(),
+            expect,
+        })
+    }
+
+    fn expectations(&self, spec: &model::ExpectSpec) -> Result<Expectations, Error> {
+        let rate = |key: &str, value: Option<f64>| -> Result<Option<f64>, Error> {
+            match value {
+                Some(rate) if !(rate > 0.0 && rate <= 1.0) => Err(self.at(
+                    &["expect:", &format!("{key}:")],
+                    format!("`{key}: {rate}` is not a rate between 0 (excluded) and 1"),
+                    "write a fraction: 0.05 is 5%",
+                )),
+                other => Ok(other),
+            }
+        };
+        let boot_within_ns = match &spec.boot_within {
+            Some(text) => Some(self.duration_ns(&["expect:", "boot_within:"], text)?),
+            None => None,
+        };
+        Ok(Expectations {
+            every_client_boots: spec.every_client_boots.unwrap_or(true),
+            boot_within_ns,
+            no_crashes: spec.no_crashes.unwrap_or(true),
+            crash_rate_below: rate("crash_rate_below", spec.crash_rate_below)?,
+            failure_rate_below: rate("failure_rate_below", spec.failure_rate_below)?,
         })
     }
 
@@ -1131,6 +1198,19 @@ impl Plan {
             text: &self.source,
         }
         .at(anchors, message, hint)
+    }
+
+    /// `(server node, plugin)` of every server, after overrides: what a run record hashes.
+    pub fn server_plugins(&self) -> Vec<(String, String)> {
+        self.servers
+            .iter()
+            .map(|server| (server.config.name.clone(), server.plugin.clone()))
+            .collect()
+    }
+
+    /// The folder relative `plugin:` paths are read from.
+    pub fn base_dir(&self) -> &Path {
+        self.file.parent().unwrap_or(Path::new("."))
     }
 
     /// Runs server `node` with `plugin` instead of its `plugin:` value, so one topology can be

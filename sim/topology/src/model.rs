@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Topology {
     pub name: String,
@@ -23,9 +24,29 @@ pub struct Topology {
     /// Things that happen to the network at given simulated times.
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
+    /// What a good run looks like; `run` and `sweep` exit with 1 when it does not hold.
+    #[serde(default)]
+    pub expect: ExpectSpec,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Expectations: per run (checked for every seed) and per sweep (checked on the rates).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSpec {
+    /// Every client boots (default true).
+    pub every_client_boots: Option<bool>,
+    /// Every client has booted by this simulated time, e.g. `60s`.
+    pub boot_within: Option<String>,
+    /// No service crashes (default true).
+    pub no_crashes: Option<bool>,
+    /// Sweeps: the fraction of runs with a crash stays below this (0..1).
+    pub crash_rate_below: Option<f64>,
+    /// Sweeps: the fraction of runs that fail a per-run expectation stays below this (0..1);
+    /// without it, a sweep fails on the first such run.
+    pub failure_rate_below: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsSpec {
     /// Simulated time after which the run stops (a duration such as `600s`).
@@ -37,7 +58,7 @@ pub struct LimitsSpec {
     pub min_sim_time: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LanSpec {
     /// `10.1.0.0/24`
@@ -58,7 +79,7 @@ pub struct LanSpec {
     pub reorder_delay: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouterSpec {
     /// Control-plane time to relay one DHCP message, a distribution.
@@ -75,7 +96,7 @@ pub struct RouterSpec {
     pub forward_udp_ports: Option<Vec<u16>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InterfaceSpec {
     pub name: String,
@@ -98,7 +119,7 @@ pub struct InterfaceSpec {
     pub option82: Option<Option82Spec>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Option82Spec {
     /// Sub-option 1; default: the interface name.
@@ -107,7 +128,7 @@ pub struct Option82Spec {
     pub remote_id: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedundancySpec {
     pub protocol: ProtocolSpec,
@@ -135,7 +156,7 @@ pub struct RedundancySpec {
 }
 
 /// One entry of the fault timeline: `at` plus exactly one action.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
     /// Simulated time, a duration (`12s`).
@@ -169,14 +190,14 @@ pub struct FaultSpec {
     pub reorder_delay: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ProtocolSpec {
     Hsrp,
     Vrrp,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteSpec {
     /// `10.9.0.0/16`, or `0.0.0.0/0` for the default route.
@@ -184,7 +205,7 @@ pub struct RouteSpec {
     pub via: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSpec {
     pub lan: String,
@@ -204,10 +225,11 @@ pub struct ServerSpec {
     pub cpu_ns_per_fuel: Option<f64>,
     /// Passed to the plugin's `init` as key/value strings.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub config: BTreeMap<String, serde_yaml::Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSpec {
     /// Display name in Service Control Manager messages.
@@ -219,7 +241,7 @@ pub struct ServiceSpec {
     pub restart_after: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientSpec {
     pub name: String,
@@ -237,7 +259,7 @@ pub struct ClientSpec {
     pub tftp_blksize: Option<u16>,
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum ArchSpec {
     #[default]
