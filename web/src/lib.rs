@@ -1,2 +1,70 @@
 //! The browser UI of pxelab (`pxelab serve`): an HTTP server with the static assets embedded,
 //! a JSON API over runs and sweeps, and the Chrome trace export of a run.
+//!
+//! The server only calls the deterministic library (`pxelab::run`); simulations run on tokio's
+//! blocking pool so a long sweep never stalls the requests of other browser tabs.
+
+mod api;
+pub mod decode;
+mod runs;
+mod trace;
+pub mod view;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+pub use trace::trace_json;
+
+/// How `pxelab serve` was started.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Where to listen; the CLI defaults to loopback (`127.0.0.1:7878`).
+    pub addr: SocketAddr,
+    /// The folder of topologies the UI offers; the only place topologies are read from.
+    pub topologies_dir: PathBuf,
+    /// Where runs are remembered across restarts (`None`: in memory only).
+    pub runs_dir: Option<PathBuf>,
+    /// The plugin compile cache (`None`: compile in memory).
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Binds the listener and returns its address and the future that serves until dropped or
+/// until it fails. Tests bind `127.0.0.1:0` and read the port from the address.
+pub async fn bind(
+    options: Options,
+) -> Result<(SocketAddr, impl Future<Output = Result<(), String>> + Send), String> {
+    let state = api::State::new(&options)?;
+    let listener = tokio::net::TcpListener::bind(options.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", options.addr))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    let app = api::router(state);
+    let server = async move {
+        axum::serve(listener, app)
+            .await
+            .map_err(|e| format!("server stopped: {e}"))
+    };
+    Ok((addr, server))
+}
+
+/// Serves until Ctrl-C on a runtime of its own; prints `pxelab serving on http://ADDR/` once
+/// the listener is bound.
+pub fn serve(options: Options) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async move {
+        let (addr, server) = bind(options).await?;
+        println!("pxelab serving on http://{addr}/");
+        tokio::select! {
+            result = server => result,
+            signal = tokio::signal::ctrl_c() => {
+                signal.map_err(|e| format!("cannot wait for Ctrl-C: {e}"))
+            }
+        }
+    })
+}

@@ -1,0 +1,478 @@
+//! The JSON API of `pxelab serve` at its boundary: HTTP requests in, status codes and JSON out,
+//! checked against the library's own runs of the same topology and seed.
+
+mod common;
+
+use common::{direct_run, get, post, shared, start, start_run, topologies_dir};
+use serde_json::Value;
+
+const KB: &str = "kb2510665.yaml";
+
+#[test]
+fn the_page_and_its_assets_are_served_with_a_strict_content_policy() {
+    let addr = shared();
+    let page = get(addr, "/");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("<script src=\"/app.js\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(">Run<"), "the page has a Run button");
+    let policy = page.header("content-security-policy").unwrap();
+    assert!(policy.contains("default-src 'self'"), "{policy}");
+    for (path, kind) in [("/app.js", "javascript"), ("/style.css", "css")] {
+        let asset = get(addr, path);
+        assert_eq!(asset.status, 200, "{path}");
+        assert!(
+            asset.header("content-type").unwrap().contains(kind),
+            "{path}"
+        );
+        assert!(asset.body.len() > 1000, "{path} is embedded, not empty");
+    }
+}
+
+#[test]
+fn topologies_are_listed_with_their_servers_and_the_built_in_plugins() {
+    let reply = get(shared(), "/api/topologies");
+    assert_eq!(reply.status, 200);
+    let body = reply.json();
+    let kb = body["topologies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["file"] == KB)
+        .expect("the KB topology is listed");
+    assert_eq!(kb["name"], "kb2510665");
+    assert!(
+        kb["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["node"] == "wds" && s["plugin"] == "wds-sccm2007"),
+        "{kb}"
+    );
+    let plugins: Vec<&str> = body["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(plugins.contains(&"wds-fixed"), "{plugins:?}");
+    let one = get(shared(), "/api/topologies/kb2510665.yaml").json();
+    assert!(one["source"].as_str().unwrap().contains("helpers:"));
+}
+
+#[test]
+fn a_run_is_the_library_run_with_packets_joined_and_the_race_marked() {
+    let addr = shared();
+    let id = start_run(addr, r#"{"topology": "kb2510665.yaml", "seed": 0}"#);
+    assert_eq!(
+        start_run(addr, r#"{"topology": "kb2510665.yaml", "seed": 0}"#),
+        id,
+        "equal parameters, equal id"
+    );
+    let reply = get(addr, &format!("/api/runs/{id}"));
+    assert_eq!(reply.status, 200);
+    let run = reply.json();
+    let direct = direct_run(KB, 0, &[]);
+    assert_eq!(run["summary"]["digest"], direct.digest.as_str());
+    assert_eq!(run["id"], id.as_str());
+    let names: Vec<&str> = run["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    for node in ["pc1", "r1", "r2", "dhcp", "wds"] {
+        assert!(names.contains(&node), "{names:?}");
+    }
+    let wds = names.iter().position(|n| *n == "wds").unwrap();
+    let events = run["events"].as_array().unwrap();
+    // Every receive points at a send of the same LAN, and that send lists it.
+    let mut arrows = 0;
+    for (index, event) in events.iter().enumerate() {
+        if let Some(from) = event["from"].as_u64() {
+            let send = &events[from as usize];
+            assert_eq!(send["k"], "send");
+            assert_eq!(send["l"], event["l"]);
+            assert!(send["t"].as_u64() <= event["t"].as_u64());
+            assert!(send["to"].as_array().unwrap().contains(&Value::from(index)));
+            arrows += 1;
+        }
+    }
+    assert!(arrows > 500, "{arrows} arrows");
+    // The crash of WDS at 466.871 ms is a marker on its lane.
+    let crash = run["markers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["kind"] == "crash")
+        .expect("seed 0 crashes");
+    assert_eq!(crash["node"], wds);
+    assert_eq!(crash["time_ns"], direct.crashes[0].time_ns);
+    // The two relayed copies of pc3's DISCOVER reached WDS and are linked as duplicates.
+    let duplicate = run["duplicates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| {
+            d["label"]
+                .as_str()
+                .unwrap()
+                .starts_with("DISCOVER xid 0xa83bcd0c at wds")
+        })
+        .expect("the duplicated DISCOVER");
+    let giaddrs = duplicate["giaddrs"].as_array().unwrap();
+    assert!(
+        giaddrs.contains(&Value::from("10.1.0.2")) && giaddrs.contains(&Value::from("10.1.0.3"))
+    );
+    for receive in duplicate["receives"].as_array().unwrap() {
+        assert!(events[receive.as_u64().unwrap() as usize]["dup"].is_u64());
+    }
+    // HSRP states are bands on the router lanes; WDS's device lookups are bars on its lane.
+    let bands = run["bands"].as_array().unwrap();
+    assert!(
+        bands
+            .iter()
+            .any(|b| b["state"] == "Active" && b["group"].as_str().unwrap().contains("HSRP"))
+    );
+    let work = run["work"].as_array().unwrap();
+    assert!(
+        work.iter()
+            .any(|w| w["node"] == wds && w["finished"] == false),
+        "the crash cut a lookup short"
+    );
+}
+
+#[test]
+fn the_inspector_decodes_a_pxe_discover_with_its_options() {
+    let addr = shared();
+    let id = start_run(addr, r#"{"topology": "kb2510665.yaml", "seed": 0}"#);
+    let run = get(addr, &format!("/api/runs/{id}")).json();
+    let nodes = run["nodes"].as_array().unwrap();
+    let wds = nodes.iter().position(|n| n["name"] == "wds").unwrap();
+    let index = run["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|e| e["k"] == "receive" && e["n"] == wds && e["c"] == "discover")
+        .expect("WDS receives a DISCOVER");
+    let detail = get(addr, &format!("/api/runs/{id}/events/{index}")).json();
+    assert_eq!(detail["node"], "wds");
+    assert_eq!(detail["sent_by"], "r1");
+    let layers = detail["packet"]["layers"].as_array().unwrap();
+    let names: Vec<&str> = layers.iter().map(|l| l["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Ethernet II", "IPv4", "UDP", "DHCP DISCOVER"]);
+    let options = layers[3]["options"].as_array().unwrap();
+    let option = |code: u64| {
+        options
+            .iter()
+            .find(|o| o["code"] == code)
+            .unwrap_or_else(|| panic!("option {code}: {options:?}"))
+    };
+    assert!(
+        option(60)["value"]
+            .as_str()
+            .unwrap()
+            .starts_with("PXEClient")
+    );
+    assert!(option(93)["value"].as_str().unwrap().starts_with("0 "));
+    assert!(option(97)["value"].as_str().unwrap().contains("GUID"));
+    let fields = layers[3]["fields"].as_array().unwrap();
+    assert!(
+        fields
+            .iter()
+            .any(|f| f[0] == "Relay agent (giaddr)" && f[1] == "10.1.0.2")
+    );
+    let hex = detail["packet"]["hex"].as_str().unwrap();
+    assert_eq!(
+        hex.split(' ').count() as u64,
+        detail["packet"]["bytes"].as_u64().unwrap()
+    );
+}
+
+#[test]
+fn compare_finds_the_first_divergent_event() {
+    let addr = shared();
+    let baseline = start_run(addr, r#"{"topology": "kb2510665.yaml", "seed": 0}"#);
+    let fixed = start_run(
+        addr,
+        r#"{"topology": "kb2510665.yaml", "seed": 0, "plugins": {"wds": "wds-fixed"}}"#,
+    );
+    assert_ne!(baseline, fixed);
+    let diff = get(addr, &format!("/api/compare?a={baseline}&b={fixed}")).json();
+    assert_eq!(diff["identical"], false);
+    let index = diff["first_divergence"]["index"].as_u64().unwrap() as usize;
+    let a = get(addr, &format!("/api/runs/{baseline}")).json();
+    let b = get(addr, &format!("/api/runs/{fixed}")).json();
+    let line = |run: &Value, i: usize| run["events"][i]["x"].clone();
+    for i in 0..index {
+        assert_eq!(
+            line(&a, i),
+            line(&b, i),
+            "event {i} is before the divergence"
+        );
+    }
+    assert_ne!(
+        (&a["events"][index]["x"], &a["events"][index]["t"]),
+        (&b["events"][index]["x"], &b["events"][index]["t"])
+    );
+    assert!(
+        b["markers"].as_array().unwrap().is_empty(),
+        "the fixed server does not crash"
+    );
+    let same = get(addr, &format!("/api/compare?a={baseline}&b={baseline}")).json();
+    assert_eq!(same["identical"], true);
+}
+
+#[test]
+fn a_sweep_streams_progress_and_totals_that_match_the_library() {
+    let addr = shared();
+    let reply = get(addr, "/api/sweep?topology=kb2510665.yaml&seeds=0..8");
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut progress = 0;
+    let mut done = None;
+    let mut event = "";
+    for line in reply.body.lines() {
+        if let Some(name) = line.strip_prefix("event: ") {
+            event = name;
+        } else if let Some(data) = line.strip_prefix("data: ") {
+            match event {
+                "progress" => progress += 1,
+                "done" => done = Some(serde_json::from_str::<Value>(data).unwrap()),
+                other => panic!("unexpected event {other}: {data}"),
+            }
+        }
+    }
+    assert_eq!(progress, 8);
+    let done = done.expect("a done event");
+    let crashed: Vec<u64> = (0..8)
+        .filter(|seed| !direct_run(KB, *seed, &[]).crashes.is_empty())
+        .collect();
+    assert_eq!(done["crashed_seeds"], serde_json::json!(crashed));
+    assert!(crashed.contains(&0) && !crashed.contains(&7));
+    assert_eq!(done["runs"], 8);
+    assert_eq!(done["crash_rate"], crashed.len() as f64 / 8.0);
+}
+
+#[test]
+fn next_crash_returns_the_smallest_crashing_seed_above_the_given_one() {
+    let addr = shared();
+    let expected = (6..)
+        .find(|seed| !direct_run(KB, *seed, &[]).crashes.is_empty())
+        .unwrap();
+    let reply = get(addr, "/api/next-crash?topology=kb2510665.yaml&after=5");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["seed"], expected);
+    let none = get(
+        addr,
+        "/api/next-crash?topology=kb2510665.yaml&plugins=wds=wds-fixed&limit=4",
+    );
+    assert_eq!(none.status, 404);
+    assert!(
+        none.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("no seed in 0..4")
+    );
+}
+
+/// Asserts a JSON error with `status` whose message contains `needle`.
+fn refused(reply: common::Reply, status: u16, needle: &str) {
+    assert_eq!(reply.status, status, "{}", reply.body);
+    assert!(
+        reply
+            .header("content-type")
+            .unwrap()
+            .contains("application/json")
+    );
+    let message = reply.json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(message.contains(needle), "`{message}` lacks `{needle}`");
+}
+
+#[test]
+fn bad_requests_get_a_json_error_that_says_what_is_wrong() {
+    let addr = shared();
+    refused(post(addr, "/api/runs", "{"), 400, "bad JSON body");
+    refused(
+        post(addr, "/api/runs", r#"{"topology": "kb2510665.yaml"}"#),
+        422,
+        "seed",
+    );
+    refused(
+        post(
+            addr,
+            "/api/runs",
+            r#"{"topology": "kb2510665.yaml", "seed": -1}"#,
+        ),
+        422,
+        "seed",
+    );
+    refused(
+        post(addr, "/api/runs", r#"{"topology": "nope.yaml", "seed": 0}"#),
+        404,
+        "no topology `nope.yaml`",
+    );
+    refused(
+        post(
+            addr,
+            "/api/runs",
+            r#"{"topology": "kb2510665.yaml", "seed": 0, "plugins": {"wds": "evil.wasm"}}"#,
+        ),
+        400,
+        "unknown plugin `evil.wasm`",
+    );
+    refused(
+        post(
+            addr,
+            "/api/runs",
+            r#"{"topology": "kb2510665.yaml", "seed": 0, "plugins": {"pc1": "wds-fixed"}}"#,
+        ),
+        400,
+        "no server node `pc1`",
+    );
+    refused(get(addr, "/api/runs/0123456789abcdef"), 404, "no run");
+    refused(get(addr, "/api/runs/xyz"), 400, "not a run id");
+    refused(
+        get(addr, "/api/sweep?topology=kb2510665.yaml&seeds=0..100000"),
+        400,
+        "more than",
+    );
+    refused(
+        get(addr, "/api/sweep?topology=kb2510665.yaml&seeds=5..5"),
+        400,
+        "empty",
+    );
+    refused(
+        get(addr, "/api/sweep?topology=kb2510665.yaml&seeds=a..b"),
+        400,
+        "not a range",
+    );
+    refused(
+        get(addr, "/api/sweep?topology=kb2510665.yaml"),
+        400,
+        "seeds",
+    );
+    refused(get(addr, "/api/compare?a=1"), 400, "bad query");
+    refused(get(addr, "/api/nothing"), 404, "/api/nothing");
+    refused(request_delete(addr), 405, "/api/runs");
+    let id = start_run(addr, r#"{"topology": "kb2510665.yaml", "seed": 7}"#);
+    refused(
+        get(addr, &format!("/api/runs/{id}/events/99999999")),
+        404,
+        "no event 99999999",
+    );
+    refused(
+        get(addr, &format!("/api/runs/{id}/events/x")),
+        400,
+        "not an event number",
+    );
+}
+
+fn request_delete(addr: std::net::SocketAddr) -> common::Reply {
+    common::request(addr, "DELETE", "/api/runs", None)
+}
+
+#[test]
+fn paths_outside_the_topologies_and_runs_folders_are_refused() {
+    let addr = shared();
+    for path in [
+        "/api/topologies/..%2F..%2Fetc%2Fpasswd",
+        "/api/topologies/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+        "/api/topologies/%2e%2e",
+        "/api/topologies/..%5c..%5cCargo.toml",
+        "/api/topologies/.hidden.yaml",
+        "/api/topologies/%2Fetc%2Fpasswd",
+    ] {
+        let reply = get(addr, path);
+        assert!(
+            reply.status == 400,
+            "{path}: {} {}",
+            reply.status,
+            reply.body
+        );
+        assert!(
+            reply.json()["error"]
+                .as_str()
+                .unwrap()
+                .contains("not a topology name")
+        );
+        assert!(!reply.body.contains("root:"), "{path} leaked a file");
+    }
+    // Unencoded dot segments never reach a handler outside the API.
+    for path in [
+        "/api/topologies/../../etc/passwd",
+        "/../../etc/passwd",
+        "/api/runs/..%2F..%2Fetc%2Fpasswd",
+    ] {
+        let reply = get(addr, path);
+        assert!(
+            matches!(reply.status, 400 | 404),
+            "{path}: {}",
+            reply.status
+        );
+        assert!(!reply.body.contains("root:"), "{path} leaked a file");
+    }
+    for topology in [
+        "../../etc/passwd",
+        "..%2f..%2fetc%2fpasswd",
+        "/etc/passwd",
+        "../Cargo.toml",
+    ] {
+        let body = serde_json::json!({"topology": topology, "seed": 0}).to_string();
+        refused(post(addr, "/api/runs", &body), 400, "not a topology name");
+        let sweep = get(addr, &format!("/api/sweep?topology={topology}&seeds=0..1"));
+        assert_eq!(sweep.status, 400, "{topology}");
+    }
+}
+
+#[test]
+fn a_symlink_out_of_the_topologies_folder_is_not_followed() {
+    let dir = std::env::temp_dir().join(format!("pxelab-web-links-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let outside = dir.join("outside.yaml");
+    std::fs::copy(topologies_dir().join(KB), &outside).unwrap();
+    let folder = dir.join("topologies");
+    std::fs::create_dir_all(&folder).unwrap();
+    let link = folder.join("escape.yaml");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&outside, &link).unwrap();
+    let addr = start(&folder, None);
+    let reply = get(addr, "/api/topologies/escape.yaml");
+    assert_eq!(reply.status, 404, "{}", reply.body);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn runs_saved_in_the_runs_folder_survive_a_restart() {
+    let runs = std::env::temp_dir().join(format!("pxelab-web-runs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&runs);
+    let first = start(&topologies_dir(), Some(runs.clone()));
+    let id = start_run(first, r#"{"topology": "kb2510665.yaml", "seed": 7}"#);
+    assert!(runs.join(format!("{id}.json")).is_file());
+    let second = start(&topologies_dir(), Some(runs.clone()));
+    let listed = get(second, "/api/runs").json();
+    assert!(
+        listed["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == id.as_str())
+    );
+    let run = get(second, &format!("/api/runs/{id}")).json();
+    assert_eq!(
+        run["summary"]["digest"],
+        direct_run(KB, 7, &[]).digest.as_str()
+    );
+    std::fs::remove_dir_all(&runs).unwrap();
+}
