@@ -38,7 +38,8 @@ fn plugin_overrides_swap_a_servers_plugin_for_run_and_sweep() {
     let kb = topology("kb2510665.yaml");
     let kb = kb.to_str().unwrap();
     let plain = pxelab(&["run", kb, "--seed", "0", "--json"], None);
-    assert!(plain.status.success(), "{}", text(&plain.stderr));
+    // Seed 0 crashes WDS: the default expectations fail, so the exit code is 1.
+    assert_eq!(plain.status.code(), Some(1), "{}", text(&plain.stderr));
     assert!(text(&plain.stdout).contains("\"crashes\":[{"));
 
     let fixed = pxelab(
@@ -115,13 +116,13 @@ fn the_compile_cache_is_written_once_and_can_be_switched_off() {
             .map(|entries| entries.count())
             .unwrap_or(0)
     };
-    let args = ["run", kb, "--seed", "3", "--json"];
+    let args = ["run", kb, "--seed", "7", "--json"];
 
     let cold = pxelab(&args, Some(&dir));
     assert!(cold.status.success(), "{}", text(&cold.stderr));
     // kb2510665 runs two plugins: dhcp-server and wds-sccm2007.
     assert_eq!(entries(), 2);
-    let warm = pxelab(&["-v", "run", kb, "--seed", "3", "--json"], Some(&dir));
+    let warm = pxelab(&["-v", "run", kb, "--seed", "7", "--json"], Some(&dir));
     assert!(warm.status.success(), "{}", text(&warm.stderr));
     assert_eq!(entries(), 2);
     assert_eq!(warm.stdout, cold.stdout, "a cached plugin runs the same");
@@ -134,7 +135,7 @@ fn the_compile_cache_is_written_once_and_can_be_switched_off() {
 
     let other = scratch("no-cache");
     let mut args = vec!["--no-cache"];
-    args.extend(["run", kb, "--seed", "3", "--json"]);
+    args.extend(["run", kb, "--seed", "7", "--json"]);
     let off = pxelab(&args, Some(&other));
     assert!(off.status.success(), "{}", text(&off.stderr));
     assert_eq!(off.stdout, cold.stdout);
@@ -188,9 +189,12 @@ fn a_sweep_reports_the_crash_rate_with_its_confidence_interval() {
         ],
         None,
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // The baseline crashes in about half the seeds: the default expectations fail.
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("(95% CI "), "{stdout}");
+    assert!(stdout.contains("first crash    median "), "{stdout}");
+    assert!(stdout.contains("expect    FAILED every run"), "{stdout}");
     let out = pxelab(
         &[
             "sweep",
@@ -218,7 +222,10 @@ fn sweep_json_is_the_same_for_any_jobs_and_shards_merge_into_the_whole_sweep() {
         let mut args = vec!["sweep", file, "--seeds", "0..24", "--json"];
         args.extend_from_slice(extra);
         let out = pxelab(&args, None);
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        // A whole sweep of the baseline fails its expectations (1); a shard leaves the verdict
+        // to `merge` (0).
+        let expected = if extra.contains(&"--shard") { 0 } else { 1 };
+        assert_eq!(out.status.code(), Some(expected), "{}", text(&out.stderr));
         text(&out.stdout)
     };
     let whole = sweep(&["--jobs", "1"]);
@@ -239,7 +246,7 @@ fn sweep_json_is_the_same_for_any_jobs_and_shards_merge_into_the_whole_sweep() {
     let mut args = vec!["merge"];
     args.extend(shard_files.iter().map(String::as_str).rev());
     let out = pxelab(&args, None);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
         whole,
@@ -259,4 +266,415 @@ fn sweep_json_is_the_same_for_any_jobs_and_shards_merge_into_the_whole_sweep() {
     let out = pxelab(&["sweep", file, "--seeds", "0..9", "--shard", "4/3"], None);
     assert_eq!(out.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A copy of a shipped topology in `dir` with `expect` appended (plugin paths in shipped
+/// topologies are built-in names, so the copy runs anywhere).
+fn with_expect(dir: &Path, name: &str, expect: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let source = std::fs::read_to_string(topology(name)).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, format!("{source}\nexpect:\n{expect}")).unwrap();
+    path
+}
+
+#[test]
+fn exit_codes_follow_the_expectations_and_junit_and_json_files_report_them() {
+    let kb = topology("kb2510665.yaml");
+    let kb = kb.to_str().unwrap();
+    let dir = scratch("expect");
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // Seed 7 boots every client; seed 0 crashes WDS.
+    let good = pxelab(&["run", kb, "--seed", "7"], None);
+    assert_eq!(good.status.code(), Some(0), "{}", text(&good.stderr));
+    assert!(text(&good.stdout).contains("expect    ok     no service crashes"));
+    let junit = dir.join("run.xml");
+    let json = dir.join("run.json");
+    let bad = pxelab(
+        &[
+            "run",
+            kb,
+            "--seed",
+            "0",
+            "--junit",
+            junit.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad.stderr));
+    // With `--json FILE` the person still gets the human report.
+    assert!(text(&bad.stdout).contains("expect    FAILED no service crashes"));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("<testsuites tests=\"2\" failures=\"2\">"),
+        "{xml}"
+    );
+    assert!(xml.contains("name=\"no service crashes\""), "{xml}");
+    assert!(
+        xml.contains("<failure message=\"5 crash(es), the first of wds at 466.871 ms\">"),
+        "{xml}"
+    );
+    let value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(value["passed"], false);
+    assert_eq!(value["seed"], 0);
+
+    // A rate expectation turns the same sweep green or red.
+    let lenient = with_expect(
+        &dir.join("lenient"),
+        "kb2510665.yaml",
+        "  every_client_boots: false\n  no_crashes: false\n  crash_rate_below: 0.9\n",
+    );
+    let strict = with_expect(
+        &dir.join("strict"),
+        "kb2510665.yaml",
+        "  boot_within: 30s\n  failure_rate_below: 0.05\n",
+    );
+    let sweep_junit = dir.join("sweep.xml");
+    let out = pxelab(
+        &[
+            "sweep",
+            lenient.to_str().unwrap(),
+            "--seeds",
+            "0..12",
+            "--junit",
+            sweep_junit.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("expect    ok     crash rate below 90.0%"));
+    let xml = std::fs::read_to_string(&sweep_junit).unwrap();
+    assert!(
+        xml.contains("failures=\"0\"") && xml.contains("crash rate below 90.0%"),
+        "{xml}"
+    );
+    let out = pxelab(
+        &[
+            "sweep",
+            strict.to_str().unwrap(),
+            "--seeds",
+            "0..12",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value["passed"], false);
+    let check = &value["checks"][0];
+    assert_eq!(
+        check["name"],
+        "failure rate below 5.0% (every client boots, every client boots within 30.000 s, no service crashes)"
+    );
+
+    // A bad expectation is bad input, located.
+    let wrong = with_expect(
+        &dir.join("wrong"),
+        "kb2510665.yaml",
+        "  crash_rate_below: 5\n",
+    );
+    let out = pxelab(&["check", wrong.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("kb2510665.yaml:") && stdout.contains("0.05 is 5%"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_run_record_replays_and_a_tampered_one_is_caught() {
+    let kb = topology("kb2510665.yaml");
+    let kb = kb.to_str().unwrap();
+    let dir = scratch("record");
+    let record = dir.join("seed-0");
+    let out = pxelab(
+        &["run", kb, "--seed", "0", "--out", record.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    for file in [
+        "manifest.json",
+        "topology.yaml",
+        "events.jsonl",
+        "capture.pcapng",
+    ] {
+        assert!(record.join(file).is_file(), "{file} missing");
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(record.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["seed"], 0);
+    assert_eq!(manifest["plugins"].as_array().unwrap().len(), 2);
+    assert_eq!(manifest["plugins"][0]["sha256"].as_str().unwrap().len(), 64);
+
+    let replay = |dir: &Path| pxelab(&["replay", dir.to_str().unwrap()], None);
+    let out = replay(&record);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("replay    ok"));
+
+    // Another seed in the manifest: a different run, and where it parts ways.
+    let other_seed = dir.join("other-seed");
+    copy_folder(&record, &other_seed);
+    let manifest_text = std::fs::read_to_string(other_seed.join("manifest.json")).unwrap();
+    std::fs::write(
+        other_seed.join("manifest.json"),
+        manifest_text.replace("\"seed\": 0", "\"seed\": 1"),
+    )
+    .unwrap();
+    let out = replay(&other_seed);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("DIFFERENT RUN") && stdout.contains("first divergent event #"),
+        "{stdout}"
+    );
+
+    // An edited event: the run is the same, the record is not.
+    let edited = dir.join("edited");
+    copy_folder(&record, &edited);
+    let events = std::fs::read_to_string(edited.join("events.jsonl")).unwrap();
+    let mut lines: Vec<String> = events.lines().map(str::to_string).collect();
+    let mut value: serde_json::Value = serde_json::from_str(&lines[40]).unwrap();
+    value["fingerprint"] = serde_json::json!("0".repeat(64));
+    lines[40] = value.to_string();
+    std::fs::write(edited.join("events.jsonl"), lines.join("\n")).unwrap();
+    let out = replay(&edited);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("events were altered") && stdout.contains("first divergent event #40:"),
+        "{stdout}"
+    );
+
+    // Not a record at all.
+    let out = replay(&dir);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("pxelab run --out"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn copy_folder(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn an_interrupted_sweep_resumes_from_its_checkpoint_to_the_same_result() {
+    let kb = topology("kb2510665.yaml");
+    let kb = kb.to_str().unwrap();
+    let dir = scratch("resume");
+    std::fs::create_dir_all(&dir).unwrap();
+    let checkpoint = dir.join("sweep.checkpoint");
+    let checkpoint = checkpoint.to_str().unwrap();
+    let whole = pxelab(&["sweep", kb, "--seeds", "0..40", "--json"], None);
+    assert_eq!(whole.status.code(), Some(1));
+
+    // Ctrl-C part-way: exit 130, a partial report, no result file, a checkpoint.
+    let json = dir.join("sweep.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pxelab"))
+        .args([
+            "sweep",
+            kb,
+            "--seeds",
+            "0..40",
+            "--jobs",
+            "1",
+            "--checkpoint",
+            checkpoint,
+        ])
+        .args(["--json", json.to_str().unwrap()])
+        .env("PXELAB_CACHE", "off")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = || {
+        std::fs::read_to_string(checkpoint)
+            .map(|text| text.lines().count())
+            .unwrap_or(0)
+    };
+    let waited = std::time::Instant::now();
+    while lines() < 4 && waited.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let interrupt = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupt.success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{stdout}{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains("interrupted after") && stdout.contains("--resume"),
+        "{stdout}"
+    );
+    assert!(!json.exists(), "an interrupted sweep writes no result file");
+    let done = lines() - 1;
+    assert!((3..40).contains(&done), "{done} seeds in the checkpoint");
+
+    // A kill can cut the last line short: it is redone, not trusted.
+    let mut text_now = std::fs::read_to_string(checkpoint).unwrap();
+    text_now.push_str("{\"seed\": 39, \"dig");
+    std::fs::write(checkpoint, text_now).unwrap();
+    let resumed = pxelab(
+        &[
+            "sweep",
+            kb,
+            "--seeds",
+            "0..40",
+            "--json",
+            "--checkpoint",
+            checkpoint,
+            "--resume",
+        ],
+        None,
+    );
+    assert_eq!(resumed.status.code(), Some(1), "{}", text(&resumed.stderr));
+    assert_eq!(
+        text(&resumed.stdout),
+        text(&whole.stdout),
+        "resumed = uninterrupted"
+    );
+
+    // The checkpoint of another sweep is refused.
+    let other = pxelab(
+        &[
+            "sweep",
+            kb,
+            "--seeds",
+            "0..41",
+            "--checkpoint",
+            checkpoint,
+            "--resume",
+        ],
+        None,
+    );
+    assert_eq!(other.status.code(), Some(2));
+    assert!(
+        text(&other.stderr).contains("differs in: seeds"),
+        "{}",
+        text(&other.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_determinism_runs_every_seed_twice_and_finds_no_divergence() {
+    let kb = topology("kb2510665.yaml");
+    let kb = kb.to_str().unwrap();
+    let plain = pxelab(&["sweep", kb, "--seeds", "0..10", "--json"], None);
+    let checked = pxelab(
+        &[
+            "sweep",
+            kb,
+            "--seeds",
+            "0..10",
+            "--json",
+            "--check-determinism",
+            "--jobs",
+            "2",
+        ],
+        None,
+    );
+    assert_eq!(checked.status.code(), plain.status.code());
+    let stdout = text(&checked.stdout);
+    assert!(!stdout.contains("nondeterministic"), "{stdout}");
+    assert_eq!(stdout, text(&plain.stdout));
+}
+
+#[test]
+fn compare_puts_variants_side_by_side() {
+    let baseline = topology("kb2510665.yaml");
+    let fixed = topology("kb2510665-fixed.yaml");
+    let out = pxelab(
+        &[
+            "compare",
+            baseline.to_str().unwrap(),
+            fixed.to_str().unwrap(),
+            "--seeds",
+            "0..16",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let rows: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.starts_with("| kb"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    assert!(
+        rows[0].starts_with("| kb2510665 ") && !rows[0].contains("| 0.0% ("),
+        "{stdout}"
+    );
+    assert!(
+        rows[1].starts_with("| kb2510665-fixed ") && rows[1].contains("| 0.0% ("),
+        "{stdout}"
+    );
+
+    let out = pxelab(
+        &[
+            "compare",
+            baseline.to_str().unwrap(),
+            "--seeds",
+            "0..8",
+            "--json",
+        ],
+        None,
+    );
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let variant = &value["variants"][0];
+    // Both routers relay every DISCOVER and REQUEST: the server sees duplicates in every run.
+    assert!(
+        variant["duplicates_per_run"].as_f64().unwrap() >= 2.0,
+        "{value}"
+    );
+    assert_eq!(variant["runs"], 8);
+}
+
+#[test]
+fn schema_describes_every_key_the_shipped_topologies_use() {
+    let out = pxelab(&["schema"], None);
+    assert_eq!(out.status.code(), Some(0));
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        schema["$schema"]
+            .as_str()
+            .unwrap()
+            .contains("json-schema.org")
+    );
+    let properties = schema["properties"].as_object().unwrap();
+    for key in [
+        "name", "lans", "routers", "servers", "clients", "faults", "expect", "limits",
+    ] {
+        assert!(properties.contains_key(key), "{key}");
+    }
+    assert_eq!(
+        schema["additionalProperties"], false,
+        "unknown keys are errors"
+    );
+    let defs = schema["$defs"].as_object().unwrap();
+    let interface = defs["InterfaceSpec"]["properties"].as_object().unwrap();
+    assert!(interface.contains_key("helpers_follow_redundancy"));
+    assert!(
+        defs["RouterSpec"]["properties"]["relay_delay"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("distribution")
+    );
 }
