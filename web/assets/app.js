@@ -15,7 +15,8 @@ const CLASS_NAMES = {
 };
 const BAND_COLORS = { Active: "#2ca02c", Master: "#2ca02c", Standby: "#4a90d9", Backup: "#4a90d9" };
 const LANE_ORDER = { client: 0, router: 1, server: 2, tap: 3 };
-const LANE_HEIGHT = 46;
+const LANE_HEIGHT_MIN = 44;
+const LANE_HEIGHT_MAX = 96;
 const AXIS_HEIGHT = 30;
 const LABEL_WIDTH = 92;
 
@@ -168,7 +169,12 @@ class Timeline {
   resize() {
     const ratio = window.devicePixelRatio || 1;
     const lanes = this.lanes ? this.lanes.length : 4;
-    const height = AXIS_HEIGHT + lanes * LANE_HEIGHT + 8;
+    // Lanes share the height the window leaves (the legend stays on screen), within limits.
+    const top = this.canvas.parentElement.getBoundingClientRect().top + window.scrollY;
+    const room = window.innerHeight - top - (this.options.reserve || 70) - AXIS_HEIGHT;
+    this.laneHeight = this.options.laneHeight ||
+      Math.max(LANE_HEIGHT_MIN, Math.min(LANE_HEIGHT_MAX, Math.floor(room / lanes)));
+    const height = AXIS_HEIGHT + lanes * this.laneHeight + 8;
     this.canvas.style.height = height + "px";
     this.canvas.parentElement.style.minHeight = height + "px";
     const width = this.canvas.clientWidth || 800;
@@ -182,7 +188,7 @@ class Timeline {
 
   x(t) { return LABEL_WIDTH + (t - this.t0) / (this.t1 - this.t0) * (this.width - LABEL_WIDTH - 8); }
   timeAt(x) { return this.t0 + (x - LABEL_WIDTH) / (this.width - LABEL_WIDTH - 8) * (this.t1 - this.t0); }
-  laneY(node) { return AXIS_HEIGHT + this.laneOf.get(node) * LANE_HEIGHT + LANE_HEIGHT / 2; }
+  laneY(node) { return AXIS_HEIGHT + this.laneOf.get(node) * this.laneHeight + this.laneHeight / 2; }
 
   // Visible arrow range [from, to) in the arrays sorted by send time.
   visibleArrows() {
@@ -209,11 +215,11 @@ class Timeline {
 
     // Lanes and their labels.
     this.lanes.forEach((node, lane) => {
-      const top = AXIS_HEIGHT + lane * LANE_HEIGHT;
+      const top = AXIS_HEIGHT + lane * this.laneHeight;
       g.fillStyle = lane % 2 ? "#fafbfc" : "#f3f5f8";
-      g.fillRect(0, top, this.width, LANE_HEIGHT);
+      g.fillRect(0, top, this.width, this.laneHeight);
       g.strokeStyle = "#d5d9e1";
-      g.beginPath(); g.moveTo(LABEL_WIDTH, top + LANE_HEIGHT / 2); g.lineTo(right, top + LANE_HEIGHT / 2); g.stroke();
+      g.beginPath(); g.moveTo(LABEL_WIDTH, top + this.laneHeight / 2); g.lineTo(right, top + this.laneHeight / 2); g.stroke();
     });
 
     g.save();
@@ -232,17 +238,19 @@ class Timeline {
       const list = perNode.get(band.node);
       if (!list.includes(band.group)) list.push(band.group);
       const strip = list.indexOf(band.group);
-      const top = AXIS_HEIGHT + this.laneOf.get(band.node) * LANE_HEIGHT + LANE_HEIGHT - 6 - strip * 6;
+      const strips = Math.max(1, list.length);
+      const stripHeight = this.laneHeight >= 70 ? 10 : 6;
+      const top = AXIS_HEIGHT + this.laneOf.get(band.node) * this.laneHeight + this.laneHeight - 2 - (strip + 1) * (stripHeight + 1);
       const x1 = Math.max(this.x(band.start_ns), LABEL_WIDTH), x2 = Math.min(this.x(band.end_ns), right);
-      if (x2 < LABEL_WIDTH || x1 > right) continue;
+      if (x2 < LABEL_WIDTH || x1 > right || strips > 4) continue;
       g.fillStyle = BAND_COLORS[band.state] || "#e6a23c";
-      g.globalAlpha = 0.75;
-      g.fillRect(x1, top, Math.max(1, x2 - x1), 5);
+      g.globalAlpha = 0.6;
+      g.fillRect(x1, top, Math.max(1, x2 - x1), stripHeight);
       g.globalAlpha = 1;
-      if (x2 - x1 > 70) {
-        g.fillStyle = "#233";
-        g.font = "9px system-ui, sans-serif";
-        g.fillText(band.group.replace(/ group /, " ") + ": " + band.state, Math.max(x1, LABEL_WIDTH) + 3, top - 1);
+      if (x2 - x1 > 90 && stripHeight >= 10) {
+        g.fillStyle = "#fff";
+        g.font = "bold 9px system-ui, sans-serif";
+        g.fillText(band.group + ": " + band.state, x1 + 4, top + 8);
       }
     }
 
@@ -252,9 +260,9 @@ class Timeline {
       const x1 = this.x(bar.start_ns), x2 = this.x(bar.end_ns);
       if (x2 < LABEL_WIDTH || x1 > right) continue;
       const sameLane = this.run.work.filter((b) => b.node === bar.node && b.start_ns < bar.start_ns && b.end_ns > bar.start_ns).length;
-      const y = AXIS_HEIGHT + this.laneOf.get(bar.node) * LANE_HEIGHT + 4 + (sameLane % 3) * 5;
-      g.fillStyle = bar.finished ? "rgba(120, 80, 200, 0.55)" : "rgba(214, 39, 40, 0.55)";
-      g.fillRect(x1, y, Math.max(2, x2 - x1), 4);
+      const y = AXIS_HEIGHT + this.laneOf.get(bar.node) * this.laneHeight + 4 + (sameLane % 3) * 7;
+      g.fillStyle = bar.outcome === "done" ? "rgba(120, 80, 200, 0.6)" : "rgba(214, 39, 40, 0.6)";
+      g.fillRect(x1, y, Math.max(2, x2 - x1), 6);
     }
 
     // Packets: one arrow per receive.
@@ -353,11 +361,11 @@ class Timeline {
     g.fillStyle = "#fff";
     g.fillRect(0, AXIS_HEIGHT, LABEL_WIDTH - 2, this.height);
     this.lanes.forEach((node, lane) => {
-      const top = AXIS_HEIGHT + lane * LANE_HEIGHT;
+      const top = AXIS_HEIGHT + lane * this.laneHeight;
       g.fillStyle = "#1d2330"; g.font = "bold 12px system-ui, sans-serif";
-      g.fillText(node.name, 8, top + LANE_HEIGHT / 2 - 1);
+      g.fillText(node.name, 8, top + this.laneHeight / 2 - 1);
       g.fillStyle = "#778"; g.font = "10px system-ui, sans-serif";
-      g.fillText(node.kind, 8, top + LANE_HEIGHT / 2 + 12);
+      g.fillText(node.kind, 8, top + this.laneHeight / 2 + 12);
     });
 
     this.drawAxis(g, right);
@@ -816,7 +824,7 @@ function renderLegend() {
   item("#b0b4bc", "dashed: dropped by the receiver");
   item("#2ca02c", "router Active / Master", true);
   item("#4a90d9", "router Standby / Backup", true);
-  item("rgba(120,80,200,0.7)", "plugin work in flight (red: cut short)", true);
+  item("rgba(120,80,200,0.7)", "plugin work in flight (red: ended in a crash)", true);
   item("#c0001a", "✖ crash", true);
   item("#1a7f37", "▲ restart", true);
   legend.append(el("span", "Wheel or +/− zoom · drag or ←/→ pan · 0 fits · click an arrow to inspect"));
@@ -844,7 +852,7 @@ async function loadRun(options) {
     if (options && options.t0 !== undefined && options.t1 > options.t0) timeline.setWindow(options.t0, options.t1);
     else timeline.fit();
     const elapsed = Math.round(performance.now() - started);
-    setStatus(run.events.length + " events in " + elapsed + " ms (render " + timeline.stats.renderMs.toFixed(1) + " ms)");
+    setStatus(run.events.length + " log records in " + elapsed + " ms (render " + timeline.stats.renderMs.toFixed(1) + " ms)");
     $("inspector-body").replaceChildren();
     writeUrl();
   } catch (error) {
@@ -922,8 +930,8 @@ function startSweep() {
   writeUrl();
 }
 
-const compareA = new Timeline($("compare-a"), { onWindow: (t0, t1) => compareB.setWindow(t0, t1, true), tooltip: null, onSelect: (hit, t) => inspect(t.run.id, hit) });
-const compareB = new Timeline($("compare-b"), { onWindow: (t0, t1) => compareA.setWindow(t0, t1, true), tooltip: null, onSelect: (hit, t) => inspect(t.run.id, hit) });
+const compareA = new Timeline($("compare-a"), { laneHeight: 34, onWindow: (t0, t1) => compareB.setWindow(t0, t1, true), tooltip: null, onSelect: (hit, t) => inspect(t.run.id, hit) });
+const compareB = new Timeline($("compare-b"), { laneHeight: 34, onWindow: (t0, t1) => compareA.setWindow(t0, t1, true), tooltip: null, onSelect: (hit, t) => inspect(t.run.id, hit) });
 
 async function startCompare() {
   const topology = $("topology").value;

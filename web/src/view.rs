@@ -160,52 +160,87 @@ fn redundancy_bands(log: &EventLog, kinds: &[&str], end_ns: u64) -> Vec<Value> {
     bands
 }
 
-/// Plugin work in flight on servers: a plugin log `... takes request N ...` opens a bar that
-/// its timer N closes (the WDS providers log this when a worker starts a device lookup); a
-/// crash of the node closes every open bar on it.
+/// Plugin work in flight on servers, from the plugin's own words: a log record
+/// `... takes request N (...), device lookup 1.006 ms` (what the WDS providers log when a worker
+/// starts a lookup) opens a bar; the node's first timer at or after the lookup's end closes it
+/// (the timer the plugin set for it). `outcome` is `done`, `crashed` (handling its result
+/// crashed the service), `cut` (the service crashed while it was in flight) or `open` (the run
+/// ended first).
 fn work_bars(log: &EventLog, kinds: &[&str], end_ns: u64) -> Vec<Value> {
-    let mut open: BTreeMap<(NodeId, u64), (u64, String)> = BTreeMap::new();
+    // Per node: (due_ns, start_ns, label) of bars not yet closed.
+    let mut open: BTreeMap<NodeId, Vec<(u64, u64, String)>> = BTreeMap::new();
     let mut bars = Vec::new();
+    let close = |bars: &mut Vec<Value>, node, start_ns, end: u64, label, outcome: &str| {
+        bars.push(json!({"node": node, "start_ns": start_ns, "end_ns": end,
+            "label": label, "outcome": outcome}));
+    };
     for record in log.records() {
         if kinds.get(record.node) != Some(&"server") {
             continue;
         }
         match &record.kind {
-            Kind::Log { text, .. } => {
-                let Some((_, rest)) = text.split_once("takes request ") else {
+            Kind::Log { text, .. } if text.contains("takes request ") => {
+                let Some((_, duration)) = text.rsplit_once("device lookup ") else {
                     continue;
                 };
-                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-                if let Ok(id) = digits.parse::<u64>() {
-                    open.insert((record.node, id), (record.time_ns, text.clone()));
-                }
+                let Ok(lookup_ns) = timing::parse_duration_ns(&duration.replace(' ', "")) else {
+                    continue;
+                };
+                open.entry(record.node).or_default().push((
+                    record.time_ns.saturating_add(lookup_ns),
+                    record.time_ns,
+                    text.clone(),
+                ));
             }
-            Kind::Timer { token } => {
-                if let Some((start_ns, label)) = open.remove(&(record.node, *token)) {
-                    bars.push(json!({"node": record.node, "start_ns": start_ns,
-                        "end_ns": record.time_ns, "label": label, "finished": true}));
+            Kind::Timer { .. } => {
+                let Some(bars_open) = open.get_mut(&record.node) else {
+                    continue;
+                };
+                let due = bars_open
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (due_ns, _, _))| *due_ns <= record.time_ns)
+                    .min_by_key(|(_, (due_ns, _, _))| *due_ns)
+                    .map(|(index, _)| index);
+                if let Some(index) = due {
+                    let (_, start_ns, label) = bars_open.remove(index);
+                    close(
+                        &mut bars,
+                        record.node,
+                        start_ns,
+                        record.time_ns,
+                        label,
+                        "done",
+                    );
                 }
             }
             Kind::Crash { .. } => {
-                let ids: Vec<u64> = open
-                    .keys()
-                    .filter(|(node, _)| *node == record.node)
-                    .map(|(_, id)| *id)
-                    .collect();
-                for id in ids {
-                    if let Some((start_ns, label)) = open.remove(&(record.node, id)) {
-                        bars.push(json!({"node": record.node, "start_ns": start_ns,
-                            "end_ns": record.time_ns, "label": label, "finished": false}));
-                    }
+                for bar in bars
+                    .iter_mut()
+                    .filter(|bar| bar["node"] == record.node && bar["end_ns"] == record.time_ns)
+                {
+                    bar["outcome"] = json!("crashed");
+                }
+                for (_, start_ns, label) in open.remove(&record.node).unwrap_or_default() {
+                    close(
+                        &mut bars,
+                        record.node,
+                        start_ns,
+                        record.time_ns,
+                        label,
+                        "cut",
+                    );
                 }
             }
             _ => {}
         }
     }
-    for ((node, _), (start_ns, label)) in open {
-        bars.push(json!({"node": node, "start_ns": start_ns, "end_ns": end_ns,
-            "label": label, "finished": false}));
+    for (node, bars_open) in open {
+        for (_, start_ns, label) in bars_open {
+            close(&mut bars, node, start_ns, end_ns, label, "open");
+        }
     }
+    bars.sort_by_key(|bar| bar["start_ns"].as_u64());
     bars
 }
 

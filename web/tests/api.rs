@@ -137,12 +137,22 @@ fn a_run_is_the_library_run_with_packets_joined_and_the_race_marked() {
             .iter()
             .any(|b| b["state"] == "Active" && b["group"].as_str().unwrap().contains("HSRP"))
     );
+    // Request 2 (via r2) finished its 125.5 us lookup first and freed the client's state;
+    // handling request 1's result (via r1) then crashed WDS.
     let work = run["work"].as_array().unwrap();
-    assert!(
+    let bar = |request: &str| {
         work.iter()
-            .any(|w| w["node"] == wds && w["finished"] == false),
-        "the crash cut a lookup short"
-    );
+            .find(|w| w["node"] == wds && w["label"].as_str().unwrap().contains(request))
+            .unwrap_or_else(|| panic!("no bar for {request}: {work:?}"))
+    };
+    let second = bar("takes request 2 ");
+    assert_eq!(second["outcome"], "done");
+    let length_ns = second["end_ns"].as_u64().unwrap() - second["start_ns"].as_u64().unwrap();
+    assert!((125_500..200_000).contains(&length_ns), "{second}");
+    let first = bar("takes request 1 ");
+    assert_eq!(first["outcome"], "crashed");
+    assert_eq!(first["end_ns"], direct.crashes[0].time_ns);
+    assert!(first["start_ns"].as_u64() < second["start_ns"].as_u64());
 }
 
 #[test]

@@ -1,0 +1,385 @@
+//! The UI in a real browser: Debian's headless `chromium`, driven over the Chrome DevTools
+//! Protocol, against `pxelab serve` started in-process. It loads the KB race by URL, checks the
+//! lanes and arrows, clicks a packet with a real mouse event and reads the inspector, finds the
+//! crash marker, writes the screenshot the README shows, and finds the next crashing seed.
+//!
+//! Without a chromium binary the test says `browser suite not run: chromium not found` and
+//! passes; `.ci/run` installs chromium so CI always runs it.
+
+mod common;
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use tungstenite::{Message, WebSocket};
+
+const SCREENSHOT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../docs/images/kb2510665-timeline.png"
+);
+
+fn find_chromium() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("PXELAB_CHROMIUM") {
+        return Some(PathBuf::from(path));
+    }
+    let names = [
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ];
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
+        .find(|candidate| candidate.is_file())
+}
+
+/// The browser process and its profile folder, both gone when this is dropped.
+struct Browser {
+    child: Child,
+    profile: PathBuf,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// A CDP connection to the browser, attached to one page (flat sessions).
+struct Cdp {
+    socket: WebSocket<TcpStream>,
+    next_id: u64,
+    session: Option<String>,
+}
+
+impl Cdp {
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut message = json!({"id": id, "method": method, "params": params});
+        if let Some(session) = &self.session {
+            message["sessionId"] = json!(session);
+        }
+        self.socket
+            .send(Message::text(message.to_string()))
+            .unwrap_or_else(|e| panic!("{method}: {e}"));
+        loop {
+            let reply = self
+                .socket
+                .read()
+                .unwrap_or_else(|e| panic!("{method}: {e}"));
+            let Message::Text(text) = reply else {
+                continue;
+            };
+            let value: Value = serde_json::from_str(text.as_str()).unwrap();
+            if value["id"] == id {
+                if let Some(error) = value.get("error") {
+                    panic!("{method} failed: {error}");
+                }
+                return value["result"].clone();
+            }
+        }
+    }
+
+    /// Evaluates `expression` in the page and returns its value (awaiting promises).
+    fn eval(&mut self, expression: &str) -> Value {
+        let result = self.call(
+            "Runtime.evaluate",
+            json!({"expression": expression, "returnByValue": true, "awaitPromise": true}),
+        );
+        if let Some(exception) = result.get("exceptionDetails") {
+            panic!("{expression} threw {exception}");
+        }
+        result["result"]["value"].clone()
+    }
+
+    /// Polls `expression` until it is truthy, up to `timeout`.
+    fn wait_for(&mut self, expression: &str, timeout: Duration, what: &str) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let value = self.eval(expression);
+            if !(value.is_null() || value == false || value == "") {
+                return value;
+            }
+            if Instant::now() > deadline {
+                let status = self.eval("document.getElementById('status').textContent");
+                panic!("timed out waiting for {what}; page status: {status}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn click(&mut self, x: f64, y: f64) {
+        self.call(
+            "Input.dispatchMouseEvent",
+            json!({"type": "mouseMoved", "x": x, "y": y}),
+        );
+        for kind in ["mousePressed", "mouseReleased"] {
+            self.call(
+                "Input.dispatchMouseEvent",
+                json!({"type": kind, "x": x, "y": y, "button": "left", "buttons": 1, "clickCount": 1}),
+            );
+        }
+    }
+}
+
+fn launch(chromium: &Path) -> (Browser, Cdp) {
+    let profile = std::env::temp_dir().join(format!("pxelab-web-chromium-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&profile);
+    std::fs::create_dir_all(&profile).unwrap();
+    let child = Command::new(chromium)
+        .args([
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--hide-scrollbars",
+            "--mute-audio",
+            "--remote-debugging-port=0",
+            "--window-size=1600,1000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("about:blank")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", chromium.display()));
+    let browser = Browser { child, profile };
+    // Chromium writes its port and browser target path here once it listens.
+    let active = browser.profile.join("DevToolsActivePort");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (port, path) = loop {
+        if let Ok(text) = std::fs::read_to_string(&active) {
+            let mut lines = text.lines();
+            if let (Some(port), Some(path)) = (lines.next(), lines.next()) {
+                break (port.trim().to_string(), path.trim().to_string());
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "chromium did not open its DevTools port"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stream = TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    let (socket, _) = tungstenite::client(format!("ws://127.0.0.1:{port}{path}"), stream)
+        .unwrap_or_else(|e| panic!("DevTools handshake: {e}"));
+    let mut cdp = Cdp {
+        socket,
+        next_id: 0,
+        session: None,
+    };
+    let target = cdp.call("Target.createTarget", json!({"url": "about:blank"}));
+    let attached = cdp.call(
+        "Target.attachToTarget",
+        json!({"targetId": target["targetId"], "flatten": true}),
+    );
+    cdp.session = Some(attached["sessionId"].as_str().unwrap().to_string());
+    cdp.call("Page.enable", json!({}));
+    cdp.call("Runtime.enable", json!({}));
+    cdp.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": 1600, "height": 1000, "deviceScaleFactor": 1, "mobile": false}),
+    );
+    (browser, cdp)
+}
+
+fn open(cdp: &mut Cdp, url: &str) {
+    cdp.call("Page.navigate", json!({"url": url}));
+    cdp.wait_for(
+        "document.readyState === 'complete' && location.href !== 'about:blank'",
+        Duration::from_secs(30),
+        "the page to load",
+    );
+}
+
+/// Waits until the timeline shows run `seed`, returning `window.pxelabView` as JSON.
+fn wait_for_run(cdp: &mut Cdp, seed: u64) -> Value {
+    cdp.wait_for(
+        &format!(
+            "window.pxelabView && window.pxelabView.ready && \
+             document.getElementById('summary').textContent.includes('seed {seed}:') && \
+             JSON.stringify(window.pxelabView)"
+        ),
+        Duration::from_secs(180),
+        &format!("the timeline of seed {seed}"),
+    );
+    let text = cdp.eval("JSON.stringify(window.pxelabView)");
+    serde_json::from_str(text.as_str().unwrap()).unwrap()
+}
+
+#[test]
+fn the_kb_race_in_a_browser() {
+    let Some(chromium) = find_chromium() else {
+        println!("browser suite not run: chromium not found");
+        return;
+    };
+    let addr = common::shared();
+    let (_browser, mut cdp) = launch(&chromium);
+
+    // The race, zoomed on pc3's DISCOVER at 465 ms, by URL alone.
+    open(
+        &mut cdp,
+        &format!("http://{addr}/?topology=kb2510665.yaml&seed=0&t0=465000000&t1=467700000"),
+    );
+    let view = wait_for_run(&mut cdp, 0);
+    let lanes: Vec<&str> = view["lanes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        lanes,
+        ["pc1", "pc2", "pc3", "r1", "r2", "dhcp", "wds"],
+        "clients, routers, servers"
+    );
+    assert_eq!(view["t0"], 465_000_000.0, "the URL's zoom is applied");
+    assert!(view["arrowsDrawn"].as_u64().unwrap() >= 12, "{view}");
+    assert!(view["duplicates"].as_u64().unwrap() >= 1, "{view}");
+    let lanes_attribute = cdp.eval("document.getElementById('timeline').dataset.lanes");
+    assert_eq!(lanes_attribute, "7");
+
+    // Click the DISCOVER that r1 relayed to WDS, with a real mouse event.
+    let point = cdp.eval(
+        "JSON.stringify(window.pxelabView.arrowPoint((e) => e.c === 'discover' && \
+         window.pxelabView.lanes.indexOf('wds') >= 0 && e.k === 'receive' && \
+         document.getElementById('summary') && e.x.includes('10.2.0.20:67') && e.x.includes('giaddr 10.1.0.2')))",
+    );
+    let point: Value = serde_json::from_str(
+        point
+            .as_str()
+            .expect("a DISCOVER arrow to WDS is on screen"),
+    )
+    .unwrap();
+    cdp.click(point["x"].as_f64().unwrap(), point["y"].as_f64().unwrap());
+    let inspector = cdp.wait_for(
+        "(() => { const t = document.getElementById('inspector-body').innerText; \
+         return t.includes('Option 60') ? t : null; })()",
+        Duration::from_secs(30),
+        "the inspector to show the packet",
+    );
+    let inspector = inspector.as_str().unwrap();
+    for needle in [
+        "DHCP DISCOVER",
+        "Option 60",
+        "PXEClient",
+        "Option 93",
+        "Relay agent (giaddr)",
+        "10.1.0.2",
+        "Raw bytes",
+        "sent by",
+    ] {
+        assert!(
+            inspector.contains(needle),
+            "inspector lacks `{needle}`:\n{inspector}"
+        );
+    }
+    let selected = cdp.eval("window.pxelabView.selected");
+    assert_eq!(
+        selected, point["event"],
+        "the click selected the arrow under the mouse"
+    );
+
+    // The crash marker of WDS is on screen; clicking it shows the crash.
+    let markers = cdp.eval("JSON.stringify(window.pxelabView.markers)");
+    let markers: Value = serde_json::from_str(markers.as_str().unwrap()).unwrap();
+    let crash = markers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["kind"] == "crash" && m["node"] == "wds")
+        .unwrap_or_else(|| panic!("no crash marker on the wds lane: {markers}"));
+    let rect: Value = serde_json::from_str(
+        cdp.eval("JSON.stringify(window.pxelabView.canvasRect())")
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let (x, y) = (
+        rect["x"].as_f64().unwrap() + crash["x"].as_f64().unwrap(),
+        rect["y"].as_f64().unwrap() + crash["y"].as_f64().unwrap(),
+    );
+    cdp.click(x, y);
+    let crash_text = cdp.wait_for(
+        "(() => { const t = document.getElementById('inspector-body').innerText; \
+         return t.includes('CRASH') ? t : null; })()",
+        Duration::from_secs(30),
+        "the inspector to show the crash",
+    );
+    assert!(
+        crash_text.as_str().unwrap().contains("0xc0000374"),
+        "{crash_text}"
+    );
+
+    // Back to the DISCOVER for the picture: the race, the crash and the decoded packet.
+    cdp.click(point["x"].as_f64().unwrap(), point["y"].as_f64().unwrap());
+    cdp.wait_for(
+        "document.getElementById('inspector-body').innerText.includes('Option 60')",
+        Duration::from_secs(30),
+        "the inspector to show the packet again",
+    );
+    // The mouse leaves the canvas so no tooltip covers the picture.
+    cdp.call(
+        "Input.dispatchMouseEvent",
+        json!({"type": "mouseMoved", "x": 5, "y": 5}),
+    );
+    let shot = cdp.call("Page.captureScreenshot", json!({"format": "png"}));
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(shot["data"].as_str().unwrap())
+        .unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    let path = Path::new(SCREENSHOT);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    pxelab::write_atomically(path, &png).unwrap();
+
+    // "Next crashing seed" from seed 7 (where everything boots) finds the same seed the API
+    // finds, and opens its timeline with a crash marker.
+    open(
+        &mut cdp,
+        &format!("http://{addr}/?topology=kb2510665.yaml&seed=7"),
+    );
+    let seven = wait_for_run(&mut cdp, 7);
+    assert!(
+        seven["markers"].as_array().unwrap().is_empty(),
+        "seed 7 does not crash: {seven}"
+    );
+    let expected =
+        common::get(addr, "/api/next-crash?topology=kb2510665.yaml&after=7").json()["seed"]
+            .as_u64()
+            .unwrap();
+    cdp.eval("document.getElementById('next-crash').click()");
+    let found = wait_for_run(&mut cdp, expected);
+    assert!(
+        found["markers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["kind"] == "crash"),
+        "the crash marker of seed {expected} is in view: {found}"
+    );
+    let url = cdp.eval("location.search");
+    assert!(
+        url.as_str().unwrap().contains(&format!("seed={expected}")),
+        "{url}"
+    );
+    println!(
+        "browser suite: KB seed 0 drawn in {:.1} ms ({} events); screenshot {}",
+        view["renderMs"].as_f64().unwrap(),
+        view["events"],
+        path.display()
+    );
+}
