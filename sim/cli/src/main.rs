@@ -128,6 +128,23 @@ enum Command {
         #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
         json: Option<PathBuf>,
     },
+    /// Reduce a failing seed to the fewest timing deviations from nominal that still fail, and
+    /// save the shrunk run as a record that `pxelab replay` accepts.
+    Shrink {
+        file: PathBuf,
+        #[arg(long)]
+        seed: u64,
+        /// Where to save the shrunk run (default: shrink-<topology>-seed-<N>).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Give up minimizing after this many runs (the result still fails, but may keep a few
+        /// deviations it does not need).
+        #[arg(long, default_value_t = 3000)]
+        budget: usize,
+        /// Run server NODE with another plugin (a built-in name or a .wasm path). Repeatable.
+        #[arg(long = "plugin", value_name = "NODE=PLUGIN", value_parser = parse_override)]
+        plugins: Vec<(String, String)>,
+    },
     /// Print the JSON Schema of the topology format (for editors and the YAML language server).
     Schema,
 }
@@ -322,7 +339,7 @@ fn execute(command: Command, no_cache: bool) -> Result<Verdict, Failure> {
                 tracing::info!(path = %path.display(), bytes = bytes.len(), "pcapng written");
             }
             if let Some(dir) = &out {
-                pxelab::record::write_record(dir, &plan, &world, &report)
+                pxelab::record::write_record(dir, &plan, &world, &report, None)
                     .map_err(Failure::BadInput)?;
             }
             let checks = pxelab::run_checks(&plan.expect, &report);
@@ -367,6 +384,12 @@ fn execute(command: Command, no_cache: bool) -> Result<Verdict, Failure> {
                 );
             }
             let _ = writeln!(output, "seed      {}", replay.seed);
+            if replay.scheduled {
+                let _ = writeln!(
+                    output,
+                    "schedule  shrunk: timing draws pinned as in schedule.json"
+                );
+            }
             let _ = writeln!(output, "recorded  {}", replay.recorded_digest);
             let _ = writeln!(
                 output,
@@ -375,6 +398,7 @@ fn execute(command: Command, no_cache: bool) -> Result<Verdict, Failure> {
             );
             if replay.matches() {
                 let _ = writeln!(output, "replay    ok: the same run, event for event");
+                render_checks(&mut output, &replay.checks);
                 write_stdout(&output)?;
                 return Ok(Verdict::Passed);
             }
@@ -641,6 +665,67 @@ fn execute(command: Command, no_cache: bool) -> Result<Verdict, Failure> {
                 }
                 write_stdout(&table)?;
             }
+            Ok(Verdict::Passed)
+        }
+        Command::Shrink {
+            file,
+            seed,
+            out,
+            budget,
+            plugins,
+        } => {
+            let plan = plan(&file, &plugins, &services)?;
+            let dir =
+                out.unwrap_or_else(|| PathBuf::from(format!("shrink-{}-seed-{seed}", plan.name)));
+            let terminal = std::io::stderr().is_terminal();
+            let mut last = Instant::now();
+            let shrunk =
+                pxelab::shrink::shrink(&plan, seed, &services, budget, &mut |runs, size| {
+                    if terminal && last.elapsed().as_millis() >= 500 {
+                        last = Instant::now();
+                        eprint!("\rshrinking: {runs} runs, {size} deviations left   ");
+                    }
+                })
+                .map_err(Failure::BadInput)?;
+            if terminal {
+                eprint!("\r{:60}\r", "");
+            }
+            let schedule = pxelab::shrink::schedule_json(&shrunk.kept);
+            pxelab::record::write_record(
+                &dir,
+                &plan,
+                &shrunk.world,
+                &shrunk.report,
+                Some(&schedule),
+            )
+            .map_err(Failure::BadInput)?;
+            let mut output = String::new();
+            let _ = writeln!(output, "topology  {} ({})", plan.name, file.display());
+            let _ = writeln!(
+                output,
+                "seed      {seed}, failing: {}",
+                shrunk.failed_checks.join(", ")
+            );
+            let _ = writeln!(
+                output,
+                "shrunk    {} timing deviations from nominal down to {} in {} runs{}",
+                shrunk.original_deviations,
+                shrunk.kept.len(),
+                shrunk.runs,
+                if shrunk.minimal {
+                    ""
+                } else {
+                    " (budget reached: may not be minimal)"
+                }
+            );
+            let _ = writeln!(output, "\n{}", shrunk.explanation.trim_end());
+            let _ = writeln!(
+                output,
+                "\nrecord    {} (schedule.json lists the kept draws)",
+                dir.display()
+            );
+            let _ = writeln!(output, "replay    pxelab replay {}", dir.display());
+            write_stdout(&output)?;
             Ok(Verdict::Passed)
         }
         Command::Schema => unreachable!("handled before the plugin host starts"),

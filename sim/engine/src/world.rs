@@ -6,6 +6,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::net::Ipv4Addr;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use smoltcp::wire::{EthernetAddress, EthernetFrame};
 use timing::Distribution;
@@ -13,7 +14,7 @@ use timing::Distribution;
 use crate::client::PxeClient;
 use crate::frame;
 use crate::log::{EventLog, Kind, LanId, Level, NodeId, Record};
-use crate::rng::Stream;
+use crate::rng::{Draws, Stream};
 use crate::router::Router;
 use crate::server::ServerNode;
 use crate::tap::Tap;
@@ -375,6 +376,8 @@ pub struct World {
     ports: Vec<Port>,
     log: Option<EventLog>,
     actions: Vec<Action>,
+    /// Where timing draws are reported (and maybe pinned), when a shrink asks.
+    draws: Option<Arc<Draws>>,
 }
 
 /// One interface of a node being added: which LAN, which MAC, which addresses it answers for.
@@ -407,7 +410,14 @@ impl World {
             ports: Vec::new(),
             log: None,
             actions: Vec::new(),
+            draws: None,
         }
+    }
+
+    /// Reports every timing draw of streams made from now on to `draws`, which may pin them
+    /// to nominal values (`pxelab shrink`). Call it before adding LANs and nodes.
+    pub fn set_draws(&mut self, draws: Arc<Draws>) {
+        self.draws = Some(draws);
     }
 
     pub fn seed(&self) -> u64 {
@@ -416,7 +426,10 @@ impl World {
 
     /// A stream for `(entity, purpose)` under this world's seed.
     pub fn stream(&self, entity: &str, purpose: &str) -> Stream {
-        Stream::new(self.seed, entity, purpose)
+        match &self.draws {
+            Some(draws) => Stream::with_draws(self.seed, entity, purpose, draws),
+            None => Stream::new(self.seed, entity, purpose),
+        }
     }
 
     pub fn add_lan(&mut self, name: &str, config: LanConfig) -> LanId {
@@ -424,10 +437,10 @@ impl World {
         self.lans.push(Lan {
             name: name.to_string(),
             config,
-            latency_stream: Stream::new(self.seed, &entity, "latency"),
-            loss_stream: Stream::new(self.seed, &entity, "loss"),
-            duplicate_stream: Stream::new(self.seed, &entity, "duplicate"),
-            reorder_stream: Stream::new(self.seed, &entity, "reorder"),
+            latency_stream: self.stream(&entity, "latency"),
+            loss_stream: self.stream(&entity, "loss"),
+            duplicate_stream: self.stream(&entity, "duplicate"),
+            reorder_stream: self.stream(&entity, "reorder"),
             ports: Vec::new(),
             neighbors: BTreeMap::new(),
             last_delivery_ns: BTreeMap::new(),

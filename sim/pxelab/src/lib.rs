@@ -17,6 +17,7 @@ use topology::{Plan, ServiceFactory};
 
 mod compare;
 pub mod record;
+pub mod shrink;
 mod sweep;
 pub use compare::{CompareRow, compare_json, compare_row, compare_table};
 pub use sweep::{
@@ -117,7 +118,17 @@ pub fn run(
     seed: u64,
     services: &Services,
 ) -> Result<(World, Report), topology::Error> {
-    let mut world = plan.build(seed, services)?;
+    run_with_draws(plan, seed, services, None)
+}
+
+/// `run`, with the timing draws reported to (and maybe pinned by) `draws`.
+pub fn run_with_draws(
+    plan: &Plan,
+    seed: u64,
+    services: &Services,
+    draws: Option<Arc<engine::rng::Draws>>,
+) -> Result<(World, Report), topology::Error> {
+    let mut world = plan.build_with_draws(seed, services, draws)?;
     let stop = world.run();
     let report = Report::from_world(&world, stop);
     refusal_error(plan, &world)?;

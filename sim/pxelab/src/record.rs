@@ -1,8 +1,8 @@
-//! Run records (`pxelab run --out DIR`) and their replay (`pxelab replay DIR`).
+//! Run records (`pxelab run --out DIR`, `pxelab shrink`) and their replay (`pxelab replay DIR`).
 //!
 //! A record is a folder: `manifest.json` (pxelab version, topology and plugin hashes, seed,
 //! digest), `topology.yaml` (the topology as it was run), `events.jsonl` (one line per event
-//! of the log, with its fingerprint) and `capture.pcapng`. It is written to a temporary
+//! of the log, with its fingerprint) and `capture.pcapng`, plus `schedule.json` for a shrunk run. It is written to a temporary
 //! folder and renamed into place, so a record is complete or absent.
 
 use std::path::{Path, PathBuf};
@@ -18,6 +18,8 @@ pub const MANIFEST: &str = "manifest.json";
 pub const TOPOLOGY: &str = "topology.yaml";
 pub const EVENTS: &str = "events.jsonl";
 pub const CAPTURE: &str = "capture.pcapng";
+/// Present in the records `pxelab shrink` writes: the timing draws that keep their values.
+pub const SCHEDULE: &str = "schedule.json";
 
 /// The plugins a plan runs, with the SHA-256 of their bytes.
 fn plugin_hashes(plan: &Plan) -> Result<Vec<Value>, String> {
@@ -37,8 +39,15 @@ fn plugin_hashes(plan: &Plan) -> Result<Vec<Value>, String> {
         .collect()
 }
 
-/// Writes the record of a finished run to `dir` (replacing an earlier record there).
-pub fn write_record(dir: &Path, plan: &Plan, world: &World, report: &Report) -> Result<(), String> {
+/// Writes the record of a finished run to `dir` (replacing an earlier record there); with
+/// `schedule`, the run was made under that shrink schedule and replays under it.
+pub fn write_record(
+    dir: &Path,
+    plan: &Plan,
+    world: &World,
+    report: &Report,
+    schedule: Option<&Value>,
+) -> Result<(), String> {
     let log = world.log().ok_or("the run has not run")?;
     let manifest = json!({
         "pxelab_record": 1,
@@ -65,12 +74,15 @@ pub fn write_record(dir: &Path, plan: &Plan, world: &World, report: &Report) -> 
         events.push_str(&value.to_string());
         events.push('\n');
     }
-    let files: [(&str, Vec<u8>); 4] = [
+    let mut files: Vec<(&str, Vec<u8>)> = vec![
         (MANIFEST, format!("{manifest:#}\n").into_bytes()),
         (TOPOLOGY, plan.source().as_bytes().to_vec()),
         (EVENTS, events.into_bytes()),
         (CAPTURE, capture::pcapng(log)),
     ];
+    if let Some(schedule) = schedule {
+        files.push((SCHEDULE, format!("{schedule:#}\n").into_bytes()));
+    }
     write_folder_atomically(dir, &files).map_err(|e| format!("cannot write {}: {e}", dir.display()))
 }
 
@@ -123,6 +135,10 @@ pub struct Replay {
     pub changed_plugins: Vec<(String, String, String)>,
     /// Where the replayed run first differs from the recorded events, if it does.
     pub divergence: Option<String>,
+    /// The replayed run's expectations, checked.
+    pub checks: Vec<crate::Check>,
+    /// The record is a shrunk run (it has a schedule).
+    pub scheduled: bool,
 }
 
 impl Replay {
@@ -199,7 +215,17 @@ pub fn replay(dir: &Path, services: &Services) -> Result<Replay, String> {
             })
         })
         .collect::<Result<_, String>>()?;
-    let (world, report) = crate::run(&plan, seed, services).map_err(|e| e.to_string())?;
+    let (world, report) = if dir.join(SCHEDULE).exists() {
+        let schedule: Value = serde_json::from_str(&read(SCHEDULE)?)
+            .map_err(|e| format!("{}/{SCHEDULE}: not JSON: {e}", dir.display()))?;
+        let keep = crate::shrink::schedule_sites(&schedule)
+            .map_err(|e| format!("{}/{SCHEDULE}: {e}", dir.display()))?;
+        crate::shrink::run_schedule(&plan, seed, services, keep)
+    } else {
+        crate::run(&plan, seed, services)
+    }
+    .map_err(|e| e.to_string())?;
+    let checks = crate::run_checks(&plan.expect, &report);
     let replayed = trace(&world);
     Ok(Replay {
         seed,
@@ -208,5 +234,7 @@ pub fn replay(dir: &Path, services: &Services) -> Result<Replay, String> {
         events: replayed.len(),
         changed_plugins,
         divergence: first_divergence(&recorded, &replayed, ("recorded", "replayed")),
+        checks,
+        scheduled: dir.join(SCHEDULE).exists(),
     })
 }

@@ -1245,7 +1245,21 @@ impl Plan {
     /// Builds the world for `seed`. Only service creation can fail here (a plugin that does not
     /// load); the error points at the server's `plugin:` line.
     pub fn build(&self, seed: u64, services: &dyn ServiceFactory) -> Result<World, Error> {
+        self.build_with_draws(seed, services, None)
+    }
+
+    /// `build`, with every timing draw reported to `draws` (which may pin draws to their
+    /// nominal values; see `engine::rng::Draws`).
+    pub fn build_with_draws(
+        &self,
+        seed: u64,
+        services: &dyn ServiceFactory,
+        draws: Option<std::sync::Arc<engine::rng::Draws>>,
+    ) -> Result<World, Error> {
         let mut world = World::new(seed, self.limits);
+        if let Some(draws) = draws {
+            world.set_draws(draws);
+        }
         if self.min_sim_time_ns > 0 {
             world.hold_until(self.min_sim_time_ns);
         }

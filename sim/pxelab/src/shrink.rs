@@ -1,0 +1,337 @@
+//! `pxelab shrink`: the smallest set of timing deviations a failing run needs.
+//!
+//! Every timing draw of a run (a LAN latency, a relay delay, a power-on time, a loss coin) has
+//! a nominal value: the distribution's median, mean or middle. A run whose draws all sit at
+//! their nominal values is the network "as designed". Shrinking starts from the failing run,
+//! whose draws deviate from nominal in many places, and uses delta debugging (Zeller's ddmin)
+//! to find a set of deviations that still fails while removing any one of them makes the
+//! failure go away. What is left is the timing the failure actually needs.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use engine::World;
+use engine::log::Kind;
+use engine::report::Report;
+use engine::rng::{Draw, Draws, Site};
+use serde_json::{Value, json};
+use timing::format_ns;
+use topology::Plan;
+
+use crate::{Services, run_checks, run_with_draws};
+
+/// What a shrink found.
+pub struct Shrunk {
+    pub seed: u64,
+    /// The checks the original run failed; every run tried had to fail them all.
+    pub failed_checks: Vec<String>,
+    /// Timing draws of the original run that were off their nominal value.
+    pub original_deviations: usize,
+    /// The deviations the failure needs (the rest are pinned to nominal).
+    pub kept: Vec<Draw>,
+    /// Runs made while shrinking (the original included).
+    pub runs: usize,
+    /// False when the run budget ran out first: `kept` still fails but may not be minimal.
+    pub minimal: bool,
+    /// The shrunk run.
+    pub world: World,
+    pub report: Report,
+    pub explanation: String,
+}
+
+/// The schedule of a shrunk run as JSON (`schedule.json` in its record): which draws keep
+/// their values; every other timing draw is pinned to its nominal value.
+pub fn schedule_json(kept: &[Draw]) -> Value {
+    let keep: Vec<Value> = kept
+        .iter()
+        .map(|draw| {
+            json!({
+                "stream": draw.site.stream,
+                "index": draw.site.index,
+                "value": draw.value,
+                "nominal": draw.nominal,
+                "coin": draw.coin,
+            })
+        })
+        .collect();
+    json!({"pxelab_schedule": 1, "pin_to_nominal": "every timing draw except `keep`", "keep": keep})
+}
+
+/// The sites a schedule keeps.
+pub fn schedule_sites(value: &Value) -> Result<BTreeSet<Site>, String> {
+    if value["pxelab_schedule"] != 1 {
+        return Err("not a pxelab schedule (no `pxelab_schedule: 1`)".to_string());
+    }
+    value["keep"]
+        .as_array()
+        .ok_or("a schedule without `keep`")?
+        .iter()
+        .map(|entry| {
+            Ok(Site {
+                stream: entry["stream"]
+                    .as_str()
+                    .ok_or("a kept draw without `stream`")?
+                    .to_string(),
+                index: entry["index"]
+                    .as_u64()
+                    .ok_or("a kept draw without `index`")?,
+            })
+        })
+        .collect()
+}
+
+/// Shrinks the failing run of `seed`, making at most `budget` runs. `progress` hears the
+/// number of runs made and the size of the smallest failing set so far.
+pub fn shrink(
+    plan: &Plan,
+    seed: u64,
+    services: &Services,
+    budget: usize,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Shrunk, String> {
+    let book = Draws::recording();
+    let (_, report) =
+        run_with_draws(plan, seed, services, Some(book.clone())).map_err(|e| e.to_string())?;
+    let failed_checks: Vec<String> = run_checks(&plan.expect, &report)
+        .into_iter()
+        .filter(|check| !check.passed)
+        .map(|check| check.name)
+        .collect();
+    if failed_checks.is_empty() {
+        return Err(format!(
+            "seed {seed} does not fail: every expectation of the topology holds, so there is nothing to shrink (pick a failing seed from `pxelab sweep`)"
+        ));
+    }
+    let deviations = book.taken();
+    let runs = std::cell::Cell::new(1);
+    let out_of_budget = std::cell::Cell::new(false);
+    let mut fails = |keep: &[Site]| -> Result<bool, String> {
+        if runs.get() >= budget {
+            out_of_budget.set(true);
+            return Ok(false);
+        }
+        runs.set(runs.get() + 1);
+        let draws = Draws::keeping(keep.iter().cloned().collect());
+        let (_, report) =
+            run_with_draws(plan, seed, services, Some(draws)).map_err(|e| e.to_string())?;
+        let failed: Vec<String> = run_checks(&plan.expect, &report)
+            .into_iter()
+            .filter(|check| !check.passed)
+            .map(|check| check.name)
+            .collect();
+        Ok(failed_checks.iter().all(|name| failed.contains(name)))
+    };
+    let sites: Vec<Site> = deviations.iter().map(|draw| draw.site.clone()).collect();
+    let kept_sites = if fails(&[])? {
+        Vec::new()
+    } else {
+        ddmin(sites, &mut fails, &mut |size| progress(runs.get(), size))?
+    };
+    let minimal = !out_of_budget.get();
+    let runs = runs.get();
+    let keep: BTreeSet<Site> = kept_sites.iter().cloned().collect();
+    let final_book = Draws::keeping(keep.clone());
+    let (world, report) = run_with_draws(plan, seed, services, Some(final_book.clone()))
+        .map_err(|e| e.to_string())?;
+    progress(runs, keep.len());
+    let kept: Vec<Draw> = final_book
+        .taken()
+        .into_iter()
+        .filter(|draw| keep.contains(&draw.site))
+        .collect();
+    let explanation = explain(&world, &kept);
+    Ok(Shrunk {
+        seed,
+        failed_checks,
+        original_deviations: deviations.len(),
+        kept,
+        runs,
+        minimal,
+        world,
+        report,
+        explanation,
+    })
+}
+
+/// Zeller's ddmin over the kept set: `fails(subset)` says whether keeping only `subset` still
+/// fails. Returns a 1-minimal failing subset of `input` (which must fail).
+fn ddmin(
+    mut input: Vec<Site>,
+    fails: &mut dyn FnMut(&[Site]) -> Result<bool, String>,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<Site>, String> {
+    let mut parts = 2;
+    while input.len() >= 2 {
+        progress(input.len());
+        let chunk = input.len().div_ceil(parts);
+        let chunks: Vec<Vec<Site>> = input.chunks(chunk).map(<[Site]>::to_vec).collect();
+        let mut reduced = false;
+        for subset in &chunks {
+            if fails(subset)? {
+                input = subset.clone();
+                parts = 2;
+                reduced = true;
+                break;
+            }
+        }
+        if !reduced && chunks.len() > 2 {
+            for index in 0..chunks.len() {
+                let complement: Vec<Site> = chunks
+                    .iter()
+                    .enumerate()
+                    .filter(|&(other, _)| other != index)
+                    .flat_map(|(_, chunk)| chunk.iter().cloned())
+                    .collect();
+                if fails(&complement)? {
+                    input = complement;
+                    parts = (parts - 1).max(2);
+                    reduced = true;
+                    break;
+                }
+            }
+        }
+        if !reduced {
+            if parts >= input.len() {
+                break;
+            }
+            parts = (parts * 2).min(input.len());
+        }
+    }
+    Ok(input)
+}
+
+/// A few sentences on what the shrunk run shows: the deviations kept, and, when a service
+/// crashed, the duplicate requests that met inside it.
+fn explain(world: &World, kept: &[Draw]) -> String {
+    let mut text = String::new();
+    if kept.is_empty() {
+        text.push_str(
+            "fails with every timing draw at its nominal value: the failure needs no unusual timing, the design itself races.\n",
+        );
+    } else {
+        let _ = writeln!(
+            text,
+            "fails with every timing draw at its nominal value except these {}:",
+            kept.len()
+        );
+        for draw in kept {
+            let (value, nominal) = if draw.coin {
+                let side = |heads: u64| if heads == 1 { "yes" } else { "no" };
+                (side(draw.value).to_string(), side(draw.nominal).to_string())
+            } else {
+                (format_ns(draw.value), format_ns(draw.nominal))
+            };
+            let _ = writeln!(
+                text,
+                "  {} draw #{}: {value} (nominal {nominal})",
+                draw.site.stream, draw.site.index
+            );
+        }
+    }
+    if let Some(race) = duplicate_race(world) {
+        text.push_str(&race);
+        text.push('\n');
+    }
+    text
+}
+
+/// "the duplicate DISCOVER reaches wds 253.0 us after the original ...": the last DHCP
+/// message the crashed server received twice before its first crash.
+fn duplicate_race(world: &World) -> Option<String> {
+    let log = world.log()?;
+    let records = log.records();
+    let crash_index = records
+        .iter()
+        .position(|record| matches!(record.kind, Kind::Crash { .. }))?;
+    let crash = &records[crash_index];
+    let mut copies: Vec<(u32, Vec<u8>, String, u64)> = Vec::new();
+    let mut race = None;
+    for record in &records[..crash_index] {
+        if record.node != crash.node {
+            continue;
+        }
+        let Kind::Receive { frame, .. } = &record.kind else {
+            continue;
+        };
+        let Some((xid, chaddr, kind)) = dhcp_identity(frame) else {
+            continue;
+        };
+        match copies
+            .iter()
+            .find(|(x, c, k, _)| *x == xid && *c == chaddr && *k == kind)
+        {
+            Some(&(_, _, _, first_ns)) => {
+                race = Some((xid, kind, first_ns, record.time_ns));
+            }
+            None => copies.push((xid, chaddr, kind, record.time_ns)),
+        }
+    }
+    let (xid, kind, first_ns, second_ns) = race?;
+    let node = log.node_name(crash.node);
+    Some(format!(
+        "the duplicate {kind} (xid {xid:#010x}) reaches {node} {} after the original, while the original is still being processed; {node} crashes {} after the original arrived.",
+        format_ns(second_ns - first_ns),
+        format_ns(crash.time_ns - first_ns)
+    ))
+}
+
+fn dhcp_identity(frame: &[u8]) -> Option<(u32, Vec<u8>, String)> {
+    let parsed = engine::frame::parse(frame).ok()?;
+    let (udp, payload) = parsed.udp?;
+    if !matches!(udp.dst_port, 67 | 4011) {
+        return None;
+    }
+    let message = engine::dhcp::decode(payload).ok()?;
+    let kind = message
+        .opts()
+        .msg_type()
+        .map_or("BOOTP".to_string(), |t| format!("{t:?}").to_uppercase());
+    Some((message.xid(), message.chaddr().to_vec(), kind))
+}
+
+/// Runs `seed` with only `keep` off nominal (what `replay` does with a schedule).
+pub fn run_schedule(
+    plan: &Plan,
+    seed: u64,
+    services: &Services,
+    keep: BTreeSet<Site>,
+) -> Result<(World, Report), topology::Error> {
+    run_with_draws(plan, seed, services, Some(Draws::keeping(keep)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site(index: u64) -> Site {
+        Site {
+            stream: "s".to_string(),
+            index,
+        }
+    }
+
+    #[test]
+    fn ddmin_finds_the_two_draws_a_failure_needs() {
+        let input: Vec<Site> = (0..40).map(site).collect();
+        let mut tests = 0;
+        let mut fails = |subset: &[Site]| {
+            tests += 1;
+            Ok(subset.contains(&site(7)) && subset.contains(&site(31)))
+        };
+        let found = ddmin(input, &mut fails, &mut |_| {}).unwrap();
+        assert_eq!(found, vec![site(7), site(31)]);
+        assert!(tests < 60, "{tests} tests");
+    }
+
+    #[test]
+    fn ddmin_keeps_a_single_needed_draw() {
+        let input: Vec<Site> = (0..9).map(site).collect();
+        let found = ddmin(
+            input,
+            &mut |subset| Ok(subset.contains(&site(4))),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(found, vec![site(4)]);
+    }
+}
