@@ -678,3 +678,66 @@ fn schema_describes_every_key_the_shipped_topologies_use() {
             .contains("distribution")
     );
 }
+
+#[test]
+fn shrink_keeps_only_the_timing_deviations_a_failure_needs() {
+    let slow = topology("kb2510665-slow-standby.yaml");
+    let slow = slow.to_str().unwrap();
+    let dir = scratch("shrink");
+    let record = dir.join("seed-2");
+    let out = pxelab(
+        &[
+            "shrink",
+            slow,
+            "--seed",
+            "2",
+            "--out",
+            record.to_str().unwrap(),
+        ],
+        None,
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    // "shrunk    3089 timing deviations from nominal down to 2 in 97 runs"
+    let line = stdout.lines().find(|l| l.starts_with("shrunk ")).unwrap();
+    let numbers: Vec<usize> = line
+        .split_whitespace()
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    let (before, after) = (numbers[0], numbers[1]);
+    assert!(after >= 1 && after < before, "{line}");
+    assert!(stdout.contains("the duplicate DISCOVER"), "{stdout}");
+    let schedule: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(record.join("schedule.json")).unwrap())
+            .unwrap();
+    assert_eq!(schedule["keep"].as_array().unwrap().len(), after);
+
+    // The shrunk run replays exactly, and still fails.
+    let replay = pxelab(&["replay", record.to_str().unwrap()], None);
+    let replayed = text(&replay.stdout);
+    assert_eq!(replay.status.code(), Some(0), "{replayed}");
+    assert!(replayed.contains("replay    ok"), "{replayed}");
+    assert!(
+        replayed.contains("expect    FAILED no service crashes"),
+        "{replayed}"
+    );
+
+    // Without the kept deviations (every draw nominal) it is another run.
+    let mut emptied = schedule.clone();
+    emptied["keep"] = serde_json::json!([]);
+    std::fs::write(record.join("schedule.json"), emptied.to_string()).unwrap();
+    let replay = pxelab(&["replay", record.to_str().unwrap()], None);
+    assert_eq!(replay.status.code(), Some(1));
+    assert!(text(&replay.stdout).contains("DIFFERENT RUN"));
+
+    // A seed that does not fail has nothing to shrink.
+    let fixed = topology("kb2510665-fixed.yaml");
+    let out = pxelab(&["shrink", fixed.to_str().unwrap(), "--seed", "0"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("does not fail"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
