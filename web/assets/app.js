@@ -111,8 +111,17 @@ class Timeline {
     this.arrowStart = new Float64Array(n);
     this.arrowEnd = new Float64Array(n);
     this.maxFlight = 0;
+    // Per arrow, for the zoomed-out path: its colour class and its lanes.
+    this.classes = Object.keys(COLORS);
+    this.arrowClass = new Uint8Array(n);
+    this.arrowFromLane = new Int16Array(n);
+    this.arrowToLane = new Int16Array(n);
     arrows.forEach((index, k) => {
       const e = events[index];
+      const c = this.classes.indexOf(e.c);
+      this.arrowClass[k] = c < 0 ? this.classes.indexOf("other") : c;
+      this.arrowFromLane[k] = this.laneOf.get(events[e.from].n);
+      this.arrowToLane[k] = this.laneOf.get(e.n);
       this.arrowEvent[k] = index;
       this.arrowStart[k] = events[e.from].t;
       this.arrowEnd[k] = e.t;
@@ -132,17 +141,19 @@ class Timeline {
     this.resize();
   }
 
-  // The window that shows the boot traffic: everything but periodic redundancy hellos.
+  // The window that shows the boot: from the first packet that is not a redundancy hello to
+  // the last thing a client did (its outcome), and at least the first crash.
   interestingRange() {
     const events = this.run.events;
+    const clients = new Set(this.run.nodes.map((node, index) => node.kind === "client" ? index : -1));
     let first = Infinity, last = 0;
     for (const e of events) {
-      if ((e.k === "send" && e.c !== "hsrp" && e.c !== "vrrp") || e.k === "crash") {
-        first = Math.min(first, e.t);
-        last = Math.max(last, e.t);
-      }
+      if (e.k === "send" && e.c !== "hsrp" && e.c !== "vrrp") first = Math.min(first, e.t);
+      if (clients.has(e.n) && e.k !== "receive" && e.k !== "drop") last = Math.max(last, e.t);
     }
-    if (!isFinite(first)) return [0, this.end];
+    const crash = this.run.markers.find((m) => m.kind === "crash");
+    if (crash) last = Math.max(last, crash.time_ns);
+    if (!isFinite(first) || last <= first) return [0, this.end];
     const pad = Math.max((last - first) * 0.03, 1000);
     return [Math.max(0, first - pad), last + pad];
   }
@@ -273,7 +284,36 @@ class Timeline {
     const highlightDup = this.activeDup();
     let drawn = 0;
     g.lineWidth = 1;
-    for (let k = from; k < to; k++) {
+    // Zoomed out, thousands of arrows share pixels: one path per colour, each pixel line once.
+    const dense = count > 2000;
+    if (dense) {
+      const paths = this.classes.map(() => null);
+      const seen = new Set();
+      const scale = (this.width - LABEL_WIDTH - 8) / (this.t1 - this.t0);
+      const half = this.laneHeight / 2, t0 = this.t0;
+      for (let k = from; k < to; k++) {
+        const x1 = Math.round(LABEL_WIDTH + (this.arrowStart[k] - t0) * scale);
+        const x2 = Math.round(LABEL_WIDTH + (this.arrowEnd[k] - t0) * scale);
+        if (x2 < LABEL_WIDTH || x1 > right) continue;
+        const lane1 = this.arrowFromLane[k], lane2 = this.arrowToLane[k];
+        const key = ((x1 + 4096) * 16384 + x2 + 4096) * 4096 + lane1 * 64 + lane2;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const c = this.arrowClass[k];
+        const path = paths[c] || (paths[c] = new Path2D());
+        path.moveTo(x1, AXIS_HEIGHT + lane1 * this.laneHeight + half);
+        path.lineTo(x2, AXIS_HEIGHT + lane2 * this.laneHeight + half);
+        drawn++;
+      }
+      g.globalAlpha = 0.8;
+      paths.forEach((path, c) => {
+        if (!path) return;
+        g.strokeStyle = COLORS[this.classes[c]];
+        g.stroke(path);
+      });
+      g.globalAlpha = 1;
+    }
+    for (let k = dense ? to : from; k < to; k++) {
       const index = this.arrowEvent[k];
       const e = events[index];
       const a = this.arrowGeometry(k);

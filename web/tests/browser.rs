@@ -130,8 +130,9 @@ impl Cdp {
     }
 }
 
-fn launch(chromium: &Path) -> (Browser, Cdp) {
-    let profile = std::env::temp_dir().join(format!("pxelab-web-chromium-{}", std::process::id()));
+fn launch(chromium: &Path, name: &str) -> (Browser, Cdp) {
+    let profile =
+        std::env::temp_dir().join(format!("pxelab-web-chromium-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&profile);
     std::fs::create_dir_all(&profile).unwrap();
     let child = Command::new(chromium)
@@ -228,7 +229,7 @@ fn the_kb_race_in_a_browser() {
         return;
     };
     let addr = common::shared();
-    let (_browser, mut cdp) = launch(&chromium);
+    let (_browser, mut cdp) = launch(&chromium, "race");
 
     // The race, zoomed on pc3's DISCOVER at 465 ms, by URL alone.
     open(
@@ -382,4 +383,179 @@ fn the_kb_race_in_a_browser() {
         view["events"],
         path.display()
     );
+}
+
+/// Polls `expression` (a JSON string in the page) and parses it.
+fn json_of(cdp: &mut Cdp, expression: &str, what: &str) -> Value {
+    let text = cdp.wait_for(expression, Duration::from_secs(180), what);
+    serde_json::from_str(text.as_str().unwrap()).unwrap()
+}
+
+#[test]
+fn sweep_and_compare_views_in_a_browser() {
+    let Some(chromium) = find_chromium() else {
+        println!("browser suite not run: chromium not found");
+        return;
+    };
+    let addr = common::shared();
+    let (_browser, mut cdp) = launch(&chromium, "views");
+
+    // A sweep by URL: one cell per seed, coloured by outcome, and the crash rate.
+    open(
+        &mut cdp,
+        &format!("http://{addr}/?topology=kb2510665.yaml&seed=0&view=sweep&seeds=0..8"),
+    );
+    let summary = cdp.wait_for(
+        "(() => { const t = document.getElementById('sweep-summary').textContent; \
+         return t.includes('crash rate') ? t : null; })()",
+        Duration::from_secs(180),
+        "the sweep to finish",
+    );
+    let cells = json_of(
+        &mut cdp,
+        "JSON.stringify([...document.querySelectorAll('#sweep-grid button')]\
+         .map((b) => [Number(b.dataset.seed), b.className]))",
+        "the sweep cells",
+    );
+    let cells = cells.as_array().unwrap();
+    assert_eq!(cells.len(), 8);
+    for (position, cell) in cells.iter().enumerate() {
+        let seed = cell[0].as_u64().unwrap();
+        assert_eq!(seed, position as u64, "cells in seed order");
+        let report = common::direct_run("kb2510665.yaml", seed, &[]);
+        let expected = if !report.crashes.is_empty() {
+            "crashed"
+        } else if !report.all_booted() {
+            "failed"
+        } else {
+            "booted"
+        };
+        assert_eq!(cell[1], expected, "seed {seed}");
+    }
+    let crashed = cells.iter().filter(|c| c[1] == "crashed").count();
+    let rate = format!("crash rate {:.1}%", 100.0 * crashed as f64 / 8.0);
+    assert!(
+        summary.as_str().unwrap().contains(&rate),
+        "{summary} lacks {rate}"
+    );
+    // Clicking seed 7's cell opens its timeline.
+    cdp.eval("document.querySelector('#sweep-grid button[data-seed=\"7\"]').click()");
+    let seven = wait_for_run(&mut cdp, 7);
+    assert_eq!(seven["lanes"].as_array().unwrap().len(), 7);
+
+    // Compare seed 0 with the fixed WDS: two timelines and the first difference marked.
+    open(
+        &mut cdp,
+        &format!("http://{addr}/?topology=kb2510665.yaml&seed=0&view=compare&with=wds%3Dwds-fixed"),
+    );
+    let text = cdp.wait_for(
+        "(() => { const t = document.getElementById('compare-summary').textContent; \
+         return t.includes('First difference') ? t : null; })()",
+        Duration::from_secs(180),
+        "the comparison",
+    );
+    let a = common::post(
+        addr,
+        "/api/runs",
+        r#"{"topology": "kb2510665.yaml", "seed": 0}"#,
+    );
+    let b = common::post(
+        addr,
+        "/api/runs",
+        r#"{"topology": "kb2510665.yaml", "seed": 0, "plugins": {"wds": "wds-fixed"}}"#,
+    );
+    let diff = common::get(
+        addr,
+        &format!(
+            "/api/compare?a={}&b={}",
+            a.json()["id"].as_str().unwrap(),
+            b.json()["id"].as_str().unwrap()
+        ),
+    )
+    .json();
+    let index = diff["first_divergence"]["index"].as_u64().unwrap();
+    assert!(
+        text.as_str().unwrap().contains(&format!("event #{index}")),
+        "{text} names event {index}"
+    );
+    let titles = cdp.eval(
+        "document.getElementById('compare-a-title').textContent + ' | ' + \
+         document.getElementById('compare-b-title').textContent",
+    );
+    let titles = titles.as_str().unwrap();
+    assert!(
+        titles.contains("as in the topology") && titles.contains("wds=wds-fixed"),
+        "{titles}"
+    );
+    assert!(
+        titles.contains("0 crash(es)"),
+        "the fixed server does not crash: {titles}"
+    );
+}
+
+#[test]
+fn ten_thousand_events_stay_interactive() {
+    let Some(chromium) = find_chromium() else {
+        println!("browser suite not run: chromium not found");
+        return;
+    };
+    // The KB network with nine clients instead of three: well over 10,000 log records.
+    let dir = std::env::temp_dir().join(format!("pxelab-web-big-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = std::fs::read_to_string(common::topologies_dir().join("kb2510665.yaml")).unwrap();
+    assert!(source.contains("count: 3"));
+    std::fs::write(dir.join("big.yaml"), source.replace("count: 3", "count: 9")).unwrap();
+    let addr = common::start(&dir, None);
+    let (_browser, mut cdp) = launch(&chromium, "big");
+    // The whole run at once: every arrow of 600 simulated seconds is in view.
+    open(
+        &mut cdp,
+        &format!("http://{addr}/?topology=big.yaml&seed=0&t0=0&t1=600000000000"),
+    );
+    let view = wait_for_run(&mut cdp, 0);
+    let events = view["events"].as_u64().unwrap();
+    assert!(events >= 10_000, "{events} events");
+    assert_eq!(
+        view["arrowsVisible"], view["arrowsTotal"],
+        "the whole run is in view"
+    );
+    assert!(view["arrowsDrawn"].as_u64().unwrap() > 0);
+    // Zoom in step by step with the wheel, the way a reader would, and record each frame.
+    let rect: Value = serde_json::from_str(
+        cdp.eval("JSON.stringify(window.pxelabView.canvasRect())")
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let (x, y) = (
+        rect["x"].as_f64().unwrap() + rect["width"].as_f64().unwrap() * 0.3,
+        rect["y"].as_f64().unwrap() + 60.0,
+    );
+    let mut frames = Vec::new();
+    let mut last_t1 = view["t1"].as_f64().unwrap();
+    for _ in 0..30 {
+        cdp.call(
+            "Input.dispatchMouseEvent",
+            json!({"type": "mouseWheel", "x": x, "y": y, "deltaX": 0, "deltaY": -240}),
+        );
+        let now = json_of(
+            &mut cdp,
+            "JSON.stringify({t0: window.pxelabView.t0, t1: window.pxelabView.t1, \
+             ms: window.pxelabView.renderMs, drawn: window.pxelabView.arrowsDrawn})",
+            "a frame",
+        );
+        let t1 = now["t1"].as_f64().unwrap();
+        assert!(t1 < last_t1, "each wheel step zooms in: {now}");
+        last_t1 = t1;
+        frames.push(now["ms"].as_f64().unwrap());
+    }
+    frames.sort_by(f64::total_cmp);
+    println!(
+        "browser suite: {events} events, whole run drawn in {:.1} ms; 30 wheel zooms: median \
+         {:.1} ms, slowest {:.1} ms per frame",
+        view["renderMs"].as_f64().unwrap(),
+        frames[frames.len() / 2],
+        frames[frames.len() - 1]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
