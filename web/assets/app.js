@@ -166,6 +166,7 @@ class Timeline {
   setWindow(t0, t1, quiet) {
     if (!(t1 > t0)) return;
     const span = Math.max(t1 - t0, 50);
+    if (t0 < 0) t0 = 0;
     this.t0 = t0;
     this.t1 = t0 + span;
     if (!quiet) this.changed();
@@ -367,7 +368,7 @@ class Timeline {
       g.beginPath(); g.moveTo(x, AXIS_HEIGHT); g.lineTo(x, this.height); g.stroke();
       g.setLineDash([]); g.lineWidth = 1;
       g.fillStyle = "#c000c0"; g.font = "bold 11px system-ui, sans-serif";
-      g.fillText("first difference", x + 4, AXIS_HEIGHT + 11);
+      g.fillText("first difference in behaviour", x + 4, AXIS_HEIGHT + 11);
     }
 
     // Crashes and restarts: markers on the lane, a line across all lanes for crashes.
@@ -1000,12 +1001,19 @@ async function startCompare() {
       compareA.divergence = compareB.divergence = null;
       compareA.fit();
     } else {
-      const d = diff.first_divergence;
-      const t = Math.min(d.a ? d.a.t : Infinity, d.b ? d.b.t : Infinity);
+      // The behaviour (packets, timers, states, crashes) matters more than a log line.
+      const d = diff.first_behaviour_divergence || diff.first_divergence;
+      const time = (side) => side ? side.t : Infinity;
+      const t = Math.min(time(d.a), time(d.b));
       compareA.divergence = compareB.divergence = t;
-      summary.append(el("b", "First difference at event #" + d.index + ", " + formatNs(t) + ": "));
+      const index = d.a ? d.a.index : d.b.index;
+      summary.append(el("b", "First difference in behaviour at event #" + index + ", " + formatNs(t) + ":"));
       summary.append(el("div", "A: " + (d.a ? d.a.text : "(run ended)")));
       summary.append(el("div", "B: " + (d.b ? d.b.text : "(run ended)")));
+      const first = diff.first_divergence;
+      if (first && first.a && (first.a.index !== index)) {
+        summary.append(el("div", "(The logs differ earlier, at " + formatNs(first.a.t) + ": " + first.a.text + ")", "hint"));
+      }
       const span = 3e6;
       compareA.setWindow(t - span / 2, t + span / 2);
     }

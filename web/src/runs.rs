@@ -183,31 +183,53 @@ pub fn event_detail(run: &StoredRun, index: usize) -> Option<Value> {
     Some(detail)
 }
 
-/// The first event at which two runs differ, with a few events of context from each.
-pub fn compare(a: &StoredRun, b: &StoredRun) -> Value {
-    let first = a
-        .signatures
+/// The first position at which two sequences of event indices differ by signature.
+fn first_difference(
+    a: &StoredRun,
+    a_events: &[usize],
+    b: &StoredRun,
+    b_events: &[usize],
+) -> Option<(Option<usize>, Option<usize>)> {
+    let differs = a_events
         .iter()
-        .zip(&b.signatures)
-        .position(|(x, y)| x != y)
+        .zip(b_events)
+        .position(|(&x, &y)| a.signatures[x] != b.signatures[y])
         .or_else(|| {
-            (a.signatures.len() != b.signatures.len())
-                .then(|| a.signatures.len().min(b.signatures.len()))
-        });
-    let side = |run: &StoredRun, index: usize| {
-        run.events.get(index).map(|event| {
-            json!({"index": index, "t": event["t"], "node": event["n"], "text": event["x"]})
+            (a_events.len() != b_events.len()).then(|| a_events.len().min(b_events.len()))
+        })?;
+    Some((
+        a_events.get(differs).copied(),
+        b_events.get(differs).copied(),
+    ))
+}
+
+/// Where two runs part: the first event that differs at all (often a plugin's own log line,
+/// such as its startup banner), and the first that differs in behaviour (a packet, a timer, a
+/// state change or a crash; the logs left out). Each side is `{index, t, node, text}` or
+/// null when that run had already ended.
+pub fn compare(a: &StoredRun, b: &StoredRun) -> Value {
+    let all = |run: &StoredRun| (0..run.events.len()).collect::<Vec<_>>();
+    let behaviour = |run: &StoredRun| {
+        (0..run.events.len())
+            .filter(|&i| !matches!(run.events[i]["k"].as_str(), Some("log" | "windows-event")))
+            .collect::<Vec<_>>()
+    };
+    let side = |run: &StoredRun, index: Option<usize>| {
+        index.and_then(|index| run.events.get(index)).map(|event| {
+            json!({"index": index.unwrap_or_default(), "t": event["t"], "node": event["n"], "text": event["x"]})
         })
     };
+    let describe = |found: Option<(Option<usize>, Option<usize>)>| {
+        found.map(|(x, y)| json!({"a": side(a, x), "b": side(b, y)}))
+    };
+    let first = first_difference(a, &all(a), b, &all(b));
+    let behaviour = first_difference(a, &behaviour(a), b, &behaviour(b));
     json!({
         "a": {"id": a.id, "summary": a.summary},
         "b": {"id": b.id, "summary": b.summary},
         "identical": first.is_none(),
-        "first_divergence": first.map(|index| json!({
-            "index": index,
-            "a": side(a, index),
-            "b": side(b, index),
-        })),
+        "first_divergence": describe(first),
+        "first_behaviour_divergence": describe(behaviour),
     })
 }
 

@@ -213,7 +213,8 @@ fn compare_finds_the_first_divergent_event() {
     assert_ne!(baseline, fixed);
     let diff = get(addr, &format!("/api/compare?a={baseline}&b={fixed}")).json();
     assert_eq!(diff["identical"], false);
-    let index = diff["first_divergence"]["index"].as_u64().unwrap() as usize;
+    let index = diff["first_divergence"]["a"]["index"].as_u64().unwrap() as usize;
+    assert_eq!(diff["first_divergence"]["b"]["index"], index);
     let a = get(addr, &format!("/api/runs/{baseline}")).json();
     let b = get(addr, &format!("/api/runs/{fixed}")).json();
     let line = |run: &Value, i: usize| run["events"][i]["x"].clone();
@@ -231,6 +232,33 @@ fn compare_finds_the_first_divergent_event() {
     assert!(
         b["markers"].as_array().unwrap().is_empty(),
         "the fixed server does not crash"
+    );
+    // Leaving the plugins' logs aside, the runs part during the race: after pc3's DISCOVER
+    // reached WDS twice (465.8 ms) and no later than the crash (466.871 ms).
+    let behaviour = &diff["first_behaviour_divergence"];
+    let (at_a, at_b) = (
+        behaviour["a"]["index"].as_u64().unwrap() as usize,
+        behaviour["b"]["index"].as_u64().unwrap() as usize,
+    );
+    let acts = |run: &Value, end: usize| -> Vec<(Value, Value)> {
+        run["events"].as_array().unwrap()[..end]
+            .iter()
+            .filter(|e| e["k"] != "log" && e["k"] != "windows-event")
+            .map(|e| (e["t"].clone(), e["x"].clone()))
+            .collect()
+    };
+    assert_eq!(acts(&a, at_a), acts(&b, at_b), "equal behaviour before it");
+    assert_ne!(
+        (&a["events"][at_a]["t"], &a["events"][at_a]["x"]),
+        (&b["events"][at_b]["t"], &b["events"][at_b]["x"])
+    );
+    let time_ns = behaviour["a"]["t"]
+        .as_u64()
+        .unwrap()
+        .min(behaviour["b"]["t"].as_u64().unwrap());
+    assert!(
+        (465_800_000..=466_870_987).contains(&time_ns),
+        "{behaviour}"
     );
     let same = get(addr, &format!("/api/compare?a={baseline}&b={baseline}")).json();
     assert_eq!(same["identical"], true);

@@ -473,7 +473,9 @@ fn sweep_and_compare_views_in_a_browser() {
         ),
     )
     .json();
-    let index = diff["first_divergence"]["index"].as_u64().unwrap();
+    let index = diff["first_behaviour_divergence"]["a"]["index"]
+        .as_u64()
+        .unwrap();
     assert!(
         text.as_str().unwrap().contains(&format!("event #{index}")),
         "{text} names event {index}"
