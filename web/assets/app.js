@@ -642,9 +642,10 @@ async function inspect(runId, hit) {
   parts.push(meta);
   if (detail.packet) {
     const packet = detail.packet;
-    for (const layer of packet.layers) {
+    packet.layers.forEach((layer, position) => {
       const details = el("details");
-      details.open = true;
+      // The protocol the nodes act on is open; the headers under it are a click away.
+      details.open = position === packet.layers.length - 1 || Boolean(layer.error);
       details.append(el("summary", layer.name));
       if (layer.error) details.append(el("p", layer.error, "error"));
       const table = el("table");
@@ -657,7 +658,7 @@ async function inspect(runId, hit) {
       }
       details.append(table);
       parts.push(details);
-    }
+    });
     const raw = el("details");
     raw.append(el("summary", "Raw bytes (" + packet.bytes + ")"));
     raw.append(el("pre", hexDump(packet.hex)));
@@ -893,7 +894,10 @@ async function loadRun(options) {
     if (options && options.t0 !== undefined && options.t1 > options.t0) timeline.setWindow(options.t0, options.t1);
     else timeline.fit();
     const elapsed = Math.round(performance.now() - started);
-    setStatus(run.events.length + " log records in " + elapsed + " ms (render " + timeline.stats.renderMs.toFixed(1) + " ms)");
+    setStatus(run.events.length + " log records, " + run.summary.digest.slice(0, 12));
+    // Timings vary from load to load; they go in the tooltip so the page itself is the same
+    // for the same run (the README's screenshot is taken from it).
+    $("status").title = "loaded in " + elapsed + " ms, drawn in " + timeline.stats.renderMs.toFixed(1) + " ms";
     $("inspector-body").replaceChildren();
     writeUrl();
   } catch (error) {

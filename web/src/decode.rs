@@ -356,6 +356,15 @@ fn dhcp_option(code: OptionCode, option: &DhcpOption) -> Value {
             format!("{kind:?}").to_uppercase(),
             Vec::new(),
         ),
+        DhcpOption::ParameterRequestList(codes) => (
+            "Parameter request list".to_string(),
+            codes
+                .iter()
+                .map(|code| u8::from(*code).to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            Vec::new(),
+        ),
         DhcpOption::ClassIdentifier(id) => (
             "Vendor class identifier".to_string(),
             text_or_hex(id),

@@ -222,13 +222,24 @@ fn wait_for_run(cdp: &mut Cdp, seed: u64) -> Value {
     serde_json::from_str(text.as_str().unwrap()).unwrap()
 }
 
+/// The server of the KB tests, started from the workspace root with `topologies` as its
+/// folder, as `pxelab serve` is run from a checkout: the page (and so the screenshot) shows the
+/// replay command a reader would type. Every other path in these tests is absolute.
+fn server() -> std::net::SocketAddr {
+    static ADDR: std::sync::OnceLock<std::net::SocketAddr> = std::sync::OnceLock::new();
+    *ADDR.get_or_init(|| {
+        std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).unwrap();
+        common::start(Path::new("topologies"), None)
+    })
+}
+
 #[test]
 fn the_kb_race_in_a_browser() {
     let Some(chromium) = find_chromium() else {
         println!("browser suite not run: chromium not found");
         return;
     };
-    let addr = common::shared();
+    let addr = server();
     let (_browser, mut cdp) = launch(&chromium, "race");
 
     // The race, zoomed on pc3's DISCOVER at 465 ms, by URL alone.
@@ -397,7 +408,7 @@ fn sweep_and_compare_views_in_a_browser() {
         println!("browser suite not run: chromium not found");
         return;
     };
-    let addr = common::shared();
+    let addr = server();
     let (_browser, mut cdp) = launch(&chromium, "views");
 
     // A sweep by URL: one cell per seed, coloured by outcome, and the crash rate.
