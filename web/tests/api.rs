@@ -33,6 +33,42 @@ fn the_page_and_its_assets_are_served_with_a_strict_content_policy() {
 }
 
 #[test]
+fn the_script_never_parses_text_as_html() {
+    // Plugin logs and packet fields reach the page only as text: no API that parses HTML.
+    let script = get(shared(), "/app.js").body;
+    for sink in [
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+    ] {
+        assert!(!script.contains(sink), "app.js uses {sink}");
+    }
+    assert!(script.contains("textContent"));
+}
+
+#[test]
+fn a_run_downloads_as_a_chrome_trace() {
+    let addr = shared();
+    let id = start_run(addr, r#"{"topology": "kb2510665.yaml", "seed": 7}"#);
+    let reply = get(addr, &format!("/api/runs/{id}/trace.json"));
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply
+            .header("content-disposition")
+            .unwrap()
+            .contains(".trace.json")
+    );
+    let trace = reply.json();
+    assert_eq!(
+        trace["otherData"]["digest"],
+        direct_run(KB, 7, &[]).digest.as_str()
+    );
+    assert!(trace["traceEvents"].as_array().unwrap().len() > 1000);
+}
+
+#[test]
 fn topologies_are_listed_with_their_servers_and_the_built_in_plugins() {
     let reply = get(shared(), "/api/topologies");
     assert_eq!(reply.status, 200);
