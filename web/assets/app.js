@@ -37,6 +37,14 @@ function formatNs(ns) {
   return Math.round(ns) + " ns";
 }
 
+// A tick label with as many decimals as the tick step needs (465.8431 ms at 100 ns steps).
+function formatTick(t, step) {
+  const a = Math.max(Math.abs(t), step);
+  const [unit, scale] = a >= 1e9 ? ["s", 1e9] : a >= 1e6 ? ["ms", 1e6] : a >= 1e3 ? ["µs", 1e3] : ["ns", 1];
+  const decimals = Math.max(0, Math.min(9, Math.ceil(-Math.log10(step / scale) - 1e-9)));
+  return (t / scale).toFixed(decimals) + " " + unit;
+}
+
 function setStatus(text, isError) {
   const status = $("status");
   status.textContent = text;
@@ -237,6 +245,8 @@ class Timeline {
     g.save();
     g.beginPath(); g.rect(LABEL_WIDTH, 0, right - LABEL_WIDTH, this.height); g.clip();
 
+    // Bands and bars under the mouse have tooltips: their boxes as drawn.
+    this.boxes = [];
     // Redundancy states: bands along the bottom of router lanes, one strip per group.
     const groups = new Map();
     for (const band of this.run.bands) {
@@ -258,6 +268,7 @@ class Timeline {
       g.fillStyle = BAND_COLORS[band.state] || "#e6a23c";
       g.globalAlpha = 0.6;
       g.fillRect(x1, top, Math.max(1, x2 - x1), stripHeight);
+      this.boxes.push({ x1, x2, y1: top, y2: top + stripHeight, text: band.group + ": " + band.state + " from " + formatNs(band.start_ns) + " to " + formatNs(band.end_ns) });
       g.globalAlpha = 1;
       if (x2 - x1 > 90 && stripHeight >= 10) {
         g.fillStyle = "#fff";
@@ -275,6 +286,8 @@ class Timeline {
       const y = AXIS_HEIGHT + this.laneOf.get(bar.node) * this.laneHeight + 4 + (sameLane % 3) * 7;
       g.fillStyle = bar.outcome === "done" ? "rgba(120, 80, 200, 0.6)" : "rgba(214, 39, 40, 0.6)";
       g.fillRect(x1, y, Math.max(2, x2 - x1), 6);
+      const outcomes = { done: "done", crashed: "its result crashed the service", cut: "cut short by a crash", open: "still running when the run ended" };
+      this.boxes.push({ x1, x2: Math.max(x1 + 2, x2), y1: y - 1, y2: y + 7, text: bar.label + "\n" + formatNs(bar.end_ns - bar.start_ns) + ", " + (outcomes[bar.outcome] || bar.outcome) });
     }
 
     // Packets: one arrow per receive.
@@ -470,7 +483,7 @@ class Timeline {
     for (let t = Math.ceil(this.t0 / step) * step; t <= this.t1; t += step) {
       const x = this.x(t);
       g.beginPath(); g.moveTo(x, AXIS_HEIGHT - 7); g.lineTo(x, AXIS_HEIGHT - 1); g.stroke();
-      g.fillText(formatNs(t), x + 2, AXIS_HEIGHT - 11);
+      g.fillText(formatTick(t, step), x + 2, AXIS_HEIGHT - 11);
     }
     g.fillStyle = "#667";
     g.fillText("simulated time", 8, AXIS_HEIGHT - 11);
@@ -496,6 +509,9 @@ class Timeline {
     for (let k = d0; k < d1; k++) {
       const e = events[this.dots[k]];
       if (Math.abs(this.laneY(e.n) - y) < 6) return { kind: "event", event: this.dots[k] };
+    }
+    for (const box of this.boxes || []) {
+      if (x >= box.x1 && x <= box.x2 && y >= box.y1 && y <= box.y2) return { kind: "box", text: box.text };
     }
     return null;
   }
@@ -575,10 +591,13 @@ class Timeline {
     if (dup !== this.hoverDup) { this.hoverDup = dup; this.draw(); }
     if (!this.tooltip) return;
     if (!hit) { this.tooltip.hidden = true; return; }
-    const e = this.run.events[hit.event];
-    let text = formatNs(e.t) + "  " + this.run.nodes[e.n].name + "\n" + e.x;
-    if (e.drop) text += "\n(dropped: " + e.drop + ")";
-    if (dup !== null) text += "\nrelayed duplicate: " + this.run.duplicates[dup].label + " via " + this.run.duplicates[dup].giaddrs.join(" and ");
+    let text = hit.text;
+    if (hit.event !== undefined) {
+      const e = this.run.events[hit.event];
+      text = formatNs(e.t) + "  " + this.run.nodes[e.n].name + "\n" + e.x;
+      if (e.drop) text += "\n(dropped: " + e.drop + ")";
+      if (dup !== null) text += "\nrelayed duplicate: " + this.run.duplicates[dup].label + " via " + this.run.duplicates[dup].giaddrs.join(" and ");
+    }
     this.tooltip.textContent = text;
     this.tooltip.hidden = false;
     this.tooltip.style.left = Math.min(x + 14, this.width - 300) + "px";
@@ -586,6 +605,7 @@ class Timeline {
   }
 
   select(hit) {
+    if (hit && hit.event === undefined) return; // a band or a bar: its tooltip says it all
     this.selected = hit;
     this.draw();
     if (hit && this.options.onSelect) this.options.onSelect(hit, this);
