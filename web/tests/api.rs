@@ -550,3 +550,46 @@ fn runs_saved_in_the_runs_folder_survive_a_restart() {
     );
     std::fs::remove_dir_all(&runs).unwrap();
 }
+
+#[test]
+fn crashes_and_the_restart_that_recovers_are_markers() {
+    let addr = shared();
+    let id = start_run(
+        addr,
+        r#"{"topology": "kb2510665-recovery.yaml", "seed": 0}"#,
+    );
+    let run = get(addr, &format!("/api/runs/{id}")).json();
+    let wds = run["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|n| n["name"] == "wds")
+        .unwrap();
+    let markers = run["markers"].as_array().unwrap();
+    let plan = topology::load(&topologies_dir().join("kb2510665-recovery.yaml")).unwrap();
+    let services = pxelab::Services::with_cache_dir(Some(common::cache_dir())).unwrap();
+    let (world, report) = pxelab::run(&plan, 0, &services).unwrap();
+    let crashes: Vec<u64> = markers
+        .iter()
+        .filter(|m| m["kind"] == "crash")
+        .map(|m| m["time_ns"].as_u64().unwrap())
+        .collect();
+    let expected: Vec<u64> = report.crashes.iter().map(|c| c.time_ns).collect();
+    assert_eq!(crashes, expected);
+    // The service comes back once, after the administrator restarted WMI and then WDS.
+    let log = world.log().unwrap();
+    let last_crash = *expected.last().unwrap();
+    let back = log
+        .records()
+        .iter()
+        .find(|r| {
+            r.node == wds
+                && r.time_ns > last_crash
+                && matches!(&r.kind, engine::Kind::State { text } if text.ends_with(" running"))
+        })
+        .expect("WDS runs again");
+    let restarts: Vec<&Value> = markers.iter().filter(|m| m["kind"] == "restart").collect();
+    assert_eq!(restarts.len(), 1, "{markers:?}");
+    assert_eq!(restarts[0]["node"], wds);
+    assert_eq!(restarts[0]["time_ns"], back.time_ns);
+}
