@@ -657,6 +657,7 @@ async function inspect(runId, hit) {
   row(meta, "node", detail.node);
   if (detail.lan) row(meta, "LAN", detail.lan);
   if (detail.sent_by) row(meta, "sent by", detail.sent_by + " (event #" + detail.sent_event + "), " + detail.latency + " on the wire");
+  if (detail.received_by) row(meta, "received by", detail.received_by.length ? detail.received_by.join(", ") : "nobody");
   if (detail.dropped) row(meta, "dropped", detail.dropped);
   if (hit.marker) row(meta, "marker", hit.marker.kind);
   parts.push(meta);

@@ -174,8 +174,18 @@ pub fn event_detail(run: &StoredRun, index: usize) -> Option<Value> {
         );
         detail["latency"] = json!(timing::format_ns(time_ns.saturating_sub(sent_ns)));
     }
-    if let Some(to) = event.get("to") {
-        detail["received_events"] = to.clone();
+    if let Some(to) = event["to"].as_array() {
+        detail["received_events"] = json!(to);
+        let receivers: Vec<&str> = to
+            .iter()
+            .filter_map(|index| run.events.get(usize::try_from(index.as_u64()?).ok()?))
+            .filter_map(|received| {
+                run.node_names
+                    .get(usize::try_from(received["n"].as_u64()?).ok()?)
+            })
+            .map(String::as_str)
+            .collect();
+        detail["received_by"] = json!(receivers);
     }
     if let Some(Some(frame)) = run.frames.get(index) {
         detail["packet"] = crate::decode::packet(frame);

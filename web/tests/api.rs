@@ -207,6 +207,14 @@ fn the_inspector_decodes_a_pxe_discover_with_its_options() {
     let detail = get(addr, &format!("/api/runs/{id}/events/{index}")).json();
     assert_eq!(detail["node"], "wds");
     assert_eq!(detail["sent_by"], "r1");
+    let send = detail["sent_event"].as_u64().unwrap();
+    let sent = get(addr, &format!("/api/runs/{id}/events/{send}")).json();
+    assert_eq!(sent["kind"], "send");
+    assert_eq!(
+        sent["received_by"],
+        serde_json::json!(["wds"]),
+        "r1 unicast it to WDS"
+    );
     let layers = detail["packet"]["layers"].as_array().unwrap();
     let names: Vec<&str> = layers.iter().map(|l| l["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["Ethernet II", "IPv4", "UDP", "DHCP DISCOVER"]);
