@@ -601,3 +601,66 @@ fn crashes_and_the_restart_that_recovers_are_markers() {
     assert_eq!(restarts[0]["node"], wds);
     assert_eq!(restarts[0]["time_ns"], back.time_ns);
 }
+
+#[test]
+fn every_kind_of_frame_decodes_to_its_protocol_layer() {
+    let addr = shared();
+    let mut seen = std::collections::BTreeMap::new();
+    for (topology, seed) in [("kb2510665.yaml", 7), ("vrrp-three-routers.yaml", 0)] {
+        let body = serde_json::json!({"topology": topology, "seed": seed}).to_string();
+        let id = start_run(addr, &body);
+        let run = get(addr, &format!("/api/runs/{id}")).json();
+        for (index, event) in run["events"].as_array().unwrap().iter().enumerate() {
+            let Some(class) = event["c"].as_str() else {
+                continue;
+            };
+            if event["k"] != "send" || seen.contains_key(class) {
+                continue;
+            }
+            let detail = get(addr, &format!("/api/runs/{id}/events/{index}")).json();
+            seen.insert(class.to_string(), detail);
+        }
+    }
+    let top = |class: &str| -> Value {
+        let detail = seen
+            .get(class)
+            .unwrap_or_else(|| panic!("no {class} frame: {:?}", seen.keys()));
+        let layers = detail["packet"]["layers"].as_array().unwrap();
+        for layer in layers {
+            assert!(layer.get("error").is_none(), "{class}: {layer}");
+        }
+        layers.last().unwrap().clone()
+    };
+    let field = |layer: &Value, name: &str| -> String {
+        layer["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f[0] == name)
+            .unwrap_or_else(|| panic!("no {name} in {layer}"))[1]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    for class in ["discover", "offer", "request", "ack"] {
+        let layer = top(class);
+        assert_eq!(layer["name"], format!("DHCP {}", class.to_uppercase()));
+    }
+    let proxy = top("proxy");
+    assert!(
+        proxy["name"].as_str().unwrap().starts_with("DHCP "),
+        "{proxy}"
+    );
+    let tftp = top("tftp");
+    assert_eq!(tftp["name"], "TFTP");
+    assert!(
+        field(&tftp, "Opcode").starts_with("RRQ"),
+        "the first TFTP frame asks for a file"
+    );
+    let hsrp = top("hsrp");
+    assert_eq!(hsrp["name"], "HSRP");
+    assert!(["10.1.0.1", "10.2.0.1"].contains(&field(&hsrp, "Virtual IP").as_str()));
+    let vrrp = top("vrrp");
+    assert_eq!(vrrp["name"], "VRRP");
+    assert_eq!(field(&vrrp, "Version"), "3");
+}
