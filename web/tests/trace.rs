@@ -99,16 +99,29 @@ fn the_trace_has_a_process_per_node_and_a_flow_per_received_packet() {
         .filter(|r| matches!(r.kind, engine::Kind::Receive { .. }))
         .count();
     assert_eq!(starts.len(), receives);
+    // Packet slices by (pid, ts bits): where flows may start and end.
+    let slices: BTreeSet<(u64, u64)> = events
+        .iter()
+        .filter(|e| e["ph"] == "X")
+        .map(|e| {
+            (
+                e["pid"].as_u64().unwrap(),
+                e["ts"].as_f64().unwrap().to_bits(),
+            )
+        })
+        .collect();
+    let on_slice = |e: &Value| {
+        slices.contains(&(
+            e["pid"].as_u64().unwrap(),
+            e["ts"].as_f64().unwrap().to_bits(),
+        ))
+    };
     for (id, start) in &starts {
         let finish = finishes[id];
         assert!(start["ts"].as_f64().unwrap() <= finish["ts"].as_f64().unwrap());
-        // Each flow end sits on a packet slice of its process at that time.
-        assert!(
-            events
-                .iter()
-                .any(|e| e["ph"] == "X" && e["pid"] == finish["pid"] && e["ts"] == finish["ts"]),
-            "flow {id} has no slice to end on"
-        );
+        // Each flow starts and ends on a packet slice of its process at that time.
+        assert!(on_slice(start), "flow {id} has no slice to start on");
+        assert!(on_slice(finish), "flow {id} has no slice to end on");
     }
     // The DISCOVER pc3 broadcast reaches both routers: two flows start at its send.
     let discover_ts = log
