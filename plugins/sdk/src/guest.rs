@@ -29,6 +29,10 @@ impl Env for HostEnv {
         host::random_u64()
     }
 
+    fn timing_draw(&mut self, value_ns: u64, nominal_ns: u64) -> u64 {
+        host::timing_draw(value_ns, nominal_ns)
+    }
+
     fn own_ip(&self) -> Ipv4Addr {
         Ipv4Addr::from(host::own_ip())
     }

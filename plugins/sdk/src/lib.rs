@@ -58,6 +58,11 @@ pub trait Env {
     fn now_ns(&self) -> u64;
     /// The next draw of this node's seeded random stream.
     fn random_u64(&mut self) -> u64;
+    /// Reports a timing sample and its nominal value to the host, which returns the value to
+    /// use (the nominal one when a shrink pins this draw). `sample` calls it; plugins need not.
+    fn timing_draw(&mut self, value_ns: u64, _nominal_ns: u64) -> u64 {
+        value_ns
+    }
     fn own_ip(&self) -> Ipv4Addr;
     fn send(&mut self, datagram: Datagram);
     /// Calls `Plugin::on_timer(token)` after `delay_ns` of simulated time.
@@ -73,7 +78,8 @@ pub trait Env {
 impl dyn Env + '_ {
     /// Draws one sample of `distribution` from this node's random stream.
     pub fn sample(&mut self, distribution: &timing::Distribution) -> u64 {
-        distribution.sample(&mut || self.random_u64())
+        let value_ns = distribution.sample(&mut || self.random_u64());
+        self.timing_draw(value_ns, distribution.nominal_ns())
     }
 }
 

@@ -69,6 +69,13 @@ impl Stream {
         self.book(value, distribution.nominal_ns(), false)
     }
 
+    /// A timing sample drawn from this stream elsewhere (inside a plugin), with its
+    /// distribution's nominal value: reported to the book like `sample`'s; returns the value
+    /// to use.
+    pub fn report_draw(&mut self, value: u64, nominal: u64) -> u64 {
+        self.book(value, nominal, false)
+    }
+
     /// Reports a timing draw to the book; returns the value the run uses. The random draws
     /// are taken either way, so pinning one draw never shifts the stream's later draws.
     fn book(&mut self, value: u64, nominal: u64, coin: bool) -> u64 {

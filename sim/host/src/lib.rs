@@ -388,6 +388,10 @@ impl bindings::pxelab::plugin::host::Host for State {
         self.stream.next_u64()
     }
 
+    fn timing_draw(&mut self, value_ns: u64, nominal_ns: u64) -> u64 {
+        self.stream.report_draw(value_ns, nominal_ns)
+    }
+
     fn own_ip(&mut self) -> u32 {
         u32::from(self.own_ip)
     }

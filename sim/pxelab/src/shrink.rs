@@ -209,10 +209,13 @@ fn explain(world: &World, kept: &[Draw]) -> String {
             "fails with every timing draw at its nominal value: the failure needs no unusual timing, the design itself races.\n",
         );
     } else {
+        let which = match kept.len() {
+            1 => "this one".to_string(),
+            count => format!("these {count}"),
+        };
         let _ = writeln!(
             text,
-            "fails with every timing draw at its nominal value except these {}:",
-            kept.len()
+            "fails with every timing draw at its nominal value except {which}:"
         );
         for draw in kept {
             let (value, nominal) = if draw.coin {
