@@ -51,6 +51,10 @@ enum Command {
         /// Save a run record in DIR (manifest, topology, event log, pcapng) for `pxelab replay`.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Write the run in the Chrome trace event format (nodes as processes, packets as
+        /// flows), for Perfetto UI or chrome://tracing.
+        #[arg(long, value_name = "FILE")]
+        trace_json: Option<PathBuf>,
         /// Run server NODE with another plugin (a built-in name or a .wasm path), e.g.
         /// `--plugin wds=wds-fixed`. Repeatable.
         #[arg(long = "plugin", value_name = "NODE=PLUGIN", value_parser = parse_override)]
@@ -144,6 +148,18 @@ enum Command {
         /// Run server NODE with another plugin (a built-in name or a .wasm path). Repeatable.
         #[arg(long = "plugin", value_name = "NODE=PLUGIN", value_parser = parse_override)]
         plugins: Vec<(String, String)>,
+    },
+    /// Serve the browser UI: timelines of runs, packet inspector, sweeps, run diffs.
+    Serve {
+        /// Address to listen on; loopback by default (the UI runs simulations on request).
+        #[arg(long, default_value = "127.0.0.1:7878")]
+        addr: std::net::SocketAddr,
+        /// The topologies the UI offers.
+        #[arg(long, default_value = "topologies")]
+        topologies: PathBuf,
+        /// Keep the runs made in the UI in DIR, so their links survive a restart.
+        #[arg(long, value_name = "DIR")]
+        runs: Option<PathBuf>,
     },
     /// Print the JSON Schema of the topology format (for editors and the YAML language server).
     Schema,
@@ -310,6 +326,27 @@ fn execute(command: Command, no_cache: bool) -> Result<Verdict, Failure> {
     } else {
         host::cache::default_dir()
     };
+    if let Command::Serve {
+        addr,
+        topologies,
+        runs,
+    } = command
+    {
+        if !topologies.is_dir() {
+            return Err(Failure::BadInput(format!(
+                "{} is not a folder of topologies (give one with --topologies DIR)",
+                topologies.display()
+            )));
+        }
+        let options = web::Options {
+            addr,
+            topologies_dir: topologies,
+            runs_dir: runs,
+            cache_dir,
+        };
+        web::serve(options).map_err(Failure::BadInput)?;
+        return Ok(Verdict::Passed);
+    }
     let services = Services::with_cache_dir(cache_dir).map_err(Failure::Internal)?;
     match command {
         Command::Run {
@@ -319,6 +356,7 @@ fn execute(command: Command, no_cache: bool) -> Result<Verdict, Failure> {
             junit,
             pcap,
             out,
+            trace_json,
             plugins,
         } => {
             let plan = plan(&file, &plugins, &services)?;
@@ -337,6 +375,10 @@ fn execute(command: Command, no_cache: bool) -> Result<Verdict, Failure> {
                 let bytes = capture::pcapng(world.log().expect("the world has run"));
                 write_file(path, &bytes)?;
                 tracing::info!(path = %path.display(), bytes = bytes.len(), "pcapng written");
+            }
+            if let Some(path) = &trace_json {
+                let trace = web::trace_json(&plan, &world, &report);
+                write_file(path, format!("{trace}\n").as_bytes())?;
             }
             if let Some(dir) = &out {
                 pxelab::record::write_record(dir, &plan, &world, &report, None)
@@ -728,7 +770,9 @@ fn execute(command: Command, no_cache: bool) -> Result<Verdict, Failure> {
             write_stdout(&output)?;
             Ok(Verdict::Passed)
         }
-        Command::Schema => unreachable!("handled before the plugin host starts"),
+        Command::Schema | Command::Serve { .. } => {
+            unreachable!("handled before the plugin host starts")
+        }
     }
 }
 

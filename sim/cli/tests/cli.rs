@@ -741,3 +741,71 @@ fn shrink_keeps_only_the_timing_deviations_a_failure_needs() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn serve_answers_on_loopback_and_run_writes_a_chrome_trace() {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let topologies = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../topologies");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pxelab"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--topologies"])
+        .arg(&topologies)
+        .env("PXELAB_CACHE", "off")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first_line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first_line)
+        .unwrap();
+    let url = first_line
+        .trim()
+        .strip_prefix("pxelab serving on http://")
+        .unwrap_or_else(|| panic!("{first_line}"));
+    let addr = url.trim_end_matches('/');
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET /api/topologies HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"kb2510665.yaml\""), "{response}");
+
+    let dir = scratch("trace");
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = dir.join("trace.json");
+    let kb = topology("kb2510665.yaml");
+    let out = pxelab(
+        &[
+            "run",
+            kb.to_str().unwrap(),
+            "--seed",
+            "7",
+            "--trace-json",
+            trace.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+    let events = value["traceEvents"].as_array().unwrap();
+    let names: Vec<&str> = events
+        .iter()
+        .filter(|e| e["ph"] == "M" && e["name"] == "process_name")
+        .filter_map(|e| e["args"]["name"].as_str())
+        .collect();
+    for node in ["r1", "r2", "dhcp", "wds", "pc1"] {
+        assert!(
+            names.iter().any(|name| name.contains(node)),
+            "{node}: {names:?}"
+        );
+    }
+    assert!(events.iter().any(|e| e["ph"] == "s") && events.iter().any(|e| e["ph"] == "f"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
