@@ -167,6 +167,11 @@ impl PxeClient {
         }
     }
 
+    /// When the machine was switched on (0 before it was).
+    pub fn power_on_ns(&self) -> u64 {
+        self.power_on_ns
+    }
+
     pub fn outcome(&self) -> &Outcome {
         &self.outcome
     }

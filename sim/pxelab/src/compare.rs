@@ -19,7 +19,7 @@ pub struct CompareRow {
     pub crash_rate_ci95: (f64, f64),
     /// Runs that failed a per-run expectation of the topology.
     pub failing_runs: u64,
-    /// Boot times of every client that booted, over all runs.
+    /// Boot durations (power-on to boot file) of every client that booted, over all runs.
     pub boot: Option<Spread>,
     /// Duplicate DHCP messages seen at servers, per run on average.
     pub duplicates_per_run: f64,
