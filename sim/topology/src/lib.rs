@@ -174,7 +174,20 @@ pub fn load(path: &Path) -> Result<Plan, Error> {
 
 /// Validates topology text; `path` names it in errors and anchors relative plugin paths.
 pub fn parse(path: &Path, text: &str) -> Result<Plan, Error> {
-    let topology: Topology = serde_yaml::from_str(text).map_err(|e| yaml_error(path, &e))?;
+    let content = text.lines().any(|line| {
+        let line = line.trim();
+        !line.is_empty() && !line.starts_with('#') && line != "---"
+    });
+    if !content {
+        return Err(Error {
+            file: path.display().to_string(),
+            line: 1,
+            column: 1,
+            message: "the topology file is empty".to_string(),
+            hint: Some("README.md (Topology format) shows a complete file".to_string()),
+        });
+    }
+    let topology: Topology = serde_yaml::from_str(text).map_err(|e| yaml_error(path, text, &e))?;
     Planner {
         file: path.display().to_string(),
         text,
@@ -182,8 +195,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, Error> {
     .plan(path, text, topology)
 }
 
-fn yaml_error(path: &Path, error: &serde_yaml::Error) -> Error {
-    let (line, column) = error
+fn yaml_error(path: &Path, text: &str, error: &serde_yaml::Error) -> Error {
+    let (mut line, mut column) = error
         .location()
         .map(|l| (l.line(), l.column()))
         .unwrap_or((1, 1));
@@ -191,12 +204,25 @@ fn yaml_error(path: &Path, error: &serde_yaml::Error) -> Error {
     if let Some(index) = message.find(" at line ") {
         message.truncate(index);
     }
+    // serde reports a repeated key at the start of its map; point at the repetition instead.
+    let repeated = ["duplicate key `", "duplicate field `"]
+        .iter()
+        .find_map(|prefix| message.split_once(prefix))
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .map(|(key, _)| key.to_string());
+    if let Some(key) = repeated
+        && let Some(at) = second_key(text, line, column, &key)
+    {
+        (line, column) = at;
+    }
     let hint = if message.contains("unknown field") {
         "remove the key or fix its spelling; the accepted keys are listed above"
     } else if message.contains("missing field") {
         "add the key; README.md (Topology format) shows a complete file"
     } else if message.contains("unknown variant") {
         "use one of the values listed above"
+    } else if message.contains("duplicate") {
+        "each name may appear once in a map: rename one of the two or merge them"
     } else {
         "README.md (Topology format) shows a complete file"
     };
@@ -207,6 +233,23 @@ fn yaml_error(path: &Path, error: &serde_yaml::Error) -> Error {
         message,
         hint: Some(hint.to_string()),
     }
+}
+
+/// The line and column of the second `key:` at `column` from `line` on (1-based): where a map
+/// starting there repeats the key.
+fn second_key(text: &str, line: usize, column: usize, key: &str) -> Option<(usize, usize)> {
+    let with_colon = format!("{key}:");
+    text.lines()
+        .enumerate()
+        .skip(line.saturating_sub(1))
+        .filter(|(_, content)| {
+            let before = content.get(..column.saturating_sub(1));
+            let after = content.get(column.saturating_sub(1)..);
+            before.is_some_and(|b| b.chars().all(|c| c == ' ' || c == '-'))
+                && after.is_some_and(|a| a.starts_with(&with_colon))
+        })
+        .nth(1)
+        .map(|(index, _)| (index + 1, column))
 }
 
 struct Planner<'a> {
@@ -221,8 +264,17 @@ impl Planner<'_> {
     fn at(&self, anchors: &[&str], message: impl Into<String>, hint: impl Into<String>) -> Error {
         let mut offset = 0;
         let mut found = 0;
-        for anchor in anchors {
-            if let Some(position) = find_token(&self.text[offset..], anchor) {
+        for (index, anchor) in anchors.iter().enumerate() {
+            // A section (`servers:`) starts a line; a LAN may carry the same name further in.
+            let section = (index == 0)
+                .then(|| {
+                    self.text
+                        .match_indices(anchor)
+                        .find(|(at, _)| *at == 0 || self.text.as_bytes()[at - 1] == b'\n')
+                })
+                .flatten()
+                .map(|(at, _)| at);
+            if let Some(position) = section.or_else(|| find_token(&self.text[offset..], anchor)) {
                 found = offset + position;
                 offset = found + anchor.len();
             }
@@ -245,12 +297,19 @@ impl Planner<'_> {
             self.at(
                 anchors,
                 format!("`{text}` is not a timing distribution: {e}"),
-                "",
+                "write a duration (`2ms`) or a distribution; README.md (Topology format) lists them",
             )
         })
     }
 
     fn duration_ns(&self, anchors: &[&str], text: &str) -> Result<u64, Error> {
+        if text.trim_start().starts_with('-') {
+            return Err(self.at(
+                anchors,
+                format!("`{text}` is negative; durations count forward from the start"),
+                "write a duration of zero or more, like `120000ms` or `2s`",
+            ));
+        }
         timing::parse_duration_ns(text).map_err(|e| {
             self.at(
                 anchors,
@@ -314,7 +373,21 @@ impl Planner<'_> {
         if let Some(sim_time) = &topology.limits.sim_time {
             limits.sim_time_max_ns = self.duration_ns(&["limits:", "sim_time:"], sim_time)?;
         }
+        if limits.sim_time_max_ns == 0 {
+            return Err(self.at(
+                &["limits:", "sim_time:"],
+                "sim_time is zero, so nothing would run",
+                "give the run time to boot, like `600s`",
+            ));
+        }
         if let Some(events) = topology.limits.events {
+            if events == 0 {
+                return Err(self.at(
+                    &["limits:", "events:"],
+                    "an events limit of zero stops every run before it starts",
+                    "drop the key for the default, or allow some millions of events",
+                ));
+            }
             limits.events_max = events;
         }
         let min_sim_time_ns = match &topology.limits.min_sim_time {
@@ -337,6 +410,14 @@ impl Planner<'_> {
             let config = self.lan_config(&anchors, lan)?;
             let (network, prefix_len) =
                 self.cidr(&[anchors[0], anchors[1], "subnet:"], &lan.subnet)?;
+            if u32::from(network) & !prefix_mask(prefix_len) != 0 {
+                let base = Ipv4Addr::from(u32::from(network) & prefix_mask(prefix_len));
+                return Err(self.at(
+                    &[anchors[0], anchors[1], "subnet:"],
+                    format!("subnet {} of LAN `{name}` has host bits set", lan.subnet),
+                    format!("write the network address: {base}/{prefix_len}"),
+                ));
+            }
             for (other, other_network, other_len) in &subnets {
                 let shorter = prefix_len.min(*other_len);
                 if same_subnet(network, *other_network, shorter) {
@@ -369,7 +450,17 @@ impl Planner<'_> {
         };
         let check_in_lan = |anchors: &[&str], lan: usize, ip: Ipv4Addr| -> Result<(), Error> {
             let (_, network, prefix_len) = &subnets[lan];
+            let host_bits = !prefix_mask(*prefix_len);
             if same_subnet(ip, *network, *prefix_len) {
+                let host = u32::from(ip) & host_bits;
+                if *prefix_len <= 30 && (host == 0 || host == host_bits) {
+                    let what = if host == 0 { "network" } else { "broadcast" };
+                    return Err(self.at(
+                        anchors,
+                        format!("{ip} is the {what} address of LAN `{}`", lans[lan].name),
+                        "pick a host address inside the LAN's subnet",
+                    ));
+                }
                 Ok(())
             } else {
                 Err(self.at(
@@ -383,6 +474,31 @@ impl Planner<'_> {
             }
         };
 
+        let check_prefix = |anchors: &[&str], lan: usize, prefix_len: u8| -> Result<(), Error> {
+            let (_, network, lan_prefix_len) = &subnets[lan];
+            if prefix_len == *lan_prefix_len {
+                return Ok(());
+            }
+            Err(self.at(
+                anchors,
+                format!(
+                    "prefix /{prefix_len} differs from LAN `{}` ({network}/{lan_prefix_len})",
+                    lans[lan].name
+                ),
+                format!("write the LAN's prefix length, /{lan_prefix_len}"),
+            ))
+        };
+        let mut macs: BTreeMap<EthernetAddress, String> = BTreeMap::new();
+        let mut claim_mac = |anchors: &[&str], mac: EthernetAddress, owner: String| match macs
+            .insert(mac, owner.clone())
+        {
+            Some(previous) => Err(self.at(
+                anchors,
+                format!("MAC address {mac} is used by both {previous} and {owner}"),
+                "give every interface its own MAC address, or drop `mac:` to get one",
+            )),
+            None => Ok(()),
+        };
         let mut names = BTreeSet::new();
         let mut addresses: BTreeMap<Ipv4Addr, String> = BTreeMap::new();
         let mut claim = |anchors: &[&str], ip: Ipv4Addr, owner: String| -> Result<(), Error> {
@@ -418,7 +534,7 @@ impl Planner<'_> {
             unique(&base, name)?;
             let relay_delay =
                 self.distribution(&[base[0], base[1], "relay_delay:"], &router.relay_delay)?;
-            let mut interfaces = Vec::new();
+            let mut interfaces: Vec<RouterInterface> = Vec::new();
             let mut router_lans = Vec::new();
             for interface in &router.interfaces {
                 let at = [
@@ -428,19 +544,53 @@ impl Planner<'_> {
                     &format!("name: {}", interface.name),
                 ];
                 let with = |key: &'static str| [at[0], at[1], at[2], at[3], key];
+                if interfaces.iter().any(|i| i.name == interface.name) {
+                    // The second one: the first `name:` is found first, so search past it.
+                    let second = [at[0], at[1], at[2], at[3], at[3]];
+                    return Err(self.at(
+                        &second,
+                        format!(
+                            "router `{name}` has two interfaces named `{}`",
+                            interface.name
+                        ),
+                        "give each interface its own name (Vlan10, Vlan20, ...)",
+                    ));
+                }
                 let lan = find_lan(&with("lan:"), &interface.lan)?;
                 let (ip, prefix_len) = self.cidr(&with("ip:"), &interface.ip)?;
                 check_in_lan(&with("ip:"), lan, ip)?;
+                check_prefix(&with("ip:"), lan, prefix_len)?;
                 claim(&with("ip:"), ip, format!("{name} {}", interface.name))?;
+                let owner = format!("{name} {}", interface.name);
                 let mac = match &interface.mac {
-                    Some(text) => self.mac(&with("mac:"), text)?,
-                    None => next_mac(0x01),
+                    Some(text) => {
+                        let mac = self.mac(&with("mac:"), text)?;
+                        claim_mac(&with("mac:"), mac, owner)?;
+                        mac
+                    }
+                    None => {
+                        let mac = next_mac(0x01);
+                        claim_mac(&at, mac, owner)?;
+                        mac
+                    }
                 };
-                let helpers = interface
-                    .helpers
-                    .iter()
-                    .map(|helper| self.ipv4(&with("helpers:"), helper))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let mut helpers: Vec<Ipv4Addr> = Vec::new();
+                for helper in &interface.helpers {
+                    let anchors = [at[0], at[1], at[2], at[3], "helpers:", helper.as_str()];
+                    let address = self.ipv4(&anchors[..5], helper)?;
+                    if helpers.contains(&address) {
+                        let second = [
+                            anchors[0], anchors[1], anchors[2], anchors[3], "helpers:", helper,
+                            helper,
+                        ];
+                        return Err(self.at(
+                            &second,
+                            format!("helper {address} is listed twice"),
+                            "list each helper once; two entries would relay every request twice",
+                        ));
+                    }
+                    helpers.push(address);
+                }
                 let redundancy = match &interface.redundancy {
                     None => None,
                     Some(spec) => {
@@ -517,6 +667,7 @@ impl Planner<'_> {
             });
         }
         self.elect(&mut routers, &lans)?;
+        self.routes(&topology, &routers)?;
 
         let mut servers = Vec::new();
         let mut service_ids = Vec::new();
@@ -527,6 +678,7 @@ impl Planner<'_> {
             let lan = find_lan(&with("lan:"), &server.lan)?;
             let (ip, prefix_len) = self.cidr(&with("ip:"), &server.ip)?;
             check_in_lan(&with("ip:"), lan, ip)?;
+            check_prefix(&with("ip:"), lan, prefix_len)?;
             claim(&with("ip:"), ip, name.clone())?;
             let gateway = server
                 .gateway
@@ -535,10 +687,33 @@ impl Planner<'_> {
                 .transpose()?;
             if let Some(gateway) = gateway {
                 check_in_lan(&with("gateway:"), lan, gateway)?;
+                let routed = routers.iter().any(|router| {
+                    router.config.interfaces.iter().any(|i| {
+                        i.ip == gateway
+                            || i.redundancy
+                                .as_ref()
+                                .is_some_and(|g| g.virtual_ip == gateway)
+                    })
+                });
+                if !routed {
+                    return Err(self.at(
+                        &with("gateway:"),
+                        format!("no router has the gateway address {gateway}"),
+                        "use a router interface's address or its redundancy group's virtual_ip",
+                    ));
+                }
             }
             let mac = match &server.mac {
-                Some(text) => self.mac(&with("mac:"), text)?,
-                None => next_mac(0x02),
+                Some(text) => {
+                    let mac = self.mac(&with("mac:"), text)?;
+                    claim_mac(&with("mac:"), mac, name.clone())?;
+                    mac
+                }
+                None => {
+                    let mac = next_mac(0x02);
+                    claim_mac(&base, mac, name.clone())?;
+                    mac
+                }
             };
             let cpu_ns_per_fuel = server.cpu_ns_per_fuel.unwrap_or(CPU_NS_PER_FUEL_DEFAULT);
             if !(0.0..=1_000.0).contains(&cpu_ns_per_fuel) {
@@ -594,6 +769,38 @@ impl Planner<'_> {
             });
         }
 
+        for (router, spec) in routers.iter().zip(topology.routers.iter()) {
+            for (interface, interface_spec) in
+                router.config.interfaces.iter().zip(&spec.1.interfaces)
+            {
+                for (helper, text) in interface.helpers.iter().zip(&interface_spec.helpers) {
+                    if servers.iter().any(|server| server.config.ip == *helper) {
+                        continue;
+                    }
+                    let known: Vec<String> = servers
+                        .iter()
+                        .map(|server| format!("{} {}", server.config.name, server.config.ip))
+                        .collect();
+                    return Err(self.at(
+                        &[
+                            "routers:",
+                            &format!("{}:", spec.0),
+                            "interfaces:",
+                            &format!("name: {}", interface.name),
+                            "helpers:",
+                            text,
+                        ],
+                        format!("helper {helper} is not the address of any server"),
+                        if known.is_empty() {
+                            "add a server with that address under `servers:`".to_string()
+                        } else {
+                            format!("the servers are: {}", known.join(", "))
+                        },
+                    ));
+                }
+            }
+        }
+
         let mut clients = Vec::new();
         for spec in &topology.clients {
             let base = ["clients:", &format!("name: {}", spec.name)];
@@ -637,8 +844,16 @@ impl Planner<'_> {
                 };
                 unique(&base, &name)?;
                 let mac = match &spec.mac {
-                    Some(text) => self.mac(&with("mac:"), text)?,
-                    None => next_mac(0x03),
+                    Some(text) => {
+                        let mac = self.mac(&with("mac:"), text)?;
+                        claim_mac(&with("mac:"), mac, name.clone())?;
+                        mac
+                    }
+                    None => {
+                        let mac = next_mac(0x03);
+                        claim_mac(&base, mac, name.clone())?;
+                        mac
+                    }
                 };
                 let guid = guid_for(&name);
                 clients.push(ClientPlan {
@@ -884,6 +1099,68 @@ impl Planner<'_> {
     /// Checks each redundancy group's members agree, and sets each member's state at time zero
     /// to the election's result: the highest (priority, address) is HSRP Active / VRRP Master,
     /// the next HSRP Standby, the rest Listen (HSRP) or Backup (VRRP).
+    /// Static routes lead somewhere: each next hop is another router's address (an interface's
+    /// or a redundancy group's virtual IP), and following the routes for a prefix never comes
+    /// back to a router it already passed (a loop would bounce packets until their TTL ends).
+    fn routes(&self, topology: &Topology, routers: &[RouterPlan]) -> Result<(), Error> {
+        let owners = |address: Ipv4Addr| -> Vec<usize> {
+            (0..routers.len())
+                .filter(|&index| {
+                    routers[index].config.interfaces.iter().any(|i| {
+                        i.ip == address
+                            || i.redundancy
+                                .as_ref()
+                                .is_some_and(|g| g.virtual_ip == address)
+                    })
+                })
+                .collect()
+        };
+        for (index, (name, spec)) in topology.routers.iter().enumerate() {
+            let config = &routers[index].config;
+            for (route, route_spec) in config.routes.iter().zip(&spec.routes) {
+                let to = format!("to: {}", route_spec.to);
+                let via = ["routers:", &format!("{name}:"), "routes:", &to, "via:"];
+                let next = owners(route.next_hop);
+                if next.contains(&index) {
+                    return Err(self.at(
+                        &via,
+                        format!("next hop {} is {name}'s own address", route.next_hop),
+                        "the next hop is the neighbouring router's address on a shared LAN",
+                    ));
+                }
+                if next.is_empty() {
+                    return Err(self.at(
+                        &via,
+                        format!("no router has the next hop address {}", route.next_hop),
+                        "the next hop is the neighbouring router's address on a shared LAN",
+                    ));
+                }
+                // Follow the prefix hop by hop; a path never needs to pass a router twice.
+                let mut path = vec![index];
+                let looped = next
+                    .iter()
+                    .any(|&hop| route_loop(routers, &owners, route, hop, &mut path));
+                if looped {
+                    let names: Vec<&str> = path
+                        .iter()
+                        .map(|&i| routers[i].config.name.as_str())
+                        .collect();
+                    return Err(self.at(
+                        &via[..4],
+                        format!(
+                            "routes to {}/{} form a loop: {}",
+                            route.network,
+                            route.prefix_len,
+                            names.join(" -> ")
+                        ),
+                        "one of these routers must reach the prefix directly or route it elsewhere",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn elect(&self, routers: &mut [RouterPlan], lans: &[LanPlan]) -> Result<(), Error> {
         // (LAN, protocol, group) -> (router, interface) indices
         let mut groups: BTreeMap<(usize, bool, u16), Vec<(usize, usize)>> = BTreeMap::new();
@@ -1154,6 +1431,50 @@ impl Planner<'_> {
 const CPU_NS_PER_FUEL_DEFAULT: f64 = 0.5;
 
 /// A stable SMBIOS UUID per client name.
+/// Whether following `route`'s prefix from router `hop` comes back to a router on `path`; on
+/// `true`, `path` holds the loop, ending with the router met again.
+fn route_loop(
+    routers: &[RouterPlan],
+    owners: &dyn Fn(Ipv4Addr) -> Vec<usize>,
+    route: &Route,
+    hop: usize,
+    path: &mut Vec<usize>,
+) -> bool {
+    let seen = path.contains(&hop);
+    path.push(hop);
+    if seen {
+        return true;
+    }
+    let config = &routers[hop].config;
+    let connected = config.interfaces.iter().any(|i| {
+        i.prefix_len <= route.prefix_len && same_subnet(route.network, i.ip, i.prefix_len)
+    });
+    let onward = config
+        .routes
+        .iter()
+        .filter(|r| {
+            r.prefix_len <= route.prefix_len && same_subnet(route.network, r.network, r.prefix_len)
+        })
+        .max_by_key(|r| r.prefix_len);
+    if !connected
+        && let Some(onward) = onward
+        && owners(onward.next_hop)
+            .into_iter()
+            .any(|next| route_loop(routers, owners, route, next, path))
+    {
+        return true;
+    }
+    path.pop();
+    false
+}
+
+/// The netmask of a prefix length (0..=32) as a number.
+fn prefix_mask(prefix_len: u8) -> u32 {
+    u32::MAX
+        .checked_shl(32 - u32::from(prefix_len))
+        .unwrap_or(0)
+}
+
 fn guid_for(name: &str) -> [u8; 16] {
     let mut stream = Stream::new(0, name, "smbios-uuid");
     let mut guid = [0u8; 16];

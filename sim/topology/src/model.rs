@@ -2,9 +2,12 @@
 //! silently falls back to a default.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
+use serde::de::{Deserializer, Error as _, MapAccess, Visitor};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -14,10 +17,14 @@ pub struct Topology {
     pub description: Option<String>,
     #[serde(default)]
     pub limits: LimitsSpec,
+    #[serde(deserialize_with = "unique_keys")]
+    #[schemars(with = "BTreeMap<String, LanSpec>")]
     pub lans: BTreeMap<String, LanSpec>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
+    #[schemars(with = "BTreeMap<String, RouterSpec>")]
     pub routers: BTreeMap<String, RouterSpec>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
+    #[schemars(with = "BTreeMap<String, ServerSpec>")]
     pub servers: BTreeMap<String, ServerSpec>,
     #[serde(default)]
     pub clients: Vec<ClientSpec>,
@@ -224,7 +231,7 @@ pub struct ServerSpec {
     #[serde(default)]
     pub cpu_ns_per_fuel: Option<f64>,
     /// Passed to the plugin's `init` as key/value strings.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub config: BTreeMap<String, serde_yaml::Value>,
 }
@@ -267,4 +274,36 @@ pub enum ArchSpec {
     EfiIa32,
     EfiBc,
     EfiX64,
+}
+
+/// A map whose keys must be distinct. YAML parsers differ on a repeated key and serde's own map
+/// keeps the last value, which would silently drop a LAN, router, server or config value.
+fn unique_keys<'de, D, V>(deserializer: D) -> Result<BTreeMap<String, V>, D::Error>
+where
+    D: Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    struct UniqueKeys<V>(PhantomData<V>);
+
+    impl<'de, V: Deserialize<'de>> Visitor<'de> for UniqueKeys<V> {
+        type Value = BTreeMap<String, V>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a map")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+            let mut map = BTreeMap::new();
+            while let Some(key) = access.next_key::<String>()? {
+                if map.contains_key(&key) {
+                    return Err(A::Error::custom(format!("duplicate key `{key}`")));
+                }
+                let value = access.next_value()?;
+                map.insert(key, value);
+            }
+            Ok(map)
+        }
+    }
+
+    deserializer.deserialize_map(UniqueKeys(PhantomData))
 }
