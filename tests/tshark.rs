@@ -78,7 +78,15 @@ fn every_shipped_topology_decodes_cleanly_in_tshark() {
     let folder = std::env::temp_dir().join(format!("pxelab-tshark-{}", std::process::id()));
     std::fs::create_dir_all(&folder).unwrap();
     for name in shipped_topologies() {
-        let plan = plan(&name);
+        let plan = if name == "boot-storm.yaml" {
+            // The storm's frames are the KB topology's, times a thousand clients: 30 of them
+            // show every kind (the full storm is `pxelab bench`'s).
+            let path = tests::topology_path(&name);
+            let text = std::fs::read_to_string(&path).unwrap();
+            topology::parse(&path, &text.replacen("count: 1000", "count: 30", 1)).unwrap()
+        } else {
+            plan(&name)
+        };
         for seed in 0..2 {
             let (world, report) = run(&plan, seed);
             let log = world.log().unwrap();

@@ -161,6 +161,19 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         runs: Option<PathBuf>,
     },
+    /// Measure pxelab's speed against baselines taken in the same run: the bare event loop,
+    /// the KB sweep with 1 and 2 jobs, a plugin call, boot storms of 100 to 10,000 clients.
+    Bench {
+        /// A few seconds instead of a few minutes (checks the benchmark, not the speed).
+        #[arg(long)]
+        quick: bool,
+        /// The folder with kb2510665.yaml and boot-storm.yaml.
+        #[arg(long, default_value = "topologies")]
+        topologies: PathBuf,
+        /// Also write the figures as JSON to FILE.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
     /// Print the JSON Schema of the topology format (for editors and the YAML language server).
     Schema,
 }
@@ -770,9 +783,81 @@ fn execute(command: Command, no_cache: bool) -> Result<Verdict, Failure> {
             write_stdout(&output)?;
             Ok(Verdict::Passed)
         }
+        Command::Bench {
+            quick,
+            topologies,
+            json,
+        } => {
+            let options = if quick {
+                pxelab::bench::BenchOptions::quick()
+            } else {
+                pxelab::bench::BenchOptions::full()
+            };
+            if cfg!(debug_assertions) {
+                eprintln!(
+                    "note: a debug build; run `cargo run --release -- bench` for real figures"
+                );
+            }
+            let figures = pxelab::bench::bench(&topologies, &services, &options, &mut |what| {
+                eprintln!("measuring {what} ...");
+            })
+            .map_err(Failure::BadInput)?;
+            let mut output = String::new();
+            let width = figures.iter().map(|f| f.name.len()).max().unwrap_or(0);
+            for figure in &figures {
+                let verdict = match (figure.met(), figure.target) {
+                    (Some(true), Some(target)) => format!("  target {} met", target_text(target)),
+                    (Some(false), Some(target)) => {
+                        format!("  target {} MISSED", target_text(target))
+                    }
+                    _ => String::new(),
+                };
+                let _ = writeln!(
+                    output,
+                    "{:<width$}  {:>14} {:<12}{verdict}\n{:<width$}  {}",
+                    figure.name,
+                    format_figure(figure.value),
+                    figure.unit,
+                    "",
+                    figure.detail
+                );
+            }
+            if let Some(path) = &json {
+                let value = pxelab::bench::figures_json(&figures);
+                write_file(path, format!("{value:#}\n").as_bytes())?;
+            }
+            write_stdout(&output)?;
+            Ok(Verdict::Passed)
+        }
         Command::Schema | Command::Serve { .. } => {
             unreachable!("handled before the plugin host starts")
         }
+    }
+}
+
+fn target_text(target: pxelab::bench::Target) -> String {
+    match target {
+        pxelab::bench::Target::AtLeast(limit) => format!(">= {}", format_figure(limit)),
+        pxelab::bench::Target::AtMost(limit) => format!("<= {}", format_figure(limit)),
+    }
+}
+
+/// A figure with as many digits as it deserves, thousands grouped.
+fn format_figure(value: f64) -> String {
+    if value >= 1000.0 {
+        let digits = format!("{value:.0}");
+        let mut grouped = String::new();
+        for (index, digit) in digits.chars().enumerate() {
+            if index > 0 && (digits.len() - index) % 3 == 0 {
+                grouped.push(',');
+            }
+            grouped.push(digit);
+        }
+        grouped
+    } else if value >= 10.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.2}")
     }
 }
 

@@ -809,3 +809,63 @@ fn serve_answers_on_loopback_and_run_writes_a_chrome_trace() {
     assert!(events.iter().any(|e| e["ph"] == "s") && events.iter().any(|e| e["ph"] == "f"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn bench_quick_measures_every_figure_against_its_baseline() {
+    let dir = scratch("bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("bench.json");
+    let topologies = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../topologies");
+    let out = pxelab(
+        &[
+            "bench",
+            "--quick",
+            "--topologies",
+            topologies.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ],
+        None,
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    let figures: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let names: Vec<&str> = figures
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|figure| figure["name"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "bare event loop",
+        "per-seed fixed cost",
+        "KB2510665 sweep, 1 job(s)",
+        "KB2510665 sweep, 2 job(s)",
+        "2 jobs / 1 job",
+        "plugin-handled datagram",
+        "native event, 20 clients",
+        "boot storm, 20 clients",
+    ] {
+        assert!(names.contains(&expected), "{expected} missing: {names:?}");
+    }
+    for figure in figures.as_array().unwrap() {
+        let value = figure["value"].as_f64().unwrap();
+        assert!(value.is_finite() && value >= 0.0, "{figure}");
+        assert_eq!(
+            figure["met"].is_null(),
+            figure["target"].is_null(),
+            "{figure}"
+        );
+    }
+    // The storm really ran: its clients booted and made events.
+    let storm = figures
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|figure| figure["name"] == "boot storm, 20 clients")
+        .unwrap();
+    assert!(storm["value"].as_f64().unwrap() > 0.0, "{storm}");
+    assert!(stdout.contains("target <= 2.00"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

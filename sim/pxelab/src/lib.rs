@@ -15,6 +15,7 @@ use serde_json::json;
 use timing::format_ns;
 use topology::{Plan, ServiceFactory};
 
+pub mod bench;
 mod compare;
 pub mod record;
 pub mod shrink;

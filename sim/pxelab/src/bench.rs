@@ -1,0 +1,388 @@
+//! `pxelab bench`: the figures that say how fast pxelab explores races, each next to a
+//! baseline measured in the same process (the bare event loop, or one job), never against a
+//! number from another machine.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use engine::app::{AppContext, Datagram, Input};
+use engine::log::Kind;
+use engine::tap::Tap;
+use engine::world::{Attachment, LanConfig, Limits};
+use engine::{Node, World};
+use serde_json::{Value, json};
+use smoltcp::wire::EthernetAddress;
+use topology::{Plan, ServiceFactory};
+
+use crate::{Services, SweepOptions, sweep_observed};
+
+/// How much to measure.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// Events of the bare event loop.
+    pub bare_events: u64,
+    /// Seeds of the KB2510665 sweep, run with 1 and with 2 jobs.
+    pub sweep_seeds: u64,
+    /// World builds timed for the per-seed fixed cost.
+    pub builds: u64,
+    /// Datagrams handed straight to a plugin.
+    pub plugin_datagrams: u64,
+    /// Client counts of the boot storm.
+    pub storm_clients: Vec<u32>,
+}
+
+impl BenchOptions {
+    pub fn full() -> BenchOptions {
+        BenchOptions {
+            bare_events: 2_000_000,
+            sweep_seeds: 1000,
+            builds: 300,
+            plugin_datagrams: 50_000,
+            // 10,000 clients is out of reach until broadcasts stop costing one event per port
+            // (docs/performance.md): the storm's deliveries grow with the square of the clients.
+            storm_clients: vec![100, 300, 1000],
+        }
+    }
+
+    /// A run of a few seconds, to check the benchmark itself works.
+    pub fn quick() -> BenchOptions {
+        BenchOptions {
+            bare_events: 50_000,
+            sweep_seeds: 8,
+            builds: 5,
+            plugin_datagrams: 200,
+            storm_clients: vec![20],
+        }
+    }
+}
+
+/// One measured figure, with the target it is held to, if any.
+#[derive(Clone, Debug)]
+pub struct Figure {
+    pub name: String,
+    pub value: f64,
+    pub unit: &'static str,
+    /// What else was measured along with it, for the person reading.
+    pub detail: String,
+    pub target: Option<Target>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Target {
+    AtLeast(f64),
+    AtMost(f64),
+}
+
+impl Figure {
+    pub fn met(&self) -> Option<bool> {
+        self.target.map(|target| match target {
+            Target::AtLeast(limit) => self.value >= limit,
+            Target::AtMost(limit) => self.value <= limit,
+        })
+    }
+}
+
+/// Peak and current resident memory of this process, from /proc (Linux); `None` elsewhere.
+fn memory_kib() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| -> Option<u64> {
+        status
+            .lines()
+            .find(|line| line.starts_with(name))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    Some((field("VmHWM:")?, field("VmRSS:")?))
+}
+
+/// Resets the peak resident memory to the current one (Linux 4.0+), so each scenario's peak
+/// is its own.
+fn reset_peak_memory() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn per_second(count: u64, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64().max(1e-9)
+}
+
+/// The bare event loop: one LAN, one tap that only re-arms a timer. Every event goes through
+/// the same queue, dispatch and event log as a real run.
+fn bare_loop(events: u64) -> (f64, u64) {
+    let mut world = World::new(
+        0,
+        Limits {
+            events_max: events + 10,
+            sim_time_max_ns: u64::MAX,
+        },
+    );
+    let lan = world.add_lan(
+        "lan",
+        LanConfig::with_latency(timing::Distribution::constant(0)),
+    );
+    let attachment = Attachment {
+        lan,
+        mac: EthernetAddress([2, 0, 0, 0, 0, 1]),
+        addresses: vec![],
+        virtual_macs: vec![],
+    };
+    world.add_node(
+        "ticker",
+        Node::Tap(Tap::ticker(1_000, events)),
+        vec![attachment],
+        0,
+    );
+    let started = Instant::now();
+    world.run();
+    let elapsed = started.elapsed();
+    (
+        elapsed.as_nanos() as f64 / world.events().max(1) as f64,
+        world.events(),
+    )
+}
+
+/// A topology file's plan with `count: 1000` of its clients replaced by `clients`, and with
+/// `without_helpers`, no relays: the clients' DISCOVERs reach no server, so every event is a
+/// native one (client retransmissions, HSRP, LAN deliveries).
+fn storm_plan(path: &Path, clients: u32, without_helpers: bool) -> Result<Plan, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut text = text.replacen("count: 1000", &format!("count: {clients}"), 1);
+    if without_helpers {
+        text = text.replace("helpers: [10.2.0.10, 10.2.0.20]", "helpers: []");
+    }
+    topology::parse(path, &text).map_err(|e| e.to_string())
+}
+
+/// A DISCOVER as the DHCP server receives it, taken from a real run of `plan`.
+fn relayed_discover(plan: &Plan, services: &Services) -> Result<Datagram, String> {
+    let (world, _) = crate::run(plan, 7, services).map_err(|e| e.to_string())?;
+    let log = world.log().ok_or("no log")?;
+    let dhcp = world
+        .node_id("dhcp")
+        .ok_or("no `dhcp` server in the topology")?;
+    for record in log.records() {
+        let Kind::Receive { frame, .. } = &record.kind else {
+            continue;
+        };
+        if record.node != dhcp {
+            continue;
+        }
+        let parsed = engine::frame::parse(frame).map_err(|e| format!("{e:?}"))?;
+        if let (Some(ip), Some((udp, payload))) = (parsed.ipv4, parsed.udp) {
+            return Ok(Datagram {
+                src: std::net::SocketAddrV4::new(ip.src_addr, udp.src_port),
+                dst: std::net::SocketAddrV4::new(ip.dst_addr, udp.dst_port),
+                payload: payload.to_vec(),
+            });
+        }
+    }
+    Err("the run delivered no DHCP message to `dhcp`".to_string())
+}
+
+/// Runs the benchmarks. `progress` hears what is being measured.
+pub fn bench(
+    topologies: &Path,
+    services: &Services,
+    options: &BenchOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<Figure>, String> {
+    let mut figures = Vec::new();
+
+    progress("bare event loop");
+    let (bare_ns, bare_events) = bare_loop(options.bare_events);
+    figures.push(Figure {
+        name: "bare event loop".into(),
+        value: bare_ns,
+        unit: "ns/event",
+        detail: format!("{bare_events} timer events through queue, dispatch and log: the baseline"),
+        target: None,
+    });
+
+    let kb = topology::load(&topologies.join("kb2510665.yaml")).map_err(|e| e.to_string())?;
+    progress("per-seed fixed cost");
+    crate::run(&kb, 0, services).map_err(|e| e.to_string())?; // plugins compiled and cached
+    let started = Instant::now();
+    for seed in 0..options.builds {
+        let world = kb.build(seed, services).map_err(|e| e.to_string())?;
+        std::hint::black_box(&world);
+    }
+    let build_us = started.elapsed().as_secs_f64() * 1e6 / options.builds.max(1) as f64;
+    figures.push(Figure {
+        name: "per-seed fixed cost".into(),
+        value: build_us,
+        unit: "us/seed",
+        detail: format!(
+            "building the KB world and instantiating its 2 plugins, mean of {} builds",
+            options.builds
+        ),
+        target: Some(Target::AtMost(100.0)),
+    });
+
+    let seeds: Vec<u64> = (0..options.sweep_seeds).collect();
+    let mut rates = Vec::new();
+    for jobs in [1, 2] {
+        progress(&format!("KB2510665 sweep, {jobs} job(s)"));
+        let started = Instant::now();
+        let sweep = SweepOptions {
+            jobs,
+            check_determinism: false,
+            stop: None,
+        };
+        let outcome =
+            sweep_observed(&kb, &seeds, sweep, services, &mut |_| {}).map_err(|e| e.to_string())?;
+        let rate = per_second(outcome.result.runs, started.elapsed());
+        rates.push(rate);
+        figures.push(Figure {
+            name: format!("KB2510665 sweep, {jobs} job(s)"),
+            value: rate,
+            unit: "seeds/s",
+            detail: format!(
+                "{} seeds, {} crashed",
+                outcome.result.runs, outcome.result.crashed_runs
+            ),
+            target: None,
+        });
+    }
+    figures.push(Figure {
+        name: "2 jobs / 1 job".into(),
+        value: rates[1] / rates[0].max(1e-9),
+        unit: "x",
+        detail: format!(
+            "on {} core(s)",
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        ),
+        target: Some(Target::AtLeast(1.8)),
+    });
+
+    progress("plugin call per datagram");
+    let datagram = relayed_discover(&kb, services)?;
+    let mut app = services
+        .create(
+            "dhcp",
+            "dhcp-server",
+            Path::new("."),
+            &[
+                ("pool".into(), "10.1.0.100-10.1.0.199".into()),
+                ("subnet_mask".into(), "255.255.255.0".into()),
+                ("router".into(), "10.1.0.1".into()),
+            ],
+            engine::Stream::new(0, "bench", "plugin"),
+        )
+        .map_err(|e| e.to_string())?;
+    let cx = AppContext {
+        now_ns: 0,
+        own_ip: std::net::Ipv4Addr::new(10, 2, 0, 10),
+    };
+    let mut effects = Vec::new();
+    app.handle(&cx, Input::Start, &mut effects)
+        .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    for _ in 0..options.plugin_datagrams {
+        effects.clear();
+        app.handle(&cx, Input::Datagram(&datagram), &mut effects)
+            .map_err(|e| e.to_string())?;
+    }
+    let call_ns = started.elapsed().as_nanos() as f64 / options.plugin_datagrams.max(1) as f64;
+    figures.push(Figure {
+        name: "plugin-handled datagram".into(),
+        value: call_ns / 1000.0,
+        unit: "us",
+        detail: format!(
+            "a relayed DISCOVER into dhcp-server and its OFFER out, {} calls ({:.0}x the bare event)",
+            options.plugin_datagrams,
+            call_ns / bare_ns
+        ),
+        target: Some(Target::AtMost(2.0)),
+    });
+
+    let storm = topologies.join("boot-storm.yaml");
+    for &clients in &options.storm_clients {
+        progress(&format!("boot storm, {clients} clients, no relays"));
+        let plan = storm_plan(&storm, clients, true)?;
+        let (events, elapsed, _, _) = storm_run(&plan, services)?;
+        let native_ns = elapsed.as_nanos() as f64 / events.max(1) as f64;
+        figures.push(Figure {
+            name: format!("native event, {clients} clients"),
+            value: native_ns / bare_ns,
+            unit: "x bare",
+            detail: format!(
+                "{native_ns:.0} ns/event over {events} client, router and LAN events (the storm with no relays)"
+            ),
+            target: Some(Target::AtMost(10.0)),
+        });
+
+        progress(&format!("boot storm, {clients} clients"));
+        let plan = storm_plan(&storm, clients, false)?;
+        let (events, elapsed, sim_ns, memory) = storm_run(&plan, services)?;
+        let booted_detail = format!(
+            "{events} events, {:.3} s simulated, {:.2} s wall ({:.3} s wall per simulated s)",
+            sim_ns as f64 / 1e9,
+            elapsed.as_secs_f64(),
+            elapsed.as_secs_f64() / (sim_ns as f64 / 1e9).max(1e-9)
+        );
+        figures.push(Figure {
+            name: format!("boot storm, {clients} clients"),
+            value: per_second(events, elapsed),
+            unit: "events/s",
+            detail: booted_detail,
+            target: (clients >= 10_000).then_some(Target::AtLeast(2_000_000.0)),
+        });
+        if let Some((idle_kib, peak_kib)) = memory {
+            figures.push(Figure {
+                name: format!("idle client memory, {clients} clients"),
+                value: idle_kib as f64 * 1024.0 / clients as f64,
+                unit: "bytes/client",
+                detail: format!(
+                    "resident memory of the built world before it runs; peak during the run {:.1} MiB",
+                    peak_kib as f64 / 1024.0
+                ),
+                target: Some(Target::AtMost(2048.0)),
+            });
+        }
+    }
+    Ok(figures)
+}
+
+/// Builds and runs a storm: (events, wall time of the run, simulated ns, memory as (resident
+/// growth of the build, peak during the run) in KiB).
+fn storm_run(
+    plan: &Plan,
+    services: &Services,
+) -> Result<(u64, Duration, u64, Option<(u64, u64)>), String> {
+    reset_peak_memory();
+    let before = memory_kib();
+    let mut world = plan.build(1, services).map_err(|e| e.to_string())?;
+    let built = memory_kib();
+    let started = Instant::now();
+    world.run();
+    let elapsed = started.elapsed();
+    let after = memory_kib();
+    let memory = match (before, built, after) {
+        (Some((_, rss0)), Some((_, rss1)), Some((peak, _))) => {
+            Some((rss1.saturating_sub(rss0), peak))
+        }
+        _ => None,
+    };
+    Ok((world.events(), elapsed, world.now_ns(), memory))
+}
+
+pub fn figures_json(figures: &[Figure]) -> Value {
+    figures
+        .iter()
+        .map(|figure| {
+            json!({
+                "name": figure.name,
+                "value": figure.value,
+                "unit": figure.unit,
+                "detail": figure.detail,
+                "target": figure.target.map(|target| match target {
+                    Target::AtLeast(limit) => json!({"at_least": limit}),
+                    Target::AtMost(limit) => json!({"at_most": limit}),
+                }),
+                "met": figure.met(),
+            })
+        })
+        .collect()
+}
