@@ -411,6 +411,87 @@ fn in_frame(target: &str, payload: &[u8]) -> Vec<u8> {
     .unwrap()
 }
 
+/// The nodes' own frame handling: mutated frames captured from KB2510665 runs are put on both
+/// LANs of that topology by taps, among the routers, servers and PXE clients of a live run. The
+/// MAC addresses are the ones the plan gives its nodes, so the frames reach them. No node may
+/// panic, and only WDS may crash, with the heap corruption it models.
+#[test]
+fn mutated_frames_on_the_wire_never_panic_a_node() {
+    use engine::world::Attachment;
+    use engine::{Limits, Node};
+    let entries: Vec<Vec<u8>> = std::fs::read_dir(corpus_dir("frames"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.to_string_lossy().contains("kb2510665"))
+        .map(|path| std::fs::read(path).unwrap())
+        .collect();
+    assert!(entries.len() >= 8, "{} KB2510665 frames", entries.len());
+    let plan = tests::plan("kb2510665.yaml");
+    let seed = fuzz_seed();
+    let worlds = cases(4);
+    let per_world = 250;
+    let started = Instant::now();
+    let mut rng = Stream::new(seed, "wire", "fuzz-mutations");
+    let mut dropped = 0;
+    for run in 0..worlds {
+        let script: Vec<(u64, Vec<u8>)> = (0..per_world)
+            .map(|index| {
+                let base = &entries[(run as usize * per_world + index) % entries.len()];
+                let mut bytes = mutate(&mut rng, base, &entries);
+                if below(&mut rng, 4) != 0 {
+                    fix_checksums(&mut bytes);
+                }
+                // Spread over the clients' first seconds, when they and the relays are busiest.
+                (1_000_000 * index as u64 / 100, bytes)
+            })
+            .collect();
+        let mut world = plan.build(seed + run, tests::services()).unwrap();
+        world.set_limits(Limits {
+            sim_time_max_ns: 20_000_000_000,
+            ..Limits::default()
+        });
+        for (lan, name) in [(0, "tap-clients"), (1, "tap-servers")] {
+            let attachment = Attachment {
+                lan,
+                mac: smoltcp::wire::EthernetAddress([2, 0x7a, 0, 0, 0, lan as u8]),
+                addresses: vec![],
+                virtual_macs: vec![],
+            };
+            world.add_node(
+                name,
+                Node::Tap(engine::tap::Tap::new(script.clone())),
+                vec![attachment],
+                0,
+            );
+        }
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let stop = world.run();
+            engine::Report::from_world(&world, stop)
+        }));
+        let drops = world.log().unwrap().records().iter();
+        dropped += drops
+            .filter(|r| matches!(r.kind, Kind::Drop { .. }))
+            .count();
+        let Ok(report) = outcome else {
+            panic!("a node panicked: run {run}, PXELAB_FUZZ_SEED={seed}");
+        };
+        for crash in &report.crashes {
+            assert!(
+                crash.node == "wds" && modelled("wds-sccm2007", &crash.reason),
+                "run {run} (PXELAB_FUZZ_SEED={seed}): {crash:?}"
+            );
+        }
+    }
+    println!(
+        "wire: {} corpus frames, {worlds} runs x {per_world} mutated frames on each of 2 LANs \
+         in {:.2?} (seed {seed}); {dropped} frames dropped by nodes",
+        entries.len(),
+        started.elapsed()
+    );
+    // The frames reach the nodes' parsers: many are thrown away as malformed.
+    assert!(dropped > 100, "{dropped} drops");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Topology loader
 
