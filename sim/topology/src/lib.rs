@@ -774,7 +774,12 @@ impl Planner<'_> {
                 router.config.interfaces.iter().zip(&spec.1.interfaces)
             {
                 for (helper, text) in interface.helpers.iter().zip(&interface_spec.helpers) {
-                    if servers.iter().any(|server| server.config.ip == *helper) {
+                    // A helper on a LAN but without a server models a server that is not there
+                    // (clients end in PXE-E51); one on no LAN at all is a mistake.
+                    let on_a_lan = subnets.iter().any(|(_, network, prefix_len)| {
+                        same_subnet(*helper, *network, *prefix_len)
+                    });
+                    if on_a_lan || servers.iter().any(|server| server.config.ip == *helper) {
                         continue;
                     }
                     let known: Vec<String> = servers
@@ -790,7 +795,7 @@ impl Planner<'_> {
                             "helpers:",
                             text,
                         ],
-                        format!("helper {helper} is not the address of any server"),
+                        format!("helper {helper} is on none of the LANs, so nothing can answer it"),
                         if known.is_empty() {
                             "add a server with that address under `servers:`".to_string()
                         } else {
