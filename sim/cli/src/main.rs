@@ -798,10 +798,15 @@ fn execute(command: Command, no_cache: bool) -> Result<Verdict, Failure> {
                     "note: a debug build; run `cargo run --release -- bench` for real figures"
                 );
             }
-            let figures = pxelab::bench::bench(&topologies, &services, &options, &mut |what| {
-                eprintln!("measuring {what} ...");
-            })
-            .map_err(Failure::BadInput)?;
+            let heap = pxelab::bench::HeapProbe {
+                counting: heap::counting,
+                live_bytes: heap::live_bytes,
+            };
+            let figures =
+                pxelab::bench::bench(&topologies, &services, &options, Some(heap), &mut |what| {
+                    eprintln!("measuring {what} ...");
+                })
+                .map_err(Failure::BadInput)?;
             let mut output = String::new();
             let width = figures.iter().map(|f| f.name.len()).max().unwrap_or(0);
             for figure in &figures {
@@ -1171,5 +1176,60 @@ fn write_stdout(output: &str) -> Result<(), Failure> {
         Err(error) => Err(Failure::Internal(format!(
             "cannot write the result: {error}"
         ))),
+    }
+}
+
+/// The process's allocator: the system's, counting live heap bytes while `pxelab bench` asks
+/// (one relaxed load per allocation otherwise).
+mod heap {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
+    static COUNTING: AtomicBool = AtomicBool::new(false);
+    /// Bytes allocated minus bytes freed since counting began (frees of older blocks can make it
+    /// negative).
+    static LIVE: AtomicI64 = AtomicI64::new(0);
+
+    struct Counting;
+
+    // SAFETY: every call is forwarded to the system allocator unchanged; the counters are only
+    // bookkeeping.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            if COUNTING.load(Ordering::Relaxed) {
+                LIVE.fetch_add(layout.size() as i64, Ordering::Relaxed);
+            }
+            // SAFETY: the caller's layout contract is passed on as is.
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            if COUNTING.load(Ordering::Relaxed) {
+                LIVE.fetch_sub(layout.size() as i64, Ordering::Relaxed);
+            }
+            // SAFETY: `ptr` came from `alloc` with this layout.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            if COUNTING.load(Ordering::Relaxed) {
+                LIVE.fetch_add(new_size as i64, Ordering::Relaxed);
+                LIVE.fetch_sub(layout.size() as i64, Ordering::Relaxed);
+            }
+            // SAFETY: `ptr` came from `alloc` with `layout`.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static ALLOCATOR: Counting = Counting;
+
+    pub fn counting(on: bool) {
+        LIVE.store(0, Ordering::Relaxed);
+        COUNTING.store(on, Ordering::Relaxed);
+    }
+
+    pub fn live_bytes() -> u64 {
+        LIVE.load(Ordering::Relaxed).max(0) as u64
     }
 }
