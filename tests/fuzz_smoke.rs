@@ -250,6 +250,8 @@ fn dhcp_payload(bytes: &[u8]) {
     let _ = engine::decode::describe_dhcp(bytes);
     if let Ok(message) = engine::dhcp::decode(bytes) {
         let _ = format!("{message:?}");
+        // The relay and the plugins re-encode what they decoded.
+        let _ = dhcproto::Encodable::to_vec(&message);
     }
 }
 
@@ -262,8 +264,14 @@ fn tftp_payload(bytes: &[u8]) {
             packet.data(),
         );
         if let Ok(repr) = tftp::Repr::parse(&packet) {
+            // What was accepted survives a round trip: emit, parse again, the same packet.
             let emitted = repr.to_bytes();
             assert_eq!(emitted.len(), repr.buffer_len());
+            let again = tftp::Packet::new_checked(&emitted[..]).expect("emitted TFTP checks");
+            assert_eq!(
+                tftp::Repr::parse(&again).expect("emitted TFTP parses"),
+                repr
+            );
         }
     }
 }
@@ -281,6 +289,11 @@ fn hsrp_payload(bytes: &[u8]) {
         if let Ok(repr) = hsrp::Repr::parse(&packet) {
             let emitted = repr.to_bytes();
             assert_eq!(emitted.len(), repr.buffer_len());
+            let again = hsrp::Packet::new_checked(&emitted[..]).expect("emitted HSRP checks");
+            assert_eq!(
+                hsrp::Repr::parse(&again).expect("emitted HSRP parses"),
+                repr
+            );
         }
     }
 }
@@ -299,6 +312,11 @@ fn vrrp_payload(bytes: &[u8], src: Ipv4Addr) {
         if let Ok(repr) = vrrp::Repr::parse(&packet, src) {
             let emitted = repr.to_bytes(src);
             assert_eq!(emitted.len(), repr.buffer_len());
+            let again = vrrp::Packet::new_checked(&emitted[..]).expect("emitted VRRP checks");
+            assert_eq!(
+                vrrp::Repr::parse(&again, src).expect("emitted VRRP parses"),
+                repr
+            );
         }
     }
 }
