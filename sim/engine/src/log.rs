@@ -79,12 +79,45 @@ pub struct EventLog {
     seed: u64,
     records: Vec<Record>,
     hasher: Sha256,
+    /// SHA-256 of recently logged frames. A broadcast is one `Rc` shared by its send and
+    /// every delivery, so its bytes are hashed once, not once per port. Holding the `Rc` keeps
+    /// its address from being reused, so a pointer match is the same frame.
+    frame_hashes: FrameHashes,
+}
+
+/// A small cache of frame digests, keyed by the frame's allocation.
+#[derive(Default)]
+struct FrameHashes {
+    entries: Vec<(Rc<[u8]>, [u8; 32])>,
+    next: usize,
+}
+
+impl FrameHashes {
+    const CAPACITY: usize = 16;
+
+    fn get(&mut self, frame: &Rc<[u8]>) -> [u8; 32] {
+        if let Some((_, hash)) = self.entries.iter().find(|(f, _)| Rc::ptr_eq(f, frame)) {
+            return *hash;
+        }
+        let hash = frame_hash(frame);
+        if self.entries.len() < Self::CAPACITY {
+            self.entries.push((frame.clone(), hash));
+        } else {
+            self.entries[self.next] = (frame.clone(), hash);
+            self.next = (self.next + 1) % Self::CAPACITY;
+        }
+        hash
+    }
+}
+
+fn frame_hash(frame: &[u8]) -> [u8; 32] {
+    Sha256::digest(frame).into()
 }
 
 impl EventLog {
     pub fn new(seed: u64, node_names: Vec<String>, lan_names: Vec<String>) -> EventLog {
         let mut hasher = Sha256::new();
-        hasher.update(b"pxelab-log-v1");
+        hasher.update(b"pxelab-log-v2");
         hasher.update(seed.to_le_bytes());
         for names in [&node_names, &lan_names] {
             hasher.update((names.len() as u64).to_le_bytes());
@@ -98,11 +131,13 @@ impl EventLog {
             seed,
             records: Vec::new(),
             hasher,
+            frame_hashes: FrameHashes::default(),
         }
     }
 
     pub fn push(&mut self, record: Record) {
-        encode(&mut self.hasher, &record);
+        let cache = &mut self.frame_hashes;
+        encode(&mut self.hasher, &record, &mut |frame| cache.get(frame));
         self.records.push(record);
     }
 
@@ -131,14 +166,15 @@ impl Record {
     /// one seed diverge at the first record whose fingerprints differ.
     pub fn fingerprint(&self) -> [u8; 32] {
         let mut hasher = Sha256::new();
-        encode(&mut hasher, self);
+        encode(&mut hasher, self, &mut |frame| frame_hash(frame));
         hasher.finalize().into()
     }
 }
 
 /// The canonical encoding: little-endian integers, length-prefixed byte strings, one tag byte
-/// per kind. Changing it changes every digest, so it is versioned by the `pxelab-log-v1` prefix.
-fn encode(hasher: &mut Sha256, record: &Record) {
+/// per kind; a frame is its length and its own SHA-256. Changing it changes every digest, so it
+/// is versioned by the `pxelab-log-v2` prefix.
+fn encode(hasher: &mut Sha256, record: &Record, frame_hash: &mut dyn FnMut(&Rc<[u8]>) -> [u8; 32]) {
     hasher.update(record.time_ns.to_le_bytes());
     hasher.update((record.node as u64).to_le_bytes());
     match &record.kind {
@@ -150,7 +186,7 @@ fn encode(hasher: &mut Sha256, record: &Record) {
             hasher.update([1]);
             hasher.update((*lan as u64).to_le_bytes());
             hasher.update(interface.to_le_bytes());
-            put_bytes(hasher, frame);
+            put_frame(hasher, frame, frame_hash);
         }
         Kind::Receive {
             lan,
@@ -160,12 +196,12 @@ fn encode(hasher: &mut Sha256, record: &Record) {
             hasher.update([2]);
             hasher.update((*lan as u64).to_le_bytes());
             hasher.update(interface.to_le_bytes());
-            put_bytes(hasher, frame);
+            put_frame(hasher, frame, frame_hash);
         }
         Kind::Drop { reason, frame } => {
             hasher.update([3]);
             put_bytes(hasher, reason.as_bytes());
-            put_bytes(hasher, frame);
+            put_frame(hasher, frame, frame_hash);
         }
         Kind::Timer { token } => {
             hasher.update([4]);
@@ -195,6 +231,15 @@ fn encode(hasher: &mut Sha256, record: &Record) {
             put_bytes(hasher, text.as_bytes());
         }
     }
+}
+
+fn put_frame(
+    hasher: &mut Sha256,
+    frame: &Rc<[u8]>,
+    frame_hash: &mut dyn FnMut(&Rc<[u8]>) -> [u8; 32],
+) {
+    hasher.update((frame.len() as u64).to_le_bytes());
+    hasher.update(frame_hash(frame));
 }
 
 fn put_bytes(hasher: &mut Sha256, bytes: &[u8]) {
@@ -228,5 +273,44 @@ mod tests {
         });
         assert_ne!(log_with("x").digest(), other_time.digest());
         assert_eq!(log_with("x").digest().len(), 64);
+    }
+
+    #[test]
+    fn a_frame_counts_by_its_bytes_whether_shared_or_copied() {
+        let receive = |frame: Rc<[u8]>| Record {
+            time_ns: 1,
+            node: 0,
+            kind: Kind::Receive {
+                lan: 0,
+                interface: 0,
+                frame,
+            },
+        };
+        let digest = |frames: Vec<Rc<[u8]>>| {
+            let mut log = EventLog::new(1, vec!["a".into()], vec![]);
+            for frame in frames {
+                log.push(receive(frame));
+            }
+            log.digest()
+        };
+        let shared: Rc<[u8]> = Rc::from(&b"broadcast"[..]);
+        let copy: Rc<[u8]> = Rc::from(&b"broadcast"[..]);
+        let other: Rc<[u8]> = Rc::from(&b"broadcasT"[..]);
+        assert_eq!(
+            digest(vec![shared.clone(), shared.clone(), shared.clone()]),
+            digest(vec![copy.clone(), shared.clone(), copy.clone()])
+        );
+        assert_ne!(
+            digest(vec![shared.clone(), shared.clone()]),
+            digest(vec![shared.clone(), other.clone()])
+        );
+        // More distinct frames than the cache holds still hash by their bytes.
+        let many: Vec<Rc<[u8]>> = (0..40u8).map(|i| Rc::from(&[i, 1, 2][..])).collect();
+        let copies: Vec<Rc<[u8]>> = (0..40u8).map(|i| Rc::from(&[i, 1, 2][..])).collect();
+        let mut twice = many.clone();
+        twice.extend(many.iter().cloned());
+        let mut twice_copies = copies.clone();
+        twice_copies.extend(copies);
+        assert_eq!(digest(twice), digest(twice_copies));
     }
 }
