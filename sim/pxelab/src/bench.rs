@@ -143,13 +143,19 @@ fn bare_loop(events: u64) -> (f64, u64) {
     )
 }
 
-/// A topology file's plan with `count: 1000` of its clients replaced by `clients`, and with
+/// A topology file's plan with `count: 100` of its clients replaced by `clients`, and with
 /// `without_helpers`, no relays: the clients' DISCOVERs reach no server, so every event is a
 /// native one (client retransmissions, HSRP, LAN deliveries).
 fn storm_plan(path: &Path, clients: u32, without_helpers: bool) -> Result<Plan, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut text = text.replacen("count: 1000", &format!("count: {clients}"), 1);
+    if !text.contains("count: 100\n") {
+        return Err(format!(
+            "{}: the bench sizes the storm by rewriting its `count: 100` line, which is missing",
+            path.display()
+        ));
+    }
+    let mut text = text.replacen("count: 100\n", &format!("count: {clients}\n"), 1);
     if without_helpers {
         text = text.replace("helpers: [10.2.0.10, 10.2.0.20]", "helpers: []");
     }
