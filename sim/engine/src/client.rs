@@ -519,6 +519,35 @@ impl PxeClient {
         self.unicast(cx, lease, server, self.tftp_port, port, &repr.to_bytes());
     }
 
+    /// Frames this client drops whatever its state, with no effect but the drop record: not
+    /// addressed to it (a multicast such as an HSRP hello), another client's DHCP reply, a port
+    /// it never listens on (another client's DISCOVER). The world does not deliver them at all:
+    /// on a LAN of thousands of clients every broadcast would otherwise cost an event and a
+    /// record per client. A malformed frame is not ignored, so its drop is recorded.
+    pub(crate) fn ignores(&self, bytes: &[u8]) -> bool {
+        let Ok(parsed) = frame::parse(bytes) else {
+            return false;
+        };
+        let dst = parsed.ethernet.dst_addr;
+        if dst != self.config.mac && dst != EthernetAddress::BROADCAST {
+            return true;
+        }
+        let (Some(_), Some((udp, payload))) = (parsed.ipv4, parsed.udp) else {
+            return false;
+        };
+        match udp.dst_port {
+            // chaddr is bytes 28.. of a BOOTP message; a reply for another MAC is dropped
+            // whatever the transaction (a short one is malformed: delivered and recorded).
+            DHCP_CLIENT_PORT => payload
+                .get(28..34)
+                .is_some_and(|chaddr| chaddr != &self.config.mac.0[..]),
+            // Another client's DISCOVER or REQUEST. Only broadcasts: a unicast could be for the
+            // client's TFTP port, which is chosen at random (and may be 4011).
+            DHCP_SERVER_PORT | PXE_BOOT_SERVER_PORT => dst == EthernetAddress::BROADCAST,
+            _ => false,
+        }
+    }
+
     pub(crate) fn on_frame(&mut self, cx: &mut Cx, bytes: &[u8]) {
         if matches!(self.phase, Phase::Off) {
             return cx.drop_frame("powered off", bytes);

@@ -866,25 +866,39 @@ impl World {
             if !accepts {
                 continue;
             }
+            // A frame the receiver drops whatever happens (another client's DHCP reply) is not
+            // delivered at all; its draws are still taken, so no other draw moves.
+            let wanted = match &self.nodes[self.ports[to].node] {
+                Node::Client(client) => !client.ignores(&frame),
+                _ => true,
+            };
             let config = &lan.config;
             let latency_ns = lan.latency_stream.sample(&config.latency);
             if config.loss > 0.0 && lan.loss_stream.chance(config.loss) {
-                lost.push(to);
+                if wanted {
+                    lost.push(to);
+                }
                 continue;
             }
             if config.reorder > 0.0 && lan.reorder_stream.chance(config.reorder) {
                 // Held back and out of the FIFO: later frames between the pair may overtake it.
                 let extra_ns = lan.reorder_stream.sample(&config.reorder_delay);
-                deliveries.push((self.now_ns + latency_ns + extra_ns, to));
+                if wanted {
+                    deliveries.push((self.now_ns + latency_ns + extra_ns, to));
+                }
             } else {
                 let last = lan.last_delivery_ns.entry((from, to)).or_insert(0);
                 let at_ns = (self.now_ns + latency_ns).max(*last);
                 *last = at_ns;
-                deliveries.push((at_ns, to));
+                if wanted {
+                    deliveries.push((at_ns, to));
+                }
             }
             if config.duplicate > 0.0 && lan.duplicate_stream.chance(config.duplicate) {
                 let again_ns = lan.duplicate_stream.sample(&config.latency);
-                deliveries.push((self.now_ns + latency_ns + again_ns, to));
+                if wanted {
+                    deliveries.push((self.now_ns + latency_ns + again_ns, to));
+                }
             }
         }
         for port in lost {
