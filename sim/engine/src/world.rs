@@ -378,6 +378,9 @@ pub struct World {
     actions: Vec<Action>,
     /// Where timing draws are reported (and maybe pinned), when a shrink asks.
     draws: Option<Arc<Draws>>,
+    /// Deliver every frame, even to clients that would drop it whatever their state (tests
+    /// use it to show the shortcut changes no outcome).
+    deliver_all: bool,
 }
 
 /// One interface of a node being added: which LAN, which MAC, which addresses it answers for.
@@ -411,7 +414,14 @@ impl World {
             log: None,
             actions: Vec::new(),
             draws: None,
+            deliver_all: false,
         }
+    }
+
+    /// Delivers every frame to every port the switch forwards it to, even to clients that
+    /// would drop it whatever their state. Only the log differs; tests use it to show that.
+    pub fn set_deliver_all(&mut self, deliver_all: bool) {
+        self.deliver_all = deliver_all;
     }
 
     /// Reports every timing draw of streams made from now on to `draws`, which may pin them
@@ -868,10 +878,11 @@ impl World {
             }
             // A frame the receiver drops whatever happens (another client's DHCP reply) is not
             // delivered at all; its draws are still taken, so no other draw moves.
-            let wanted = match &self.nodes[self.ports[to].node] {
-                Node::Client(client) => !client.ignores(&frame),
-                _ => true,
-            };
+            let wanted = self.deliver_all
+                || match &self.nodes[self.ports[to].node] {
+                    Node::Client(client) => !client.ignores(&frame),
+                    _ => true,
+                };
             let config = &lan.config;
             let latency_ns = lan.latency_stream.sample(&config.latency);
             if config.loss > 0.0 && lan.loss_stream.chance(config.loss) {
