@@ -517,7 +517,11 @@ fn ten_thousand_events_stay_interactive() {
     std::fs::create_dir_all(&dir).unwrap();
     let source = std::fs::read_to_string(common::topologies_dir().join("kb2510665.yaml")).unwrap();
     assert!(source.contains("count: 3"));
-    std::fs::write(dir.join("big.yaml"), source.replace("count: 3", "count: 80")).unwrap();
+    std::fs::write(
+        dir.join("big.yaml"),
+        source.replace("count: 3", "count: 80"),
+    )
+    .unwrap();
     let addr = common::start(&dir, None);
     let (_browser, mut cdp) = launch(&chromium, "big");
     // The whole run at once: every arrow of 600 simulated seconds is in view.

@@ -16,7 +16,10 @@ const OFFER_HOLD_NS: u64 = 60_000_000_000;
 const POOL_SIZE_MAX: u32 = 65_536;
 /// Replies waiting for their processing delay; a flood beyond this is dropped, not queued.
 const PENDING_REPLIES_MAX: usize = 4096;
+/// Leases are stored in chunks under `STORE_KEY/0`, `STORE_KEY/1`, ...
 const STORE_KEY: &str = "dhcp-server/leases";
+const LEASES_PER_CHUNK: usize = 64;
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum LeaseState {
@@ -42,6 +45,12 @@ pub struct DhcpServer {
     /// Keyed by chaddr (hlen bytes), so copies of one request relayed by two routers meet the
     /// same lease.
     leases: BTreeMap<Vec<u8>, Lease>,
+    /// Where each client's lease is kept in the store: slot `n` is line of chunk
+    /// `n / LEASES_PER_CHUNK`, so a change rewrites one chunk, not the whole lease file.
+    slots: BTreeMap<Vec<u8>, usize>,
+    /// The client of each slot, in the order slots were given (`None`: a slot a restored
+    /// store skipped).
+    slot_owners: Vec<Option<Vec<u8>>>,
     pending_replies: BTreeMap<u64, Datagram>,
     next_token: u64,
 }
@@ -108,6 +117,8 @@ impl Plugin for DhcpServer {
             lease_secs,
             response_delay,
             leases: BTreeMap::new(),
+            slots: BTreeMap::new(),
+            slot_owners: Vec::new(),
             pending_replies: BTreeMap::new(),
             next_token: 0,
         };
@@ -191,8 +202,8 @@ impl DhcpServer {
                 state: LeaseState::Offered,
                 expires_ns: now_ns.saturating_add(OFFER_HOLD_NS),
             };
-            self.leases.insert(chaddr, lease);
-            self.save_leases(env);
+            self.leases.insert(chaddr.clone(), lease);
+            self.save_lease(env, &chaddr);
         }
         env.log(
             Level::Info,
@@ -221,7 +232,7 @@ impl DhcpServer {
                 .is_some_and(|l| l.state == LeaseState::Offered)
             {
                 self.leases.remove(&chaddr);
-                self.save_leases(env);
+                self.save_lease(env, &chaddr);
                 env.log(
                     Level::Info,
                     &format!("dhcp: {mac} chose server {server_id}; offer released"),
@@ -244,14 +255,14 @@ impl DhcpServer {
             {
                 let expires_ns = now_ns.saturating_add(u64::from(self.lease_secs) * 1_000_000_000);
                 self.leases.insert(
-                    chaddr,
+                    chaddr.clone(),
                     Lease {
                         ip: requested,
                         state: LeaseState::Bound,
                         expires_ns,
                     },
                 );
-                self.save_leases(env);
+                self.save_lease(env, &chaddr);
                 env.log(
                     Level::Info,
                     &format!("dhcp: ACK {requested} to {mac} for {} s", self.lease_secs),
@@ -276,7 +287,7 @@ impl DhcpServer {
             .is_some_and(|l| l.ip == request.ciaddr())
         {
             self.leases.remove(&chaddr);
-            self.save_leases(env);
+            self.save_lease(env, &chaddr);
             env.log(
                 Level::Info,
                 &format!(
@@ -294,7 +305,7 @@ impl DhcpServer {
         // the warning makes a decline visible if a scenario ever produces one.
         let chaddr = request.chaddr().to_vec();
         if self.leases.remove(&chaddr).is_some() {
-            self.save_leases(env);
+            self.save_lease(env, &chaddr);
         }
         env.log(
             Level::Warning,
@@ -373,37 +384,70 @@ impl DhcpServer {
         env.set_timer(delay_ns, token);
     }
 
-    /// One line per lease: `chaddr-hex ip state expires_ns`.
-    fn save_leases(&self, env: &mut dyn Env) {
-        let text: String = self
-            .leases
-            .iter()
-            .map(|(chaddr, lease)| {
-                let hex: String = chaddr.iter().map(|b| format!("{b:02x}")).collect();
-                let state = match lease.state {
-                    LeaseState::Offered => "offered",
-                    LeaseState::Bound => "bound",
-                };
-                format!("{hex} {} {state} {}\n", lease.ip, lease.expires_ns)
-            })
-            .collect();
-        env.store_set(STORE_KEY, text.as_bytes());
+    /// Stores the chunk holding `chaddr`'s lease (or its absence): one line per lease,
+    /// `slot chaddr-hex ip state expires_ns`, at most `LEASES_PER_CHUNK` lines per key.
+    fn save_lease(&mut self, env: &mut dyn Env, chaddr: &[u8]) {
+        let slot = match self.slots.get(chaddr) {
+            Some(&slot) => slot,
+            None => {
+                let slot = self.slot_owners.len();
+                self.slot_owners.push(Some(chaddr.to_vec()));
+                self.slots.insert(chaddr.to_vec(), slot);
+                slot
+            }
+        };
+        let chunk = slot / LEASES_PER_CHUNK;
+        let first = chunk * LEASES_PER_CHUNK;
+        let last = (first + LEASES_PER_CHUNK).min(self.slot_owners.len());
+        let mut text = String::new();
+        for (slot, owner) in self.slot_owners[first..last].iter().enumerate() {
+            let Some((owner, lease)) = owner
+                .as_ref()
+                .and_then(|owner| Some((owner, self.leases.get(owner)?)))
+            else {
+                continue;
+            };
+            let state = match lease.state {
+                LeaseState::Offered => "offered",
+                LeaseState::Bound => "bound",
+            };
+            text.push_str(&(first + slot).to_string());
+            text.push(' ');
+            for byte in owner {
+                text.push(char::from(HEX[usize::from(byte >> 4)]));
+                text.push(char::from(HEX[usize::from(byte & 0x0f)]));
+            }
+            text.push_str(&format!(" {} {state} {}\n", lease.ip, lease.expires_ns));
+        }
+        env.store_set(&format!("{STORE_KEY}/{chunk}"), text.as_bytes());
     }
 
-    /// Restores leases saved by an earlier start; lines that do not parse (or lie outside the
-    /// pool, after a configuration change) are skipped and counted in the log.
+    /// Restores leases saved by an earlier start, chunk by chunk; lines that do not parse (or
+    /// lie outside the pool, after a configuration change) are skipped and counted in the log.
     fn load_leases(&mut self, env: &mut dyn Env) {
-        let Some(bytes) = env.store_get(STORE_KEY) else {
-            return;
-        };
-        let text = String::from_utf8_lossy(&bytes);
         let mut skipped = 0;
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            match self.parse_lease_line(line) {
-                Some((chaddr, lease)) => {
-                    self.leases.insert(chaddr, lease);
+        for chunk in 0.. {
+            let Some(bytes) = env.store_get(&format!("{STORE_KEY}/{chunk}")) else {
+                break;
+            };
+            let text = String::from_utf8_lossy(&bytes);
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                let parsed = line.split_once(' ').and_then(|(slot, rest)| {
+                    let slot: usize = slot.parse().ok()?;
+                    let in_chunk = slot / LEASES_PER_CHUNK == chunk;
+                    in_chunk.then_some(())?;
+                    Some((slot, self.parse_lease_line(rest)?))
+                });
+                let Some((slot, (chaddr, lease))) = parsed else {
+                    skipped += 1;
+                    continue;
+                };
+                if self.slot_owners.len() <= slot {
+                    self.slot_owners.resize(slot + 1, None);
                 }
-                None => skipped += 1,
+                self.slot_owners[slot] = Some(chaddr.clone());
+                self.slots.insert(chaddr.clone(), slot);
+                self.leases.insert(chaddr, lease);
             }
         }
         if skipped > 0 {
@@ -563,6 +607,56 @@ mod tests {
         }
         assert_eq!(replies[0].1.giaddr(), ROUTER_A);
         assert_eq!(replies[1].1.giaddr(), ROUTER_B);
+    }
+
+    #[test]
+    fn leases_in_many_chunks_survive_a_restart() {
+        let (mut env, mut server) = start("10.1.0.10-10.1.0.250");
+        let mac = |n: u8| [0x00, 0x50, 0x56, 0x00, 0x01, n];
+        // 150 clients: three chunks of leases. The 7th releases its offer by choosing
+        // another server, which leaves a hole in the first chunk.
+        let mut offered = Vec::new();
+        for n in 0..150u8 {
+            let xid = 1000 + u32::from(n);
+            relay_to_server(
+                &mut env,
+                &mut server,
+                ROUTER_A,
+                build::pxe_discover(xid, mac(n), ROUTER_A, 0),
+            );
+            offered.push(replies(&mut env, &mut server)[0].1.yiaddr());
+        }
+        let elsewhere = Ipv4Addr::new(10, 2, 0, 99);
+        relay_to_server(
+            &mut env,
+            &mut server,
+            ROUTER_A,
+            request(1006, mac(6), Some(elsewhere), offered[6], ROUTER_A),
+        );
+        let mut restarted = env
+            .start::<DhcpServer>(&config("10.1.0.10-10.1.0.250"))
+            .unwrap();
+        assert_eq!(restarted.leases.len(), 149);
+        for n in (0..150u8).filter(|&n| n != 6) {
+            assert_eq!(
+                restarted.leases[&mac(n).to_vec()].ip,
+                offered[usize::from(n)],
+                "client {n}"
+            );
+        }
+        // A change after the restart rewrites its chunk and keeps the others.
+        relay_to_server(
+            &mut env,
+            &mut restarted,
+            ROUTER_A,
+            build::pxe_discover(5000, mac(200), ROUTER_A, 0),
+        );
+        replies(&mut env, &mut restarted);
+        let again = env
+            .start::<DhcpServer>(&config("10.1.0.10-10.1.0.250"))
+            .unwrap();
+        assert_eq!(again.leases.len(), 150);
+        assert_eq!(again.leases[&mac(149).to_vec()].ip, offered[149]);
     }
 
     #[test]
