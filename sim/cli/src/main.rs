@@ -573,19 +573,13 @@ fn execute(command: Command, no_cache: bool) -> Result<Verdict, Failure> {
                 .copied()
                 .filter(|seed| !finished.contains(seed))
                 .collect();
-            static STOP: AtomicBool = AtomicBool::new(false);
-            let _ = ctrlc::set_handler(|| {
-                if STOP.swap(true, Ordering::SeqCst) {
-                    // A second Ctrl-C: the person wants out now.
-                    std::process::exit(130);
-                }
-            });
+            let stop = interrupted();
             let mut progress = Progress::new(selected.len() as u64, done.len() as u64);
             let started = Instant::now();
             let options = pxelab::SweepOptions {
                 jobs,
                 check_determinism,
-                stop: Some(&STOP),
+                stop: Some(stop),
             };
             let mut journal_error = None;
             let outcome = pxelab::sweep_observed(&plan, &todo, options, &services, &mut |result| {
@@ -681,16 +675,10 @@ fn execute(command: Command, no_cache: bool) -> Result<Verdict, Failure> {
                 let seeds: Vec<u64> = seeds.clone().collect();
                 let mut progress = Progress::new(seeds.len() as u64, 0);
                 progress.label = plan.name.clone();
-                static STOP: AtomicBool = AtomicBool::new(false);
-                let _ = ctrlc::set_handler(|| {
-                    if STOP.swap(true, Ordering::SeqCst) {
-                        std::process::exit(130);
-                    }
-                });
                 let options = pxelab::SweepOptions {
                     jobs,
                     check_determinism: false,
-                    stop: Some(&STOP),
+                    stop: Some(interrupted()),
                 };
                 let outcome =
                     pxelab::sweep_observed(&plan, &seeds, options, &services, &mut |result| {
@@ -864,6 +852,21 @@ fn format_figure(value: f64) -> String {
     } else {
         format!("{value:.2}")
     }
+}
+
+/// Raised by the first Ctrl-C, so sweeps stop taking seeds and report what finished; a second
+/// Ctrl-C exits at once. The handler is installed on first use.
+fn interrupted() -> &'static AtomicBool {
+    static STOP: AtomicBool = AtomicBool::new(false);
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            if STOP.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        });
+    });
+    &STOP
 }
 
 fn default_jobs() -> usize {
