@@ -256,7 +256,10 @@ fn duplicate_race(world: &World) -> Option<String> {
         let Kind::Receive { frame, .. } = &record.kind else {
             continue;
         };
-        let Some((xid, chaddr, kind)) = dhcp_identity(frame) else {
+        let Some(crate::sweep::DhcpRequest {
+            xid, chaddr, kind, ..
+        }) = crate::sweep::dhcp_request(frame)
+        else {
             continue;
         };
         match copies
@@ -276,20 +279,6 @@ fn duplicate_race(world: &World) -> Option<String> {
         format_ns(second_ns - first_ns),
         format_ns(crash.time_ns - first_ns)
     ))
-}
-
-fn dhcp_identity(frame: &[u8]) -> Option<(u32, Vec<u8>, String)> {
-    let parsed = engine::frame::parse(frame).ok()?;
-    let (udp, payload) = parsed.udp?;
-    if !matches!(udp.dst_port, 67 | 4011) {
-        return None;
-    }
-    let message = engine::dhcp::decode(payload).ok()?;
-    let kind = message
-        .opts()
-        .msg_type()
-        .map_or("BOOTP".to_string(), |t| format!("{t:?}").to_uppercase());
-    Some((message.xid(), message.chaddr().to_vec(), kind))
 }
 
 /// Runs `seed` with only `keep` off nominal (what `replay` does with a schedule).

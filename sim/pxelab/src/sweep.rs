@@ -179,8 +179,8 @@ impl SeedResult {
 }
 
 /// Counts DHCP messages servers received more than once: the same port, client hardware
-/// address, transaction id, message type and `secs`, so a client's own retransmission (later `secs`) is
-/// not a duplicate but a relayed copy is.
+/// address, transaction id, message type and `secs`, so a client's own retransmission (later
+/// `secs`) is not a duplicate but a relayed copy is.
 fn duplicates_at_servers(world: &World) -> u64 {
     let Some(log) = world.log() else {
         return 0;
@@ -198,27 +198,10 @@ fn duplicates_at_servers(world: &World) -> u64 {
         if !servers.get(record.node).copied().unwrap_or(false) {
             continue;
         }
-        let Ok(parsed) = engine::frame::parse(frame) else {
+        let Some(request) = dhcp_request(frame) else {
             continue;
         };
-        let Some((udp, payload)) = parsed.udp else {
-            continue;
-        };
-        if !matches!(udp.dst_port, 67 | 4011) {
-            continue;
-        }
-        let Ok(message) = engine::dhcp::decode(payload) else {
-            continue;
-        };
-        let kind = message.opts().msg_type().map(|t| format!("{t:?}"));
-        let key = (
-            record.node,
-            udp.dst_port,
-            message.chaddr().to_vec(),
-            message.xid(),
-            kind,
-            message.secs(),
-        );
+        let key = (record.node, request);
         let count = seen.entry(key).or_insert(0u64);
         *count += 1;
         if *count > 1 {
@@ -226,6 +209,37 @@ fn duplicates_at_servers(world: &World) -> u64 {
         }
     }
     duplicates
+}
+
+/// A DHCP message sent to a server port (67 or 4011), as far as telling copies apart goes.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct DhcpRequest {
+    pub port: u16,
+    pub chaddr: Vec<u8>,
+    pub xid: u32,
+    /// `DISCOVER`, `REQUEST`, ... (`BOOTP` without a message type).
+    pub kind: String,
+    pub secs: u16,
+}
+
+/// The DHCP message a frame carries to a server port, if it is one.
+pub(crate) fn dhcp_request(frame: &[u8]) -> Option<DhcpRequest> {
+    let parsed = engine::frame::parse(frame).ok()?;
+    let (udp, payload) = parsed.udp?;
+    if !matches!(udp.dst_port, 67 | 4011) {
+        return None;
+    }
+    let message = engine::dhcp::decode(payload).ok()?;
+    Some(DhcpRequest {
+        port: udp.dst_port,
+        chaddr: message.chaddr().to_vec(),
+        xid: message.xid(),
+        kind: message
+            .opts()
+            .msg_type()
+            .map_or("BOOTP".to_string(), |t| format!("{t:?}").to_uppercase()),
+        secs: message.secs(),
+    })
 }
 
 /// One event of a run in a form that outlives the run and crosses threads: enough to find
