@@ -138,7 +138,7 @@ fn a_run_is_the_library_run_with_packets_joined_and_the_race_marked() {
         }
     }
     assert!(arrows > 500, "{arrows} arrows");
-    // The crash of WDS at 466.871 ms is a marker on its lane.
+    // The crash of WDS at 466.892 ms is a marker on its lane.
     let crash = run["markers"]
         .as_array()
         .unwrap()
@@ -278,7 +278,7 @@ fn compare_finds_the_first_divergent_event() {
         "the fixed server does not crash"
     );
     // Leaving the plugins' logs aside, the runs part during the race: after pc3's DISCOVER
-    // reached WDS twice (465.8 ms) and no later than the crash (466.871 ms).
+    // reached WDS twice (465.8 ms) and no later than the crash (466.892 ms).
     let behaviour = &diff["first_behaviour_divergence"];
     let (at_a, at_b) = (
         behaviour["a"]["index"].as_u64().unwrap() as usize,

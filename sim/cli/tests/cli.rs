@@ -314,7 +314,7 @@ fn exit_codes_follow_the_expectations_and_junit_and_json_files_report_them() {
     );
     assert!(xml.contains("name=\"no service crashes\""), "{xml}");
     assert!(
-        xml.contains("<failure message=\"5 crash(es), the first of wds at 466.871 ms\">"),
+        xml.contains("<failure message=\"5 crash(es), the first of wds at 466.892 ms\">"),
         "{xml}"
     );
     let value: serde_json::Value =
@@ -843,6 +843,7 @@ fn bench_quick_measures_every_figure_against_its_baseline() {
         "KB2510665 sweep, 1 job(s)",
         "KB2510665 sweep, 2 job(s)",
         "2 jobs / 1 job",
+        "plugin call, host share",
         "plugin-handled datagram",
         "native event, 20 clients",
         "boot storm, 20 clients",

@@ -56,6 +56,25 @@ impl Arch {
     }
 }
 
+/// The clients that take a frame (see `PxeClient::audience`); other nodes take every frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Audience {
+    Every,
+    Nobody,
+    /// Only a client with this MAC.
+    Only(EthernetAddress),
+}
+
+impl Audience {
+    pub(crate) fn admits(self, client_mac: EthernetAddress) -> bool {
+        match self {
+            Audience::Every => true,
+            Audience::Nobody => false,
+            Audience::Only(mac) => mac == client_mac,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
     pub name: String,
@@ -519,32 +538,46 @@ impl PxeClient {
         self.unicast(cx, lease, server, self.tftp_port, port, &repr.to_bytes());
     }
 
-    /// Frames this client drops whatever its state, with no effect but the drop record: not
-    /// addressed to it (a multicast such as an HSRP hello), another client's DHCP reply, a port
-    /// it never listens on (another client's DISCOVER). The world does not deliver them at all:
-    /// on a LAN of thousands of clients every broadcast would otherwise cost an event and a
-    /// record per client. A malformed frame is not ignored, so its drop is recorded.
-    pub(crate) fn ignores(&self, bytes: &[u8]) -> bool {
+    /// Which clients take a frame at all. The others drop it whatever their state, with no
+    /// effect but the drop record: not addressed to them (a multicast such as an HSRP hello),
+    /// another client's DHCP reply, a port they never listen on (another client's DISCOVER).
+    /// The world does not deliver it to them: on a LAN of thousands of clients every broadcast
+    /// would otherwise cost an event and a record per client. A malformed frame goes to every
+    /// client, so each records its drop. Read once per frame sent, whoever receives it.
+    pub(crate) fn audience(bytes: &[u8]) -> Audience {
         let Ok(parsed) = frame::parse(bytes) else {
-            return false;
+            return Audience::Every;
         };
         let dst = parsed.ethernet.dst_addr;
-        if dst != self.config.mac && dst != EthernetAddress::BROADCAST {
-            return true;
-        }
+        // A client takes a non-broadcast frame only if it is sent to its own MAC.
+        let addressed = |mac: EthernetAddress| {
+            if dst == EthernetAddress::BROADCAST || dst == mac {
+                Audience::Only(mac)
+            } else {
+                Audience::Nobody
+            }
+        };
+        let everyone = if dst == EthernetAddress::BROADCAST {
+            Audience::Every
+        } else {
+            Audience::Only(dst)
+        };
         let (Some(_), Some((udp, payload))) = (parsed.ipv4, parsed.udp) else {
-            return false;
+            return everyone;
         };
         match udp.dst_port {
             // chaddr is bytes 28.. of a BOOTP message; a reply for another MAC is dropped
             // whatever the transaction (a short one is malformed: delivered and recorded).
-            DHCP_CLIENT_PORT => payload
-                .get(28..34)
-                .is_some_and(|chaddr| chaddr != &self.config.mac.0[..]),
+            DHCP_CLIENT_PORT => match payload.get(28..34) {
+                Some(chaddr) => addressed(EthernetAddress::from_bytes(chaddr)),
+                None => everyone,
+            },
             // Another client's DISCOVER or REQUEST. Only broadcasts: a unicast could be for the
             // client's TFTP port, which is chosen at random (and may be 4011).
-            DHCP_SERVER_PORT | PXE_BOOT_SERVER_PORT => dst == EthernetAddress::BROADCAST,
-            _ => false,
+            DHCP_SERVER_PORT | PXE_BOOT_SERVER_PORT if dst == EthernetAddress::BROADCAST => {
+                Audience::Nobody
+            }
+            _ => everyone,
         }
     }
 

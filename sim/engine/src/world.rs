@@ -11,7 +11,7 @@ use std::sync::Arc;
 use smoltcp::wire::{EthernetAddress, EthernetFrame};
 use timing::Distribution;
 
-use crate::client::PxeClient;
+use crate::client::{Audience, PxeClient};
 use crate::frame;
 use crate::log::{EventLog, Kind, LanId, Level, NodeId, Record};
 use crate::rng::{Draws, Stream};
@@ -38,8 +38,9 @@ impl Default for Limits {
 }
 
 /// How a LAN treats the frames it carries. Every delivery draws its latency; loss, duplication
-/// and reordering are drawn only when their probability is above zero, each from its own stream,
-/// so turning one on never shifts the draws of another.
+/// and reordering are drawn only when their probability is above zero. Each receiving port has
+/// its own stream per purpose, so turning one on never shifts the draws of another, and a frame
+/// a port never receives moves no draw of any port.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LanConfig {
     /// One-way latency of each delivered frame.
@@ -120,16 +121,34 @@ pub enum ServiceAction {
 pub struct Lan {
     pub name: String,
     pub config: LanConfig,
-    latency_stream: Stream,
-    loss_stream: Stream,
-    duplicate_stream: Stream,
-    reorder_stream: Stream,
+    /// Every port, in port order.
     ports: Vec<PortId>,
+    /// The ports that are not clients', in port order: they take every frame they are sent.
+    others: Vec<PortId>,
+    /// Client ports by MAC: a client takes only frames for it (`PxeClient::audience`).
+    clients: BTreeMap<EthernetAddress, Vec<PortId>>,
+    /// The switch's MAC table: the ports accepting each unicast MAC now, in port order.
+    unicast: BTreeMap<EthernetAddress, Vec<PortId>>,
     /// IPv4 -> MAC for every address on this LAN (static neighbor tables; no ARP on the wire).
     neighbors: BTreeMap<Ipv4Addr, EthernetAddress>,
-    /// Last delivery time per (sender, receiver) port pair: a switch port is FIFO, so jitter
-    /// never reorders two frames between the same pair.
-    last_delivery_ns: BTreeMap<(PortId, PortId), u64>,
+}
+
+impl Lan {
+    fn learn(&mut self, port: PortId, mac: EthernetAddress) {
+        let ports = self.unicast.entry(mac).or_default();
+        if let Err(at) = ports.binary_search(&port) {
+            ports.insert(at, port);
+        }
+    }
+
+    fn forget(&mut self, port: PortId, mac: EthernetAddress) {
+        if let Some(ports) = self.unicast.get_mut(&mac) {
+            ports.retain(|&p| p != port);
+            if ports.is_empty() {
+                self.unicast.remove(&mac);
+            }
+        }
+    }
 }
 
 struct Port {
@@ -138,8 +157,70 @@ struct Port {
     lan: LanId,
     /// Unicast MACs this port accepts (its own, plus a virtual MAC while it owns one).
     macs: Vec<EthernetAddress>,
+    /// A client's port (which takes only the frames `PxeClient::audience` admits).
+    client: bool,
     /// Link state: a port that is down neither sends nor receives.
     up: bool,
+    /// Draws for the deliveries to this port, made on its first delivery.
+    link: Option<Box<LinkStreams>>,
+    /// Last delivery time per receiver of the frames this port sent: a switch port is FIFO,
+    /// so jitter never reorders two frames between the same pair. Only pairs with a frame
+    /// still in flight can matter, so the map is emptied once all of them have arrived.
+    fifo: BTreeMap<PortId, u64>,
+    /// When the last frame this port sent arrives.
+    fifo_horizon_ns: u64,
+}
+
+/// The streams a LAN draws from for deliveries to one port. Loss, duplication and reordering
+/// streams are made when their probability is first above zero.
+struct LinkStreams {
+    seed: u64,
+    draws: Option<Arc<Draws>>,
+    /// `lan/<lan>/to/<node>/<interface>`.
+    entity: String,
+    latency: Stream,
+    loss: Option<Stream>,
+    duplicate: Option<Stream>,
+    reorder: Option<Stream>,
+}
+
+impl LinkStreams {
+    fn new(seed: u64, draws: Option<&Arc<Draws>>, entity: String) -> Box<LinkStreams> {
+        Box::new(LinkStreams {
+            latency: make_stream(seed, draws, &entity, "latency"),
+            seed,
+            draws: draws.cloned(),
+            entity,
+            loss: None,
+            duplicate: None,
+            reorder: None,
+        })
+    }
+
+    fn loss(&mut self) -> &mut Stream {
+        self.loss.get_or_insert_with(|| {
+            make_stream(self.seed, self.draws.as_ref(), &self.entity, "loss")
+        })
+    }
+
+    fn duplicate(&mut self) -> &mut Stream {
+        self.duplicate.get_or_insert_with(|| {
+            make_stream(self.seed, self.draws.as_ref(), &self.entity, "duplicate")
+        })
+    }
+
+    fn reorder(&mut self) -> &mut Stream {
+        self.reorder.get_or_insert_with(|| {
+            make_stream(self.seed, self.draws.as_ref(), &self.entity, "reorder")
+        })
+    }
+}
+
+fn make_stream(seed: u64, draws: Option<&Arc<Draws>>, entity: &str, purpose: &str) -> Stream {
+    match draws {
+        Some(draws) => Stream::with_draws(seed, entity, purpose, draws),
+        None => Stream::new(seed, entity, purpose),
+    }
 }
 
 pub enum Node {
@@ -419,7 +500,8 @@ impl World {
     }
 
     /// Delivers every frame to every port the switch forwards it to, even to clients that
-    /// would drop it whatever their state. Only the log differs; tests use it to show that.
+    /// would drop it whatever their state (at the LAN's nominal latency, with no draw). Only
+    /// the log differs; tests use it to show that.
     pub fn set_deliver_all(&mut self, deliver_all: bool) {
         self.deliver_all = deliver_all;
     }
@@ -436,24 +518,18 @@ impl World {
 
     /// A stream for `(entity, purpose)` under this world's seed.
     pub fn stream(&self, entity: &str, purpose: &str) -> Stream {
-        match &self.draws {
-            Some(draws) => Stream::with_draws(self.seed, entity, purpose, draws),
-            None => Stream::new(self.seed, entity, purpose),
-        }
+        make_stream(self.seed, self.draws.as_ref(), entity, purpose)
     }
 
     pub fn add_lan(&mut self, name: &str, config: LanConfig) -> LanId {
-        let entity = format!("lan/{name}");
         self.lans.push(Lan {
             name: name.to_string(),
             config,
-            latency_stream: self.stream(&entity, "latency"),
-            loss_stream: self.stream(&entity, "loss"),
-            duplicate_stream: self.stream(&entity, "duplicate"),
-            reorder_stream: self.stream(&entity, "reorder"),
             ports: Vec::new(),
+            others: Vec::new(),
+            clients: BTreeMap::new(),
+            unicast: BTreeMap::new(),
             neighbors: BTreeMap::new(),
-            last_delivery_ns: BTreeMap::new(),
         });
         self.lans.len() - 1
     }
@@ -467,6 +543,7 @@ impl World {
         start_ns: u64,
     ) -> NodeId {
         let id = self.nodes.len();
+        let client = matches!(node, Node::Client(_));
         let mut ports = Vec::new();
         for (interface, attachment) in attachments.into_iter().enumerate() {
             let port = self.ports.len();
@@ -482,12 +559,22 @@ impl World {
                 }
             }
             lan.ports.push(port);
+            if client {
+                lan.clients.entry(attachment.mac).or_default().push(port);
+            } else {
+                lan.others.push(port);
+            }
+            lan.learn(port, attachment.mac);
             self.ports.push(Port {
                 node: id,
                 interface: interface as u32,
                 lan: attachment.lan,
                 macs,
+                client,
                 up: true,
+                link: None,
+                fifo: BTreeMap::new(),
+                fifo_horizon_ns: 0,
             });
             ports.push(port);
         }
@@ -651,7 +738,12 @@ impl World {
                 self.node_up[node] = false;
                 self.node_epoch[node] += 1;
                 for &port in &self.node_ports[node] {
-                    self.ports[port].macs.truncate(1);
+                    let port_state = &mut self.ports[port];
+                    let lan = &mut self.lans[port_state.lan];
+                    for &mac in &port_state.macs[1..] {
+                        lan.forget(port, mac);
+                    }
+                    port_state.macs.truncate(1);
                 }
                 self.with_node(node, |node, cx| {
                     cx.state("crashed (fault timeline)");
@@ -813,10 +905,17 @@ impl World {
                     let Some(&port) = self.node_ports[id].get(interface as usize) else {
                         continue;
                     };
-                    let macs = &mut self.ports[port].macs;
-                    macs.retain(|&m| m != mac);
+                    let port_state = &mut self.ports[port];
+                    let lan = &mut self.lans[port_state.lan];
+                    // The port's own MAC (the first) is never released.
+                    if port_state.macs[0] == mac {
+                        continue;
+                    }
+                    port_state.macs.retain(|&m| m != mac);
+                    lan.forget(port, mac);
                     if owned {
-                        macs.push(mac);
+                        port_state.macs.push(mac);
+                        lan.learn(port, mac);
                     }
                 }
             }
@@ -855,63 +954,91 @@ impl World {
                 frame: frame.clone(),
             },
         });
-        // A switch looks at the Ethernet header only; whatever follows is the receivers' business.
+        // A switch looks at the Ethernet header only: a known unicast MAC goes to the ports
+        // that accept it, anything else (broadcast, multicast, unknown unicast) is flooded.
         let dst_mac = EthernetFrame::new_checked(&frame[..])
             .ok()
             .map(|ethernet| ethernet.dst_addr());
-        let lan = &mut self.lans[lan_id];
-        let known =
-            dst_mac.is_some_and(|mac| lan.ports.iter().any(|&p| self.ports[p].macs.contains(&mac)));
+        // Clients drop most frames whatever their state (another client's DHCP reply, a
+        // multicast, another client's DISCOVER). Those are not delivered at all: no event, no
+        // record and no draw, so a broadcast costs the same on a LAN of ten or ten thousand.
+        let audience = PxeClient::audience(&frame);
+        let lan = &self.lans[lan_id];
+        let flooded = if self.deliver_all {
+            Audience::Every
+        } else {
+            audience
+        };
+        let mut targets: Vec<PortId> = match dst_mac {
+            Some(mac) if !frame::is_group(mac) && lan.unicast.contains_key(&mac) => {
+                lan.unicast[&mac].clone()
+            }
+            _ => match flooded {
+                Audience::Every => lan.ports.clone(),
+                Audience::Nobody => lan.others.clone(),
+                Audience::Only(mac) => {
+                    let mut ports = lan.others.clone();
+                    ports.extend(lan.clients.get(&mac).into_iter().flatten());
+                    ports.sort_unstable();
+                    ports
+                }
+            },
+        };
+        let mut ignored = Vec::new();
+        targets.retain(|&to| {
+            let port = &self.ports[to];
+            let wanted = !port.client || audience.admits(port.macs[0]);
+            if !wanted && self.deliver_all && to != from {
+                ignored.push(to);
+            }
+            to != from && wanted
+        });
+
+        let config = &lan.config;
+        let mut fifo = std::mem::take(&mut self.ports[from].fifo);
+        let mut horizon_ns = self.ports[from].fifo_horizon_ns;
+        if horizon_ns <= self.now_ns {
+            // Every frame this port sent has arrived: no earlier delivery can bound a new one.
+            fifo.clear();
+        }
         let mut deliveries = Vec::new();
         let mut lost = Vec::new();
-        for &to in &lan.ports {
-            if to == from {
+        for to in targets {
+            let port = &mut self.ports[to];
+            let link = port.link.get_or_insert_with(|| {
+                let entity = format!(
+                    "lan/{}/to/{}/{}",
+                    lan.name, self.node_names[port.node], port.interface
+                );
+                LinkStreams::new(self.seed, self.draws.as_ref(), entity)
+            });
+            let latency_ns = link.latency.sample(&config.latency);
+            if config.loss > 0.0 && link.loss().chance(config.loss) {
+                lost.push(to);
                 continue;
             }
-            let accepts = match dst_mac {
-                Some(mac) if !frame::is_group(mac) && known => self.ports[to].macs.contains(&mac),
-                // Broadcast, multicast and unknown unicast are flooded, as a switch does.
-                _ => true,
-            };
-            if !accepts {
-                continue;
-            }
-            // A frame the receiver drops whatever happens (another client's DHCP reply) is not
-            // delivered at all; its draws are still taken, so no other draw moves.
-            let wanted = self.deliver_all
-                || match &self.nodes[self.ports[to].node] {
-                    Node::Client(client) => !client.ignores(&frame),
-                    _ => true,
-                };
-            let config = &lan.config;
-            let latency_ns = lan.latency_stream.sample(&config.latency);
-            if config.loss > 0.0 && lan.loss_stream.chance(config.loss) {
-                if wanted {
-                    lost.push(to);
-                }
-                continue;
-            }
-            if config.reorder > 0.0 && lan.reorder_stream.chance(config.reorder) {
+            if config.reorder > 0.0 && link.reorder().chance(config.reorder) {
                 // Held back and out of the FIFO: later frames between the pair may overtake it.
-                let extra_ns = lan.reorder_stream.sample(&config.reorder_delay);
-                if wanted {
-                    deliveries.push((self.now_ns + latency_ns + extra_ns, to));
-                }
+                let extra_ns = link.reorder().sample(&config.reorder_delay);
+                deliveries.push((self.now_ns + latency_ns + extra_ns, to));
             } else {
-                let last = lan.last_delivery_ns.entry((from, to)).or_insert(0);
+                let last = fifo.entry(to).or_insert(0);
                 let at_ns = (self.now_ns + latency_ns).max(*last);
                 *last = at_ns;
-                if wanted {
-                    deliveries.push((at_ns, to));
-                }
+                horizon_ns = horizon_ns.max(at_ns);
+                deliveries.push((at_ns, to));
             }
-            if config.duplicate > 0.0 && lan.duplicate_stream.chance(config.duplicate) {
-                let again_ns = lan.duplicate_stream.sample(&config.latency);
-                if wanted {
-                    deliveries.push((self.now_ns + latency_ns + again_ns, to));
-                }
+            if config.duplicate > 0.0 && link.duplicate().chance(config.duplicate) {
+                let again_ns = link.duplicate().sample(&config.latency);
+                deliveries.push((self.now_ns + latency_ns + again_ns, to));
             }
         }
+        self.ports[from].fifo = fifo;
+        self.ports[from].fifo_horizon_ns = horizon_ns;
+        // (Tests only.) Frames clients ignore arrive at the nominal latency, with no draw, so
+        // that nothing but the log differs from a normal run.
+        let nominal_ns = self.now_ns + lan.config.latency.nominal_ns();
+        deliveries.extend(ignored.into_iter().map(|to| (nominal_ns, to)));
         for port in lost {
             log.push(Record {
                 time_ns: self.now_ns,
