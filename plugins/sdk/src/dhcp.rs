@@ -129,11 +129,16 @@ pub fn reply_to(request: &Message, kind: MessageType) -> Message {
 
 /// A MAC address for log lines, `00:11:22:33:44:55`.
 pub fn format_chaddr(chaddr: &[u8]) -> String {
-    chaddr
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(chaddr.len() * 3);
+    for (i, byte) in chaddr.iter().enumerate() {
+        if i > 0 {
+            text.push(':');
+        }
+        text.push(char::from(HEX[usize::from(byte >> 4)]));
+        text.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    text
 }
 
 /// Builders for client messages, used by plugin tests.
