@@ -480,7 +480,7 @@ fn an_interrupted_sweep_resumes_from_its_checkpoint_to_the_same_result() {
 
     // Ctrl-C part-way: exit 130, a partial report, no result file, a checkpoint.
     let json = dir.join("sweep.json");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pxelab"))
+    let child = Command::new(env!("CARGO_BIN_EXE_pxelab"))
         .args([
             "sweep",
             kb,

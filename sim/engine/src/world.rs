@@ -124,9 +124,8 @@ pub struct Lan {
     /// Every port, in port order.
     ports: Vec<PortId>,
     /// The ports that are not clients', in port order: they take every frame they are sent.
+    /// A client takes only the frames for it (`PxeClient::audience`).
     others: Vec<PortId>,
-    /// Client ports by MAC: a client takes only frames for it (`PxeClient::audience`).
-    clients: BTreeMap<EthernetAddress, Vec<PortId>>,
     /// The switch's MAC table: the ports accepting each unicast MAC now, in port order.
     unicast: BTreeMap<EthernetAddress, Vec<PortId>>,
     /// IPv4 -> MAC for every address on this LAN (static neighbor tables; no ARP on the wire).
@@ -155,8 +154,10 @@ struct Port {
     node: NodeId,
     interface: u32,
     lan: LanId,
-    /// Unicast MACs this port accepts (its own, plus a virtual MAC while it owns one).
-    macs: Vec<EthernetAddress>,
+    /// The port's own MAC.
+    mac: EthernetAddress,
+    /// Virtual MACs the port accepts as well while its node owns them (HSRP Active).
+    virtual_macs: Vec<EthernetAddress>,
     /// A client's port (which takes only the frames `PxeClient::audience` admits).
     client: bool,
     /// Link state: a port that is down neither sends nor receives.
@@ -223,10 +224,12 @@ fn make_stream(seed: u64, draws: Option<&Arc<Draws>>, entity: &str, purpose: &st
     }
 }
 
+/// A node of the world. The large kinds are boxed, so that a client (most of the nodes of a
+/// big LAN) takes no more room than it needs.
 pub enum Node {
-    Router(Router),
+    Router(Box<Router>),
     Client(PxeClient),
-    Server(ServerNode),
+    Server(Box<ServerNode>),
     Tap(Tap),
 }
 
@@ -250,7 +253,7 @@ enum Event {
         token: u64,
         background: bool,
     },
-    Fault(Fault),
+    Fault(Box<Fault>),
     /// Keeps the run going until its time (see `World::hold_until`).
     Hold,
 }
@@ -527,7 +530,6 @@ impl World {
             config,
             ports: Vec::new(),
             others: Vec::new(),
-            clients: BTreeMap::new(),
             unicast: BTreeMap::new(),
             neighbors: BTreeMap::new(),
         });
@@ -548,7 +550,6 @@ impl World {
         for (interface, attachment) in attachments.into_iter().enumerate() {
             let port = self.ports.len();
             let lan = &mut self.lans[attachment.lan];
-            let macs = vec![attachment.mac];
             for address in attachment.addresses {
                 lan.neighbors.insert(address, attachment.mac);
             }
@@ -559,9 +560,7 @@ impl World {
                 }
             }
             lan.ports.push(port);
-            if client {
-                lan.clients.entry(attachment.mac).or_default().push(port);
-            } else {
+            if !client {
                 lan.others.push(port);
             }
             lan.learn(port, attachment.mac);
@@ -569,7 +568,8 @@ impl World {
                 node: id,
                 interface: interface as u32,
                 lan: attachment.lan,
-                macs,
+                mac: attachment.mac,
+                virtual_macs: Vec::new(),
                 client,
                 up: true,
                 link: None,
@@ -589,7 +589,7 @@ impl World {
 
     /// Puts a fault on the timeline.
     pub fn add_fault(&mut self, at_ns: u64, fault: Fault) {
-        self.schedule(at_ns, Event::Fault(fault));
+        self.schedule(at_ns, Event::Fault(Box::new(fault)));
     }
 
     /// The node with this name.
@@ -724,7 +724,7 @@ impl World {
                     Node::Tap(tap) => tap.start(cx),
                 })
             }
-            Event::Fault(fault) => self.apply(fault),
+            Event::Fault(fault) => self.apply(*fault),
             Event::Hold => {}
         }
     }
@@ -740,10 +740,9 @@ impl World {
                 for &port in &self.node_ports[node] {
                     let port_state = &mut self.ports[port];
                     let lan = &mut self.lans[port_state.lan];
-                    for &mac in &port_state.macs[1..] {
+                    for mac in port_state.virtual_macs.drain(..) {
                         lan.forget(port, mac);
                     }
-                    port_state.macs.truncate(1);
                 }
                 self.with_node(node, |node, cx| {
                     cx.state("crashed (fault timeline)");
@@ -908,13 +907,13 @@ impl World {
                     let port_state = &mut self.ports[port];
                     let lan = &mut self.lans[port_state.lan];
                     // The port's own MAC (the first) is never released.
-                    if port_state.macs[0] == mac {
+                    if port_state.mac == mac {
                         continue;
                     }
-                    port_state.macs.retain(|&m| m != mac);
+                    port_state.virtual_macs.retain(|&m| m != mac);
                     lan.forget(port, mac);
                     if owned {
-                        port_state.macs.push(mac);
+                        port_state.virtual_macs.push(mac);
                         lan.learn(port, mac);
                     }
                 }
@@ -977,9 +976,11 @@ impl World {
                 Audience::Every => lan.ports.clone(),
                 Audience::Nobody => lan.others.clone(),
                 Audience::Only(mac) => {
+                    // The client with that MAC, if any, is in the MAC table.
                     let mut ports = lan.others.clone();
-                    ports.extend(lan.clients.get(&mac).into_iter().flatten());
+                    ports.extend(lan.unicast.get(&mac).into_iter().flatten());
                     ports.sort_unstable();
+                    ports.dedup();
                     ports
                 }
             },
@@ -987,7 +988,7 @@ impl World {
         let mut ignored = Vec::new();
         targets.retain(|&to| {
             let port = &self.ports[to];
-            let wanted = !port.client || audience.admits(port.macs[0]);
+            let wanted = !port.client || audience.admits(port.mac);
             if !wanted && self.deliver_all && to != from {
                 ignored.push(to);
             }

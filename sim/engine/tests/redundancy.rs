@@ -122,7 +122,7 @@ impl Setup {
             );
             world.add_node(
                 &name,
-                Node::Router(router),
+                Node::Router(Box::new(router)),
                 vec![
                     Attachment {
                         lan: clients,

@@ -137,7 +137,7 @@ fn run_with(
     };
     world.add_node(
         "r1",
-        Node::Router(router),
+        Node::Router(Box::new(router)),
         vec![
             attach(clients, ROUTER_CLIENT_MAC, GIADDR),
             attach(servers, ROUTER_SERVER_MAC, Ipv4Addr::new(10, 2, 0, 2)),

@@ -41,7 +41,7 @@ impl BenchOptions {
             // 10,000 clients is still out of reach: a broadcast costs a LAN draw and a FIFO
             // entry per port, so the storm's cost grows with the square of the clients
             // (docs/performance.md).
-            storm_clients: vec![100, 1000, 3000],
+            storm_clients: vec![100, 1000, 10000],
         }
     }
 

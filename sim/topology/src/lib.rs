@@ -1612,7 +1612,7 @@ impl Plan {
             let entity = format!("router/{}", router.config.name);
             let relay = world.stream(&entity, "relay-delay");
             let phase = world.stream(&entity, "redundancy-phase");
-            let node = Node::Router(Router::new(router.config.clone(), relay, phase));
+            let node = Node::Router(Box::new(Router::new(router.config.clone(), relay, phase)));
             world.add_node(&router.config.name, node, attachments, 0);
         }
         let base_dir = self.file.parent().unwrap_or(Path::new("."));
@@ -1632,7 +1632,7 @@ impl Plan {
                 addresses: vec![server.config.ip],
                 virtual_macs: vec![],
             };
-            let node = Node::Server(ServerNode::new(server.config.clone(), app));
+            let node = Node::Server(Box::new(ServerNode::new(server.config.clone(), app)));
             world.add_node(name, node, vec![attachment], 0);
         }
         for client in &self.clients {
