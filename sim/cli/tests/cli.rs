@@ -867,6 +867,13 @@ fn bench_quick_measures_every_figure_against_its_baseline() {
         .find(|figure| figure["name"] == "boot storm, 20 clients")
         .unwrap();
     assert!(storm["value"].as_f64().unwrap() > 0.0, "{storm}");
+    assert!(
+        storm["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("20 of 20 clients booted"),
+        "{storm}"
+    );
     assert!(stdout.contains("target <= 2.00"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }

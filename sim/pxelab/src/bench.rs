@@ -443,7 +443,9 @@ pub fn bench(
     for &clients in &options.storm_clients {
         progress(&format!("boot storm, {clients} clients, no relays"));
         let plan = storm_plan(&storm, clients, true)?;
-        let (events, elapsed, _, _) = storm_run(&plan, services)?;
+        let Storm {
+            events, elapsed, ..
+        } = storm_run(&plan, services)?;
         let native_ns = elapsed.as_nanos() as f64 / events.max(1) as f64;
         figures.push(Figure {
             name: format!("native event, {clients} clients"),
@@ -466,9 +468,15 @@ pub fn bench(
             drop(world);
             after.saturating_sub(before)
         });
-        let (events, elapsed, sim_ns, memory) = storm_run(&plan, services)?;
+        let Storm {
+            events,
+            elapsed,
+            sim_ns,
+            peak_kib: memory,
+            booted,
+        } = storm_run(&plan, services)?;
         let booted_detail = format!(
-            "{events} events, {:.3} s simulated, {:.2} s wall ({:.3} s wall per simulated s)",
+            "{booted} of {clients} clients booted; {events} events, {:.3} s simulated, {:.2} s wall ({:.3} s wall per simulated s)",
             sim_ns as f64 / 1e9,
             elapsed.as_secs_f64(),
             elapsed.as_secs_f64() / (sim_ns as f64 / 1e9).max(1e-9)
@@ -509,17 +517,36 @@ pub fn bench(
 
 /// Builds and runs a storm: (events, wall time of the run, simulated ns, peak resident
 /// memory in KiB).
-fn storm_run(
-    plan: &Plan,
-    services: &Services,
-) -> Result<(u64, Duration, u64, Option<u64>), String> {
+/// What one storm run gave.
+struct Storm {
+    events: u64,
+    elapsed: Duration,
+    sim_ns: u64,
+    /// Peak resident memory, where the platform tells.
+    peak_kib: Option<u64>,
+    booted: usize,
+}
+
+fn storm_run(plan: &Plan, services: &Services) -> Result<Storm, String> {
     reset_peak_memory();
     let mut world = plan.build(1, services).map_err(|e| e.to_string())?;
     let started = Instant::now();
-    world.run();
+    let stop = world.run();
     let elapsed = started.elapsed();
-    let peak = memory_kib().map(|(peak, _)| peak);
-    Ok((world.events(), elapsed, world.now_ns(), peak))
+    let peak_kib = memory_kib().map(|(peak, _)| peak);
+    let report = engine::Report::from_world(&world, stop);
+    let booted = report
+        .clients
+        .iter()
+        .filter(|c| matches!(c.outcome, engine::client::Outcome::Booted { .. }))
+        .count();
+    Ok(Storm {
+        events: world.events(),
+        elapsed,
+        sim_ns: world.now_ns(),
+        peak_kib,
+        booted,
+    })
 }
 
 pub fn figures_json(figures: &[Figure]) -> Value {
