@@ -916,3 +916,73 @@ impl PxeClient {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: EthernetAddress = EthernetAddress([0x02, 0x50, 0, 0, 0, 0x0a]);
+    const B: EthernetAddress = EthernetAddress([0x02, 0x50, 0, 0, 0, 0x0b]);
+
+    fn frame(dst_mac: EthernetAddress, dst_port: u16, payload: &[u8]) -> Vec<u8> {
+        UdpFrame {
+            src_mac: EthernetAddress([0x02, 0, 0, 0, 0, 1]),
+            dst_mac,
+            src_ip: Ipv4Addr::new(10, 1, 0, 1),
+            dst_ip: Ipv4Addr::BROADCAST,
+            src_port: 67,
+            dst_port,
+            ttl: 64,
+            payload,
+        }
+        .to_bytes()
+        .unwrap()
+    }
+
+    /// A BOOTP message long enough to carry chaddr (bytes 28..34).
+    fn bootp(chaddr: EthernetAddress) -> Vec<u8> {
+        let mut payload = vec![0; 240];
+        payload[28..34].copy_from_slice(&chaddr.0);
+        payload
+    }
+
+    #[test]
+    fn the_audience_of_a_frame_is_the_clients_that_could_act_on_it() {
+        let everyone = EthernetAddress::BROADCAST;
+        let multicast = EthernetAddress([0x01, 0x00, 0x5e, 0, 0, 2]);
+        let cases = [
+            // A DHCP reply: only its chaddr, broadcast or not; sent to one MAC for another
+            // client's chaddr, nobody.
+            (
+                frame(everyone, DHCP_CLIENT_PORT, &bootp(A)),
+                Audience::Only(A),
+            ),
+            (frame(A, DHCP_CLIENT_PORT, &bootp(A)), Audience::Only(A)),
+            (frame(A, DHCP_CLIENT_PORT, &bootp(B)), Audience::Nobody),
+            // Too short to name a client: every client records it as malformed.
+            (frame(everyone, DHCP_CLIENT_PORT, &[0; 20]), Audience::Every),
+            // Another client's broadcast DISCOVER or boot-server request.
+            (
+                frame(everyone, DHCP_SERVER_PORT, &bootp(A)),
+                Audience::Nobody,
+            ),
+            (
+                frame(everyone, PXE_BOOT_SERVER_PORT, &bootp(A)),
+                Audience::Nobody,
+            ),
+            // A unicast to 4011 may be TFTP for the client whose MAC it is.
+            (frame(B, PXE_BOOT_SERVER_PORT, &[1; 8]), Audience::Only(B)),
+            (frame(B, 2000, &[1; 8]), Audience::Only(B)),
+            (frame(everyone, 2000, &[1; 8]), Audience::Every),
+            // A multicast (an HSRP hello) is no client's MAC.
+            (frame(multicast, 1985, &[1; 8]), Audience::Only(multicast)),
+            // Garbage: every client records the drop.
+            (vec![0xff; 10], Audience::Every),
+        ];
+        for (n, (bytes, audience)) in cases.iter().enumerate() {
+            assert_eq!(PxeClient::audience(bytes), *audience, "case {n}");
+        }
+        assert!(!Audience::Only(multicast).admits(A));
+        assert!(Audience::Every.admits(A) && !Audience::Nobody.admits(A));
+    }
+}
