@@ -59,7 +59,7 @@ fn dropped_after_receive(log: &EventLog) -> HashMap<usize, String> {
             }
             Kind::Drop { reason, frame } => {
                 if let Some(receive) = last_receive.remove(&(record.node, frame.clone())) {
-                    dropped.insert(receive, reason.clone());
+                    dropped.insert(receive, reason.to_string());
                 }
             }
             _ => {}

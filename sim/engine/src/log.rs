@@ -1,6 +1,7 @@
 //! The event log of a run, and its digest: the record of everything that happened, in order,
 //! and a SHA-256 over a canonical encoding of it, so "same seed, same run" is one comparison.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::rc::Rc;
 
@@ -46,8 +47,11 @@ pub enum Kind {
         interface: u32,
         frame: Rc<[u8]>,
     },
-    /// A frame a node threw away, and why.
-    Drop { reason: String, frame: Rc<[u8]> },
+    /// A frame a node threw away, and why (most reasons are fixed texts, not allocated).
+    Drop {
+        reason: Cow<'static, str>,
+        frame: Rc<[u8]>,
+    },
     /// A timer fired.
     Timer { token: u64 },
     /// A node changed state (client phase, service up/down, ...).

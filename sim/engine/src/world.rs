@@ -2,6 +2,7 @@
 //! between interfaces, and the loop that hands each event to its node. Nodes never see the queue:
 //! they get a `Cx` for the current instant and leave actions in it.
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::net::Ipv4Addr;
@@ -271,26 +272,43 @@ impl Event {
     }
 }
 
-struct Scheduled {
-    time_ns: u64,
-    seq: u64,
-    event: Event,
+/// The event queue, ordered by `(time, seq)`; `seq` is unique, so the order is total. The heap
+/// holds only the keys and a slot number, and the events wait in a slab: a storm keeps one
+/// pending event per client, and sifting small keys is what keeps a pop cheap.
+#[derive(Default)]
+struct Queue {
+    heap: BinaryHeap<Reverse<(u64, u64, u32)>>,
+    slots: Vec<Option<Event>>,
+    free: Vec<u32>,
 }
 
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.time_ns, self.seq) == (other.time_ns, other.seq)
+impl Queue {
+    fn push(&mut self, time_ns: u64, seq: u64, event: Event) {
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(event);
+                slot
+            }
+            None => {
+                self.slots.push(Some(event));
+                u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 pending events")
+            }
+        };
+        self.heap.push(Reverse((time_ns, seq, slot)));
     }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
+
+    /// The time of the next event.
+    fn peek_time_ns(&self) -> Option<u64> {
+        self.heap.peek().map(|Reverse((time_ns, _, _))| *time_ns)
     }
-}
-impl Ord for Scheduled {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.time_ns, self.seq).cmp(&(other.time_ns, other.seq))
+
+    fn pop(&mut self) -> Option<(u64, Event)> {
+        let Reverse((time_ns, _, slot)) = self.heap.pop()?;
+        let event = self.slots[slot as usize]
+            .take()
+            .expect("a queued slot holds its event");
+        self.free.push(slot);
+        Some((time_ns, event))
     }
 }
 
@@ -324,6 +342,8 @@ pub struct Cx<'a> {
     lans: &'a [Lan],
     ports: &'a [Port],
     node_ports: &'a [PortId],
+    /// The frame this event delivers, if it is a delivery.
+    delivering: Option<&'a Rc<[u8]>>,
 }
 
 impl Cx<'_> {
@@ -407,10 +427,16 @@ impl Cx<'_> {
         });
     }
 
-    pub fn drop_frame(&mut self, reason: impl Into<String>, frame: &[u8]) {
+    /// Records that the node threw `frame` away, and why. The frame being delivered is shared,
+    /// not copied (and its digest is already known).
+    pub fn drop_frame(&mut self, reason: impl Into<Cow<'static, str>>, frame: &[u8]) {
+        let frame = match self.delivering {
+            Some(delivering) if std::ptr::eq(&delivering[..], frame) => delivering.clone(),
+            _ => Rc::from(frame),
+        };
         self.record(Kind::Drop {
             reason: reason.into(),
-            frame: Rc::from(frame),
+            frame,
         });
     }
 
@@ -446,7 +472,7 @@ pub struct World {
     seq: u64,
     events: u64,
     limits: Limits,
-    queue: BinaryHeap<Reverse<Scheduled>>,
+    queue: Queue,
     /// Queued events that are not background ones: the run is quiescent when this is zero.
     foreground: u64,
     nodes: Vec<Node>,
@@ -465,6 +491,11 @@ pub struct World {
     /// Deliver every frame, even to clients that would drop it whatever their state (tests
     /// use it to show the shortcut changes no outcome).
     deliver_all: bool,
+    /// The frame of the delivery being handled, so a drop record shares it.
+    delivering: Option<Rc<[u8]>>,
+    /// Buffers `transmit` reuses rather than allocating for every frame.
+    scratch_targets: Vec<PortId>,
+    scratch_deliveries: Vec<(u64, PortId)>,
 }
 
 /// One interface of a node being added: which LAN, which MAC, which addresses it answers for.
@@ -486,7 +517,7 @@ impl World {
             seq: 0,
             events: 0,
             limits,
-            queue: BinaryHeap::new(),
+            queue: Queue::default(),
             foreground: 0,
             nodes: Vec::new(),
             node_names: Vec::new(),
@@ -499,6 +530,9 @@ impl World {
             actions: Vec::new(),
             draws: None,
             deliver_all: false,
+            delivering: None,
+            scratch_targets: Vec::new(),
+            scratch_deliveries: Vec::new(),
         }
     }
 
@@ -608,11 +642,7 @@ impl World {
         if !event.is_background() {
             self.foreground += 1;
         }
-        self.queue.push(Reverse(Scheduled {
-            time_ns,
-            seq,
-            event,
-        }));
+        self.queue.push(time_ns, seq, event);
     }
 
     /// Runs until nothing is left to do or a limit is hit.
@@ -621,28 +651,28 @@ impl World {
         self.log
             .get_or_insert_with(|| EventLog::new(self.seed, self.node_names.clone(), lan_names));
         loop {
-            let Some(Reverse(next)) = self.queue.peek() else {
+            let Some(next_ns) = self.queue.peek_time_ns() else {
                 return StopReason::Quiescent;
             };
             if self.foreground == 0 {
                 return StopReason::Quiescent;
             }
-            if next.time_ns > self.limits.sim_time_max_ns {
+            if next_ns > self.limits.sim_time_max_ns {
                 return StopReason::SimTimeLimit;
             }
             if self.events >= self.limits.events_max {
                 return StopReason::EventLimit;
             }
-            let Some(Reverse(scheduled)) = self.queue.pop() else {
+            let Some((time_ns, event)) = self.queue.pop() else {
                 unreachable!()
             };
-            assert!(scheduled.time_ns >= self.now_ns, "time went backwards");
-            if !scheduled.event.is_background() {
+            assert!(time_ns >= self.now_ns, "time went backwards");
+            if !event.is_background() {
                 self.foreground -= 1;
             }
-            self.now_ns = scheduled.time_ns;
+            self.now_ns = time_ns;
             self.events += 1;
-            self.dispatch(scheduled.event);
+            self.dispatch(event);
         }
     }
 
@@ -673,7 +703,7 @@ impl World {
                         time_ns: self.now_ns,
                         node,
                         kind: Kind::Drop {
-                            reason: reason.to_string(),
+                            reason: reason.into(),
                             frame,
                         },
                     });
@@ -688,12 +718,14 @@ impl World {
                         frame: frame.clone(),
                     },
                 });
+                self.delivering = Some(frame.clone());
                 self.with_node(node, |node, cx| match node {
                     Node::Router(router) => router.on_frame(cx, interface, &frame),
                     Node::Client(client) => client.on_frame(cx, &frame),
                     Node::Server(server) => server.on_frame(cx, &frame),
                     Node::Tap(tap) => tap.on_frame(cx, &frame),
                 });
+                self.delivering = None;
             }
             Event::Timer {
                 node, epoch, token, ..
@@ -861,6 +893,7 @@ impl World {
             lans: &self.lans,
             ports: &self.ports,
             node_ports: &self.node_ports[id],
+            delivering: self.delivering.as_ref(),
         };
         handler(&mut self.nodes[id], &mut cx);
         for action in actions.drain(..) {
@@ -938,7 +971,7 @@ impl World {
                 time_ns: self.now_ns,
                 node,
                 kind: Kind::Drop {
-                    reason: format!("interface {interface} link is down"),
+                    reason: format!("interface {interface} link is down").into(),
                     frame,
                 },
             });
@@ -961,30 +994,36 @@ impl World {
         // Clients drop most frames whatever their state (another client's DHCP reply, a
         // multicast, another client's DISCOVER). Those are not delivered at all: no event, no
         // record and no draw, so a broadcast costs the same on a LAN of ten or ten thousand.
-        let audience = PxeClient::audience(&frame);
         let lan = &self.lans[lan_id];
+        let owners = dst_mac
+            .filter(|&mac| !frame::is_group(mac))
+            .and_then(|mac| lan.unicast.get(&mac));
+        let audience = match owners {
+            // A unicast to servers and routers only: no client to ask.
+            Some(owners) if owners.iter().all(|&p| !self.ports[p].client) => Audience::Every,
+            _ => PxeClient::audience(&frame),
+        };
         let flooded = if self.deliver_all {
             Audience::Every
         } else {
             audience
         };
-        let mut targets: Vec<PortId> = match dst_mac {
-            Some(mac) if !frame::is_group(mac) && lan.unicast.contains_key(&mac) => {
-                lan.unicast[&mac].clone()
-            }
-            _ => match flooded {
-                Audience::Every => lan.ports.clone(),
-                Audience::Nobody => lan.others.clone(),
+        let mut targets = std::mem::take(&mut self.scratch_targets);
+        targets.clear();
+        match owners {
+            Some(owners) => targets.extend_from_slice(owners),
+            None => match flooded {
+                Audience::Every => targets.extend_from_slice(&lan.ports),
+                Audience::Nobody => targets.extend_from_slice(&lan.others),
                 Audience::Only(mac) => {
                     // The client with that MAC, if any, is in the MAC table.
-                    let mut ports = lan.others.clone();
-                    ports.extend(lan.unicast.get(&mac).into_iter().flatten());
-                    ports.sort_unstable();
-                    ports.dedup();
-                    ports
+                    targets.extend_from_slice(&lan.others);
+                    targets.extend(lan.unicast.get(&mac).into_iter().flatten());
+                    targets.sort_unstable();
+                    targets.dedup();
                 }
             },
-        };
+        }
         let mut ignored = Vec::new();
         targets.retain(|&to| {
             let port = &self.ports[to];
@@ -1002,9 +1041,10 @@ impl World {
             // Every frame this port sent has arrived: no earlier delivery can bound a new one.
             fifo.clear();
         }
-        let mut deliveries = Vec::new();
+        let mut deliveries = std::mem::take(&mut self.scratch_deliveries);
+        deliveries.clear();
         let mut lost = Vec::new();
-        for to in targets {
+        for &to in &targets {
             let port = &mut self.ports[to];
             let link = port.link.get_or_insert_with(|| {
                 let entity = format!(
@@ -1034,6 +1074,7 @@ impl World {
                 deliveries.push((self.now_ns + latency_ns + again_ns, to));
             }
         }
+        self.scratch_targets = targets;
         self.ports[from].fifo = fifo;
         self.ports[from].fifo_horizon_ns = horizon_ns;
         // (Tests only.) Frames clients ignore arrive at the nominal latency, with no draw, so
@@ -1045,12 +1086,12 @@ impl World {
                 time_ns: self.now_ns,
                 node: self.ports[port].node,
                 kind: Kind::Drop {
-                    reason: format!("lost on LAN {}", self.lans[lan_id].name),
+                    reason: format!("lost on LAN {}", self.lans[lan_id].name).into(),
                     frame: frame.clone(),
                 },
             });
         }
-        for (at_ns, port) in deliveries {
+        for &(at_ns, port) in &deliveries {
             self.schedule(
                 at_ns,
                 Event::Deliver {
@@ -1059,6 +1100,7 @@ impl World {
                 },
             );
         }
+        self.scratch_deliveries = deliveries;
     }
 
     pub fn now_ns(&self) -> u64 {

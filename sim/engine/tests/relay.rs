@@ -186,7 +186,7 @@ fn drops(world: &World) -> Vec<String> {
         .records()
         .iter()
         .filter_map(|r| match &r.kind {
-            Kind::Drop { reason, .. } => Some(reason.clone()),
+            Kind::Drop { reason, .. } => Some(reason.to_string()),
             _ => None,
         })
         .collect()
