@@ -3,6 +3,7 @@
 
 mod model;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -174,6 +175,7 @@ pub fn load(path: &Path) -> Result<Plan, Error> {
 
 /// Validates topology text; `path` names it in errors and anchors relative plugin paths.
 pub fn parse(path: &Path, text: &str) -> Result<Plan, Error> {
+    let text = &*line_feeds(text);
     let content = text.lines().any(|line| {
         let line = line.trim();
         !line.is_empty() && !line.starts_with('#') && line != "---"
@@ -193,6 +195,17 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, Error> {
         text,
     }
     .plan(path, text, topology)
+}
+
+/// The text with every line break a LF. YAML also breaks lines at a lone CR (old Mac files) and
+/// at NEL, LS and PS, and so do editors; the loader finds keys line by line, so without this a
+/// mistake in such a file would be reported on the wrong line.
+fn line_feeds(text: &str) -> Cow<'_, str> {
+    const BREAKS: [char; 4] = ['\r', '\u{85}', '\u{2028}', '\u{2029}'];
+    if !text.contains(BREAKS) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(text.replace("\r\n", "\n").replace(BREAKS, "\n"))
 }
 
 fn yaml_error(path: &Path, text: &str, error: &serde_yaml::Error) -> Error {
