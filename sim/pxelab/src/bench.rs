@@ -191,6 +191,8 @@ fn relayed_discover(plan: &Plan, services: &Services) -> Result<Datagram, String
 
 /// Timed batches for the short measurements, reported as their median.
 const BATCHES: u64 = 7;
+/// Runs of the bare loop and of each native storm, the fastest of which is reported.
+const RUNS: u64 = 3;
 
 /// What dhcp-server does with a DISCOVER, minus the plugin: decode it, build the OFFER with the
 /// same options, encode it.
@@ -245,12 +247,17 @@ pub fn bench(
     let mut figures = Vec::new();
 
     progress("bare event loop");
-    let (bare_ns, bare_events) = bare_loop(options.bare_events);
+    // The fastest of a few runs, here and for the native events it is the baseline of: on a
+    // shared machine the fastest run is the one least disturbed.
+    let (bare_ns, bare_events) = (0..RUNS)
+        .map(|_| bare_loop(options.bare_events.div_ceil(RUNS)))
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .expect("at least one run");
     figures.push(Figure {
         name: "bare event loop".into(),
         value: bare_ns,
         unit: "ns/event",
-        detail: format!("{bare_events} timer events through queue, dispatch and log: the baseline"),
+        detail: format!("{bare_events} timer events through queue, dispatch and log, fastest of {RUNS} runs: the baseline"),
         target: None,
     });
 
@@ -443,16 +450,19 @@ pub fn bench(
     for &clients in &options.storm_clients {
         progress(&format!("boot storm, {clients} clients, no relays"));
         let plan = storm_plan(&storm, clients, true)?;
-        let Storm {
-            events, elapsed, ..
-        } = storm_run(&plan, services)?;
-        let native_ns = elapsed.as_nanos() as f64 / events.max(1) as f64;
+        let mut native_ns = f64::INFINITY;
+        let mut events = 0;
+        for _ in 0..RUNS {
+            let storm = storm_run(&plan, services)?;
+            events = storm.events;
+            native_ns = native_ns.min(storm.elapsed.as_nanos() as f64 / events.max(1) as f64);
+        }
         figures.push(Figure {
             name: format!("native event, {clients} clients"),
             value: native_ns / bare_ns,
             unit: "x bare",
             detail: format!(
-                "{native_ns:.0} ns/event over {events} client, router and LAN events (the storm with no relays)"
+                "{native_ns:.0} ns/event over {events} client, router and LAN events (the storm with no relays; fastest of {RUNS} runs)"
             ),
             target: Some(Target::AtMost(10.0)),
         });
