@@ -15,10 +15,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use engine::frame::{self, UdpFrame};
-use engine::{App, AppContext, Datagram, Effect, Failure, Input, Kind, Stream};
+use engine::{App, Datagram, Failure, Input, Kind, Stream};
+use plugins::{context, feed, modelled, shipped_plugins};
 use targets::{dhcp_payload, hsrp_payload, tftp_payload, vrrp_payload};
 use wire::{hsrp, vrrp};
 
+#[path = "fuzz/plugins.rs"]
+mod plugins;
 #[path = "fuzz/targets.rs"]
 mod targets;
 
@@ -564,78 +567,11 @@ fn mutated_topologies_load_or_fail_located() {
 // ---------------------------------------------------------------------------------------------
 // Plugin boundary
 
-/// Each shipped plugin with the configuration a shipped topology gives it.
-fn shipped_plugins() -> Vec<(&'static str, Vec<(String, String)>)> {
-    let pairs = |items: &[(&str, &str)]| -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    };
-    let dhcp = pairs(&[
-        ("pool", "10.1.0.100-10.1.0.199"),
-        ("subnet_mask", "255.255.255.0"),
-        ("router", "10.1.0.1"),
-        ("lease_secs", "86400"),
-    ]);
-    let wds = pairs(&[
-        ("threads", "4"),
-        ("lookup", "lognormal(median=600us, sigma=0.8, max=5s)"),
-    ]);
-    let proxy = pairs(&[
-        ("boot_file_bios", "pxelinux.0"),
-        ("boot_file_efi", "bootx64.efi"),
-        ("nbp_size", "26000"),
-    ]);
-    let mut plugins = Vec::new();
-    for artifact in artifacts::ALL {
-        if artifact.component.is_empty() {
-            // A C plugin this machine could not build (no clang): nothing to feed.
-            continue;
-        }
-        let config = match artifact.name {
-            "dhcp-server" => dhcp.clone(),
-            "wds-sccm2007" | "wds-fixed" => wds.clone(),
-            "proxydhcp" | "proxydhcp-c" => proxy.clone(),
-            _ => Vec::new(),
-        };
-        plugins.push((artifact.name, config));
-    }
-    plugins
-}
-
 fn instance(name: &str, config: Vec<(String, String)>) -> host::WasmApp {
     let host = tests::services().host();
     let plugin = host.load(name, artifacts::builtin(name).unwrap()).unwrap();
     host.instantiate(&plugin, config, Stream::new(1, name, "fuzz"))
         .unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
-fn context() -> AppContext {
-    AppContext {
-        now_ns: 1_000_000,
-        own_ip: Ipv4Addr::new(10, 2, 0, 20),
-    }
-}
-
-/// A crash the plugin models on purpose (the KB2510665 heap corruption), not a robustness bug.
-fn modelled(name: &str, reason: &str) -> bool {
-    name == "wds-sccm2007" && reason.contains("heap corruption")
-}
-
-/// Hands `app` one input and then fires the timers it set (once, no deeper), as the server node
-/// would; returns whether the plugin sent anything, or the first failure.
-fn feed(app: &mut host::WasmApp, input: Input<'_>) -> Result<bool, Failure> {
-    let mut effects = Vec::new();
-    app.handle(&context(), input, &mut effects)?;
-    let mut timer_effects = Vec::new();
-    for effect in &effects {
-        if let Effect::SetTimer { token, .. } = effect {
-            app.handle(&context(), Input::Timer(*token), &mut timer_effects)?;
-        }
-    }
-    let sent = |effect: &Effect| matches!(effect, Effect::Send(_));
-    Ok(effects.iter().chain(&timer_effects).any(sent))
 }
 
 #[test]
