@@ -939,7 +939,7 @@ impl World {
                     };
                     let port_state = &mut self.ports[port];
                     let lan = &mut self.lans[port_state.lan];
-                    // The port's own MAC (the first) is never released.
+                    // The port's own MAC is never released.
                     if port_state.mac == mac {
                         continue;
                     }
