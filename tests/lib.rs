@@ -8,6 +8,8 @@ use engine::report::Report;
 use pxelab::Services;
 use topology::Plan;
 
+pub mod tools;
+
 /// The repository's `topologies/` folder.
 pub fn topology_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

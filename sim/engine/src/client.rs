@@ -429,12 +429,12 @@ impl PxeClient {
         } else {
             lease.router
         };
-        let Some(dst_mac) = next_hop.and_then(|hop| cx.resolve(0, hop)) else {
+        let Some(next_hop) = next_hop else {
             return cx.log(Level::Warning, format!("no route to {dst_ip}"));
         };
         let frame = UdpFrame {
             src_mac: self.config.mac,
-            dst_mac,
+            dst_mac: frame::UNRESOLVED_MAC,
             src_ip: lease.ip,
             dst_ip,
             src_port,
@@ -443,7 +443,7 @@ impl PxeClient {
             payload,
         };
         match frame.to_bytes() {
-            Ok(bytes) => cx.send(0, bytes),
+            Ok(bytes) => cx.send_to(0, next_hop, bytes),
             Err(error) => cx.log(Level::Warning, format!("cannot send to {dst_ip}: {error}")),
         }
     }
@@ -695,6 +695,7 @@ impl PxeClient {
                     prefix_len,
                     router,
                 };
+                cx.set_address(0, Some(lease.ip));
                 cx.state(format!(
                     "DHCPACK: {}/{prefix_len} gateway {}",
                     lease.ip,

@@ -20,6 +20,9 @@ pub const UDP_PAYLOAD_MAX: usize = MTU - IPV4_HEADER_LEN - UDP_HEADER_LEN;
 
 pub const BROADCAST_IP: Ipv4Addr = Ipv4Addr::BROADCAST;
 
+/// The destination MAC of a frame handed to `Cx::send_to`, which writes the resolved one.
+pub const UNRESOLVED_MAC: EthernetAddress = EthernetAddress([0; 6]);
+
 /// A UDP datagram with its link and network addressing: what a node asks to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UdpFrame<'a> {

@@ -3,6 +3,7 @@
 //! sit behind the `App` trait. It knows no files, YAML, wasmtime, tokio or HTTP.
 
 pub mod app;
+pub mod arp;
 pub mod client;
 pub mod decode;
 pub mod dhcp;

@@ -63,6 +63,28 @@ pub struct GroupConfig {
     /// HSRP hold time (VRRP derives Master_Down_Interval instead).
     pub hold_ns: u64,
     pub initial: Initial,
+    /// What the router announces when it takes the virtual IP over.
+    pub gratuitous_arp: GratuitousArp,
+}
+
+/// Gratuitous ARPs a router sends when it becomes HSRP Active or VRRP Master, so that hosts and
+/// switches learn where the virtual IP and MAC are now: `count` at once, then `repeat` more
+/// after `repeat_after_ns` (keepalived: 5 and 5 after 5 s; FRR and Cisco IOS: one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GratuitousArp {
+    pub count: u32,
+    pub repeat: u32,
+    pub repeat_after_ns: u64,
+}
+
+impl Default for GratuitousArp {
+    fn default() -> GratuitousArp {
+        GratuitousArp {
+            count: 1,
+            repeat: 0,
+            repeat_after_ns: 5_000_000_000,
+        }
+    }
 }
 
 impl GroupConfig {
@@ -229,6 +251,22 @@ impl Group {
     }
 
     fn enter(&mut self, cx: &mut Cx, state: State, why: &str) {
+        let was_forwarding = self.is_forwarding();
+        self.enter_quietly(cx, state, why);
+        if !was_forwarding && self.is_forwarding() {
+            let mac = self.config.virtual_mac();
+            let address = self.config.virtual_ip;
+            let arp = self.config.gratuitous_arp;
+            cx.announce(0, self.interface, address, mac, arp.count);
+            if arp.repeat > 0 {
+                cx.announce(arp.repeat_after_ns, self.interface, address, mac, arp.repeat);
+            }
+        }
+    }
+
+    /// `enter` without the gratuitous ARPs: a network converged before the run announced its
+    /// virtual IPs long ago.
+    fn enter_quietly(&mut self, cx: &mut Cx, state: State, why: &str) {
         if state == self.state {
             return;
         }
@@ -261,7 +299,7 @@ impl Group {
         let offset_ns = phase.next_u64() % hello.max(1);
         match (self.config.protocol, initial) {
             (Protocol::Hsrp, Initial::Active) => {
-                self.enter(cx, State::Active, "converged at start");
+                self.enter_quietly(cx, State::Active, "converged at start");
                 self.set_timer(cx, Timer::Hello, offset_ns);
             }
             (Protocol::Hsrp, Initial::Standby) => {
@@ -280,7 +318,7 @@ impl Group {
                 self.set_timer(cx, Timer::Standby, self.config.hold_ns);
             }
             (Protocol::Vrrp, Initial::Active) => {
-                self.enter(cx, State::Master, "converged at start");
+                self.enter_quietly(cx, State::Master, "converged at start");
                 self.set_timer(cx, Timer::Hello, offset_ns);
             }
             (Protocol::Vrrp, _) if self.config.priority == 255 => {

@@ -5,7 +5,6 @@
 //! interface relay only while it is HSRP Active / VRRP Master (Cisco's `ip helper-address ...
 //! redundancy`).
 
-use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use dhcproto::Encodable;
@@ -82,10 +81,6 @@ pub struct Router {
     groups: Vec<Group>,
     /// Set once the router has booted: a later boot (after a crash) starts its groups cold.
     booted: bool,
-    /// Neighbors learned from frames received (interface, address -> MAC). ARP is not on the
-    /// wire in this model; this stands in for ARP's rule of merging the sender of a request
-    /// into the cache, which is how a router learns a DHCP client's new address.
-    learned: BTreeMap<(usize, Ipv4Addr), EthernetAddress>,
 }
 
 /// Where a packet for some address leaves the router.
@@ -122,7 +117,6 @@ impl Router {
             phase_stream,
             groups,
             booted: false,
-            learned: BTreeMap::new(),
         }
     }
 
@@ -144,7 +138,6 @@ impl Router {
         for group in &mut self.groups {
             group.stop(None);
         }
-        self.learned.clear();
     }
 
     pub(crate) fn on_link(&mut self, cx: &mut Cx, interface: u32, up: bool) {
@@ -157,10 +150,6 @@ impl Router {
             } else {
                 group.stop(Some(cx));
             }
-        }
-        if !up {
-            self.learned
-                .retain(|(index, _), _| *index != interface as usize);
         }
     }
 
@@ -295,11 +284,6 @@ impl Router {
         }
     }
 
-    fn resolve(&self, cx: &Cx, interface: usize, address: Ipv4Addr) -> Option<EthernetAddress> {
-        cx.resolve(interface as u32, address)
-            .or_else(|| self.learned.get(&(interface, address)).copied())
-    }
-
     fn next_hop_connected(&self, address: Ipv4Addr) -> Option<usize> {
         self.config
             .interfaces
@@ -317,12 +301,6 @@ impl Router {
         };
         let index = interface as usize;
         let receiving = &self.config.interfaces[index];
-        if !ip.src_addr.is_unspecified()
-            && same_subnet(ip.src_addr, receiving.ip, receiving.prefix_len)
-        {
-            self.learned
-                .insert((index, ip.src_addr), parsed.ethernet.src_addr);
-        }
         let to_me = self.accepts_mac(index, parsed.ethernet.dst_addr);
         let limited_broadcast = ip.dst_addr == frame::BROADCAST_IP
             || u32::from(ip.dst_addr)
@@ -367,18 +345,12 @@ impl Router {
         let Some(hop) = self.next_hop(ip.dst_addr) else {
             return cx.drop_frame(format!("no route to {}", ip.dst_addr), bytes);
         };
-        let Some(dst_mac) = self.resolve(cx, hop.interface, hop.address) else {
-            return cx.drop_frame(
-                format!("no neighbor entry for next hop {}", hop.address),
-                bytes,
-            );
-        };
         let out = frame::forward(
             parsed.ipv4_packet,
             self.config.interfaces[hop.interface].mac,
-            dst_mac,
+            frame::UNRESOLVED_MAC,
         );
-        cx.send(hop.interface as u32, out);
+        cx.send_to(hop.interface as u32, hop.address, out);
     }
 
     /// Why this interface does not relay now, if it does not (Cisco's `redundancy` keyword).
@@ -421,12 +393,12 @@ impl Router {
             return cx.drop_frame("TTL exceeded", bytes);
         }
         for helper in self.config.interfaces[index].helpers.clone() {
-            let Some((hop, dst_mac)) = self.route_to(cx, helper) else {
+            let Some(hop) = self.route_to(cx, helper) else {
                 continue;
             };
             let udp_frame = UdpFrame {
-                src_mac: self.config.interfaces[hop].mac,
-                dst_mac,
+                src_mac: self.config.interfaces[hop.interface].mac,
+                dst_mac: frame::UNRESOLVED_MAC,
                 src_ip: ip.src_addr,
                 dst_ip: helper,
                 src_port: udp.src_port,
@@ -435,7 +407,7 @@ impl Router {
                 payload,
             };
             match udp_frame.to_bytes() {
-                Ok(frame) => cx.send(hop as u32, frame),
+                Ok(frame) => cx.send_to(hop.interface as u32, hop.address, frame),
                 Err(error) => cx.log(
                     Level::Warning,
                     format!("forward to {helper} failed: {error}"),
@@ -444,23 +416,13 @@ impl Router {
         }
     }
 
-    /// The interface and next-hop MAC toward `address`, logging why when there is none.
-    fn route_to(&self, cx: &mut Cx, address: Ipv4Addr) -> Option<(usize, EthernetAddress)> {
-        let Some(hop) = self.next_hop(address) else {
+    /// The interface and next hop toward `address`, logging why when there is none.
+    fn route_to(&self, cx: &mut Cx, address: Ipv4Addr) -> Option<NextHop> {
+        let hop = self.next_hop(address);
+        if hop.is_none() {
             cx.log(Level::Warning, format!("no route to helper {address}"));
-            return None;
-        };
-        let Some(dst_mac) = self.resolve(cx, hop.interface, hop.address) else {
-            cx.log(
-                Level::Warning,
-                format!(
-                    "no neighbor entry for {} toward helper {address}",
-                    hop.address
-                ),
-            );
-            return None;
-        };
-        Some((hop.interface, dst_mac))
+        }
+        hop
     }
 
     /// A client's broadcast DHCP message on an interface with helpers: RFC 1542 section 4.1.
@@ -514,13 +476,13 @@ impl Router {
             ),
         );
         for helper in receiving.helpers.clone() {
-            let Some((hop, dst_mac)) = self.route_to(cx, helper) else {
+            let Some(hop) = self.route_to(cx, helper) else {
                 continue;
             };
-            let out = &self.config.interfaces[hop];
+            let out = &self.config.interfaces[hop.interface];
             let udp = UdpFrame {
                 src_mac: out.mac,
-                dst_mac,
+                dst_mac: frame::UNRESOLVED_MAC,
                 src_ip: out.ip,
                 dst_ip: helper,
                 src_port: DHCP_SERVER_PORT,
@@ -529,7 +491,7 @@ impl Router {
                 payload: &relayed,
             };
             match udp.to_bytes() {
-                Ok(frame) => cx.send_after(delay_ns, hop as u32, frame),
+                Ok(frame) => cx.send_to_after(delay_ns, hop.interface as u32, hop.address, frame),
                 Err(error) => cx.log(Level::Warning, format!("relay to {helper} failed: {error}")),
             }
         }

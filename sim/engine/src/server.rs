@@ -375,19 +375,22 @@ impl ServerNode {
             );
         }
         let dst_ip = *datagram.dst.ip();
-        let dst_mac = if dst_ip == frame::BROADCAST_IP {
-            Some(EthernetAddress::BROADCAST)
-        } else if same_subnet(dst_ip, self.config.ip, self.config.prefix_len) {
-            cx.resolve(0, dst_ip)
+        let on_link = same_subnet(dst_ip, self.config.ip, self.config.prefix_len);
+        // Where the frame goes: a MAC known now, or a neighbour to resolve with ARP.
+        let (dst_mac, next_hop) = if dst_ip == frame::BROADCAST_IP {
+            (EthernetAddress::BROADCAST, None)
+        } else if let Some(chaddr) = on_link.then(|| dhcp_reply_chaddr(&datagram)).flatten() {
+            // A DHCP server answers a client that has no address yet at its chaddr, as Windows
+            // and dnsmasq do (the client cannot answer ARP for an address it does not hold).
+            (chaddr, None)
+        } else if on_link {
+            (frame::UNRESOLVED_MAC, Some(dst_ip))
+        } else if let Some(gateway) = self.config.gateway {
+            (frame::UNRESOLVED_MAC, Some(gateway))
         } else {
-            self.config
-                .gateway
-                .and_then(|gateway| cx.resolve(0, gateway))
-        };
-        let Some(dst_mac) = dst_mac else {
             return cx.log(
                 Level::Warning,
-                format!("no route or neighbor for {dst_ip}; datagram dropped"),
+                format!("no route to {dst_ip} (no gateway); datagram dropped"),
             );
         };
         let udp = UdpFrame {
@@ -400,9 +403,11 @@ impl ServerNode {
             ttl: TTL,
             payload: &datagram.payload,
         };
-        match udp.to_bytes() {
-            Ok(bytes) => cx.send_after(delay_ns, 0, bytes),
-            Err(error) => cx.log(
+        let bytes = udp.to_bytes();
+        match (bytes, next_hop) {
+            (Ok(bytes), Some(next_hop)) => cx.send_to_after(delay_ns, 0, next_hop, bytes),
+            (Ok(bytes), None) => cx.send_after(delay_ns, 0, bytes),
+            (Err(error), _) => cx.log(
                 Level::Warning,
                 format!("datagram to {} dropped: {error}", datagram.dst),
             ),
@@ -464,6 +469,19 @@ impl ServerNode {
             ),
         }
     }
+}
+
+/// The client's MAC of a direct DHCP reply (to port 68, no relay, a 6-byte chaddr).
+fn dhcp_reply_chaddr(datagram: &Datagram) -> Option<EthernetAddress> {
+    if datagram.dst.port() != crate::router::DHCP_CLIENT_PORT {
+        return None;
+    }
+    let message = crate::dhcp::decode(&datagram.payload).ok()?;
+    let direct = message.opcode() == dhcproto::v4::Opcode::BootReply
+        && message.giaddr().is_unspecified()
+        && message.hlen() == 6;
+    let chaddr = message.chaddr().get(..6)?;
+    direct.then(|| EthernetAddress::from_bytes(chaddr))
 }
 
 pub fn same_subnet(a: Ipv4Addr, b: Ipv4Addr, prefix_len: u8) -> bool {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use smoltcp::wire::{EthernetAddress, EthernetFrame};
 use timing::Distribution;
 
+use crate::arp::{self, ArpConfig, Resolve, Retry};
 use crate::client::{Audience, PxeClient};
 use crate::frame;
 use crate::log::{EventLog, Kind, LanId, Level, NodeId, Record};
@@ -54,7 +55,13 @@ pub struct LanConfig {
     /// order, so frames sent after it can overtake it.
     pub reorder: f64,
     pub reorder_delay: Distribution,
+    /// How long the switch keeps a MAC it learned from a frame's source (Cisco's default
+    /// `mac address-table aging-time` is 300 s).
+    pub mac_aging_ns: u64,
 }
+
+/// Cisco IOS's default MAC address table aging time.
+pub const MAC_AGING_DEFAULT_NS: u64 = 300_000_000_000;
 
 impl LanConfig {
     pub fn with_latency(latency: Distribution) -> LanConfig {
@@ -64,6 +71,7 @@ impl LanConfig {
             duplicate: 0.0,
             reorder: 0.0,
             reorder_delay: Distribution::constant(1_000_000),
+            mac_aging_ns: MAC_AGING_DEFAULT_NS,
         }
     }
 }
@@ -117,8 +125,8 @@ pub enum ServiceAction {
     Reboot,
 }
 
-/// An L2 broadcast domain: a switch that delivers each frame after a latency draw, and may lose,
-/// duplicate or reorder it.
+/// An L2 broadcast domain: a learning switch that delivers each frame after a latency draw, and
+/// may lose, duplicate or reorder it.
 pub struct Lan {
     pub name: String,
     pub config: LanConfig,
@@ -127,27 +135,28 @@ pub struct Lan {
     /// The ports that are not clients', in port order: they take every frame they are sent.
     /// A client takes only the frames for it (`PxeClient::audience`).
     others: Vec<PortId>,
-    /// The switch's MAC table: the ports accepting each unicast MAC now, in port order.
-    unicast: BTreeMap<EthernetAddress, Vec<PortId>>,
-    /// IPv4 -> MAC for every address on this LAN (static neighbor tables; no ARP on the wire).
-    neighbors: BTreeMap<Ipv4Addr, EthernetAddress>,
+    /// The switch's MAC table, learned from the source of every frame sent: the port a MAC was
+    /// last seen on, and when. An entry older than `mac_aging_ns` is gone; a frame to a MAC
+    /// the table does not hold is flooded.
+    learned: BTreeMap<EthernetAddress, (PortId, u64)>,
+    /// Each client port by its NIC's own MAC. Not the switch's knowledge: it finds the one
+    /// client a flooded frame concerns without asking every client (`PxeClient::audience`).
+    client_nics: BTreeMap<EthernetAddress, PortId>,
+    /// The client port holding each address now (a lease), for the same purpose: an ARP
+    /// request concerns only the client it asks for. Never used to resolve anything.
+    client_addresses: BTreeMap<Ipv4Addr, PortId>,
 }
 
 impl Lan {
-    fn learn(&mut self, port: PortId, mac: EthernetAddress) {
-        let ports = self.unicast.entry(mac).or_default();
-        if let Err(at) = ports.binary_search(&port) {
-            ports.insert(at, port);
-        }
+    /// The port the switch sends a frame for `mac` to, if it knows one.
+    fn lookup(&self, mac: EthernetAddress, now_ns: u64) -> Option<PortId> {
+        let &(port, seen_ns) = self.learned.get(&mac)?;
+        (now_ns.saturating_sub(seen_ns) < self.config.mac_aging_ns).then_some(port)
     }
 
-    fn forget(&mut self, port: PortId, mac: EthernetAddress) {
-        if let Some(ports) = self.unicast.get_mut(&mac) {
-            ports.retain(|&p| p != port);
-            if ports.is_empty() {
-                self.unicast.remove(&mac);
-            }
-        }
+    /// The switch loses a port's link (its node lost power, say): the MACs learned there go.
+    fn flush(&mut self, port: PortId) {
+        self.learned.retain(|_, (p, _)| *p != port);
     }
 }
 
@@ -159,6 +168,8 @@ struct Port {
     mac: EthernetAddress,
     /// Virtual MACs the port accepts as well while its node owns them (HSRP Active).
     virtual_macs: Vec<EthernetAddress>,
+    /// The interface's ARP: the addresses it answers for and its neighbour table.
+    arp: arp::Table,
     /// A client's port (which takes only the frames `PxeClient::audience` admits).
     client: bool,
     /// Link state: a port that is down neither sends nor receives.
@@ -242,7 +253,16 @@ enum Event {
         node: NodeId,
         epoch: u32,
         interface: u32,
-        frame: Rc<[u8]>,
+        /// Resolved with ARP when the frame leaves; `None`: the frame carries its MAC.
+        next_hop: Option<Ipv4Addr>,
+        frame: Vec<u8>,
+    },
+    /// An ARP request for `address` on `port` went unanswered for a while.
+    ArpRetry {
+        port: PortId,
+        epoch: u32,
+        address: Ipv4Addr,
+        sent: u32,
     },
     Deliver {
         port: PortId,
@@ -318,6 +338,21 @@ enum Action {
         interface: u32,
         frame: Vec<u8>,
         delay_ns: u64,
+        /// Resolved with ARP when the frame leaves; `None`: the frame carries its MAC.
+        next_hop: Option<Ipv4Addr>,
+    },
+    /// The interface now holds `address` (a client's lease), or none.
+    Address {
+        interface: u32,
+        address: Option<Ipv4Addr>,
+    },
+    /// `count` gratuitous ARPs for `address` from `mac`, after `delay_ns`.
+    Announce {
+        interface: u32,
+        address: Ipv4Addr,
+        mac: EthernetAddress,
+        count: u32,
+        delay_ns: u64,
     },
     Timer {
         delay_ns: u64,
@@ -339,9 +374,6 @@ pub struct Cx<'a> {
     node: NodeId,
     actions: &'a mut Vec<Action>,
     log: &'a mut EventLog,
-    lans: &'a [Lan],
-    ports: &'a [Port],
-    node_ports: &'a [PortId],
     /// The frame this event delivers, if it is a delivery.
     delivering: Option<&'a Rc<[u8]>>,
 }
@@ -360,6 +392,55 @@ impl Cx<'_> {
         self.actions.push(Action::Send {
             interface,
             frame,
+            delay_ns,
+            next_hop: None,
+        });
+    }
+
+    /// Sends an IPv4 frame to the neighbour `next_hop`: the interface's ARP resolves it (with
+    /// requests on the wire if it must) and writes its MAC into the frame, whatever the frame
+    /// held there.
+    pub fn send_to(&mut self, interface: u32, next_hop: Ipv4Addr, frame: Vec<u8>) {
+        self.send_to_after(0, interface, next_hop, frame);
+    }
+
+    /// `send_to` after `delay_ns`; the address is resolved when the frame leaves.
+    pub fn send_to_after(
+        &mut self,
+        delay_ns: u64,
+        interface: u32,
+        next_hop: Ipv4Addr,
+        frame: Vec<u8>,
+    ) {
+        self.actions.push(Action::Send {
+            interface,
+            frame,
+            delay_ns,
+            next_hop: Some(next_hop),
+        });
+    }
+
+    /// The interface now holds `address` and answers ARP for it (a client's lease); `None`
+    /// gives it up.
+    pub fn set_address(&mut self, interface: u32, address: Option<Ipv4Addr>) {
+        self.actions.push(Action::Address { interface, address });
+    }
+
+    /// Sends `count` gratuitous ARPs for `address` from `mac` after `delay_ns`: a new HSRP
+    /// Active or VRRP Master tells the LAN where the virtual IP is now, iPXE its new lease.
+    pub fn announce(
+        &mut self,
+        delay_ns: u64,
+        interface: u32,
+        address: Ipv4Addr,
+        mac: EthernetAddress,
+        count: u32,
+    ) {
+        self.actions.push(Action::Announce {
+            interface,
+            address,
+            mac,
+            count,
             delay_ns,
         });
     }
@@ -394,12 +475,6 @@ impl Cx<'_> {
     /// This node's name, as the topology gives it.
     pub fn node_name(&self) -> &str {
         self.log.node_name(self.node)
-    }
-
-    /// The MAC for `ip` on the LAN behind `interface`.
-    pub fn resolve(&self, interface: u32, ip: Ipv4Addr) -> Option<EthernetAddress> {
-        let port = *self.node_ports.get(interface as usize)?;
-        self.lans[self.ports[port].lan].neighbors.get(&ip).copied()
     }
 
     fn record(&mut self, kind: Kind) {
@@ -502,10 +577,11 @@ pub struct World {
 pub struct Attachment {
     pub lan: LanId,
     pub mac: EthernetAddress,
-    /// Addresses that resolve to `mac` on the LAN.
+    /// Addresses the interface answers ARP for with `mac` (the first is the source of its
+    /// requests). A client's lease is added when it gets one (`Cx::set_address`).
     pub addresses: Vec<Ipv4Addr>,
-    /// Virtual MACs this interface may claim, with the addresses that resolve to them on the LAN
-    /// (whoever holds the MAC at the time answers).
+    /// Virtual MACs this interface may claim, with the addresses it answers with them while it
+    /// holds the MAC.
     pub virtual_macs: Vec<(EthernetAddress, Vec<Ipv4Addr>)>,
 }
 
@@ -564,8 +640,9 @@ impl World {
             config,
             ports: Vec::new(),
             others: Vec::new(),
-            unicast: BTreeMap::new(),
-            neighbors: BTreeMap::new(),
+            learned: BTreeMap::new(),
+            client_nics: BTreeMap::new(),
+            client_addresses: BTreeMap::new(),
         });
         self.lans.len() - 1
     }
@@ -580,30 +657,31 @@ impl World {
     ) -> NodeId {
         let id = self.nodes.len();
         let client = matches!(node, Node::Client(_));
+        let arp_config = match node {
+            Node::Router(_) => ArpConfig::ROUTER,
+            Node::Client(_) => ArpConfig::FIRMWARE,
+            Node::Server(_) | Node::Tap(_) => ArpConfig::HOST,
+        };
         let mut ports = Vec::new();
         for (interface, attachment) in attachments.into_iter().enumerate() {
             let port = self.ports.len();
             let lan = &mut self.lans[attachment.lan];
-            for address in attachment.addresses {
-                lan.neighbors.insert(address, attachment.mac);
-            }
-            // The port accepts a virtual MAC only while its node claims it (`own_virtual_mac`).
-            for (mac, addresses) in attachment.virtual_macs {
-                for address in addresses {
-                    lan.neighbors.insert(address, mac);
-                }
-            }
             lan.ports.push(port);
-            if !client {
+            if client {
+                lan.client_nics.insert(attachment.mac, port);
+            } else {
                 lan.others.push(port);
             }
-            lan.learn(port, attachment.mac);
+            let mut arp = arp::Table::new(arp_config, attachment.addresses);
+            // Answered only while the node claims the MAC (`own_virtual_mac`).
+            arp.virtual_addresses = attachment.virtual_macs;
             self.ports.push(Port {
                 node: id,
                 interface: interface as u32,
                 lan: attachment.lan,
                 mac: attachment.mac,
                 virtual_macs: Vec::new(),
+                arp,
                 client,
                 up: true,
                 link: None,
@@ -683,10 +761,21 @@ impl World {
                 node,
                 epoch,
                 interface,
+                next_hop,
                 frame,
             } => {
                 if epoch == self.node_epoch[node] {
-                    self.transmit(node, interface, frame);
+                    self.send(node, interface, next_hop, frame);
+                }
+            }
+            Event::ArpRetry {
+                port,
+                epoch,
+                address,
+                sent,
+            } => {
+                if epoch == self.node_epoch[self.ports[port].node] {
+                    self.arp_retry(port, address, sent);
                 }
             }
             Event::Deliver { port, frame } => {
@@ -718,6 +807,13 @@ impl World {
                         frame: frame.clone(),
                     },
                 });
+                if arp::is_arp(&frame) {
+                    self.arp_input(port, &frame);
+                    // A tap is a raw socket beside the host's stack: it sees ARP too.
+                    if !matches!(self.nodes[node], Node::Tap(_)) {
+                        return;
+                    }
+                }
                 self.delivering = Some(frame.clone());
                 self.with_node(node, |node, cx| match node {
                     Node::Router(router) => router.on_frame(cx, interface, &frame),
@@ -771,10 +867,9 @@ impl World {
                 self.node_epoch[node] += 1;
                 for &port in &self.node_ports[node] {
                     let port_state = &mut self.ports[port];
-                    let lan = &mut self.lans[port_state.lan];
-                    for mac in port_state.virtual_macs.drain(..) {
-                        lan.forget(port, mac);
-                    }
+                    port_state.virtual_macs.clear();
+                    port_state.arp.clear();
+                    self.lans[port_state.lan].flush(port);
                 }
                 self.with_node(node, |node, cx| {
                     cx.state("crashed (fault timeline)");
@@ -812,6 +907,11 @@ impl World {
                     return;
                 }
                 self.ports[port].up = up;
+                if !up {
+                    self.ports[port].arp.clear();
+                    let lan = self.ports[port].lan;
+                    self.lans[lan].flush(port);
+                }
                 if !self.node_up[node] {
                     return;
                 }
@@ -890,9 +990,6 @@ impl World {
             node: id,
             actions: &mut actions,
             log: self.log.as_mut().expect("run() creates the log"),
-            lans: &self.lans,
-            ports: &self.ports,
-            node_ports: &self.node_ports[id],
             delivering: self.delivering.as_ref(),
         };
         handler(&mut self.nodes[id], &mut cx);
@@ -902,20 +999,49 @@ impl World {
                     interface,
                     frame,
                     delay_ns: 0,
-                } => self.transmit(id, interface, Rc::from(frame)),
+                    next_hop,
+                } => self.send(id, interface, next_hop, frame),
                 Action::Send {
                     interface,
                     frame,
                     delay_ns,
+                    next_hop,
                 } => self.schedule(
                     self.now_ns + delay_ns,
                     Event::Transmit {
                         node: id,
                         epoch: self.node_epoch[id],
                         interface,
-                        frame: Rc::from(frame),
+                        next_hop,
+                        frame,
                     },
                 ),
+                Action::Address { interface, address } => self.set_address(id, interface, address),
+                Action::Announce {
+                    interface,
+                    address,
+                    mac,
+                    count,
+                    delay_ns,
+                } => {
+                    for _ in 0..count {
+                        let frame = arp::announcement(mac, address);
+                        if delay_ns == 0 {
+                            self.transmit(id, interface, Rc::from(frame));
+                        } else {
+                            self.schedule(
+                                self.now_ns + delay_ns,
+                                Event::Transmit {
+                                    node: id,
+                                    epoch: self.node_epoch[id],
+                                    interface,
+                                    next_hop: None,
+                                    frame,
+                                },
+                            );
+                        }
+                    }
+                }
                 Action::Timer {
                     delay_ns,
                     token,
@@ -937,17 +1063,16 @@ impl World {
                     let Some(&port) = self.node_ports[id].get(interface as usize) else {
                         continue;
                     };
+                    // The NIC's filter: the switch learns where the MAC is from the frames the
+                    // new owner sends from it (its hellos, its gratuitous ARPs).
                     let port_state = &mut self.ports[port];
-                    let lan = &mut self.lans[port_state.lan];
                     // The port's own MAC is never released.
                     if port_state.mac == mac {
                         continue;
                     }
                     port_state.virtual_macs.retain(|&m| m != mac);
-                    lan.forget(port, mac);
                     if owned {
                         port_state.virtual_macs.push(mac);
-                        lan.learn(port, mac);
                     }
                 }
             }
@@ -986,22 +1111,30 @@ impl World {
                 frame: frame.clone(),
             },
         });
-        // A switch looks at the Ethernet header only: a known unicast MAC goes to the ports
-        // that accept it, anything else (broadcast, multicast, unknown unicast) is flooded.
-        let dst_mac = EthernetFrame::new_checked(&frame[..])
-            .ok()
-            .map(|ethernet| ethernet.dst_addr());
+        // A switch looks at the Ethernet header only: it learns the source's port, sends a
+        // unicast to the port it learned for the destination, and floods anything else
+        // (broadcast, multicast, a MAC it does not know or has aged out).
+        let (src_mac, dst_mac) = match EthernetFrame::new_checked(&frame[..]) {
+            Ok(ethernet) => (Some(ethernet.src_addr()), Some(ethernet.dst_addr())),
+            Err(_) => (None, None),
+        };
+        if let Some(src_mac) = src_mac.filter(|&mac| !frame::is_group(mac)) {
+            self.lans[lan_id]
+                .learned
+                .insert(src_mac, (from, self.now_ns));
+        }
         // Clients drop most frames whatever their state (another client's DHCP reply, a
-        // multicast, another client's DISCOVER). Those are not delivered at all: no event, no
-        // record and no draw, so a broadcast costs the same on a LAN of ten or ten thousand.
+        // multicast, another client's DISCOVER, an ARP request for another address). Those are
+        // not delivered at all: no event, no record and no draw, so a broadcast costs the same
+        // on a LAN of ten or ten thousand.
         let lan = &self.lans[lan_id];
-        let owners = dst_mac
+        let owner = dst_mac
             .filter(|&mac| !frame::is_group(mac))
-            .and_then(|mac| lan.unicast.get(&mac));
-        let audience = match owners {
-            // A unicast to servers and routers only: no client to ask.
-            Some(owners) if owners.iter().all(|&p| !self.ports[p].client) => Audience::Every,
-            _ => PxeClient::audience(&frame),
+            .and_then(|mac| lan.lookup(mac, self.now_ns));
+        let audience = match owner {
+            // A unicast to a server or router: no client to ask.
+            Some(port) if !self.ports[port].client => Audience::Every,
+            _ => World::audience(&self.ports, lan, &frame),
         };
         let flooded = if self.deliver_all {
             Audience::Every
@@ -1010,17 +1143,17 @@ impl World {
         };
         let mut targets = std::mem::take(&mut self.scratch_targets);
         targets.clear();
-        match owners {
-            Some(owners) => targets.extend_from_slice(owners),
+        match owner {
+            Some(port) => targets.push(port),
             None => match flooded {
                 Audience::Every => targets.extend_from_slice(&lan.ports),
                 Audience::Nobody => targets.extend_from_slice(&lan.others),
                 Audience::Only(mac) => {
-                    // The client with that MAC, if any, is in the MAC table.
                     targets.extend_from_slice(&lan.others);
-                    targets.extend(lan.unicast.get(&mac).into_iter().flatten());
-                    targets.sort_unstable();
-                    targets.dedup();
+                    if let Some(&port) = lan.client_nics.get(&mac) {
+                        let at = targets.binary_search(&port).unwrap_or_else(|at| at);
+                        targets.insert(at, port);
+                    }
                 }
             },
         }
@@ -1101,6 +1234,165 @@ impl World {
             );
         }
         self.scratch_deliveries = deliveries;
+    }
+
+    /// Which clients a frame concerns: `PxeClient::audience`, and for an ARP request the client
+    /// holding the address it asks for (every client, for a gratuitous ARP that may update
+    /// their tables).
+    fn audience(ports: &[Port], lan: &Lan, frame: &[u8]) -> Audience {
+        let Some(smoltcp::wire::ArpRepr::EthernetIpv4 {
+            operation: smoltcp::wire::ArpOperation::Request,
+            source_protocol_addr,
+            target_protocol_addr,
+            ..
+        }) = arp::parse(frame)
+        else {
+            return PxeClient::audience(frame);
+        };
+        if source_protocol_addr == target_protocol_addr {
+            return Audience::Every;
+        }
+        match lan.client_addresses.get(&target_protocol_addr) {
+            Some(&port) => Audience::Only(ports[port].mac),
+            None => Audience::Nobody,
+        }
+    }
+
+    /// Sends a node's frame: as it is, or to `next_hop` once the interface's ARP resolves it.
+    fn send(&mut self, node: NodeId, interface: u32, next_hop: Option<Ipv4Addr>, frame: Vec<u8>) {
+        let Some(next_hop) = next_hop else {
+            return self.transmit(node, interface, Rc::from(frame));
+        };
+        let Some(&port) = self.node_ports[node].get(interface as usize) else {
+            panic!(
+                "node {} sent on interface {interface}, which it does not have",
+                self.node_names[node]
+            );
+        };
+        match self.ports[port].arp.resolve(self.now_ns, next_hop, frame) {
+            Resolve::Ready(frame) => self.transmit(node, interface, Rc::from(frame)),
+            Resolve::Request => self.arp_request(port, next_hop, 1),
+            Resolve::Waiting => {}
+            Resolve::Overflow(frame) => self.drop_queued(
+                port,
+                format!("ARP queue for {next_hop} full; oldest frame dropped"),
+                frame,
+            ),
+        }
+    }
+
+    /// Broadcasts request number `sent` for `address` and arms its retransmit timer.
+    fn arp_request(&mut self, port: PortId, address: Ipv4Addr, sent: u32) {
+        let Port {
+            node,
+            interface,
+            mac,
+            ..
+        } = self.ports[port];
+        let source = self.ports[port].arp.source_address();
+        self.transmit(node, interface, Rc::from(arp::request(mac, source, address)));
+        let retransmit_ns = self.ports[port].arp.config.retransmit_ns;
+        self.schedule(
+            self.now_ns + retransmit_ns,
+            Event::ArpRetry {
+                port,
+                epoch: self.node_epoch[node],
+                address,
+                sent,
+            },
+        );
+    }
+
+    fn arp_retry(&mut self, port: PortId, address: Ipv4Addr, sent: u32) {
+        match self.ports[port].arp.retry(address, sent) {
+            Retry::Again(sent) => self.arp_request(port, address, sent),
+            Retry::GiveUp(frames) => {
+                for frame in frames {
+                    self.drop_queued(port, format!("no ARP reply from {address}"), frame);
+                }
+            }
+            Retry::Settled => {}
+        }
+    }
+
+    fn drop_queued(&mut self, port: PortId, reason: String, frame: Vec<u8>) {
+        let log = self.log.as_mut().expect("run() creates the log");
+        log.push(Record {
+            time_ns: self.now_ns,
+            node: self.ports[port].node,
+            kind: Kind::Drop {
+                reason: reason.into(),
+                frame: Rc::from(frame),
+            },
+        });
+    }
+
+    /// An ARP frame delivered to a port: the interface's stack takes it (answers, learns,
+    /// releases frames that waited for the sender).
+    fn arp_input(&mut self, port: PortId, bytes: &Rc<[u8]>) {
+        let node = self.ports[port].node;
+        let drop = |world: &mut World, reason: &'static str| {
+            let log = world.log.as_mut().expect("run() creates the log");
+            log.push(Record {
+                time_ns: world.now_ns,
+                node,
+                kind: Kind::Drop {
+                    reason: reason.into(),
+                    frame: bytes.clone(),
+                },
+            });
+        };
+        let Some(repr) = arp::parse(bytes) else {
+            return drop(self, "malformed ARP packet");
+        };
+        let state = &self.ports[port];
+        let dst_mac = EthernetFrame::new_unchecked(&bytes[..]).dst_addr();
+        if !dst_mac.is_broadcast() && dst_mac != state.mac && !state.virtual_macs.contains(&dst_mac)
+        {
+            return drop(self, "not addressed to this interface");
+        }
+        let smoltcp::wire::ArpRepr::EthernetIpv4 {
+            target_protocol_addr,
+            ..
+        } = repr
+        else {
+            return drop(self, "malformed ARP packet");
+        };
+        let answer = state
+            .arp
+            .answers(target_protocol_addr, state.mac, &state.virtual_macs);
+        let now_ns = self.now_ns;
+        let taken = self.ports[port].arp.take(now_ns, &repr, answer);
+        let interface = self.ports[port].interface;
+        if let Some(reply) = taken.reply {
+            self.transmit(node, interface, Rc::from(reply));
+        }
+        for frame in taken.released {
+            self.transmit(node, interface, Rc::from(frame));
+        }
+        if !taken.used {
+            drop(self, "ARP for another host");
+        }
+    }
+
+    /// A node's interface takes (or gives up) an address: its ARP answers for it from now on.
+    fn set_address(&mut self, node: NodeId, interface: u32, address: Option<Ipv4Addr>) {
+        let Some(&port) = self.node_ports[node].get(interface as usize) else {
+            return;
+        };
+        let state = &mut self.ports[port];
+        let lan = &mut self.lans[state.lan];
+        for old in state.arp.addresses.drain(..) {
+            if lan.client_addresses.get(&old) == Some(&port) {
+                lan.client_addresses.remove(&old);
+            }
+        }
+        if let Some(address) = address {
+            state.arp.addresses.push(address);
+            if state.client {
+                lan.client_addresses.insert(address, port);
+            }
+        }
     }
 
     pub fn now_ns(&self) -> u64 {

@@ -84,6 +84,7 @@ impl Setup {
                 hello_ns: self.hello_ns,
                 hold_ns: self.hold_ns,
                 initial: member.initial,
+                gratuitous_arp: Default::default(),
             };
             let vmac = group.virtual_mac();
             let config = RouterConfig {

@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use engine::client::{Arch, ClientConfig, PxeClient};
-use engine::redundancy::{GroupConfig, Initial, Protocol};
+use engine::redundancy::{GratuitousArp, GroupConfig, Initial, Protocol};
 use engine::router::{
     DEFAULT_FORWARD_UDP_PORTS, Option82, Route, Router, RouterConfig, RouterInterface,
 };
@@ -21,7 +21,7 @@ use smoltcp::wire::EthernetAddress;
 use timing::Distribution;
 
 pub use model::Topology;
-use model::{ArchSpec, FaultSpec, LanSpec, ProtocolSpec, RedundancySpec};
+use model::{ArchSpec, FaultSpec, GratuitousArpSpec, LanSpec, ProtocolSpec, RedundancySpec};
 
 /// A located error in a topology file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -966,6 +966,9 @@ impl Planner<'_> {
         if let Some(delay) = &lan.reorder_delay {
             config.reorder_delay = self.distribution(&with("reorder_delay:"), delay)?;
         }
+        if let Some(aging) = &lan.mac_aging {
+            config.mac_aging_ns = self.duration_ns(&with("mac_aging:"), aging)?;
+        }
         Ok(config)
     }
 
@@ -1111,7 +1114,34 @@ impl Planner<'_> {
             hello_ns,
             hold_ns,
             initial: Initial::Cold,
+            gratuitous_arp: self.gratuitous_arp(&with("gratuitous_arp:"), &spec.gratuitous_arp)?,
         })
+    }
+
+    fn gratuitous_arp(
+        &self,
+        at: &[&str; 5],
+        spec: &Option<GratuitousArpSpec>,
+    ) -> Result<GratuitousArp, Error> {
+        let mut arp = GratuitousArp::default();
+        let Some(spec) = spec else { return Ok(arp) };
+        arp.count = spec.count.unwrap_or(arp.count);
+        arp.repeat = spec.repeat.unwrap_or(arp.repeat);
+        if let Some(after) = &spec.repeat_after {
+            let with = [at[0], at[1], at[2], at[3], at[4], "repeat_after:"];
+            arp.repeat_after_ns = self.duration_ns(&with, after)?;
+        }
+        for (key, value) in [("count:", arp.count), ("repeat:", arp.repeat)] {
+            if value > 100 {
+                let with = [at[0], at[1], at[2], at[3], at[4], key];
+                return Err(self.at(
+                    &with,
+                    format!("{value} gratuitous ARPs is more than any router sends"),
+                    "keepalived sends 5 (and 5 more after 5 s), FRR and Cisco IOS one; at most 100",
+                ));
+            }
+        }
+        Ok(arp)
     }
 
     /// Checks each redundancy group's members agree, and sets each member's state at time zero

@@ -84,6 +84,10 @@ pub struct LanSpec {
     /// Extra delay of a reordered delivery, a distribution (default `1ms`).
     #[serde(default)]
     pub reorder_delay: Option<String>,
+    /// How long the switch remembers the port of a MAC it learned (default `300s`, Cisco's
+    /// `mac address-table aging-time`).
+    #[serde(default)]
+    pub mac_aging: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -160,6 +164,24 @@ pub struct RedundancySpec {
     /// HSRP hold time (default 10s).
     #[serde(default)]
     pub hold: Option<String>,
+    /// Gratuitous ARPs sent on becoming HSRP Active / VRRP Master (default: one, as FRR and
+    /// Cisco IOS send; keepalived: `{ count: 5, repeat: 5, repeat_after: 5s }`).
+    #[serde(default)]
+    pub gratuitous_arp: Option<GratuitousArpSpec>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GratuitousArpSpec {
+    /// Sent at once (default 1; 0 sends none).
+    #[serde(default)]
+    pub count: Option<u32>,
+    /// Sent again after `repeat_after` (default 0).
+    #[serde(default)]
+    pub repeat: Option<u32>,
+    /// Default `5s` (keepalived's `vrrp_garp_master_delay`).
+    #[serde(default)]
+    pub repeat_after: Option<String>,
 }
 
 /// One entry of the fault timeline: `at` plus exactly one action.
