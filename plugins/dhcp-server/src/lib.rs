@@ -38,7 +38,8 @@ pub struct DhcpServer {
     pool_first: Ipv4Addr,
     pool_last: Ipv4Addr,
     subnet_mask: Ipv4Addr,
-    router: Ipv4Addr,
+    /// Option 3; none on a LAN without a router (a flat lab).
+    router: Option<Ipv4Addr>,
     dns: Vec<Ipv4Addr>,
     lease_secs: u32,
     response_delay: Distribution,
@@ -147,7 +148,7 @@ impl Plugin for DhcpServer {
                 "config `pool`: {pool_first} and {pool_last} are not in one subnet with mask {subnet_mask}"
             ));
         }
-        let router = config.required_ipv4("router")?;
+        let router = config.ipv4("router")?;
         let dns = match config.get("dns") {
             None => Vec::new(),
             Some(text) => text
@@ -182,7 +183,8 @@ impl Plugin for DhcpServer {
         env.log(
             Level::Info,
             &format!(
-                "dhcp: serving {pool_first}-{pool_last}/{subnet_mask} router {router}, {} lease(s) restored",
+                "dhcp: serving {pool_first}-{pool_last}/{subnet_mask} router {}, {} lease(s) restored",
+                router.map_or("none".to_string(), |router| router.to_string()),
                 server.leases.len()
             ),
         );
@@ -445,7 +447,9 @@ impl DhcpServer {
         if kind != MessageType::Nak {
             opts.insert(DhcpOption::AddressLeaseTime(self.lease_secs));
             opts.insert(DhcpOption::SubnetMask(self.subnet_mask));
-            opts.insert(DhcpOption::Router(vec![self.router]));
+            if let Some(router) = self.router {
+                opts.insert(DhcpOption::Router(vec![router]));
+            }
             if !self.dns.is_empty() {
                 opts.insert(DhcpOption::DomainNameServer(self.dns.clone()));
             }

@@ -1,16 +1,20 @@
-//! A PXE 2.1 client as BIOS/UEFI firmware behaves: DISCOVER with the PXE options and the
-//! broadcast flag, offer collection (DHCP offer + proxy offer), REQUEST/ACK, the boot-server
-//! request to port 4011, and a TFTP download of the network bootstrap program. Retries and
-//! timeouts follow the PXE 2.1 specification; failures end with the code the firmware would show.
+//! A PXE client as firmware behaves: DISCOVER with the PXE options, offer collection (DHCP
+//! offers and proxy offers), REQUEST/ACK, the boot-server request to port 4011, and a TFTP
+//! download of the network bootstrap program. Where real firmware differs (options and their
+//! order, flags, `secs`, xids, the offer window and choice, retries, TFTP options, what a
+//! failure shows) the client follows its `firmware::Profile`.
 
 use std::net::Ipv4Addr;
 
 use dhcproto::Encodable;
-use dhcproto::v4::{Architecture, DhcpOption, Flags, Message, MessageType, Opcode, OptionCode};
+use dhcproto::v4::{
+    Architecture, DhcpOption, Flags, Message, MessageType, Opcode, OptionCode, UnknownOption,
+};
 use smoltcp::wire::EthernetAddress;
 use timing::format_ns;
 use wire::tftp;
 
+use crate::firmware::{BootServerXid, Failure, Firmware, OfferWindow, PlainOffer, Profile, Secs};
 use crate::frame::{self, UdpFrame};
 use crate::log::Level;
 use crate::rng::Stream;
@@ -21,17 +25,12 @@ use crate::world::Cx;
 pub const PXE_BOOT_SERVER_PORT: u16 = 4011;
 pub const TFTP_PORT: u16 = 69;
 const SECOND_NS: u64 = 1_000_000_000;
-/// PXE 2.1: DISCOVER is sent four times, waiting 4, 8, 16 and 32 seconds for offers.
-const DISCOVER_TIMEOUTS_S: [u64; 4] = [4, 8, 16, 32];
-/// PXE 2.1: REQUEST, proxyDHCP and boot-server requests: four tries at 1, 2, 3 and 4 seconds.
-const REQUEST_TIMEOUTS_S: [u64; 4] = [1, 2, 3, 4];
-/// Without a PXE offer, the client discovers again on the first two timeouts before it settles
-/// for a plain DHCP offer.
-const DISCOVER_RETRIES_FOR_PXE: usize = 2;
-/// Full DHCP cycles (DISCOVER..ACK) before the firmware gives up after NAKs or silence.
-const DHCP_CYCLES_MAX: u32 = 2;
 /// TTL of packets the firmware sends.
 const TTL: u8 = 64;
+/// TFTP ERROR code 8: the client ends an option negotiation (RFC 2347), as a size probe does.
+const TFTP_ERROR_OPTION_TERMINATE: u16 = 8;
+/// PXE option 43 sub-option 71: the boot item (type, layer) asked of a boot server.
+const PXE_BOOT_ITEM: u8 = 71;
 
 /// Client system architecture (option 93, RFC 4578).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +51,15 @@ impl Arch {
             Arch::EfiIa32 => 6,
             Arch::EfiX64 => 7,
             Arch::EfiBc => 9,
+        }
+    }
+
+    /// The firmware a machine of this architecture runs unless the topology says otherwise:
+    /// UEFI machines run EDK2's PXE stack, BIOS machines the PXE 2.1 specification's client.
+    pub fn default_firmware(self) -> Firmware {
+        match self {
+            Arch::Bios => Firmware::PxeSpec,
+            Arch::EfiIa32 | Arch::EfiBc | Arch::EfiX64 => Firmware::Edk2,
         }
     }
 }
@@ -80,9 +88,10 @@ pub struct ClientConfig {
     pub name: String,
     pub mac: EthernetAddress,
     pub arch: Arch,
+    pub firmware: Firmware,
     /// SMBIOS UUID, sent as option 97 (type 0 + 16 bytes).
     pub guid: [u8; 16],
-    /// TFTP block size the firmware asks for (RFC 2348).
+    /// TFTP block size the firmware asks for (RFC 2348) when its profile does not fix one.
     pub tftp_blksize: u16,
 }
 
@@ -94,7 +103,7 @@ pub enum Outcome {
         file: String,
         bytes: u64,
     },
-    /// The firmware gave up with a PXE error code.
+    /// The firmware gave up with the error code it shows.
     Failed {
         time_ns: u64,
         code: &'static str,
@@ -113,6 +122,12 @@ struct Offer {
     pxe: bool,
 }
 
+impl Offer {
+    fn has_address(&self) -> bool {
+        !self.yiaddr.is_unspecified()
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Lease {
     ip: Ipv4Addr,
@@ -120,29 +135,69 @@ struct Lease {
     router: Option<Ipv4Addr>,
 }
 
+/// A DHCP message the client sends: the header, and its options in the order the firmware puts
+/// them on the wire (dhcproto would sort them by code).
+struct Outgoing {
+    message: Message,
+    options: Vec<DhcpOption>,
+}
+
+impl Outgoing {
+    fn to_vec(&self) -> Vec<u8> {
+        let mut header = self.message.clone();
+        header.set_opts(Default::default());
+        let mut bytes = header.to_vec().expect("a DHCP header encodes");
+        // An `Encoder` writes from the start of its buffer, so the options get their own.
+        let mut options = Vec::new();
+        let mut encoder = dhcproto::Encoder::new(&mut options);
+        for option in &self.options {
+            option
+                .encode(&mut encoder)
+                .expect("an option we built encodes");
+        }
+        bytes.extend_from_slice(&options);
+        bytes.push(255);
+        bytes
+    }
+}
+
+/// The offer to request and, if another offer (or the same one) carries it, where the boot
+/// information comes from.
+#[derive(Clone, Debug)]
+struct Choice {
+    dhcp: Offer,
+    boot: Option<Offer>,
+}
+
 #[derive(Debug)]
 enum Phase {
     Off,
     Discover {
         attempt: usize,
-        dhcp: Option<Offer>,
-        proxy: Option<Offer>,
+        offers: Vec<Offer>,
     },
     Request {
         attempt: usize,
-        offer: Offer,
-        proxy: Option<Offer>,
+        choice: Choice,
     },
     BootServer {
         attempt: usize,
         lease: Lease,
         server: Ipv4Addr,
     },
+    /// Waiting out the firmware's pause before its first TFTP request.
+    TftpPause {
+        lease: Lease,
+        server: Ipv4Addr,
+        file: String,
+    },
     TftpOpen {
         attempt: usize,
         lease: Lease,
         server: Ipv4Addr,
         file: String,
+        /// Asking only for the size (EDK2), to abort once the OACK gives it.
+        probe: bool,
     },
     TftpData {
         lease: Lease,
@@ -152,6 +207,8 @@ enum Phase {
         next_block: u16,
         received: u64,
         blksize: u16,
+        /// RFC 7440: the client acknowledges every `window`-th block.
+        window: u16,
         tsize: Option<u64>,
         retries: usize,
     },
@@ -160,28 +217,43 @@ enum Phase {
 
 pub struct PxeClient {
     pub config: ClientConfig,
+    profile: &'static Profile,
     stream: Stream,
     phase: Phase,
     outcome: Outcome,
     xid: u32,
+    /// The xid of the boot-server request (its profile's rule).
+    boot_xid: u32,
     power_on_ns: u64,
     dhcp_cycles: u32,
     tftp_port: u16,
+    /// The `secs` of the last DISCOVER (EDK2 repeats it in its REQUEST).
+    discover_secs: u16,
+    /// Transmissions in the current DHCP state (iPXE's `secs`).
+    transmissions: u16,
+    /// EDK2's first DISCOVER wait, drawn at power-on.
+    first_timeout_ns: u64,
     /// Only the newest timer counts; older ones are stale when they fire.
     timer_generation: u64,
 }
 
 impl PxeClient {
     pub fn new(config: ClientConfig, stream: Stream) -> PxeClient {
+        let profile = config.firmware.profile();
         PxeClient {
             config,
+            profile,
             stream,
             phase: Phase::Off,
             outcome: Outcome::Pending,
             xid: 0,
+            boot_xid: 0,
             power_on_ns: 0,
             dhcp_cycles: 0,
             tftp_port: 0,
+            discover_secs: 0,
+            transmissions: 0,
+            first_timeout_ns: 0,
             timer_generation: 0,
         }
     }
@@ -198,20 +270,28 @@ impl PxeClient {
     pub(crate) fn start(&mut self, cx: &mut Cx) {
         self.power_on_ns = cx.now_ns();
         self.xid = self.stream.next_u64() as u32;
-        self.tftp_port = 1024 + (self.stream.next_u64() % 64_000) as u16;
+        self.tftp_port = self.random_port();
+        self.first_timeout_ns = match self.profile.first_timeout_range_ns {
+            Some((low, high)) => low + self.stream.next_u64() % (high - low).max(1),
+            None => self.profile.discover_timeouts_ns[0],
+        };
         cx.state(format!(
-            "powered on ({:?}, {})",
-            self.config.arch, self.config.mac
+            "powered on ({:?}, {} firmware, {})",
+            self.config.arch, self.profile.firmware, self.config.mac
         ));
         self.begin_dhcp(cx);
     }
 
+    fn random_port(&mut self) -> u16 {
+        1024 + (self.stream.next_u64() % 64_000) as u16
+    }
+
     fn begin_dhcp(&mut self, cx: &mut Cx) {
         self.dhcp_cycles += 1;
+        self.transmissions = 0;
         self.phase = Phase::Discover {
             attempt: 0,
-            dhcp: None,
-            proxy: None,
+            offers: Vec::new(),
         };
         self.send_discover(cx, 0);
     }
@@ -231,7 +311,9 @@ impl PxeClient {
                 "booted: {file} ({bytes} bytes) {} after power-on",
                 format_ns(time_ns - self.power_on_ns)
             )),
-            Outcome::Failed { code, message, .. } => cx.state(format!("{code}: {message}")),
+            Outcome::Failed { code, message, .. } => {
+                cx.state(format!("{code}: {message}; {}", self.profile.after_failure))
+            }
             Outcome::Pending => {}
         }
         self.outcome = outcome;
@@ -239,15 +321,53 @@ impl PxeClient {
         self.timer_generation += 1; // cancels whatever is pending
     }
 
-    fn fail(&mut self, cx: &mut Cx, code: &'static str, message: &str) {
+    fn fail(&mut self, cx: &mut Cx, failure: Failure, detail: Option<String>) {
+        let (code, message) = (self.profile.failures)(failure);
+        let message = match detail {
+            Some(detail) => format!("{message} ({detail})"),
+            None => message.to_string(),
+        };
         self.finish(
             cx,
             Outcome::Failed {
                 time_ns: cx.now_ns(),
                 code,
-                message: message.to_string(),
+                message,
             },
         );
+    }
+
+    /// The wait after DISCOVER number `attempt` (from 0).
+    fn discover_timeout_ns(&self, attempt: usize) -> u64 {
+        if attempt == 0 {
+            self.first_timeout_ns
+        } else {
+            self.profile.discover_timeouts_ns[attempt]
+        }
+    }
+
+    /// What the client takes from the offers it holds, if anything yet. `timeouts` counts the
+    /// DISCOVER timeouts so far (0 while offers arrive before the first).
+    fn choose(&self, offers: &[Offer], timeouts: usize, now_ns: u64) -> Option<Choice> {
+        match self.profile.offer_window {
+            OfferWindow::Early => {
+                let dhcp = offers.iter().find(|offer| offer.has_address())?;
+                let proxy = offers.iter().find(|offer| offer.pxe);
+                let plain = match self.profile.plain_offer {
+                    PlainOffer::AfterTimeouts(n) => timeouts >= n,
+                    PlainOffer::AfterElapsed(wait_ns) => {
+                        timeouts > 0 && now_ns - self.power_on_ns >= wait_ns
+                    }
+                    PlainOffer::Never => false,
+                };
+                (proxy.is_some() || plain).then(|| Choice {
+                    dhcp: dhcp.clone(),
+                    boot: proxy.cloned(),
+                })
+            }
+            OfferWindow::Full if timeouts == 0 => None,
+            OfferWindow::Full => edk2_choice(offers),
+        }
     }
 
     pub(crate) fn on_timer(&mut self, cx: &mut Cx, token: u64) {
@@ -255,38 +375,34 @@ impl PxeClient {
             return;
         }
         match std::mem::replace(&mut self.phase, Phase::Off) {
-            Phase::Discover {
-                attempt,
-                dhcp,
-                proxy,
-            } => {
+            Phase::Discover { attempt, offers } => {
                 let next = attempt + 1;
-                match (dhcp, proxy) {
-                    (Some(offer), proxy) if proxy.is_some() || next >= DISCOVER_RETRIES_FOR_PXE => {
-                        self.request(cx, offer, proxy, 0)
-                    }
-                    (dhcp, proxy) if next < DISCOVER_TIMEOUTS_S.len() => {
-                        self.phase = Phase::Discover {
-                            attempt: next,
-                            dhcp,
-                            proxy,
-                        };
-                        self.send_discover(cx, next);
-                    }
-                    _ => self.fail(cx, "PXE-E51", "No DHCP or proxyDHCP offers were received"),
+                if let Some(choice) = self.choose(&offers, next, cx.now_ns()) {
+                    self.transmissions = 0;
+                    return self.request(cx, choice, 0);
                 }
+                if next < self.profile.discover_timeouts_ns.len() {
+                    self.phase = Phase::Discover {
+                        attempt: next,
+                        offers,
+                    };
+                    return self.send_discover(cx, next);
+                }
+                let failure = if offers.is_empty() {
+                    Failure::NoOffers
+                } else {
+                    Failure::NoUsableOffer
+                };
+                let detail = format!("{} offer(s) received", offers.len());
+                self.fail(cx, failure, Some(detail));
             }
-            Phase::Request {
-                attempt,
-                offer,
-                proxy,
-            } => {
-                if attempt + 1 < REQUEST_TIMEOUTS_S.len() {
-                    self.request(cx, offer, proxy, attempt + 1);
-                } else if self.dhcp_cycles < DHCP_CYCLES_MAX {
+            Phase::Request { attempt, choice } => {
+                if attempt + 1 < self.profile.request_timeouts_ns.len() {
+                    self.request(cx, choice, attempt + 1);
+                } else if self.dhcp_cycles < self.profile.dhcp_cycles_max {
                     self.begin_dhcp(cx);
                 } else {
-                    self.fail(cx, "PXE-E51", "No DHCP or proxyDHCP offers were received");
+                    self.fail(cx, Failure::NoOffers, Some("no DHCPACK".to_string()));
                 }
             }
             Phase::BootServer {
@@ -294,26 +410,31 @@ impl PxeClient {
                 lease,
                 server,
             } => {
-                if attempt + 1 < REQUEST_TIMEOUTS_S.len() {
+                if attempt + 1 < self.profile.boot_server_timeouts_ns.len() {
                     self.boot_server_request(cx, lease, server, attempt + 1);
                 } else {
-                    self.fail(
-                        cx,
-                        "PXE-E55",
-                        "ProxyDHCP service did not reply to request on port 4011",
-                    );
+                    self.fail(cx, Failure::NoBootServerReply, None);
                 }
+            }
+            Phase::TftpPause {
+                lease,
+                server,
+                file,
+            } => {
+                let probe = self.profile.tftp_size_probe;
+                self.tftp_open(cx, lease, server, file, 0, probe);
             }
             Phase::TftpOpen {
                 attempt,
                 lease,
                 server,
                 file,
+                probe,
             } => {
-                if attempt + 1 < REQUEST_TIMEOUTS_S.len() {
-                    self.tftp_open(cx, lease, server, file, attempt + 1);
+                if attempt + 1 < self.profile.tftp_timeouts_ns.len() {
+                    self.tftp_open(cx, lease, server, file, attempt + 1, probe);
                 } else {
-                    self.fail(cx, "PXE-E32", "TFTP open timeout");
+                    self.fail(cx, Failure::TftpOpenTimeout, None);
                 }
             }
             Phase::TftpData {
@@ -324,11 +445,12 @@ impl PxeClient {
                 next_block,
                 received,
                 blksize,
+                window,
                 tsize,
                 retries,
             } => {
-                if retries + 1 < REQUEST_TIMEOUTS_S.len() {
-                    // Re-acknowledge the last block we have; the server resends the next one.
+                if retries + 1 < self.profile.tftp_timeouts_ns.len() {
+                    // Re-acknowledge the last block we have; the server resends what follows.
                     self.send_tftp(
                         cx,
                         lease,
@@ -346,43 +468,102 @@ impl PxeClient {
                         next_block,
                         received,
                         blksize,
+                        window,
                         tsize,
                         retries: retries + 1,
                     };
-                    self.arm(cx, REQUEST_TIMEOUTS_S[retries + 1] * SECOND_NS);
+                    self.arm(cx, self.profile.tftp_timeouts_ns[retries + 1]);
                 } else {
-                    self.fail(cx, "PXE-E35", "TFTP read timeout");
+                    self.fail(cx, Failure::TftpReadTimeout, None);
                 }
             }
             phase @ (Phase::Off | Phase::Done) => self.phase = phase,
         }
     }
 
-    fn pxe_options(&self, message: &mut Message) {
-        let options = message.opts_mut();
-        options.insert(DhcpOption::MaxMessageSize(1260));
-        options.insert(DhcpOption::ClassIdentifier(
-            format!("PXEClient:Arch:{:05}:UNDI:002001", self.config.arch.code()).into_bytes(),
-        ));
-        options.insert(DhcpOption::ClientSystemArchitecture(Architecture::from(
-            self.config.arch.code(),
-        )));
-        options.insert(DhcpOption::ClientNetworkInterface(1, 2, 1));
-        let mut guid = vec![0u8];
-        guid.extend_from_slice(&self.config.guid);
-        options.insert(DhcpOption::ClientMachineIdentifier(guid));
-        options.insert(DhcpOption::ParameterRequestList(
-            [
-                1u8, 2, 3, 4, 5, 6, 11, 12, 13, 15, 16, 17, 18, 22, 23, 28, 40, 41, 42, 43, 50, 51,
-                54, 58, 59, 60, 66, 67, 97, 128, 129, 130, 131, 132, 133, 134, 135,
-            ]
-            .into_iter()
-            .map(OptionCode::from)
-            .collect(),
-        ));
+    /// `secs` for a DHCP message sent now.
+    fn secs(&mut self, cx: &Cx, kind: MessageType) -> u16 {
+        match self.profile.secs {
+            Secs::Elapsed {
+                request_copies_discover,
+            } => {
+                if kind == MessageType::Request && request_copies_discover {
+                    return self.discover_secs;
+                }
+                let secs = (cx.now_ns() - self.power_on_ns) / SECOND_NS;
+                secs.min(u64::from(u16::MAX)) as u16
+            }
+            Secs::IpxeCounter => {
+                let (offer, proxy) = match &self.phase {
+                    Phase::Discover { offers, .. } => (
+                        offers.iter().any(Offer::has_address),
+                        offers.iter().any(|offer| offer.pxe),
+                    ),
+                    Phase::Request { choice, .. } => (true, choice.boot.is_some()),
+                    _ => (false, false),
+                };
+                let count = self.transmissions;
+                self.transmissions = self.transmissions.saturating_add(1);
+                (count << 2) | if offer { 2 } else { 0 } | u16::from(proxy)
+            }
+        }
     }
 
-    fn message(&self, cx: &Cx, kind: MessageType, ciaddr: Ipv4Addr) -> Message {
+    /// The option a profile lists, with this client's value; `None` for codes it fills in
+    /// elsewhere (50, 54) or does not send.
+    fn option(&self, code: u8, kind: MessageType) -> Option<DhcpOption> {
+        let profile = self.profile;
+        let arch = self.config.arch.code();
+        Some(match code {
+            53 => DhcpOption::MessageType(kind),
+            57 => DhcpOption::MaxMessageSize(profile.max_message_size),
+            60 => DhcpOption::ClassIdentifier(
+                format!(
+                    "PXEClient:Arch:{arch:05}:UNDI:{:03}{:03}",
+                    profile.undi.0, profile.undi.1
+                )
+                .into_bytes(),
+            ),
+            93 => DhcpOption::ClientSystemArchitecture(Architecture::from(arch)),
+            94 => DhcpOption::ClientNetworkInterface(profile.nii.0, profile.nii.1, profile.nii.2),
+            97 => {
+                let mut guid = vec![0u8];
+                guid.extend_from_slice(&self.config.guid);
+                DhcpOption::ClientMachineIdentifier(guid)
+            }
+            55 => DhcpOption::ParameterRequestList(
+                profile
+                    .parameter_request_list
+                    .iter()
+                    .map(|&code| OptionCode::from(code))
+                    .collect(),
+            ),
+            61 => {
+                let mut id = vec![1u8];
+                id.extend_from_slice(&self.config.mac.0);
+                DhcpOption::ClientIdentifier(id)
+            }
+            77 => DhcpOption::Unknown(UnknownOption::new(
+                OptionCode::from(77),
+                profile.user_class?.to_vec(),
+            )),
+            175 => DhcpOption::Unknown(UnknownOption::new(
+                OptionCode::from(175),
+                profile.ipxe_features?.to_vec(),
+            )),
+            _ => return None,
+        })
+    }
+
+    /// A DHCP message with the profile's options in the profile's order (dhcproto keeps
+    /// insertion order on the wire).
+    fn message(
+        &mut self,
+        cx: &Cx,
+        kind: MessageType,
+        ciaddr: Ipv4Addr,
+        chosen: Option<&Offer>,
+    ) -> Outgoing {
         let mut message = Message::new_with_id(
             self.xid,
             ciaddr,
@@ -392,16 +573,32 @@ impl PxeClient {
             &self.config.mac.0,
         );
         message.set_opcode(Opcode::BootRequest);
-        let secs = (cx.now_ns() - self.power_on_ns) / SECOND_NS;
-        message.set_secs(secs.min(u64::from(u16::MAX)) as u16);
-        message.set_flags(Flags::default().set_broadcast());
-        message.opts_mut().insert(DhcpOption::MessageType(kind));
-        self.pxe_options(&mut message);
-        message
+        let secs = self.secs(cx, kind);
+        message.set_secs(secs);
+        if kind == MessageType::Discover {
+            self.discover_secs = secs;
+        }
+        if self.profile.broadcast_dhcp {
+            message.set_flags(Flags::default().set_broadcast());
+        }
+        let codes = if kind == MessageType::Discover {
+            self.profile.discover_options
+        } else {
+            self.profile.request_options
+        };
+        let options = codes
+            .iter()
+            .filter_map(|&code| match (code, chosen) {
+                (50, Some(offer)) => Some(DhcpOption::RequestedIpAddress(offer.yiaddr)),
+                (54, Some(offer)) => Some(DhcpOption::ServerIdentifier(offer.server_id)),
+                _ => self.option(code, kind),
+            })
+            .collect();
+        Outgoing { message, options }
     }
 
-    fn broadcast(&self, cx: &mut Cx, message: &Message) {
-        let payload = message.to_vec().expect("a message we built encodes");
+    fn broadcast(&self, cx: &mut Cx, message: &Outgoing) {
+        let payload = message.to_vec();
         let frame = UdpFrame {
             src_mac: self.config.mac,
             dst_mac: EthernetAddress::BROADCAST,
@@ -449,61 +646,92 @@ impl PxeClient {
     }
 
     fn send_discover(&mut self, cx: &mut Cx, attempt: usize) {
-        let message = self.message(cx, MessageType::Discover, Ipv4Addr::UNSPECIFIED);
+        let message = self.message(cx, MessageType::Discover, Ipv4Addr::UNSPECIFIED, None);
         cx.state(format!(
             "DHCPDISCOVER xid {:#010x} (attempt {})",
             self.xid,
             attempt + 1
         ));
         self.broadcast(cx, &message);
-        self.arm(cx, DISCOVER_TIMEOUTS_S[attempt] * SECOND_NS);
+        let timeout_ns = self.discover_timeout_ns(attempt);
+        self.arm(cx, timeout_ns);
     }
 
-    fn request(&mut self, cx: &mut Cx, offer: Offer, proxy: Option<Offer>, attempt: usize) {
-        let mut message = self.message(cx, MessageType::Request, Ipv4Addr::UNSPECIFIED);
-        message
-            .opts_mut()
-            .insert(DhcpOption::RequestedIpAddress(offer.yiaddr));
-        message
-            .opts_mut()
-            .insert(DhcpOption::ServerIdentifier(offer.server_id));
+    fn request(&mut self, cx: &mut Cx, choice: Choice, attempt: usize) {
+        let message = self.message(
+            cx,
+            MessageType::Request,
+            Ipv4Addr::UNSPECIFIED,
+            Some(&choice.dhcp),
+        );
         cx.state(format!(
             "DHCPREQUEST {} from {} (attempt {})",
-            offer.yiaddr,
-            offer.server_id,
+            choice.dhcp.yiaddr,
+            choice.dhcp.server_id,
             attempt + 1
         ));
         self.broadcast(cx, &message);
-        self.phase = Phase::Request {
-            attempt,
-            offer,
-            proxy,
-        };
-        self.arm(cx, REQUEST_TIMEOUTS_S[attempt] * SECOND_NS);
+        self.phase = Phase::Request { attempt, choice };
+        self.arm(cx, self.profile.request_timeouts_ns[attempt]);
     }
 
     fn boot_server_request(&mut self, cx: &mut Cx, lease: Lease, server: Ipv4Addr, attempt: usize) {
-        let mut message = self.message(cx, MessageType::Request, lease.ip);
-        message.set_flags(Flags::default());
+        let profile = self.profile;
+        if attempt == 0 {
+            self.boot_xid = match profile.boot_server_xid {
+                BootServerXid::Same => self.xid,
+                BootServerXid::Fresh => self.stream.next_u64() as u32,
+                BootServerXid::Zero => 0,
+            };
+        }
+        let mut outgoing = self.message(cx, MessageType::Request, lease.ip, None);
+        let message = &mut outgoing.message;
+        message.set_xid(self.boot_xid);
+        message.set_flags(if profile.broadcast_boot_server {
+            Flags::default().set_broadcast()
+        } else {
+            Flags::default()
+        });
+        if profile.boot_server_secs_little_endian {
+            message.set_secs(message.secs().swap_bytes());
+        }
+        if profile.boot_server_item {
+            // Boot item type 0 (the PXE bootstrap server), layer 0.
+            let item = vec![PXE_BOOT_ITEM, 4, 0, 0, 0, 0, 255];
+            outgoing.options.push(DhcpOption::VendorExtensions(item));
+        }
         cx.state(format!(
-            "boot server request to {server}:{PXE_BOOT_SERVER_PORT} (attempt {})",
+            "boot server request to {server}:{PXE_BOOT_SERVER_PORT} xid {:#010x} (attempt {})",
+            self.boot_xid,
             attempt + 1
         ));
-        let payload = message.to_vec().expect("a message we built encodes");
-        self.unicast(
-            cx,
-            lease,
-            server,
-            DHCP_CLIENT_PORT,
-            PXE_BOOT_SERVER_PORT,
-            &payload,
-        );
+        let payload = outgoing.to_vec();
+        let src_port = if profile.boot_server_from_4011 {
+            PXE_BOOT_SERVER_PORT
+        } else {
+            DHCP_CLIENT_PORT
+        };
+        self.unicast(cx, lease, server, src_port, PXE_BOOT_SERVER_PORT, &payload);
         self.phase = Phase::BootServer {
             attempt,
             lease,
             server,
         };
-        self.arm(cx, REQUEST_TIMEOUTS_S[attempt] * SECOND_NS);
+        self.arm(cx, profile.boot_server_timeouts_ns[attempt]);
+    }
+
+    /// The boot file is known: TFTP, after the firmware's pause.
+    fn boot(&mut self, cx: &mut Cx, lease: Lease, server: Ipv4Addr, file: String) {
+        if self.profile.tftp_delay_ns == 0 {
+            let probe = self.profile.tftp_size_probe;
+            return self.tftp_open(cx, lease, server, file, 0, probe);
+        }
+        self.phase = Phase::TftpPause {
+            lease,
+            server,
+            file,
+        };
+        self.arm(cx, self.profile.tftp_delay_ns);
     }
 
     fn tftp_open(
@@ -513,15 +741,34 @@ impl PxeClient {
         server: Ipv4Addr,
         file: String,
         attempt: usize,
+        probe: bool,
     ) {
-        let blksize = self.config.tftp_blksize.to_string();
+        let profile = self.profile;
+        let blksize = profile
+            .tftp_blksize
+            .unwrap_or(self.config.tftp_blksize)
+            .to_string();
+        let windowsize = profile.tftp_windowsize.map(|w| w.to_string());
+        let mut options = Vec::new();
+        if probe || profile.tftp_tsize {
+            options.push(("tsize", "0"));
+        }
+        options.push(("blksize", blksize.as_str()));
+        if let (false, Some(windowsize)) = (probe, &windowsize) {
+            options.push(("windowsize", windowsize.as_str()));
+        }
         let request = tftp::Repr::ReadRequest {
             filename: &file,
             mode: "octet",
-            options: vec![("tsize", "0"), ("blksize", &blksize)],
+            options,
         };
         cx.state(format!(
-            "TFTP read request {file} from {server} (attempt {})",
+            "TFTP {} {file} from {server} (attempt {})",
+            if probe {
+                "size request"
+            } else {
+                "read request"
+            },
             attempt + 1
         ));
         self.send_tftp(cx, lease, server, TFTP_PORT, &request);
@@ -530,8 +777,9 @@ impl PxeClient {
             lease,
             server,
             file,
+            probe,
         };
-        self.arm(cx, REQUEST_TIMEOUTS_S[attempt] * SECOND_NS);
+        self.arm(cx, profile.tftp_timeouts_ns[attempt]);
     }
 
     fn send_tftp(&self, cx: &mut Cx, lease: Lease, server: Ipv4Addr, port: u16, repr: &tftp::Repr) {
@@ -597,7 +845,11 @@ impl PxeClient {
         {
             return cx.drop_frame("not addressed to this client", bytes);
         }
-        if udp.dst_port == DHCP_CLIENT_PORT {
+        // EDK2 sends its boot-server request from port 4011 and hears the answer there.
+        let boot_server_port = self.profile.boot_server_from_4011
+            && matches!(self.phase, Phase::BootServer { .. })
+            && udp.dst_port == PXE_BOOT_SERVER_PORT;
+        if udp.dst_port == DHCP_CLIENT_PORT || boot_server_port {
             self.on_dhcp(cx, ip.src_addr, udp.src_port, payload, bytes);
         } else if udp.dst_port == self.tftp_port && !ip.dst_addr.is_broadcast() {
             self.on_tftp(cx, ip.src_addr, udp.src_port, payload, bytes);
@@ -618,8 +870,13 @@ impl PxeClient {
             Ok(message) => message,
             Err(error) => return cx.drop_frame(format!("malformed DHCP message: {error}"), bytes),
         };
+        let xid = if matches!(self.phase, Phase::BootServer { .. }) {
+            self.boot_xid
+        } else {
+            self.xid
+        };
         if message.opcode() != Opcode::BootReply
-            || message.xid() != self.xid
+            || message.xid() != xid
             || message.chaddr().get(..6) != Some(&self.config.mac.0[..])
         {
             return cx.drop_frame("DHCP reply for another transaction", bytes);
@@ -647,41 +904,35 @@ impl PxeClient {
         };
 
         match (&mut self.phase, kind) {
-            (Phase::Discover { dhcp, proxy, .. }, MessageType::Offer) => {
-                let is_dhcp = !offer.yiaddr.is_unspecified();
+            (Phase::Discover { offers, .. }, MessageType::Offer) => {
                 cx.state(format!(
                     "{} from {}{}",
-                    if is_dhcp {
+                    if offer.has_address() {
                         "DHCPOFFER"
                     } else {
                         "proxy DHCPOFFER"
                     },
                     offer.server_id,
-                    if is_dhcp {
+                    if offer.has_address() {
                         format!(" ({})", offer.yiaddr)
                     } else {
                         String::new()
                     }
                 ));
-                if is_dhcp && dhcp.is_none() {
-                    *dhcp = Some(offer.clone());
+                if offers.len() >= self.profile.offers_max {
+                    return cx.drop_frame("offer cache full", bytes);
                 }
-                if offer.pxe && proxy.is_none() {
-                    *proxy = Some(offer);
-                }
-                // Real firmware proceeds once it has both an address and PXE boot information.
-                if let (Some(dhcp), Some(proxy)) = (dhcp.clone(), proxy.clone()) {
-                    self.request(cx, dhcp, Some(proxy), 0);
+                offers.push(offer);
+                let offers = offers.clone();
+                if let Some(choice) = self.choose(&offers, 0, cx.now_ns()) {
+                    self.transmissions = 0;
+                    self.request(cx, choice, 0);
                 }
             }
-            (
-                Phase::Request {
-                    offer: chosen,
-                    proxy,
-                    ..
-                },
-                MessageType::Ack,
-            ) if server_id == chosen.server_id => {
+            (Phase::Request { choice, .. }, MessageType::Ack)
+                if server_id == choice.dhcp.server_id =>
+            {
+                let choice = choice.clone();
                 let prefix_len = match options.get(OptionCode::SubnetMask) {
                     Some(DhcpOption::SubnetMask(mask)) => u32::from(*mask).leading_ones() as u8,
                     _ => 24,
@@ -701,35 +952,21 @@ impl PxeClient {
                     lease.ip,
                     router.map_or("none".to_string(), |r| r.to_string())
                 ));
-                let proxy = proxy.clone();
-                let ack_file = offer.file.clone();
-                match (proxy, ack_file) {
-                    (Some(proxy), _) if proxy.file.is_some() => {
-                        let server = if proxy.siaddr.is_unspecified() {
-                            proxy.server_id
-                        } else {
-                            proxy.siaddr
-                        };
-                        self.tftp_open(cx, lease, server, proxy.file.unwrap_or_default(), 0)
-                    }
-                    (Some(proxy), _) => self.boot_server_request(cx, lease, proxy.server_id, 0),
-                    (None, Some(file)) => {
-                        let server = if offer.siaddr.is_unspecified() {
-                            server_id
-                        } else {
-                            offer.siaddr
-                        };
-                        self.tftp_open(cx, lease, server, file, 0)
-                    }
-                    (None, None) => self.fail(cx, "PXE-E53", "No boot filename received"),
+                if self.profile.gratuitous_arp_after_ack {
+                    cx.announce(0, 0, lease.ip, self.config.mac, 1);
                 }
+                self.after_ack(cx, lease, choice.boot, offer);
             }
             (Phase::Request { .. }, MessageType::Nak) => {
                 cx.state(format!("DHCPNAK from {server_id}"));
-                if self.dhcp_cycles < DHCP_CYCLES_MAX {
+                if self.dhcp_cycles < self.profile.dhcp_cycles_max {
                     self.begin_dhcp(cx);
                 } else {
-                    self.fail(cx, "PXE-E51", "No DHCP or proxyDHCP offers were received");
+                    self.fail(
+                        cx,
+                        Failure::NoOffers,
+                        Some(format!("DHCPNAK from {server_id}")),
+                    );
                 }
             }
             (Phase::BootServer { lease, server, .. }, MessageType::Ack)
@@ -737,7 +974,7 @@ impl PxeClient {
             {
                 let lease = *lease;
                 let Some(file) = offer.file else {
-                    return self.fail(cx, "PXE-E53", "No boot filename received");
+                    return self.fail(cx, Failure::NoBootFile, None);
                 };
                 let tftp_server = if offer.siaddr.is_unspecified() {
                     src_ip
@@ -745,9 +982,33 @@ impl PxeClient {
                     offer.siaddr
                 };
                 cx.state(format!("boot server ACK: {file} on {tftp_server}"));
-                self.tftp_open(cx, lease, tftp_server, file, 0);
+                self.boot(cx, lease, tftp_server, file);
             }
             _ => cx.drop_frame(format!("unexpected {kind:?} in this phase"), bytes),
+        }
+    }
+
+    /// Where the boot file comes from once the address is bound: the boot offer's file, the
+    /// boot server on port 4011, or the ACK's own file.
+    fn after_ack(&mut self, cx: &mut Cx, lease: Lease, boot: Option<Offer>, ack: Offer) {
+        let tftp_server = |offer: &Offer| {
+            if offer.siaddr.is_unspecified() {
+                offer.server_id
+            } else {
+                offer.siaddr
+            }
+        };
+        match (boot, ack.file.clone()) {
+            (Some(boot), _) if boot.file.is_some() => {
+                let server = tftp_server(&boot);
+                self.boot(cx, lease, server, boot.file.unwrap_or_default())
+            }
+            (Some(boot), _) => self.boot_server_request(cx, lease, boot.server_id, 0),
+            (None, Some(file)) => {
+                let server = tftp_server(&ack);
+                self.boot(cx, lease, server, file)
+            }
+            (None, None) => self.fail(cx, Failure::NoBootFile, None),
         }
     }
 
@@ -770,68 +1031,11 @@ impl PxeClient {
                 lease,
                 server,
                 file,
-                ..
-            } if src_ip == server => {
-                let blksize_default = tftp::BLKSIZE_DEFAULT as u16;
-                match repr {
-                    tftp::Repr::OptionAck { options } => {
-                        let value = |key: &str| {
-                            options
-                                .iter()
-                                .find(|(k, _)| k.eq_ignore_ascii_case(key))
-                                .map(|(_, v)| *v)
-                        };
-                        let blksize = value("blksize")
-                            .and_then(|v| v.parse().ok())
-                            .unwrap_or(blksize_default);
-                        let tsize = value("tsize").and_then(|v| v.parse().ok());
-                        cx.state(format!(
-                            "TFTP OACK from port {src_port}: blksize {blksize}, tsize {}",
-                            tsize.map_or("none".to_string(), |t: u64| t.to_string())
-                        ));
-                        self.send_tftp(cx, lease, server, src_port, &tftp::Repr::Ack { block: 0 });
-                        self.phase = Phase::TftpData {
-                            lease,
-                            server,
-                            server_port: src_port,
-                            file,
-                            next_block: 1,
-                            received: 0,
-                            blksize,
-                            tsize,
-                            retries: 0,
-                        };
-                        self.arm(cx, REQUEST_TIMEOUTS_S[0] * SECOND_NS);
-                    }
-                    tftp::Repr::Data { block: 1, .. } => {
-                        self.phase = Phase::TftpData {
-                            lease,
-                            server,
-                            server_port: src_port,
-                            file,
-                            next_block: 1,
-                            received: 0,
-                            blksize: blksize_default,
-                            tsize: None,
-                            retries: 0,
-                        };
-                        self.on_tftp_data(cx, repr);
-                    }
-                    tftp::Repr::Error { code, message } => {
-                        let code_text = if code == 1 { "PXE-E3B" } else { "PXE-E36" };
-                        self.fail(cx, code_text, &format!("TFTP error {code}: {message}"));
-                    }
-                    _ => {
-                        self.phase = Phase::TftpOpen {
-                            attempt: 0,
-                            lease,
-                            server,
-                            file,
-                        };
-                        cx.drop_frame("unexpected TFTP packet while opening", bytes);
-                    }
-                }
-            }
+                probe,
+                attempt,
+            } if src_ip == server => self.on_tftp_open(
+                cx, lease, server, file, probe, attempt, src_port, repr, bytes,
+            ),
             phase @ Phase::TftpData { .. } => {
                 let Phase::TftpData {
                     server,
@@ -848,15 +1052,103 @@ impl PxeClient {
                 self.phase = phase;
                 match repr {
                     tftp::Repr::Data { .. } => self.on_tftp_data(cx, repr),
-                    tftp::Repr::Error { code, message } => {
-                        self.fail(cx, "PXE-E36", &format!("TFTP error {code}: {message}"))
-                    }
+                    tftp::Repr::Error { code, message } => self.fail(
+                        cx,
+                        Failure::TftpError,
+                        Some(format!("TFTP error {code}: {message}")),
+                    ),
                     _ => cx.drop_frame("unexpected TFTP packet during transfer", bytes),
                 }
             }
             phase => {
                 self.phase = phase;
                 cx.drop_frame("TFTP packet outside a transfer", bytes);
+            }
+        }
+    }
+
+    /// The server's first answer to a read (or size) request.
+    #[allow(clippy::too_many_arguments)]
+    fn on_tftp_open(
+        &mut self,
+        cx: &mut Cx,
+        lease: Lease,
+        server: Ipv4Addr,
+        file: String,
+        probe: bool,
+        attempt: usize,
+        src_port: u16,
+        repr: tftp::Repr,
+        bytes: &[u8],
+    ) {
+        let blksize_default = tftp::BLKSIZE_DEFAULT as u16;
+        let data = |blksize, window, tsize| Phase::TftpData {
+            lease,
+            server,
+            server_port: src_port,
+            file: file.clone(),
+            next_block: 1,
+            received: 0,
+            blksize,
+            window,
+            tsize,
+            retries: 0,
+        };
+        match repr {
+            tftp::Repr::OptionAck { options } => {
+                let value = |key: &str| {
+                    options
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                        .map(|(_, v)| *v)
+                };
+                let blksize = value("blksize")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(blksize_default);
+                let window = value("windowsize")
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&w: &u16| w > 0)
+                    .unwrap_or(1);
+                let tsize = value("tsize").and_then(|v| v.parse().ok());
+                cx.state(format!(
+                    "TFTP OACK from port {src_port}: blksize {blksize}, windowsize {window}, tsize {}",
+                    tsize.map_or("none".to_string(), |t: u64| t.to_string())
+                ));
+                if probe {
+                    // The size is known: end this transfer and read the file from a new port.
+                    let abort = tftp::Repr::Error {
+                        code: TFTP_ERROR_OPTION_TERMINATE,
+                        message: "",
+                    };
+                    self.send_tftp(cx, lease, server, src_port, &abort);
+                    self.tftp_port = self.random_port();
+                    return self.tftp_open(cx, lease, server, file, 0, false);
+                }
+                self.send_tftp(cx, lease, server, src_port, &tftp::Repr::Ack { block: 0 });
+                self.phase = data(blksize, window, tsize);
+                self.arm(cx, self.profile.tftp_timeouts_ns[0]);
+            }
+            tftp::Repr::Data { block: 1, .. } => {
+                self.phase = data(blksize_default, 1, None);
+                self.on_tftp_data(cx, repr);
+            }
+            tftp::Repr::Error { code, message } => {
+                let failure = if code == 1 {
+                    Failure::TftpFileNotFound
+                } else {
+                    Failure::TftpError
+                };
+                self.fail(cx, failure, Some(format!("TFTP error {code}: {message}")));
+            }
+            _ => {
+                self.phase = Phase::TftpOpen {
+                    attempt,
+                    lease,
+                    server,
+                    file,
+                    probe,
+                };
+                cx.drop_frame("unexpected TFTP packet while opening", bytes);
             }
         }
     }
@@ -872,6 +1164,7 @@ impl PxeClient {
             next_block,
             received,
             blksize,
+            window,
             tsize,
             retries,
             ..
@@ -881,8 +1174,11 @@ impl PxeClient {
         };
         let (lease, server, server_port) = (*lease, *server, *server_port);
         if block != *next_block {
-            // A retransmission of a block we already have: acknowledge it again (RFC 1350).
-            let ack = tftp::Repr::Ack { block };
+            // Out of order or a retransmission: acknowledge what we have in order (RFC 1350,
+            // RFC 7440 section 4), and the server goes on from there.
+            let ack = tftp::Repr::Ack {
+                block: next_block.wrapping_sub(1),
+            };
             return self.send_tftp(cx, lease, server, server_port, &ack);
         }
         *received += data.len() as u64;
@@ -890,21 +1186,22 @@ impl PxeClient {
         *retries = 0;
         let last = data.len() < usize::from(*blksize);
         let (received, tsize) = (*received, *tsize);
-        self.send_tftp(cx, lease, server, server_port, &tftp::Repr::Ack { block });
+        if last || block % *window == 0 {
+            self.send_tftp(cx, lease, server, server_port, &tftp::Repr::Ack { block });
+        }
         if !last {
-            return self.arm(cx, REQUEST_TIMEOUTS_S[0] * SECOND_NS);
+            return self.arm(cx, self.profile.tftp_timeouts_ns[0]);
         }
         let Phase::TftpData { file, .. } = std::mem::replace(&mut self.phase, Phase::Done) else {
             unreachable!()
         };
-        if tsize.is_some_and(|size| size != received) {
+        if let Some(size) = tsize.filter(|&size| size != received) {
             return self.fail(
                 cx,
-                "PXE-E3F",
-                &format!(
-                    "TFTP transfer size {received} differs from tsize {}",
-                    tsize.unwrap_or(0)
-                ),
+                Failure::TftpSizeMismatch,
+                Some(format!(
+                    "transfer size {received} differs from tsize {size}"
+                )),
             );
         }
         self.finish(
@@ -916,6 +1213,48 @@ impl PxeClient {
             },
         );
     }
+}
+
+/// EDK2's choice among the offers of a window (`PxeBcDhcp4.c`, `PxeBcSelectDhcp4Offer`), best
+/// first: an offer with an address and PXE boot information (DhcpPxe10); an address-only offer
+/// with a proxy offer naming a boot file (ProxyPxe10); an offer with an address marked
+/// PXEClient but no boot file (DhcpBinl: the client asks that server on port 4011); an
+/// address-only offer with a proxy offer without a boot file (ProxyBinl: 4011 to the proxy);
+/// an address-only offer that names a boot file. Within a class the first offer wins.
+fn edk2_choice(offers: &[Offer]) -> Option<Choice> {
+    let first = |pick: &dyn Fn(&Offer) -> bool| offers.iter().find(|offer| pick(offer)).cloned();
+    let dhcp_only = first(&|o| o.has_address() && !o.pxe);
+    let proxy_pxe10 = first(&|o| !o.has_address() && o.pxe && o.file.is_some());
+    let proxy_binl = first(&|o| !o.has_address() && o.pxe && o.file.is_none());
+    if let Some(offer) = first(&|o| o.has_address() && o.pxe && o.file.is_some()) {
+        return Some(Choice {
+            boot: Some(offer.clone()),
+            dhcp: offer,
+        });
+    }
+    if let (Some(dhcp), Some(proxy)) = (&dhcp_only, proxy_pxe10) {
+        return Some(Choice {
+            dhcp: dhcp.clone(),
+            boot: Some(proxy),
+        });
+    }
+    if let Some(offer) = first(&|o| o.has_address() && o.pxe && o.file.is_none()) {
+        return Some(Choice {
+            boot: Some(offer.clone()),
+            dhcp: offer,
+        });
+    }
+    if let (Some(dhcp), Some(proxy)) = (&dhcp_only, proxy_binl) {
+        return Some(Choice {
+            dhcp: dhcp.clone(),
+            boot: Some(proxy),
+        });
+    }
+    let with_file = first(&|o| o.has_address() && !o.pxe && o.file.is_some())?;
+    Some(Choice {
+        dhcp: with_file,
+        boot: None,
+    })
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod arp;
 pub mod client;
 pub mod decode;
 pub mod dhcp;
+pub mod firmware;
 pub mod frame;
 pub mod log;
 pub mod redundancy;

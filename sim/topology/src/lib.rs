@@ -10,6 +10,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use engine::client::{Arch, ClientConfig, PxeClient};
+use engine::firmware::Firmware;
 use engine::redundancy::{GratuitousArp, GroupConfig, Initial, Protocol};
 use engine::router::{
     DEFAULT_FORWARD_UDP_PORTS, Option82, Route, Router, RouterConfig, RouterInterface,
@@ -72,6 +73,7 @@ struct LanPlan {
 /// A fault with its target named; node ids are only known once the world is built.
 enum FaultPlan {
     Crash(String),
+    Shutdown(String),
     Recover(String),
     Service(String, ServiceAction),
     Link {
@@ -854,6 +856,16 @@ impl Planner<'_> {
                 ArchSpec::EfiBc => Arch::EfiBc,
                 ArchSpec::EfiX64 => Arch::EfiX64,
             };
+            let firmware = match &spec.firmware {
+                None => arch.default_firmware(),
+                Some(name) => name.trim().parse::<Firmware>().map_err(|message| {
+                    self.at(
+                        &with("firmware:"),
+                        message,
+                        "edk2 behaves like OVMF and UEFI PCs, ipxe like the iPXE ROM of QEMU and many NICs, pxe-spec like the PXE 2.1 text",
+                    )
+                })?,
+            };
             for index in 1..=count {
                 let name = if spec.count.is_some() {
                     format!("{}{index}", spec.name)
@@ -879,6 +891,7 @@ impl Planner<'_> {
                         name,
                         mac,
                         arch,
+                        firmware,
                         guid,
                         tftp_blksize: blksize,
                     },
@@ -1302,6 +1315,7 @@ impl Planner<'_> {
             let at_ns = self.duration_ns(&with("at:"), &spec.at)?;
             let actions = [
                 spec.crash.is_some(),
+                spec.shutdown.is_some(),
                 spec.recover.is_some(),
                 spec.restart.is_some(),
                 spec.link_down.is_some(),
@@ -1320,7 +1334,7 @@ impl Planner<'_> {
                     "add `lan: <name>` to say which",
                 ));
             }
-            let hint = "give each entry `at:` and one of: crash, recover, restart, link_down, link_up, lan";
+            let hint = "give each entry `at:` and one of: crash, shutdown, recover, restart, link_down, link_up, lan";
             if actions.iter().filter(|&&a| a).count() != 1 {
                 return Err(self.at(&with("at:"), "a fault needs exactly one action", hint));
             }
@@ -1343,6 +1357,8 @@ impl Planner<'_> {
             };
             let plan = if let Some(name) = &spec.crash {
                 FaultPlan::Crash(machine_named("crash:", name)?)
+            } else if let Some(name) = &spec.shutdown {
+                FaultPlan::Shutdown(machine_named("shutdown:", name)?)
             } else if let Some(name) = &spec.recover {
                 FaultPlan::Recover(machine_named("recover:", name)?)
             } else if let Some(target) = &spec.restart {
@@ -1701,6 +1717,7 @@ impl Plan {
             let node = |name: &str| world.node_id(name).expect("validated by the planner");
             let fault = match fault {
                 FaultPlan::Crash(name) => Fault::Crash { node: node(name) },
+                FaultPlan::Shutdown(name) => Fault::Shutdown { node: node(name) },
                 FaultPlan::Recover(name) => Fault::Recover { node: node(name) },
                 FaultPlan::Service(name, action) => Fault::Service {
                     node: node(name),

@@ -193,6 +193,11 @@ pub struct FaultSpec {
     /// A router or server that loses power.
     #[serde(default)]
     pub crash: Option<String>,
+    /// A router or server shut down cleanly: a VRRP master first advertises priority 0 and an
+    /// HSRP active router sends Resign, so the backup takes over at once (VRRP: after
+    /// Skew_Time), then it is off as after a crash.
+    #[serde(default)]
+    pub shutdown: Option<String>,
     /// A crashed router or server that boots again.
     #[serde(default)]
     pub recover: Option<String>,
@@ -286,6 +291,10 @@ pub struct ClientSpec {
     pub mac: Option<String>,
     #[serde(default)]
     pub tftp_blksize: Option<u16>,
+    /// The PXE firmware's behaviour: `edk2` (UEFI machines' default), `ipxe`, or `pxe-spec`
+    /// (the PXE 2.1 specification, BIOS machines' default).
+    #[serde(default)]
+    pub firmware: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema, PartialEq, Eq)]

@@ -1,0 +1,424 @@
+//! What differs between PXE firmware implementations, as data: the option set and its order,
+//! flags, the `secs` encoding, xid rules, the offer window and offer choice, retransmission
+//! schedules, the boot-server (port 4011) request, TFTP options and what each shows when it
+//! fails. `client` runs one state machine and asks its profile at each of these points.
+//!
+//! The values were measured from real firmware under QEMU (OVMF's UefiPxeBcDxe and SeaBIOS with
+//! the iPXE NIC ROM) and read from their sources (EDK2 `NetworkPkg/UefiPxeBcDxe/PxeBcDhcp4.c`,
+//! iPXE `src/net/udp/dhcp.c` and `src/config/dhcp.h`); `pxe-spec` is the PXE 2.1 text.
+
+use std::fmt;
+use std::str::FromStr;
+
+const MS: u64 = 1_000_000;
+const S: u64 = 1_000_000_000;
+
+/// A firmware profile by name (`firmware:` in a topology).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Firmware {
+    /// The Intel PXE 2.1 specification's client.
+    PxeSpec,
+    /// EDK2 (OVMF and most UEFI firmware): UefiPxeBcDxe.
+    Edk2,
+    /// iPXE (a BIOS NIC option ROM, as QEMU's SeaBIOS loads it).
+    Ipxe,
+}
+
+impl Firmware {
+    pub const ALL: [Firmware; 3] = [Firmware::PxeSpec, Firmware::Edk2, Firmware::Ipxe];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Firmware::PxeSpec => "pxe-spec",
+            Firmware::Edk2 => "edk2",
+            Firmware::Ipxe => "ipxe",
+        }
+    }
+
+    pub fn profile(self) -> &'static Profile {
+        match self {
+            Firmware::PxeSpec => &PXE_SPEC,
+            Firmware::Edk2 => &EDK2,
+            Firmware::Ipxe => &IPXE,
+        }
+    }
+}
+
+impl fmt::Display for Firmware {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Firmware {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Firmware, String> {
+        Firmware::ALL
+            .into_iter()
+            .find(|firmware| firmware.name() == text)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Firmware::ALL.iter().map(|f| f.name()).collect();
+                format!(
+                    "unknown firmware `{text}`; the profiles are {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// How `secs` is filled in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Secs {
+    /// Seconds since the DHCP process began (RFC 2131); the REQUEST repeats the DISCOVER's.
+    Elapsed { request_copies_discover: bool },
+    /// iPXE: `(transmissions in this state << 2) | (have an offer ? 2 : 0) | (have a proxy
+    /// offer ? 1 : 0)`.
+    IpxeCounter,
+}
+
+/// When the client stops collecting offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OfferWindow {
+    /// At once when it holds an address and PXE boot information (pxe-spec, iPXE); on each
+    /// timeout it takes a plain DHCP offer once `plain_after` allows it.
+    Early,
+    /// Only when the retransmission timer fires: every offer of the window is weighed (EDK2).
+    Full,
+}
+
+/// When an offer with an address but no PXE information is taken on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlainOffer {
+    /// After this many DISCOVER timeouts (PXE 2.1: the 4 and 8 s ones).
+    AfterTimeouts(usize),
+    /// At the first timeout at least this long after the first DISCOVER (iPXE's proxyDHCP
+    /// wait, `DHCP_DISC_PROXY_TIMEOUT_SEC`).
+    AfterElapsed(u64),
+    /// Never, unless it names a boot file (EDK2's offer classes).
+    Never,
+}
+
+/// The xid of the boot-server request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BootServerXid {
+    /// The DHCP transaction's.
+    Same,
+    /// A new random one (EDK2).
+    Fresh,
+    /// Zero (iPXE).
+    Zero,
+}
+
+/// Why a boot failed, independent of what a firmware prints for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// No offer at all in the whole DISCOVER schedule.
+    NoOffers,
+    /// Offers came, but none the firmware would use.
+    NoUsableOffer,
+    /// The ACK (or the chosen offers) named no boot file.
+    NoBootFile,
+    /// The boot server never answered on port 4011.
+    NoBootServerReply,
+    TftpOpenTimeout,
+    TftpReadTimeout,
+    TftpFileNotFound,
+    TftpError,
+    TftpSizeMismatch,
+}
+
+/// One firmware's behaviour.
+#[derive(Debug)]
+pub struct Profile {
+    pub firmware: Firmware,
+    /// The DISCOVER option codes in the order they are sent; 53 first. Codes the client fills
+    /// in: 53, 57, 60, 61, 77, 93, 94, 97, 55, 175.
+    pub discover_options: &'static [u8],
+    /// REQUEST: the same, with 50 and 54 where this firmware puts them.
+    pub request_options: &'static [u8],
+    /// Option 55.
+    pub parameter_request_list: &'static [u8],
+    /// Option 57.
+    pub max_message_size: u16,
+    /// The UNDI version in option 60 (`UNDI:003000`).
+    pub undi: (u8, u8),
+    /// Option 94: (type, major, minor).
+    pub nii: (u8, u8, u8),
+    /// Option 77.
+    pub user_class: Option<&'static [u8]>,
+    /// Option 175, iPXE's encapsulated feature list.
+    pub ipxe_features: Option<&'static [u8]>,
+    pub secs: Secs,
+    /// The broadcast flag on DISCOVER and REQUEST.
+    pub broadcast_dhcp: bool,
+    /// The broadcast flag on the boot-server request.
+    pub broadcast_boot_server: bool,
+    /// Waits after each DISCOVER; the run ends in `NoOffers` after the last.
+    pub discover_timeouts_ns: &'static [u64],
+    /// EDK2's first wait is shorter than its nominal 4 s (the DHCP driver's one-second tick
+    /// starts before the DISCOVER): drawn uniformly from this range when set.
+    pub first_timeout_range_ns: Option<(u64, u64)>,
+    pub offer_window: OfferWindow,
+    pub plain_offer: PlainOffer,
+    /// Offers kept per window (EDK2 `PXEBC_OFFER_MAX_NUM`).
+    pub offers_max: usize,
+    /// Waits after each REQUEST.
+    pub request_timeouts_ns: &'static [u64],
+    /// Full DHCP cycles (DISCOVER..ACK) before giving up after NAKs or silence.
+    pub dhcp_cycles_max: u32,
+    /// The boot-server request leaves from port 4011 (EDK2) rather than 68.
+    pub boot_server_from_4011: bool,
+    pub boot_server_xid: BootServerXid,
+    /// Option 43 with a boot item (type 0, layer 0) on the boot-server request.
+    pub boot_server_item: bool,
+    /// `secs` of the boot-server request is written little-endian (EDK2).
+    pub boot_server_secs_little_endian: bool,
+    pub boot_server_timeouts_ns: &'static [u64],
+    /// The pause between the boot-server answer (or the ACK) and the first TFTP request.
+    pub tftp_delay_ns: u64,
+    /// First ask for the file's size only (tsize), abort with ERROR 8, then read it.
+    pub tftp_size_probe: bool,
+    /// `blksize` asked for; `None`: the client's configured value.
+    pub tftp_blksize: Option<u16>,
+    /// RFC 7440 `windowsize` asked for when reading.
+    pub tftp_windowsize: Option<u16>,
+    /// `tsize` on the read request.
+    pub tftp_tsize: bool,
+    pub tftp_timeouts_ns: &'static [u64],
+    /// A gratuitous ARP for the new address after the ACK (iPXE).
+    pub gratuitous_arp_after_ack: bool,
+    /// What the firmware shows for each failure: (code, message).
+    pub failures: fn(Failure) -> (&'static str, &'static str),
+    /// What the machine does after the failure, for the log.
+    pub after_failure: &'static str,
+}
+
+/// PXE 2.1 option 55 as pxelab has always sent it.
+const SPEC_REQUEST_LIST: &[u8] = &[
+    1, 2, 3, 4, 5, 6, 11, 12, 13, 15, 16, 17, 18, 22, 23, 28, 40, 41, 42, 43, 50, 51, 54, 58, 59,
+    60, 66, 67, 97, 128, 129, 130, 131, 132, 133, 134, 135,
+];
+
+fn spec_failures(failure: Failure) -> (&'static str, &'static str) {
+    match failure {
+        Failure::NoOffers | Failure::NoUsableOffer => {
+            ("PXE-E51", "No DHCP or proxyDHCP offers were received")
+        }
+        Failure::NoBootFile => ("PXE-E53", "No boot filename received"),
+        Failure::NoBootServerReply => (
+            "PXE-E55",
+            "ProxyDHCP service did not reply to request on port 4011",
+        ),
+        Failure::TftpOpenTimeout => ("PXE-E32", "TFTP open timeout"),
+        Failure::TftpReadTimeout => ("PXE-E35", "TFTP read timeout"),
+        Failure::TftpFileNotFound => ("PXE-E3B", "TFTP error - File not found"),
+        Failure::TftpError => ("PXE-E36", "Error received from TFTP server"),
+        Failure::TftpSizeMismatch => ("PXE-E3F", "TFTP packet size is invalid"),
+    }
+}
+
+pub static PXE_SPEC: Profile = Profile {
+    firmware: Firmware::PxeSpec,
+    discover_options: &[53, 55, 57, 60, 93, 94, 97],
+    request_options: &[53, 50, 54, 55, 57, 60, 93, 94, 97],
+    parameter_request_list: SPEC_REQUEST_LIST,
+    max_message_size: 1260,
+    undi: (2, 1),
+    nii: (1, 2, 1),
+    user_class: None,
+    ipxe_features: None,
+    secs: Secs::Elapsed {
+        request_copies_discover: false,
+    },
+    broadcast_dhcp: true,
+    broadcast_boot_server: false,
+    discover_timeouts_ns: &[4 * S, 8 * S, 16 * S, 32 * S],
+    first_timeout_range_ns: None,
+    offer_window: OfferWindow::Early,
+    plain_offer: PlainOffer::AfterTimeouts(2),
+    offers_max: 16,
+    request_timeouts_ns: &[S, 2 * S, 3 * S, 4 * S],
+    dhcp_cycles_max: 2,
+    boot_server_from_4011: false,
+    boot_server_xid: BootServerXid::Same,
+    boot_server_item: false,
+    boot_server_secs_little_endian: false,
+    boot_server_timeouts_ns: &[S, 2 * S, 3 * S, 4 * S],
+    tftp_delay_ns: 0,
+    tftp_size_probe: false,
+    tftp_blksize: None,
+    tftp_windowsize: None,
+    tftp_tsize: true,
+    tftp_timeouts_ns: &[S, 2 * S, 3 * S, 4 * S],
+    gratuitous_arp_after_ack: false,
+    failures: spec_failures,
+    after_failure: "the BIOS tries the next boot device",
+};
+
+fn edk2_failures(failure: Failure) -> (&'static str, &'static str) {
+    match failure {
+        Failure::NoOffers | Failure::NoBootServerReply | Failure::TftpOpenTimeout => {
+            ("PXE-E18", "Server response timeout.")
+        }
+        Failure::NoUsableOffer | Failure::NoBootFile => ("PXE-E16", "No valid offer received."),
+        Failure::TftpReadTimeout => ("PXE-E18", "Server response timeout."),
+        Failure::TftpFileNotFound => ("PXE-E99", "Unexpected network error."),
+        Failure::TftpError | Failure::TftpSizeMismatch => ("PXE-E99", "Unexpected network error."),
+    }
+}
+
+pub static EDK2: Profile = Profile {
+    firmware: Firmware::Edk2,
+    discover_options: &[53, 57, 55, 97, 94, 93, 60],
+    request_options: &[53, 54, 50, 57, 55, 97, 94, 93, 60],
+    // PxeBcDhcp4.c `PxeBcBuildDhcp4Options`: 27 codes and 128..135.
+    parameter_request_list: &[
+        1, 2, 3, 4, 5, 6, 12, 13, 15, 17, 18, 22, 23, 28, 40, 41, 42, 43, 50, 51, 54, 58, 59, 60,
+        66, 67, 97, 128, 129, 130, 131, 132, 133, 134, 135,
+    ],
+    max_message_size: 1472,
+    undi: (3, 0),
+    nii: (1, 3, 0),
+    user_class: None,
+    ipxe_features: None,
+    secs: Secs::Elapsed {
+        request_copies_discover: true,
+    },
+    broadcast_dhcp: true,
+    broadcast_boot_server: false,
+    // `mPxeDhcpTimeout` = {4, 8, 16, 32}; PXE-E18 about 60 s after the first DISCOVER.
+    discover_timeouts_ns: &[4 * S, 8 * S, 16 * S, 32 * S],
+    first_timeout_range_ns: Some((3_500 * MS, 3_800 * MS)),
+    offer_window: OfferWindow::Full,
+    plain_offer: PlainOffer::Never,
+    offers_max: 16,
+    request_timeouts_ns: &[4 * S, 8 * S, 16 * S, 32 * S],
+    dhcp_cycles_max: 1,
+    boot_server_from_4011: true,
+    boot_server_xid: BootServerXid::Fresh,
+    boot_server_item: true,
+    boot_server_secs_little_endian: true,
+    // Retries 1, 2 and 3 s apart, then PXE-E18 10 s after the first.
+    boot_server_timeouts_ns: &[S, 2 * S, 3 * S, 4 * S],
+    tftp_delay_ns: S,
+    tftp_size_probe: true,
+    tftp_blksize: Some(1468),
+    tftp_windowsize: Some(4),
+    tftp_tsize: false,
+    tftp_timeouts_ns: &[4 * S, 8 * S, 16 * S],
+    gratuitous_arp_after_ack: false,
+    failures: edk2_failures,
+    after_failure: "the boot manager moves on to IPv6 PXE and HTTP boot",
+};
+
+fn ipxe_failures(failure: Failure) -> (&'static str, &'static str) {
+    match failure {
+        Failure::NoOffers | Failure::NoUsableOffer => (
+            "iPXE-040ee186",
+            "No configuration methods succeeded (https://ipxe.org/040ee186)",
+        ),
+        Failure::NoBootFile => (
+            "iPXE-3d0c6135",
+            "Nothing to boot: No such file or directory",
+        ),
+        Failure::NoBootServerReply => (
+            "iPXE-4c0a6035",
+            "Connection timed out (https://ipxe.org/4c0a6035)",
+        ),
+        Failure::TftpOpenTimeout | Failure::TftpReadTimeout => (
+            "iPXE-4c126035",
+            "Connection timed out (https://ipxe.org/4c126035)",
+        ),
+        Failure::TftpFileNotFound => (
+            "iPXE-2d12608e",
+            "No such file or directory (https://ipxe.org/2d12608e)",
+        ),
+        Failure::TftpError | Failure::TftpSizeMismatch => (
+            "iPXE-1d12603b",
+            "Operation not permitted (https://ipxe.org/1d12603b)",
+        ),
+    }
+}
+
+/// iPXE's option 175 as its BIOS build sends it: feature flags (PXE extensions 2, HTTP, DNS,
+/// TFTP, bzImage, Multiboot, PXE, ELF, COMBOOT) and its version (0xeb).
+const IPXE_FEATURES: &[u8] = &[
+    0x10, 1, 2, 0x13, 1, 1, 0x17, 1, 1, 0x15, 1, 1, 0x18, 1, 1, 0x19, 1, 1, 0x21, 1, 1, 0x22, 1, 1,
+    0x23, 1, 1, 0xeb, 3, 1, 0, 0,
+];
+
+pub static IPXE: Profile = Profile {
+    firmware: Firmware::Ipxe,
+    discover_options: &[53, 57, 93, 94, 60, 77, 55, 175, 61, 97],
+    request_options: &[53, 57, 93, 94, 60, 77, 55, 175, 61, 97, 54, 50],
+    // `dhcp_request_options_data`.
+    parameter_request_list: &[
+        1, 3, 6, 7, 12, 15, 17, 26, 43, 60, 66, 67, 119, 128, 129, 130, 131, 132, 133, 134, 135,
+        175, 203,
+    ],
+    max_message_size: 1472,
+    undi: (2, 1),
+    nii: (1, 2, 1),
+    user_class: Some(b"iPXE"),
+    ipxe_features: Some(IPXE_FEATURES),
+    secs: Secs::IpxeCounter,
+    broadcast_dhcp: false,
+    broadcast_boot_server: true,
+    // DHCP_DISC_START_TIMEOUT_SEC 1, doubling, up to DHCP_DISC_END_TIMEOUT_SEC: 1, 2, 4, 8.
+    discover_timeouts_ns: &[S, 2 * S, 4 * S, 8 * S],
+    first_timeout_range_ns: None,
+    offer_window: OfferWindow::Early,
+    plain_offer: PlainOffer::AfterElapsed(2 * S),
+    offers_max: 16,
+    // DHCP_REQ_START_TIMEOUT_SEC 1 .. DHCP_REQ_END_TIMEOUT_SEC 4.
+    request_timeouts_ns: &[S, 2 * S, 4 * S],
+    dhcp_cycles_max: 1,
+    boot_server_from_4011: false,
+    boot_server_xid: BootServerXid::Zero,
+    boot_server_item: false,
+    boot_server_secs_little_endian: false,
+    // PXEBS_START_TIMEOUT_SEC 1 .. PXEBS_END_TIMEOUT_SEC 2: two tries.
+    boot_server_timeouts_ns: &[S, 2 * S],
+    tftp_delay_ns: 0,
+    tftp_size_probe: false,
+    tftp_blksize: Some(1432),
+    tftp_windowsize: None,
+    tftp_tsize: true,
+    tftp_timeouts_ns: &[S, 2 * S, 4 * S, 8 * S],
+    gratuitous_arp_after_ack: true,
+    failures: ipxe_failures,
+    after_failure: "SeaBIOS: No bootable device",
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_names_list_the_profiles() {
+        for firmware in Firmware::ALL {
+            assert_eq!(firmware.name().parse::<Firmware>(), Ok(firmware));
+            assert_eq!(firmware.profile().firmware, firmware);
+        }
+        let error = "ovmf".parse::<Firmware>().unwrap_err();
+        assert!(error.contains("pxe-spec, edk2, ipxe"), "{error}");
+    }
+
+    #[test]
+    fn every_profile_sends_what_it_lists() {
+        for firmware in Firmware::ALL {
+            let profile = firmware.profile();
+            assert_eq!(profile.discover_options[0], 53, "{firmware}");
+            assert_eq!(profile.request_options[0], 53, "{firmware}");
+            for code in profile.discover_options {
+                assert!(profile.request_options.contains(code), "{firmware}: {code}");
+            }
+            assert!(profile.request_options.contains(&50));
+            assert!(profile.request_options.contains(&54));
+            assert!(!profile.discover_timeouts_ns.is_empty());
+            assert!(!profile.boot_server_timeouts_ns.is_empty());
+            assert!(!profile.tftp_timeouts_ns.is_empty());
+        }
+    }
+}
