@@ -328,6 +328,7 @@ fn in_frame(target: &str, payload: &[u8]) -> Vec<u8> {
                 dst_ip,
                 protocol: smoltcp::wire::IpProtocol::Unknown(vrrp::IP_PROTOCOL),
                 ttl: 255,
+                dscp: 0,
                 payload: &payload[..payload.len().min(frame::MTU - frame::IPV4_HEADER_LEN)],
             }
             .to_bytes()

@@ -30,6 +30,14 @@ fn instance(
 #[test]
 fn every_builtin_plugin_loads_and_starts() {
     for artifact in artifacts::ALL {
+        if let Some(why) = artifacts::not_built(artifact.name) {
+            // A C plugin on a machine without clang: built empty, reported, never loaded.
+            tests::tools::missing(
+                why,
+                &format!("loading the built-in plugin `{}`", artifact.name),
+            );
+            continue;
+        }
         let config = match artifact.name {
             "dhcp-server" => vec![
                 ("pool".into(), "10.1.0.100-10.1.0.199".into()),

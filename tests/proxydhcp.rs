@@ -172,7 +172,7 @@ fn c_twin_built() -> bool {
     match artifacts::not_built("proxydhcp-c") {
         None => true,
         Some(reason) => {
-            println!("proxydhcp-c was not built, so the C twin is not tested: {reason}");
+            tests::tools::missing(reason, "testing the C twin proxydhcp-c");
             false
         }
     }

@@ -4,6 +4,8 @@
 //! why, so that `cargo test` passes on a machine with only rustup. Shared by `tests/` and
 //! `web/tests/` (included there by path).
 
+#![allow(dead_code)] // each test binary that includes this file uses part of it
+
 use std::path::{Path, PathBuf};
 
 /// The variable `.ci/run` sets: a missing tool is a failure, not a skip.
@@ -20,7 +22,10 @@ pub fn find(name: &str, package: &str, what: &str) -> Option<PathBuf> {
     match locate(name) {
         Some(path) => Some(path),
         None => {
-            missing(&format!("`{name}` not found (Debian package `{package}`)"), what);
+            missing(
+                &format!("`{name}` not found (Debian package `{package}`)"),
+                what,
+            );
             None
         }
     }
@@ -71,5 +76,6 @@ fn locate(name: &str) -> Option<PathBuf> {
 
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+    std::fs::metadata(path)
+        .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
 }

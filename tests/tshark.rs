@@ -1,7 +1,7 @@
 //! Every shipped topology's run, exported as pcapng, is read by the real `tshark`: no malformed
 //! packet, no expert warning or error, valid IPv4/UDP checksums, and each protocol dissected as
 //! what it is (DHCP with relay fields and PXE options, TFTP, HSRP, VRRP). Skipped, with a line
-//! saying so, when tshark is not installed; CI installs it.
+//! saying so, when tshark is not installed, and failed under CI (`tests/tools.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,11 +10,7 @@ use engine::log::Kind;
 use tests::{plan, run};
 
 fn tshark() -> Option<PathBuf> {
-    let ok = Command::new("tshark")
-        .arg("--version")
-        .output()
-        .is_ok_and(|out| out.status.success());
-    ok.then(|| PathBuf::from("tshark"))
+    tests::tools::find("tshark", "tshark", "reading the captures back with tshark")
 }
 
 fn shipped_topologies() -> Vec<String> {
@@ -72,7 +68,6 @@ fn expert_sections(text: &str) -> Vec<(String, Vec<String>)> {
 #[test]
 fn every_shipped_topology_decodes_cleanly_in_tshark() {
     let Some(tshark) = tshark() else {
-        println!("tshark is not installed: the pcapng check was not run (CI installs it)");
         return;
     };
     let folder = std::env::temp_dir().join(format!("pxelab-tshark-{}", std::process::id()));

@@ -6,12 +6,12 @@
 const COLORS = {
   discover: "#1f77b4", offer: "#2ca02c", request: "#ff7f0e", ack: "#9467bd", nak: "#d62728",
   proxy: "#e377c2", tftp: "#8c564b", hsrp: "#8a8f99", vrrp: "#b5b21a", "dhcp-other": "#17becf",
-  other: "#b0b4bc", malformed: "#000000",
+  arp: "#6b8e23", other: "#b0b4bc", malformed: "#000000",
 };
 const CLASS_NAMES = {
   discover: "DISCOVER", offer: "OFFER", request: "REQUEST", ack: "ACK", nak: "NAK",
   proxy: "proxy DHCP / PXE (4011)", tftp: "TFTP", hsrp: "HSRP", vrrp: "VRRP",
-  "dhcp-other": "other DHCP", other: "other", malformed: "malformed",
+  "dhcp-other": "other DHCP", arp: "ARP", other: "other", malformed: "malformed",
 };
 const BAND_COLORS = { Active: "#2ca02c", Master: "#2ca02c", Standby: "#4a90d9", Backup: "#4a90d9" };
 const LANE_ORDER = { client: 0, router: 1, server: 2, tap: 3 };
@@ -882,7 +882,7 @@ function renderLegend() {
     span.append(swatch, el("span", text));
     legend.append(span);
   };
-  for (const key of ["discover", "offer", "request", "ack", "nak", "proxy", "tftp", "hsrp", "vrrp"]) item(COLORS[key], CLASS_NAMES[key]);
+  for (const key of ["discover", "offer", "request", "ack", "nak", "proxy", "tftp", "arp", "hsrp", "vrrp"]) item(COLORS[key], CLASS_NAMES[key]);
   item("rgba(255,200,0,0.8)", "relayed duplicate of one request (bracket joins the copies)");
   item("#b0b4bc", "dashed: dropped by the receiver");
   item("#2ca02c", "router Active / Master", true);

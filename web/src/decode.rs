@@ -16,6 +16,13 @@ pub fn class(frame: &[u8]) -> &'static str {
     let Ok(parsed) = engine::frame::parse(frame) else {
         return "malformed";
     };
+    if engine::arp::is_arp(frame) {
+        return if engine::arp::parse(frame).is_some() {
+            "arp"
+        } else {
+            "malformed"
+        };
+    }
     let Some(ip) = parsed.ipv4 else {
         return "other";
     };
@@ -143,6 +150,31 @@ pub fn packet(frame: &[u8]) -> Value {
     })
 }
 
+fn arp_layer(frame: &[u8]) -> Value {
+    let Some(smoltcp::wire::ArpRepr::EthernetIpv4 {
+        operation,
+        source_hardware_addr,
+        source_protocol_addr,
+        target_hardware_addr,
+        target_protocol_addr,
+    }) = engine::arp::parse(frame)
+    else {
+        return error_layer("ARP", "not an Ethernet/IPv4 ARP packet");
+    };
+    let operation = match operation {
+        smoltcp::wire::ArpOperation::Request => "request (1)".to_string(),
+        smoltcp::wire::ArpOperation::Reply => "reply (2)".to_string(),
+        other => format!("{other:?}"),
+    };
+    json!({"name": "ARP", "fields": [
+        field("Operation", operation),
+        field("Sender MAC", source_hardware_addr),
+        field("Sender IP", source_protocol_addr),
+        field("Target MAC", target_hardware_addr),
+        field("Target IP", target_protocol_addr),
+    ]})
+}
+
 fn error_layer(name: &str, error: impl ToString) -> Value {
     json!({"name": name, "error": error.to_string(), "fields": []})
 }
@@ -157,6 +189,9 @@ fn decode_layers(frame: &[u8], layers: &mut Vec<Value>) {
         field("Source", ethernet.src_addr()),
         field("EtherType", ethernet.ethertype()),
     ]}));
+    if engine::arp::is_arp(frame) {
+        return layers.push(arp_layer(frame));
+    }
     let parsed = match engine::frame::parse(frame) {
         Ok(parsed) => parsed,
         Err(error) => return layers.push(error_layer("IPv4", error)),

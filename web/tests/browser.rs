@@ -3,10 +3,12 @@
 //! lanes and arrows, clicks a packet with a real mouse event and reads the inspector, finds the
 //! crash marker, writes the screenshot the README shows, and finds the next crashing seed.
 //!
-//! Without a chromium binary the test says `browser suite not run: chromium not found` and
-//! passes; `.ci/run` installs chromium so CI always runs it.
+//! Without a chromium binary the test says it skipped the suite and passes; under CI
+//! (`PXELAB_REQUIRE_TOOLS`, which `.ci/run` sets after installing chromium) it fails instead.
 
 mod common;
+#[path = "../../tests/tools.rs"]
+mod tools;
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -26,16 +28,7 @@ fn find_chromium() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("PXELAB_CHROMIUM") {
         return Some(PathBuf::from(path));
     }
-    let names = [
-        "chromium",
-        "chromium-browser",
-        "google-chrome",
-        "google-chrome-stable",
-    ];
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
-        .find(|candidate| candidate.is_file())
+    tools::find("chromium", "chromium", "the browser suite")
 }
 
 /// The browser process and its profile folder, both gone when this is dropped.
@@ -236,7 +229,6 @@ fn server() -> std::net::SocketAddr {
 #[test]
 fn the_kb_race_in_a_browser() {
     let Some(chromium) = find_chromium() else {
-        println!("browser suite not run: chromium not found");
         return;
     };
     let addr = server();
@@ -405,7 +397,6 @@ fn json_of(cdp: &mut Cdp, expression: &str, what: &str) -> Value {
 #[test]
 fn sweep_and_compare_views_in_a_browser() {
     let Some(chromium) = find_chromium() else {
-        println!("browser suite not run: chromium not found");
         return;
     };
     let addr = server();
@@ -509,7 +500,6 @@ fn sweep_and_compare_views_in_a_browser() {
 #[test]
 fn ten_thousand_events_stay_interactive() {
     let Some(chromium) = find_chromium() else {
-        println!("browser suite not run: chromium not found");
         return;
     };
     // The KB network with eighty clients instead of three: well over 10,000 log records.

@@ -1,6 +1,9 @@
 //! The capture at its boundary: an event log with real DHCP frames in, pcapng bytes out, read
 //! back by pcap-file's reader and, where it is installed, by tshark itself.
 
+#[path = "../../../tests/tools.rs"]
+mod tools;
+
 use std::net::Ipv4Addr;
 use std::process::Command;
 use std::rc::Rc;
@@ -257,12 +260,8 @@ fn a_log_without_lans_is_a_bare_section() {
 /// expert error (checksums checked too).
 #[test]
 fn tshark_reads_the_capture_cleanly() {
-    match Command::new("tshark").arg("--version").output() {
-        Ok(version) if version.status.success() => {}
-        _ => {
-            println!("tshark is not on PATH: tshark check skipped");
-            return;
-        }
+    if tools::find("tshark", "tshark", "reading the capture back with tshark").is_none() {
+        return;
     }
     let (log, _, _) = relay_log();
     let path = std::env::temp_dir().join(format!("pxelab-capture-{}.pcapng", std::process::id()));

@@ -204,12 +204,7 @@ impl Table {
     /// An ARP packet arrived. RFC 826's order: merge the sender if we know it; if the target is
     /// ours, add the sender (if not merged) and answer a request. `answer` is the MAC we answer
     /// the target with, if it is ours.
-    pub fn take(
-        &mut self,
-        now_ns: u64,
-        arp: &ArpRepr,
-        answer: Option<EthernetAddress>,
-    ) -> Taken {
+    pub fn take(&mut self, now_ns: u64, arp: &ArpRepr, answer: Option<EthernetAddress>) -> Taken {
         let ArpRepr::EthernetIpv4 {
             operation,
             source_hardware_addr,
@@ -385,15 +380,7 @@ mod tests {
         let mut table = table();
         assert_eq!(table.resolve(0, THEIR_IP, ipv4_frame()), Resolve::Request);
         assert_eq!(table.resolve(1, THEIR_IP, ipv4_frame()), Resolve::Waiting);
-        let reply = parse(&packet(
-            ArpOperation::Reply,
-            THEM,
-            THEIR_IP,
-            US,
-            OUR_IP,
-            US,
-        ))
-        .unwrap();
+        let reply = parse(&packet(ArpOperation::Reply, THEM, THEIR_IP, US, OUR_IP, US)).unwrap();
         let taken = table.take(5, &reply, Some(US));
         assert_eq!(taken.released.len(), 2);
         assert!(taken.released.iter().all(|f| destination(f) == THEM));
@@ -404,7 +391,10 @@ mod tests {
         assert_eq!(destination(&frame), THEM);
         // Past the timeout the address is asked for again.
         let later = 6 + ArpConfig::HOST.timeout_ns;
-        assert_eq!(table.resolve(later, THEIR_IP, ipv4_frame()), Resolve::Request);
+        assert_eq!(
+            table.resolve(later, THEIR_IP, ipv4_frame()),
+            Resolve::Request
+        );
     }
 
     #[test]
@@ -454,7 +444,10 @@ mod tests {
             (operation, source_hardware_addr, target_hardware_addr),
             (ArpOperation::Reply, US, THEM)
         );
-        assert!(matches!(table.resolve(1, THEIR_IP, ipv4_frame()), Resolve::Ready(_)));
+        assert!(matches!(
+            table.resolve(1, THEIR_IP, ipv4_frame()),
+            Resolve::Ready(_)
+        ));
         // The virtual IP only while the virtual MAC is owned, answered with it.
         assert_eq!(table.answers(VIP, US, &[]), None);
         assert_eq!(table.answers(VIP, US, &[VMAC]), Some(VMAC));

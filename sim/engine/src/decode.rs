@@ -14,6 +14,9 @@ pub fn describe(bytes: &[u8]) -> String {
         Ok(parsed) => parsed,
         Err(error) => return format!("malformed frame ({error}, {} bytes)", bytes.len()),
     };
+    if crate::arp::is_arp(bytes) {
+        return describe_arp(bytes);
+    }
     if let Some(ip) = parsed.ipv4
         && ip.next_header == smoltcp::wire::IpProtocol::Unknown(vrrp::IP_PROTOCOL)
     {
@@ -61,6 +64,32 @@ pub fn describe(bytes: &[u8]) -> String {
         let _ = write!(text, "UDP {} bytes", payload.len());
     }
     text
+}
+
+/// `ARP who-has 10.1.0.1 tell 10.1.0.100`, `ARP 10.1.0.1 is-at 00:00:0c:07:ac:0a`, as tcpdump
+/// prints them; a gratuitous ARP (sender = target) is named so.
+fn describe_arp(bytes: &[u8]) -> String {
+    use smoltcp::wire::{ArpOperation, ArpRepr};
+    let Some(ArpRepr::EthernetIpv4 {
+        operation,
+        source_hardware_addr,
+        source_protocol_addr,
+        target_protocol_addr,
+        ..
+    }) = crate::arp::parse(bytes)
+    else {
+        return format!("malformed ARP ({} bytes)", bytes.len());
+    };
+    match operation {
+        ArpOperation::Request if source_protocol_addr == target_protocol_addr => {
+            format!("ARP gratuitous {source_protocol_addr} is-at {source_hardware_addr}")
+        }
+        ArpOperation::Request => {
+            format!("ARP who-has {target_protocol_addr} tell {source_protocol_addr}")
+        }
+        ArpOperation::Reply => format!("ARP {source_protocol_addr} is-at {source_hardware_addr}"),
+        other => format!("ARP {other:?} from {source_protocol_addr}"),
+    }
 }
 
 fn describe_hsrp(payload: &[u8]) -> String {

@@ -105,6 +105,8 @@ pub struct IpFrame<'a> {
     pub dst_ip: Ipv4Addr,
     pub protocol: IpProtocol,
     pub ttl: u8,
+    /// Differentiated services code point (VRRP adverts: 48, CS6, as keepalived and FRR send).
+    pub dscp: u8,
     pub payload: &'a [u8],
 }
 
@@ -133,6 +135,8 @@ impl IpFrame<'_> {
         .emit(&mut frame);
         let mut packet = Ipv4Packet::new_unchecked(frame.payload_mut());
         ip.emit(&mut packet, &checksums());
+        packet.set_dscp(self.dscp);
+        packet.fill_checksum();
         packet.payload_mut().copy_from_slice(self.payload);
         Ok(bytes)
     }
@@ -226,6 +230,23 @@ pub fn forward(ipv4_packet: &[u8], src_mac: EthernetAddress, dst_mac: EthernetAd
     packet.set_hop_limit(ttl - 1);
     packet.fill_checksum();
     bytes
+}
+
+/// Writes `ident` into an IPv4 frame's identification field (and the header checksum); false,
+/// leaving it as it was, for a frame that is not IPv4.
+pub fn set_ipv4_ident(frame: &mut [u8], ident: u16) -> bool {
+    let Ok(mut ethernet) = EthernetFrame::new_checked(&mut frame[..]) else {
+        return false;
+    };
+    if ethernet.ethertype() != EthernetProtocol::Ipv4 {
+        return false;
+    }
+    let Ok(mut packet) = Ipv4Packet::new_checked(ethernet.payload_mut()) else {
+        return false;
+    };
+    packet.set_ident(ident);
+    packet.fill_checksum();
+    true
 }
 
 /// True for broadcast and multicast destinations (the I/G bit).

@@ -259,7 +259,13 @@ impl Group {
             let arp = self.config.gratuitous_arp;
             cx.announce(0, self.interface, address, mac, arp.count);
             if arp.repeat > 0 {
-                cx.announce(arp.repeat_after_ns, self.interface, address, mac, arp.repeat);
+                cx.announce(
+                    arp.repeat_after_ns,
+                    self.interface,
+                    address,
+                    mac,
+                    arp.repeat,
+                );
             }
         }
     }
@@ -333,6 +339,19 @@ impl Group {
                 self.set_timer(cx, Timer::Active, down);
             }
         }
+    }
+
+    /// A clean shutdown while Active/Master: RFC 5798 6.4.3 (priority 0, so a backup takes over
+    /// after Skew_Time) and RFC 2281 (Resign). Then back to Initial.
+    pub fn resign(&mut self, cx: &mut Cx) {
+        if self.is_forwarding() {
+            match self.config.protocol {
+                Protocol::Vrrp => self.advertise(cx, 0),
+                Protocol::Hsrp => self.hsrp_send(cx, hsrp::OpCode::Resign),
+            }
+        }
+        self.stop_all();
+        self.enter(cx, State::Initial, "shut down");
     }
 
     /// The interface lost its link or the router lost power: back to Initial, nothing sent.
@@ -557,6 +576,7 @@ impl Group {
             dst_ip: vrrp::GROUP_ADDR,
             protocol: IpProtocol::Unknown(vrrp::IP_PROTOCOL),
             ttl: vrrp::TTL,
+            dscp: vrrp::DSCP,
             payload: &payload,
         };
         match frame.to_bytes() {

@@ -133,6 +133,14 @@ impl Router {
         }
     }
 
+    /// A clean shutdown: each group we forward for tells the others (VRRP priority 0, HSRP
+    /// Resign), so they take over without waiting out their timers.
+    pub(crate) fn resign(&mut self, cx: &mut Cx) {
+        for group in &mut self.groups {
+            group.resign(cx);
+        }
+    }
+
     /// Power lost: every table and timer is gone (the world voids pending timers and sends).
     pub(crate) fn power_off(&mut self) {
         for group in &mut self.groups {
@@ -350,7 +358,7 @@ impl Router {
             self.config.interfaces[hop.interface].mac,
             frame::UNRESOLVED_MAC,
         );
-        cx.send_to(hop.interface as u32, hop.address, out);
+        cx.forward_to(hop.interface as u32, hop.address, out);
     }
 
     /// Why this interface does not relay now, if it does not (Cisco's `redundancy` keyword).

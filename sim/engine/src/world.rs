@@ -94,6 +94,11 @@ pub enum Fault {
     Crash {
         node: NodeId,
     },
+    /// The node is shut down cleanly: a router resigns its redundancy groups on the wire (VRRP
+    /// priority 0, HSRP Resign) before it goes off as in `Crash`.
+    Shutdown {
+        node: NodeId,
+    },
     /// The node boots again, from scratch.
     Recover {
         node: NodeId,
@@ -255,6 +260,8 @@ enum Event {
         interface: u32,
         /// Resolved with ARP when the frame leaves; `None`: the frame carries its MAC.
         next_hop: Option<Ipv4Addr>,
+        /// Routed on, not sent by the node: its IPv4 identification stays.
+        forwarded: bool,
         frame: Vec<u8>,
     },
     /// An ARP request for `address` on `port` went unanswered for a while.
@@ -340,6 +347,8 @@ enum Action {
         delay_ns: u64,
         /// Resolved with ARP when the frame leaves; `None`: the frame carries its MAC.
         next_hop: Option<Ipv4Addr>,
+        /// Routed on, not sent by the node: its IPv4 identification stays.
+        forwarded: bool,
     },
     /// The interface now holds `address` (a client's lease), or none.
     Address {
@@ -394,6 +403,7 @@ impl Cx<'_> {
             frame,
             delay_ns,
             next_hop: None,
+            forwarded: false,
         });
     }
 
@@ -417,6 +427,19 @@ impl Cx<'_> {
             frame,
             delay_ns,
             next_hop: Some(next_hop),
+            forwarded: false,
+        });
+    }
+
+    /// Routes a received IPv4 packet on to `next_hop` (re-framed by the caller); unlike a
+    /// packet the node sends itself, it keeps its identification field.
+    pub fn forward_to(&mut self, interface: u32, next_hop: Ipv4Addr, frame: Vec<u8>) {
+        self.actions.push(Action::Send {
+            interface,
+            frame,
+            delay_ns: 0,
+            next_hop: Some(next_hop),
+            forwarded: true,
         });
     }
 
@@ -557,6 +580,8 @@ pub struct World {
     node_up: Vec<bool>,
     /// Bumped when a node crashes: timers and delayed sends from before are void.
     node_epoch: Vec<u32>,
+    /// The IPv4 identification of the next packet each node sends.
+    node_ip_id: Vec<u16>,
     lans: Vec<Lan>,
     ports: Vec<Port>,
     log: Option<EventLog>,
@@ -600,6 +625,7 @@ impl World {
             node_ports: Vec::new(),
             node_up: Vec::new(),
             node_epoch: Vec::new(),
+            node_ip_id: Vec::new(),
             lans: Vec::new(),
             ports: Vec::new(),
             log: None,
@@ -695,6 +721,7 @@ impl World {
         self.node_ports.push(ports);
         self.node_up.push(true);
         self.node_epoch.push(0);
+        self.node_ip_id.push(1);
         self.schedule(start_ns, Event::Start { node: id });
         id
     }
@@ -762,10 +789,11 @@ impl World {
                 epoch,
                 interface,
                 next_hop,
+                forwarded,
                 frame,
             } => {
                 if epoch == self.node_epoch[node] {
-                    self.send(node, interface, next_hop, frame);
+                    self.send(node, interface, next_hop, forwarded, frame);
                 }
             }
             Event::ArpRetry {
@@ -859,6 +887,18 @@ impl World {
 
     fn apply(&mut self, fault: Fault) {
         match fault {
+            Fault::Shutdown { node } => {
+                if !self.node_up[node] {
+                    return;
+                }
+                self.with_node(node, |node, cx| {
+                    cx.state("shutting down (fault timeline)");
+                    if let Node::Router(router) = node {
+                        router.resign(cx);
+                    }
+                });
+                self.apply(Fault::Crash { node });
+            }
             Fault::Crash { node } => {
                 if !self.node_up[node] {
                     return;
@@ -1000,12 +1040,14 @@ impl World {
                     frame,
                     delay_ns: 0,
                     next_hop,
-                } => self.send(id, interface, next_hop, frame),
+                    forwarded,
+                } => self.send(id, interface, next_hop, forwarded, frame),
                 Action::Send {
                     interface,
                     frame,
                     delay_ns,
                     next_hop,
+                    forwarded,
                 } => self.schedule(
                     self.now_ns + delay_ns,
                     Event::Transmit {
@@ -1013,6 +1055,7 @@ impl World {
                         epoch: self.node_epoch[id],
                         interface,
                         next_hop,
+                        forwarded,
                         frame,
                     },
                 ),
@@ -1036,6 +1079,7 @@ impl World {
                                     epoch: self.node_epoch[id],
                                     interface,
                                     next_hop: None,
+                                    forwarded: false,
                                     frame,
                                 },
                             );
@@ -1259,7 +1303,19 @@ impl World {
     }
 
     /// Sends a node's frame: as it is, or to `next_hop` once the interface's ARP resolves it.
-    fn send(&mut self, node: NodeId, interface: u32, next_hop: Option<Ipv4Addr>, frame: Vec<u8>) {
+    /// An IPv4 packet the node originates gets the next value of the node's identification
+    /// counter, as IP stacks number their datagrams.
+    fn send(
+        &mut self,
+        node: NodeId,
+        interface: u32,
+        next_hop: Option<Ipv4Addr>,
+        forwarded: bool,
+        mut frame: Vec<u8>,
+    ) {
+        if !forwarded && frame::set_ipv4_ident(&mut frame, self.node_ip_id[node]) {
+            self.node_ip_id[node] = self.node_ip_id[node].wrapping_add(1);
+        }
         let Some(next_hop) = next_hop else {
             return self.transmit(node, interface, Rc::from(frame));
         };
@@ -1290,7 +1346,11 @@ impl World {
             ..
         } = self.ports[port];
         let source = self.ports[port].arp.source_address();
-        self.transmit(node, interface, Rc::from(arp::request(mac, source, address)));
+        self.transmit(
+            node,
+            interface,
+            Rc::from(arp::request(mac, source, address)),
+        );
         let retransmit_ns = self.ports[port].arp.config.retransmit_ns;
         self.schedule(
             self.now_ns + retransmit_ns,

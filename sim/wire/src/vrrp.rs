@@ -27,6 +27,8 @@ pub const IP_PROTOCOL: u8 = 112;
 pub const GROUP_ADDR: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 /// IP time to live of every advertisement; a receiver drops any other (RFC 5798 section 7.1).
 pub const TTL: u8 = 255;
+/// DSCP of advertisements: CS6 (48), network control, as keepalived and FRR send them.
+pub const DSCP: u8 = 48;
 /// Default priority of a backup router.
 pub const PRIORITY_DEFAULT: u8 = 100;
 /// Priority of the router that owns the virtual addresses.
