@@ -1,6 +1,6 @@
-//! What the firmware ends with, for network setups other than the KB race: UEFI clients get the
-//! UEFI boot file, and a network without a DHCP server ends in PXE-E51 after PXE 2.1's four
-//! DISCOVER timeouts (4 + 8 + 16 + 32 s).
+//! What the firmware ends with, for network setups other than the KB race: BIOS clients get the
+//! BIOS boot file, and a network without a DHCP server ends BIOS clients (the PXE 2.1 profile)
+//! in PXE-E51 after the four DISCOVER timeouts (4 + 8 + 16 + 32 s).
 
 use engine::client::Outcome;
 use tests::{run, topology_path};
@@ -14,14 +14,14 @@ fn variant(edit: impl Fn(&str) -> String) -> topology::Plan {
 }
 
 #[test]
-fn uefi_clients_get_the_uefi_boot_file() {
-    let plan = variant(|text| text.replace("    arch: bios", "    arch: efi-x64"));
+fn bios_clients_get_the_bios_boot_file() {
+    let plan = variant(|text| text.replace("    arch: efi-x64", "    arch: bios"));
     let (_, report) = run(&plan, 3);
     for client in &report.clients {
         let Outcome::Booted { file, .. } = &client.outcome else {
             panic!("{client:?}")
         };
-        assert_eq!(file, "SMSBoot\\x64\\wdsmgfw.efi");
+        assert_eq!(file, "SMSBoot\\x86\\wdsnbp.com");
     }
 }
 
@@ -30,7 +30,7 @@ fn without_a_dhcp_server_clients_end_in_pxe_e51_after_sixty_seconds() {
     let plan = variant(|text| {
         let start = text.find("  dhcp:\n").unwrap();
         let end = text.find("  wds:\n").unwrap();
-        format!("{}{}", &text[..start], &text[end..])
+        format!("{}{}", &text[..start], &text[end..]).replace("    arch: efi-x64", "    arch: bios")
     });
     let (world, report) = run(&plan, 3);
     for client in &report.clients {

@@ -131,6 +131,8 @@ fn every_shipped_topology_decodes_cleanly_in_tshark() {
                     "dhcp.option.agent_information_option.agent_circuit_id",
                     "-e",
                     "frame.comment",
+                    "-e",
+                    "arp.opcode",
                 ],
             );
             let rows: Vec<Vec<&str>> = fields.lines().map(|l| l.split('|').collect()).collect();
@@ -152,15 +154,24 @@ fn every_shipped_topology_decodes_cleanly_in_tshark() {
                     .any(|row| row[1].split(':').any(|p| p == protocol))
             };
             assert!(has("dhcp"), "{context}: no DHCP");
-            let relayed = rows
-                .iter()
-                .any(|row| !row[2].is_empty() && row[2] != "0.0.0.0" && row[3] == "1");
-            assert!(relayed, "{context}: no relayed DHCP with giaddr and hops 1");
+            let text = std::fs::read_to_string(tests::topology_path(&name)).unwrap();
+            if text.contains("helpers:") {
+                let relayed = rows
+                    .iter()
+                    .any(|row| !row[2].is_empty() && row[2] != "0.0.0.0" && row[3] == "1");
+                assert!(relayed, "{context}: no relayed DHCP with giaddr and hops 1");
+            }
+            // Every unicast is resolved on the wire: requests (1) and replies (2).
+            for opcode in ["1", "2"] {
+                assert!(
+                    rows.iter().any(|row| has("arp") && row[7] == opcode),
+                    "{context}: no ARP with opcode {opcode}"
+                );
+            }
             assert!(
                 rows.iter().any(|row| row[4].starts_with("PXEClient")),
                 "{context}: no PXE vendor class"
             );
-            let text = std::fs::read_to_string(tests::topology_path(&name)).unwrap();
             if text.contains("protocol: hsrp") {
                 assert!(has("hsrp"), "{context}: no HSRP");
             }

@@ -37,6 +37,8 @@ pub struct ServerConfig {
     pub restart_after_ns: Option<u64>,
     /// Simulated CPU time per unit of plugin work (wasm fuel), in picoseconds; 0: free.
     pub cpu_ps_per_unit: u64,
+    /// UDP ports the host firewall drops before the service sees them.
+    pub blocked_udp_ports: Vec<u16>,
 }
 
 /// Keys under this prefix belong to the WMI repository: a WMI restart or a reboot clears them.
@@ -202,6 +204,9 @@ impl ServerNode {
         };
         if ip.dst_addr != self.config.ip && ip.dst_addr != frame::BROADCAST_IP {
             return cx.drop_frame("not addressed to this host", frame_bytes);
+        }
+        if self.config.blocked_udp_ports.contains(&udp.dst_port) {
+            return cx.drop_frame("blocked by the host firewall", frame_bytes);
         }
         if !self.up {
             return cx.drop_frame(

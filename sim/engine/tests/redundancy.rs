@@ -7,7 +7,7 @@ use dhcproto::v4::{DhcpOption, Flags, Message, MessageType};
 use dhcproto::{Decodable, Decoder, Encodable};
 use engine::frame::{self, UdpFrame};
 use engine::log::Kind;
-use engine::redundancy::{GroupConfig, Initial, Protocol};
+use engine::redundancy::{GratuitousArp, GroupConfig, Initial, Protocol};
 use engine::router::{DEFAULT_FORWARD_UDP_PORTS, Router, RouterConfig, RouterInterface};
 use engine::tap::Tap;
 use engine::world::{Attachment, Fault, LanConfig, Limits, Node, World};
@@ -35,6 +35,7 @@ struct Setup {
     client_script: Vec<(u64, Vec<u8>)>,
     faults: Vec<(u64, Fault)>,
     until_ns: u64,
+    gratuitous_arp: GratuitousArp,
 }
 
 impl Setup {
@@ -54,6 +55,7 @@ impl Setup {
             client_script: vec![],
             faults: vec![],
             until_ns: 60 * S,
+            gratuitous_arp: GratuitousArp::default(),
         }
     }
 
@@ -84,7 +86,7 @@ impl Setup {
                 hello_ns: self.hello_ns,
                 hold_ns: self.hold_ns,
                 initial: member.initial,
-                gratuitous_arp: Default::default(),
+                gratuitous_arp: self.gratuitous_arp,
             };
             let vmac = group.virtual_mac();
             let config = RouterConfig {
@@ -450,5 +452,111 @@ fn relays_that_follow_redundancy_are_silent_while_standby_and_relay_after_takeov
                 "the standby relays even before it takes over"
             );
         }
+    }
+}
+
+/// `(time, sender MAC)` of every gratuitous ARP for the virtual IP sent by `router`.
+fn announcements(world: &World, router: &str) -> Vec<(u64, EthernetAddress)> {
+    let log = world.log().unwrap();
+    log.records()
+        .iter()
+        .filter(|r| log.node_name(r.node) == router)
+        .filter_map(|r| match &r.kind {
+            Kind::Send { frame, .. } => match engine::arp::parse(frame)? {
+                smoltcp::wire::ArpRepr::EthernetIpv4 {
+                    source_hardware_addr,
+                    source_protocol_addr,
+                    target_protocol_addr,
+                    ..
+                } if source_protocol_addr == VIP && target_protocol_addr == VIP => {
+                    Some((r.time_ns, source_hardware_addr))
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_new_master_announces_the_virtual_ip_as_often_as_configured() {
+    let crash_ns = 10 * S;
+    for (garp, expected) in [
+        (GratuitousArp::default(), vec![0]),
+        // keepalived: 5 at once, 5 more after vrrp_garp_master_delay (5 s).
+        (
+            GratuitousArp {
+                count: 5,
+                repeat: 5,
+                repeat_after_ns: 5 * S,
+            },
+            vec![0, 0, 0, 0, 0, 5 * S, 5 * S, 5 * S, 5 * S, 5 * S],
+        ),
+    ] {
+        let mut setup = Setup::new(
+            Protocol::Vrrp,
+            2,
+            vec![member(110, Initial::Active), member(100, Initial::Standby)],
+        );
+        setup.gratuitous_arp = garp;
+        setup.faults = vec![(crash_ns, Fault::Crash { node: 0 })];
+        let world = setup.run();
+        // A network converged before the run announced nothing at time zero.
+        assert!(announcements(&world, "r1").is_empty());
+        let sent = announcements(&world, "r2");
+        let master = first_entry(&world, "r2", "Master", crash_ns).unwrap();
+        let offsets: Vec<u64> = sent.iter().map(|(t, _)| t - master).collect();
+        assert_eq!(offsets, expected);
+        let vmac = EthernetAddress([0, 0, 0x5e, 0, 1, 10]);
+        assert!(sent.iter().all(|(_, mac)| *mac == vmac));
+    }
+}
+
+#[test]
+fn a_clean_shutdown_hands_over_after_skew_time_not_master_down_interval() {
+    let shutdown_ns = 10 * S;
+    let mut setup = Setup::new(
+        Protocol::Vrrp,
+        2,
+        vec![member(110, Initial::Active), member(100, Initial::Standby)],
+    );
+    setup.faults = vec![(shutdown_ns, Fault::Shutdown { node: 0 })];
+    let world = setup.run();
+    let takeover = first_entry(&world, "r2", "Master", shutdown_ns).unwrap() - shutdown_ns;
+    // Skew_Time = (256 - 100) / 256 * 1 s, after a LAN hop for the priority-0 advert.
+    let skew = 156 * S / 256;
+    assert!((skew..skew + MS).contains(&takeover), "{takeover} ns");
+}
+
+#[test]
+fn vrrp_advertisements_carry_dscp_48_and_counting_ip_ids() {
+    let setup = Setup::new(
+        Protocol::Vrrp,
+        3,
+        vec![member(110, Initial::Active), member(100, Initial::Standby)],
+    );
+    let world = setup.run();
+    let log = world.log().unwrap();
+    let adverts: Vec<(u8, u16)> = log
+        .records()
+        .iter()
+        .filter(|r| log.node_name(r.node) == "r1")
+        .filter_map(|r| match &r.kind {
+            Kind::Send { frame, .. } => {
+                let parsed = engine::frame::parse(frame).ok()?;
+                let ip = parsed.ipv4?;
+                (ip.dst_addr == wire::vrrp::GROUP_ADDR).then(|| {
+                    let packet =
+                        smoltcp::wire::Ipv4Packet::new_checked(parsed.ipv4_packet).unwrap();
+                    (packet.dscp(), packet.ident())
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(adverts.len() > 10);
+    assert!(adverts.iter().all(|(dscp, _)| *dscp == 48));
+    for pair in adverts.windows(2) {
+        assert!(pair[1].1 > pair[0].1, "IP ids count up: {adverts:?}");
     }
 }

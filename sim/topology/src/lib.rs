@@ -777,6 +777,7 @@ impl Planner<'_> {
                     service_name: server.service.name.clone().unwrap_or_else(|| name.clone()),
                     restart_after_ns,
                     cpu_ps_per_unit,
+                    blocked_udp_ports: server.firewall_blocks_udp.clone(),
                 },
                 lan,
                 plugin: server.plugin.clone(),

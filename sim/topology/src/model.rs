@@ -257,6 +257,10 @@ pub struct ServerSpec {
     /// few wasm instructions per nanosecond); 0 makes plugin work free.
     #[serde(default)]
     pub cpu_ns_per_fuel: Option<f64>,
+    /// UDP ports the host's firewall drops before the service sees them (Windows Firewall
+    /// blocking 4011 is the classic cause of PXE-E55).
+    #[serde(default)]
+    pub firewall_blocks_udp: Vec<u16>,
     /// Passed to the plugin's `init` as key/value strings.
     #[serde(default, deserialize_with = "unique_keys")]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
