@@ -204,6 +204,11 @@ impl Table {
     /// An ARP packet arrived. RFC 826's order: merge the sender if we know it; if the target is
     /// ours, add the sender (if not merged) and answer a request. `answer` is the MAC we answer
     /// the target with, if it is ours.
+    ///
+    /// Unlike RFC 826 (and Linux, which marks such entries stale), a request between two other
+    /// hosts changes nothing here: only packets for our addresses and gratuitous ARPs are
+    /// merged. That keeps a host that is never handed such a request (the world skips clients
+    /// it does not concern) exactly where it would be had it seen it.
     pub fn take(&mut self, now_ns: u64, arp: &ArpRepr, answer: Option<EthernetAddress>) -> Taken {
         let ArpRepr::EthernetIpv4 {
             operation,
@@ -229,9 +234,11 @@ impl Table {
                 until_ns,
             };
         };
+        let gratuitous = source_protocol_addr == target_protocol_addr;
         let usable_sender = !source_protocol_addr.is_unspecified()
             && source_hardware_addr.is_unicast()
-            && !self.addresses.contains(&source_protocol_addr);
+            && !self.addresses.contains(&source_protocol_addr)
+            && (gratuitous || answer.is_some());
         if usable_sender && let Some(entry) = self.entries.get_mut(&source_protocol_addr) {
             learn(entry, &mut taken.released);
             taken.used = true;
@@ -283,12 +290,19 @@ pub fn request(source_mac: EthernetAddress, source_ip: Ipv4Addr, target: Ipv4Add
 
 /// A gratuitous ARP: a broadcast request for our own address, which makes every host that
 /// knows the address take the new MAC (RFC 5227 section 3 calls it an ARP Announcement).
-pub fn announcement(mac: EthernetAddress, address: Ipv4Addr) -> Vec<u8> {
+/// `target_broadcast` puts ff:ff:ff:ff:ff:ff in the target hardware address (keepalived),
+/// else zeros (RFC 5227).
+pub fn announcement(mac: EthernetAddress, address: Ipv4Addr, target_broadcast: bool) -> Vec<u8> {
+    let target = if target_broadcast {
+        EthernetAddress::BROADCAST
+    } else {
+        EthernetAddress([0; 6])
+    };
     packet(
         ArpOperation::Request,
         mac,
         address,
-        EthernetAddress([0; 6]),
+        target,
         address,
         EthernetAddress::BROADCAST,
     )
@@ -454,13 +468,20 @@ mod tests {
     }
 
     #[test]
-    fn other_hosts_requests_only_refresh_what_we_know() {
+    fn other_hosts_requests_change_nothing_gratuitous_ones_update_what_we_know() {
         let mut table = table();
         let elsewhere = parse(&request(THEM, THEIR_IP, Ipv4Addr::new(10, 1, 0, 50))).unwrap();
         assert!(!table.take(0, &elsewhere, None).used);
         assert_eq!(table.resolve(0, THEIR_IP, ipv4_frame()), Resolve::Request);
+        // Not even while we wait for that very sender.
+        let taken = table.take(0, &elsewhere, None);
+        assert!(!taken.used && taken.released.is_empty());
         // A gratuitous ARP from the address we wait for resolves it.
-        let taken = table.take(1, &parse(&announcement(THEM, THEIR_IP)).unwrap(), None);
+        let taken = table.take(
+            1,
+            &parse(&announcement(THEM, THEIR_IP, false)).unwrap(),
+            None,
+        );
         assert!(taken.used);
         assert_eq!(taken.released.len(), 1);
     }

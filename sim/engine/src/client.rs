@@ -14,7 +14,10 @@ use smoltcp::wire::EthernetAddress;
 use timing::format_ns;
 use wire::tftp;
 
-use crate::firmware::{BootServerXid, Failure, Firmware, OfferWindow, PlainOffer, Profile, Secs};
+use crate::firmware::{
+    BootServerSecs, BootServerXid, Failure, Firmware, OfferChoice, OfferWindow, PlainOffer,
+    Profile, Secs,
+};
 use crate::frame::{self, UdpFrame};
 use crate::log::Level;
 use crate::rng::Stream;
@@ -169,6 +172,13 @@ struct Choice {
     boot: Option<Offer>,
 }
 
+/// What follows the ACK.
+#[derive(Debug)]
+enum Next {
+    Tftp { server: Ipv4Addr, file: String },
+    BootServer { server: Ipv4Addr },
+}
+
 #[derive(Debug)]
 enum Phase {
     Off,
@@ -185,11 +195,10 @@ enum Phase {
         lease: Lease,
         server: Ipv4Addr,
     },
-    /// Waiting out the firmware's pause before its first TFTP request.
-    TftpPause {
+    /// Waiting out a pause of the firmware's before its next step.
+    Pause {
         lease: Lease,
-        server: Ipv4Addr,
-        file: String,
+        next: Next,
     },
     TftpOpen {
         attempt: usize,
@@ -349,25 +358,29 @@ impl PxeClient {
     /// What the client takes from the offers it holds, if anything yet. `timeouts` counts the
     /// DISCOVER timeouts so far (0 while offers arrive before the first).
     fn choose(&self, offers: &[Offer], timeouts: usize, now_ns: u64) -> Option<Choice> {
-        match self.profile.offer_window {
-            OfferWindow::Early => {
-                let dhcp = offers.iter().find(|offer| offer.has_address())?;
-                let proxy = offers.iter().find(|offer| offer.pxe);
-                let plain = match self.profile.plain_offer {
-                    PlainOffer::AfterTimeouts(n) => timeouts >= n,
-                    PlainOffer::AfterElapsed(wait_ns) => {
-                        timeouts > 0 && now_ns - self.power_on_ns >= wait_ns
-                    }
-                    PlainOffer::Never => false,
-                };
-                (proxy.is_some() || plain).then(|| Choice {
-                    dhcp: dhcp.clone(),
-                    boot: proxy.cloned(),
-                })
-            }
-            OfferWindow::Full if timeouts == 0 => None,
-            OfferWindow::Full => edk2_choice(offers),
+        if self.profile.offer_window == OfferWindow::AtTimeout && timeouts == 0 {
+            return None;
         }
+        let pick = |wanted: &dyn Fn(&Offer) -> bool| match self.profile.offer_choice {
+            OfferChoice::LastOfEach => offers.iter().rev().find(|o| wanted(o)),
+            _ => offers.iter().find(|o| wanted(o)),
+        };
+        if self.profile.offer_choice == OfferChoice::Edk2Classes {
+            return edk2_choice(offers);
+        }
+        let dhcp = pick(&Offer::has_address)?;
+        let proxy = pick(&|offer: &Offer| offer.pxe);
+        let plain = match self.profile.plain_offer {
+            PlainOffer::AfterTimeouts(n) => timeouts >= n,
+            PlainOffer::AfterElapsed(wait_ns) => {
+                timeouts > 0 && now_ns - self.power_on_ns >= wait_ns
+            }
+            PlainOffer::Never => false,
+        };
+        (proxy.is_some() || plain).then(|| Choice {
+            dhcp: dhcp.clone(),
+            boot: proxy.cloned(),
+        })
     }
 
     pub(crate) fn on_timer(&mut self, cx: &mut Cx, token: u64) {
@@ -378,7 +391,6 @@ impl PxeClient {
             Phase::Discover { attempt, offers } => {
                 let next = attempt + 1;
                 if let Some(choice) = self.choose(&offers, next, cx.now_ns()) {
-                    self.transmissions = 0;
                     return self.request(cx, choice, 0);
                 }
                 if next < self.profile.discover_timeouts_ns.len() {
@@ -416,14 +428,7 @@ impl PxeClient {
                     self.fail(cx, Failure::NoBootServerReply, None);
                 }
             }
-            Phase::TftpPause {
-                lease,
-                server,
-                file,
-            } => {
-                let probe = self.profile.tftp_size_probe;
-                self.tftp_open(cx, lease, server, file, 0, probe);
-            }
+            Phase::Pause { lease, next } => self.step(cx, lease, next),
             Phase::TftpOpen {
                 attempt,
                 lease,
@@ -481,8 +486,9 @@ impl PxeClient {
         }
     }
 
-    /// `secs` for a DHCP message sent now.
-    fn secs(&mut self, cx: &Cx, kind: MessageType) -> u16 {
+    /// `secs` for a DHCP message sent now; `held` says whether the client holds a DHCP offer
+    /// and a proxy offer (iPXE writes both into it).
+    fn secs(&mut self, cx: &Cx, kind: MessageType, held: (bool, bool)) -> u16 {
         match self.profile.secs {
             Secs::Elapsed {
                 request_copies_discover,
@@ -490,40 +496,49 @@ impl PxeClient {
                 if kind == MessageType::Request && request_copies_discover {
                     return self.discover_secs;
                 }
-                let secs = (cx.now_ns() - self.power_on_ns) / SECOND_NS;
+                // Counted from the DHCP driver's tick origin: EDK2's first wait ends on its 4th
+                // tick, so the origin lies that much before the DISCOVER.
+                let nominal_ns = self.profile.discover_timeouts_ns[0];
+                let origin_ns = self
+                    .power_on_ns
+                    .saturating_sub(nominal_ns.saturating_sub(self.first_timeout_ns));
+                let secs = (cx.now_ns() - origin_ns) / SECOND_NS;
                 secs.min(u64::from(u16::MAX)) as u16
             }
             Secs::IpxeCounter => {
-                let (offer, proxy) = match &self.phase {
-                    Phase::Discover { offers, .. } => (
-                        offers.iter().any(Offer::has_address),
-                        offers.iter().any(|offer| offer.pxe),
-                    ),
-                    Phase::Request { choice, .. } => (true, choice.boot.is_some()),
-                    _ => (false, false),
-                };
-                let count = self.transmissions;
-                self.transmissions = self.transmissions.saturating_add(1);
-                (count << 2) | if offer { 2 } else { 0 } | u16::from(proxy)
+                let (offer, proxy) = held;
+                self.transmissions = self.transmissions.wrapping_add(1);
+                (self.transmissions << 2) | if offer { 2 } else { 0 } | u16::from(proxy)
             }
         }
     }
 
     /// The option a profile lists, with this client's value; `None` for codes it fills in
     /// elsewhere (50, 54) or does not send.
-    fn option(&self, code: u8, kind: MessageType) -> Option<DhcpOption> {
+    fn option(&self, code: u8, kind: MessageType, boot_server: bool) -> Option<DhcpOption> {
         let profile = self.profile;
         let arch = self.config.arch.code();
         Some(match code {
             53 => DhcpOption::MessageType(kind),
+            57 if kind == MessageType::Request && !boot_server => {
+                DhcpOption::MaxMessageSize(profile.request_max_message_size)
+            }
             57 => DhcpOption::MaxMessageSize(profile.max_message_size),
-            60 => DhcpOption::ClassIdentifier(
-                format!(
-                    "PXEClient:Arch:{arch:05}:UNDI:{:03}{:03}",
-                    profile.undi.0, profile.undi.1
-                )
-                .into_bytes(),
-            ),
+            60 => match profile.boot_server_class.filter(|_| boot_server) {
+                Some(class) => DhcpOption::ClassIdentifier(class.as_bytes().to_vec()),
+                None => DhcpOption::ClassIdentifier(
+                    format!(
+                        "PXEClient:Arch:{arch:05}:UNDI:{:03}{:03}",
+                        profile.undi.0, profile.undi.1
+                    )
+                    .into_bytes(),
+                ),
+            },
+            // The boot item asked of a boot server: type, layer 0.
+            43 => {
+                let [high, low] = profile.boot_item_type.to_be_bytes();
+                DhcpOption::VendorExtensions(vec![PXE_BOOT_ITEM, 4, high, low, 0, 0, 255])
+            }
             93 => DhcpOption::ClientSystemArchitecture(Architecture::from(arch)),
             94 => DhcpOption::ClientNetworkInterface(profile.nii.0, profile.nii.1, profile.nii.2),
             97 => {
@@ -563,7 +578,9 @@ impl PxeClient {
         kind: MessageType,
         ciaddr: Ipv4Addr,
         chosen: Option<&Offer>,
+        held: (bool, bool),
     ) -> Outgoing {
+        let boot_server = kind == MessageType::Request && !ciaddr.is_unspecified();
         let mut message = Message::new_with_id(
             self.xid,
             ciaddr,
@@ -573,7 +590,7 @@ impl PxeClient {
             &self.config.mac.0,
         );
         message.set_opcode(Opcode::BootRequest);
-        let secs = self.secs(cx, kind);
+        let secs = self.secs(cx, kind, held);
         message.set_secs(secs);
         if kind == MessageType::Discover {
             self.discover_secs = secs;
@@ -581,17 +598,17 @@ impl PxeClient {
         if self.profile.broadcast_dhcp {
             message.set_flags(Flags::default().set_broadcast());
         }
-        let codes = if kind == MessageType::Discover {
-            self.profile.discover_options
-        } else {
-            self.profile.request_options
+        let codes = match kind {
+            MessageType::Discover => self.profile.discover_options,
+            _ if boot_server => self.profile.boot_server_options,
+            _ => self.profile.request_options,
         };
         let options = codes
             .iter()
             .filter_map(|&code| match (code, chosen) {
                 (50, Some(offer)) => Some(DhcpOption::RequestedIpAddress(offer.yiaddr)),
                 (54, Some(offer)) => Some(DhcpOption::ServerIdentifier(offer.server_id)),
-                _ => self.option(code, kind),
+                _ => self.option(code, kind, boot_server),
             })
             .collect();
         Outgoing { message, options }
@@ -646,7 +663,14 @@ impl PxeClient {
     }
 
     fn send_discover(&mut self, cx: &mut Cx, attempt: usize) {
-        let message = self.message(cx, MessageType::Discover, Ipv4Addr::UNSPECIFIED, None);
+        let held = match &self.phase {
+            Phase::Discover { offers, .. } => (
+                offers.iter().any(Offer::has_address),
+                offers.iter().any(|offer| offer.pxe),
+            ),
+            _ => (false, false),
+        };
+        let message = self.message(cx, MessageType::Discover, Ipv4Addr::UNSPECIFIED, None, held);
         cx.state(format!(
             "DHCPDISCOVER xid {:#010x} (attempt {})",
             self.xid,
@@ -658,11 +682,13 @@ impl PxeClient {
     }
 
     fn request(&mut self, cx: &mut Cx, choice: Choice, attempt: usize) {
+        let held = (true, choice.boot.is_some());
         let message = self.message(
             cx,
             MessageType::Request,
             Ipv4Addr::UNSPECIFIED,
             Some(&choice.dhcp),
+            held,
         );
         cx.state(format!(
             "DHCPREQUEST {} from {} (attempt {})",
@@ -683,8 +709,10 @@ impl PxeClient {
                 BootServerXid::Fresh => self.stream.next_u64() as u32,
                 BootServerXid::Zero => 0,
             };
+            // A session of its own (iPXE's `secs` counter starts again).
+            self.transmissions = 0;
         }
-        let mut outgoing = self.message(cx, MessageType::Request, lease.ip, None);
+        let mut outgoing = self.message(cx, MessageType::Request, lease.ip, None, (false, false));
         let message = &mut outgoing.message;
         message.set_xid(self.boot_xid);
         message.set_flags(if profile.broadcast_boot_server {
@@ -692,13 +720,8 @@ impl PxeClient {
         } else {
             Flags::default()
         });
-        if profile.boot_server_secs_little_endian {
-            message.set_secs(message.secs().swap_bytes());
-        }
-        if profile.boot_server_item {
-            // Boot item type 0 (the PXE bootstrap server), layer 0.
-            let item = vec![PXE_BOOT_ITEM, 4, 0, 0, 0, 0, 255];
-            outgoing.options.push(DhcpOption::VendorExtensions(item));
+        if profile.boot_server_secs == BootServerSecs::AttemptLittleEndian {
+            message.set_secs((attempt as u16).swap_bytes());
         }
         cx.state(format!(
             "boot server request to {server}:{PXE_BOOT_SERVER_PORT} xid {:#010x} (attempt {})",
@@ -720,18 +743,26 @@ impl PxeClient {
         self.arm(cx, profile.boot_server_timeouts_ns[attempt]);
     }
 
-    /// The boot file is known: TFTP, after the firmware's pause.
-    fn boot(&mut self, cx: &mut Cx, lease: Lease, server: Ipv4Addr, file: String) {
-        if self.profile.tftp_delay_ns == 0 {
-            let probe = self.profile.tftp_size_probe;
-            return self.tftp_open(cx, lease, server, file, 0, probe);
+    /// The next step after the ACK (or the boot server's answer), once `pause_ns` and the
+    /// firmware's earliest start have passed.
+    fn after(&mut self, cx: &mut Cx, lease: Lease, next: Next, pause_ns: u64) {
+        let earliest_ns = self.power_on_ns + self.profile.boot_not_before_ns;
+        let at_ns = (cx.now_ns() + pause_ns).max(earliest_ns);
+        if at_ns == cx.now_ns() {
+            return self.step(cx, lease, next);
         }
-        self.phase = Phase::TftpPause {
-            lease,
-            server,
-            file,
-        };
-        self.arm(cx, self.profile.tftp_delay_ns);
+        self.phase = Phase::Pause { lease, next };
+        self.arm(cx, at_ns - cx.now_ns());
+    }
+
+    fn step(&mut self, cx: &mut Cx, lease: Lease, next: Next) {
+        match next {
+            Next::Tftp { server, file } => {
+                let probe = self.profile.tftp_size_probe;
+                self.tftp_open(cx, lease, server, file, 0, probe)
+            }
+            Next::BootServer { server } => self.boot_server_request(cx, lease, server, 0),
+        }
     }
 
     fn tftp_open(
@@ -754,7 +785,7 @@ impl PxeClient {
             options.push(("tsize", "0"));
         }
         options.push(("blksize", blksize.as_str()));
-        if let (false, Some(windowsize)) = (probe, &windowsize) {
+        if let Some(windowsize) = &windowsize {
             options.push(("windowsize", windowsize.as_str()));
         }
         let request = tftp::Repr::ReadRequest {
@@ -925,7 +956,6 @@ impl PxeClient {
                 offers.push(offer);
                 let offers = offers.clone();
                 if let Some(choice) = self.choose(&offers, 0, cx.now_ns()) {
-                    self.transmissions = 0;
                     self.request(cx, choice, 0);
                 }
             }
@@ -953,7 +983,7 @@ impl PxeClient {
                     router.map_or("none".to_string(), |r| r.to_string())
                 ));
                 if self.profile.gratuitous_arp_after_ack {
-                    cx.announce(0, 0, lease.ip, self.config.mac, 1);
+                    cx.announce(0, 0, lease.ip, self.config.mac, 1, false);
                 }
                 self.after_ack(cx, lease, choice.boot, offer);
             }
@@ -982,7 +1012,12 @@ impl PxeClient {
                     offer.siaddr
                 };
                 cx.state(format!("boot server ACK: {file} on {tftp_server}"));
-                self.boot(cx, lease, tftp_server, file);
+                let pause_ns = self.profile.tftp_delay_after_boot_server_ns;
+                let next = Next::Tftp {
+                    server: tftp_server,
+                    file,
+                };
+                self.after(cx, lease, next, pause_ns);
             }
             _ => cx.drop_frame(format!("unexpected {kind:?} in this phase"), bytes),
         }
@@ -998,18 +1033,21 @@ impl PxeClient {
                 offer.siaddr
             }
         };
-        match (boot, ack.file.clone()) {
-            (Some(boot), _) if boot.file.is_some() => {
-                let server = tftp_server(&boot);
-                self.boot(cx, lease, server, boot.file.unwrap_or_default())
-            }
-            (Some(boot), _) => self.boot_server_request(cx, lease, boot.server_id, 0),
-            (None, Some(file)) => {
-                let server = tftp_server(&ack);
-                self.boot(cx, lease, server, file)
-            }
-            (None, None) => self.fail(cx, Failure::NoBootFile, None),
-        }
+        let next = match (boot, ack.file.clone()) {
+            (Some(boot), _) if boot.file.is_some() => Next::Tftp {
+                server: tftp_server(&boot),
+                file: boot.file.unwrap_or_default(),
+            },
+            (Some(boot), _) => Next::BootServer {
+                server: boot.server_id,
+            },
+            (None, Some(file)) => Next::Tftp {
+                server: tftp_server(&ack),
+                file,
+            },
+            (None, None) => return self.fail(cx, Failure::NoBootFile, None),
+        };
+        self.after(cx, lease, next, 0);
     }
 
     fn on_tftp(
@@ -1118,10 +1156,10 @@ impl PxeClient {
                     // The size is known: end this transfer and read the file from a new port.
                     let abort = tftp::Repr::Error {
                         code: TFTP_ERROR_OPTION_TERMINATE,
-                        message: "",
+                        message: "User aborted the transfer",
                     };
                     self.send_tftp(cx, lease, server, src_port, &abort);
-                    self.tftp_port = self.random_port();
+                    self.tftp_port = self.tftp_port.wrapping_add(1).max(1024);
                     return self.tftp_open(cx, lease, server, file, 0, false);
                 }
                 self.send_tftp(cx, lease, server, src_port, &tftp::Repr::Ack { block: 0 });

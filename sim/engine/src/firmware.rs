@@ -72,19 +72,41 @@ impl FromStr for Firmware {
 pub enum Secs {
     /// Seconds since the DHCP process began (RFC 2131); the REQUEST repeats the DISCOVER's.
     Elapsed { request_copies_discover: bool },
-    /// iPXE: `(transmissions in this state << 2) | (have an offer ? 2 : 0) | (have a proxy
-    /// offer ? 1 : 0)`.
+    /// iPXE: `(++transmissions << 2) | (have an offer ? 2 : 0) | (have a proxy offer ? 1 :
+    /// 0)`, counted over the whole DHCP session (`dhcp->count`); the boot-server request
+    /// starts a session of its own.
     IpxeCounter,
 }
 
 /// When the client stops collecting offers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OfferWindow {
-    /// At once when it holds an address and PXE boot information (pxe-spec, iPXE); on each
-    /// timeout it takes a plain DHCP offer once `plain_after` allows it.
+    /// At once when it holds an address and PXE boot information (pxe-spec).
     Early,
-    /// Only when the retransmission timer fires: every offer of the window is weighed (EDK2).
-    Full,
+    /// Only when the retransmission timer fires (EDK2; iPXE as measured: it requests at its
+    /// first timeout even when both offers came within milliseconds).
+    AtTimeout,
+}
+
+/// Which offers the client takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OfferChoice {
+    /// The first DHCP offer and the first PXE offer (pxe-spec).
+    FirstOfEach,
+    /// The last of each: iPXE replaces an offer by a later one of equal priority (option 175
+    /// priority, 0 by default).
+    LastOfEach,
+    /// EDK2's offer classes, best first (`edk2_choice`).
+    Edk2Classes,
+}
+
+/// How `secs` of the boot-server request is filled in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BootServerSecs {
+    /// As the profile's `secs` says.
+    AsDhcp,
+    /// The attempt number (0, 1, 2, ...), little-endian (EDK2: tshark warns).
+    AttemptLittleEndian,
 }
 
 /// When an offer with an address but no PXE information is taken on its own.
@@ -139,8 +161,10 @@ pub struct Profile {
     pub request_options: &'static [u8],
     /// Option 55.
     pub parameter_request_list: &'static [u8],
-    /// Option 57.
+    /// Option 57 of DISCOVERs and boot-server requests.
     pub max_message_size: u16,
+    /// Option 57 of REQUESTs (EDK2 sends 65280 there).
+    pub request_max_message_size: u16,
     /// The UNDI version in option 60 (`UNDI:003000`).
     pub undi: (u8, u8),
     /// Option 94: (type, major, minor).
@@ -157,9 +181,11 @@ pub struct Profile {
     /// Waits after each DISCOVER; the run ends in `NoOffers` after the last.
     pub discover_timeouts_ns: &'static [u64],
     /// EDK2's first wait is shorter than its nominal 4 s (the DHCP driver's one-second tick
-    /// starts before the DISCOVER): drawn uniformly from this range when set.
+    /// starts before the DISCOVER): drawn uniformly from this range when set. `secs` then
+    /// counts the driver's ticks: 4 at the second DISCOVER, 12 at the third.
     pub first_timeout_range_ns: Option<(u64, u64)>,
     pub offer_window: OfferWindow,
+    pub offer_choice: OfferChoice,
     pub plain_offer: PlainOffer,
     /// Offers kept per window (EDK2 `PXEBC_OFFER_MAX_NUM`).
     pub offers_max: usize,
@@ -170,14 +196,25 @@ pub struct Profile {
     /// The boot-server request leaves from port 4011 (EDK2) rather than 68.
     pub boot_server_from_4011: bool,
     pub boot_server_xid: BootServerXid,
-    /// Option 43 with a boot item (type 0, layer 0) on the boot-server request.
-    pub boot_server_item: bool,
-    /// `secs` of the boot-server request is written little-endian (EDK2).
-    pub boot_server_secs_little_endian: bool,
+    /// The boot-server request's options in wire order (43: the boot item).
+    pub boot_server_options: &'static [u8],
+    /// The boot item type of option 43 (iPXE asks for 0x8000).
+    pub boot_item_type: u16,
+    /// Option 60 of the boot-server request: `None` keeps the DISCOVER's, iPXE sends the
+    /// bare `PXEClient`.
+    pub boot_server_class: Option<&'static str>,
+    pub boot_server_secs: BootServerSecs,
     pub boot_server_timeouts_ns: &'static [u64],
-    /// The pause between the boot-server answer (or the ACK) and the first TFTP request.
-    pub tftp_delay_ns: u64,
-    /// First ask for the file's size only (tsize), abort with ERROR 8, then read it.
+    /// The pause between the boot-server answer and the first TFTP request (EDK2: 1 s; after
+    /// a DHCP or proxy offer naming the file it asks at once).
+    pub tftp_delay_after_boot_server_ns: u64,
+    /// Nothing after the ACK (TFTP, the boot-server request) starts earlier than this after
+    /// power-on: iPXE first waits out IPv6 router discovery (its solicitations at 0, 0.25,
+    /// 0.8, 1.85, 3.9 and 7.9 s), measured 16 s after link-up.
+    pub boot_not_before_ns: u64,
+
+    /// First ask for the file's size (tsize), abort with ERROR 8 once the OACK gives it, then
+    /// read the file from the next UDP port (EDK2: 1826, then 1827).
     pub tftp_size_probe: bool,
     /// `blksize` asked for; `None`: the client's configured value.
     pub tftp_blksize: Option<u16>,
@@ -224,6 +261,7 @@ pub static PXE_SPEC: Profile = Profile {
     request_options: &[53, 50, 54, 55, 57, 60, 93, 94, 97],
     parameter_request_list: SPEC_REQUEST_LIST,
     max_message_size: 1260,
+    request_max_message_size: 1260,
     undi: (2, 1),
     nii: (1, 2, 1),
     user_class: None,
@@ -236,16 +274,20 @@ pub static PXE_SPEC: Profile = Profile {
     discover_timeouts_ns: &[4 * S, 8 * S, 16 * S, 32 * S],
     first_timeout_range_ns: None,
     offer_window: OfferWindow::Early,
+    offer_choice: OfferChoice::FirstOfEach,
     plain_offer: PlainOffer::AfterTimeouts(2),
     offers_max: 16,
     request_timeouts_ns: &[S, 2 * S, 3 * S, 4 * S],
     dhcp_cycles_max: 2,
     boot_server_from_4011: false,
     boot_server_xid: BootServerXid::Same,
-    boot_server_item: false,
-    boot_server_secs_little_endian: false,
+    boot_server_options: &[53, 55, 57, 60, 93, 94, 97],
+    boot_item_type: 0,
+    boot_server_class: None,
+    boot_server_secs: BootServerSecs::AsDhcp,
     boot_server_timeouts_ns: &[S, 2 * S, 3 * S, 4 * S],
-    tftp_delay_ns: 0,
+    tftp_delay_after_boot_server_ns: 0,
+    boot_not_before_ns: 0,
     tftp_size_probe: false,
     tftp_blksize: None,
     tftp_windowsize: None,
@@ -278,6 +320,7 @@ pub static EDK2: Profile = Profile {
         66, 67, 97, 128, 129, 130, 131, 132, 133, 134, 135,
     ],
     max_message_size: 1472,
+    request_max_message_size: 65280,
     undi: (3, 0),
     nii: (1, 3, 0),
     user_class: None,
@@ -289,19 +332,25 @@ pub static EDK2: Profile = Profile {
     broadcast_boot_server: false,
     // `mPxeDhcpTimeout` = {4, 8, 16, 32}; PXE-E18 about 60 s after the first DISCOVER.
     discover_timeouts_ns: &[4 * S, 8 * S, 16 * S, 32 * S],
-    first_timeout_range_ns: Some((3_500 * MS, 3_800 * MS)),
-    offer_window: OfferWindow::Full,
+    // 3.5-3.8 s in earlier captures, 3.83-3.86 s in tests/real_firmware.rs.
+    first_timeout_range_ns: Some((3_500 * MS, 3_900 * MS)),
+    offer_window: OfferWindow::AtTimeout,
+    offer_choice: OfferChoice::Edk2Classes,
     plain_offer: PlainOffer::Never,
     offers_max: 16,
     request_timeouts_ns: &[4 * S, 8 * S, 16 * S, 32 * S],
     dhcp_cycles_max: 1,
     boot_server_from_4011: true,
     boot_server_xid: BootServerXid::Fresh,
-    boot_server_item: true,
-    boot_server_secs_little_endian: true,
+    // Measured against dnsmasq's proxy offer (no boot menu): no option 43.
+    boot_server_options: &[53, 55, 57, 60, 93, 94, 97],
+    boot_item_type: 0,
+    boot_server_class: None,
+    boot_server_secs: BootServerSecs::AttemptLittleEndian,
     // Retries 1, 2 and 3 s apart, then PXE-E18 10 s after the first.
     boot_server_timeouts_ns: &[S, 2 * S, 3 * S, 4 * S],
-    tftp_delay_ns: S,
+    tftp_delay_after_boot_server_ns: S,
+    boot_not_before_ns: 0,
     tftp_size_probe: true,
     tftp_blksize: Some(1468),
     tftp_windowsize: Some(4),
@@ -358,6 +407,7 @@ pub static IPXE: Profile = Profile {
         175, 203,
     ],
     max_message_size: 1472,
+    request_max_message_size: 1472,
     undi: (2, 1),
     nii: (1, 2, 1),
     user_class: Some(b"iPXE"),
@@ -368,7 +418,8 @@ pub static IPXE: Profile = Profile {
     // DHCP_DISC_START_TIMEOUT_SEC 1, doubling, up to DHCP_DISC_END_TIMEOUT_SEC: 1, 2, 4, 8.
     discover_timeouts_ns: &[S, 2 * S, 4 * S, 8 * S],
     first_timeout_range_ns: None,
-    offer_window: OfferWindow::Early,
+    offer_window: OfferWindow::AtTimeout,
+    offer_choice: OfferChoice::LastOfEach,
     plain_offer: PlainOffer::AfterElapsed(2 * S),
     offers_max: 16,
     // DHCP_REQ_START_TIMEOUT_SEC 1 .. DHCP_REQ_END_TIMEOUT_SEC 4.
@@ -376,11 +427,14 @@ pub static IPXE: Profile = Profile {
     dhcp_cycles_max: 1,
     boot_server_from_4011: false,
     boot_server_xid: BootServerXid::Zero,
-    boot_server_item: false,
-    boot_server_secs_little_endian: false,
+    boot_server_options: &[53, 57, 93, 94, 60, 77, 55, 175, 61, 97, 43],
+    boot_item_type: 0x8000,
+    boot_server_class: Some("PXEClient"),
+    boot_server_secs: BootServerSecs::AsDhcp,
     // PXEBS_START_TIMEOUT_SEC 1 .. PXEBS_END_TIMEOUT_SEC 2: two tries.
     boot_server_timeouts_ns: &[S, 2 * S],
-    tftp_delay_ns: 0,
+    tftp_delay_after_boot_server_ns: 0,
+    boot_not_before_ns: 16 * S,
     tftp_size_probe: false,
     tftp_blksize: Some(1432),
     tftp_windowsize: None,

@@ -107,6 +107,10 @@ pub struct IpFrame<'a> {
     pub ttl: u8,
     /// Differentiated services code point (VRRP adverts: 48, CS6, as keepalived and FRR send).
     pub dscp: u8,
+    /// The identification field, kept as given if the node sends it with
+    /// `Cx::send_keeping_ident` (else the world numbers it).
+    pub ident: u16,
+    pub dont_fragment: bool,
     pub payload: &'a [u8],
 }
 
@@ -136,6 +140,8 @@ impl IpFrame<'_> {
         let mut packet = Ipv4Packet::new_unchecked(frame.payload_mut());
         ip.emit(&mut packet, &checksums());
         packet.set_dscp(self.dscp);
+        packet.set_ident(self.ident);
+        packet.set_dont_frag(self.dont_fragment);
         packet.fill_checksum();
         packet.payload_mut().copy_from_slice(self.payload);
         Ok(bytes)

@@ -65,6 +65,15 @@ pub struct GroupConfig {
     pub initial: Initial,
     /// What the router announces when it takes the virtual IP over.
     pub gratuitous_arp: GratuitousArp,
+    /// The virtual IP lives at the protocol's virtual MAC (HSRP always; VRRP as RFC 5798, FRR
+    /// and Cisco do); false: at the interface's own MAC, adverts and gratuitous ARPs from it
+    /// too (keepalived without `use_vmac`).
+    pub use_vmac: bool,
+    /// VRRP adverts are numbered by the group itself from 1 (keepalived's raw socket per
+    /// instance) rather than by the router's IP stack.
+    pub advert_ident_per_group: bool,
+    /// The IPv4 don't-fragment bit on VRRP adverts (keepalived leaves it clear).
+    pub advert_dont_fragment: bool,
 }
 
 /// Gratuitous ARPs a router sends when it becomes HSRP Active or VRRP Master, so that hosts and
@@ -75,6 +84,8 @@ pub struct GratuitousArp {
     pub count: u32,
     pub repeat: u32,
     pub repeat_after_ns: u64,
+    /// The target hardware address: ff:ff:ff:ff:ff:ff (keepalived) or zero (RFC 5227).
+    pub target_broadcast: bool,
 }
 
 impl Default for GratuitousArp {
@@ -83,6 +94,7 @@ impl Default for GratuitousArp {
             count: 1,
             repeat: 0,
             repeat_after_ns: 5_000_000_000,
+            target_broadcast: false,
         }
     }
 }
@@ -179,6 +191,8 @@ pub struct Group {
     master_adver_ns: u64,
     /// Whether each timer is running (set and neither fired nor stopped).
     pending: [bool; 4],
+    /// The IPv4 identification of the next VRRP advert, when the group numbers its own.
+    advert_ident: u16,
 }
 
 /// Timer token layout: group index (bits 40..), timer (32..40), epoch (0..32).
@@ -212,6 +226,16 @@ impl Group {
             epochs: [0; 4],
             master_adver_ns,
             pending: [false; 4],
+            advert_ident: 1,
+        }
+    }
+
+    /// The MAC the virtual IP lives at while this router holds it.
+    pub fn mac(&self) -> EthernetAddress {
+        if self.config.use_vmac {
+            self.config.virtual_mac()
+        } else {
+            self.own_mac
         }
     }
 
@@ -254,17 +278,20 @@ impl Group {
         let was_forwarding = self.is_forwarding();
         self.enter_quietly(cx, state, why);
         if !was_forwarding && self.is_forwarding() {
-            let mac = self.config.virtual_mac();
+            let mac = self.mac();
             let address = self.config.virtual_ip;
             let arp = self.config.gratuitous_arp;
-            cx.announce(0, self.interface, address, mac, arp.count);
+            let broadcast = arp.target_broadcast;
+            cx.announce(0, self.interface, address, mac, arp.count, broadcast);
             if arp.repeat > 0 {
+                let after_ns = arp.repeat_after_ns;
                 cx.announce(
-                    arp.repeat_after_ns,
+                    after_ns,
                     self.interface,
                     address,
                     mac,
                     arp.repeat,
+                    broadcast,
                 );
             }
         }
@@ -284,8 +311,8 @@ impl Group {
             self.interface_name, self.config.protocol, self.config.group
         ));
         match (was_forwarding, self.is_forwarding()) {
-            (false, true) => cx.own_virtual_mac(self.interface, self.config.virtual_mac(), true),
-            (true, false) => cx.own_virtual_mac(self.interface, self.config.virtual_mac(), false),
+            (false, true) => cx.own_virtual_mac(self.interface, self.mac(), true),
+            (true, false) => cx.own_virtual_mac(self.interface, self.mac(), false),
             _ => {}
         }
     }
@@ -359,7 +386,11 @@ impl Group {
         self.stop_all();
         match cx {
             Some(cx) => self.enter(cx, State::Initial, "interface down"),
-            None => self.state = State::Initial,
+            None => {
+                // Power lost: the daemon starts over, its advert numbering too.
+                self.state = State::Initial;
+                self.advert_ident = 1;
+            }
         }
     }
 
@@ -441,7 +472,7 @@ impl Group {
         let group_ip = version.group_addr();
         // The active router sends from the virtual MAC, so switches learn where it lives.
         let src_mac = if self.is_forwarding() {
-            self.config.virtual_mac()
+            self.mac()
         } else {
             self.own_mac
         };
@@ -569,17 +600,24 @@ impl Group {
             &mut vrrp::Packet::new_unchecked(&mut payload[..]),
             self.own_ip,
         );
+        let ident = self.advert_ident;
+        self.advert_ident = self.advert_ident.wrapping_add(1);
         let frame = IpFrame {
-            src_mac: self.config.virtual_mac(),
+            src_mac: self.mac(),
             dst_mac: frame::multicast_mac(vrrp::GROUP_ADDR),
             src_ip: self.own_ip,
             dst_ip: vrrp::GROUP_ADDR,
             protocol: IpProtocol::Unknown(vrrp::IP_PROTOCOL),
             ttl: vrrp::TTL,
             dscp: vrrp::DSCP,
+            ident,
+            dont_fragment: self.config.advert_dont_fragment,
             payload: &payload,
         };
         match frame.to_bytes() {
+            Ok(bytes) if self.config.advert_ident_per_group => {
+                cx.send_keeping_ident(self.interface, bytes)
+            }
             Ok(bytes) => cx.send(self.interface, bytes),
             Err(error) => cx.log(Level::Warning, format!("VRRP send failed: {error}")),
         }

@@ -23,8 +23,6 @@ use crate::world::Cx;
 
 pub const DHCP_SERVER_PORT: u16 = 67;
 pub const DHCP_CLIENT_PORT: u16 = 68;
-/// TTL of packets the router originates (Cisco IOS default).
-const TTL: u8 = 255;
 /// UDP ports whose broadcasts `ip helper-address` forwards by default on Cisco IOS: time 37,
 /// TACACS 49, DNS 53, BOOTP/DHCP 67 and 68, TFTP 69, NetBIOS name 137 and datagram 138.
 pub const DEFAULT_FORWARD_UDP_PORTS: [u16; 8] = [37, 49, 53, 67, 68, 69, 137, 138];
@@ -70,6 +68,9 @@ pub struct RouterConfig {
     /// Broadcast UDP to these ports is forwarded to the helpers (`ip forward-protocol udp`);
     /// port 67 gets the full BOOTP relay treatment, the others are re-addressed as they are.
     pub forward_udp_ports: Vec<u16>,
+    /// TTL of the packets the router sends itself, relayed DHCP included: Cisco IOS 255,
+    /// Linux (ISC dhcrelay) 64.
+    pub ttl: u8,
 }
 
 pub struct Router {
@@ -192,7 +193,7 @@ impl Router {
         self.config.interfaces[interface].mac == mac
             || self
                 .group_on(interface)
-                .is_some_and(|group| group.is_forwarding() && group.config.virtual_mac() == mac)
+                .is_some_and(|group| group.is_forwarding() && group.mac() == mac)
     }
 
     /// An HSRP or VRRP packet: handed to the group it names on this interface.
@@ -495,7 +496,7 @@ impl Router {
                 dst_ip: helper,
                 src_port: DHCP_SERVER_PORT,
                 dst_port: DHCP_SERVER_PORT,
-                ttl: TTL,
+                ttl: self.config.ttl,
                 payload: &relayed,
             };
             match udp.to_bytes() {
@@ -557,7 +558,7 @@ impl Router {
             dst_ip,
             src_port: DHCP_SERVER_PORT,
             dst_port: DHCP_CLIENT_PORT,
-            ttl: TTL,
+            ttl: self.config.ttl,
             payload,
         };
         let delay_ns = self.relay_stream.sample(&self.config.relay_delay);

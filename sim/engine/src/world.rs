@@ -362,6 +362,7 @@ enum Action {
         mac: EthernetAddress,
         count: u32,
         delay_ns: u64,
+        target_broadcast: bool,
     },
     Timer {
         delay_ns: u64,
@@ -443,6 +444,18 @@ impl Cx<'_> {
         });
     }
 
+    /// Sends a frame whose IPv4 identification the node chose itself (a daemon numbering its
+    /// packets on a raw socket of its own).
+    pub fn send_keeping_ident(&mut self, interface: u32, frame: Vec<u8>) {
+        self.actions.push(Action::Send {
+            interface,
+            frame,
+            delay_ns: 0,
+            next_hop: None,
+            forwarded: true,
+        });
+    }
+
     /// The interface now holds `address` and answers ARP for it (a client's lease); `None`
     /// gives it up.
     pub fn set_address(&mut self, interface: u32, address: Option<Ipv4Addr>) {
@@ -451,6 +464,8 @@ impl Cx<'_> {
 
     /// Sends `count` gratuitous ARPs for `address` from `mac` after `delay_ns`: a new HSRP
     /// Active or VRRP Master tells the LAN where the virtual IP is now, iPXE its new lease.
+    /// `target_broadcast` fills the ARP target hardware address with ff:ff:ff:ff:ff:ff, as
+    /// keepalived does, rather than RFC 5227's zeros.
     pub fn announce(
         &mut self,
         delay_ns: u64,
@@ -458,6 +473,7 @@ impl Cx<'_> {
         address: Ipv4Addr,
         mac: EthernetAddress,
         count: u32,
+        target_broadcast: bool,
     ) {
         self.actions.push(Action::Announce {
             interface,
@@ -465,6 +481,7 @@ impl Cx<'_> {
             mac,
             count,
             delay_ns,
+            target_broadcast,
         });
     }
 
@@ -1066,9 +1083,10 @@ impl World {
                     mac,
                     count,
                     delay_ns,
+                    target_broadcast,
                 } => {
                     for _ in 0..count {
-                        let frame = arp::announcement(mac, address);
+                        let frame = arp::announcement(mac, address, target_broadcast);
                         if delay_ns == 0 {
                             self.transmit(id, interface, Rc::from(frame));
                         } else {
@@ -1107,13 +1125,11 @@ impl World {
                     let Some(&port) = self.node_ports[id].get(interface as usize) else {
                         continue;
                     };
-                    // The NIC's filter: the switch learns where the MAC is from the frames the
-                    // new owner sends from it (its hellos, its gratuitous ARPs).
+                    // The NIC's filter and the MACs ARP answers virtual IPs with (the port's own,
+                    // for keepalived without `use_vmac`; the filter takes that one anyway). The
+                    // switch learns where the MAC is from the frames the new owner sends from
+                    // it (its hellos, its gratuitous ARPs).
                     let port_state = &mut self.ports[port];
-                    // The port's own MAC is never released.
-                    if port_state.mac == mac {
-                        continue;
-                    }
                     port_state.virtual_macs.retain(|&m| m != mac);
                     if owned {
                         port_state.virtual_macs.push(mac);

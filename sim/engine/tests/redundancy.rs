@@ -87,6 +87,9 @@ impl Setup {
                 hold_ns: self.hold_ns,
                 initial: member.initial,
                 gratuitous_arp: self.gratuitous_arp,
+                use_vmac: true,
+                advert_ident_per_group: false,
+                advert_dont_fragment: true,
             };
             let vmac = group.virtual_mac();
             let config = RouterConfig {
@@ -117,6 +120,7 @@ impl Setup {
                 relay_delay: timing::Distribution::constant(MS),
                 relay_hops_max: 10,
                 forward_udp_ports: DEFAULT_FORWARD_UDP_PORTS.to_vec(),
+                ttl: 255,
             };
             let router = Router::new(
                 config,
@@ -489,6 +493,7 @@ fn a_new_master_announces_the_virtual_ip_as_often_as_configured() {
                 count: 5,
                 repeat: 5,
                 repeat_after_ns: 5 * S,
+                target_broadcast: true,
             },
             vec![0, 0, 0, 0, 0, 5 * S, 5 * S, 5 * S, 5 * S, 5 * S],
         ),

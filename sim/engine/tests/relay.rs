@@ -123,6 +123,7 @@ fn run_with(
         relay_delay: timing::Distribution::constant(RELAY_DELAY_NS),
         relay_hops_max: 10,
         forward_udp_ports: DEFAULT_FORWARD_UDP_PORTS.to_vec(),
+        ttl: 255,
     };
     let router = Router::new(
         config,

@@ -71,6 +71,38 @@ struct LanPlan {
 }
 
 /// A fault with its target named; node ids are only known once the world is built.
+/// What a router runs (`platform:`): the details real gear differs in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Platform {
+    Ios,
+    Keepalived,
+    Frr,
+}
+
+impl Platform {
+    /// TTL of what the router sends itself: IOS 255, Linux 64.
+    fn ttl(self) -> u8 {
+        match self {
+            Platform::Ios => 255,
+            Platform::Keepalived | Platform::Frr => 64,
+        }
+    }
+
+    /// Gratuitous ARPs on takeover: keepalived's `vrrp_garp_master_repeat 5` and
+    /// `vrrp_garp_master_delay 5` (target MAC ff:ff:ff:ff:ff:ff), one elsewhere.
+    fn gratuitous_arp(self) -> GratuitousArp {
+        match self {
+            Platform::Keepalived => GratuitousArp {
+                count: 5,
+                repeat: 5,
+                repeat_after_ns: 5_000_000_000,
+                target_broadcast: true,
+            },
+            Platform::Ios | Platform::Frr => GratuitousArp::default(),
+        }
+    }
+}
+
 enum FaultPlan {
     Crash(String),
     Shutdown(String),
@@ -549,6 +581,18 @@ impl Planner<'_> {
             unique(&base, name)?;
             let relay_delay =
                 self.distribution(&[base[0], base[1], "relay_delay:"], &router.relay_delay)?;
+            let platform = match router.platform.as_deref().map(str::trim) {
+                None | Some("ios") => Platform::Ios,
+                Some("keepalived") => Platform::Keepalived,
+                Some("frr") => Platform::Frr,
+                Some(other) => {
+                    return Err(self.at(
+                        &[base[0], base[1], "platform:"],
+                        format!("unknown platform `{other}`"),
+                        "the platforms are ios (Cisco IOS/IOS-XE), keepalived (Linux: keepalived + ISC dhcrelay), frr (Linux: FRR)",
+                    ));
+                }
+            };
             let mut interfaces: Vec<RouterInterface> = Vec::new();
             let mut router_lans = Vec::new();
             for interface in &router.interfaces {
@@ -611,7 +655,7 @@ impl Planner<'_> {
                     Some(spec) => {
                         let virtual_ip = self.ipv4(&with("virtual_ip:"), &spec.virtual_ip)?;
                         check_in_lan(&with("virtual_ip:"), lan, virtual_ip)?;
-                        Some(self.redundancy(&at, spec, ip, virtual_ip)?)
+                        Some(self.redundancy(&at, spec, ip, virtual_ip, platform)?)
                     }
                 };
                 if interface.helpers_follow_redundancy && redundancy.is_none() {
@@ -677,6 +721,7 @@ impl Planner<'_> {
                         .forward_udp_ports
                         .clone()
                         .unwrap_or_else(|| DEFAULT_FORWARD_UDP_PORTS.to_vec()),
+                    ttl: platform.ttl(),
                 },
                 lans: router_lans,
             });
@@ -993,6 +1038,7 @@ impl Planner<'_> {
         spec: &RedundancySpec,
         own_ip: Ipv4Addr,
         virtual_ip: Ipv4Addr,
+        platform: Platform,
     ) -> Result<GroupConfig, Error> {
         let with = |key: &'static str| [at[0], at[1], at[2], at[3], key];
         let protocol = match spec.protocol {
@@ -1117,6 +1163,24 @@ impl Planner<'_> {
                 ));
             }
         };
+        if protocol == Protocol::Hsrp && platform != Platform::Ios {
+            return Err(self.at(
+                &with("protocol:"),
+                "HSRP is Cisco's: keepalived and FRR speak VRRP",
+                "use `protocol: vrrp`, or `platform: ios` on the router",
+            ));
+        }
+        let use_vmac = match (protocol, spec.use_vmac) {
+            (Protocol::Hsrp, Some(false)) => {
+                return Err(self.at(
+                    &with("use_vmac:"),
+                    "HSRP always uses its virtual MAC",
+                    "drop `use_vmac`; it is a VRRP setting",
+                ));
+            }
+            (_, Some(use_vmac)) => use_vmac,
+            (_, None) => platform != Platform::Keepalived,
+        };
         Ok(GroupConfig {
             protocol,
             version,
@@ -1128,7 +1192,14 @@ impl Planner<'_> {
             hello_ns,
             hold_ns,
             initial: Initial::Cold,
-            gratuitous_arp: self.gratuitous_arp(&with("gratuitous_arp:"), &spec.gratuitous_arp)?,
+            gratuitous_arp: self.gratuitous_arp(
+                &with("gratuitous_arp:"),
+                &spec.gratuitous_arp,
+                platform,
+            )?,
+            use_vmac,
+            advert_ident_per_group: platform == Platform::Keepalived,
+            advert_dont_fragment: platform != Platform::Keepalived,
         })
     }
 
@@ -1136,8 +1207,9 @@ impl Planner<'_> {
         &self,
         at: &[&str; 5],
         spec: &Option<GratuitousArpSpec>,
+        platform: Platform,
     ) -> Result<GratuitousArp, Error> {
-        let mut arp = GratuitousArp::default();
+        let mut arp = platform.gratuitous_arp();
         let Some(spec) = spec else { return Ok(arp) };
         arp.count = spec.count.unwrap_or(arp.count);
         arp.repeat = spec.repeat.unwrap_or(arp.repeat);
@@ -1665,7 +1737,14 @@ impl Plan {
                     virtual_macs: interface
                         .redundancy
                         .iter()
-                        .map(|group| (group.virtual_mac(), vec![group.virtual_ip]))
+                        .map(|group| {
+                            let mac = if group.use_vmac {
+                                group.virtual_mac()
+                            } else {
+                                interface.mac
+                            };
+                            (mac, vec![group.virtual_ip])
+                        })
                         .collect(),
                 })
                 .collect();

@@ -105,6 +105,13 @@ pub struct RouterSpec {
     /// default list when absent: 37, 49, 53, 67, 68, 69, 137, 138.
     #[serde(default)]
     pub forward_udp_ports: Option<Vec<u16>>,
+    /// What the router runs, which sets the details real gear differs in: `ios` (default;
+    /// Cisco IOS/IOS-XE: TTL 255, the virtual MAC, one gratuitous ARP), `keepalived` (Linux with
+    /// keepalived and ISC dhcrelay: TTL 64, VRRP at the interface's own MAC, 5 + 5 gratuitous
+    /// ARPs, adverts numbered per instance without DF), `frr` (Linux with FRR's vrrpd: TTL 64,
+    /// the virtual MAC, one gratuitous ARP).
+    #[serde(default)]
+    pub platform: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -164,10 +171,15 @@ pub struct RedundancySpec {
     /// HSRP hold time (default 10s).
     #[serde(default)]
     pub hold: Option<String>,
-    /// Gratuitous ARPs sent on becoming HSRP Active / VRRP Master (default: one, as FRR and
-    /// Cisco IOS send; keepalived: `{ count: 5, repeat: 5, repeat_after: 5s }`).
+    /// Gratuitous ARPs sent on becoming HSRP Active / VRRP Master (the router's platform's
+    /// habit by default: one for `ios` and `frr`, `{ count: 5, repeat: 5, repeat_after: 5s }`
+    /// for `keepalived`).
     #[serde(default)]
     pub gratuitous_arp: Option<GratuitousArpSpec>,
+    /// VRRP: the virtual IP at the virtual MAC 00-00-5E-00-01-{VRID} (default, except on
+    /// `keepalived`, whose default is the interface's own MAC, as without its `use_vmac`).
+    #[serde(default)]
+    pub use_vmac: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
