@@ -329,6 +329,8 @@ fn in_frame(target: &str, payload: &[u8]) -> Vec<u8> {
                 protocol: smoltcp::wire::IpProtocol::Unknown(vrrp::IP_PROTOCOL),
                 ttl: 255,
                 dscp: 0,
+                ident: 0,
+                dont_fragment: true,
                 payload: &payload[..payload.len().min(frame::MTU - frame::IPV4_HEADER_LEN)],
             }
             .to_bytes()

@@ -182,7 +182,7 @@ fn a_quiet_seed_boots_every_client() {
         let engine::client::Outcome::Booted { file, bytes, .. } = &client.outcome else {
             unreachable!()
         };
-        assert_eq!(file, "SMSBoot\\x86\\wdsnbp.com");
+        assert_eq!(file, "SMSBoot\\x64\\wdsmgfw.efi");
         assert_eq!(*bytes, 30832);
     }
 }

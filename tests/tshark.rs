@@ -95,16 +95,47 @@ fn every_shipped_topology_decodes_cleanly_in_tshark() {
             let context = format!("{name} seed {seed}");
 
             let expert = tshark_output(&tshark, &file, &["-q", "-z", "expert"]);
+            // The one warning allowed: EDK2 ends its TFTP size probe with an ERROR 8 (option
+            // negotiation ended by the client, RFC 2347), which tshark flags as it flags real
+            // OVMF's; every TFTP error in such a capture must be that one.
+            let errors = tshark_output(
+                &tshark,
+                &file,
+                &[
+                    "-Y",
+                    "tftp.opcode == 5",
+                    "-T",
+                    "fields",
+                    "-e",
+                    "tftp.error.code",
+                ],
+            );
+            let only_probes = errors.lines().all(|code| code.trim() == "8");
             for (severity, lines) in expert_sections(&expert) {
+                let allowed = severity == "Warns"
+                    && only_probes
+                    && lines.iter().all(|line| line.contains("TFTP ERROR packet"));
                 assert!(
-                    !matches!(severity.as_str(), "Errors" | "Warns"),
+                    allowed || !matches!(severity.as_str(), "Errors" | "Warns"),
                     "{context}: tshark {severity}: {lines:#?}"
                 );
+                if allowed {
+                    continue;
+                }
                 for line in lines {
                     assert!(!line.contains("Malformed"), "{context}: {line}");
-                    // The one note allowed: HSRP's TTL of 1 (RFC 2281) to 224.0.0.2.
+                    // The notes allowed: HSRP's TTL of 1 (RFC 2281) to 224.0.0.2, and iPXE's
+                    // option 77, which real iPXE sends as bare text rather than RFC 3004's
+                    // length-prefixed list.
                     if severity == "Notes" {
-                        assert!(line.contains("Time To Live"), "{context}: note {line}");
+                        let ipxe = std::fs::read_to_string(tests::topology_path(&name))
+                            .unwrap()
+                            .contains("firmware: ipxe");
+                        assert!(
+                            line.contains("Time To Live")
+                                || (ipxe && line.contains("Non standard compliant option data")),
+                            "{context}: note {line}"
+                        );
                     }
                 }
             }

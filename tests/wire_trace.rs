@@ -31,6 +31,28 @@ fn every_frame_decodes_and_relay_fields_are_right() {
             };
             let sender = log.node_name(record.node);
             let ethernet = EthernetFrame::new_checked(&frame[..]).expect("Ethernet header");
+            if ethernet.ethertype() == EthernetProtocol::Arp {
+                // Resolution on the wire: requests broadcast, replies to the asker.
+                let arp = engine::arp::parse(frame).expect("ARP decodes");
+                let smoltcp::wire::ArpRepr::EthernetIpv4 {
+                    operation,
+                    source_hardware_addr,
+                    target_hardware_addr,
+                    ..
+                } = arp
+                else {
+                    unreachable!("parse takes Ethernet/IPv4 ARP only")
+                };
+                assert_eq!(ethernet.src_addr(), source_hardware_addr, "from {sender}");
+                match operation {
+                    smoltcp::wire::ArpOperation::Request => {
+                        assert_eq!(ethernet.dst_addr(), EthernetAddress::BROADCAST)
+                    }
+                    _ => assert_eq!(ethernet.dst_addr(), target_hardware_addr),
+                }
+                *seen.entry("arp").or_default() += 1;
+                continue;
+            }
             assert_eq!(ethernet.ethertype(), EthernetProtocol::Ipv4);
             let ip = Ipv4Packet::new_checked(ethernet.payload()).expect("IPv4 packet");
             assert!(ip.verify_checksum(), "IPv4 checksum from {sender}");
@@ -122,7 +144,8 @@ fn every_frame_decodes_and_relay_fields_are_right() {
                             "{server} replies to giaddr"
                         );
                     }
-                    ("r1" | "r2", 68) if src_port == 4011 => {
+                    // EDK2 asks from port 4011 and hears the answer there.
+                    ("r1" | "r2", 68 | 4011) if src_port == 4011 => {
                         *seen.entry("forwarded boot server reply").or_default() += 1;
                         assert_eq!(ip.src_addr(), Ipv4Addr::new(10, 2, 0, 20));
                     }
@@ -136,10 +159,10 @@ fn every_frame_decodes_and_relay_fields_are_right() {
                         assert_eq!(ip.dst_addr(), Ipv4Addr::BROADCAST);
                         assert_eq!(ethernet.dst_addr(), EthernetAddress::BROADCAST);
                     }
-                    (_, 4011) => *seen.entry("boot server request").or_default() += 1,
                     ("wds", _) if src_port == 4011 => {
                         *seen.entry("boot server reply").or_default() += 1
                     }
+                    (_, 4011) => *seen.entry("boot server request").or_default() += 1,
                     (sender, port) => panic!("unexpected DHCP from {sender} to port {port}"),
                 }
             } else {

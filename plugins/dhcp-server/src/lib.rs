@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode};
 use sdk::dhcp::{self, SERVER_PORT};
-use sdk::{Config, Datagram, Env, Level, Plugin};
+use sdk::{Config, Datagram, Env, Level, Plugin, tftp};
 use timing::Distribution;
 
 /// How long an offered address stays reserved for the client it was offered to.
@@ -18,6 +18,10 @@ const POOL_SIZE_MAX: u32 = 65_536;
 const PENDING_REPLIES_MAX: usize = 4096;
 /// Leases are stored in chunks under `STORE_KEY/0`, `STORE_KEY/1`, ...
 const STORE_KEY: &str = "dhcp-server/leases";
+/// The TFTP server's timers, far above the reply tokens (which count from 0).
+const TFTP_TOKEN_BASE: u64 = 1 << 56;
+const NBP_SIZE_DEFAULT: u64 = 26_000;
+const NBP_SIZE_MAX: u64 = 1 << 20;
 const LEASES_PER_CHUNK: usize = 64;
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
@@ -60,6 +64,11 @@ pub struct DhcpServer {
     slot_lines: Vec<String>,
     pending_replies: BTreeMap<u64, Datagram>,
     next_token: u64,
+    /// dnsmasq's `dhcp-boot`: the boot file named in offers and ACKs (for BIOS and for UEFI
+    /// clients), served by this server's own TFTP.
+    boot_file_bios: Option<String>,
+    boot_file_efi: Option<String>,
+    tftp: tftp::Server,
 }
 
 /// A min-tree over the pool's addresses, each valued with the time it is free again (the latest
@@ -138,6 +147,9 @@ impl Plugin for DhcpServer {
         "lease_secs",
         "dns",
         "response_delay",
+        "boot_file_bios",
+        "boot_file_efi",
+        "nbp_size",
     ];
 
     fn init(env: &mut dyn Env, config: &Config) -> Result<DhcpServer, String> {
@@ -162,6 +174,22 @@ impl Plugin for DhcpServer {
         };
         let lease_secs = config.u32_in("lease_secs", 86_400, 60..=u32::MAX)?;
         let response_delay = config.distribution_or("response_delay", "uniform(200us, 1ms)")?;
+        let boot_file = |key: &str| -> Result<Option<String>, String> {
+            match config.get(key) {
+                None => Ok(None),
+                Some(file) if file.is_empty() || file.len() > 127 || file.contains('\0') => Err(
+                    format!("config `{key}`: expected a file name of 1 to 127 bytes, got `{file}`"),
+                ),
+                Some(file) => Ok(Some(file.to_string())),
+            }
+        };
+        let (boot_file_bios, boot_file_efi) =
+            (boot_file("boot_file_bios")?, boot_file("boot_file_efi")?);
+        let nbp_size = config.u64_in("nbp_size", NBP_SIZE_DEFAULT, 1..=NBP_SIZE_MAX)? as usize;
+        let mut tftp = tftp::Server::new(TFTP_TOKEN_BASE);
+        for file in boot_file_bios.iter().chain(&boot_file_efi) {
+            tftp.add_file(file, tftp::synthetic_file(file, nbp_size));
+        }
         let mut server = DhcpServer {
             pool_first,
             pool_last,
@@ -178,6 +206,9 @@ impl Plugin for DhcpServer {
             slot_lines: Vec::new(),
             pending_replies: BTreeMap::new(),
             next_token: 0,
+            boot_file_bios,
+            boot_file_efi,
+            tftp,
         };
         server.load_leases(env);
         env.log(
@@ -192,6 +223,9 @@ impl Plugin for DhcpServer {
     }
 
     fn on_datagram(&mut self, env: &mut dyn Env, datagram: Datagram) {
+        if self.tftp.handles(&datagram) {
+            return self.tftp.on_datagram(env, datagram);
+        }
         if datagram.dst.port() != SERVER_PORT {
             return;
         }
@@ -226,6 +260,9 @@ impl Plugin for DhcpServer {
     }
 
     fn on_timer(&mut self, env: &mut dyn Env, token: u64) {
+        if self.tftp.owns_timer(token) {
+            return self.tftp.on_timer(env, token);
+        }
         if let Some(reply) = self.pending_replies.remove(&token) {
             env.send(reply);
         }
@@ -452,6 +489,15 @@ impl DhcpServer {
             }
             if !self.dns.is_empty() {
                 opts.insert(DhcpOption::DomainNameServer(self.dns.clone()));
+            }
+            let boot_file = if dhcp::is_efi_arch(dhcp::client_arch(request)) {
+                &self.boot_file_efi
+            } else {
+                &self.boot_file_bios
+            };
+            if let Some(file) = boot_file {
+                reply.set_fname_str(file);
+                reply.set_siaddr(own_ip);
             }
         }
         let dst = if kind == MessageType::Nak && request.giaddr().is_unspecified() {

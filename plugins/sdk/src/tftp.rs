@@ -67,6 +67,20 @@ fn normalize(name: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// Deterministic stand-in content for a boot file: a function of the byte index and a hash of
+/// the lower-cased name (matching the server's case-insensitive names), so a client can tell
+/// two files apart.
+pub fn synthetic_file(name: &str, size: usize) -> Vec<u8> {
+    // FNV-1a over the lower-cased name.
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for byte in name.to_ascii_lowercase().bytes() {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    (0..size as u64)
+        .map(|index| (hash.wrapping_add(index).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as u8)
+        .collect()
+}
+
 impl Server {
     /// A server whose retransmission timers use tokens `token_base .. token_base + TOKEN_SPAN`.
     pub fn new(token_base: u64) -> Server {

@@ -683,6 +683,9 @@ impl PxeClient {
 
     fn request(&mut self, cx: &mut Cx, choice: Choice, attempt: usize) {
         let held = (true, choice.boot.is_some());
+        if attempt == 0 && choice.boot.is_none() && self.profile.secs == Secs::IpxeCounter {
+            self.transmissions = self.transmissions.wrapping_add(1);
+        }
         let message = self.message(
             cx,
             MessageType::Request,
@@ -781,10 +784,14 @@ impl PxeClient {
             .to_string();
         let windowsize = profile.tftp_windowsize.map(|w| w.to_string());
         let mut options = Vec::new();
-        if probe || profile.tftp_tsize {
+        let tsize = probe || profile.tftp_tsize;
+        if tsize && !profile.tftp_blksize_first {
             options.push(("tsize", "0"));
         }
         options.push(("blksize", blksize.as_str()));
+        if tsize && profile.tftp_blksize_first {
+            options.push(("tsize", "0"));
+        }
         if let Some(windowsize) = &windowsize {
             options.push(("windowsize", windowsize.as_str()));
         }

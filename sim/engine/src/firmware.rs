@@ -74,7 +74,8 @@ pub enum Secs {
     Elapsed { request_copies_discover: bool },
     /// iPXE: `(++transmissions << 2) | (have an offer ? 2 : 0) | (have a proxy offer ? 1 :
     /// 0)`, counted over the whole DHCP session (`dhcp->count`); the boot-server request
-    /// starts a session of its own.
+    /// starts a session of its own. A REQUEST after the proxyDHCP wait ran out counts one
+    /// more (measured: DISCOVERs 4 and 10, then REQUEST 18; the source does not say why).
     IpxeCounter,
 }
 
@@ -222,6 +223,8 @@ pub struct Profile {
     pub tftp_windowsize: Option<u16>,
     /// `tsize` on the read request.
     pub tftp_tsize: bool,
+    /// `blksize` before `tsize` in the request (iPXE); else `tsize` first.
+    pub tftp_blksize_first: bool,
     pub tftp_timeouts_ns: &'static [u64],
     /// A gratuitous ARP for the new address after the ACK (iPXE).
     pub gratuitous_arp_after_ack: bool,
@@ -292,6 +295,7 @@ pub static PXE_SPEC: Profile = Profile {
     tftp_blksize: None,
     tftp_windowsize: None,
     tftp_tsize: true,
+    tftp_blksize_first: false,
     tftp_timeouts_ns: &[S, 2 * S, 3 * S, 4 * S],
     gratuitous_arp_after_ack: false,
     failures: spec_failures,
@@ -355,6 +359,7 @@ pub static EDK2: Profile = Profile {
     tftp_blksize: Some(1468),
     tftp_windowsize: Some(4),
     tftp_tsize: false,
+    tftp_blksize_first: false,
     tftp_timeouts_ns: &[4 * S, 8 * S, 16 * S],
     gratuitous_arp_after_ack: false,
     failures: edk2_failures,
@@ -390,11 +395,13 @@ fn ipxe_failures(failure: Failure) -> (&'static str, &'static str) {
     }
 }
 
-/// iPXE's option 175 as its BIOS build sends it: feature flags (PXE extensions 2, HTTP, DNS,
-/// TFTP, bzImage, Multiboot, PXE, ELF, COMBOOT) and its version (0xeb).
+/// iPXE's option 175 as Debian's ipxe-qemu build for QEMU's e1000 sends it (captured in
+/// `tests/real_firmware.rs`): the bus id (177: PCI 8086:100e), the version (235: 1.0.0) and
+/// one-byte feature flags (HTTP, DNS, TFTP, PXE extensions 2, bzImage, Multiboot, ELF, PXE,
+/// menu, iSCSI, AoE, ...).
 const IPXE_FEATURES: &[u8] = &[
-    0x10, 1, 2, 0x13, 1, 1, 0x17, 1, 1, 0x15, 1, 1, 0x18, 1, 1, 0x19, 1, 1, 0x21, 1, 1, 0x22, 1, 1,
-    0x23, 1, 1, 0xeb, 3, 1, 0, 0,
+    177, 5, 1, 128, 134, 16, 14, 235, 3, 1, 0, 0, 23, 1, 1, 34, 1, 1, 19, 1, 1, 17, 1, 1, 39, 1, 1,
+    25, 1, 1, 41, 1, 1, 16, 1, 2, 33, 1, 1, 21, 1, 1, 24, 1, 1, 18, 1, 1,
 ];
 
 pub static IPXE: Profile = Profile {
@@ -439,6 +446,7 @@ pub static IPXE: Profile = Profile {
     tftp_blksize: Some(1432),
     tftp_windowsize: None,
     tftp_tsize: true,
+    tftp_blksize_first: true,
     tftp_timeouts_ns: &[S, 2 * S, 4 * S, 8 * S],
     gratuitous_arp_after_ack: true,
     failures: ipxe_failures,
