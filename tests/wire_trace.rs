@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use dhcproto::v4::{Message, OptionCode};
+use dhcproto::v4::{Message, Opcode, OptionCode};
 use dhcproto::{Decodable, Decoder};
 use engine::log::Kind;
 use smoltcp::wire::{
@@ -145,7 +145,9 @@ fn every_frame_decodes_and_relay_fields_are_right() {
                         );
                     }
                     // EDK2 asks from port 4011 and hears the answer there.
-                    ("r1" | "r2", 68 | 4011) if src_port == 4011 => {
+                    ("r1" | "r2", 68 | 4011)
+                        if src_port == 4011 && message.opcode() == Opcode::BootReply =>
+                    {
                         *seen.entry("forwarded boot server reply").or_default() += 1;
                         assert_eq!(ip.src_addr(), Ipv4Addr::new(10, 2, 0, 20));
                     }
