@@ -321,7 +321,7 @@ impl PxeClient {
                 format_ns(time_ns - self.power_on_ns)
             )),
             Outcome::Failed { code, message, .. } => {
-                cx.state(format!("{code}: {message}; {}", self.profile.after_failure))
+                cx.state(format!("{code}: {message} (then {})", self.profile.after_failure))
             }
             Outcome::Pending => {}
         }

@@ -299,7 +299,7 @@ pub static PXE_SPEC: Profile = Profile {
     tftp_timeouts_ns: &[S, 2 * S, 3 * S, 4 * S],
     gratuitous_arp_after_ack: false,
     failures: spec_failures,
-    after_failure: "the BIOS tries the next boot device",
+    after_failure: "the BIOS tries its next boot device",
 };
 
 fn edk2_failures(failure: Failure) -> (&'static str, &'static str) {
@@ -363,7 +363,7 @@ pub static EDK2: Profile = Profile {
     tftp_timeouts_ns: &[4 * S, 8 * S, 16 * S],
     gratuitous_arp_after_ack: false,
     failures: edk2_failures,
-    after_failure: "the boot manager moves on to IPv6 PXE and HTTP boot",
+    after_failure: "the boot manager tries IPv6 PXE and HTTP boot",
 };
 
 fn ipxe_failures(failure: Failure) -> (&'static str, &'static str) {
@@ -450,7 +450,7 @@ pub static IPXE: Profile = Profile {
     tftp_timeouts_ns: &[S, 2 * S, 4 * S, 8 * S],
     gratuitous_arp_after_ack: true,
     failures: ipxe_failures,
-    after_failure: "SeaBIOS: No bootable device",
+    after_failure: "SeaBIOS shows No bootable device",
 };
 
 #[cfg(test)]
