@@ -320,9 +320,10 @@ impl PxeClient {
                 "booted: {file} ({bytes} bytes) {} after power-on",
                 format_ns(time_ns - self.power_on_ns)
             )),
-            Outcome::Failed { code, message, .. } => {
-                cx.state(format!("{code}: {message} (then {})", self.profile.after_failure))
-            }
+            Outcome::Failed { code, message, .. } => cx.state(format!(
+                "{code}: {message} (then {})",
+                self.profile.after_failure
+            )),
             Outcome::Pending => {}
         }
         self.outcome = outcome;
