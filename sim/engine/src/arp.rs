@@ -126,9 +126,17 @@ impl Table {
         }
     }
 
-    /// Everything learned is gone (power lost, link down).
-    pub fn clear(&mut self) {
-        self.entries.clear();
+    /// Everything learned is gone (power lost, link down); returns the frames that were
+    /// waiting for a resolution, for their drop records.
+    pub fn clear(&mut self) -> Vec<Vec<u8>> {
+        let entries = std::mem::take(&mut self.entries);
+        entries
+            .into_values()
+            .flat_map(|entry| match entry {
+                Entry::Incomplete { queue, .. } => queue,
+                Entry::Reachable { .. } => Vec::new(),
+            })
+            .collect()
     }
 
     /// The MAC this interface answers `address` with, if it answers it at all: its own for its
@@ -423,6 +431,16 @@ mod tests {
         };
         assert_eq!(dropped.len(), 1);
         assert_eq!(table.retry(THEIR_IP, 3), Retry::Settled);
+    }
+
+    #[test]
+    fn losing_the_link_hands_back_the_waiting_frames() {
+        let mut table = table();
+        table.resolve(0, THEIR_IP, ipv4_frame());
+        table.resolve(0, THEIR_IP, ipv4_frame());
+        assert_eq!(table.clear().len(), 2);
+        assert_eq!(table.retry(THEIR_IP, 1), Retry::Settled);
+        assert_eq!(table.resolve(1, THEIR_IP, ipv4_frame()), Resolve::Request);
     }
 
     #[test]

@@ -922,11 +922,15 @@ impl World {
                 }
                 self.node_up[node] = false;
                 self.node_epoch[node] += 1;
-                for &port in &self.node_ports[node] {
+                for index in 0..self.node_ports[node].len() {
+                    let port = self.node_ports[node][index];
                     let port_state = &mut self.ports[port];
                     port_state.virtual_macs.clear();
-                    port_state.arp.clear();
+                    let waiting = port_state.arp.clear();
                     self.lans[port_state.lan].flush(port);
+                    for frame in waiting {
+                        self.drop_queued(port, "node is down".to_string(), frame);
+                    }
                 }
                 self.with_node(node, |node, cx| {
                     cx.state("crashed (fault timeline)");
@@ -965,9 +969,11 @@ impl World {
                 }
                 self.ports[port].up = up;
                 if !up {
-                    self.ports[port].arp.clear();
                     let lan = self.ports[port].lan;
                     self.lans[lan].flush(port);
+                    for frame in self.ports[port].arp.clear() {
+                        self.drop_queued(port, "link is down".to_string(), frame);
+                    }
                 }
                 if !self.node_up[node] {
                     return;
