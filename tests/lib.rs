@@ -8,6 +8,7 @@ use engine::report::Report;
 use pxelab::Services;
 use topology::Plan;
 
+pub mod netlab;
 pub mod tools;
 
 /// The repository's `topologies/` folder.

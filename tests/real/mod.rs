@@ -10,11 +10,12 @@ pub mod scenario;
 use std::fs;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use capture::Observation;
+pub use tests::netlab::{Link, Netns, Process};
 
 /// The external programs a lab needs: (executable, Debian package).
 pub const TOOLS: &[(&str, &str)] = &[
@@ -25,161 +26,8 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("kill", "procps"),
 ];
 
-/// How long a process gets to exit after SIGTERM before it is killed.
-const GRACE: Duration = Duration::from_secs(3);
-
 /// How often a running capture is re-read to see whether a scenario has what it needs.
 const POLL: Duration = Duration::from_millis(250);
-
-/// Runs `ip ARGS`, failing with its stderr.
-pub fn ip(args: &[&str]) -> Result<(), String> {
-    let output = Command::new("ip")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("ip {}: {e}", args.join(" ")))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
-}
-
-/// A network namespace, deleted by name when dropped.
-pub struct Netns {
-    pub name: String,
-}
-
-impl Netns {
-    pub fn create(name: String) -> Result<Netns, String> {
-        ip(&["netns", "add", &name])?;
-        let netns = Netns { name };
-        netns.ip(&["link", "set", "lo", "up"])?;
-        // No IPv6 on the servers' side: its router solicitations and MLD reports are noise in
-        // the capture (the firmware still sends its own IPv6 packets; they are not observed).
-        for key in ["all", "default"] {
-            netns.exec(&[
-                "sysctl",
-                "-qw",
-                &format!("net.ipv6.conf.{key}.disable_ipv6=1"),
-            ])?;
-        }
-        Ok(netns)
-    }
-
-    /// `ip -n NAME ARGS`.
-    pub fn ip(&self, args: &[&str]) -> Result<(), String> {
-        let mut all = vec!["-n", self.name.as_str()];
-        all.extend_from_slice(args);
-        ip(&all)
-    }
-
-    /// A command run inside the namespace (`ip netns exec` execs it, so the child's pid is the
-    /// program's own).
-    pub fn command(&self, program: &Path) -> Command {
-        let mut command = Command::new("ip");
-        command
-            .args(["netns", "exec", &self.name])
-            .arg(program)
-            .stdin(Stdio::null());
-        command
-    }
-
-    fn exec(&self, args: &[&str]) -> Result<(), String> {
-        let output = self
-            .command(Path::new(args[0]))
-            .args(&args[1..])
-            .output()
-            .map_err(|e| format!("{}: {e}", args.join(" ")))?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{} in {}: {}",
-                args.join(" "),
-                self.name,
-                String::from_utf8_lossy(&output.stderr).trim()
-            ))
-        }
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        if let Err(e) = ip(&["netns", "del", &self.name]) {
-            eprintln!("cleanup: {e}");
-        }
-    }
-}
-
-/// A network device (the TAP), deleted by name when dropped.
-pub struct Link {
-    netns: String,
-    name: String,
-}
-
-impl Drop for Link {
-    fn drop(&mut self) {
-        if let Err(e) = ip(&["-n", &self.netns, "link", "del", &self.name]) {
-            eprintln!("cleanup: {e}");
-        }
-    }
-}
-
-/// A child process, stopped by its pid (SIGTERM, then SIGKILL after a grace period) and reaped
-/// when dropped.
-pub struct Process {
-    pub what: String,
-    child: Child,
-}
-
-impl Process {
-    pub fn spawn(mut command: Command, what: impl Into<String>) -> Result<Process, String> {
-        let what = what.into();
-        let child = command.spawn().map_err(|e| format!("{what}: {e}"))?;
-        Ok(Process { what, child })
-    }
-
-    /// Whether it is still running.
-    pub fn running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    /// SIGTERM, wait up to `GRACE`, then SIGKILL and wait.
-    pub fn stop(&mut self) {
-        if !self.running() {
-            return;
-        }
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill")
-            .args(["-TERM", &pid])
-            .stdin(Stdio::null())
-            .status();
-        let deadline = Instant::now() + GRACE;
-        while Instant::now() < deadline {
-            if !self.running() {
-                return;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        eprintln!(
-            "cleanup: {} (pid {pid}) ignored SIGTERM; killing it",
-            self.what
-        );
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 /// One lab: a namespace with a bridge and the client's TAP, one namespace per server joined to
 /// the bridge by a veth pair, and the processes running in them. Fields drop in order:
@@ -226,10 +74,7 @@ impl Lab {
         lab.lan.ip(&["link", "set", "br0", "up"])?;
         lab.lan
             .ip(&["tuntap", "add", "dev", &lab.tap_name, "mode", "tap"])?;
-        lab.tap = Some(Link {
-            netns: lab.lan.name.clone(),
-            name: lab.tap_name.clone(),
-        });
+        lab.tap = Some(Link::new(&lab.lan, &lab.tap_name));
         lab.lan
             .ip(&["link", "set", &lab.tap_name, "master", "br0"])?;
         lab.lan.ip(&["link", "set", &lab.tap_name, "up"])?;
@@ -431,10 +276,5 @@ impl Lab {
 
 /// Whether this process can create network namespaces and TAP devices (root, /dev/net/tun).
 pub fn can_make_namespaces() -> Result<(), String> {
-    let probe = format!("pxl{}-probe", std::process::id());
-    Netns::create(probe).map(drop)?;
-    if !Path::new("/dev/net/tun").exists() {
-        return Err("/dev/net/tun is missing".into());
-    }
-    Ok(())
+    tests::netlab::can_make_namespaces("pxl")
 }

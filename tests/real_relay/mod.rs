@@ -12,9 +12,11 @@ pub mod observe;
 use std::fs;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub use tests::netlab::{Link, Netns, Process};
 
 /// The external programs the lab needs: (executable, Debian package).
 pub const TOOLS: &[(&str, &str)] = &[
@@ -26,9 +28,6 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("dhcpd", "isc-dhcp-server"),
 ];
 
-/// How long a process gets to exit after SIGTERM before its group is killed.
-const GRACE: Duration = Duration::from_secs(3);
-
 /// How often a running capture is re-read while waiting for something to appear in it.
 pub const POLL: Duration = Duration::from_millis(100);
 
@@ -39,215 +38,9 @@ pub fn now_ns() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// Runs a program to completion, failing with its stderr.
-fn run(program: &str, args: &[&str]) -> Result<String, String> {
-    let output = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("{program} {}: {e}", args.join(" ")))?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    } else {
-        Err(format!(
-            "{program} {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
-}
-
-/// `ip ARGS`.
-pub fn ip(args: &[&str]) -> Result<String, String> {
-    run("ip", args)
-}
-
-/// Whether network namespaces can be made here (root, a kernel that allows it), by making and
-/// deleting one.
+/// Whether network namespaces can be made here (root, a kernel that allows it).
 pub fn can_create_namespaces() -> Result<(), String> {
-    let name = format!("rrprobe{}", std::process::id());
-    ip(&["netns", "add", &name])?;
-    ip(&["netns", "del", &name]).map(|_| ())
-}
-
-/// A network namespace, deleted by name when dropped.
-pub struct Netns {
-    pub name: String,
-}
-
-impl Netns {
-    fn create(name: String) -> Result<Netns, String> {
-        ip(&["netns", "add", &name])?;
-        let netns = Netns { name };
-        netns.ip(&["link", "set", "lo", "up"])?;
-        // No IPv6: router solicitations and MLD reports would only be noise in the capture.
-        netns.sysctl("net.ipv6.conf.all.disable_ipv6=1")?;
-        netns.sysctl("net.ipv6.conf.default.disable_ipv6=1")?;
-        Ok(netns)
-    }
-
-    /// `ip -n NAME ARGS`.
-    pub fn ip(&self, args: &[&str]) -> Result<String, String> {
-        let mut all = vec!["-n", self.name.as_str()];
-        all.extend_from_slice(args);
-        ip(&all)
-    }
-
-    pub fn sysctl(&self, setting: &str) -> Result<(), String> {
-        run(
-            "ip",
-            &["netns", "exec", &self.name, "sysctl", "-qw", setting],
-        )
-        .map(|_| ())
-    }
-
-    /// A command run inside the namespace. `ip netns exec` execs the program, so the child's
-    /// pid is the program's own.
-    pub fn command(&self, program: &Path) -> Command {
-        let mut command = Command::new("ip");
-        command
-            .args(["netns", "exec", &self.name])
-            .arg(program)
-            .stdin(Stdio::null());
-        command
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        if let Err(e) = ip(&["netns", "del", &self.name]) {
-            eprintln!("cleanup: {e}");
-        }
-    }
-}
-
-/// A network device in a namespace (a bridge, one end of a veth pair), deleted by name when
-/// dropped (deleting one end of a veth pair deletes both).
-pub struct Link {
-    netns: String,
-    pub name: String,
-}
-
-impl Drop for Link {
-    fn drop(&mut self) {
-        if let Err(e) = ip(&["-n", &self.netns, "link", "del", &self.name]) {
-            eprintln!("cleanup: {e}");
-        }
-    }
-}
-
-/// A process started in a process group of its own (its pid is the group's id), so that the
-/// children it forks (keepalived's VRRP process) are signalled with it. Stopped when dropped:
-/// SIGTERM to the process, then SIGKILL to its group after a grace period; the leader is reaped
-/// only at the end, so the group id cannot be reused while it is signalled.
-pub struct Process {
-    pub what: String,
-    child: Child,
-    reaped: bool,
-}
-
-impl Process {
-    pub fn spawn(mut command: Command, what: impl Into<String>) -> Result<Process, String> {
-        use std::os::unix::process::CommandExt;
-        let what = what.into();
-        command.process_group(0);
-        let child = command.spawn().map_err(|e| format!("{what}: {e}"))?;
-        Ok(Process {
-            what,
-            child,
-            reaped: false,
-        })
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The live (not zombie) members of the process group, from /proc.
-    fn group_members(&self) -> Vec<u32> {
-        let pgid = self.pid();
-        let Ok(entries) = fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        entries
-            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-            .filter(|pid| {
-                let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                    return false;
-                };
-                // pid (comm) state ppid pgrp ...: comm may hold spaces, so split after ')'.
-                let Some((_, rest)) = stat.rsplit_once(')') else {
-                    return false;
-                };
-                let fields: Vec<&str> = rest.split_whitespace().collect();
-                fields.len() > 3 && fields[0] != "Z" && fields[2] == pgid.to_string()
-            })
-            .collect()
-    }
-
-    /// Whether any process of the group is still alive.
-    pub fn running(&self) -> bool {
-        !self.reaped && !self.group_members().is_empty()
-    }
-
-    /// `kill -SIGNAL PID`: the leader only.
-    pub fn signal(&self, signal: &str) -> Result<(), String> {
-        if self.reaped {
-            return Err(format!("{} has already exited", self.what));
-        }
-        run("kill", &[&format!("-{signal}"), &self.pid().to_string()]).map(|_| ())
-    }
-
-    /// `kill -SIGNAL -- -PGID`: every process of the group at once.
-    pub fn signal_group(&self, signal: &str) -> Result<(), String> {
-        if self.reaped {
-            return Err(format!("{} has already exited", self.what));
-        }
-        let group = format!("-{}", self.pid());
-        run("kill", &[&format!("-{signal}"), "--", &group]).map(|_| ())
-    }
-
-    /// Waits (bounded) until no process of the group is alive; whether that happened.
-    pub fn wait_gone(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if !self.running() {
-                return true;
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
-        !self.running()
-    }
-
-    /// SIGTERM, up to `GRACE` to exit, then SIGKILL to the whole group; then reaps the leader.
-    pub fn stop(&mut self) {
-        if self.reaped {
-            return;
-        }
-        if self.running() {
-            let _ = self.signal("TERM");
-            if !self.wait_gone(GRACE) {
-                eprintln!(
-                    "cleanup: {} (pid {}) ignored SIGTERM; killing its group",
-                    self.what,
-                    self.pid()
-                );
-            }
-        }
-        if !self.group_members().is_empty() {
-            let _ = self.signal_group("KILL");
-            self.wait_gone(GRACE);
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.reaped = true;
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.stop();
-    }
+    tests::netlab::can_make_namespaces("rr")
 }
 
 /// The lab's fixed shape: addresses, MACs and the names of the interfaces inside the router
@@ -348,10 +141,7 @@ impl Lab {
         };
         for bridge in lab.bridges.clone() {
             lab.switch.ip(&["link", "add", &bridge, "type", "bridge"])?;
-            lab.links.push(Link {
-                netns: lab.switch.name.clone(),
-                name: bridge.clone(),
-            });
+            lab.links.push(Link::new(&lab.switch, &bridge));
             // Forward at once: no STP listening delay, and frames are forwarded as they come.
             lab.switch.ip(&[
                 "link",
@@ -426,10 +216,7 @@ impl Lab {
         self.switch.ip(&[
             "link", "add", port, "type", "veth", "peer", "name", inside, "netns", &host_ns,
         ])?;
-        self.links.push(Link {
-            netns: self.switch.name.clone(),
-            name: port.to_string(),
-        });
+        self.links.push(Link::new(&self.switch, port));
         self.switch.ip(&["link", "set", port, "master", bridge])?;
         self.switch.ip(&["link", "set", port, "up"])?;
         let host = self.host(host);
@@ -625,8 +412,7 @@ impl Lab {
             // Dropping it stops it.
             return Err(format!("client: still running after {timeout:?}"));
         }
-        let status = process.child.wait().map_err(|e| e.to_string())?;
-        process.reaped = true;
+        let status = process.exit_status()?;
         if status.success() {
             Ok(())
         } else {
