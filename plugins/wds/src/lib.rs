@@ -93,17 +93,10 @@ pub struct Wds {
     tftp: tftp::Server,
 }
 
-/// Deterministic stand-in content for a boot file: a function of the byte index and a hash of
-/// the name, so a client can tell two files apart and verify what it received.
+/// Deterministic stand-in content for a boot file (`sdk::tftp::synthetic_file`), so a client
+/// can tell two files apart and verify what it received.
 pub fn nbp_content(name: &str, size: usize) -> Vec<u8> {
-    // FNV-1a over the lower-cased name, matching the TFTP server's case-insensitive names.
-    let mut hash = 0xcbf2_9ce4_8422_2325u64;
-    for byte in name.to_ascii_lowercase().bytes() {
-        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-    }
-    (0..size as u64)
-        .map(|index| (hash.wrapping_add(index).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as u8)
-        .collect()
+    tftp::synthetic_file(name, size)
 }
 
 /// Where the image server provider keeps its state: the WMI repository part of the node store,
