@@ -1,8 +1,9 @@
 //! External programs the tests drive (tshark, chromium, QEMU, dnsmasq, ...), and the one rule for
 //! when one is missing: under CI (`PXELAB_REQUIRE_TOOLS=1`, which `.ci/run` sets) the test fails,
-//! naming the Debian package to install; anywhere else it says on stdout what it skipped and
-//! why, so that `cargo test` passes on a machine with only rustup. Shared by `tests/` and
-//! `web/tests/` (included there by path).
+//! naming the Debian package to install; anywhere else it writes what it skipped and why to
+//! stderr, past the test harness's capture so that `cargo test` shows it, and passes, so that
+//! `cargo test` passes on a machine with only rustup. Shared by `tests/` and `web/tests/`
+//! (included there by path).
 
 #![allow(dead_code)] // each test binary that includes this file uses part of it
 
@@ -45,7 +46,13 @@ pub fn missing(why: &str, what: &str) {
     if required() {
         panic!("{what} needs {why}, and {REQUIRE_TOOLS} is set: install it (see .ci/run)");
     }
-    println!("skipped: {what}: {why}; install it to run this check");
+    // Written to the process's stderr itself, not through `eprintln!`, which the test
+    // harness captures: `cargo test` shows the line even when the test passes.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped: {what}: {why}; install it to run this check"
+    );
 }
 
 /// A file the tests need from a Debian package (a firmware image, an NBP), as `find` does for
