@@ -35,6 +35,38 @@ pub fn ip(args: &[&str]) -> Result<String, String> {
     run("ip", args)
 }
 
+/// Waits (bounded) until `ready` says the text of the file at `path` is ready (a daemon's log
+/// saying it listens, say); fails early when `writer`, the process writing it, exits first.
+pub fn wait_for_file(
+    path: &Path,
+    ready: impl Fn(&str) -> bool,
+    timeout: Duration,
+    writer: Option<&Process>,
+) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let text = fs::read_to_string(path).unwrap_or_default();
+        if ready(&text) {
+            return Ok(());
+        }
+        if let Some(writer) = writer.filter(|writer| !writer.running()) {
+            return Err(format!(
+                "{} exited before it was ready; see {}",
+                writer.what,
+                path.display()
+            ));
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "{} not ready after {timeout:?}; it says: {}",
+                path.display(),
+                text.trim()
+            ));
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Whether network namespaces can be made here (root, a kernel that allows it), by making and
 /// deleting one named after `tag` and this process.
 pub fn can_make_namespaces(tag: &str) -> Result<(), String> {

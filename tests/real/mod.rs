@@ -243,34 +243,15 @@ impl Lab {
         fs::read(pcap).unwrap_or_default()
     }
 
+    /// Waits for the file the last process started writes (its log), failing early if it exits.
     fn wait_for_file(
-        &mut self,
+        &self,
         path: &Path,
         ready: impl Fn(&str) -> bool,
         timeout: Duration,
     ) -> Result<(), String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let text = fs::read_to_string(path).unwrap_or_default();
-            if ready(&text) {
-                return Ok(());
-            }
-            let last = self.processes.last_mut().expect("a process was started");
-            if !last.running() {
-                return Err(format!(
-                    "exited before it was ready; see {} and {}",
-                    path.display(),
-                    self.dir.display()
-                ));
-            }
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "not ready after {timeout:?}; see {}",
-                    path.display()
-                ));
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
+        tests::netlab::wait_for_file(path, ready, timeout, self.processes.last())
+            .map_err(|e| format!("{e} (lab files in {})", self.dir.display()))
     }
 }
 

@@ -13,8 +13,7 @@ use std::fs;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use tests::netlab::{Link, Netns, Process};
 
@@ -254,21 +253,7 @@ impl Lab {
         ready: impl Fn(&str) -> bool,
         timeout: Duration,
     ) -> Result<(), String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let text = fs::read_to_string(path).unwrap_or_default();
-            if ready(&text) {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "{} not ready after {timeout:?}; it says: {}",
-                    path.display(),
-                    text.trim()
-                ));
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
+        tests::netlab::wait_for_file(path, ready, timeout, None)
     }
 
     /// tcpdump on bridge `lan` (0 client LAN, 1 server LAN), writing packet by packet with
