@@ -42,6 +42,11 @@ pub enum Effect {
         event_id: u32,
         text: String,
     },
+    /// The service starts a piece of work it will finish later (a WDS worker's device
+    /// lookup): `id` is the service's own, unique among its open spans; `label` is for people.
+    WorkBegin { id: u64, label: String },
+    /// The work `id` finished.
+    WorkEnd { id: u64 },
 }
 
 /// Read-only facts for one call.
@@ -54,17 +59,111 @@ pub struct AppContext {
 /// Why a call ended the service.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Failure {
-    /// The service died: a trap, a panic, fuel or memory exhausted.
-    Crashed { reason: String },
+    /// The service died.
+    Crashed(CrashCause),
     /// The service refused to start (for example, a bad configuration).
-    Refused { reason: String },
+    Refused(Refusal),
+}
+
+/// What killed a service, as the host knows it (from wasmtime's typed trap, its resource
+/// limiter and its own per-call limits), never from an error message's wording.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CrashCause {
+    /// One call used up its whole fuel budget (an endless loop?).
+    OutOfFuel { fuel_per_call: u64 },
+    /// The instance asked for more memory than its limit.
+    MemoryLimit { bytes_max: u64 },
+    StackOverflow,
+    /// Any other wasm trap; `code` is wasmtime's `Trap` name (`UnreachableCodeReached`, ...).
+    Trap { code: String },
+    /// The plugin panicked: the SDK's panic hook reported `message` (and where) before the
+    /// trap; `trap` is the trap it ended with.
+    Panic { message: String, trap: Box<CrashCause> },
+    /// The call broke a per-call limit of the host (datagrams, timers, log records, a
+    /// datagram's size, effects in one call): the host ended it.
+    LimitBroken { limit: Limit, max: u64 },
+    /// The instance trapped in an earlier call and cannot be entered again until a restart.
+    Poisoned,
+    /// The host could not run the call at all (no instance, a wasmtime error that is no trap).
+    Host { message: String },
+}
+
+/// The per-call limits a host enforces (`CrashCause::LimitBroken`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Limit {
+    Datagrams,
+    Timers,
+    LogRecords,
+    DatagramBytes,
+    /// Sends, timers and log records together, checked by the server node itself.
+    Effects,
+}
+
+/// Why a service refused to start: the configuration `key` it refused (if it names one) and
+/// the plugin's message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub key: Option<String>,
+    pub message: String,
+    /// A Windows service-specific error code, when the service reports one (SCM event 7023
+    /// instead of 7024).
+    pub service_specific: Option<u32>,
 }
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::Crashed { reason } => f.write_str(reason),
-            Failure::Refused { reason } => write!(f, "refused to start: {reason}"),
+            Failure::Crashed(cause) => cause.fmt(f),
+            Failure::Refused(refusal) => write!(f, "refused to start: {refusal}"),
+        }
+    }
+}
+
+impl fmt::Display for CrashCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CrashCause::OutOfFuel { fuel_per_call } => write!(
+                f,
+                "used up its fuel budget of {fuel_per_call} units in one call (an endless loop?)"
+            ),
+            CrashCause::MemoryLimit { bytes_max } => {
+                write!(f, "went over its memory limit of {} MiB", bytes_max >> 20)
+            }
+            CrashCause::StackOverflow => f.write_str("overflowed its stack"),
+            CrashCause::Trap { code } => write!(f, "wasm trap: {code}"),
+            CrashCause::Panic { message, trap } => write!(f, "{trap}; panic: {message}"),
+            CrashCause::LimitBroken { limit, max } => write!(f, "{limit} (limit {max})"),
+            CrashCause::Poisoned => f.write_str("the service instance trapped earlier"),
+            CrashCause::Host { message } => f.write_str(message),
+        }
+    }
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Limit::Datagrams => "sent too many datagrams in one call",
+            Limit::Timers => "set too many timers in one call",
+            Limit::LogRecords => "logged too many records in one call",
+            Limit::DatagramBytes => "sent an oversized datagram",
+            Limit::Effects => "too many sends/timers/logs in one call",
+        })
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.key, self.service_specific) {
+            (_, Some(code)) if self.message.is_empty() => {
+                write!(f, "service-specific error {code} ({code:#06x})")
+            }
+            (_, Some(code)) => write!(
+                f,
+                "service-specific error {code} ({code:#06x}): {}",
+                self.message
+            ),
+            (Some(key), None) => write!(f, "config `{key}`: {}", self.message),
+            (None, None) => f.write_str(&self.message),
         }
     }
 }

@@ -60,6 +60,9 @@ pub enum Kind {
     Crash { reason: String },
     /// Diagnostics from a node or plugin.
     Log { level: Level, text: String },
+    /// A service began (`end: false`) or finished (`end: true`) a piece of work it reported
+    /// through its contract (`Effect::WorkBegin` / `WorkEnd`).
+    Work { id: u64, end: bool, label: String },
     /// A structured record shaped like a Windows event log entry.
     WindowsEvent {
         source: String,
@@ -222,6 +225,11 @@ fn encode(hasher: &mut Sha256, record: &Record, frame_hash: &mut dyn FnMut(&Rc<[
         Kind::Log { level, text } => {
             hasher.update([7, *level as u8]);
             put_bytes(hasher, text.as_bytes());
+        }
+        Kind::Work { id, end, label } => {
+            hasher.update([9, *end as u8]);
+            hasher.update(id.to_le_bytes());
+            put_bytes(hasher, label.as_bytes());
         }
         Kind::WindowsEvent {
             source,

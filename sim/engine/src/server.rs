@@ -13,7 +13,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use smoltcp::wire::EthernetAddress;
 
-use crate::app::{App, AppContext, Datagram, Effect, Failure, Input};
+use crate::app::{App, AppContext, CrashCause, Datagram, Effect, Failure, Input, Limit};
 use crate::frame::{self, UdpFrame};
 use crate::log::Level;
 use crate::world::Cx;
@@ -323,12 +323,10 @@ impl ServerNode {
         self.cpu_ns += cost_ns;
         self.busy_until_ns = cx.now_ns() + cost_ns;
         if result.is_ok() && effects.len() > EFFECTS_PER_CALL_MAX {
-            result = Err(Failure::Crashed {
-                reason: format!(
-                    "{} sends/timers/logs in one call (limit {EFFECTS_PER_CALL_MAX})",
-                    effects.len()
-                ),
-            });
+            result = Err(Failure::Crashed(CrashCause::LimitBroken {
+                limit: Limit::Effects,
+                max: EFFECTS_PER_CALL_MAX as u64,
+            }));
             effects.truncate(EFFECTS_PER_CALL_MAX);
         }
         for effect in effects.drain(..) {
@@ -368,6 +366,8 @@ impl ServerNode {
                 event_id,
                 text,
             } => cx.windows_event(&source, level, event_id, text),
+            Effect::WorkBegin { id, label } => cx.work(id, false, label),
+            Effect::WorkEnd { id } => cx.work(id, true, String::new()),
         }
     }
 
@@ -425,15 +425,15 @@ impl ServerNode {
         cx.crash(failure.to_string());
         let name = &self.config.service_name;
         let times = self.crashes;
-        if let Failure::Refused { reason } = &failure {
+        if let Failure::Refused(refusal) = &failure {
             if times == 1 {
-                self.refusal = Some(reason.clone());
+                self.refusal = Some(refusal.to_string());
             }
             // A service that fails to start: SCM event 7024 (or 7023 for a Win32 error).
-            let text = if reason.starts_with("service-specific error") {
-                format!("The {name} service terminated with {reason}.")
+            let text = if refusal.service_specific.is_some() {
+                format!("The {name} service terminated with {refusal}.")
             } else {
-                format!("The {name} service terminated with the following error: {reason}")
+                format!("The {name} service terminated with the following error: {refusal}")
             };
             cx.windows_event("Service Control Manager", Level::Error, 7024, text);
             if self.crashes == 1 {

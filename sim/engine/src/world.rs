@@ -555,6 +555,11 @@ impl Cx<'_> {
         });
     }
 
+    /// A service's span of work begins (`end: false`) or ends.
+    pub fn work(&mut self, id: u64, end: bool, label: String) {
+        self.record(Kind::Work { id, end, label });
+    }
+
     pub fn windows_event(
         &mut self,
         source: &str,
