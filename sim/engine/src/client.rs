@@ -11,7 +11,6 @@ use dhcproto::v4::{
     Architecture, DhcpOption, Flags, Message, MessageType, Opcode, OptionCode, UnknownOption,
 };
 use smoltcp::wire::EthernetAddress;
-use timing::format_ns;
 use wire::tftp;
 
 use crate::firmware::{
@@ -19,7 +18,8 @@ use crate::firmware::{
     Profile, Secs,
 };
 use crate::frame::{self, UdpFrame};
-use crate::log::Level;
+use crate::event::{ClientEvent, DropReason, Layer};
+use crate::log::{Kind, Level};
 use crate::rng::Stream;
 use crate::router::{DHCP_CLIENT_PORT, DHCP_SERVER_PORT};
 use crate::server::same_subnet;
@@ -284,10 +284,11 @@ impl PxeClient {
             Some((low, high)) => low + self.stream.next_u64() % (high - low).max(1),
             None => self.profile.discover_timeouts_ns[0],
         };
-        cx.state(format!(
-            "powered on ({:?}, {} firmware, {})",
-            self.config.arch, self.profile.firmware, self.config.mac
-        ));
+        cx.event(Kind::Client(ClientEvent::PoweredOn {
+            arch: self.config.arch,
+            firmware: self.profile.firmware,
+            mac: self.config.mac,
+        }));
         self.begin_dhcp(cx);
     }
 
@@ -316,14 +317,16 @@ impl PxeClient {
                 file,
                 bytes,
                 time_ns,
-            } => cx.state(format!(
-                "booted: {file} ({bytes} bytes) {} after power-on",
-                format_ns(time_ns - self.power_on_ns)
-            )),
-            Outcome::Failed { code, message, .. } => cx.state(format!(
-                "{code}: {message} (then {})",
-                self.profile.after_failure
-            )),
+            } => cx.event(Kind::Client(ClientEvent::Booted {
+                file: file.clone(),
+                bytes: *bytes,
+                after_ns: time_ns - self.power_on_ns,
+            })),
+            Outcome::Failed { code, message, .. } => cx.event(Kind::Client(ClientEvent::Failed {
+                code,
+                message: message.clone(),
+                then: self.profile.after_failure,
+            })),
             Outcome::Pending => {}
         }
         self.outcome = outcome;
@@ -672,11 +675,10 @@ impl PxeClient {
             _ => (false, false),
         };
         let message = self.message(cx, MessageType::Discover, Ipv4Addr::UNSPECIFIED, None, held);
-        cx.state(format!(
-            "DHCPDISCOVER xid {:#010x} (attempt {})",
-            self.xid,
-            attempt + 1
-        ));
+        cx.event(Kind::Client(ClientEvent::Discover {
+            xid: self.xid,
+            attempt: attempt as u32 + 1,
+        }));
         self.broadcast(cx, &message);
         let timeout_ns = self.discover_timeout_ns(attempt);
         self.arm(cx, timeout_ns);
@@ -694,12 +696,11 @@ impl PxeClient {
             Some(&choice.dhcp),
             held,
         );
-        cx.state(format!(
-            "DHCPREQUEST {} from {} (attempt {})",
-            choice.dhcp.yiaddr,
-            choice.dhcp.server_id,
-            attempt + 1
-        ));
+        cx.event(Kind::Client(ClientEvent::Request {
+            yiaddr: choice.dhcp.yiaddr,
+            server: choice.dhcp.server_id,
+            attempt: attempt as u32 + 1,
+        }));
         self.broadcast(cx, &message);
         self.phase = Phase::Request { attempt, choice };
         self.arm(cx, self.profile.request_timeouts_ns[attempt]);
@@ -727,11 +728,12 @@ impl PxeClient {
         if profile.boot_server_secs == BootServerSecs::AttemptLittleEndian {
             message.set_secs((attempt as u16).swap_bytes());
         }
-        cx.state(format!(
-            "boot server request to {server}:{PXE_BOOT_SERVER_PORT} xid {:#010x} (attempt {})",
-            self.boot_xid,
-            attempt + 1
-        ));
+        cx.event(Kind::Client(ClientEvent::BootServerRequest {
+            server,
+            port: PXE_BOOT_SERVER_PORT,
+            xid: self.boot_xid,
+            attempt: attempt as u32 + 1,
+        }));
         let payload = outgoing.to_vec();
         let src_port = if profile.boot_server_from_4011 {
             PXE_BOOT_SERVER_PORT
@@ -801,15 +803,12 @@ impl PxeClient {
             mode: "octet",
             options,
         };
-        cx.state(format!(
-            "TFTP {} {file} from {server} (attempt {})",
-            if probe {
-                "size request"
-            } else {
-                "read request"
-            },
-            attempt + 1
-        ));
+        cx.event(Kind::Client(ClientEvent::TftpRequest {
+            file: file.to_string(),
+            server,
+            probe,
+            attempt: attempt as u32 + 1,
+        }));
         self.send_tftp(cx, lease, server, TFTP_PORT, &request);
         self.phase = Phase::TftpOpen {
             attempt,
@@ -870,19 +869,19 @@ impl PxeClient {
 
     pub(crate) fn on_frame(&mut self, cx: &mut Cx, bytes: &[u8]) {
         if matches!(self.phase, Phase::Off) {
-            return cx.drop_frame("powered off", bytes);
+            return cx.drop_frame(DropReason::PoweredOff, bytes);
         }
         let parsed = match frame::parse(bytes) {
             Ok(parsed) => parsed,
-            Err(error) => return cx.drop_frame(format!("malformed frame: {error}"), bytes),
+            Err(error) => return cx.drop_frame(DropReason::malformed(Layer::Frame, error), bytes),
         };
         let (Some(ip), Some((udp, payload))) = (parsed.ipv4, parsed.udp) else {
-            return cx.drop_frame("not UDP over IPv4", bytes);
+            return cx.drop_frame(DropReason::NotUdpIpv4, bytes);
         };
         if parsed.ethernet.dst_addr != self.config.mac
             && parsed.ethernet.dst_addr != EthernetAddress::BROADCAST
         {
-            return cx.drop_frame("not addressed to this client", bytes);
+            return cx.drop_frame(DropReason::NotForClient, bytes);
         }
         // EDK2 sends its boot-server request from port 4011 and hears the answer there.
         let boot_server_port = self.profile.boot_server_from_4011
@@ -893,7 +892,7 @@ impl PxeClient {
         } else if udp.dst_port == self.tftp_port && !ip.dst_addr.is_broadcast() {
             self.on_tftp(cx, ip.src_addr, udp.src_port, payload, bytes);
         } else {
-            cx.drop_frame("no listener on this port", bytes);
+            cx.drop_frame(DropReason::NoListener, bytes);
         }
     }
 
@@ -907,7 +906,7 @@ impl PxeClient {
     ) {
         let message = match crate::dhcp::decode(payload) {
             Ok(message) => message,
-            Err(error) => return cx.drop_frame(format!("malformed DHCP message: {error}"), bytes),
+            Err(error) => return cx.drop_frame(DropReason::malformed(Layer::Dhcp, error), bytes),
         };
         let xid = if matches!(self.phase, Phase::BootServer { .. }) {
             self.boot_xid
@@ -918,10 +917,10 @@ impl PxeClient {
             || message.xid() != xid
             || message.chaddr().get(..6) != Some(&self.config.mac.0[..])
         {
-            return cx.drop_frame("DHCP reply for another transaction", bytes);
+            return cx.drop_frame(DropReason::OtherTransaction, bytes);
         }
         let Some(kind) = message.opts().msg_type() else {
-            return cx.drop_frame("DHCP reply without a message type", bytes);
+            return cx.drop_frame(DropReason::NoMessageType, bytes);
         };
         let options = message.opts();
         let server_id = match options.get(OptionCode::ServerIdentifier) {
@@ -944,22 +943,12 @@ impl PxeClient {
 
         match (&mut self.phase, kind) {
             (Phase::Discover { offers, .. }, MessageType::Offer) => {
-                cx.state(format!(
-                    "{} from {}{}",
-                    if offer.has_address() {
-                        "DHCPOFFER"
-                    } else {
-                        "proxy DHCPOFFER"
-                    },
-                    offer.server_id,
-                    if offer.has_address() {
-                        format!(" ({})", offer.yiaddr)
-                    } else {
-                        String::new()
-                    }
-                ));
+                cx.event(Kind::Client(ClientEvent::Offer {
+                    server: offer.server_id,
+                    yiaddr: offer.has_address().then_some(offer.yiaddr),
+                }));
                 if offers.len() >= self.profile.offers_max {
-                    return cx.drop_frame("offer cache full", bytes);
+                    return cx.drop_frame(DropReason::OfferCacheFull, bytes);
                 }
                 offers.push(offer);
                 let offers = offers.clone();
@@ -985,18 +974,18 @@ impl PxeClient {
                     router,
                 };
                 cx.set_address(0, Some(lease.ip));
-                cx.state(format!(
-                    "DHCPACK: {}/{prefix_len} gateway {}",
-                    lease.ip,
-                    router.map_or("none".to_string(), |r| r.to_string())
-                ));
+                cx.event(Kind::Client(ClientEvent::Ack {
+                    ip: lease.ip,
+                    prefix_len,
+                    gateway: router,
+                }));
                 if self.profile.gratuitous_arp_after_ack {
                     cx.announce(0, 0, lease.ip, self.config.mac, 1, false);
                 }
                 self.after_ack(cx, lease, choice.boot, offer);
             }
             (Phase::Request { .. }, MessageType::Nak) => {
-                cx.state(format!("DHCPNAK from {server_id}"));
+                cx.event(Kind::Client(ClientEvent::Nak { server: server_id }));
                 if self.dhcp_cycles < self.profile.dhcp_cycles_max {
                     self.begin_dhcp(cx);
                 } else {
@@ -1019,7 +1008,10 @@ impl PxeClient {
                 } else {
                     offer.siaddr
                 };
-                cx.state(format!("boot server ACK: {file} on {tftp_server}"));
+                cx.event(Kind::Client(ClientEvent::BootServerAck {
+                    file: file.clone(),
+                    tftp_server,
+                }));
                 let pause_ns = self.profile.tftp_delay_after_boot_server_ns;
                 let next = Next::Tftp {
                     server: tftp_server,
@@ -1027,7 +1019,7 @@ impl PxeClient {
                 };
                 self.after(cx, lease, next, pause_ns);
             }
-            _ => cx.drop_frame(format!("unexpected {kind:?} in this phase"), bytes),
+            _ => cx.drop_frame(DropReason::UnexpectedDhcp { kind }, bytes),
         }
     }
 
@@ -1070,7 +1062,7 @@ impl PxeClient {
             .and_then(|packet| tftp::Repr::parse(&packet))
         {
             Ok(repr) => repr,
-            Err(error) => return cx.drop_frame(format!("malformed TFTP packet: {error}"), bytes),
+            Err(error) => return cx.drop_frame(DropReason::malformed(Layer::Tftp, error), bytes),
         };
         match std::mem::replace(&mut self.phase, Phase::Off) {
             Phase::TftpOpen {
@@ -1093,7 +1085,7 @@ impl PxeClient {
                 };
                 if (src_ip, src_port) != (*server, *server_port) {
                     self.phase = phase;
-                    return cx.drop_frame("TFTP packet from an unknown transfer", bytes);
+                    return cx.drop_frame(DropReason::TftpUnknownTransfer, bytes);
                 }
                 self.phase = phase;
                 match repr {
@@ -1103,12 +1095,12 @@ impl PxeClient {
                         Failure::TftpError,
                         Some(format!("TFTP error {code}: {message}")),
                     ),
-                    _ => cx.drop_frame("unexpected TFTP packet during transfer", bytes),
+                    _ => cx.drop_frame(DropReason::TftpUnexpectedInTransfer, bytes),
                 }
             }
             phase => {
                 self.phase = phase;
-                cx.drop_frame("TFTP packet outside a transfer", bytes);
+                cx.drop_frame(DropReason::TftpOutsideTransfer, bytes);
             }
         }
     }
@@ -1156,10 +1148,12 @@ impl PxeClient {
                     .filter(|&w: &u16| w > 0)
                     .unwrap_or(1);
                 let tsize = value("tsize").and_then(|v| v.parse().ok());
-                cx.state(format!(
-                    "TFTP OACK from port {src_port}: blksize {blksize}, windowsize {window}, tsize {}",
-                    tsize.map_or("none".to_string(), |t: u64| t.to_string())
-                ));
+                cx.event(Kind::Client(ClientEvent::TftpOptionAck {
+                    src_port,
+                    blksize,
+                    windowsize: window,
+                    tsize,
+                }));
                 if probe {
                     // The size is known: end this transfer and read the file from a new port.
                     let abort = tftp::Repr::Error {
@@ -1194,7 +1188,7 @@ impl PxeClient {
                     file,
                     probe,
                 };
-                cx.drop_frame("unexpected TFTP packet while opening", bytes);
+                cx.drop_frame(DropReason::TftpUnexpectedWhileOpening, bytes);
             }
         }
     }

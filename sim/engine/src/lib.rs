@@ -7,6 +7,7 @@ pub mod arp;
 pub mod client;
 pub mod decode;
 pub mod dhcp;
+pub mod event;
 pub mod firmware;
 pub mod frame;
 pub mod log;
@@ -19,6 +20,7 @@ pub mod tap;
 pub mod world;
 
 pub use app::{App, AppContext, Datagram, Effect, Failure, Input};
+pub use event::{ClientEvent, DropReason, RedundancyChange, ServiceEvent};
 pub use log::{EventLog, Kind, Level, Record};
 pub use report::{Crash, Report};
 pub use rng::Stream;

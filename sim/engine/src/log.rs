@@ -1,11 +1,14 @@
 //! The event log of a run, and its digest: the record of everything that happened, in order,
 //! and a SHA-256 over a canonical encoding of it, so "same seed, same run" is one comparison.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::rc::Rc;
 
 use sha2::{Digest, Sha256};
+
+use crate::event::{
+    Canonical, ClientEvent, Crash, DropReason, Encoder, FaultEvent, LanChanged, RedundancyChange, ServiceEvent,
+};
 
 /// Index of a node in the world, and of its name in `EventLog::node_names`.
 pub type NodeId = usize;
@@ -33,7 +36,10 @@ impl fmt::Display for Level {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What a record says happened. Everything a program needs to decide on is typed; the only
+/// free text is `Log`'s, `WindowsEvent`'s and `Work`'s label, which are for people and stay out
+/// of the digest.
+#[derive(Clone, Debug, PartialEq)]
 pub enum Kind {
     /// A frame put on a LAN by a node's interface.
     Send {
@@ -47,17 +53,22 @@ pub enum Kind {
         interface: u32,
         frame: Rc<[u8]>,
     },
-    /// A frame a node threw away, and why (most reasons are fixed texts, not allocated).
-    Drop {
-        reason: Cow<'static, str>,
-        frame: Rc<[u8]>,
-    },
+    /// A frame a node threw away, and why.
+    Drop { reason: DropReason, frame: Rc<[u8]> },
     /// A timer fired.
     Timer { token: u64 },
-    /// A node changed state (client phase, service up/down, ...).
-    State { text: String },
-    /// A service died; `reason` is what the trap or the model said.
-    Crash { reason: String },
+    /// A PXE client's boot moved on.
+    Client(ClientEvent),
+    /// A router's redundancy group changed state.
+    Redundancy(RedundancyChange),
+    /// A server's service started running, or the server rebooted.
+    Service(ServiceEvent),
+    /// The fault timeline acted on a node.
+    Fault(FaultEvent),
+    /// The fault timeline changed a LAN (recorded by the `NETWORK` node).
+    Network(LanChanged),
+    /// A service died, or could not be started.
+    Crash(Crash),
     /// Diagnostics from a node or plugin.
     Log { level: Level, text: String },
     /// A service began (`end: false`) or finished (`end: true`) a piece of work it reported
@@ -72,7 +83,7 @@ pub enum Kind {
     },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Record {
     pub time_ns: u64,
     pub node: NodeId,
@@ -124,7 +135,7 @@ fn frame_hash(frame: &[u8]) -> [u8; 32] {
 impl EventLog {
     pub fn new(seed: u64, node_names: Vec<String>, lan_names: Vec<String>) -> EventLog {
         let mut hasher = Sha256::new();
-        hasher.update(b"pxelab-log-v2");
+        hasher.update(b"pxelab-log-v3");
         hasher.update(seed.to_le_bytes());
         for names in [&node_names, &lan_names] {
             hasher.update((names.len() as u64).to_le_bytes());
@@ -179,8 +190,10 @@ impl Record {
 }
 
 /// The canonical encoding: little-endian integers, length-prefixed byte strings, one tag byte
-/// per kind; a frame is its length and its own SHA-256. Changing it changes every digest, so it
-/// is versioned by the `pxelab-log-v2` prefix.
+/// per kind; a frame is its length and its own SHA-256; typed events encode as `Canonical`
+/// says, and free text (log lines, Windows event texts, work labels) is left out, so rewording
+/// a message changes no digest. Changing it changes every digest, so it is versioned by the
+/// `pxelab-log-v3` prefix.
 fn encode(hasher: &mut Sha256, record: &Record, frame_hash: &mut dyn FnMut(&Rc<[u8]>) -> [u8; 32]) {
     hasher.update(record.time_ns.to_le_bytes());
     hasher.update((record.node as u64).to_le_bytes());
@@ -207,40 +220,51 @@ fn encode(hasher: &mut Sha256, record: &Record, frame_hash: &mut dyn FnMut(&Rc<[
         }
         Kind::Drop { reason, frame } => {
             hasher.update([3]);
-            put_bytes(hasher, reason.as_bytes());
+            reason.encode(&mut Encoder(hasher));
             put_frame(hasher, frame, frame_hash);
         }
         Kind::Timer { token } => {
             hasher.update([4]);
             hasher.update(token.to_le_bytes());
         }
-        Kind::State { text } => {
+        Kind::Client(event) => {
             hasher.update([5]);
-            put_bytes(hasher, text.as_bytes());
+            event.encode(&mut Encoder(hasher));
         }
-        Kind::Crash { reason } => {
+        Kind::Crash(crash) => {
             hasher.update([6]);
-            put_bytes(hasher, reason.as_bytes());
+            crash.encode(&mut Encoder(hasher));
         }
-        Kind::Log { level, text } => {
-            hasher.update([7, *level as u8]);
-            put_bytes(hasher, text.as_bytes());
-        }
-        Kind::Work { id, end, label } => {
-            hasher.update([9, *end as u8]);
-            hasher.update(id.to_le_bytes());
-            put_bytes(hasher, label.as_bytes());
-        }
+        Kind::Log { level, .. } => hasher.update([7, *level as u8]),
         Kind::WindowsEvent {
             source,
             level,
             event_id,
-            text,
+            ..
         } => {
             hasher.update([8, *level as u8]);
             put_bytes(hasher, source.as_bytes());
             hasher.update(event_id.to_le_bytes());
-            put_bytes(hasher, text.as_bytes());
+        }
+        Kind::Work { id, end, .. } => {
+            hasher.update([9, *end as u8]);
+            hasher.update(id.to_le_bytes());
+        }
+        Kind::Redundancy(change) => {
+            hasher.update([10]);
+            change.encode(&mut Encoder(hasher));
+        }
+        Kind::Service(event) => {
+            hasher.update([11]);
+            event.encode(&mut Encoder(hasher));
+        }
+        Kind::Network(change) => {
+            hasher.update([12]);
+            change.encode(&mut Encoder(hasher));
+        }
+        Kind::Fault(event) => {
+            hasher.update([13]);
+            event.encode(&mut Encoder(hasher));
         }
     }
 }
@@ -268,7 +292,9 @@ mod tests {
         log.push(Record {
             time_ns: 5,
             node: 0,
-            kind: Kind::State { text: text.into() },
+            kind: Kind::Service(ServiceEvent::Running {
+                service: text.into(),
+            }),
         });
         log
     }
@@ -281,10 +307,39 @@ mod tests {
         other_time.push(Record {
             time_ns: 6,
             node: 0,
-            kind: Kind::State { text: "x".into() },
+            kind: Kind::Service(ServiceEvent::Running {
+                service: "x".into(),
+            }),
         });
         assert_ne!(log_with("x").digest(), other_time.digest());
         assert_eq!(log_with("x").digest().len(), 64);
+    }
+
+    #[test]
+    fn free_text_stays_out_of_the_digest() {
+        let log_line = |text: &str| {
+            let mut log = EventLog::new(1, vec!["a".into()], vec![]);
+            log.push(Record {
+                time_ns: 5,
+                node: 0,
+                kind: Kind::Log {
+                    level: Level::Info,
+                    text: text.into(),
+                },
+            });
+            log.digest()
+        };
+        assert_eq!(log_line("takes request 1"), log_line("reworded entirely"));
+        let mut warning = EventLog::new(1, vec!["a".into()], vec![]);
+        warning.push(Record {
+            time_ns: 5,
+            node: 0,
+            kind: Kind::Log {
+                level: Level::Warning,
+                text: "takes request 1".into(),
+            },
+        });
+        assert_ne!(log_line("takes request 1"), warning.digest());
     }
 
     #[test]

@@ -12,8 +12,9 @@ use std::net::Ipv4Addr;
 use smoltcp::wire::{EthernetAddress, IpProtocol};
 use wire::{hsrp, vrrp};
 
+use crate::event::{Cause, RedundancyChange};
 use crate::frame::{self, IpFrame, UdpFrame};
-use crate::log::Level;
+use crate::log::{Kind, Level};
 use crate::rng::Stream;
 use crate::world::Cx;
 
@@ -274,7 +275,7 @@ impl Group {
         }
     }
 
-    fn enter(&mut self, cx: &mut Cx, state: State, why: &str) {
+    fn enter(&mut self, cx: &mut Cx, state: State, why: Cause) {
         let was_forwarding = self.is_forwarding();
         self.enter_quietly(cx, state, why);
         if !was_forwarding && self.is_forwarding() {
@@ -299,17 +300,21 @@ impl Group {
 
     /// `enter` without the gratuitous ARPs: a network converged before the run announced its
     /// virtual IPs long ago.
-    fn enter_quietly(&mut self, cx: &mut Cx, state: State, why: &str) {
+    fn enter_quietly(&mut self, cx: &mut Cx, state: State, why: Cause) {
         if state == self.state {
             return;
         }
         let was_forwarding = self.is_forwarding();
         let old = self.state;
         self.state = state;
-        cx.state(format!(
-            "{} {} group {}: {old} -> {state} ({why})",
-            self.interface_name, self.config.protocol, self.config.group
-        ));
+        cx.event(Kind::Redundancy(RedundancyChange {
+            interface: self.interface_name.clone(),
+            protocol: self.config.protocol,
+            group: self.config.group,
+            from: old,
+            to: state,
+            cause: why,
+        }));
         match (was_forwarding, self.is_forwarding()) {
             (false, true) => cx.own_virtual_mac(self.interface, self.mac(), true),
             (true, false) => cx.own_virtual_mac(self.interface, self.mac(), false),
@@ -332,36 +337,36 @@ impl Group {
         let offset_ns = phase.next_u64() % hello.max(1);
         match (self.config.protocol, initial) {
             (Protocol::Hsrp, Initial::Active) => {
-                self.enter_quietly(cx, State::Active, "converged at start");
+                self.enter_quietly(cx, State::Active, Cause::ConvergedAtStart);
                 self.set_timer(cx, Timer::Hello, offset_ns);
             }
             (Protocol::Hsrp, Initial::Standby) => {
-                self.enter(cx, State::Standby, "converged at start");
+                self.enter(cx, State::Standby, Cause::ConvergedAtStart);
                 self.set_timer(cx, Timer::Active, self.config.hold_ns);
                 self.set_timer(cx, Timer::Hello, offset_ns);
             }
             (Protocol::Hsrp, Initial::Listen | Initial::Cold) => {
                 let why = if initial == Initial::Cold {
-                    "virtual IP configured"
+                    Cause::VirtualIpConfigured
                 } else {
-                    "converged at start"
+                    Cause::ConvergedAtStart
                 };
                 self.enter(cx, State::Listen, why);
                 self.set_timer(cx, Timer::Active, self.config.hold_ns);
                 self.set_timer(cx, Timer::Standby, self.config.hold_ns);
             }
             (Protocol::Vrrp, Initial::Active) => {
-                self.enter_quietly(cx, State::Master, "converged at start");
+                self.enter_quietly(cx, State::Master, Cause::ConvergedAtStart);
                 self.set_timer(cx, Timer::Hello, offset_ns);
             }
             (Protocol::Vrrp, _) if self.config.priority == 255 => {
                 // RFC 5798 6.4.1: the address owner goes straight to Master.
                 self.advertise(cx, self.config.priority);
-                self.enter(cx, State::Master, "address owner (priority 255)");
+                self.enter(cx, State::Master, Cause::AddressOwner);
                 self.set_timer(cx, Timer::Hello, hello);
             }
             (Protocol::Vrrp, _) => {
-                self.enter(cx, State::Backup, "startup");
+                self.enter(cx, State::Backup, Cause::Startup);
                 let down = self.config.master_down_ns(self.master_adver_ns);
                 self.set_timer(cx, Timer::Active, down);
             }
@@ -378,14 +383,14 @@ impl Group {
             }
         }
         self.stop_all();
-        self.enter(cx, State::Initial, "shut down");
+        self.enter(cx, State::Initial, Cause::ShutDown);
     }
 
     /// The interface lost its link or the router lost power: back to Initial, nothing sent.
     pub fn stop(&mut self, cx: Option<&mut Cx>) {
         self.stop_all();
         match cx {
-            Some(cx) => self.enter(cx, State::Initial, "interface down"),
+            Some(cx) => self.enter(cx, State::Initial, Cause::InterfaceDown),
             None => {
                 // Power lost: the daemon starts over, its advert numbering too.
                 self.state = State::Initial;
@@ -415,36 +420,36 @@ impl Group {
                 self.set_timer(cx, Timer::Hello, self.config.hello_ns);
             }
             (Timer::Active | Timer::Standby, State::Listen) => {
-                self.enter(cx, State::Speak, "no hello heard within the hold time");
+                self.enter(cx, State::Speak, Cause::NoHelloWithinHoldTime);
                 self.set_timer(cx, Timer::Active, hold);
                 self.set_timer(cx, Timer::Standby, hold);
                 self.hsrp_send(cx, hsrp::OpCode::Hello);
                 self.set_timer(cx, Timer::Hello, self.config.hello_ns);
             }
             (Timer::Standby, State::Speak) => {
-                self.enter(cx, State::Standby, "no better standby heard");
+                self.enter(cx, State::Standby, Cause::NoBetterStandby);
                 if self.pending[Timer::Active as usize] {
                     self.hsrp_send(cx, hsrp::OpCode::Hello);
                 } else {
                     // No active router heard for a hold time either: the standby takes over.
-                    self.take_over(cx, "no active router heard within the hold time");
+                    self.take_over(cx, Cause::NoActiveWithinHoldTime);
                 }
             }
             (Timer::Active, State::Standby) => {
-                self.take_over(cx, "active router's hold time expired");
+                self.take_over(cx, Cause::ActiveHoldTimeExpired);
             }
             (Timer::Active, State::Speak) => {
                 // Still contending for standby; the active timer restarts when an active speaks.
             }
             (Timer::Preempt, State::Listen | State::Speak | State::Standby) => {
                 self.hsrp_send(cx, hsrp::OpCode::Coup);
-                self.take_over(cx, "preempting a lower-priority active router");
+                self.take_over(cx, Cause::Preempting);
             }
             _ => {}
         }
     }
 
-    fn take_over(&mut self, cx: &mut Cx, why: &str) {
+    fn take_over(&mut self, cx: &mut Cx, why: Cause) {
         self.stop_timer(Timer::Active);
         self.stop_timer(Timer::Standby);
         self.stop_timer(Timer::Preempt);
@@ -506,7 +511,7 @@ impl Group {
         match (message.op_code, message.state) {
             (hsrp::OpCode::Resign, _) => {
                 if self.state == State::Standby {
-                    self.take_over(cx, "the active router resigned");
+                    self.take_over(cx, Cause::ActiveResigned);
                 } else if matches!(self.state, State::Listen | State::Speak) {
                     self.set_timer(cx, Timer::Active, 0);
                 }
@@ -514,7 +519,7 @@ impl Group {
             (hsrp::OpCode::Coup, _) => {
                 if self.state == State::Active && higher {
                     self.hsrp_send(cx, hsrp::OpCode::Resign);
-                    self.enter(cx, State::Speak, "coup by a higher-priority router");
+                    self.enter(cx, State::Speak, Cause::Coup);
                     self.set_timer(cx, Timer::Active, hold);
                     self.set_timer(cx, Timer::Standby, hold);
                 }
@@ -523,7 +528,7 @@ impl Group {
                 let their_hold = u64::from(message.hold_time_ms) * 1_000_000;
                 match self.state {
                     State::Active if higher => {
-                        self.enter(cx, State::Speak, "a higher-priority router is active");
+                        self.enter(cx, State::Speak, Cause::HigherPriorityActive);
                         self.set_timer(cx, Timer::Active, their_hold);
                         self.set_timer(cx, Timer::Standby, hold);
                     }
@@ -544,11 +549,11 @@ impl Group {
             }
             (hsrp::OpCode::Hello, hsrp::State::Standby) => match self.state {
                 State::Standby | State::Speak if higher => {
-                    self.enter(cx, State::Listen, "a higher-priority router is standby");
+                    self.enter(cx, State::Listen, Cause::HigherPriorityStandby);
                     self.set_timer(cx, Timer::Standby, hold);
                 }
                 State::Listen if !higher => {
-                    self.enter(cx, State::Speak, "standby router has a lower priority");
+                    self.enter(cx, State::Speak, Cause::StandbyLowerPriority);
                     self.set_timer(cx, Timer::Standby, hold);
                     self.hsrp_send(cx, hsrp::OpCode::Hello);
                     self.set_timer(cx, Timer::Hello, self.config.hello_ns);
@@ -558,7 +563,7 @@ impl Group {
             },
             (hsrp::OpCode::Hello, hsrp::State::Speak) => {
                 if matches!(self.state, State::Speak | State::Standby) && higher {
-                    self.enter(cx, State::Listen, "a higher-priority router is speaking");
+                    self.enter(cx, State::Listen, Cause::HigherPrioritySpeaking);
                     self.set_timer(cx, Timer::Standby, hold);
                 }
             }
@@ -576,7 +581,7 @@ impl Group {
             }
             (Timer::Active, State::Backup) => {
                 self.advertise(cx, self.config.priority);
-                self.enter(cx, State::Master, "Master_Down_Timer fired");
+                self.enter(cx, State::Master, Cause::MasterDownTimer);
                 self.set_timer(cx, Timer::Hello, self.config.hello_ns);
             }
             _ => {}
@@ -654,7 +659,7 @@ impl Group {
                     self.master_adver_ns = adver_ns.max(1);
                     let down = self.config.master_down_ns(self.master_adver_ns);
                     self.set_timer(cx, Timer::Active, down);
-                    self.enter(cx, State::Backup, "a higher-priority master advertised");
+                    self.enter(cx, State::Backup, Cause::HigherPriorityMaster);
                 }
             }
             _ => {}

@@ -2,6 +2,7 @@
 //! numbers a sweep aggregates. Derived from the world and its event log, never kept on the side.
 
 use crate::client::Outcome;
+use crate::event;
 use crate::log::Kind;
 use crate::world::{Node, StopReason, World};
 
@@ -9,6 +10,8 @@ use crate::world::{Node, StopReason, World};
 pub struct Crash {
     pub node: String,
     pub time_ns: u64,
+    pub cause: event::Crash,
+    /// `cause` as people read it.
     pub reason: String,
 }
 
@@ -46,10 +49,11 @@ impl Report {
             .records()
             .iter()
             .filter_map(|record| match &record.kind {
-                Kind::Crash { reason } => Some(Crash {
+                Kind::Crash(cause) => Some(Crash {
                     node: log.node_name(record.node).to_string(),
                     time_ns: record.time_ns,
-                    reason: reason.clone(),
+                    cause: cause.clone(),
+                    reason: cause.to_string(),
                 }),
                 _ => None,
             })

@@ -14,6 +14,7 @@ use smoltcp::wire::{EthernetAddress, IpProtocol};
 use timing::Distribution;
 use wire::{hsrp, vrrp};
 
+use crate::event::{DropReason, Layer};
 use crate::frame::{self, UdpFrame};
 use crate::log::Level;
 use crate::redundancy::{self, Group, GroupConfig, Protocol};
@@ -216,7 +217,7 @@ impl Router {
             let advert = match advert {
                 Ok(advert) => advert,
                 Err(error) => {
-                    return cx.drop_frame(format!("malformed VRRP advertisement: {error}"), bytes);
+                    return cx.drop_frame(DropReason::malformed(Layer::Vrrp, error), bytes);
                 }
             };
             match slot.map(|slot| &mut self.groups[slot]) {
@@ -226,7 +227,7 @@ impl Router {
                 {
                     group.on_vrrp(cx, src_ip, &advert)
                 }
-                _ => cx.drop_frame(format!("no VRRP group {} here", advert.vrid), bytes),
+                _ => cx.drop_frame(DropReason::NoVrrpGroup { vrid: advert.vrid }, bytes),
             }
             return;
         }
@@ -237,7 +238,7 @@ impl Router {
             hsrp::Packet::new_checked(payload).and_then(|packet| hsrp::Repr::parse(&packet));
         let message = match message {
             Ok(message) => message,
-            Err(error) => return cx.drop_frame(format!("malformed HSRP message: {error}"), bytes),
+            Err(error) => return cx.drop_frame(DropReason::malformed(Layer::Hsrp, error), bytes),
         };
         match slot.map(|slot| &mut self.groups[slot]) {
             Some(group)
@@ -246,7 +247,12 @@ impl Router {
             {
                 group.on_hsrp(cx, src_ip, &message)
             }
-            _ => cx.drop_frame(format!("no HSRP group {} here", message.group), bytes),
+            _ => cx.drop_frame(
+                DropReason::NoHsrpGroup {
+                    group: message.group,
+                },
+                bytes,
+            ),
         }
     }
 
@@ -303,10 +309,10 @@ impl Router {
     pub(crate) fn on_frame(&mut self, cx: &mut Cx, interface: u32, bytes: &[u8]) {
         let parsed = match frame::parse(bytes) {
             Ok(parsed) => parsed,
-            Err(error) => return cx.drop_frame(format!("malformed frame: {error}"), bytes),
+            Err(error) => return cx.drop_frame(DropReason::malformed(Layer::Frame, error), bytes),
         };
         let Some(ip) = parsed.ipv4 else {
-            return cx.drop_frame("not IPv4", bytes);
+            return cx.drop_frame(DropReason::NotIpv4, bytes);
         };
         let index = interface as usize;
         let receiving = &self.config.interfaces[index];
@@ -340,19 +346,19 @@ impl Router {
             }
         }
         if limited_broadcast || frame::is_group(parsed.ethernet.dst_addr) {
-            return cx.drop_frame("broadcast not relayed", bytes);
+            return cx.drop_frame(DropReason::BroadcastNotRelayed, bytes);
         }
         if !to_me {
-            return cx.drop_frame("not addressed to this router", bytes);
+            return cx.drop_frame(DropReason::NotForRouter, bytes);
         }
         if self.owns(ip.dst_addr) {
-            return cx.drop_frame("no service on this router for the packet", bytes);
+            return cx.drop_frame(DropReason::NoRouterService, bytes);
         }
         if ip.hop_limit <= 1 {
-            return cx.drop_frame("TTL exceeded", bytes);
+            return cx.drop_frame(DropReason::TtlExceeded, bytes);
         }
         let Some(hop) = self.next_hop(ip.dst_addr) else {
-            return cx.drop_frame(format!("no route to {}", ip.dst_addr), bytes);
+            return cx.drop_frame(DropReason::NoRoute { to: ip.dst_addr }, bytes);
         };
         let out = frame::forward(
             parsed.ipv4_packet,
@@ -363,23 +369,20 @@ impl Router {
     }
 
     /// Why this interface does not relay now, if it does not (Cisco's `redundancy` keyword).
-    fn relay_blocked(&self, index: usize) -> Option<String> {
+    fn relay_blocked(&self, index: usize) -> Option<DropReason> {
         let receiving = &self.config.interfaces[index];
         if receiving.helpers.is_empty() {
-            return Some("broadcast on an interface without helpers".to_string());
+            return Some(DropReason::NoHelpers);
         }
         if !receiving.helpers_follow_redundancy {
             return None;
         }
         let group = self.group_on(index)?;
-        (!group.is_forwarding()).then(|| {
-            format!(
-                "helpers follow redundancy: {} {} group {} is {}",
-                receiving.name,
-                group.config.protocol,
-                group.config.group,
-                group.state()
-            )
+        (!group.is_forwarding()).then(|| DropReason::HelpersFollowRedundancy {
+            interface: receiving.name.clone(),
+            protocol: group.config.protocol,
+            group: group.config.group,
+            state: group.state(),
         })
     }
 
@@ -399,7 +402,7 @@ impl Router {
             return;
         };
         if ip.hop_limit <= 1 {
-            return cx.drop_frame("TTL exceeded", bytes);
+            return cx.drop_frame(DropReason::TtlExceeded, bytes);
         }
         for helper in self.config.interfaces[index].helpers.clone() {
             let Some(hop) = self.route_to(cx, helper) else {
@@ -442,14 +445,16 @@ impl Router {
         let receiving = &self.config.interfaces[index];
         let mut message = match crate::dhcp::decode(payload) {
             Ok(message) => message,
-            Err(error) => return cx.drop_frame(format!("malformed DHCP message: {error}"), bytes),
+            Err(error) => return cx.drop_frame(DropReason::malformed(Layer::Dhcp, error), bytes),
         };
         if message.opcode() != Opcode::BootRequest {
-            return cx.drop_frame("BOOTREPLY broadcast on a client interface", bytes);
+            return cx.drop_frame(DropReason::ReplyOnClientInterface, bytes);
         }
         if message.hops() >= self.config.relay_hops_max {
             return cx.drop_frame(
-                format!("hops {} reached the relay limit", message.hops()),
+                DropReason::HopsLimit {
+                    hops: message.hops(),
+                },
                 bytes,
             );
         }
@@ -469,7 +474,7 @@ impl Router {
             }
         }
         let Ok(relayed) = message.to_vec() else {
-            return cx.drop_frame("DHCP message could not be re-encoded", bytes);
+            return cx.drop_frame(DropReason::NotReencoded, bytes);
         };
         let delay_ns = self.relay_stream.sample(&self.config.relay_delay);
         cx.log(
@@ -511,10 +516,10 @@ impl Router {
     fn relay_reply(&mut self, cx: &mut Cx, payload: &[u8], bytes: &[u8]) {
         let mut message = match crate::dhcp::decode(payload) {
             Ok(message) => message,
-            Err(error) => return cx.drop_frame(format!("malformed DHCP message: {error}"), bytes),
+            Err(error) => return cx.drop_frame(DropReason::malformed(Layer::Dhcp, error), bytes),
         };
         if message.opcode() != Opcode::BootReply {
-            return cx.drop_frame("BOOTREQUEST addressed to the router", bytes);
+            return cx.drop_frame(DropReason::RequestToRouter, bytes);
         }
         let giaddr = message.giaddr();
         let Some(index) = self
@@ -523,10 +528,7 @@ impl Router {
             .iter()
             .position(|interface| interface.ip == giaddr)
         else {
-            return cx.drop_frame(
-                format!("BOOTREPLY for giaddr {giaddr}, not one of ours"),
-                bytes,
-            );
+            return cx.drop_frame(DropReason::ForeignGiaddr { giaddr }, bytes);
         };
         let interface = &self.config.interfaces[index];
         // RFC 3046 2.2: the relay removes option 82 before the reply reaches the client.
@@ -535,7 +537,7 @@ impl Router {
             message.opts_mut().remove(OptionCode::RelayAgentInformation);
             stripped = match message.to_vec() {
                 Ok(bytes) => bytes,
-                Err(_) => return cx.drop_frame("BOOTREPLY could not be re-encoded", bytes),
+                Err(_) => return cx.drop_frame(DropReason::ReplyNotReencoded, bytes),
             };
             &stripped[..]
         } else {
@@ -547,7 +549,7 @@ impl Router {
         } else {
             let chaddr = message.chaddr();
             if chaddr.len() < 6 {
-                return cx.drop_frame("BOOTREPLY with a short chaddr", bytes);
+                return cx.drop_frame(DropReason::ShortChaddr, bytes);
             }
             (message.yiaddr(), EthernetAddress::from_bytes(&chaddr[..6]))
         };

@@ -13,9 +13,10 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use smoltcp::wire::EthernetAddress;
 
+use crate::event::{Crash, DropReason, Layer, ServiceEvent};
 use crate::app::{App, AppContext, CrashCause, Datagram, Effect, Failure, Input, Limit};
 use crate::frame::{self, UdpFrame};
-use crate::log::Level;
+use crate::log::{Kind, Level};
 use crate::world::Cx;
 
 /// The most effects one call may produce; a service past it is treated as crashed, so a send
@@ -115,7 +116,9 @@ impl ServerNode {
 
     pub(crate) fn start(&mut self, cx: &mut Cx) {
         if self.begin(cx) {
-            cx.state(format!("service {} running", self.config.service_name));
+            cx.event(Kind::Service(ServiceEvent::Running {
+                service: self.config.service_name.clone(),
+            }));
         }
     }
 
@@ -162,9 +165,12 @@ impl ServerNode {
         self.stop_service();
         self.timers.clear();
         self.app.clear_store(WMI_PREFIX);
-        cx.state("server rebooted");
+        cx.event(Kind::Service(ServiceEvent::Rebooted));
         if let Err(reason) = self.app.reset() {
-            cx.crash(format!("could not start the service: {reason}"));
+            cx.event(Kind::Crash(Crash::NoInstance {
+                restart: false,
+                message: reason,
+            }));
             return;
         }
         self.start(cx);
@@ -180,7 +186,10 @@ impl ServerNode {
     pub(crate) fn power_on(&mut self, cx: &mut Cx) {
         self.app.clear_store(WMI_PREFIX);
         if let Err(reason) = self.app.reset() {
-            cx.crash(format!("could not start the service: {reason}"));
+            cx.event(Kind::Crash(Crash::NoInstance {
+                restart: false,
+                message: reason,
+            }));
             return;
         }
         self.start(cx);
@@ -197,20 +206,22 @@ impl ServerNode {
     pub(crate) fn on_frame(&mut self, cx: &mut Cx, frame_bytes: &[u8]) {
         let parsed = match frame::parse(frame_bytes) {
             Ok(parsed) => parsed,
-            Err(error) => return cx.drop_frame(format!("malformed frame: {error}"), frame_bytes),
+            Err(error) => return cx.drop_frame(DropReason::malformed(Layer::Frame, error), frame_bytes),
         };
         let (Some(ip), Some((udp, payload))) = (parsed.ipv4, parsed.udp) else {
-            return cx.drop_frame("not UDP over IPv4", frame_bytes);
+            return cx.drop_frame(DropReason::NotUdpIpv4, frame_bytes);
         };
         if ip.dst_addr != self.config.ip && ip.dst_addr != frame::BROADCAST_IP {
-            return cx.drop_frame("not addressed to this host", frame_bytes);
+            return cx.drop_frame(DropReason::NotForHost, frame_bytes);
         }
         if self.config.blocked_udp_ports.contains(&udp.dst_port) {
-            return cx.drop_frame("blocked by the host firewall", frame_bytes);
+            return cx.drop_frame(DropReason::Firewall, frame_bytes);
         }
         if !self.up {
             return cx.drop_frame(
-                format!("service {} is not running", self.config.service_name),
+                DropReason::ServiceNotRunning {
+                    service: self.config.service_name.clone(),
+                },
                 frame_bytes,
             );
         }
@@ -289,7 +300,10 @@ impl ServerNode {
     /// The Service Control Manager starts the service again (recovery action or fault timeline).
     fn restart(&mut self, cx: &mut Cx) {
         if let Err(reason) = self.app.reset() {
-            cx.crash(format!("could not restart the service: {reason}"));
+            cx.event(Kind::Crash(Crash::NoInstance {
+                restart: true,
+                message: reason,
+            }));
             return;
         }
         if self.begin(cx) {
@@ -302,7 +316,9 @@ impl ServerNode {
                     self.config.service_name
                 ),
             );
-            cx.state(format!("service {} running", self.config.service_name));
+            cx.event(Kind::Service(ServiceEvent::Running {
+                service: self.config.service_name.clone(),
+            }));
         }
     }
 
@@ -422,7 +438,7 @@ impl ServerNode {
     fn fail(&mut self, cx: &mut Cx, failure: Failure) {
         self.stop_service();
         self.crashes += 1;
-        cx.crash(failure.to_string());
+        cx.event(Kind::Crash(Crash::Failed(failure.clone())));
         let name = &self.config.service_name;
         let times = self.crashes;
         if let Failure::Refused(refusal) = &failure {

@@ -2,7 +2,6 @@
 //! between interfaces, and the loop that hands each event to its node. Nodes never see the queue:
 //! they get a `Cx` for the current instant and leave actions in it.
 
-use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::net::Ipv4Addr;
@@ -14,6 +13,7 @@ use timing::Distribution;
 
 use crate::arp::{self, ArpConfig, Resolve, Retry};
 use crate::client::{Audience, PxeClient};
+use crate::event::{DropReason, FaultEvent, LanChanged, Layer};
 use crate::frame;
 use crate::log::{EventLog, Kind, LanId, Level, NodeId, Record};
 use crate::rng::{Draws, Stream};
@@ -532,27 +532,20 @@ impl Cx<'_> {
         });
     }
 
-    pub fn state(&mut self, text: impl Into<String>) {
-        self.record(Kind::State { text: text.into() });
-    }
-
-    pub fn crash(&mut self, reason: impl Into<String>) {
-        self.record(Kind::Crash {
-            reason: reason.into(),
-        });
+    /// Records what happened, typed (`Kind::Client`, `Kind::Redundancy`, `Kind::Service`,
+    /// `Kind::Crash`).
+    pub fn event(&mut self, kind: Kind) {
+        self.record(kind);
     }
 
     /// Records that the node threw `frame` away, and why. The frame being delivered is shared,
     /// not copied (and its digest is already known).
-    pub fn drop_frame(&mut self, reason: impl Into<Cow<'static, str>>, frame: &[u8]) {
+    pub fn drop_frame(&mut self, reason: DropReason, frame: &[u8]) {
         let frame = match self.delivering {
             Some(delivering) if std::ptr::eq(&delivering[..], frame) => delivering.clone(),
             _ => Rc::from(frame),
         };
-        self.record(Kind::Drop {
-            reason: reason.into(),
-            frame,
-        });
+        self.record(Kind::Drop { reason, frame });
     }
 
     /// A service's span of work begins (`end: false`) or ends.
@@ -837,12 +830,16 @@ impl World {
                     ..
                 } = self.ports[port];
                 if !up || !self.node_up[node] {
-                    let reason = if up { "node is down" } else { "link is down" };
+                    let reason = if up {
+                        DropReason::NodeDown
+                    } else {
+                        DropReason::LinkDown
+                    };
                     log.push(Record {
                         time_ns: self.now_ns,
                         node,
                         kind: Kind::Drop {
-                            reason: reason.into(),
+                            reason,
                             frame,
                         },
                     });
@@ -914,7 +911,7 @@ impl World {
                     return;
                 }
                 self.with_node(node, |node, cx| {
-                    cx.state("shutting down (fault timeline)");
+                    cx.event(Kind::Fault(FaultEvent::ShuttingDown));
                     if let Node::Router(router) = node {
                         router.resign(cx);
                     }
@@ -934,11 +931,11 @@ impl World {
                     let waiting = port_state.arp.clear();
                     self.lans[port_state.lan].flush(port);
                     for frame in waiting {
-                        self.drop_queued(port, "node is down".to_string(), frame);
+                        self.drop_queued(port, DropReason::NodeDown, frame);
                     }
                 }
                 self.with_node(node, |node, cx| {
-                    cx.state("crashed (fault timeline)");
+                    cx.event(Kind::Fault(FaultEvent::Crashed));
                     match node {
                         Node::Router(router) => router.power_off(),
                         Node::Server(server) => server.power_off(),
@@ -952,7 +949,7 @@ impl World {
                 }
                 self.node_up[node] = true;
                 self.with_node(node, |node, cx| {
-                    cx.state("recovered (fault timeline): booting");
+                    cx.event(Kind::Fault(FaultEvent::Recovered));
                     if let Node::Server(server) = node {
                         server.power_on(cx);
                     }
@@ -977,17 +974,14 @@ impl World {
                     let lan = self.ports[port].lan;
                     self.lans[lan].flush(port);
                     for frame in self.ports[port].arp.clear() {
-                        self.drop_queued(port, "link is down".to_string(), frame);
+                        self.drop_queued(port, DropReason::LinkDown, frame);
                     }
                 }
                 if !self.node_up[node] {
                     return;
                 }
                 self.with_node(node, |node, cx| {
-                    cx.state(format!(
-                        "interface {interface} link {}",
-                        if up { "up" } else { "down" }
-                    ));
+                    cx.event(Kind::Fault(FaultEvent::Link { interface, up }));
                     if let Node::Router(router) = node {
                         router.on_link(cx, interface, up);
                     }
@@ -1031,21 +1025,15 @@ impl World {
                 if let Some(reorder_delay) = reorder_delay {
                     config.reorder_delay = reorder_delay;
                 }
-                let config = &self.lans[lan].config;
-                let text = format!(
-                    "LAN {} now: latency {}, loss {}, duplicate {}, reorder {} (delay {})",
-                    self.lans[lan].name,
-                    config.latency,
-                    config.loss,
-                    config.duplicate,
-                    config.reorder,
-                    config.reorder_delay
-                );
+                let change = LanChanged {
+                    lan: self.lans[lan].name.clone(),
+                    config: self.lans[lan].config.clone(),
+                };
                 let log = self.log.as_mut().expect("run() creates the log");
                 log.push(Record {
                     time_ns: self.now_ns,
                     node: crate::log::NETWORK,
-                    kind: Kind::State { text },
+                    kind: Kind::Network(change),
                 });
             }
         }
@@ -1167,7 +1155,7 @@ impl World {
                 time_ns: self.now_ns,
                 node,
                 kind: Kind::Drop {
-                    reason: format!("interface {interface} link is down").into(),
+                    reason: DropReason::InterfaceDown { interface },
                     frame,
                 },
             });
@@ -1290,7 +1278,9 @@ impl World {
                 time_ns: self.now_ns,
                 node: self.ports[port].node,
                 kind: Kind::Drop {
-                    reason: format!("lost on LAN {}", self.lans[lan_id].name).into(),
+                    reason: DropReason::Lost {
+                        lan: self.lans[lan_id].name.clone(),
+                    },
                     frame: frame.clone(),
                 },
             });
@@ -1358,7 +1348,7 @@ impl World {
             Resolve::Waiting => {}
             Resolve::Overflow(frame) => self.drop_queued(
                 port,
-                format!("ARP queue for {next_hop} full; oldest frame dropped"),
+                DropReason::ArpQueueFull { address: next_hop },
                 frame,
             ),
         }
@@ -1395,20 +1385,20 @@ impl World {
             Retry::Again(sent) => self.arp_request(port, address, sent),
             Retry::GiveUp(frames) => {
                 for frame in frames {
-                    self.drop_queued(port, format!("no ARP reply from {address}"), frame);
+                    self.drop_queued(port, DropReason::NoArpReply { address }, frame);
                 }
             }
             Retry::Settled => {}
         }
     }
 
-    fn drop_queued(&mut self, port: PortId, reason: String, frame: Vec<u8>) {
+    fn drop_queued(&mut self, port: PortId, reason: DropReason, frame: Vec<u8>) {
         let log = self.log.as_mut().expect("run() creates the log");
         log.push(Record {
             time_ns: self.now_ns,
             node: self.ports[port].node,
             kind: Kind::Drop {
-                reason: reason.into(),
+                reason,
                 frame: Rc::from(frame),
             },
         });
@@ -1418,32 +1408,32 @@ impl World {
     /// releases frames that waited for the sender).
     fn arp_input(&mut self, port: PortId, bytes: &Rc<[u8]>) {
         let node = self.ports[port].node;
-        let drop = |world: &mut World, reason: &'static str| {
+        let drop = |world: &mut World, reason: DropReason| {
             let log = world.log.as_mut().expect("run() creates the log");
             log.push(Record {
                 time_ns: world.now_ns,
                 node,
                 kind: Kind::Drop {
-                    reason: reason.into(),
+                    reason,
                     frame: bytes.clone(),
                 },
             });
         };
         let Some(repr) = arp::parse(bytes) else {
-            return drop(self, "malformed ARP packet");
+            return drop(self, DropReason::malformed(Layer::Arp, ""));
         };
         let state = &self.ports[port];
         let dst_mac = EthernetFrame::new_unchecked(&bytes[..]).dst_addr();
         if !dst_mac.is_broadcast() && dst_mac != state.mac && !state.virtual_macs.contains(&dst_mac)
         {
-            return drop(self, "not addressed to this interface");
+            return drop(self, DropReason::ArpNotForInterface);
         }
         let smoltcp::wire::ArpRepr::EthernetIpv4 {
             target_protocol_addr,
             ..
         } = repr
         else {
-            return drop(self, "malformed ARP packet");
+            return drop(self, DropReason::malformed(Layer::Arp, ""));
         };
         let answer = state
             .arp
@@ -1458,7 +1448,7 @@ impl World {
             self.transmit(node, interface, Rc::from(frame));
         }
         if !taken.used {
-            drop(self, "ARP for another host");
+            drop(self, DropReason::ArpForAnotherHost);
         }
     }
 
