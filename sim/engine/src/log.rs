@@ -83,6 +83,73 @@ pub enum Kind {
     },
 }
 
+impl Kind {
+    /// The kind's name where records are listed by kind (the web UI's filters, traces).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kind::Send { .. } => "send",
+            Kind::Receive { .. } => "receive",
+            Kind::Drop { .. } => "drop",
+            Kind::Timer { .. } => "timer",
+            Kind::Client(_)
+            | Kind::Redundancy(_)
+            | Kind::Service(_)
+            | Kind::Fault(_)
+            | Kind::Network(_) => "state",
+            Kind::Crash(_) => "crash",
+            Kind::Log { .. } => "log",
+            Kind::Work { .. } => "work",
+            Kind::WindowsEvent { .. } => "windows-event",
+        }
+    }
+
+    /// The frame the record carries, if any.
+    pub fn frame(&self) -> Option<&Rc<[u8]>> {
+        match self {
+            Kind::Send { frame, .. } | Kind::Receive { frame, .. } | Kind::Drop { frame, .. } => {
+                Some(frame)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// One line for a record, as reports, traces and `RUST_LOG=debug` print it: the one text
+/// rendering of records.
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Kind::Send { frame, .. } => write!(f, "send {}", crate::decode::describe(frame)),
+            Kind::Receive { frame, .. } => {
+                write!(f, "receive {}", crate::decode::describe(frame))
+            }
+            Kind::Drop { reason, frame } => {
+                write!(f, "drop ({reason}) {}", crate::decode::describe(frame))
+            }
+            Kind::Timer { token } => write!(f, "timer {token}"),
+            Kind::Client(event) => event.fmt(f),
+            Kind::Redundancy(change) => change.fmt(f),
+            Kind::Service(event) => event.fmt(f),
+            Kind::Fault(event) => event.fmt(f),
+            Kind::Network(change) => change.fmt(f),
+            Kind::Crash(crash) => write!(f, "CRASH: {crash}"),
+            Kind::Log { level, text } => write!(f, "{level}: {text}"),
+            Kind::Work {
+                id,
+                end: false,
+                label,
+            } => write!(f, "work {id} begins: {label}"),
+            Kind::Work { id, end: true, .. } => write!(f, "work {id} ends"),
+            Kind::WindowsEvent {
+                source,
+                level,
+                event_id,
+                text,
+            } => write!(f, "[{source} {event_id} {level}] {text}"),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Record {
     pub time_ns: u64,
