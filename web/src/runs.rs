@@ -128,7 +128,7 @@ pub fn execute(
         frames: log
             .records()
             .iter()
-            .map(|record| view::frame_of(&record.kind).map(|frame| Box::from(&frame[..])))
+            .map(|record| record.kind.frame().map(|frame| Box::from(&frame[..])))
             .collect(),
         events,
         node_names: log.node_names.clone(),

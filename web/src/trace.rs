@@ -64,7 +64,7 @@ pub fn trace_json(plan: &Plan, world: &World, report: &Report) -> Value {
         let args = json!({"event": index, "time_ns": record.time_ns});
         match &record.kind {
             Kind::Send { frame, .. } | Kind::Receive { frame, .. } => {
-                let class = crate::decode::class(frame);
+                let class = engine::decode::class(frame).name();
                 events.push(json!({"ph": "X", "name": text, "cat": class, "ts": ts,
                     "dur": PACKET_SLICE_US, "pid": pid, "tid": THREAD_PACKETS, "args": args}));
                 if matches!(record.kind, Kind::Send { .. }) {
@@ -82,20 +82,25 @@ pub fn trace_json(plan: &Plan, world: &World, report: &Report) -> Value {
                         "id": id, "ts": ts, "pid": pid, "tid": THREAD_PACKETS}));
                 }
             }
-            Kind::Crash { .. } => {
+            Kind::Crash(_) => {
                 events.push(json!({"ph": "i", "s": "p", "name": text, "cat": "crash",
                     "ts": ts, "pid": pid, "tid": THREAD_STATE, "args": args}));
             }
-            Kind::State { .. } => {
+            Kind::Client(_)
+            | Kind::Redundancy(_)
+            | Kind::Service(_)
+            | Kind::Fault(_)
+            | Kind::Network(_) => {
                 events.push(json!({"ph": "i", "s": "t", "name": text, "cat": "state",
                     "ts": ts, "pid": pid, "tid": THREAD_STATE, "args": args}));
             }
             Kind::Drop { .. }
             | Kind::Timer { .. }
             | Kind::Log { .. }
+            | Kind::Work { .. }
             | Kind::WindowsEvent { .. } => {
                 events.push(json!({"ph": "i", "s": "t", "name": text,
-                    "cat": view_kind(&record.kind), "ts": ts, "pid": pid, "tid": THREAD_LOG,
+                    "cat": record.kind.name(), "ts": ts, "pid": pid, "tid": THREAD_LOG,
                     "args": args}));
             }
         }
@@ -117,14 +122,5 @@ fn pid_of(node: usize, network_pid: u64) -> u64 {
         network_pid
     } else {
         node as u64 + 1
-    }
-}
-
-fn view_kind(kind: &Kind) -> &'static str {
-    match kind {
-        Kind::Drop { .. } => "drop",
-        Kind::Timer { .. } => "timer",
-        Kind::WindowsEvent { .. } => "windows-event",
-        _ => "log",
     }
 }

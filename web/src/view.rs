@@ -12,10 +12,7 @@ use engine::{Node, World};
 use serde_json::{Value, json};
 use topology::Plan;
 
-use crate::decode::{self, RequestKey};
-
-/// Copies of one request further apart than this are retransmissions, not relay duplicates.
-const DUPLICATE_WINDOW_NS: u64 = 1_000_000_000;
+use engine::decode::{self, RequestKey};
 
 /// The kind of each node, by node index: `client`, `router`, `server` or `tap` (test hosts).
 pub fn node_kinds(world: &World) -> Vec<&'static str> {
@@ -70,17 +67,16 @@ fn dropped_after_receive(log: &EventLog) -> HashMap<usize, String> {
 
 /// A group of relayed copies of one client request that reached one server.
 struct DuplicateGroup {
-    first_ns: u64,
     receives: Vec<usize>,
     giaddrs: Vec<Ipv4Addr>,
     label: String,
 }
 
-/// Groups the receives at servers of relayed copies of one request (same type, xid, chaddr)
-/// that came through different relay agents within `DUPLICATE_WINDOW_NS`.
+/// Groups the receives at servers of the relayed copies of one request (`decode::Copies`'
+/// definition: the same `RequestKey`, through different relay agents).
 fn duplicate_groups(log: &EventLog, kinds: &[&str]) -> Vec<DuplicateGroup> {
     let mut open: BTreeMap<(NodeId, RequestKey), DuplicateGroup> = BTreeMap::new();
-    let mut done = Vec::new();
+    let done = Vec::new();
     for (index, record) in log.records().iter().enumerate() {
         let Kind::Receive { frame, .. } = &record.kind else {
             continue;
@@ -88,30 +84,23 @@ fn duplicate_groups(log: &EventLog, kinds: &[&str]) -> Vec<DuplicateGroup> {
         if kinds.get(record.node) != Some(&"server") {
             continue;
         }
-        let Some((key, giaddr)) = decode::relayed_request(frame) else {
+        let Some(request) = decode::relayed_request(frame) else {
             continue;
         };
-        let slot = (record.node, key);
-        if let Some(group) = open.get(&slot)
-            && record.time_ns - group.first_ns > DUPLICATE_WINDOW_NS
-            && let Some(finished) = open.remove(&slot)
-        {
-            done.push(finished);
-        }
+        let slot = (record.node, request.key);
         let label = format!(
             "{} xid {:#010x} at {}",
-            slot.1.message,
+            slot.1.kind(),
             slot.1.xid,
             log.node_name(record.node)
         );
         let group = open.entry(slot).or_insert_with(|| DuplicateGroup {
-            first_ns: record.time_ns,
             receives: Vec::new(),
             giaddrs: Vec::new(),
             label,
         });
         group.receives.push(index);
-        group.giaddrs.push(giaddr);
+        group.giaddrs.push(request.giaddr);
     }
     done.extend(open.into_values());
     let mut groups: Vec<DuplicateGroup> = done
@@ -127,27 +116,18 @@ fn duplicate_groups(log: &EventLog, kinds: &[&str]) -> Vec<DuplicateGroup> {
     groups
 }
 
-/// Router redundancy states from the routers' state records
-/// (`Vlan10 HSRP group 10: Initial -> Active (...)`) as bands `{node, group, state, start_ns,
-/// end_ns}`; the last band of a group lasts until the end of the run.
-fn redundancy_bands(log: &EventLog, kinds: &[&str], end_ns: u64) -> Vec<Value> {
+/// Router redundancy states from the routers' `Kind::Redundancy` records as bands `{node,
+/// group, state, start_ns, end_ns}`; the last band of a group lasts until the end of the run.
+fn redundancy_bands(log: &EventLog, end_ns: u64) -> Vec<Value> {
     let mut open: BTreeMap<(NodeId, String), (String, u64)> = BTreeMap::new();
     let mut bands = Vec::new();
     for record in log.records() {
-        let Kind::State { text } = &record.kind else {
+        let Kind::Redundancy(change) = &record.kind else {
             continue;
         };
-        if kinds.get(record.node) != Some(&"router") {
-            continue;
-        }
-        let Some((group, change)) = text.split_once(": ") else {
-            continue;
-        };
-        let Some((_, to)) = change.split_once(" -> ") else {
-            continue;
-        };
-        let state = to.split_whitespace().next().unwrap_or_default().to_string();
-        let slot = (record.node, group.to_string());
+        let group = format!("{} {} group {}", change.interface, change.protocol, change.group);
+        let slot = (record.node, group);
+        let state = change.to.to_string();
         if let Some((previous, start_ns)) = open.insert(slot.clone(), (state, record.time_ns)) {
             bands.push(json!({"node": slot.0, "group": slot.1, "state": previous,
                 "start_ns": start_ns, "end_ns": record.time_ns}));
@@ -160,85 +140,54 @@ fn redundancy_bands(log: &EventLog, kinds: &[&str], end_ns: u64) -> Vec<Value> {
     bands
 }
 
-/// Plugin work in flight on servers, from the plugin's own words: a log record
-/// `... takes request N (...), device lookup 1.006 ms` (what the WDS providers log when a worker
-/// starts a lookup) opens a bar; the node's first timer at or after the lookup's end closes it
-/// (the timer the plugin set for it). `outcome` is `done`, `crashed` (handling its result
-/// crashed the service), `cut` (the service crashed while it was in flight) or `open` (the run
-/// ended first).
-fn work_bars(log: &EventLog, kinds: &[&str], end_ns: u64) -> Vec<Value> {
-    // Per node: (due_ns, start_ns, label) of bars not yet closed.
-    let mut open: BTreeMap<NodeId, Vec<(u64, u64, String)>> = BTreeMap::new();
+/// Plugin work in flight on servers, from the spans services report (`Kind::Work`): a begin
+/// opens a bar, its end closes it. `outcome` is `done`, `crashed` (the service crashed in the
+/// call that finished the work), `cut` (the service crashed while it was in flight) or `open`
+/// (the run ended first).
+fn work_bars(log: &EventLog, end_ns: u64) -> Vec<Value> {
+    // Per node and span id: (start_ns, label) of bars not yet closed.
+    let mut open: BTreeMap<(NodeId, u64), (u64, String)> = BTreeMap::new();
     let mut bars = Vec::new();
-    let close = |bars: &mut Vec<Value>, node, start_ns, end: u64, label, outcome: &str| {
-        bars.push(json!({"node": node, "start_ns": start_ns, "end_ns": end,
-            "label": label, "outcome": outcome}));
+    let bar = |node, start_ns, end: u64, label: &str, outcome: &str| {
+        json!({"node": node, "start_ns": start_ns, "end_ns": end, "label": label,
+            "outcome": outcome})
     };
     for record in log.records() {
-        if kinds.get(record.node) != Some(&"server") {
-            continue;
-        }
         match &record.kind {
-            Kind::Log { text, .. } if text.contains("takes request ") => {
-                let Some((_, duration)) = text.rsplit_once("device lookup ") else {
-                    continue;
-                };
-                let Ok(lookup_ns) = timing::parse_duration_ns(&duration.replace(' ', "")) else {
-                    continue;
-                };
-                open.entry(record.node).or_default().push((
-                    record.time_ns.saturating_add(lookup_ns),
-                    record.time_ns,
-                    text.clone(),
-                ));
+            Kind::Work {
+                id,
+                end: false,
+                label,
+            } => {
+                open.insert((record.node, *id), (record.time_ns, label.clone()));
             }
-            Kind::Timer { .. } => {
-                let Some(bars_open) = open.get_mut(&record.node) else {
-                    continue;
-                };
-                let due = bars_open
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, (due_ns, _, _))| *due_ns <= record.time_ns)
-                    .min_by_key(|(_, (due_ns, _, _))| *due_ns)
-                    .map(|(index, _)| index);
-                if let Some(index) = due {
-                    let (_, start_ns, label) = bars_open.remove(index);
-                    close(
-                        &mut bars,
-                        record.node,
-                        start_ns,
-                        record.time_ns,
-                        label,
-                        "done",
-                    );
+            Kind::Work { id, end: true, .. } => {
+                if let Some((start_ns, label)) = open.remove(&(record.node, *id)) {
+                    bars.push(bar(record.node, start_ns, record.time_ns, &label, "done"));
                 }
             }
-            Kind::Crash { .. } => {
-                for bar in bars
+            Kind::Crash(_) => {
+                for done in bars
                     .iter_mut()
                     .filter(|bar| bar["node"] == record.node && bar["end_ns"] == record.time_ns)
                 {
-                    bar["outcome"] = json!("crashed");
+                    done["outcome"] = json!("crashed");
                 }
-                for (_, start_ns, label) in open.remove(&record.node).unwrap_or_default() {
-                    close(
-                        &mut bars,
-                        record.node,
-                        start_ns,
-                        record.time_ns,
-                        label,
-                        "cut",
-                    );
+                let cut: Vec<(NodeId, u64)> = open
+                    .range((record.node, 0)..=(record.node, u64::MAX))
+                    .map(|(slot, _)| *slot)
+                    .collect();
+                for slot in cut {
+                    if let Some((start_ns, label)) = open.remove(&slot) {
+                        bars.push(bar(record.node, start_ns, record.time_ns, &label, "cut"));
+                    }
                 }
             }
             _ => {}
         }
     }
-    for (node, bars_open) in open {
-        for (_, start_ns, label) in bars_open {
-            close(&mut bars, node, start_ns, end_ns, label, "open");
-        }
+    for ((node, _), (start_ns, label)) in open {
+        bars.push(bar(node, start_ns, end_ns, &label, "open"));
     }
     bars.sort_by_key(|bar| bar["start_ns"].as_u64());
     bars
@@ -250,46 +199,20 @@ fn markers(log: &EventLog) -> Vec<Value> {
     let mut markers = Vec::new();
     for (index, record) in log.records().iter().enumerate() {
         match &record.kind {
-            Kind::Crash { reason } => {
+            Kind::Crash(crash) => {
                 crashed.insert(record.node, true);
                 markers.push(json!({"node": record.node, "time_ns": record.time_ns,
-                    "kind": "crash", "text": reason, "event": index}));
+                    "kind": "crash", "text": crash.to_string(), "event": index}));
             }
-            Kind::State { text }
-                if crashed.get(&record.node) == Some(&true)
-                    && (text.ends_with(" running") || text == "server rebooted") =>
-            {
+            Kind::Service(event) if crashed.get(&record.node) == Some(&true) => {
                 crashed.insert(record.node, false);
                 markers.push(json!({"node": record.node, "time_ns": record.time_ns,
-                    "kind": "restart", "text": text, "event": index}));
+                    "kind": "restart", "text": event.to_string(), "event": index}));
             }
             _ => {}
         }
     }
     markers
-}
-
-fn kind_name(kind: &Kind) -> &'static str {
-    match kind {
-        Kind::Send { .. } => "send",
-        Kind::Receive { .. } => "receive",
-        Kind::Drop { .. } => "drop",
-        Kind::Timer { .. } => "timer",
-        Kind::State { .. } => "state",
-        Kind::Crash { .. } => "crash",
-        Kind::Log { .. } => "log",
-        Kind::WindowsEvent { .. } => "windows-event",
-    }
-}
-
-/// The frame a record carries, if any.
-pub fn frame_of(kind: &Kind) -> Option<&Rc<[u8]>> {
-    match kind {
-        Kind::Send { frame, .. } | Kind::Receive { frame, .. } | Kind::Drop { frame, .. } => {
-            Some(frame)
-        }
-        _ => None,
-    }
 }
 
 /// One line per record, the same for two runs exactly when the records are equal: what
@@ -340,11 +263,11 @@ pub fn run_view(plan: &Plan, world: &World, report: &Report) -> Value {
             let mut event = json!({
                 "t": record.time_ns,
                 "n": if record.node == engine::log::NETWORK { Value::Null } else { json!(record.node) },
-                "k": kind_name(&record.kind),
+                "k": record.kind.name(),
                 "x": pxelab::describe_record(&record.kind),
             });
-            if let Some(frame) = frame_of(&record.kind) {
-                event["c"] = json!(decode::class(frame));
+            if let Some(frame) = record.kind.frame() {
+                event["c"] = json!(decode::class(frame).name());
             }
             if let Kind::Send { lan, .. } | Kind::Receive { lan, .. } = &record.kind {
                 event["l"] = json!(lan);
@@ -388,8 +311,8 @@ pub fn run_view(plan: &Plan, world: &World, report: &Report) -> Value {
         "nodes": nodes,
         "lans": log.lan_names,
         "events": events,
-        "bands": redundancy_bands(log, &kinds, end_ns),
-        "work": work_bars(log, &kinds, end_ns),
+        "bands": redundancy_bands(log, end_ns),
+        "work": work_bars(log, end_ns),
         "markers": markers(log),
         "duplicates": duplicates,
     })

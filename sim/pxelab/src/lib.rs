@@ -223,44 +223,28 @@ pub fn report_json(plan: &Plan, report: &Report) -> serde_json::Value {
 
 /// One line for any log record (`RUST_LOG=debug` prints them all).
 pub fn describe_record(kind: &Kind) -> String {
-    match kind {
-        Kind::Send { frame, .. } => format!("send {}", engine::decode::describe(frame)),
-        Kind::Receive { frame, .. } => format!("receive {}", engine::decode::describe(frame)),
-        Kind::Drop { reason, frame } => {
-            format!("drop ({reason}) {}", engine::decode::describe(frame))
-        }
-        Kind::Timer { token } => format!("timer {token}"),
-        Kind::State { text } => text.clone(),
-        Kind::Crash { reason } => format!("CRASH: {reason}"),
-        Kind::Log { level, text } => format!("{level}: {text}"),
-        Kind::WindowsEvent {
-            source,
-            level,
-            event_id,
-            text,
-        } => format!("[{source} {event_id} {level}] {text}"),
-    }
+    kind.to_string()
 }
 
 /// Which log records make the human timeline: what a deployment engineer would look for.
 /// `servers[node]` says whether a node is a server (whose received DHCP is worth showing).
 fn key_event(servers: &[bool], record: &engine::Record) -> Option<String> {
     match &record.kind {
-        Kind::State { text } => Some(text.clone()),
-        Kind::Crash { reason } => Some(format!("CRASH: {reason}")),
-        Kind::WindowsEvent {
-            source,
-            level,
-            event_id,
-            text,
-        } => Some(format!("[{source} {event_id} {level}] {text}")),
+        Kind::Client(_)
+        | Kind::Redundancy(_)
+        | Kind::Service(_)
+        | Kind::Fault(_)
+        | Kind::Network(_)
+        | Kind::Crash(_)
+        | Kind::WindowsEvent { .. } => Some(record.kind.to_string()),
         Kind::Log {
             level: Level::Error | Level::Warning,
             text,
         } => Some(text.clone()),
-        Kind::Receive { frame, .. } if servers[record.node] => {
-            let text = engine::decode::describe(frame);
-            (text.contains("DHCP") && !text.contains("TFTP")).then(|| format!("received {text}"))
+        Kind::Receive { frame, .. }
+            if servers[record.node] && engine::decode::class(frame).is_dhcp() =>
+        {
+            Some(format!("received {}", engine::decode::describe(frame)))
         }
         _ => None,
     }

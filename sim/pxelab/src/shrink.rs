@@ -245,9 +245,9 @@ fn duplicate_race(world: &World) -> Option<String> {
     let records = log.records();
     let crash_index = records
         .iter()
-        .position(|record| matches!(record.kind, Kind::Crash { .. }))?;
+        .position(|record| matches!(record.kind, Kind::Crash(_)))?;
     let crash = &records[crash_index];
-    let mut copies: Vec<(u32, Vec<u8>, String, u64)> = Vec::new();
+    let mut copies = engine::decode::Copies::default();
     let mut race = None;
     for record in &records[..crash_index] {
         if record.node != crash.node {
@@ -256,20 +256,8 @@ fn duplicate_race(world: &World) -> Option<String> {
         let Kind::Receive { frame, .. } = &record.kind else {
             continue;
         };
-        let Some(crate::sweep::DhcpRequest {
-            xid, chaddr, kind, ..
-        }) = crate::sweep::dhcp_request(frame)
-        else {
-            continue;
-        };
-        match copies
-            .iter()
-            .find(|(x, c, k, _)| *x == xid && *c == chaddr && *k == kind)
-        {
-            Some(&(_, _, _, first_ns)) => {
-                race = Some((xid, kind, first_ns, record.time_ns));
-            }
-            None => copies.push((xid, chaddr, kind, record.time_ns)),
+        if let Some(copy) = copies.receive(record.node, record.time_ns, frame) {
+            race = Some((copy.key.xid, copy.key.kind(), copy.first_ns, record.time_ns));
         }
     }
     let (xid, kind, first_ns, second_ns) = race?;

@@ -189,7 +189,7 @@ fn duplicates_at_servers(world: &World) -> u64 {
         .nodes()
         .map(|(_, node)| matches!(node, Node::Server(_)))
         .collect();
-    let mut seen = BTreeMap::new();
+    let mut copies = engine::decode::Copies::default();
     let mut duplicates = 0;
     for record in log.records() {
         let Kind::Receive { frame, .. } = &record.kind else {
@@ -198,48 +198,11 @@ fn duplicates_at_servers(world: &World) -> u64 {
         if !servers.get(record.node).copied().unwrap_or(false) {
             continue;
         }
-        let Some(request) = dhcp_request(frame) else {
-            continue;
-        };
-        let key = (record.node, request);
-        let count = seen.entry(key).or_insert(0u64);
-        *count += 1;
-        if *count > 1 {
+        if copies.receive(record.node, record.time_ns, frame).is_some() {
             duplicates += 1;
         }
     }
     duplicates
-}
-
-/// A DHCP message sent to a server port (67 or 4011), as far as telling copies apart goes.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct DhcpRequest {
-    pub port: u16,
-    pub chaddr: Vec<u8>,
-    pub xid: u32,
-    /// `DISCOVER`, `REQUEST`, ... (`BOOTP` without a message type).
-    pub kind: String,
-    pub secs: u16,
-}
-
-/// The DHCP message a frame carries to a server port, if it is one.
-pub(crate) fn dhcp_request(frame: &[u8]) -> Option<DhcpRequest> {
-    let parsed = engine::frame::parse(frame).ok()?;
-    let (udp, payload) = parsed.udp?;
-    if !matches!(udp.dst_port, 67 | 4011) {
-        return None;
-    }
-    let message = engine::dhcp::decode(payload).ok()?;
-    Some(DhcpRequest {
-        port: udp.dst_port,
-        chaddr: message.chaddr().to_vec(),
-        xid: message.xid(),
-        kind: message
-            .opts()
-            .msg_type()
-            .map_or("BOOTP".to_string(), |t| format!("{t:?}").to_uppercase()),
-        secs: message.secs(),
-    })
 }
 
 /// One event of a run in a form that outlives the run and crosses threads: enough to find
