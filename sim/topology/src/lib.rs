@@ -15,7 +15,8 @@ use engine::redundancy::{GratuitousArp, GroupConfig, Initial, Protocol};
 use engine::router::{
     DEFAULT_FORWARD_UDP_PORTS, Option82, Route, Router, RouterConfig, RouterInterface,
 };
-use engine::server::{ServerConfig, ServerNode, same_subnet};
+use engine::server::{ServerConfig, ServerNode};
+use engine::subnet::same_subnet;
 use engine::world::{Attachment, Fault, LanChange, LanConfig, Limits, Node, ServiceAction, World};
 use engine::{App, Stream};
 use smoltcp::wire::EthernetAddress;
