@@ -22,7 +22,7 @@ use crate::event::{ClientEvent, DropReason, Layer};
 use crate::log::{Kind, Level};
 use crate::rng::Stream;
 use crate::router::{DHCP_CLIENT_PORT, DHCP_SERVER_PORT};
-use crate::server::same_subnet;
+use crate::subnet::{self, same_subnet};
 use crate::world::Cx;
 
 pub const PXE_BOOT_SERVER_PORT: u16 = 4011;
@@ -961,7 +961,7 @@ impl PxeClient {
             {
                 let choice = choice.clone();
                 let prefix_len = match options.get(OptionCode::SubnetMask) {
-                    Some(DhcpOption::SubnetMask(mask)) => u32::from(*mask).leading_ones() as u8,
+                    Some(DhcpOption::SubnetMask(mask)) => subnet::prefix_len(*mask),
                     _ => 24,
                 };
                 let router = match options.get(OptionCode::Router) {

@@ -16,6 +16,7 @@ pub mod report;
 pub mod rng;
 pub mod router;
 pub mod server;
+pub mod subnet;
 pub mod tap;
 pub mod world;
 

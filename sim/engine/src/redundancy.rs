@@ -3,8 +3,9 @@
 //! router owns the wire and hands them each packet for their group.
 //!
 //! A run starts from the network as it stood before the first client powered on: each group in
-//! the state its election converged to (the topology computes it), with its hello phase drawn
-//! from the router's stream. A router that recovers from a crash starts cold, from Initial.
+//! the state its election converged to (`converged`, which the topology applies to its groups),
+//! with its hello phase drawn from the router's stream. A router that recovers from a crash
+//! starts cold, from Initial.
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -171,11 +172,32 @@ pub enum Timer {
 
 const TIMERS: [Timer; 4] = [Timer::Hello, Timer::Active, Timer::Standby, Timer::Preempt];
 
-/// Who sent a packet for our group, in election terms.
+/// A member of a group in election terms: the higher priority wins, and between equal
+/// priorities the higher address (RFC 2281 section 5.1, RFC 5798 section 6.4.3). The same order
+/// decides the packets the machines hear and the roles a group starts in (`converged`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Rank {
-    priority: u8,
-    ip: Ipv4Addr,
+pub struct Rank {
+    pub priority: u8,
+    pub ip: Ipv4Addr,
+}
+
+/// The roles a group's members converge to with all of them up, one per member in `members`'
+/// order: the highest rank is HSRP Active / VRRP Master, the next HSRP Standby, the others
+/// HSRP Listen; every VRRP member but the master is Backup (`Initial::Standby`). Members of
+/// equal rank keep their order.
+pub fn converged(protocol: Protocol, members: &[Rank]) -> Vec<Initial> {
+    let mut order: Vec<usize> = (0..members.len()).collect();
+    order.sort_by_key(|&member| std::cmp::Reverse(members[member]));
+    let mut roles = vec![Initial::Cold; members.len()];
+    for (place, member) in order.into_iter().enumerate() {
+        roles[member] = match (place, protocol) {
+            (0, _) => Initial::Active,
+            (1, Protocol::Hsrp) => Initial::Standby,
+            (_, Protocol::Hsrp) => Initial::Listen,
+            (_, Protocol::Vrrp) => Initial::Standby,
+        };
+    }
+    roles
 }
 
 pub struct Group {
@@ -664,5 +686,45 @@ impl Group {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rank(priority: u8, last: u8) -> Rank {
+        Rank {
+            priority,
+            ip: Ipv4Addr::new(10, 1, 0, last),
+        }
+    }
+
+    #[test]
+    fn the_highest_priority_then_the_highest_address_wins() {
+        let members = [rank(100, 3), rank(110, 2), rank(100, 4), rank(90, 9)];
+        assert_eq!(
+            converged(Protocol::Hsrp, &members),
+            [
+                Initial::Listen,
+                Initial::Active,
+                Initial::Standby,
+                Initial::Listen
+            ]
+        );
+        assert_eq!(
+            converged(Protocol::Vrrp, &members),
+            [
+                Initial::Standby,
+                Initial::Active,
+                Initial::Standby,
+                Initial::Standby
+            ]
+        );
+        assert_eq!(
+            converged(Protocol::Vrrp, &[rank(255, 1)]),
+            [Initial::Active]
+        );
+        assert!(converged(Protocol::Hsrp, &[]).is_empty());
     }
 }

@@ -49,6 +49,15 @@ impl Stream {
         }
     }
 
+    /// The stream `name` names under `seed`, its timing draws reported to `draws` if given.
+    pub fn named(seed: u64, name: StreamName<'_>, draws: Option<&Arc<Draws>>) -> Stream {
+        let entity = name.entity();
+        match draws {
+            Some(draws) => Stream::with_draws(seed, &entity, name.purpose(), draws),
+            None => Stream::new(seed, &entity, name.purpose()),
+        }
+    }
+
     pub fn next_u64(&mut self) -> u64 {
         self.rng.next_u64()
     }
@@ -85,6 +94,91 @@ impl Stream {
         let index = self.taken;
         self.taken += 1;
         draws.take(name, index, value, nominal, coin)
+    }
+}
+
+/// Every stream a run draws from, by what it is for. With the seed, a stream's entity and
+/// purpose key it, so the names below are part of the replay contract: renaming one changes
+/// every run that draws from it. They are also what `Site::stream` reports
+/// (`router/r2/relay-delay`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamName<'a> {
+    /// A router's DHCP relay delays.
+    RelayDelay { router: &'a str },
+    /// The hello phases of a router's redundancy groups.
+    RedundancyPhase { router: &'a str },
+    /// A server's plugin: its raw draws and its timing samples.
+    Plugin { server: &'a str },
+    /// When a client powers on.
+    PowerOn { client: &'a str },
+    /// A client firmware's draws (xids, retry jitter).
+    Firmware { client: &'a str },
+    /// A client's SMBIOS UUID. Drawn under seed 0, so a client keeps its UUID in every run.
+    SmbiosUuid { client: &'a str },
+    /// A LAN's deliveries to one port: interface `interface` of `node`.
+    Link {
+        lan: &'a str,
+        node: &'a str,
+        interface: u32,
+        draw: LinkDraw,
+    },
+}
+
+/// What a LAN draws for a delivery to one port, each from its own stream, so turning one
+/// impairment on never shifts another's draws.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkDraw {
+    Latency,
+    Loss,
+    Duplicate,
+    Reorder,
+}
+
+impl LinkDraw {
+    /// The purpose part of the stream's name.
+    pub fn purpose(self) -> &'static str {
+        match self {
+            LinkDraw::Latency => "latency",
+            LinkDraw::Loss => "loss",
+            LinkDraw::Duplicate => "duplicate",
+            LinkDraw::Reorder => "reorder",
+        }
+    }
+}
+
+impl StreamName<'_> {
+    /// The entity part of the name: `router/<name>`, `server/<name>`, `client/<name>`,
+    /// `lan/<lan>/to/<node>/<interface>`; a client's own name for its SMBIOS UUID.
+    pub fn entity(&self) -> String {
+        match *self {
+            StreamName::RelayDelay { router } | StreamName::RedundancyPhase { router } => {
+                format!("router/{router}")
+            }
+            StreamName::Plugin { server } => format!("server/{server}"),
+            StreamName::PowerOn { client } | StreamName::Firmware { client } => {
+                format!("client/{client}")
+            }
+            StreamName::SmbiosUuid { client } => client.to_string(),
+            StreamName::Link {
+                lan,
+                node,
+                interface,
+                ..
+            } => format!("lan/{lan}/to/{node}/{interface}"),
+        }
+    }
+
+    /// The purpose part of the name.
+    pub fn purpose(&self) -> &'static str {
+        match *self {
+            StreamName::RelayDelay { .. } => "relay-delay",
+            StreamName::RedundancyPhase { .. } => "redundancy-phase",
+            StreamName::Plugin { .. } => "plugin",
+            StreamName::PowerOn { .. } => "power-on",
+            StreamName::Firmware { .. } => "firmware",
+            StreamName::SmbiosUuid { .. } => "smbios-uuid",
+            StreamName::Link { draw, .. } => draw.purpose(),
+        }
     }
 }
 
@@ -180,6 +274,64 @@ mod tests {
         assert_ne!(draws(7, "ab", "c"), draws(7, "a", "bc"));
         // A fixed point: the generator and the key derivation are part of the replay contract.
         assert_eq!(draws(0, "x", "y")[0], Stream::new(0, "x", "y").next_u64());
+    }
+
+    #[test]
+    fn stream_names_are_the_replay_contract() {
+        let names = [
+            (
+                StreamName::RelayDelay { router: "r1" },
+                "router/r1",
+                "relay-delay",
+            ),
+            (
+                StreamName::RedundancyPhase { router: "r1" },
+                "router/r1",
+                "redundancy-phase",
+            ),
+            (StreamName::Plugin { server: "wds" }, "server/wds", "plugin"),
+            (
+                StreamName::PowerOn { client: "pc1" },
+                "client/pc1",
+                "power-on",
+            ),
+            (
+                StreamName::Firmware { client: "pc1" },
+                "client/pc1",
+                "firmware",
+            ),
+            (
+                StreamName::SmbiosUuid { client: "pc1" },
+                "pc1",
+                "smbios-uuid",
+            ),
+        ];
+        for (name, entity, purpose) in names {
+            assert_eq!((name.entity().as_str(), name.purpose()), (entity, purpose));
+            assert_eq!(
+                Stream::named(5, name, None).next_u64(),
+                Stream::new(5, entity, purpose).next_u64()
+            );
+        }
+        let link = |draw| StreamName::Link {
+            lan: "clients",
+            node: "r1",
+            interface: 2,
+            draw,
+        };
+        assert_eq!(link(LinkDraw::Loss).entity(), "lan/clients/to/r1/2");
+        let purposes = [
+            LinkDraw::Latency,
+            LinkDraw::Loss,
+            LinkDraw::Duplicate,
+            LinkDraw::Reorder,
+        ]
+        .map(|draw| link(draw).purpose());
+        assert_eq!(purposes, ["latency", "loss", "duplicate", "reorder"]);
+        let book = Draws::recording();
+        let latency: timing::Distribution = "uniform(1ms, 3ms)".parse().unwrap();
+        Stream::named(5, link(LinkDraw::Latency), Some(&book)).sample(&latency);
+        assert_eq!(book.taken()[0].site.stream, "lan/clients/to/r1/2/latency");
     }
 
     #[test]

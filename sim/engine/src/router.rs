@@ -19,7 +19,7 @@ use crate::frame::{self, UdpFrame};
 use crate::log::Level;
 use crate::redundancy::{self, Group, GroupConfig, Protocol};
 use crate::rng::Stream;
-use crate::server::{prefix_mask, same_subnet};
+use crate::subnet::{self, same_subnet};
 use crate::world::Cx;
 
 pub const DHCP_SERVER_PORT: u16 = 67;
@@ -318,8 +318,7 @@ impl Router {
         let receiving = &self.config.interfaces[index];
         let to_me = self.accepts_mac(index, parsed.ethernet.dst_addr);
         let limited_broadcast = ip.dst_addr == frame::BROADCAST_IP
-            || u32::from(ip.dst_addr)
-                == u32::from(receiving.ip) | !prefix_mask(receiving.prefix_len);
+            || ip.dst_addr == subnet::broadcast(receiving.ip, receiving.prefix_len);
 
         let vrrp = ip.next_header == IpProtocol::Unknown(vrrp::IP_PROTOCOL)
             && ip.dst_addr == vrrp::GROUP_ADDR;

@@ -17,6 +17,7 @@ use crate::event::{Crash, DropReason, Layer, ServiceEvent};
 use crate::app::{App, AppContext, CrashCause, Datagram, Effect, Failure, Input, Limit};
 use crate::frame::{self, UdpFrame};
 use crate::log::{Kind, Level};
+use crate::subnet;
 use crate::world::Cx;
 
 /// The most effects one call may produce; a service past it is treated as crashed, so a send
@@ -396,7 +397,7 @@ impl ServerNode {
             );
         }
         let dst_ip = *datagram.dst.ip();
-        let on_link = same_subnet(dst_ip, self.config.ip, self.config.prefix_len);
+        let on_link = subnet::same_subnet(dst_ip, self.config.ip, self.config.prefix_len);
         // Where the frame goes: a MAC known now, or a neighbour to resolve with ARP.
         let (dst_mac, next_hop) = if dst_ip == frame::BROADCAST_IP {
             (EthernetAddress::BROADCAST, None)
@@ -503,16 +504,4 @@ fn dhcp_reply_chaddr(datagram: &Datagram) -> Option<EthernetAddress> {
         && message.hlen() == 6;
     let chaddr = message.chaddr().get(..6)?;
     direct.then(|| EthernetAddress::from_bytes(chaddr))
-}
-
-pub fn same_subnet(a: Ipv4Addr, b: Ipv4Addr, prefix_len: u8) -> bool {
-    let mask = prefix_mask(prefix_len);
-    u32::from(a) & mask == u32::from(b) & mask
-}
-
-pub fn prefix_mask(prefix_len: u8) -> u32 {
-    match prefix_len {
-        0 => 0,
-        len => u32::MAX << (32 - u32::from(len.min(32))),
-    }
 }

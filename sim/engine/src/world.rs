@@ -16,7 +16,7 @@ use crate::client::{Audience, PxeClient};
 use crate::event::{DropReason, FaultEvent, LanChanged, Layer};
 use crate::frame;
 use crate::log::{EventLog, Kind, LanId, Level, NodeId, Record};
-use crate::rng::{Draws, Stream};
+use crate::rng::{Draws, LinkDraw, Stream, StreamName};
 use crate::router::Router;
 use crate::server::ServerNode;
 use crate::tap::Tap;
@@ -194,7 +194,7 @@ struct Port {
 struct LinkStreams {
     seed: u64,
     draws: Option<Arc<Draws>>,
-    /// `lan/<lan>/to/<node>/<interface>`.
+    /// The entity of `StreamName::Link` for this port.
     entity: String,
     latency: Stream,
     loss: Option<Stream>,
@@ -203,12 +203,12 @@ struct LinkStreams {
 }
 
 impl LinkStreams {
-    fn new(seed: u64, draws: Option<&Arc<Draws>>, entity: String) -> Box<LinkStreams> {
+    fn new(seed: u64, draws: Option<&Arc<Draws>>, name: StreamName<'_>) -> Box<LinkStreams> {
         Box::new(LinkStreams {
-            latency: make_stream(seed, draws, &entity, "latency"),
+            latency: Stream::named(seed, name, draws),
             seed,
             draws: draws.cloned(),
-            entity,
+            entity: name.entity(),
             loss: None,
             duplicate: None,
             reorder: None,
@@ -217,19 +217,22 @@ impl LinkStreams {
 
     fn loss(&mut self) -> &mut Stream {
         self.loss.get_or_insert_with(|| {
-            make_stream(self.seed, self.draws.as_ref(), &self.entity, "loss")
+            let purpose = LinkDraw::Loss.purpose();
+            make_stream(self.seed, self.draws.as_ref(), &self.entity, purpose)
         })
     }
 
     fn duplicate(&mut self) -> &mut Stream {
         self.duplicate.get_or_insert_with(|| {
-            make_stream(self.seed, self.draws.as_ref(), &self.entity, "duplicate")
+            let purpose = LinkDraw::Duplicate.purpose();
+            make_stream(self.seed, self.draws.as_ref(), &self.entity, purpose)
         })
     }
 
     fn reorder(&mut self) -> &mut Stream {
         self.reorder.get_or_insert_with(|| {
-            make_stream(self.seed, self.draws.as_ref(), &self.entity, "reorder")
+            let purpose = LinkDraw::Reorder.purpose();
+            make_stream(self.seed, self.draws.as_ref(), &self.entity, purpose)
         })
     }
 }
@@ -670,7 +673,13 @@ impl World {
         self.seed
     }
 
-    /// A stream for `(entity, purpose)` under this world's seed.
+    /// The stream `name` names under this world's seed: how nodes get their streams.
+    pub fn named_stream(&self, name: StreamName<'_>) -> Stream {
+        Stream::named(self.seed, name, self.draws.as_ref())
+    }
+
+    /// A stream for `(entity, purpose)` under this world's seed, for streams no node of the
+    /// world draws from (`named_stream` names those).
     pub fn stream(&self, entity: &str, purpose: &str) -> Stream {
         make_stream(self.seed, self.draws.as_ref(), entity, purpose)
     }
@@ -1239,11 +1248,13 @@ impl World {
         for &to in &targets {
             let port = &mut self.ports[to];
             let link = port.link.get_or_insert_with(|| {
-                let entity = format!(
-                    "lan/{}/to/{}/{}",
-                    lan.name, self.node_names[port.node], port.interface
-                );
-                LinkStreams::new(self.seed, self.draws.as_ref(), entity)
+                let name = StreamName::Link {
+                    lan: &lan.name,
+                    node: &self.node_names[port.node],
+                    interface: port.interface,
+                    draw: LinkDraw::Latency,
+                };
+                LinkStreams::new(self.seed, self.draws.as_ref(), name)
             });
             let latency_ns = link.latency.sample(&config.latency);
             if config.loss > 0.0 && link.loss().chance(config.loss) {

@@ -102,7 +102,7 @@ impl ServiceFactory for Services {
         base_dir: &Path,
         config: &[(String, String)],
         stream: Stream,
-    ) -> Result<Box<dyn App>, String> {
+    ) -> Result<Box<dyn App>, topology::ServiceError> {
         let plugin = self.plugin(plugin, base_dir)?;
         Ok(Box::new(self.host.instantiate(
             &plugin,
