@@ -2,6 +2,8 @@
 //! mistake in the file comes back as `file:line:col: what` with a hint, never as a panic.
 
 mod model;
+#[cfg(test)]
+mod tests;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
