@@ -148,7 +148,7 @@ fn a_crashing_seed_shows_both_copies_the_heap_corruption_and_the_failed_restart(
         scm.3
     );
     // The Service Control Manager restarts WDS exactly 120000 ms later, and it fails: the
-    // provider state in WMI is corrupt (tests/services.rs follows the story to the recovery).
+    // provider state in WMI is corrupt (`services` follows the story to the recovery).
     let failed_restart = events
         .iter()
         .find(|e| e.2 == 7024)

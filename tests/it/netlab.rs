@@ -1,7 +1,7 @@
 //! The pieces every real-software lab of the tests is made of: network namespaces, links and
 //! processes that are removed by name or stopped by pid when they are dropped, also when a test
-//! panics, and the `ip` and `kill` calls behind them. `tests/real/` (QEMU firmware against
-//! dnsmasq) and `tests/real_relay/` (keepalived, dhcrelay, dhcpd) build their labs from these.
+//! panics, and the `ip` and `kill` calls behind them. `real_firmware` (QEMU firmware against
+//! dnsmasq) and `real_relay` (keepalived, dhcrelay, dhcpd) build their labs from these.
 
 use std::fs;
 use std::path::Path;

@@ -361,6 +361,67 @@ fn architecture_invariants_name_code_that_exists() {
     check("ARCHITECTURE.md invariants", architecture_invariants());
 }
 
+// --- the README's plugin table is the plugin list ---------------------------------------------
+
+/// The names in the first column of the table under `## Boot servers`, with their lines.
+fn readme_plugins(readme: &File) -> Vec<(usize, String)> {
+    let mut in_section = false;
+    let mut names = Vec::new();
+    for (number, line) in readme.text.lines().enumerate() {
+        if line.starts_with("## ") {
+            in_section = line == "## Boot servers";
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("| `").filter(|_| in_section)
+            && let Some((name, _)) = rest.split_once('`')
+        {
+            names.push((number + 1, name.to_string()));
+        }
+    }
+    names
+}
+
+fn readme_plugin_table() -> Vec<Problem> {
+    let readme = read("README.md");
+    let listed = readme_plugins(&readme);
+    let builtins: Vec<&str> = artifacts::ALL.iter().map(|a| a.name).collect();
+    let mut problems = Vec::new();
+    if listed.is_empty() {
+        problems.push(Problem::new(
+            &readme.path,
+            "no plugin table (| `name` | what |) under `## Boot servers`",
+        ));
+    }
+    for (line, name) in &listed {
+        if !builtins.contains(&name.as_str()) {
+            problems.push(Problem::new(
+                format!("{}:{line}", readme.path),
+                format!(
+                    "the plugin table lists `{name}`, which is no built-in plugin (built-ins, from \
+                     the plugin crates' `[package.metadata.pxelab]`: {})",
+                    builtins.join(", ")
+                ),
+            ));
+        }
+    }
+    for name in &builtins {
+        if !listed.iter().any(|(_, listed)| listed == name) {
+            problems.push(Problem::new(
+                &readme.path,
+                format!(
+                    "the plugin table under `## Boot servers` lacks the built-in plugin `{name}`"
+                ),
+            ));
+        }
+    }
+    problems
+}
+
+#[test]
+fn the_readme_lists_every_builtin_plugin() {
+    check("README plugin table", readme_plugin_table());
+}
+
 #[test]
 fn the_rules_see_what_they_look_for() {
     assert!(contains_word("let m: HashMap<u8, u8>;", "HashMap"));

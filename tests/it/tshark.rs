@@ -1,7 +1,7 @@
 //! Every shipped topology's run, exported as pcapng, is read by the real `tshark`: no malformed
 //! packet, no expert warning or error, valid IPv4/UDP checksums, and each protocol dissected as
 //! what it is (DHCP with relay fields and PXE options, TFTP, HSRP, VRRP). Skipped, with a line
-//! saying so, when tshark is not installed, and failed under CI (`tests/tools.rs`).
+//! saying so, when tshark is not installed, and failed under CI (`tools`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -20,7 +20,7 @@ use real::capture::{
 use real::compare;
 use real::scenario::{self, EFI_FILE, EFI_FILE_BYTES, Firmware, Scenario};
 
-const WHAT: &str = "real firmware conformance (tests/real_firmware.rs)";
+const WHAT: &str = "real firmware conformance (tests/it/real_firmware)";
 
 /// This process's files (configurations, logs, captures), one folder per run; removed when every
 /// check passed, kept for a look otherwise.

@@ -26,7 +26,7 @@ use engine::log::Kind;
 use harness::observe::{self, Frame, Lan, Observed, Value};
 use harness::{Lab, Role, now_ns};
 
-const WHAT: &str = "real VRRP pair and DHCP relays (tests/real_relay.rs)";
+const WHAT: &str = "real VRRP pair and DHCP relays (tests/it/real_relay)";
 
 /// The client's DISCOVERs: three, so the relay gap is seen more than once.
 const XIDS: [u32; 3] = [0x5e1a_0001, 0x5e1a_0002, 0x5e1a_0003];
