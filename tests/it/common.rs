@@ -20,6 +20,19 @@ pub fn topology_path(name: &str) -> PathBuf {
     repo_path("topologies").join(name)
 }
 
+/// The text of the shipped topology `name`.
+pub fn topology_text(name: &str) -> String {
+    let path = topology_path(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The shipped topology `name` with its text changed by `edit`, parsed as if it were the file
+/// `as_name` of `topologies/` (the name its errors and records carry).
+pub fn edited_plan(name: &str, as_name: &str, edit: impl FnOnce(String) -> String) -> Plan {
+    let text = edit(topology_text(name));
+    topology::parse(&topology_path(as_name), &text).unwrap_or_else(|e| panic!("{e}"))
+}
+
 pub fn plan(name: &str) -> Plan {
     topology::load(&topology_path(name)).unwrap_or_else(|e| panic!("{e}"))
 }

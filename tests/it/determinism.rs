@@ -51,12 +51,12 @@ fn the_digest_of_seed_7_matches_the_golden_file() {
 /// `pending`, and the stop reason says which limit.
 #[test]
 fn limits_stop_a_run_and_say_so() {
-    let text = std::fs::read_to_string(crate::common::topology_path("kb2510665.yaml")).unwrap();
-    let plan = topology::parse(
-        &crate::common::topology_path("kb2510665.yaml"),
-        &text.replace("events: 2000000", "events: 50"),
-    )
-    .unwrap();
+    let limited = |from: &str, to: &str| {
+        crate::common::edited_plan("kb2510665.yaml", "kb2510665.yaml", |text| {
+            text.replace(from, to)
+        })
+    };
+    let plan = limited("events: 2000000", "events: 50");
     let (world, report) = run(&plan, 7);
     assert_eq!(report.stop, engine::StopReason::EventLimit);
     assert_eq!(report.events, 50);
@@ -68,11 +68,7 @@ fn limits_stop_a_run_and_say_so() {
     );
     assert!(world.log().unwrap().records().len() >= 50);
 
-    let plan = topology::parse(
-        &crate::common::topology_path("kb2510665.yaml"),
-        &text.replace("sim_time: 600s", "sim_time: 1ms"),
-    )
-    .unwrap();
+    let plan = limited("sim_time: 600s", "sim_time: 1ms");
     let (_, report) = run(&plan, 7);
     assert_eq!(report.stop, engine::StopReason::SimTimeLimit);
     assert!(report.sim_time_ns <= 1_000_000);

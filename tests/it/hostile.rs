@@ -31,8 +31,7 @@ fn scratch(name: &str) -> PathBuf {
 /// DHCP server's offer, which shows it keeps leasing (EDK2 would never take an address-only
 /// offer).
 fn kb2510665_with(edit: impl Fn(&str) -> String) -> String {
-    let text = std::fs::read_to_string(crate::common::topology_path("kb2510665.yaml"))
-        .unwrap()
+    let text = crate::common::topology_text("kb2510665.yaml")
         .replace("    arch: efi-x64\n", "    arch: bios\n");
     let edited = edit(&text);
     assert_ne!(edited, text, "the edit applies to kb2510665.yaml");
@@ -121,6 +120,14 @@ fn contained(label: &str, plan: &Plan, expected: Expected) {
     }
 }
 
+/// The fixture `name` in the `wds` seat is contained as `expected` (`contained`); its scratch
+/// folder is removed after.
+fn fixture_contained(name: &str, expected: Expected) {
+    let plan = plan_with_fixture(name);
+    contained(name, &plan, expected);
+    clean_up(&plan);
+}
+
 /// Removes the folder `scratch` made for `plan`.
 fn clean_up(plan: &Plan) {
     let dir = plan
@@ -132,79 +139,58 @@ fn clean_up(plan: &Plan) {
 
 #[test]
 fn an_endless_loop_runs_out_of_fuel() {
-    let plan = plan_with_fixture("endless-loop");
-    contained(
+    fixture_contained(
         "endless-loop",
-        &plan,
         Expected::Crash("used up its fuel budget of 100000000 units in one call"),
     );
-    clean_up(&plan);
 }
 
 #[test]
 fn a_memory_bomb_hits_the_memory_limit() {
-    let plan = plan_with_fixture("memory-bomb");
-    contained(
+    fixture_contained(
         "memory-bomb",
-        &plan,
         Expected::Crash("went over its memory limit of 64 MiB"),
     );
-    clean_up(&plan);
 }
 
 #[test]
 fn a_panic_is_a_crash_with_the_panic_message() {
-    let plan = plan_with_fixture("panic");
-    contained(
+    fixture_contained(
         "panic",
-        &plan,
         Expected::Crash("panic: fixture panic on a datagram from 10.2.0."),
     );
-    clean_up(&plan);
 }
 
 #[test]
 fn a_send_storm_is_stopped_at_the_send_limit() {
-    let plan = plan_with_fixture("send-storm");
-    contained(
+    fixture_contained(
         "send-storm",
-        &plan,
         Expected::Crash("sent more than 256 datagrams in one call"),
     );
-    clean_up(&plan);
 }
 
 #[test]
 fn a_timer_storm_is_stopped_at_the_timer_limit() {
-    let plan = plan_with_fixture("timer-storm");
-    contained(
+    fixture_contained(
         "timer-storm",
-        &plan,
         Expected::Crash("set more than 256 timers in one call"),
     );
-    clean_up(&plan);
 }
 
 #[test]
 fn an_oversized_datagram_is_a_crash() {
-    let plan = plan_with_fixture("oversized-datagram");
-    contained(
+    fixture_contained(
         "oversized-datagram",
-        &plan,
         Expected::Crash("datagram of 70000 bytes is larger than one Ethernet frame allows (1472)"),
     );
-    clean_up(&plan);
 }
 
 #[test]
 fn a_log_storm_is_stopped_at_the_log_limit() {
-    let plan = plan_with_fixture("log-storm");
-    contained(
+    fixture_contained(
         "log-storm",
-        &plan,
         Expected::Crash("wrote more than 1024 log records in one call"),
     );
-    clean_up(&plan);
 }
 
 #[test]

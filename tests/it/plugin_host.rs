@@ -17,6 +17,12 @@ fn wds_config() -> Vec<(String, String)> {
     vec![("threads".to_string(), "4".to_string())]
 }
 
+/// How `app`'s start fails; a start that succeeds fails the test.
+fn start_failure(app: &mut host::WasmApp, effects: &mut Vec<Effect>) -> Failure {
+    app.handle(&context(), Input::Start, effects)
+        .expect_err("the start fails")
+}
+
 fn instance(
     limits: SandboxLimits,
     plugin: &str,
@@ -63,9 +69,7 @@ fn running_out_of_fuel_is_a_crash_and_a_restart_recovers() {
     };
     let mut app = instance(limits, "wds-sccm2007", wds_config()).unwrap();
     let mut effects = Vec::new();
-    let failure = app
-        .handle(&context(), Input::Start, &mut effects)
-        .unwrap_err();
+    let failure = start_failure(&mut app, &mut effects);
     let Failure::Crashed { reason } = failure else {
         panic!("expected a crash, got {failure:?}")
     };
@@ -77,9 +81,7 @@ fn running_out_of_fuel_is_a_crash_and_a_restart_recovers() {
     assert!(again.to_string().contains("trapped earlier"), "{again}");
     // After a restart the instance is fresh: it runs (and, on this budget, runs out again).
     app.reset().unwrap();
-    let fresh = app
-        .handle(&context(), Input::Start, &mut effects)
-        .unwrap_err();
+    let fresh = start_failure(&mut app, &mut effects);
     assert!(fresh.to_string().contains("fuel budget"), "{fresh}");
 }
 
@@ -92,9 +94,7 @@ fn a_memory_cap_below_what_the_plugin_needs_is_reported() {
     match instance(limits, "wds-sccm2007", wds_config()) {
         Err(message) => assert!(message.contains("instantiate"), "{message}"),
         Ok(mut app) => {
-            let failure = app
-                .handle(&context(), Input::Start, &mut Vec::new())
-                .unwrap_err();
+            let failure = start_failure(&mut app, &mut Vec::new());
             assert!(failure.to_string().contains("memory"), "{failure}");
         }
     }
@@ -105,9 +105,7 @@ fn a_bad_configuration_is_refused_with_the_plugins_message() {
     let config = vec![("threads".to_string(), "many".to_string())];
     let mut app = instance(SandboxLimits::default(), "wds-sccm2007", config).unwrap();
     let mut effects = Vec::new();
-    let failure = app
-        .handle(&context(), Input::Start, &mut effects)
-        .unwrap_err();
+    let failure = start_failure(&mut app, &mut effects);
     let Failure::Refused { reason } = failure else {
         panic!("expected a refusal, got {failure:?}")
     };
@@ -118,9 +116,7 @@ fn a_bad_configuration_is_refused_with_the_plugins_message() {
 
     let config = vec![("thread".to_string(), "4".to_string())];
     let mut app = instance(SandboxLimits::default(), "wds-sccm2007", config).unwrap();
-    let failure = app
-        .handle(&context(), Input::Start, &mut effects)
-        .unwrap_err();
+    let failure = start_failure(&mut app, &mut effects);
     assert!(failure.to_string().contains("thread"), "{failure}");
     assert!(effects.iter().all(|e| !matches!(e, Effect::Send(_))));
 }

@@ -48,29 +48,28 @@ fn crash_reason(failure: Failure) -> String {
     }
 }
 
+/// Pokes a fresh instance of the fixture `name` (default limits): it must crash with exactly
+/// `reason`. Returns the effects of the call.
+fn crashes_with(name: &str, reason: &str) -> Vec<Effect> {
+    let mut app = started(SandboxLimits::default(), name);
+    let (effects, failure) = poke(&mut app);
+    assert_eq!(crash_reason(failure), reason, "{name}");
+    effects
+}
+
 fn count(effects: &[Effect], matches: fn(&Effect) -> bool) -> usize {
     effects.iter().filter(|effect| matches(effect)).count()
 }
 
 #[test]
 fn a_send_storm_ends_at_the_limit_with_the_sends_before_it_kept() {
-    let mut app = started(SandboxLimits::default(), "send-storm");
-    let (effects, failure) = poke(&mut app);
-    assert_eq!(
-        crash_reason(failure),
-        "sent more than 256 datagrams in one call"
-    );
+    let effects = crashes_with("send-storm", "sent more than 256 datagrams in one call");
     assert_eq!(count(&effects, |e| matches!(e, Effect::Send(_))), 256);
 }
 
 #[test]
 fn a_timer_storm_ends_at_the_limit() {
-    let mut app = started(SandboxLimits::default(), "timer-storm");
-    let (effects, failure) = poke(&mut app);
-    assert_eq!(
-        crash_reason(failure),
-        "set more than 256 timers in one call"
-    );
+    let effects = crashes_with("timer-storm", "set more than 256 timers in one call");
     assert_eq!(
         count(&effects, |e| matches!(e, Effect::SetTimer { .. })),
         256
@@ -106,11 +105,9 @@ fn limits_are_configurable_and_counted_per_call() {
 
 #[test]
 fn a_datagram_larger_than_a_frame_is_a_crash_and_is_not_sent() {
-    let mut app = started(SandboxLimits::default(), "oversized-datagram");
-    let (effects, failure) = poke(&mut app);
-    assert_eq!(
-        crash_reason(failure),
-        "datagram of 70000 bytes is larger than one Ethernet frame allows (1472)"
+    let effects = crashes_with(
+        "oversized-datagram",
+        "datagram of 70000 bytes is larger than one Ethernet frame allows (1472)",
     );
     assert_eq!(count(&effects, |e| matches!(e, Effect::Send(_))), 0);
 }
@@ -135,12 +132,7 @@ fn fuel_memory_and_panics_name_their_cause() {
 
 #[test]
 fn a_log_storm_ends_at_the_limit_with_each_record_cut_short() {
-    let mut app = started(SandboxLimits::default(), "log-storm");
-    let (effects, failure) = poke(&mut app);
-    assert_eq!(
-        crash_reason(failure),
-        "wrote more than 1024 log records in one call"
-    );
+    let effects = crashes_with("log-storm", "wrote more than 1024 log records in one call");
     assert_eq!(effects.len(), 1024);
     for effect in &effects {
         let Effect::Log { text, .. } = effect else {

@@ -116,11 +116,9 @@ fn without_the_wmi_restart_wds_keeps_failing_to_start() {
 }
 
 fn with_faults(faults: &str) -> topology::Plan {
-    let text =
-        std::fs::read_to_string(crate::common::topology_path("kb2510665-fixed.yaml")).unwrap();
-    let text = format!("{text}\nfaults:\n{faults}");
-    topology::parse(&crate::common::topology_path("faults.yaml"), &text)
-        .unwrap_or_else(|e| panic!("{e}"))
+    crate::common::edited_plan("kb2510665-fixed.yaml", "faults.yaml", |text| {
+        format!("{text}\nfaults:\n{faults}")
+    })
 }
 
 #[test]
@@ -164,13 +162,12 @@ fn a_reboot_clears_wmi_and_restarts_the_service() {
 
 /// The boot time of every client with WDS's plugin work costing `ns_per_fuel`.
 fn boot_times(ns_per_fuel: &str) -> (Vec<u64>, u64, String) {
-    let text =
-        std::fs::read_to_string(crate::common::topology_path("kb2510665-fixed.yaml")).unwrap();
-    let text = text.replace(
-        "    plugin: wds-fixed",
-        &format!("    cpu_ns_per_fuel: {ns_per_fuel}\n    plugin: wds-fixed"),
-    );
-    let plan = topology::parse(&crate::common::topology_path("cost.yaml"), &text).unwrap();
+    let plan = crate::common::edited_plan("kb2510665-fixed.yaml", "cost.yaml", |text| {
+        text.replace(
+            "    plugin: wds-fixed",
+            &format!("    cpu_ns_per_fuel: {ns_per_fuel}\n    plugin: wds-fixed"),
+        )
+    });
     let (world, report) = pxelab::run(&plan, 11, services()).unwrap();
     let cpu_ns = world
         .nodes()

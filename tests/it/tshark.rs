@@ -128,8 +128,7 @@ fn every_shipped_topology_decodes_cleanly_in_tshark() {
                     // option 77, which real iPXE sends as bare text rather than RFC 3004's
                     // length-prefixed list.
                     if severity == "Notes" {
-                        let topology_text =
-                            std::fs::read_to_string(crate::common::topology_path(&name)).unwrap();
+                        let topology_text = crate::common::topology_text(&name);
                         let ipxe = topology_text.contains("firmware: ipxe");
                         // EDK2 writes its boot-server request's `secs` little-endian, as real
                         // OVMF does (tshark notes it there too).
@@ -190,7 +189,7 @@ fn every_shipped_topology_decodes_cleanly_in_tshark() {
                     .any(|row| row[1].split(':').any(|p| p == protocol))
             };
             assert!(has("dhcp"), "{context}: no DHCP");
-            let text = std::fs::read_to_string(crate::common::topology_path(&name)).unwrap();
+            let text = crate::common::topology_text(&name);
             if text.contains("helpers:") {
                 let relayed = rows
                     .iter()

@@ -274,6 +274,11 @@ fn near(real: Duration, nominal_secs: f64) -> bool {
     compare::TIMER.allows(real, Duration::from_secs_f64(nominal_secs))
 }
 
+/// Whether each gap is `near` its nominal value (as many as both have).
+fn near_all(gaps: &[Duration], nominal_secs: &[f64]) -> bool {
+    gaps.iter().zip(nominal_secs).all(|(d, n)| near(*d, *n))
+}
+
 fn secs_list(d: &[Duration]) -> String {
     let list: Vec<String> = d
         .iter()
@@ -408,11 +413,7 @@ fn check_ipxe(
                 secs == [4, 8, 12, 16],
                 format!("DISCOVER secs 4, 8, 12, 16: {secs:?}"),
             );
-            let ok = g.discovers.len() == 3
-                && g.discovers
-                    .iter()
-                    .zip([1.0, 2.0, 4.0])
-                    .all(|(d, n)| near(*d, n));
+            let ok = g.discovers.len() == 3 && near_all(&g.discovers, &[1.0, 2.0, 4.0]);
             checks.check(
                 run,
                 ok,
@@ -560,11 +561,7 @@ fn check_edk2(
     }
     match run.scenario {
         Scenario::Nobody | Scenario::AddressOnly => {
-            let ok = g.discovers.len() >= 3
-                && g.discovers
-                    .iter()
-                    .zip([3.7, 8.0, 16.0])
-                    .all(|(d, n)| near(*d, n));
+            let ok = g.discovers.len() >= 3 && near_all(&g.discovers, &[3.7, 8.0, 16.0]);
             checks.check(
                 run,
                 ok,
@@ -591,11 +588,7 @@ fn check_edk2(
         }
     }
     if run.scenario == Scenario::Silent4011 {
-        let ok = g.retries_4011.len() == 3
-            && g.retries_4011
-                .iter()
-                .zip([1.0, 2.0, 3.0])
-                .all(|(d, n)| near(*d, n));
+        let ok = g.retries_4011.len() == 3 && near_all(&g.retries_4011, &[1.0, 2.0, 3.0]);
         checks.check(
             run,
             ok,

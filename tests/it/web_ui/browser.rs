@@ -122,6 +122,15 @@ impl Cdp {
     }
 }
 
+/// The KB tests' server and a browser of its own (profile `name`) attached to a page; `None`,
+/// after saying why, without chromium.
+fn browse(name: &str) -> Option<(std::net::SocketAddr, Browser, Cdp)> {
+    let chromium = find_chromium()?;
+    let addr = server();
+    let (browser, cdp) = launch(&chromium, name);
+    Some((addr, browser, cdp))
+}
+
 fn launch(chromium: &Path, name: &str) -> (Browser, Cdp) {
     let profile =
         std::env::temp_dir().join(format!("pxelab-web-chromium-{name}-{}", std::process::id()));
@@ -227,11 +236,9 @@ fn server() -> std::net::SocketAddr {
 
 #[test]
 fn the_kb_race_in_a_browser() {
-    let Some(chromium) = find_chromium() else {
+    let Some((addr, _browser, mut cdp)) = browse("race") else {
         return;
     };
-    let addr = server();
-    let (_browser, mut cdp) = launch(&chromium, "race");
 
     // The race, zoomed on pc3's DISCOVER at 465 ms, by URL alone.
     open(
@@ -395,11 +402,9 @@ fn json_of(cdp: &mut Cdp, expression: &str, what: &str) -> Value {
 
 #[test]
 fn sweep_and_compare_views_in_a_browser() {
-    let Some(chromium) = find_chromium() else {
+    let Some((addr, _browser, mut cdp)) = browse("views") else {
         return;
     };
-    let addr = server();
-    let (_browser, mut cdp) = launch(&chromium, "views");
 
     // A sweep by URL: one cell per seed, coloured by outcome, and the crash rate.
     open(
@@ -504,7 +509,7 @@ fn ten_thousand_events_stay_interactive() {
     // The KB network with eighty clients instead of three: well over 10,000 log records.
     let dir = std::env::temp_dir().join(format!("pxelab-web-big-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let source = std::fs::read_to_string(common::topologies_dir().join("kb2510665.yaml")).unwrap();
+    let source = crate::common::topology_text("kb2510665.yaml");
     assert!(source.contains("count: 3"));
     std::fs::write(
         dir.join("big.yaml"),
