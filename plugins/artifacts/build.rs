@@ -11,43 +11,161 @@ use std::process::{Command, exit};
 /// Plugins written in C: built with clang and wasm-ld, see build_c.rs.
 mod build_c;
 
-/// (package name, name of the `.wasm` file cargo writes for it)
-const PLUGINS: &[(&str, &str)] = &[
-    ("dhcp-server", "dhcp_server"),
-    ("wds-sccm2007", "wds_sccm2007"),
-    ("wds-fixed", "wds_fixed"),
-    ("proxydhcp", "proxydhcp"),
-    ("tinypxe", "tinypxe"),
-];
-/// Hostile plugins for the tests (plugins/fixtures), built the same way but kept apart from
-/// the built-ins: (package name, `.wasm` file name, fixture name in `artifacts::FIXTURES`).
-const FIXTURES: &[(&str, &str, &str)] = &[
-    (
-        "fixture-endless-loop",
-        "fixture_endless_loop",
-        "endless-loop",
-    ),
-    ("fixture-memory-bomb", "fixture_memory_bomb", "memory-bomb"),
-    ("fixture-panic", "fixture_panic", "panic"),
-    ("fixture-send-storm", "fixture_send_storm", "send-storm"),
-    ("fixture-timer-storm", "fixture_timer_storm", "timer-storm"),
-    (
-        "fixture-oversized-datagram",
-        "fixture_oversized_datagram",
-        "oversized-datagram",
-    ),
-    (
-        "fixture-garbage-config",
-        "fixture_garbage_config",
-        "garbage-config",
-    ),
-    ("fixture-log-storm", "fixture_log_storm", "log-storm"),
-];
 const TARGET: &str = "wasm32-unknown-unknown";
+
+/// What a plugin crate declares itself to be, in its manifest:
+/// `[package.metadata.pxelab] plugin = "builtin" | "example" | "fixture"`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Shipped: in `artifacts::ALL`, offered to topologies by name.
+    Builtin,
+    /// The SDK example: in `artifacts::ALL` too, and its core module is kept as well.
+    Example,
+    /// A hostile plugin for the tests: in `artifacts::FIXTURES` only.
+    Fixture,
+}
+
+/// A Rust plugin found under plugins/.
+struct RustPlugin {
+    /// Its name in `artifacts`: the name of its directory (`wds-fixed`, `endless-loop`).
+    name: String,
+    /// The cargo package.
+    package: String,
+    kind: Kind,
+}
+
+impl RustPlugin {
+    /// The name of the `.wasm` file cargo writes for the package.
+    fn file(&self) -> String {
+        self.package.replace('-', "_")
+    }
+
+    /// Where its component goes, relative to OUT_DIR.
+    fn component(&self) -> String {
+        match self.kind {
+            Kind::Builtin | Kind::Example => format!("{}.wasm", self.name),
+            Kind::Fixture => format!("fixtures/{}.wasm", self.name),
+        }
+    }
+}
 
 fn fail(message: &str) -> ! {
     eprintln!("error: {message}");
     exit(1);
+}
+
+/// The value of `key = "value"` in the table `[table]` of a manifest's text: enough TOML for
+/// the two keys read here (`[package] name` and `[package.metadata.pxelab] plugin`).
+fn manifest_value(text: &str, table: &str, key: &str) -> Option<String> {
+    let header = format!("[{table}]");
+    let mut in_table = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_table = line == header;
+        } else if in_table
+            && let Some((k, v)) = line.split_once('=')
+            && k.trim() == key
+        {
+            return Some(v.trim().trim_matches('"').to_string());
+        }
+    }
+    None
+}
+
+/// The directories of `dir`, in name order.
+fn subdirectories(dir: &Path) -> Vec<PathBuf> {
+    let entries =
+        fs::read_dir(dir).unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", dir.display())));
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// Every Rust plugin under plugins/ (one or two levels down: `plugins/proxydhcp`,
+/// `plugins/fixtures/panic`), as its manifest declares it, in name order.
+fn rust_plugins(plugins_dir: &Path) -> Vec<RustPlugin> {
+    let mut found = Vec::new();
+    for dir in subdirectories(plugins_dir) {
+        let candidates = if dir.join("Cargo.toml").is_file() {
+            vec![dir]
+        } else {
+            subdirectories(&dir)
+        };
+        for dir in candidates {
+            let manifest_path = dir.join("Cargo.toml");
+            let Ok(text) = fs::read_to_string(&manifest_path) else {
+                continue;
+            };
+            let Some(kind) = manifest_value(&text, "package.metadata.pxelab", "plugin") else {
+                continue;
+            };
+            let kind = match kind.as_str() {
+                "builtin" => Kind::Builtin,
+                "example" => Kind::Example,
+                "fixture" => Kind::Fixture,
+                other => fail(&format!(
+                    "{}: `plugin = \"{other}\"`: expected \"builtin\", \"example\" or \"fixture\"",
+                    manifest_path.display()
+                )),
+            };
+            let package = manifest_value(&text, "package", "name")
+                .unwrap_or_else(|| fail(&format!("{}: no package name", manifest_path.display())));
+            let name = dir
+                .file_name()
+                .and_then(|name| name.to_str())
+                .unwrap_or_else(|| fail(&format!("{}: not a UTF-8 name", dir.display())))
+                .to_string();
+            found.push(RustPlugin {
+                name,
+                package,
+                kind,
+            });
+        }
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    found
+}
+
+/// `plugins.rs` in OUT_DIR, which src/lib.rs includes: `ALL` (the built-ins and the example,
+/// Rust and C, in name order) and `FIXTURES`.
+fn write_list(out_dir: &Path, rust: &[RustPlugin], c: &[build_c::CPlugin]) {
+    let artifact = |name: &str, component: &str| {
+        format!(
+            "    Artifact {{\n        name: {name:?},\n        component: include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{component}\")),\n    }},\n"
+        )
+    };
+    let mut builtins: Vec<(String, String)> = rust
+        .iter()
+        .filter(|plugin| plugin.kind != Kind::Fixture)
+        .map(|plugin| (plugin.name.clone(), plugin.component()))
+        .chain(
+            c.iter()
+                .map(|plugin| (plugin.name.clone(), format!("{}.wasm", plugin.name))),
+        )
+        .collect();
+    builtins.sort();
+    let mut text = String::from(
+        "/// The built-in plugins (`[package.metadata.pxelab] plugin = \"builtin\"` or \
+         \"example\"`, and the C plugins), in name order.\npub const ALL: &[Artifact] = &[\n",
+    );
+    for (name, component) in &builtins {
+        text.push_str(&artifact(name, component));
+    }
+    text.push_str(
+        "];\n\n/// Hostile plugins for tests only (`plugin = \"fixture\"`, plugins/fixtures): each \
+         misbehaves in one way\n/// the host must contain. Kept out of `ALL`, so they are never \
+         offered as built-ins.\npub const FIXTURES: &[Artifact] = &[\n",
+    );
+    for plugin in rust.iter().filter(|plugin| plugin.kind == Kind::Fixture) {
+        text.push_str(&artifact(&plugin.name, &plugin.component()));
+    }
+    text.push_str("];\n");
+    let path = out_dir.join("plugins.rs");
+    fs::write(&path, text)
+        .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", path.display())));
 }
 
 fn main() {
@@ -70,54 +188,52 @@ fn main() {
 
     // Never the outer target dir: the outer cargo holds its lock while this script runs.
     let target_dir = out_dir.join("plugin-target");
-    build_modules(&root, &target_dir);
-    for (package, file) in PLUGINS {
-        encode_component(
-            &target_dir,
-            package,
-            file,
-            &out_dir.join(format!("{package}.wasm")),
-        );
+    let rust = rust_plugins(&root.join("plugins"));
+    let c = build_c::plugins(&root.join("plugins"));
+    fs::create_dir_all(out_dir.join("fixtures")).unwrap_or_else(|e| {
+        fail(&format!(
+            "cannot create {}/fixtures: {e}",
+            out_dir.display()
+        ))
+    });
+    build_modules(&root, &target_dir, &rust);
+    for plugin in &rust {
+        encode_component(&target_dir, plugin, &out_dir.join(plugin.component()));
     }
-    let fixtures_dir = out_dir.join("fixtures");
-    fs::create_dir_all(&fixtures_dir)
-        .unwrap_or_else(|e| fail(&format!("cannot create {}: {e}", fixtures_dir.display())));
-    for (package, file, name) in FIXTURES {
-        encode_component(
-            &target_dir,
-            package,
-            file,
-            &fixtures_dir.join(format!("{name}.wasm")),
-        );
-    }
-    build_c::build_plugins(&root, &out_dir);
+    build_c::build_plugins(&root, &out_dir, &c);
+    write_list(&out_dir, &rust, &c);
 }
 
 /// Turns the core module cargo wrote for `package` into a component at `component_path`.
-fn encode_component(target_dir: &Path, package: &str, file: &str, component_path: &Path) {
+fn encode_component(target_dir: &Path, plugin: &RustPlugin, component_path: &Path) {
     let module_path = target_dir
         .join(TARGET)
         .join("plugin")
-        .join(format!("{file}.wasm"));
+        .join(format!("{}.wasm", plugin.file()));
     let module = fs::read(&module_path)
         .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", module_path.display())));
-    let component = wit_component::ComponentEncoder::default()
-        .validate(true)
-        .module(&module)
-        .and_then(|mut encoder| encoder.encode())
-        .unwrap_or_else(|e| fail(&format!("cannot make a component of {package}: {e:?}")));
-    fs::write(component_path, component)
-        .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", component_path.display())));
+    write_component(&plugin.package, &module, component_path);
     // The SDK example is also kept as the core module cargo writes, which is what a plugin
     // author hands pxelab: the host's own module-to-component step is tested with it.
-    if package == "tinypxe" {
-        let core_path = component_path.with_file_name("tinypxe.core.wasm");
+    if plugin.kind == Kind::Example {
+        let core_path = component_path.with_file_name(format!("{}.core.wasm", plugin.name));
         fs::write(&core_path, &module)
             .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", core_path.display())));
     }
 }
 
-fn build_modules(root: &Path, target_dir: &Path) {
+/// Makes a component of the core module `module` of plugin `name` and writes it to `path`.
+fn write_component(name: &str, module: &[u8], path: &Path) {
+    let component = wit_component::ComponentEncoder::default()
+        .validate(true)
+        .module(module)
+        .and_then(|mut encoder| encoder.encode())
+        .unwrap_or_else(|e| fail(&format!("cannot make a component of {name}: {e:?}")));
+    fs::write(path, component)
+        .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", path.display())));
+}
+
+fn build_modules(root: &Path, target_dir: &Path, plugins: &[RustPlugin]) {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     let mut command = Command::new(cargo);
     command
@@ -129,11 +245,8 @@ fn build_modules(root: &Path, target_dir: &Path) {
         .args(["--profile", "plugin", "--target", TARGET])
         .arg("--target-dir")
         .arg(target_dir);
-    for (package, _) in PLUGINS {
-        command.args(["-p", package]);
-    }
-    for (package, _, _) in FIXTURES {
-        command.args(["-p", package]);
+    for plugin in plugins {
+        command.args(["-p", &plugin.package]);
     }
     // The outer build's flags and profile overrides are for the host, not for the plugins.
     for (key, _) in env::vars_os() {

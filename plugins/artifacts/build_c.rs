@@ -1,19 +1,28 @@
 //! The build of boot-server plugins written in C (today plugins/proxydhcp-c): C bindings for
 //! world `boot-server` generated from plugins/wit with the `wit-bindgen-c` crate, Debian's clang
 //! for `--target=wasm32-unknown-unknown`, wasm-ld, and the same `ComponentEncoder` step as the
-//! Rust plugins. No libc: each plugin directory brings the few functions it needs.
+//! Rust plugins. No libc: each plugin directory brings the few functions it needs. A C plugin
+//! is a directory of plugins/ with no Cargo.toml and `.c` files at its top; its name is the
+//! directory's, and it is a built-in.
 
+use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use wit_bindgen_core::wit_parser::Resolve;
 
-use super::fail;
+use super::{fail, subdirectories, write_component};
 
-/// (built-in name = directory under plugins/, the plugin's C sources in that directory). Each
-/// directory has `libc/include` (headers first on the include path) and `libc/libc.c`.
-pub const C_PLUGINS: &[(&str, &[&str])] = &[("proxydhcp-c", &["proxydhcp.c"])];
+/// A C plugin: its directory under plugins/ (also its built-in name) and its C sources there.
+/// Each directory also has `libc/include` (headers first on the include path) and `libc/libc.c`.
+pub struct CPlugin {
+    pub name: String,
+    pub sources: Vec<String>,
+}
+
+/// The variable `.ci/run` sets (tests/it/tools.rs): a missing tool fails the build.
+const REQUIRE_TOOLS: &str = "PXELAB_REQUIRE_TOOLS";
 
 const WORLD: &str = "boot-server";
 const CLANG: &str = "clang";
@@ -21,20 +30,62 @@ const WASM_LD: &str = "wasm-ld";
 const MISSING_TOOLS: &str = "the C plugins are built with clang and wasm-ld for wasm32: install \
      the Debian packages clang and lld (`apt-get install -y --no-install-recommends clang lld`)";
 
+/// Every C plugin under `plugins_dir`, in name order.
+pub fn plugins(plugins_dir: &Path) -> Vec<CPlugin> {
+    let mut found = Vec::new();
+    for dir in subdirectories(plugins_dir) {
+        if dir.join("Cargo.toml").exists() {
+            continue;
+        }
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut sources: Vec<String> = entries
+            .filter_map(|entry| entry.ok())
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".c"))
+            .collect();
+        if sources.is_empty() {
+            continue;
+        }
+        sources.sort();
+        let name = dir
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        found.push(CPlugin { name, sources });
+    }
+    found
+}
+
 /// Builds every C plugin to `OUT_DIR/<name>.wasm`, a component like the Rust ones. Without
 /// clang or wasm-ld the C plugins are left out (an empty file each, which `artifacts` reports as
-/// not built) with a warning, so that a machine with only rustup still builds and runs pxelab.
-pub fn build_plugins(root: &Path, out_dir: &Path) {
+/// not built) with a warning, so that a machine with only rustup still builds and runs pxelab;
+/// under `PXELAB_REQUIRE_TOOLS=1` (CI) the build fails instead.
+pub fn build_plugins(root: &Path, out_dir: &Path, plugins: &[CPlugin]) {
+    if plugins.is_empty() {
+        return;
+    }
     for tool in [CLANG, WASM_LD] {
         let found = Command::new(tool)
             .arg("--version")
             .output()
             .is_ok_and(|output| output.status.success());
         if !found {
+            // Only a build that left the C plugins out depends on the variable.
+            println!("cargo:rerun-if-env-changed={REQUIRE_TOOLS}");
+            let names: Vec<&str> = plugins.iter().map(|p| p.name.as_str()).collect();
+            let names = names.join(", ");
+            if env::var_os(REQUIRE_TOOLS).is_some_and(|v| v != "0" && !v.is_empty()) {
+                fail(&format!(
+                    "`{tool}` was not found, so the C plugins ({names}) cannot be built, and \
+                     {REQUIRE_TOOLS} is set: {MISSING_TOOLS}"
+                ));
+            }
             println!(
-                "cargo:warning=`{tool}` was not found, so the C plugins are not built: {MISSING_TOOLS}"
+                "cargo:warning=`{tool}` was not found, so the C plugins ({names}) are not built: {MISSING_TOOLS}"
             );
-            for (name, _) in C_PLUGINS {
+            for CPlugin { name, .. } in plugins {
                 let path = out_dir.join(format!("{name}.wasm"));
                 fs::write(&path, [])
                     .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", path.display())));
@@ -44,7 +95,7 @@ pub fn build_plugins(root: &Path, out_dir: &Path) {
     }
     let bindings_dir = out_dir.join("c-bindings");
     let bindings = generate_bindings(root, &bindings_dir);
-    for (name, sources) in C_PLUGINS {
+    for CPlugin { name, sources } in plugins {
         let plugin_dir = root.join("plugins").join(name);
         let object_dir = out_dir.join("c-objects").join(name);
         fs::create_dir_all(&object_dir)
@@ -95,14 +146,7 @@ pub fn build_plugins(root: &Path, out_dir: &Path) {
         );
         let module = fs::read(&module_path)
             .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", module_path.display())));
-        let component = wit_component::ComponentEncoder::default()
-            .validate(true)
-            .module(&module)
-            .and_then(|mut encoder| encoder.encode())
-            .unwrap_or_else(|e| fail(&format!("cannot make a component of {name}: {e:?}")));
-        let component_path = out_dir.join(format!("{name}.wasm"));
-        fs::write(&component_path, component)
-            .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", component_path.display())));
+        write_component(name, &module, &out_dir.join(format!("{name}.wasm")));
     }
 }
 

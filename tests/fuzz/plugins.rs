@@ -1,6 +1,6 @@
 //! The plugin boundary as a fuzz target: the shipped plugins with the configuration a shipped
 //! topology gives them, and how an input is fed to one. Shared by the stable smoke runs
-//! (`tests/fuzz_smoke.rs`) and the cargo-fuzz `plugin` target. A plugin may refuse or ignore an
+//! (`tests/it/fuzz_smoke.rs`) and the cargo-fuzz `plugin` target. A plugin may refuse or ignore an
 //! input; it must not trap on it, except where the trap is the behaviour it models.
 
 use std::net::Ipv4Addr;

@@ -1,5 +1,5 @@
 //! The bodies of the fuzz targets: what each input is fed to, and what must hold. Shared by the
-//! stable smoke runs (`tests/fuzz_smoke.rs`, part of `cargo test`) and the coverage-guided
+//! stable smoke runs (`tests/it/fuzz_smoke.rs`, part of `cargo test`) and the coverage-guided
 //! cargo-fuzz targets (`tests/fuzz/fuzz_targets/`), so both check the same things. Nothing here
 //! may panic on any input; what a parser accepts must survive a round trip.
 

@@ -109,6 +109,9 @@ fn option_text(mut text: String) -> Cow<'static, str> {
 }
 
 #[cfg(test)]
+mod pcapng_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

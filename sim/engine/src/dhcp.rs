@@ -114,7 +114,7 @@ mod tests {
         assert!(decode(&[1, 1, 200]).unwrap_err().contains("hlen"));
     }
 
-    /// Found by `tests/fuzz_smoke.rs`: options whose length dhcproto asserts panicked it.
+    /// Found by `tests/it/fuzz_smoke.rs`: options whose length dhcproto asserts panicked it.
     #[test]
     fn lengths_dhcproto_trusts_are_checked_first() {
         let message = |options: &[u8]| {

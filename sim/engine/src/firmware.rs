@@ -336,7 +336,7 @@ pub static EDK2: Profile = Profile {
     broadcast_boot_server: false,
     // `mPxeDhcpTimeout` = {4, 8, 16, 32}; PXE-E18 about 60 s after the first DISCOVER.
     discover_timeouts_ns: &[4 * S, 8 * S, 16 * S, 32 * S],
-    // 3.5-3.8 s in earlier captures, 3.83-3.86 s in tests/real_firmware.rs.
+    // 3.5-3.8 s in earlier captures, 3.83-3.86 s in tests/it/real_firmware.
     first_timeout_range_ns: Some((3_500 * MS, 3_900 * MS)),
     offer_window: OfferWindow::AtTimeout,
     offer_choice: OfferChoice::Edk2Classes,
@@ -396,7 +396,7 @@ fn ipxe_failures(failure: Failure) -> (&'static str, &'static str) {
 }
 
 /// iPXE's option 175 as Debian's ipxe-qemu build for QEMU's e1000 sends it (captured in
-/// `tests/real_firmware.rs`): the bus id (177: PCI 8086:100e), the version (235: 1.0.0) and
+/// `tests/it/real_firmware`): the bus id (177: PCI 8086:100e), the version (235: 1.0.0) and
 /// one-byte feature flags (HTTP, DNS, TFTP, PXE extensions 2, bzImage, Multiboot, ELF, PXE,
 /// menu, iSCSI, AoE, ...).
 const IPXE_FEATURES: &[u8] = &[

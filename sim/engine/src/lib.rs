@@ -26,3 +26,6 @@ pub use log::{EventLog, Kind, Level, Record};
 pub use report::{Crash, Report};
 pub use rng::Stream;
 pub use world::{Limits, Node, StopReason, World};
+
+#[cfg(test)]
+mod tests;

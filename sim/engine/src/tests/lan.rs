@@ -1,0 +1,184 @@
+//! LAN behaviour: latency, loss, duplication and reordering drawn from their own streams, FIFO
+//! order between a pair of ports otherwise, links that go down and up, and impairments changed
+//! by the fault timeline.
+
+use std::net::Ipv4Addr;
+
+use crate::frame::UdpFrame;
+use crate::log::Kind;
+use crate::tap::Tap;
+use crate::world::{Attachment, Fault, LanChange, LanConfig, Limits, Node, World};
+use smoltcp::wire::EthernetAddress;
+
+const A: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0xa]);
+const B: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0xb]);
+const FRAMES: u64 = 2000;
+const GAP_NS: u64 = 10_000;
+
+fn numbered(n: u64) -> Vec<u8> {
+    UdpFrame {
+        src_mac: A,
+        dst_mac: B,
+        src_ip: Ipv4Addr::new(10, 0, 0, 1),
+        dst_ip: Ipv4Addr::new(10, 0, 0, 2),
+        src_port: 9,
+        dst_port: 9,
+        ttl: 64,
+        payload: &n.to_be_bytes(),
+    }
+    .to_bytes()
+    .unwrap()
+}
+
+/// Sends `FRAMES` numbered frames from A to B, one every 10 us; returns the numbers B got, in
+/// arrival order, and the world.
+fn run(seed: u64, config: LanConfig, faults: Vec<(u64, Fault)>) -> (Vec<u64>, World) {
+    let mut world = World::new(seed, Limits::default());
+    let lan = world.add_lan("lan", config);
+    let attach = |mac| Attachment {
+        lan,
+        mac,
+        addresses: vec![],
+        virtual_macs: vec![],
+    };
+    let script = (0..FRAMES).map(|n| (n * GAP_NS, numbered(n))).collect();
+    world.add_node("a", Node::Tap(Tap::new(script)), vec![attach(A)], 0);
+    world.add_node("b", Node::Tap(Tap::new(vec![])), vec![attach(B)], 0);
+    for (at_ns, fault) in faults {
+        world.add_fault(at_ns, fault);
+    }
+    world.run();
+    let got = world
+        .nodes()
+        .find_map(|(name, node)| match node {
+            Node::Tap(tap) if name == "b" => Some(
+                tap.received
+                    .iter()
+                    .map(|(_, frame)| {
+                        let payload = &frame[frame.len() - 8..];
+                        u64::from_be_bytes(payload.try_into().unwrap())
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .unwrap();
+    (got, world)
+}
+
+fn config(latency: &str) -> LanConfig {
+    LanConfig::with_latency(latency.parse().unwrap())
+}
+
+fn inversions(got: &[u64]) -> usize {
+    got.windows(2).filter(|pair| pair[1] < pair[0]).count()
+}
+
+#[test]
+fn jitter_alone_never_reorders_frames_between_two_ports() {
+    let (got, _) = run(1, config("uniform(1us, 500us)"), vec![]);
+    assert_eq!(got, (0..FRAMES).collect::<Vec<_>>());
+}
+
+#[test]
+fn loss_duplication_and_reordering_happen_at_their_rates() {
+    let mut lossy = config("20us");
+    lossy.loss = 0.1;
+    let (got, world) = run(1, lossy, vec![]);
+    let lost = FRAMES as usize - got.len();
+    assert!(
+        (120..=280).contains(&lost),
+        "lost {lost} of {FRAMES} at 10%"
+    );
+    let logged = world
+        .log()
+        .unwrap()
+        .records()
+        .iter()
+        .filter(|r| matches!(&r.kind, Kind::Drop { reason, .. } if reason == "lost on LAN lan"))
+        .count();
+    assert_eq!(logged, lost, "every loss is in the event log");
+
+    let mut doubled = config("20us");
+    doubled.duplicate = 0.1;
+    let (got, _) = run(1, doubled, vec![]);
+    let extra = got.len() - FRAMES as usize;
+    assert!((120..=280).contains(&extra), "{extra} duplicates at 10%");
+
+    let mut shuffled = config("20us");
+    shuffled.reorder = 0.1;
+    shuffled.reorder_delay = "50us".parse().unwrap();
+    let (got, _) = run(1, shuffled, vec![]);
+    assert_eq!(got.len(), FRAMES as usize);
+    let out_of_order = inversions(&got);
+    assert!(
+        (120..=280).contains(&out_of_order),
+        "{out_of_order} inversions"
+    );
+}
+
+#[test]
+fn impairments_do_not_shift_each_others_draws() {
+    // Loss draws come from their own stream: turning duplication on keeps the same losses.
+    let mut lossy = config("uniform(10us, 30us)");
+    lossy.loss = 0.2;
+    let (lost_only, _) = run(9, lossy.clone(), vec![]);
+    lossy.duplicate = 0.3;
+    let (lost_and_doubled, _) = run(9, lossy, vec![]);
+    let mut distinct = lost_and_doubled.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct, lost_only);
+}
+
+#[test]
+fn a_link_down_drops_frames_until_it_comes_back() {
+    let faults = vec![
+        (
+            5_000_000,
+            Fault::Link {
+                node: 1,
+                interface: 0,
+                up: false,
+            },
+        ),
+        (
+            10_000_000,
+            Fault::Link {
+                node: 1,
+                interface: 0,
+                up: true,
+            },
+        ),
+    ];
+    let (got, world) = run(1, config("20us"), faults);
+    // Frames sent from 5 ms (minus latency) to 10 ms (minus latency) are lost: about 500.
+    assert!(got.len() < FRAMES as usize - 490 && got.len() > FRAMES as usize - 510);
+    assert!(got.contains(&0) && got.contains(&(FRAMES - 1)));
+    assert!(
+        world
+            .log()
+            .unwrap()
+            .records()
+            .iter()
+            .any(|r| matches!(&r.kind, Kind::Drop { reason, .. } if reason == "link is down"))
+    );
+}
+
+#[test]
+fn the_fault_timeline_changes_a_lan_mid_run() {
+    let change = LanChange {
+        loss: Some(1.0),
+        ..LanChange::default()
+    };
+    let (got, world) = run(
+        1,
+        config("20us"),
+        vec![(10_000_000, Fault::Lan { lan: 0, change })],
+    );
+    // Everything sent before 10 ms arrives, nothing after.
+    assert_eq!(got, (0..1000).collect::<Vec<_>>());
+    let log = world.log().unwrap();
+    assert!(log.records().iter().any(|r| matches!(&r.kind,
+        Kind::State { text } if text.starts_with("LAN lan now:") && log.node_name(r.node) == "network")));
+}

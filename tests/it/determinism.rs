@@ -1,0 +1,113 @@
+//! Same topology and seed, same run, byte for byte: within a process, across thread counts,
+//! and across builds (the golden digest is the same value for debug and release test runs).
+
+use crate::common::{plan, run, services};
+
+#[test]
+fn the_same_seed_gives_the_same_digest() {
+    let plan = plan("kb2510665.yaml");
+    for seed in [0, 7, 12345] {
+        let (world_a, a) = run(&plan, seed);
+        let (world_b, b) = run(&plan, seed);
+        assert_eq!(a.digest, b.digest, "seed {seed}");
+        assert_eq!(
+            world_a.log().unwrap().records(),
+            world_b.log().unwrap().records()
+        );
+        assert_eq!(a, b);
+    }
+    assert_ne!(run(&plan, 1).1.digest, run(&plan, 2).1.digest);
+}
+
+#[test]
+fn sweeps_do_not_depend_on_the_thread_count() {
+    let plan = plan("kb2510665.yaml");
+    let one = pxelab::sweep(&plan, 0..60, 1, services()).unwrap();
+    let two = pxelab::sweep(&plan, 0..60, 2, services()).unwrap();
+    assert_eq!(one, two);
+}
+
+/// The digest of seed 7 is pinned in `golden/`. Debug and release builds both check against the
+/// same file, so a passing `cargo test` and `cargo test --release` prove the builds agree.
+/// Refresh after an intended change with `UPDATE_EXPECT=1 cargo test -p tests` and review the diff.
+#[test]
+fn the_digest_of_seed_7_matches_the_golden_file() {
+    let golden = crate::common::repo_path("tests/golden/kb2510665-seed7.digest");
+    let plan = plan("kb2510665.yaml");
+    let (_, report) = run(&plan, 7);
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        std::fs::write(&golden, format!("{}\n", report.digest)).unwrap();
+    }
+    let expected =
+        std::fs::read_to_string(&golden).expect("golden digest (UPDATE_EXPECT=1 writes it)");
+    assert_eq!(
+        report.digest,
+        expected.trim(),
+        "seed 7 no longer gives the pinned run; if intended, refresh with UPDATE_EXPECT=1"
+    );
+}
+
+/// Limits turn a long run into a reported outcome: the run stops, unfinished clients are
+/// `pending`, and the stop reason says which limit.
+#[test]
+fn limits_stop_a_run_and_say_so() {
+    let limited = |from: &str, to: &str| {
+        crate::common::edited_plan("kb2510665.yaml", "kb2510665.yaml", |text| {
+            text.replace(from, to)
+        })
+    };
+    let plan = limited("events: 2000000", "events: 50");
+    let (world, report) = run(&plan, 7);
+    assert_eq!(report.stop, engine::StopReason::EventLimit);
+    assert_eq!(report.events, 50);
+    assert!(
+        report
+            .clients
+            .iter()
+            .any(|c| c.outcome == engine::client::Outcome::Pending)
+    );
+    assert!(world.log().unwrap().records().len() >= 50);
+
+    let plan = limited("sim_time: 600s", "sim_time: 1ms");
+    let (_, report) = run(&plan, 7);
+    assert_eq!(report.stop, engine::StopReason::SimTimeLimit);
+    assert!(report.sim_time_ns <= 1_000_000);
+}
+
+/// Clients are not handed frames they would drop whatever their state (another client's DHCP
+/// reply, a multicast). The shortcut must change nothing but the log: same outcomes, same
+/// crashes, same times, for every shipped topology that has several clients.
+#[test]
+fn skipping_frames_clients_ignore_changes_no_outcome() {
+    for (name, seeds) in [
+        ("kb2510665.yaml", 0..12),
+        ("vrrp-three-routers.yaml", 0..6),
+        ("hsrp-failover.yaml", 0..4),
+        ("kb2510665-recovery.yaml", 0..4),
+        ("proxydhcp.yaml", 0..4),
+    ] {
+        let plan = plan(name);
+        for seed in seeds {
+            let (short, short_report) = run(&plan, seed);
+            let mut world = plan.build(seed, services()).unwrap();
+            world.set_deliver_all(true);
+            let stop = world.run();
+            let full_report = engine::Report::from_world(&world, stop);
+            let context = format!("{name} seed {seed}");
+            assert_eq!(short_report.clients, full_report.clients, "{context}");
+            assert_eq!(short_report.crashes, full_report.crashes, "{context}");
+            // (The time of the last event may differ: it can be a delivery the shortcut skips.)
+            // Every record of the short log is in the full one, in order: only drops and
+            // receives at clients were left out.
+            let full = world.log().unwrap().records();
+            let mut rest = full.iter();
+            for record in short.log().unwrap().records() {
+                assert!(rest.any(|r| r == record), "{context}: {record:?} missing");
+            }
+            assert!(
+                full.len() > short.log().unwrap().records().len(),
+                "{context}: the shortcut skipped nothing"
+            );
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Per-call sandbox limits at the `App` boundary: a plugin that sends too many datagrams, sets
+//! too many timers, writes too many log records or sends a datagram too large for one frame ends
+//! its call as a crash naming the limit, and what it did within the limits still happens.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use engine::{App, AppContext, Datagram, Effect, Failure, Input, Stream};
+use host::{PluginHost, SandboxLimits};
+
+fn context() -> AppContext {
+    AppContext {
+        now_ns: 0,
+        own_ip: Ipv4Addr::new(10, 2, 0, 20),
+    }
+}
+
+/// A started instance of the hostile fixture `name`.
+fn started(limits: SandboxLimits, name: &str) -> host::WasmApp {
+    let host = PluginHost::new(limits).unwrap();
+    let bytes = artifacts::fixture(name).expect("fixture");
+    let plugin = host.load(name, bytes).unwrap();
+    let mut app = host
+        .instantiate(&plugin, Vec::new(), Stream::new(1, "test", "plugin"))
+        .unwrap();
+    app.handle(&context(), Input::Start, &mut Vec::new())
+        .unwrap_or_else(|e| panic!("{name} starts: {e}"));
+    app
+}
+
+/// Hands `app` one DHCP-port datagram; returns the call's effects and failure.
+fn poke(app: &mut host::WasmApp) -> (Vec<Effect>, Failure) {
+    let datagram = Datagram {
+        src: SocketAddrV4::new(Ipv4Addr::new(10, 2, 0, 2), 67),
+        dst: SocketAddrV4::new(Ipv4Addr::new(10, 2, 0, 20), 67),
+        payload: vec![1; 300],
+    };
+    let mut effects = Vec::new();
+    let failure = app
+        .handle(&context(), Input::Datagram(&datagram), &mut effects)
+        .expect_err("the fixture breaks a limit");
+    (effects, failure)
+}
+
+fn crash_reason(failure: Failure) -> String {
+    match failure {
+        Failure::Crashed { reason } => reason,
+        other => panic!("expected a crash, got {other:?}"),
+    }
+}
+
+/// Pokes a fresh instance of the fixture `name` (default limits): it must crash with exactly
+/// `reason`. Returns the effects of the call.
+fn crashes_with(name: &str, reason: &str) -> Vec<Effect> {
+    let mut app = started(SandboxLimits::default(), name);
+    let (effects, failure) = poke(&mut app);
+    assert_eq!(crash_reason(failure), reason, "{name}");
+    effects
+}
+
+fn count(effects: &[Effect], matches: fn(&Effect) -> bool) -> usize {
+    effects.iter().filter(|effect| matches(effect)).count()
+}
+
+#[test]
+fn a_send_storm_ends_at_the_limit_with_the_sends_before_it_kept() {
+    let effects = crashes_with("send-storm", "sent more than 256 datagrams in one call");
+    assert_eq!(count(&effects, |e| matches!(e, Effect::Send(_))), 256);
+}
+
+#[test]
+fn a_timer_storm_ends_at_the_limit() {
+    let effects = crashes_with("timer-storm", "set more than 256 timers in one call");
+    assert_eq!(
+        count(&effects, |e| matches!(e, Effect::SetTimer { .. })),
+        256
+    );
+}
+
+#[test]
+fn limits_are_configurable_and_counted_per_call() {
+    let limits = SandboxLimits {
+        sends_per_call_max: 10,
+        timers_per_call_max: 3,
+        ..SandboxLimits::default()
+    };
+    let mut app = started(limits, "send-storm");
+    let (effects, failure) = poke(&mut app);
+    assert_eq!(
+        crash_reason(failure),
+        "sent more than 10 datagrams in one call"
+    );
+    assert_eq!(effects.len(), 10);
+    // After a restart the count starts again from zero.
+    app.reset().unwrap();
+    app.handle(&context(), Input::Start, &mut Vec::new())
+        .unwrap();
+    let (effects, _) = poke(&mut app);
+    assert_eq!(effects.len(), 10);
+
+    let mut app = started(limits, "timer-storm");
+    let (effects, failure) = poke(&mut app);
+    assert_eq!(crash_reason(failure), "set more than 3 timers in one call");
+    assert_eq!(effects.len(), 3);
+}
+
+#[test]
+fn a_datagram_larger_than_a_frame_is_a_crash_and_is_not_sent() {
+    let effects = crashes_with(
+        "oversized-datagram",
+        "datagram of 70000 bytes is larger than one Ethernet frame allows (1472)",
+    );
+    assert_eq!(count(&effects, |e| matches!(e, Effect::Send(_))), 0);
+}
+
+#[test]
+fn fuel_memory_and_panics_name_their_cause() {
+    let (_, failure) = poke(&mut started(SandboxLimits::default(), "endless-loop"));
+    let reason = crash_reason(failure);
+    assert!(reason.contains("fuel budget of 100000000"), "{reason}");
+
+    let (_, failure) = poke(&mut started(SandboxLimits::default(), "memory-bomb"));
+    let reason = crash_reason(failure);
+    assert!(reason.contains("memory limit of 64 MiB"), "{reason}");
+
+    let (_, failure) = poke(&mut started(SandboxLimits::default(), "panic"));
+    let reason = crash_reason(failure);
+    assert!(
+        reason.contains("panic: fixture panic on a datagram from 10.2.0.2:67"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_log_storm_ends_at_the_limit_with_each_record_cut_short() {
+    let effects = crashes_with("log-storm", "wrote more than 1024 log records in one call");
+    assert_eq!(effects.len(), 1024);
+    for effect in &effects {
+        let Effect::Log { text, .. } = effect else {
+            panic!("{effect:?}")
+        };
+        assert!(text.len() < host::LOG_TEXT_BYTES_MAX + 64, "{}", text.len());
+        assert!(text.ends_with("... (cut from 65536 bytes)"), "{text:.40}");
+    }
+}
