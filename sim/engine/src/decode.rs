@@ -14,12 +14,10 @@ use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode, OptionCode};
 use smoltcp::wire::{EthernetFrame, IpProtocol, Ipv4Packet};
 use wire::{hsrp, tftp, vrrp};
 
+use crate::client::PXE_BOOT_SERVER_PORT;
 use crate::frame;
 use crate::log::NodeId;
 use crate::router::{DHCP_CLIENT_PORT, DHCP_SERVER_PORT};
-
-/// The PXE boot server port (PXE 2.1 section 2.2.5).
-pub const PXE_BOOT_SERVER_PORT: u16 = 4011;
 /// BOOTP/DHCP server, client and PXE boot server ports.
 const DHCP_PORTS: [u16; 3] = [DHCP_SERVER_PORT, DHCP_CLIENT_PORT, PXE_BOOT_SERVER_PORT];
 
