@@ -50,12 +50,18 @@ pub struct Error {
     pub line: usize,
     /// 1-based, in bytes from the start of the line.
     pub column: usize,
-    /// The bytes of `source` the error points at.
-    pub span: Option<Range<usize>>,
     pub message: String,
     pub hint: Option<String>,
-    /// The file's text as it was loaded (line breaks made LF), when there is one.
-    pub(crate) source: Option<Arc<str>>,
+    /// The text and the bytes of it the error points at, when it has a place in the file.
+    /// Boxed, so that a `Result` carrying an error stays small.
+    located: Option<Box<Located>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Located {
+    /// The file's text as it was loaded (line breaks made LF).
+    source: Arc<str>,
+    span: Range<usize>,
 }
 
 impl Error {
@@ -72,10 +78,9 @@ impl Error {
             file: file.to_string(),
             line: 0,
             column: 0,
-            span: None,
             message: message.into(),
             hint: (!hint.is_empty()).then_some(hint),
-            source: None,
+            located: None,
         }
     }
 
@@ -94,10 +99,22 @@ impl Error {
         Error {
             line,
             column,
-            span: Some(span),
-            source: Some(source.clone()),
+            located: Some(Box::new(Located {
+                source: source.clone(),
+                span,
+            })),
             ..Error::unlocated(kind, file, message, hint)
         }
+    }
+
+    /// The bytes of `source` the error points at.
+    pub fn span(&self) -> Option<Range<usize>> {
+        self.located.as_ref().map(|located| located.span.clone())
+    }
+
+    /// The file's text as it was loaded (line breaks made LF), when the error has a place in it.
+    pub fn source(&self) -> Option<&str> {
+        self.located.as_ref().map(|located| &*located.source)
     }
 
     /// The error as `Display` writes it, with the line of the file it points at shown under
@@ -136,7 +153,7 @@ impl Error {
     /// The gutter, the line holding the span's start and carets under the span (up to the
     /// line's end).
     fn snippet(&self) -> Option<String> {
-        let (source, span) = (self.source.as_deref()?, self.span.clone()?);
+        let (source, span) = (self.source()?, self.span()?);
         let start = span.start.min(source.len());
         let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
         let line_end = source[start..]
@@ -182,13 +199,13 @@ impl miette::Diagnostic for Error {
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.source
+        self.located
             .as_ref()
-            .map(|source| source as &dyn miette::SourceCode)
+            .map(|located| &located.source as &dyn miette::SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
-        let span = self.span.clone()?;
+        let span = self.span()?;
         let label = miette::LabeledSpan::new_with_span(Some(self.message.clone()), span);
         Some(Box::new(std::iter::once(label)))
     }

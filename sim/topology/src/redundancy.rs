@@ -97,7 +97,7 @@ impl TimerUnit {
     }
 
     fn carries(&self, value_ns: u64) -> bool {
-        value_ns != 0 && value_ns % self.unit_ns == 0 && value_ns <= self.max_ns
+        value_ns != 0 && value_ns.is_multiple_of(self.unit_ns) && value_ns <= self.max_ns
     }
 }
 

@@ -31,8 +31,8 @@ fn error(from: &str, to: &str) -> Error {
 }
 
 fn spanned(error: &Error) -> &str {
-    let span = error.span.clone().expect("a span");
-    &error.source.as_deref().expect("the text")[span]
+    let span = error.span().expect("a span");
+    &error.source().expect("the text")[span]
 }
 
 #[test]
@@ -86,7 +86,7 @@ fn errors_outside_the_file_have_no_snippet() {
     let mut plan = parse(Path::new("small.yaml"), SMALL).unwrap();
     let error = plan.override_plugin("wds", "wds").unwrap_err();
     assert_eq!(error.kind, ErrorKind::Unknown);
-    assert_eq!((error.line, error.span.clone()), (0, None));
+    assert_eq!((error.line, error.span()), (0, None));
     assert_eq!(error.render(), error.to_string());
     let gone = load(Path::new("/nonexistent/topology.yaml")).err().unwrap();
     assert_eq!(gone.kind, ErrorKind::Read);
