@@ -102,7 +102,7 @@ fn check(label: &str, plan: &Plan, seed: u64, expected: &Expected) -> String {
     for client in &report.clients {
         let acked = log.records().iter().any(|record| {
             log.node_name(record.node) == client.name
-                && matches!(&record.kind, Kind::State { text } if text.starts_with("DHCPACK"))
+                && matches!(&record.kind, Kind::Client(engine::ClientEvent::Ack { .. }))
         });
         assert!(acked, "{context}: {} got no DHCPACK", client.name);
     }

@@ -70,11 +70,20 @@ fn a_crashing_seed_shows_both_copies_the_heap_corruption_and_the_failed_restart(
     let crash = log
         .records()
         .iter()
-        .find(|r| r.node == wds && matches!(r.kind, Kind::Crash { .. }))
+        .find(|r| r.node == wds && matches!(r.kind, Kind::Crash(_)))
         .expect("WDS crashed");
-    let Kind::Crash { reason } = &crash.kind else {
+    let Kind::Crash(crash) = &crash.kind else {
         unreachable!()
     };
+    // The crash is the plugin's panic (the heap corruption it models), known by its type.
+    assert!(
+        matches!(
+            crash,
+            engine::event::Crash::Failed(engine::Failure::Crashed(engine::app::CrashCause::Panic { .. }))
+        ),
+        "crash: {crash:?}"
+    );
+    let reason = crash.to_string();
     assert!(reason.contains("0xc0000374"), "crash reason: {reason}");
     assert!(reason.contains("heap corruption"), "crash reason: {reason}");
 

@@ -20,16 +20,12 @@ fn vlan10_transitions(world: &World) -> Vec<(u64, String, String, String)> {
     log.records()
         .iter()
         .filter_map(|record| match &record.kind {
-            Kind::State { text } if text.starts_with("Vlan10 ") => {
-                let (_, change) = text.split_once(": ")?;
-                let (from, rest) = change.split_once(" -> ")?;
-                Some((
-                    record.time_ns,
-                    log.node_name(record.node).to_string(),
-                    from.to_string(),
-                    rest.split(' ').next()?.to_string(),
-                ))
-            }
+            Kind::Redundancy(change) if change.interface == "Vlan10" => Some((
+                record.time_ns,
+                log.node_name(record.node).to_string(),
+                change.from.to_string(),
+                change.to.to_string(),
+            )),
             _ => None,
         })
         .collect()

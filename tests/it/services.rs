@@ -139,7 +139,7 @@ fn a_server_that_loses_power_is_silent_until_it_boots_again() {
     }
     let log = world.log().unwrap();
     assert!(log.records().iter().any(|r| log.node_name(r.node) == "wds"
-        && matches!(&r.kind, Kind::Drop { reason, .. } if reason == "node is down")));
+        && matches!(&r.kind, Kind::Drop { reason: engine::DropReason::NodeDown, .. })));
 }
 
 #[test]
@@ -149,7 +149,7 @@ fn a_reboot_clears_wmi_and_restarts_the_service() {
     let log = world.log().unwrap();
     let rebooted = log.records().iter().position(|r| {
         log.node_name(r.node) == "wds"
-            && matches!(&r.kind, Kind::State { text } if text == "server rebooted")
+            && matches!(&r.kind, Kind::Service(engine::ServiceEvent::Rebooted))
     });
     let rebooted = rebooted.expect("the reboot is logged");
     assert!(

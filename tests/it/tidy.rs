@@ -51,6 +51,11 @@ struct File {
 
 impl File {
     /// Its lines with their 1-based numbers, each cut at a `//` comment.
+    fn code_lines_outside_tests(&self) -> impl Iterator<Item = (usize, &str)> {
+        self.code_lines()
+            .take_while(|(_, line)| !line.contains("#[cfg(test)]"))
+    }
+
     fn code_lines(&self) -> impl Iterator<Item = (usize, &str)> {
         self.text.lines().enumerate().map(|(index, line)| {
             let code = line.find("//").map_or(line, |at| &line[..at]);
@@ -445,4 +450,97 @@ fn the_rules_see_what_they_look_for() {
     };
     let names: Vec<String> = dependencies(&engine).into_iter().map(|(_, n)| n).collect();
     assert_eq!(names, ["wire", "tokio"]);
+}
+
+// --- meaning travels in types: no code decides on the words of a message ---------------------
+
+/// Where code may look inside text, and why: each place parses input a user or a file gave
+/// (arguments, YAML, a plugin's own stored records), never a message a node, a plugin or a
+/// library wrote for people.
+const TEXT_READERS: &[(&str, &str)] = &[
+    ("sim/cli/src/", "parses command-line arguments"),
+    ("sim/timing/src/lib.rs", "parses distributions as the YAML writes them"),
+    (
+        "sim/topology/src/",
+        "parses the YAML and names serde_yaml's error (it has no typed kind) in a hint",
+    ),
+    ("sim/pxelab/src/bench.rs", "reads /proc and the shipped topology's text"),
+    ("web/src/runs.rs", "parses a seed range typed into the UI"),
+    (
+        "plugins/dhcp-server/src/lib.rs",
+        "parses its configuration and the lease lines it stores itself",
+    ),
+    ("plugins/sdk/src/testing.rs", "MockEnv's assertions for plugin unit tests"),
+];
+
+/// Calls that look inside a string, on the names text travels under.
+const TEXT_NAMES: &[&str] = &[
+    "text", "reason", "msg", "message", "label", "detail", "summary", "line", "error",
+];
+const TEXT_LOOKS: &[&str] = &[
+    ".contains(",
+    ".starts_with(",
+    ".ends_with(",
+    ".split_once(",
+    ".rsplit_once(",
+    ".strip_prefix(",
+    ".strip_suffix(",
+];
+
+/// Lines outside `TEXT_READERS` that search a message's text, or the text a record, a frame
+/// description or an error renders to.
+fn text_readers() -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for dir in ["sim", "web/src", "plugins"] {
+        for file in files_under(dir, &[".rs"]) {
+            if file.path.contains("/tests/")
+                || file.path.ends_with("tests.rs")
+                || TEXT_READERS.iter().any(|(path, _)| file.path.starts_with(path))
+            {
+                continue;
+            }
+            for (number, line) in file.code_lines_outside_tests() {
+                let on_name = TEXT_NAMES.iter().any(|name| {
+                    TEXT_LOOKS
+                        .iter()
+                        .any(|look| contains_call(line, name, look))
+                });
+                let on_rendering = TEXT_LOOKS.iter().any(|look| {
+                    ["describe(", "describe_record(", "to_string()", "format!("]
+                        .iter()
+                        .any(|render| line.contains(render) && line.contains(look))
+                });
+                if on_name || on_rendering {
+                    problems.push(Problem::new(
+                        format!("{}:{number}", file.path),
+                        format!(
+                            "looks inside text to decide something: `{}` (ARCHITECTURE.md: \
+                             meaning travels in typed records; text is rendered from them at \
+                             the edge. Match on the type instead, or, if this parses input, \
+                             add the file to TEXT_READERS with why)",
+                            line.trim()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// `name.look(` as a call on that identifier (not on `other_name`).
+fn contains_call(line: &str, name: &str, look: &str) -> bool {
+    let needle = format!("{name}{look}");
+    line.match_indices(&needle).any(|(at, _)| {
+        at == 0
+            || !line[..at]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
+#[test]
+fn no_code_decides_on_the_words_of_a_message() {
+    check("text readers", text_readers());
 }

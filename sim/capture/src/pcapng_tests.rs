@@ -88,7 +88,8 @@ fn relay_log() -> (EventLog, Vec<u8>, Vec<u8>) {
         (
             0,
             0,
-            Kind::State {
+            Kind::Log {
+                level: engine::Level::Info,
                 text: "booting".into(),
             },
         ),

@@ -4,6 +4,7 @@
 
 use std::net::Ipv4Addr;
 
+use crate::event::DropReason;
 use crate::frame::UdpFrame;
 use crate::log::Kind;
 use crate::tap::Tap;
@@ -95,7 +96,7 @@ fn loss_duplication_and_reordering_happen_at_their_rates() {
         .unwrap()
         .records()
         .iter()
-        .filter(|r| matches!(&r.kind, Kind::Drop { reason, .. } if reason == "lost on LAN lan"))
+        .filter(|r| matches!(&r.kind, Kind::Drop { reason: DropReason::Lost { lan }, .. } if lan == "lan"))
         .count();
     assert_eq!(logged, lost, "every loss is in the event log");
 
@@ -161,7 +162,7 @@ fn a_link_down_drops_frames_until_it_comes_back() {
             .unwrap()
             .records()
             .iter()
-            .any(|r| matches!(&r.kind, Kind::Drop { reason, .. } if reason == "link is down"))
+            .any(|r| matches!(&r.kind, Kind::Drop { reason: DropReason::LinkDown, .. }))
     );
 }
 
@@ -180,5 +181,5 @@ fn the_fault_timeline_changes_a_lan_mid_run() {
     assert_eq!(got, (0..1000).collect::<Vec<_>>());
     let log = world.log().unwrap();
     assert!(log.records().iter().any(|r| matches!(&r.kind,
-        Kind::State { text } if text.starts_with("LAN lan now:") && log.node_name(r.node) == "network")));
+        Kind::Network(change) if change.lan == "lan" && log.node_name(r.node) == "network")));
 }

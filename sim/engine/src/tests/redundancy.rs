@@ -175,17 +175,14 @@ fn transitions(world: &World) -> Vec<(u64, String, String, String)> {
     log.records()
         .iter()
         .filter_map(|record| {
-            let Kind::State { text } = &record.kind else {
+            let Kind::Redundancy(change) = &record.kind else {
                 return None;
             };
-            let (_, change) = text.split_once(": ")?;
-            let (from, rest) = change.split_once(" -> ")?;
-            let to = rest.split(' ').next()?;
             Some((
                 record.time_ns,
                 log.node_name(record.node).to_string(),
-                from.to_string(),
-                to.to_string(),
+                change.from.to_string(),
+                change.to.to_string(),
             ))
         })
         .collect()
