@@ -235,8 +235,9 @@ fn hex(bytes: &[u8]) -> String {
 /// Every parser a frame meets in the simulator and the web UI.
 fn parse_frame_everywhere(bytes: &[u8]) {
     targets::frame(bytes, &|bytes| {
-        let _ = web::decode::class(bytes);
-        let _ = web::decode::relayed_request(bytes);
+        let _ = engine::decode::class(bytes);
+        let _ = engine::decode::relayed_request(bytes);
+        let _ = engine::decode::layers(bytes);
         let _ = web::decode::packet(bytes);
     });
 }
@@ -276,7 +277,10 @@ fn dhcp_options_with_lengths_dhcproto_trusts_are_refused() {
         let error = engine::dhcp::decode(&payload).expect_err("a malformed option is refused");
         assert!(error.contains("has length"), "{}: {error}", path.display());
         assert!(engine::decode::describe_dhcp(&payload).contains("malformed"));
-        assert_eq!(web::decode::class(&in_frame("dhcp", &payload)), "malformed");
+        assert_eq!(
+            engine::decode::class(&in_frame("dhcp", &payload)),
+            engine::decode::Class::Malformed
+        );
         crashes += 1;
     }
     assert!(crashes >= 5, "{crashes} crash inputs in {}", dir.display());
@@ -745,7 +749,7 @@ fn write_corpus() {
             let (world, _) = crate::common::run(&crate::common::plan(name), seed);
             for record in world.log().unwrap().records() {
                 if let Kind::Send { frame, .. } = &record.kind {
-                    let class = format!("{}-{}", web::decode::class(frame), name);
+                    let class = format!("{}-{}", engine::decode::class(frame).name(), name);
                     let kept = frames.entry(class).or_default();
                     if kept.len() < 3 && !kept.iter().any(|f| f[..] == frame[..]) {
                         kept.push(Arc::from(&frame[..]));

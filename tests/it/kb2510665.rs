@@ -72,18 +72,20 @@ fn a_crashing_seed_shows_both_copies_the_heap_corruption_and_the_failed_restart(
         .iter()
         .find(|r| r.node == wds && matches!(r.kind, Kind::Crash(_)))
         .expect("WDS crashed");
-    let Kind::Crash(crash) = &crash.kind else {
+    let Kind::Crash(cause) = &crash.kind else {
         unreachable!()
     };
     // The crash is the plugin's panic (the heap corruption it models), known by its type.
     assert!(
         matches!(
-            crash,
-            engine::event::Crash::Failed(engine::Failure::Crashed(engine::app::CrashCause::Panic { .. }))
+            cause,
+            engine::event::Crash::Failed(engine::Failure::Crashed(
+                engine::app::CrashCause::Panic { .. }
+            ))
         ),
-        "crash: {crash:?}"
+        "crash: {cause:?}"
     );
-    let reason = crash.to_string();
+    let reason = cause.to_string();
     assert!(reason.contains("0xc0000374"), "crash reason: {reason}");
     assert!(reason.contains("heap corruption"), "crash reason: {reason}");
 

@@ -76,7 +76,7 @@ struct DuplicateGroup {
 /// definition: the same `RequestKey`, through different relay agents).
 fn duplicate_groups(log: &EventLog, kinds: &[&str]) -> Vec<DuplicateGroup> {
     let mut open: BTreeMap<(NodeId, RequestKey), DuplicateGroup> = BTreeMap::new();
-    let done = Vec::new();
+    let mut done = Vec::new();
     for (index, record) in log.records().iter().enumerate() {
         let Kind::Receive { frame, .. } = &record.kind else {
             continue;

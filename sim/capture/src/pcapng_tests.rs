@@ -124,7 +124,7 @@ fn relay_log() -> (EventLog, Vec<u8>, Vec<u8>) {
             5_002_000_000,
             2,
             Kind::Drop {
-                reason: "no service".into(),
+                reason: engine::DropReason::NoRouterService,
                 frame: Rc::from(relayed.as_slice()),
             },
         ),

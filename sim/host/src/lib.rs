@@ -526,14 +526,10 @@ impl App for WasmApp {
         effects: &mut Vec<Effect>,
     ) -> Result<(), Failure> {
         let Some(instance) = self.instance.as_mut() else {
-            return Err(Failure::Crashed {
-                reason: "the service has no instance".to_string(),
-            });
+            return Err(Failure::Crashed(engine::app::CrashCause::Host { message: "the service has no instance".to_string() }));
         };
         if instance.poisoned {
-            return Err(Failure::Crashed {
-                reason: "the service instance trapped earlier".to_string(),
-            });
+            return Err(Failure::Crashed(engine::app::CrashCause::Poisoned));
         }
         let state = instance.store.data_mut();
         state.now_ns = cx.now_ns;
@@ -546,16 +542,14 @@ impl App for WasmApp {
         instance
             .store
             .set_fuel(self.limits.fuel_per_call)
-            .map_err(|e| Failure::Crashed {
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| Failure::Crashed(engine::app::CrashCause::Host { message: e.to_string() }))?;
         let store = &mut instance.store;
         let result = match input {
             Input::Start => match instance.bindings.call_init(&mut *store, &self.config) {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(message)) => {
                     effects.append(&mut store.data_mut().effects);
-                    return Err(Failure::Refused { reason: message });
+                    return Err(Failure::Refused(engine::app::Refusal { key: None, message, service_specific: None }));
                 }
                 Err(trap) => Err(trap),
             },
@@ -584,7 +578,7 @@ impl App for WasmApp {
                 Some(breach) => breach.clone(),
                 None => describe_trap(&error, self.limits, state.last_panic.as_deref()),
             };
-            Failure::Crashed { reason }
+            Failure::Crashed(engine::app::CrashCause::Host { message: reason })
         })
     }
 

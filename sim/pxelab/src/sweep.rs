@@ -2,7 +2,7 @@
 //! topology checked per run and per sweep, the determinism self-check, and the sweep's JSON
 //! (which `merge` rebuilds exactly from shards).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, mpsc};
 
