@@ -637,6 +637,62 @@ fn xml_escape(text: &str) -> String {
 mod tests {
     use super::*;
 
+    /// `run --json` as it was built by hand, to hold `RunReport` to the same bytes.
+    fn run_json_by_hand(plan: &Plan, report: &Report, checks: &[Check]) -> serde_json::Value {
+        use serde_json::json;
+        let clients: Vec<_> = report
+            .clients
+            .iter()
+            .map(|client| match &client.outcome {
+                Outcome::Booted { time_ns, file, bytes } => {
+                    json!({"name": client.name, "outcome": "booted", "time_ns": time_ns, "file": file, "bytes": bytes})
+                }
+                Outcome::Failed { time_ns, code, message } => {
+                    json!({"name": client.name, "outcome": code, "time_ns": time_ns, "message": message})
+                }
+                Outcome::Pending => json!({"name": client.name, "outcome": "pending"}),
+            })
+            .collect();
+        let crashes: Vec<_> = report
+            .crashes
+            .iter()
+            .map(|crash| json!({"node": crash.node, "time_ns": crash.time_ns, "reason": crash.reason}))
+            .collect();
+        json!({
+            "topology": plan.name,
+            "seed": report.seed,
+            "digest": report.digest,
+            "sim_time_ns": report.sim_time_ns,
+            "events": report.events,
+            "stop": format!("{:?}", report.stop).to_lowercase(),
+            "clients": clients,
+            "crashes": crashes,
+            "replay": replay_command(plan, report.seed),
+            "passed": checks.iter().all(|check| check.passed),
+            "checks": checks
+                .iter()
+                .map(|c| json!({"name": c.name, "passed": c.passed, "detail": c.detail}))
+                .collect::<Vec<_>>(),
+        })
+    }
+
+    #[test]
+    fn the_typed_run_report_writes_the_json_that_was_written_by_hand() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../topologies/kb2510665.yaml");
+        let plan = topology::load(&path).unwrap();
+        let services = Services::new().unwrap();
+        // Seed 0 crashes WDS and leaves clients unbooted; seed 7 boots them all.
+        for seed in [0, 7] {
+            let (_, report) = run(&plan, seed, &services).unwrap();
+            let checks = run_checks(&plan.expect, &report);
+            let typed = RunReport::of(&plan, &report).with_checks(checks.clone());
+            assert_eq!(
+                serde_json::to_value(&typed).unwrap().to_string(),
+                run_json_by_hand(&plan, &report, &checks).to_string()
+            );
+        }
+    }
+
     const Z95: f64 = 1.959_963_984_540_054;
 
     #[test]

@@ -523,17 +523,19 @@ pub fn sweep_observed(
     on_seed: &mut dyn FnMut(&SeedResult),
 ) -> Result<SweepOutcome, topology::Error> {
     let jobs = options.jobs.clamp(1, seeds.len().max(1));
-    let queue = Mutex::new(Queue {
-        next: 0,
-        inboxes: vec![VecDeque::new(); jobs],
-        first_runs_active: 0,
-        failed: false,
-    });
-    let wake = Condvar::new();
-    let stopped = || {
-        options
-            .stop
-            .is_some_and(|stop| stop.load(Ordering::Relaxed))
+    let pool = Pool {
+        plan,
+        seeds,
+        options,
+        services,
+        jobs,
+        queue: Mutex::new(Queue {
+            next: 0,
+            inboxes: vec![VecDeque::new(); jobs],
+            first_runs_active: 0,
+            failed: false,
+        }),
+        wake: Condvar::new(),
     };
     let (sender, receiver) = mpsc::channel::<Done>();
     let mut results = Vec::with_capacity(seeds.len());
@@ -542,77 +544,8 @@ pub fn sweep_observed(
     std::thread::scope(|scope| {
         for worker in 0..jobs {
             let sender = sender.clone();
-            let (queue, wake) = (&queue, &wake);
-            scope.spawn(move || {
-                loop {
-                    let task = {
-                        let mut state = queue.lock().unwrap_or_else(|e| e.into_inner());
-                        loop {
-                            if state.failed || stopped() {
-                                break None;
-                            }
-                            if let Some((seed, trace)) = state.inboxes[worker].pop_front() {
-                                break Some(Task::Second(seed, trace));
-                            }
-                            if state.next < seeds.len() {
-                                let seed = seeds[state.next];
-                                state.next += 1;
-                                state.first_runs_active += 1;
-                                break Some(Task::First(seed));
-                            }
-                            let waiting = state.inboxes.iter().any(|inbox| !inbox.is_empty());
-                            if state.first_runs_active == 0 && !waiting {
-                                break None;
-                            }
-                            state = wake.wait(state).unwrap_or_else(|e| e.into_inner());
-                        }
-                    };
-                    let Some(task) = task else {
-                        wake.notify_all();
-                        return;
-                    };
-                    let seed = match &task {
-                        Task::First(seed) | Task::Second(seed, _) => *seed,
-                    };
-                    let done = match run(plan, seed, services) {
-                        Err(error) => {
-                            queue.lock().unwrap_or_else(|e| e.into_inner()).failed = true;
-                            Done::Error(error)
-                        }
-                        Ok((world, report)) => match task {
-                            Task::First(_) if options.check_determinism => {
-                                let trace = trace(&world);
-                                let result = SeedResult::of(plan, &world, &report);
-                                let mut state = queue.lock().unwrap_or_else(|e| e.into_inner());
-                                state.first_runs_active -= 1;
-                                state.inboxes[(worker + 1) % jobs].push_back((seed, trace));
-                                drop(state);
-                                wake.notify_all();
-                                Done::Seed(result)
-                            }
-                            Task::First(_) => {
-                                let mut state = queue.lock().unwrap_or_else(|e| e.into_inner());
-                                state.first_runs_active -= 1;
-                                drop(state);
-                                wake.notify_all();
-                                Done::Seed(SeedResult::of(plan, &world, &report))
-                            }
-                            Task::Second(_, first) => {
-                                match first_divergence(&first, &trace(&world), ("first", "second"))
-                                {
-                                    Some(divergence) => Done::Diverged(seed, divergence),
-                                    None => continue,
-                                }
-                            }
-                        },
-                    };
-                    let fatal = matches!(done, Done::Error(_));
-                    if sender.send(done).is_err() || fatal {
-                        wake.notify_all();
-                        return;
-                    }
-                }
-            });
+            let pool = &pool;
+            scope.spawn(move || pool.work(worker, &sender));
         }
         drop(sender);
         for done in receiver {
@@ -636,6 +569,105 @@ pub fn sweep_observed(
         result: SweepResult::from_seeds(results, diverged),
         complete,
     })
+}
+
+/// What the worker threads of one sweep share.
+struct Pool<'a> {
+    plan: &'a Plan,
+    seeds: &'a [u64],
+    options: SweepOptions<'a>,
+    services: &'a Services,
+    jobs: usize,
+    queue: Mutex<Queue>,
+    wake: Condvar,
+}
+
+impl Pool<'_> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn stopped(&self) -> bool {
+        self.options
+            .stop
+            .is_some_and(|stop| stop.load(Ordering::Relaxed))
+    }
+
+    /// The next task of `worker`: a second run handed to it first, else the next seed; `None`
+    /// when the sweep is over (done, stopped or failed).
+    fn next_task(&self, worker: usize) -> Option<Task> {
+        let mut state = self.lock();
+        loop {
+            if state.failed || self.stopped() {
+                return None;
+            }
+            if let Some((seed, trace)) = state.inboxes[worker].pop_front() {
+                return Some(Task::Second(seed, trace));
+            }
+            if state.next < self.seeds.len() {
+                let seed = self.seeds[state.next];
+                state.next += 1;
+                state.first_runs_active += 1;
+                return Some(Task::First(seed));
+            }
+            let waiting = state.inboxes.iter().any(|inbox| !inbox.is_empty());
+            if state.first_runs_active == 0 && !waiting {
+                return None;
+            }
+            state = self.wake.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// One worker thread: runs tasks and sends what they came to until the sweep is over.
+    fn work(&self, worker: usize, sender: &mpsc::Sender<Done>) {
+        loop {
+            let Some(task) = self.next_task(worker) else {
+                self.wake.notify_all();
+                return;
+            };
+            let Some(done) = self.perform(worker, task) else {
+                continue;
+            };
+            let fatal = matches!(done, Done::Error(_));
+            if sender.send(done).is_err() || fatal {
+                self.wake.notify_all();
+                return;
+            }
+        }
+    }
+
+    /// Runs one task; `None` for a second run that agreed with the first.
+    fn perform(&self, worker: usize, task: Task) -> Option<Done> {
+        let seed = match &task {
+            Task::First(seed) | Task::Second(seed, _) => *seed,
+        };
+        let (world, report) = match run(self.plan, seed, self.services) {
+            Ok(ran) => ran,
+            Err(error) => {
+                self.lock().failed = true;
+                return Some(Done::Error(error));
+            }
+        };
+        match task {
+            Task::First(_) => {
+                // The trace for the second run is taken outside the lock.
+                let second = self.options.check_determinism.then(|| trace(&world));
+                let result = SeedResult::of(self.plan, &world, &report);
+                let mut state = self.lock();
+                state.first_runs_active -= 1;
+                if let Some(trace) = second {
+                    state.inboxes[(worker + 1) % self.jobs].push_back((seed, trace));
+                }
+                drop(state);
+                self.wake.notify_all();
+                Some(Done::Seed(result))
+            }
+            Task::Second(_, first) => {
+                first_divergence(&first, &trace(&world), ("first", "second"))
+                    .map(|divergence| Done::Diverged(seed, divergence))
+            }
+        }
+    }
 }
 
 /// A sweep's report: what `sweep --json` prints and `merge` reads and writes. Nothing in it
