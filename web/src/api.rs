@@ -4,7 +4,6 @@
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -17,7 +16,7 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::Options;
+use crate::{Options, ServeError};
 use crate::runs::{self, RunCache, RunParams, StoredRun};
 
 const INDEX_HTML: &str = include_str!("../assets/index.html");
@@ -103,26 +102,30 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(options: &Options) -> Result<Arc<State>, String> {
-        let topologies_canonical = options.topologies_dir.canonicalize().map_err(|e| {
-            format!(
-                "cannot open the topologies folder {}: {e}",
-                options.topologies_dir.display()
-            )
-        })?;
+    pub fn new(options: &Options) -> Result<Arc<State>, ServeError> {
+        let topologies_canonical =
+            options
+                .topologies_dir
+                .canonicalize()
+                .map_err(|error| ServeError::Topologies {
+                    dir: options.topologies_dir.clone(),
+                    error,
+                })?;
         let runs_dir = match &options.runs_dir {
             Some(dir) => {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| format!("cannot create the runs folder {}: {e}", dir.display()))?;
-                Some(
-                    dir.canonicalize().map_err(|e| {
-                        format!("cannot open the runs folder {}: {e}", dir.display())
-                    })?,
-                )
+                std::fs::create_dir_all(dir).map_err(|error| ServeError::CreateRuns {
+                    dir: dir.clone(),
+                    error,
+                })?;
+                Some(dir.canonicalize().map_err(|error| ServeError::OpenRuns {
+                    dir: dir.clone(),
+                    error,
+                })?)
             }
             None => None,
         };
-        let services = pxelab::Services::with_cache_dir(options.cache_dir.clone())?;
+        let services = pxelab::Services::with_cache_dir(options.cache_dir.clone())
+            .map_err(ServeError::Services)?;
         let jobs = std::thread::available_parallelism().map_or(1, usize::from);
         Ok(Arc::new(State {
             topologies_dir: options.topologies_dir.clone(),
@@ -570,7 +573,8 @@ struct SweepQuery {
 }
 
 /// A sweep streamed as server-sent events: `progress` per seed as it finishes, then one
-/// `done` with the totals (or one `error`). Closing the stream stops the sweep.
+/// `done` with the library's sweep report (the verdict of the topology's `expect:` included),
+/// or one `error`. Closing the stream stops the sweep.
 async fn sweep(
     Shared(state): Shared<Arc<State>>,
     query: Result<Query<SweepQuery>, QueryRejection>,
@@ -582,78 +586,24 @@ async fn sweep(
     let topology = query.topology.clone();
     let (plan, _) = blocking(move || prepare(&worker, &topology, 0, plugins)).await?;
     let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<Event>();
-    let total = seeds.end - seeds.start;
     let jobs = state.jobs;
     let services = state.services.clone();
-    let seeds_text = format!("{}..{}", seeds.start, seeds.end);
-    let topology = query.topology;
+    let file = query.topology;
     tokio::task::spawn_blocking(move || {
-        let reports = Mutex::new(Vec::new());
-        let failure = Mutex::new(None);
-        let each = |result: Result<engine::Report, String>| -> bool {
-            let report = match result {
-                Ok(report) => report,
-                Err(error) => {
-                    *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
-                    return false;
-                }
+        let mut emit = |event: runs::SweepEvent<'_>| {
+            let (name, data) = match event {
+                runs::SweepEvent::Progress(progress) => ("progress", serde_json::to_value(progress)),
+                runs::SweepEvent::Done(done) => ("done", serde_json::to_value(done)),
             };
-            let mut done = reports.lock().unwrap_or_else(|p| p.into_inner());
-            let mut progress = runs::seed_outcome(&report);
-            progress["done"] = json!(done.len() + 1);
-            progress["total"] = json!(total);
-            done.push(report);
-            drop(done);
-            let event = Event::default()
-                .event("progress")
-                .data(progress.to_string());
-            sender.send(event).is_ok()
+            let data = data.unwrap_or_else(|e| json!({"error": e.to_string()}));
+            sender
+                .send(Event::default().event(name).data(data.to_string()))
+                .is_ok()
         };
-        runs::run_seeds(
-            &plan,
-            seeds,
-            jobs,
-            &services,
-            &each,
-            &AtomicU64::new(u64::MAX),
-        );
-        if let Some(error) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            let _ = sender.send(
-                Event::default()
-                    .event("error")
-                    .data(json!({"error": error}).to_string()),
-            );
-            return;
+        if let Err(error) = runs::sweep(&plan, &file, seeds, jobs, &services, &mut emit) {
+            let data = json!({"error": error.to_string()}).to_string();
+            let _ = sender.send(Event::default().event("error").data(data));
         }
-        let mut reports = reports.into_inner().unwrap_or_else(|p| p.into_inner());
-        if (reports.len() as u64) < total {
-            return; // the browser went away
-        }
-        reports.sort_by_key(|report| report.seed);
-        let crashed: Vec<u64> = reports
-            .iter()
-            .filter(|r| !r.crashes.is_empty())
-            .map(|r| r.seed)
-            .collect();
-        let failing: Vec<u64> = reports
-            .iter()
-            .filter(|r| !r.crashes.is_empty() || !r.all_booted())
-            .map(|r| r.seed)
-            .collect();
-        let runs = reports.len() as u64;
-        let (low, high) =
-            pxelab::wilson_interval(crashed.len() as u64, runs, 1.959_963_984_540_054);
-        let done = json!({
-            "topology": topology,
-            "seeds": seeds_text,
-            "runs": runs,
-            "crashed_runs": crashed.len(),
-            "crash_rate": crashed.len() as f64 / runs as f64,
-            "crash_rate_ci95": [low, high],
-            "crashed_seeds": crashed,
-            "failing_seeds": failing,
-        });
-        let _ = sender.send(Event::default().event("done").data(done.to_string()));
     });
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
         receiver
@@ -698,39 +648,15 @@ async fn next_crash(
     let end = start.saturating_add(limit);
     let found = blocking(move || {
         let (plan, _) = prepare(&worker, &topology, 0, plugins)?;
-        let first = AtomicU64::new(u64::MAX);
-        let failure = Mutex::new(None);
-        let each = |result: Result<engine::Report, String>| match result {
-            Ok(report) => {
-                if !report.crashes.is_empty() {
-                    first.fetch_min(report.seed, Ordering::Relaxed);
-                }
-                true
-            }
-            Err(error) => {
-                *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
-                false
-            }
-        };
-        runs::run_seeds(
-            &plan,
-            start..end,
-            worker.jobs,
-            &worker.services,
-            &each,
-            &first,
-        );
-        if let Some(error) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            return Err(ApiError::unprocessable(error));
-        }
-        Ok(first.load(Ordering::Relaxed))
+        runs::first_crash(&plan, start..end, worker.jobs, &worker.services)
+            .map_err(|e| ApiError::unprocessable(e.to_string()))
     })
     .await?;
-    if found == u64::MAX {
+    let Some(found) = found else {
         return Err(ApiError::not_found(format!(
             "no seed in {start}..{end} crashes a node"
         )));
-    }
+    };
     Ok(json_body(
         json!({"seed": found, "searched": format!("{start}..{end}")}),
     ))

@@ -29,41 +29,85 @@ pub struct Options {
     pub cache_dir: Option<PathBuf>,
 }
 
+/// Why the server does not start or stops.
+#[derive(Debug)]
+pub enum ServeError {
+    Topologies { dir: PathBuf, error: std::io::Error },
+    CreateRuns { dir: PathBuf, error: std::io::Error },
+    OpenRuns { dir: PathBuf, error: std::io::Error },
+    /// The plugin host does not start.
+    Services(pxelab::PluginError),
+    Listen { addr: SocketAddr, error: std::io::Error },
+    Address(std::io::Error),
+    Stopped(std::io::Error),
+    Runtime(std::io::Error),
+    CtrlC(std::io::Error),
+}
+
+impl std::fmt::Display for ServeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServeError::Topologies { dir, error } => write!(
+                f,
+                "cannot open the topologies folder {}: {error}",
+                dir.display()
+            ),
+            ServeError::CreateRuns { dir, error } => {
+                write!(f, "cannot create the runs folder {}: {error}", dir.display())
+            }
+            ServeError::OpenRuns { dir, error } => {
+                write!(f, "cannot open the runs folder {}: {error}", dir.display())
+            }
+            ServeError::Services(error) => write!(f, "{error}"),
+            ServeError::Listen { addr, error } => write!(f, "cannot listen on {addr}: {error}"),
+            ServeError::Address(error) => {
+                write!(f, "cannot read the listening address: {error}")
+            }
+            ServeError::Stopped(error) => write!(f, "server stopped: {error}"),
+            ServeError::Runtime(error) => write!(f, "cannot start the async runtime: {error}"),
+            ServeError::CtrlC(error) => write!(f, "cannot wait for Ctrl-C: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for ServeError {}
+
 /// Binds the listener and returns its address and the future that serves until dropped or
 /// until it fails. Tests bind `127.0.0.1:0` and read the port from the address.
 pub async fn bind(
     options: Options,
-) -> Result<(SocketAddr, impl Future<Output = Result<(), String>> + Send), String> {
+) -> Result<(SocketAddr, impl Future<Output = Result<(), ServeError>> + Send), ServeError> {
     let state = api::State::new(&options)?;
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", options.addr))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| format!("cannot read the listening address: {e}"))?;
+        .map_err(|error| ServeError::Listen {
+            addr: options.addr,
+            error,
+        })?;
+    let addr = listener.local_addr().map_err(ServeError::Address)?;
     let app = api::router(state);
     let server = async move {
         axum::serve(listener, app)
             .await
-            .map_err(|e| format!("server stopped: {e}"))
+            .map_err(ServeError::Stopped)
     };
     Ok((addr, server))
 }
 
 /// Serves until Ctrl-C on a runtime of its own; prints `pxelab serving on http://ADDR/` once
 /// the listener is bound.
-pub fn serve(options: Options) -> Result<(), String> {
+pub fn serve(options: Options) -> Result<(), ServeError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        .map_err(ServeError::Runtime)?;
     runtime.block_on(async move {
         let (addr, server) = bind(options).await?;
         println!("pxelab serving on http://{addr}/");
         tokio::select! {
             result = server => result,
             signal = tokio::signal::ctrl_c() => {
-                signal.map_err(|e| format!("cannot wait for Ctrl-C: {e}"))
+                signal.map_err(ServeError::CtrlC)
             }
         }
     })

@@ -1,13 +1,12 @@
-//! Runs the UI asked for: their parameters, ids, the views kept in memory, and seed sweeps on
-//! the blocking pool. A run is a pure function of its parameters, so an evicted run is simply
-//! run again when asked for.
+//! Runs the UI asked for: their parameters, ids, the views kept in memory, and seed sweeps
+//! (the library's sweep, its progress streamed). A run is a pure function of its parameters,
+//! so an evicted run is simply run again when asked for.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use engine::report::Report;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::Digest;
@@ -17,8 +16,8 @@ use crate::view;
 
 /// Views kept in memory; older ones are recomputed on demand.
 pub const CACHED_RUNS_MAX: usize = 24;
-/// The most seeds one sweep or one "next crashing seed" search runs.
-pub const SWEEP_SEEDS_MAX: u64 = 10_000;
+/// The most seeds one sweep or one "next crashing seed" search runs: the command line's.
+pub const SWEEP_SEEDS_MAX: u64 = pxelab::SWEEP_SEEDS_MAX;
 
 /// What identifies a run: the topology file (by name and content), the seed and the plugins
 /// swapped in.
@@ -285,67 +284,111 @@ pub fn run_file(runs_dir: &Path, id: &str) -> PathBuf {
     runs_dir.join(format!("{id}.json"))
 }
 
-/// What one seed of a sweep came to, for the progress stream.
-pub fn seed_outcome(report: &Report) -> Value {
-    let failed: Vec<Value> = report
-        .clients
-        .iter()
-        .filter_map(|client| match &client.outcome {
-            engine::client::Outcome::Booted { .. } => None,
-            engine::client::Outcome::Failed { code, .. } => {
-                Some(json!({"client": client.name, "outcome": code}))
-            }
-            engine::client::Outcome::Pending => {
-                Some(json!({"client": client.name, "outcome": "pending"}))
-            }
-        })
-        .collect();
-    json!({
-        "seed": report.seed,
-        "crashed": !report.crashes.is_empty(),
-        "crashes": report.crashes.len(),
-        "first_crash_ns": report.crashes.first().map(|c| c.time_ns),
-        "booted": report.clients.len() - failed.len(),
-        "clients": report.clients.len(),
-        "failed": failed,
-        "digest": report.digest,
-    })
+/// One seed of a sweep as the progress stream tells it: the library's result for the seed
+/// (`failed` names the expectations it failed), with counts for the page.
+#[derive(Serialize)]
+pub struct SeedProgress<'a> {
+    #[serde(flatten)]
+    pub result: &'a pxelab::SeedResult,
+    pub crashed: bool,
+    pub booted: usize,
+    pub clients: usize,
+    /// Seeds finished so far, of `total`.
+    pub done: u64,
+    pub total: u64,
 }
 
-/// Runs `seeds` on `jobs` threads, handing each report to `each` as it finishes (in no
-/// particular order). `each` returns false to stop early; `stop_after` (a seed) tells workers
-/// they need no seed above it, for searches that want the first hit.
-pub fn run_seeds(
+/// The end of a sweep: the library's report, as `pxelab sweep --json` gives it (with the
+/// topology's `expect:` verdict), and the seeds that crashed.
+#[derive(Serialize)]
+pub struct SweepDone {
+    #[serde(flatten)]
+    pub report: pxelab::SweepReport,
+    pub crashed_seeds: Vec<u64>,
+}
+
+/// What a sweep streams.
+pub enum SweepEvent<'a> {
+    Progress(SeedProgress<'a>),
+    Done(SweepDone),
+}
+
+/// Sweeps `seeds` of `plan` (`file` as the UI names it) with the library's sweep, handing
+/// `emit` every seed as it finishes and then the report. `emit` returns false when nobody
+/// listens any more: the sweep then stops taking seeds and ends without a report.
+pub fn sweep(
+    plan: &topology::Plan,
+    file: &str,
+    seeds: Range<u64>,
+    jobs: usize,
+    services: &pxelab::Services,
+    emit: &mut dyn FnMut(SweepEvent<'_>) -> bool,
+) -> Result<(), topology::Error> {
+    let clients = plan
+        .build(seeds.start, services)?
+        .nodes()
+        .filter(|(_, node)| matches!(node, engine::Node::Client(_)))
+        .count();
+    let selected: Vec<u64> = seeds.clone().collect();
+    let total = selected.len() as u64;
+    let stop = AtomicBool::new(false);
+    let options = pxelab::SweepOptions {
+        jobs,
+        check_determinism: false,
+        stop: Some(&stop),
+    };
+    let mut done = 0;
+    let outcome = pxelab::sweep_observed(plan, &selected, options, services, &mut |result| {
+        done += 1;
+        let progress = SeedProgress {
+            result,
+            crashed: result.crashes > 0,
+            booted: result.boot_ns.len(),
+            clients,
+            done,
+            total,
+        };
+        if !emit(SweepEvent::Progress(progress)) {
+            stop.store(true, Ordering::Relaxed);
+        }
+    })?;
+    if !outcome.complete {
+        return Ok(());
+    }
+    let result = outcome.result;
+    let report = pxelab::sweep_report(plan, file, &seeds, None, &result);
+    let crashed_seeds = result.first_crashes.iter().map(|&(seed, _)| seed).collect();
+    emit(SweepEvent::Done(SweepDone {
+        report,
+        crashed_seeds,
+    }));
+    Ok(())
+}
+
+/// The smallest seed of `seeds` whose run crashes a node, if any, found with the library's
+/// sweep: seeds are handed out in order, so once one crashes no larger seed is needed, and
+/// every smaller one has already been taken and finishes.
+pub fn first_crash(
     plan: &topology::Plan,
     seeds: Range<u64>,
     jobs: usize,
     services: &pxelab::Services,
-    each: &(dyn Fn(Result<Report, String>) -> bool + Sync),
-    stop_after: &AtomicU64,
-) {
-    let next = AtomicU64::new(seeds.start);
-    let stopped = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1) {
-            scope.spawn(|| {
-                loop {
-                    if stopped.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    let seed = next.fetch_add(1, Ordering::Relaxed);
-                    if seed >= seeds.end || seed > stop_after.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    let result = pxelab::run(plan, seed, services)
-                        .map(|(_, report)| report)
-                        .map_err(|e| e.to_string());
-                    if !each(result) {
-                        stopped.store(true, Ordering::Relaxed);
-                    }
-                }
-            });
+) -> Result<Option<u64>, topology::Error> {
+    let selected: Vec<u64> = seeds.collect();
+    let stop = AtomicBool::new(false);
+    let options = pxelab::SweepOptions {
+        jobs,
+        check_determinism: false,
+        stop: Some(&stop),
+    };
+    let mut first: Option<u64> = None;
+    pxelab::sweep_observed(plan, &selected, options, services, &mut |result| {
+        if result.crashes > 0 {
+            first = Some(first.map_or(result.seed, |seed| seed.min(result.seed)));
+            stop.store(true, Ordering::Relaxed);
         }
-    });
+    })?;
+    Ok(first)
 }
 
 /// `"0..100"` (also `"5"` for one seed), at most `SWEEP_SEEDS_MAX` seeds.
@@ -373,8 +416,8 @@ pub fn parse_seeds(text: &str) -> Result<Range<u64>, ApiError> {
     }
     if range.end - range.start > SWEEP_SEEDS_MAX {
         return Err(ApiError::bad_request(format!(
-            "seeds `{text}` is more than {SWEEP_SEEDS_MAX} seeds; sweep larger ranges with \
-             `pxelab sweep`"
+            "seeds `{text}` is more than {SWEEP_SEEDS_MAX} seeds, the most one sweep runs; \
+             split the range"
         )));
     }
     Ok(range)

@@ -2,15 +2,19 @@
 
 use std::fmt::Write as _;
 use std::io::{IsTerminal as _, Write as _};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use clap::{Parser, Subcommand};
-use pxelab::{Services, render_report};
-use serde_json::json;
+use clap::{Args, Parser, Subcommand};
+use pxelab::{Services, Shard, render_report};
 use timing::format_ns;
+
+mod error;
+
+use error::{ArgError, CliError};
 
 #[derive(Parser)]
 #[command(
@@ -22,44 +26,80 @@ struct Cli {
     /// More diagnostics on stderr (-v info, -vv every event of the run); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+    #[command(flatten)]
+    cache: CacheFlags,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where plugins' machine code is kept between processes.
+#[derive(Args)]
+struct CacheFlags {
     /// Compile plugins afresh instead of using the on-disk compile cache ($PXELAB_CACHE_DIR,
     /// else $XDG_CACHE_HOME/pxelab or ~/.cache/pxelab; PXELAB_CACHE=off also disables it).
     #[arg(long, global = true)]
     no_cache: bool,
-    #[command(subcommand)]
-    command: Command,
+}
+
+impl CacheFlags {
+    fn dir(&self) -> Option<PathBuf> {
+        if self.no_cache {
+            None
+        } else {
+            host::cache::default_dir()
+        }
+    }
+}
+
+/// `--plugin NODE=PLUGIN`, repeatable.
+#[derive(Args)]
+struct PluginOverrides {
+    /// Run server NODE with another plugin (a built-in name or a .wasm path), e.g.
+    /// `--plugin wds=wds-fixed`. Repeatable.
+    #[arg(long = "plugin", value_name = "NODE=PLUGIN", value_parser = parse_override)]
+    plugins: Vec<(String, String)>,
+}
+
+/// The machine-readable outputs of `run` and `sweep`.
+#[derive(Args)]
+struct ReportFiles {
+    /// JSON instead of the human report; `--json FILE` writes it to FILE and keeps the
+    /// human report on stdout.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
+    json: Option<PathBuf>,
+    /// Write the expectations' verdicts as JUnit XML, for CI dashboards.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+}
+
+impl ReportFiles {
+    /// `--json` with no value (`-`) means stdout.
+    fn json_to_stdout(&self) -> bool {
+        json_to_stdout(&self.json)
+    }
+}
+
+/// The seeds of a sweep and the threads that run them.
+#[derive(Args)]
+struct SeedFlags {
+    /// Seeds as A..B (B excluded), e.g. 0..1000.
+    #[arg(long, value_parser = parse_seeds)]
+    seeds: Range<u64>,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long)]
+    jobs: Option<usize>,
+}
+
+impl SeedFlags {
+    fn jobs(&self) -> usize {
+        self.jobs.unwrap_or_else(default_jobs)
+    }
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run one seed and report what happened; exit 1 when the topology's `expect:` fails.
-    Run {
-        /// Topology file (YAML).
-        file: PathBuf,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// JSON instead of the human report; `--json FILE` writes it to FILE and keeps the
-        /// human report on stdout.
-        #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
-        json: Option<PathBuf>,
-        /// Write the expectations' verdicts as JUnit XML, for CI dashboards.
-        #[arg(long, value_name = "FILE")]
-        junit: Option<PathBuf>,
-        /// Also write every frame of the run as pcapng (one interface per LAN), for Wireshark.
-        #[arg(long, value_name = "FILE")]
-        pcap: Option<PathBuf>,
-        /// Save a run record in DIR (manifest, topology, event log, pcapng) for `pxelab replay`.
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// Write the run in the Chrome trace event format (nodes as processes, packets as
-        /// flows), for Perfetto UI or chrome://tracing.
-        #[arg(long, value_name = "FILE")]
-        trace_json: Option<PathBuf>,
-        /// Run server NODE with another plugin (a built-in name or a .wasm path), e.g.
-        /// `--plugin wds=wds-fixed`. Repeatable.
-        #[arg(long = "plugin", value_name = "NODE=PLUGIN", value_parser = parse_override)]
-        plugins: Vec<(String, String)>,
-    },
+    Run(RunArgs),
     /// Re-run a run record written by `run --out DIR`; exit 1, showing the first divergent
     /// event, when the run is not the recorded one.
     Replay {
@@ -83,137 +123,146 @@ enum Command {
     },
     /// Run a range of seeds and report crash rate and failing seeds; exit 1 when the
     /// topology's `expect:` fails, 130 when interrupted.
-    Sweep {
-        file: PathBuf,
-        /// Seeds as A..B (B excluded), e.g. 0..1000.
-        #[arg(long, value_parser = parse_seeds)]
-        seeds: std::ops::Range<u64>,
-        /// Worker threads (default: all cores). Results do not depend on it.
-        #[arg(long)]
-        jobs: Option<usize>,
-        /// JSON instead of the human report; `--json FILE` writes it to FILE and keeps the
-        /// human report on stdout.
-        #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
-        json: Option<PathBuf>,
-        /// Write the expectations' verdicts as JUnit XML, for CI dashboards.
-        #[arg(long, value_name = "FILE")]
-        junit: Option<PathBuf>,
-        /// Run only shard K of N (every N-th seed from the K-th), e.g. `--shard 2/4` on the
-        /// second of four machines; `pxelab merge` combines the shards' `--json` output.
-        #[arg(long, value_name = "K/N", value_parser = parse_shard)]
-        shard: Option<(u64, u64)>,
-        /// Run every seed twice, on different worker threads with fresh plugin instances, and
-        /// report the first divergent event of any seed whose two runs differ.
-        #[arg(long)]
-        check_determinism: bool,
-        /// Record every finished seed in FILE, so an interrupted sweep can `--resume`.
-        #[arg(long, value_name = "FILE")]
-        checkpoint: Option<PathBuf>,
-        /// Continue the sweep recorded in `--checkpoint FILE`, without redoing its seeds.
-        #[arg(long, requires = "checkpoint")]
-        resume: bool,
-        /// Run server NODE with another plugin (a built-in name or a .wasm path), e.g.
-        /// `--plugin wds=wds-fixed`. Repeatable.
-        #[arg(long = "plugin", value_name = "NODE=PLUGIN", value_parser = parse_override)]
-        plugins: Vec<(String, String)>,
-    },
+    Sweep(SweepArgs),
     /// Sweep several topologies over the same seeds and print one table: crash rate with its
     /// 95% interval, failing runs, boot-time percentiles, duplicates seen at servers.
-    Compare {
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// Seeds as A..B (B excluded), e.g. 0..1000.
-        #[arg(long, value_parser = parse_seeds)]
-        seeds: std::ops::Range<u64>,
-        /// Worker threads (default: all cores).
-        #[arg(long)]
-        jobs: Option<usize>,
-        /// JSON instead of the table; `--json FILE` writes it to FILE.
-        #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
-        json: Option<PathBuf>,
-    },
+    Compare(CompareArgs),
     /// Reduce a failing seed to the fewest timing deviations from nominal that still fail, and
     /// save the shrunk run as a record that `pxelab replay` accepts.
-    Shrink {
-        file: PathBuf,
-        #[arg(long)]
-        seed: u64,
-        /// Where to save the shrunk run (default: shrink-<topology>-seed-<N>).
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// Give up minimizing after this many runs (the result still fails, but may keep a few
-        /// deviations it does not need).
-        #[arg(long, default_value_t = 3000)]
-        budget: usize,
-        /// Run server NODE with another plugin (a built-in name or a .wasm path). Repeatable.
-        #[arg(long = "plugin", value_name = "NODE=PLUGIN", value_parser = parse_override)]
-        plugins: Vec<(String, String)>,
-    },
+    Shrink(ShrinkArgs),
     /// Serve the browser UI: timelines of runs, packet inspector, sweeps, run diffs.
-    Serve {
-        /// Address to listen on; loopback by default (the UI runs simulations on request).
-        #[arg(long, default_value = "127.0.0.1:7878")]
-        addr: std::net::SocketAddr,
-        /// The topologies the UI offers.
-        #[arg(long, default_value = "topologies")]
-        topologies: PathBuf,
-        /// Keep the runs made in the UI in DIR, so their links survive a restart.
-        #[arg(long, value_name = "DIR")]
-        runs: Option<PathBuf>,
-    },
+    Serve(ServeArgs),
     /// Measure pxelab's speed against baselines taken in the same run: the bare event loop,
     /// the KB sweep with 1 and 2 jobs, a plugin call, boot storms of 100 to 10,000 clients.
-    Bench {
-        /// A few seconds instead of a few minutes (checks the benchmark, not the speed).
-        #[arg(long)]
-        quick: bool,
-        /// The folder with kb2510665.yaml and boot-storm.yaml.
-        #[arg(long, default_value = "topologies")]
-        topologies: PathBuf,
-        /// Also write the figures as JSON to FILE.
-        #[arg(long, value_name = "FILE")]
-        json: Option<PathBuf>,
-    },
+    Bench(BenchArgs),
     /// Print the JSON Schema of the topology format (for editors and the YAML language server).
     Schema,
 }
 
-fn parse_shard(text: &str) -> Result<(u64, u64), String> {
-    let bad = || format!("write the shard as K/N with 1 <= K <= N, e.g. 2/4 (got `{text}`)");
+#[derive(Args)]
+struct RunArgs {
+    /// Topology file (YAML).
+    file: PathBuf,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[command(flatten)]
+    report: ReportFiles,
+    /// Also write every frame of the run as pcapng (one interface per LAN), for Wireshark.
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
+    /// Save a run record in DIR (manifest, topology, event log, pcapng) for `pxelab replay`.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Write the run in the Chrome trace event format (nodes as processes, packets as
+    /// flows), for Perfetto UI or chrome://tracing.
+    #[arg(long, value_name = "FILE")]
+    trace_json: Option<PathBuf>,
+    #[command(flatten)]
+    overrides: PluginOverrides,
+}
+
+#[derive(Args)]
+struct SweepArgs {
+    file: PathBuf,
+    #[command(flatten)]
+    seeds: SeedFlags,
+    #[command(flatten)]
+    report: ReportFiles,
+    /// Run only shard K of N (every N-th seed from the K-th), e.g. `--shard 2/4` on the
+    /// second of four machines; `pxelab merge` combines the shards' `--json` output.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    shard: Option<Shard>,
+    /// Run every seed twice, on different worker threads with fresh plugin instances, and
+    /// report the first divergent event of any seed whose two runs differ.
+    #[arg(long)]
+    check_determinism: bool,
+    /// Record every finished seed in FILE, so an interrupted sweep can `--resume`.
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
+    /// Continue the sweep recorded in `--checkpoint FILE`, without redoing its seeds.
+    #[arg(long, requires = "checkpoint")]
+    resume: bool,
+    #[command(flatten)]
+    overrides: PluginOverrides,
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    seeds: SeedFlags,
+    /// JSON instead of the table; `--json FILE` writes it to FILE.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
+    json: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ShrinkArgs {
+    file: PathBuf,
+    #[arg(long)]
+    seed: u64,
+    /// Where to save the shrunk run (default: shrink-<topology>-seed-<N>).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Give up minimizing after this many runs (the result still fails, but may keep a few
+    /// deviations it does not need).
+    #[arg(long, default_value_t = 3000)]
+    budget: usize,
+    #[command(flatten)]
+    overrides: PluginOverrides,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on; loopback by default (the UI runs simulations on request).
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    addr: std::net::SocketAddr,
+    /// The topologies the UI offers.
+    #[arg(long, default_value = "topologies")]
+    topologies: PathBuf,
+    /// Keep the runs made in the UI in DIR, so their links survive a restart.
+    #[arg(long, value_name = "DIR")]
+    runs: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// A few seconds instead of a few minutes (checks the benchmark, not the speed).
+    #[arg(long)]
+    quick: bool,
+    /// The folder with kb2510665.yaml and boot-storm.yaml.
+    #[arg(long, default_value = "topologies")]
+    topologies: PathBuf,
+    /// Also write the figures as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+fn parse_shard(text: &str) -> Result<Shard, ArgError> {
+    let bad = || ArgError::Shard(text.to_string());
     let (index, count) = text.split_once('/').ok_or_else(bad)?;
     let index: u64 = index.trim().parse().map_err(|_| bad())?;
     let count: u64 = count.trim().parse().map_err(|_| bad())?;
     if index == 0 || count == 0 || index > count {
         return Err(bad());
     }
-    Ok((index, count))
+    Ok(Shard { index, count })
 }
 
-/// One sweep keeps a result per seed in memory; past this, split the range.
-const SWEEP_SEEDS_MAX: u64 = 10_000_000;
-
-fn parse_seeds(text: &str) -> Result<std::ops::Range<u64>, String> {
-    let (start, end) = text
-        .split_once("..")
-        .ok_or("write seeds as A..B, e.g. 0..1000")?;
-    let start: u64 = start
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{start}` is not a seed number"))?;
-    let end: u64 = end
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{end}` is not a seed number"))?;
+fn parse_seeds(text: &str) -> Result<Range<u64>, ArgError> {
+    let (start, end) = text.split_once("..").ok_or(ArgError::SeedsNotARange)?;
+    let number = |part: &str| {
+        part.trim()
+            .parse::<u64>()
+            .map_err(|_| ArgError::NotASeed(part.to_string()))
+    };
+    let (start, end) = (number(start)?, number(end)?);
     if end <= start {
-        return Err(format!(
-            "the range {start}..{end} is empty; B must be greater than A"
-        ));
+        return Err(ArgError::EmptySeeds { start, end });
     }
-    if end - start > SWEEP_SEEDS_MAX {
-        return Err(format!(
-            "{start}..{end} is {} seeds; one sweep runs at most {SWEEP_SEEDS_MAX} (split it into several ranges)",
-            end - start
-        ));
+    if end - start > pxelab::SWEEP_SEEDS_MAX {
+        return Err(ArgError::TooManySeeds { start, end });
     }
     Ok(start..end)
 }
@@ -221,26 +270,22 @@ fn parse_seeds(text: &str) -> Result<std::ops::Range<u64>, String> {
 /// `NODE=PLUGIN` of `--plugin`. A plugin that is not a built-in name is a path relative to the
 /// current directory (a topology's own `plugin:` paths are relative to the topology file), so
 /// it is made absolute here.
-fn parse_override(text: &str) -> Result<(String, String), String> {
-    let (node, plugin) = text
-        .split_once('=')
-        .ok_or("write NODE=PLUGIN, e.g. wds=wds-fixed")?;
+fn parse_override(text: &str) -> Result<(String, String), ArgError> {
+    let (node, plugin) = text.split_once('=').ok_or(ArgError::NotAnOverride)?;
     let (node, plugin) = (node.trim(), plugin.trim());
     if node.is_empty() || plugin.is_empty() {
-        return Err("write NODE=PLUGIN, e.g. wds=wds-fixed".to_string());
+        return Err(ArgError::NotAnOverride);
     }
     if artifacts::builtin(plugin).is_some() {
         return Ok((node.to_string(), plugin.to_string()));
     }
     if !plugin.ends_with(".wasm") {
-        let names: Vec<&str> = artifacts::ALL.iter().map(|a| a.name).collect();
-        return Err(format!(
-            "unknown plugin `{plugin}`; built-in plugins are {}, or give a path to a .wasm component",
-            names.join(", ")
-        ));
+        return Err(ArgError::UnknownPlugin(plugin.to_string()));
     }
-    let path = std::path::absolute(plugin)
-        .map_err(|e| format!("cannot resolve the path {plugin}: {e}"))?;
+    let path = std::path::absolute(plugin).map_err(|error| ArgError::Unresolvable {
+        path: plugin.to_string(),
+        error,
+    })?;
     Ok((node.to_string(), path.display().to_string()))
 }
 
@@ -260,17 +305,17 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
 
-    match execute(cli.command, cli.no_cache) {
+    match execute(cli.command, &cli.cache) {
         Ok(Verdict::Passed) => ExitCode::SUCCESS,
         Ok(Verdict::Failed) => ExitCode::from(1),
         Ok(Verdict::Interrupted) => ExitCode::from(130),
-        Err(Failure::BadInput(message)) => {
-            eprintln!("error: {message}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Internal(message)) => {
-            eprintln!("internal error: {message}");
+        Err(error) if error.is_internal() => {
+            eprintln!("internal error: {error}");
             ExitCode::from(3)
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
         }
     }
 }
@@ -295,32 +340,34 @@ impl Verdict {
     }
 }
 
-enum Failure {
-    BadInput(String),
-    Internal(String),
-}
-
 /// Loads the topology and applies `--plugin` overrides, checking each plugin loads.
 fn plan(
     file: &Path,
     overrides: &[(String, String)],
     services: &Services,
-) -> Result<topology::Plan, Failure> {
-    let mut plan = topology::load(file).map_err(|e| Failure::BadInput(e.to_string()))?;
+) -> Result<topology::Plan, CliError> {
+    let mut plan = topology::load(file)?;
     for (node, plugin) in overrides {
-        let bad =
-            |message: String| Failure::BadInput(format!("--plugin {node}={plugin}: {message}"));
+        let bad = |error: String| CliError::Override {
+            node: node.clone(),
+            plugin: plugin.clone(),
+            error,
+        };
         plan.override_plugin(node, plugin)
             .map_err(|e| bad(e.to_string()))?;
-        services.load(plugin, Path::new(".")).map_err(bad)?;
+        services
+            .load(plugin, Path::new("."))
+            .map_err(|e| bad(e.to_string()))?;
     }
     Ok(plan)
 }
 
-/// Writes `bytes` to `path` atomically, as a bad-input error when it cannot.
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    pxelab::write_atomically(path, bytes)
-        .map_err(|e| Failure::BadInput(format!("cannot write {}: {e}", path.display())))
+/// Writes `bytes` to `path` atomically.
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    pxelab::write_atomically(path, bytes).map_err(|error| CliError::Write {
+        path: path.to_path_buf(),
+        error,
+    })
 }
 
 /// `--json` with no value (`-`) means stdout.
@@ -328,504 +375,517 @@ fn json_to_stdout(json: &Option<PathBuf>) -> bool {
     json.as_deref() == Some(Path::new("-"))
 }
 
-fn execute(command: Command, no_cache: bool) -> Result<Verdict, Failure> {
-    if let Command::Schema = command {
-        let schema = topology::schema();
-        write_stdout(&format!("{schema:#}\n"))?;
-        return Ok(Verdict::Passed);
-    }
-    let cache_dir = if no_cache {
-        None
-    } else {
-        host::cache::default_dir()
-    };
-    if let Command::Serve {
-        addr,
-        topologies,
-        runs,
-    } = command
-    {
-        if !topologies.is_dir() {
-            return Err(Failure::BadInput(format!(
-                "{} is not a folder of topologies (give one with --topologies DIR)",
-                topologies.display()
-            )));
-        }
-        let options = web::Options {
-            addr,
-            topologies_dir: topologies,
-            runs_dir: runs,
-            cache_dir,
-        };
-        web::serve(options).map_err(Failure::BadInput)?;
-        return Ok(Verdict::Passed);
-    }
-    let services = Services::with_cache_dir(cache_dir).map_err(Failure::Internal)?;
+/// One line of JSON for a report. Through `Value`, whose objects keep their keys sorted: the
+/// JSON users keep (sweeps, merges, journals) is the same whatever the field order in Rust.
+fn json_line(report: &impl serde::Serialize) -> Result<String, CliError> {
+    let value = serde_json::to_value(report).map_err(CliError::Json)?;
+    Ok(format!("{value}\n"))
+}
+
+/// `json_line`, indented, for the files people read.
+fn json_pretty(report: &impl serde::Serialize) -> Result<String, CliError> {
+    let value = serde_json::to_value(report).map_err(CliError::Json)?;
+    Ok(format!("{value:#}\n"))
+}
+
+fn execute(command: Command, cache: &CacheFlags) -> Result<Verdict, CliError> {
+    let services = || Services::with_cache_dir(cache.dir()).map_err(CliError::Services);
     match command {
-        Command::Run {
-            file,
-            seed,
-            json,
-            junit,
-            pcap,
-            out,
-            trace_json,
-            plugins,
-        } => {
-            let plan = plan(&file, &plugins, &services)?;
-            tracing::info!(topology = %plan.name, seed, "running");
-            let (world, report) = pxelab::run(&plan, seed, &services)
-                .map_err(|e| Failure::BadInput(e.to_string()))?;
-            if tracing::enabled!(tracing::Level::DEBUG) {
-                let log = world.log().expect("the world has run");
-                for record in log.records() {
-                    let node = log.node_name(record.node);
-                    let text = pxelab::describe_record(&record.kind);
-                    tracing::debug!(time_ns = record.time_ns, node, "{text}");
-                }
-            }
-            if let Some(path) = &pcap {
-                let bytes = capture::pcapng(world.log().expect("the world has run"));
-                write_file(path, &bytes)?;
-                tracing::info!(path = %path.display(), bytes = bytes.len(), "pcapng written");
-            }
-            if let Some(path) = &trace_json {
-                let trace = web::trace_json(&plan, &world, &report);
-                write_file(path, format!("{trace}\n").as_bytes())?;
-            }
-            if let Some(dir) = &out {
-                pxelab::record::write_record(dir, &plan, &world, &report, None)
-                    .map_err(Failure::BadInput)?;
-            }
-            let checks = pxelab::run_checks(&plan.expect, &report);
-            let mut value = pxelab::report_json(&plan, &report);
-            value["passed"] = json!(checks.iter().all(|check| check.passed));
-            value["checks"] = pxelab::checks_json(&checks);
-            if let Some(path) = &junit {
-                let suite = format!("pxelab run {} seed {seed}", plan.name);
-                write_file(
-                    path,
-                    pxelab::junit_xml(&suite, &plan.name, &checks).as_bytes(),
-                )?;
-            }
-            let mut output = String::new();
-            if json_to_stdout(&json) {
-                output = format!("{value}\n");
-            } else {
-                if let Some(path) = &json {
-                    write_file(path, format!("{value}\n").as_bytes())?;
-                }
-                output.push_str(&render_report(&plan, &world, &report));
-                render_checks(&mut output, &checks);
-                if let Some(dir) = &out {
-                    let _ = writeln!(
-                        output,
-                        "record    {} (check it with `pxelab replay {}`)",
-                        dir.display(),
-                        dir.display()
-                    );
-                }
-            }
-            write_stdout(&output)?;
-            Ok(Verdict::of(&checks))
+        Command::Schema => schema(),
+        Command::Serve(args) => serve(args, cache.dir()),
+        Command::Run(args) => run(args, &services()?),
+        Command::Replay { dir } => replay(&dir, &services()?),
+        Command::Check { files } => check(&files, &services()?),
+        Command::Merge { files, junit } => merge(&files, junit.as_deref()),
+        Command::Sweep(args) => sweep(args, &services()?),
+        Command::Compare(args) => compare(args, &services()?),
+        Command::Shrink(args) => shrink(args, &services()?),
+        Command::Bench(args) => bench(args, &services()?),
+    }
+}
+
+fn schema() -> Result<Verdict, CliError> {
+    let schema = topology::schema();
+    write_stdout(&format!("{schema:#}\n"))?;
+    Ok(Verdict::Passed)
+}
+
+fn serve(args: ServeArgs, cache_dir: Option<PathBuf>) -> Result<Verdict, CliError> {
+    if !args.topologies.is_dir() {
+        return Err(CliError::NotTopologies(args.topologies));
+    }
+    let options = web::Options {
+        addr: args.addr,
+        topologies_dir: args.topologies,
+        runs_dir: args.runs,
+        cache_dir,
+    };
+    web::serve(options)?;
+    Ok(Verdict::Passed)
+}
+
+fn run(args: RunArgs, services: &Services) -> Result<Verdict, CliError> {
+    let plan = plan(&args.file, &args.overrides.plugins, services)?;
+    let seed = args.seed;
+    tracing::info!(topology = %plan.name, seed, "running");
+    let (world, report) = pxelab::run(&plan, seed, services)?;
+    let log = world.log().ok_or(CliError::NoLog)?;
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        for record in log.records() {
+            let node = log.node_name(record.node);
+            let text = pxelab::describe_record(&record.kind);
+            tracing::debug!(time_ns = record.time_ns, node, "{text}");
         }
-        Command::Replay { dir } => {
-            let replay = pxelab::record::replay(&dir, &services).map_err(Failure::BadInput)?;
-            let mut output = String::new();
-            for (node, then, now) in &replay.changed_plugins {
-                let _ = writeln!(
-                    output,
-                    "warning   plugin of {node} changed since the record: sha256 {then} then, {now} now"
-                );
-            }
-            let _ = writeln!(output, "seed      {}", replay.seed);
-            if replay.scheduled {
-                let _ = writeln!(
-                    output,
-                    "schedule  shrunk: timing draws pinned as in schedule.json"
-                );
-            }
-            let _ = writeln!(output, "recorded  {}", replay.recorded_digest);
+    }
+    if let Some(path) = &args.pcap {
+        let bytes = capture::pcapng(log);
+        write_file(path, &bytes)?;
+        tracing::info!(path = %path.display(), bytes = bytes.len(), "pcapng written");
+    }
+    if let Some(path) = &args.trace_json {
+        let trace = web::trace_json(&plan, &world, &report);
+        write_file(path, format!("{trace}\n").as_bytes())?;
+    }
+    if let Some(dir) = &args.out {
+        pxelab::record::write_record(dir, &plan, &world, &report, None)?;
+    }
+    let checks = pxelab::run_checks(&plan.expect, &report);
+    if let Some(path) = &args.report.junit {
+        let suite = format!("pxelab run {} seed {seed}", plan.name);
+        write_file(
+            path,
+            pxelab::junit_xml(&suite, &plan.name, &checks).as_bytes(),
+        )?;
+    }
+    let json = json_line(&pxelab::RunReport::of(&plan, &report).with_checks(checks.clone()))?;
+    let output = if args.report.json_to_stdout() {
+        json
+    } else {
+        if let Some(path) = &args.report.json {
+            write_file(path, json.as_bytes())?;
+        }
+        let mut output = render_report(&plan, &world, &report);
+        render_checks(&mut output, &checks);
+        if let Some(dir) = &args.out {
             let _ = writeln!(
                 output,
-                "replayed  {} ({} events)",
-                replay.digest, replay.events
-            );
-            if replay.matches() {
-                let _ = writeln!(output, "replay    ok: the same run, event for event");
-                render_checks(&mut output, &replay.checks);
-                write_stdout(&output)?;
-                return Ok(Verdict::Passed);
-            }
-            let what = if replay.digest == replay.recorded_digest {
-                "the record's events were altered: they are not what this run logs"
-            } else {
-                "DIFFERENT RUN: the digests differ"
-            };
-            let _ = writeln!(output, "replay    {what}");
-            if let Some(divergence) = &replay.divergence {
-                let _ = writeln!(output, "{divergence}");
-            }
-            write_stdout(&output)?;
-            Ok(Verdict::Failed)
-        }
-        Command::Check { files } => {
-            let mut output = String::new();
-            let mut failed = 0;
-            for file in &files {
-                let checked = topology::load(file).and_then(|plan| {
-                    pxelab::check(&plan, &services)?;
-                    Ok(plan)
-                });
-                match checked {
-                    Ok(plan) => {
-                        let _ = writeln!(output, "ok     {} ({})", file.display(), plan.name);
-                    }
-                    Err(error) => {
-                        failed += 1;
-                        let _ = writeln!(output, "error  {error}");
-                    }
-                }
-            }
-            write_stdout(&output)?;
-            if failed > 0 {
-                return Err(Failure::BadInput(format!(
-                    "{failed} of {} topologies have errors",
-                    files.len()
-                )));
-            }
-            Ok(Verdict::Passed)
-        }
-        Command::Merge { files, junit } => {
-            let mut shards = Vec::new();
-            for file in &files {
-                let text = std::fs::read_to_string(file).map_err(|e| {
-                    Failure::BadInput(format!("cannot read {}: {e}", file.display()))
-                })?;
-                let value: serde_json::Value = serde_json::from_str(&text)
-                    .map_err(|e| Failure::BadInput(format!("{}: not JSON: {e}", file.display())))?;
-                shards.push(value);
-            }
-            let merged = pxelab::merge(&shards).map_err(Failure::BadInput)?;
-            let checks: Vec<pxelab::Check> = merged["checks"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|check| pxelab::Check {
-                    name: check["name"].as_str().unwrap_or_default().to_string(),
-                    passed: check["passed"].as_bool().unwrap_or(false),
-                    detail: check["detail"].as_str().unwrap_or_default().to_string(),
-                })
-                .collect();
-            if let Some(path) = &junit {
-                let name = merged["topology"].as_str().unwrap_or_default();
-                let suite = format!(
-                    "pxelab sweep {name} seeds {}",
-                    merged["seeds"].as_str().unwrap_or_default()
-                );
-                write_file(path, pxelab::junit_xml(&suite, name, &checks).as_bytes())?;
-            }
-            write_stdout(&format!("{merged}\n"))?;
-            Ok(Verdict::of(&checks))
-        }
-        Command::Sweep {
-            file,
-            seeds,
-            jobs,
-            json,
-            junit,
-            shard,
-            check_determinism,
-            checkpoint,
-            resume,
-            plugins,
-        } => {
-            let plan = plan(&file, &plugins, &services)?;
-            let jobs = jobs.unwrap_or_else(default_jobs);
-            let selected = match shard {
-                Some((index, count)) => pxelab::shard_seeds(seeds.clone(), index, count),
-                None => seeds.clone().collect(),
-            };
-            let header = json!({
-                "pxelab_checkpoint": 1,
-                "topology_sha256": pxelab::sha256_hex(plan.source().as_bytes()),
-                "seeds": format!("{}..{}", seeds.start, seeds.end),
-                "shard": shard.map(|(k, n)| format!("{k}/{n}")),
-                "plugin_overrides": plan.plugin_overrides.iter().map(|(n, p)| json!([n, p])).collect::<Vec<_>>(),
-                "check_determinism": check_determinism,
-            });
-            let mut done = Vec::new();
-            let mut diverged = Vec::new();
-            let mut journal = match &checkpoint {
-                Some(path) if resume => {
-                    (done, diverged) = checkpoint::read(path, &header)?;
-                    Some(checkpoint::Journal::append(path)?)
-                }
-                Some(path) => Some(checkpoint::Journal::create(path, &header)?),
-                None => None,
-            };
-            let finished: std::collections::BTreeSet<u64> = done
-                .iter()
-                .map(|result: &pxelab::SeedResult| result.seed)
-                .collect();
-            let todo: Vec<u64> = selected
-                .iter()
-                .copied()
-                .filter(|seed| !finished.contains(seed))
-                .collect();
-            let stop = interrupted();
-            let mut progress = Progress::new(selected.len() as u64, done.len() as u64);
-            let started = Instant::now();
-            let options = pxelab::SweepOptions {
-                jobs,
-                check_determinism,
-                stop: Some(stop),
-            };
-            let mut journal_error = None;
-            let outcome = pxelab::sweep_observed(&plan, &todo, options, &services, &mut |result| {
-                progress.seed(result);
-                if let Some(journal) = journal.as_mut()
-                    && let Err(error) = journal.record(result)
-                {
-                    journal_error.get_or_insert(error);
-                }
-            })
-            .map_err(|e| Failure::BadInput(e.to_string()))?;
-            progress.finish();
-            if let Some(error) = journal_error {
-                return Err(error);
-            }
-            let elapsed_s = started.elapsed().as_secs_f64();
-            let ran = outcome.result.runs;
-            if let Some(journal) = journal.as_mut() {
-                for (seed, divergence) in &outcome.result.nondeterministic {
-                    journal.diverged(*seed, divergence)?;
-                }
-            }
-            done.extend(outcome.result.per_seed);
-            diverged.extend(outcome.result.nondeterministic);
-            let result = pxelab::SweepResult::from_seeds(done, diverged);
-            let mut output = String::new();
-            if !outcome.complete {
-                render_sweep(&mut output, &plan, &file, &seeds, &result, None);
-                let _ = writeln!(
-                    output,
-                    "interrupted after {} of {} seeds; no result files were written",
-                    result.runs,
-                    selected.len()
-                );
-                match &checkpoint {
-                    Some(path) => {
-                        let _ = writeln!(
-                            output,
-                            "resume with the same command and --resume (checkpoint {})",
-                            path.display()
-                        );
-                    }
-                    None => {
-                        let _ = writeln!(
-                            output,
-                            "to be able to resume, run sweeps with --checkpoint FILE"
-                        );
-                    }
-                }
-                write_stdout(&output)?;
-                return Ok(Verdict::Interrupted);
-            }
-            let value =
-                pxelab::sweep_json(&plan, &file.display().to_string(), &seeds, shard, &result);
-            let checks = match shard {
-                // A shard's verdict is the merged sweep's, made by `pxelab merge`.
-                Some(_) => pxelab::sweep_checks(&no_expectations(), &result),
-                None => pxelab::sweep_checks(&plan.expect, &result),
-            };
-            if let Some(path) = &junit {
-                let suite = format!(
-                    "pxelab sweep {} seeds {}..{}",
-                    plan.name, seeds.start, seeds.end
-                );
-                write_file(
-                    path,
-                    pxelab::junit_xml(&suite, &plan.name, &checks).as_bytes(),
-                )?;
-            }
-            if json_to_stdout(&json) {
-                output = format!("{value}\n");
-            } else {
-                if let Some(path) = &json {
-                    write_file(path, format!("{value}\n").as_bytes())?;
-                }
-                let speed = (ran, elapsed_s, jobs);
-                render_sweep(&mut output, &plan, &file, &seeds, &result, Some(speed));
-                render_checks(&mut output, &checks);
-            }
-            write_stdout(&output)?;
-            Ok(Verdict::of(&checks))
-        }
-        Command::Compare {
-            files,
-            seeds,
-            jobs,
-            json,
-        } => {
-            let jobs = jobs.unwrap_or_else(default_jobs);
-            let mut rows = Vec::new();
-            for file in &files {
-                let plan = plan(file, &[], &services)?;
-                let seeds: Vec<u64> = seeds.clone().collect();
-                let mut progress = Progress::new(seeds.len() as u64, 0);
-                progress.label = plan.name.clone();
-                let options = pxelab::SweepOptions {
-                    jobs,
-                    check_determinism: false,
-                    stop: Some(interrupted()),
-                };
-                let outcome =
-                    pxelab::sweep_observed(&plan, &seeds, options, &services, &mut |result| {
-                        progress.seed(result)
-                    })
-                    .map_err(|e| Failure::BadInput(e.to_string()))?;
-                progress.finish();
-                if !outcome.complete {
-                    eprintln!("interrupted during {}", file.display());
-                    return Ok(Verdict::Interrupted);
-                }
-                rows.push(pxelab::compare_row(
-                    &plan,
-                    &file.display().to_string(),
-                    &outcome.result,
-                ));
-            }
-            let table = pxelab::compare_table(&rows, &seeds);
-            if json_to_stdout(&json) {
-                write_stdout(&format!("{}\n", pxelab::compare_json(&rows, &seeds)))?;
-            } else {
-                if let Some(path) = &json {
-                    write_file(
-                        path,
-                        format!("{}\n", pxelab::compare_json(&rows, &seeds)).as_bytes(),
-                    )?;
-                }
-                write_stdout(&table)?;
-            }
-            Ok(Verdict::Passed)
-        }
-        Command::Shrink {
-            file,
-            seed,
-            out,
-            budget,
-            plugins,
-        } => {
-            let plan = plan(&file, &plugins, &services)?;
-            let dir =
-                out.unwrap_or_else(|| PathBuf::from(format!("shrink-{}-seed-{seed}", plan.name)));
-            let terminal = std::io::stderr().is_terminal();
-            let mut last = Instant::now();
-            let shrunk =
-                pxelab::shrink::shrink(&plan, seed, &services, budget, &mut |runs, size| {
-                    if terminal && last.elapsed().as_millis() >= 500 {
-                        last = Instant::now();
-                        eprint!("\rshrinking: {runs} runs, {size} deviations left   ");
-                    }
-                })
-                .map_err(Failure::BadInput)?;
-            if terminal {
-                eprint!("\r{:60}\r", "");
-            }
-            let schedule = pxelab::shrink::schedule_json(&shrunk.kept);
-            pxelab::record::write_record(
-                &dir,
-                &plan,
-                &shrunk.world,
-                &shrunk.report,
-                Some(&schedule),
-            )
-            .map_err(Failure::BadInput)?;
-            let mut output = String::new();
-            let _ = writeln!(output, "topology  {} ({})", plan.name, file.display());
-            let _ = writeln!(
-                output,
-                "seed      {seed}, failing: {}",
-                shrunk.failed_checks.join(", ")
-            );
-            let _ = writeln!(
-                output,
-                "shrunk    {} timing deviations from nominal down to {} in {} runs{}",
-                shrunk.original_deviations,
-                shrunk.kept.len(),
-                shrunk.runs,
-                if shrunk.minimal {
-                    ""
-                } else {
-                    " (budget reached: may not be minimal)"
-                }
-            );
-            let _ = writeln!(output, "\n{}", shrunk.explanation.trim_end());
-            let _ = writeln!(
-                output,
-                "\nrecord    {} (schedule.json lists the kept draws)",
+                "record    {} (check it with `pxelab replay {}`)",
+                dir.display(),
                 dir.display()
             );
-            let _ = writeln!(output, "replay    pxelab replay {}", dir.display());
-            write_stdout(&output)?;
-            Ok(Verdict::Passed)
         }
-        Command::Bench {
-            quick,
-            topologies,
-            json,
-        } => {
-            let options = if quick {
-                pxelab::bench::BenchOptions::quick()
-            } else {
-                pxelab::bench::BenchOptions::full()
-            };
-            if cfg!(debug_assertions) {
-                eprintln!(
-                    "note: a debug build; run `cargo run --release -- bench` for real figures"
-                );
+        output
+    };
+    write_stdout(&output)?;
+    Ok(Verdict::of(&checks))
+}
+
+fn replay(dir: &Path, services: &Services) -> Result<Verdict, CliError> {
+    let replay = pxelab::record::replay(dir, services)?;
+    let mut output = String::new();
+    for (node, then, now) in &replay.changed_plugins {
+        let _ = writeln!(
+            output,
+            "warning   plugin of {node} changed since the record: sha256 {then} then, {now} now"
+        );
+    }
+    let _ = writeln!(output, "seed      {}", replay.seed);
+    if replay.scheduled {
+        let _ = writeln!(
+            output,
+            "schedule  shrunk: timing draws pinned as in schedule.json"
+        );
+    }
+    let _ = writeln!(output, "recorded  {}", replay.recorded_digest);
+    let _ = writeln!(
+        output,
+        "replayed  {} ({} events)",
+        replay.digest, replay.events
+    );
+    if replay.matches() {
+        let _ = writeln!(output, "replay    ok: the same run, event for event");
+        render_checks(&mut output, &replay.checks);
+        write_stdout(&output)?;
+        return Ok(Verdict::Passed);
+    }
+    let what = if replay.digest == replay.recorded_digest {
+        "the record's events were altered: they are not what this run logs"
+    } else {
+        "DIFFERENT RUN: the digests differ"
+    };
+    let _ = writeln!(output, "replay    {what}");
+    if let Some(divergence) = &replay.divergence {
+        let _ = writeln!(output, "{divergence}");
+    }
+    write_stdout(&output)?;
+    Ok(Verdict::Failed)
+}
+
+fn check(files: &[PathBuf], services: &Services) -> Result<Verdict, CliError> {
+    let mut output = String::new();
+    let mut failed = 0;
+    for file in files {
+        let checked = topology::load(file).and_then(|plan| {
+            pxelab::check(&plan, services)?;
+            Ok(plan)
+        });
+        match checked {
+            Ok(plan) => {
+                let _ = writeln!(output, "ok     {} ({})", file.display(), plan.name);
             }
-            let heap = pxelab::bench::HeapProbe {
-                counting: heap::counting,
-                live_bytes: heap::live_bytes,
-            };
-            let figures =
-                pxelab::bench::bench(&topologies, &services, &options, Some(heap), &mut |what| {
-                    eprintln!("measuring {what} ...");
-                })
-                .map_err(Failure::BadInput)?;
-            let mut output = String::new();
-            let width = figures.iter().map(|f| f.name.len()).max().unwrap_or(0);
-            for figure in &figures {
-                let verdict = match (figure.met(), figure.target) {
-                    (Some(true), Some(target)) => format!("  target {} met", target_text(target)),
-                    (Some(false), Some(target)) => {
-                        format!("  target {} MISSED", target_text(target))
-                    }
-                    _ => String::new(),
-                };
-                let _ = writeln!(
-                    output,
-                    "{:<width$}  {:>14} {:<12}{verdict}\n{:<width$}  {}",
-                    figure.name,
-                    format_figure(figure.value),
-                    figure.unit,
-                    "",
-                    figure.detail
-                );
+            Err(error) => {
+                failed += 1;
+                let _ = writeln!(output, "error  {error}");
             }
-            if let Some(path) = &json {
-                let value = pxelab::bench::figures_json(&figures);
-                write_file(path, format!("{value:#}\n").as_bytes())?;
-            }
-            write_stdout(&output)?;
-            Ok(Verdict::Passed)
-        }
-        Command::Schema | Command::Serve { .. } => {
-            unreachable!("handled before the plugin host starts")
         }
     }
+    write_stdout(&output)?;
+    if failed > 0 {
+        return Err(CliError::TopologiesWithErrors {
+            failed,
+            total: files.len(),
+        });
+    }
+    Ok(Verdict::Passed)
+}
+
+/// A sweep report a shard wrote.
+fn read_sweep_report(file: &Path) -> Result<pxelab::SweepReport, CliError> {
+    let text = std::fs::read_to_string(file).map_err(|error| CliError::Read {
+        path: file.to_path_buf(),
+        error,
+    })?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|error| CliError::NotJson {
+            path: file.to_path_buf(),
+            error,
+        })?;
+    serde_json::from_value(value).map_err(|error| CliError::NotASweep {
+        path: file.to_path_buf(),
+        error,
+    })
+}
+
+fn merge(files: &[PathBuf], junit: Option<&Path>) -> Result<Verdict, CliError> {
+    let shards = files
+        .iter()
+        .map(|file| read_sweep_report(file))
+        .collect::<Result<Vec<_>, _>>()?;
+    let merged = pxelab::merge(&shards)?;
+    let checks = merged.checks.clone().unwrap_or_default();
+    if let Some(path) = junit {
+        let name = &merged.topology;
+        let suite = format!(
+            "pxelab sweep {name} seeds {}..{}",
+            merged.seeds.start, merged.seeds.end
+        );
+        write_file(path, pxelab::junit_xml(&suite, name, &checks).as_bytes())?;
+    }
+    write_stdout(&json_line(&merged)?)?;
+    Ok(Verdict::of(&checks))
+}
+
+/// A sweep's seeds with what an earlier, interrupted run of it already did.
+struct SweepPlan {
+    /// Every seed of this sweep (or shard).
+    selected: Vec<u64>,
+    /// The seeds still to run.
+    todo: Vec<u64>,
+    done: Vec<pxelab::SeedResult>,
+    diverged: Vec<(u64, String)>,
+    journal: Option<checkpoint::Journal>,
+}
+
+fn plan_sweep(args: &SweepArgs, plan: &topology::Plan) -> Result<SweepPlan, CliError> {
+    let seeds = &args.seeds.seeds;
+    let selected = match args.shard {
+        Some(shard) => pxelab::shard_seeds(seeds.clone(), shard.index, shard.count),
+        None => seeds.clone().collect(),
+    };
+    let header = checkpoint::Header::of(plan, seeds, args.shard, args.check_determinism);
+    let (mut done, mut diverged) = (Vec::new(), Vec::new());
+    let journal = match &args.checkpoint {
+        Some(path) if args.resume => {
+            (done, diverged) = checkpoint::read(path, &header)?;
+            Some(checkpoint::Journal::append(path)?)
+        }
+        Some(path) => Some(checkpoint::Journal::create(path, &header)?),
+        None => None,
+    };
+    let finished: std::collections::BTreeSet<u64> =
+        done.iter().map(|result: &pxelab::SeedResult| result.seed).collect();
+    let todo = selected
+        .iter()
+        .copied()
+        .filter(|seed| !finished.contains(seed))
+        .collect();
+    Ok(SweepPlan {
+        selected,
+        todo,
+        done,
+        diverged,
+        journal,
+    })
+}
+
+fn sweep(args: SweepArgs, services: &Services) -> Result<Verdict, CliError> {
+    let plan = plan(&args.file, &args.overrides.plugins, services)?;
+    let jobs = args.seeds.jobs();
+    let SweepPlan {
+        selected,
+        todo,
+        mut done,
+        mut diverged,
+        mut journal,
+    } = plan_sweep(&args, &plan)?;
+    let mut progress = Progress::new(selected.len() as u64, done.len() as u64);
+    let started = Instant::now();
+    let options = pxelab::SweepOptions {
+        jobs,
+        check_determinism: args.check_determinism,
+        stop: Some(interrupted()),
+    };
+    let mut journal_error = None;
+    let outcome = pxelab::sweep_observed(&plan, &todo, options, services, &mut |result| {
+        progress.seed(result);
+        if let Some(journal) = journal.as_mut()
+            && let Err(error) = journal.record(result)
+        {
+            journal_error.get_or_insert(error);
+        }
+    })?;
+    progress.finish();
+    if let Some(error) = journal_error {
+        return Err(error.into());
+    }
+    let elapsed_s = started.elapsed().as_secs_f64();
+    let ran = outcome.result.runs;
+    if let Some(journal) = journal.as_mut() {
+        for (seed, divergence) in &outcome.result.nondeterministic {
+            journal.diverged(*seed, divergence)?;
+        }
+    }
+    done.extend(outcome.result.per_seed);
+    diverged.extend(outcome.result.nondeterministic);
+    let result = pxelab::SweepResult::from_seeds(done, diverged);
+    if !outcome.complete {
+        return sweep_interrupted(&args, &plan, &result, selected.len());
+    }
+    sweep_finished(&args, &plan, &result, (ran, elapsed_s, jobs))
+}
+
+/// What an interrupted sweep prints: what finished, and how to go on.
+fn sweep_interrupted(
+    args: &SweepArgs,
+    plan: &topology::Plan,
+    result: &pxelab::SweepResult,
+    selected: usize,
+) -> Result<Verdict, CliError> {
+    let mut output = String::new();
+    render_sweep(&mut output, plan, &args.file, &args.seeds.seeds, result, None);
+    let _ = writeln!(
+        output,
+        "interrupted after {} of {selected} seeds; no result files were written",
+        result.runs,
+    );
+    match &args.checkpoint {
+        Some(path) => {
+            let _ = writeln!(
+                output,
+                "resume with the same command and --resume (checkpoint {})",
+                path.display()
+            );
+        }
+        None => {
+            let _ = writeln!(
+                output,
+                "to be able to resume, run sweeps with --checkpoint FILE"
+            );
+        }
+    }
+    write_stdout(&output)?;
+    Ok(Verdict::Interrupted)
+}
+
+/// A finished sweep's report, files and verdict; `speed` is (seeds run, seconds, jobs).
+fn sweep_finished(
+    args: &SweepArgs,
+    plan: &topology::Plan,
+    result: &pxelab::SweepResult,
+    speed: (u64, f64, usize),
+) -> Result<Verdict, CliError> {
+    let seeds = &args.seeds.seeds;
+    let file = args.file.display().to_string();
+    let report = pxelab::sweep_report(plan, &file, seeds, args.shard, result);
+    let checks = match args.shard {
+        // A shard's verdict is the merged sweep's, made by `pxelab merge`.
+        Some(_) => pxelab::sweep_checks(&no_expectations(), result),
+        None => pxelab::sweep_checks(&plan.expect, result),
+    };
+    if let Some(path) = &args.report.junit {
+        let suite = format!(
+            "pxelab sweep {} seeds {}..{}",
+            plan.name, seeds.start, seeds.end
+        );
+        write_file(
+            path,
+            pxelab::junit_xml(&suite, &plan.name, &checks).as_bytes(),
+        )?;
+    }
+    let json = json_line(&report)?;
+    let output = if args.report.json_to_stdout() {
+        json
+    } else {
+        if let Some(path) = &args.report.json {
+            write_file(path, json.as_bytes())?;
+        }
+        let mut output = String::new();
+        render_sweep(&mut output, plan, &args.file, seeds, result, Some(speed));
+        render_checks(&mut output, &checks);
+        output
+    };
+    write_stdout(&output)?;
+    Ok(Verdict::of(&checks))
+}
+
+fn compare(args: CompareArgs, services: &Services) -> Result<Verdict, CliError> {
+    let jobs = args.seeds.jobs();
+    let seeds = &args.seeds.seeds;
+    let mut rows = Vec::new();
+    for file in &args.files {
+        let plan = plan(file, &[], services)?;
+        let selected: Vec<u64> = seeds.clone().collect();
+        let mut progress = Progress::new(selected.len() as u64, 0);
+        progress.label = plan.name.clone();
+        let options = pxelab::SweepOptions {
+            jobs,
+            check_determinism: false,
+            stop: Some(interrupted()),
+        };
+        let outcome = pxelab::sweep_observed(&plan, &selected, options, services, &mut |result| {
+            progress.seed(result)
+        })?;
+        progress.finish();
+        if !outcome.complete {
+            eprintln!("interrupted during {}", file.display());
+            return Ok(Verdict::Interrupted);
+        }
+        rows.push(pxelab::compare_row(
+            &plan,
+            &file.display().to_string(),
+            &outcome.result,
+        ));
+    }
+    let json = json_line(&pxelab::compare_report(&rows, seeds))?;
+    if json_to_stdout(&args.json) {
+        write_stdout(&json)?;
+    } else {
+        if let Some(path) = &args.json {
+            write_file(path, json.as_bytes())?;
+        }
+        write_stdout(&pxelab::compare_table(&rows, seeds))?;
+    }
+    Ok(Verdict::Passed)
+}
+
+fn shrink(args: ShrinkArgs, services: &Services) -> Result<Verdict, CliError> {
+    let plan = plan(&args.file, &args.overrides.plugins, services)?;
+    let seed = args.seed;
+    let dir = args
+        .out
+        .unwrap_or_else(|| PathBuf::from(format!("shrink-{}-seed-{seed}", plan.name)));
+    let terminal = std::io::stderr().is_terminal();
+    let mut last = Instant::now();
+    let shrunk = pxelab::shrink::shrink(&plan, seed, services, args.budget, &mut |runs, size| {
+        if terminal && last.elapsed().as_millis() >= 500 {
+            last = Instant::now();
+            eprint!("\rshrinking: {runs} runs, {size} deviations left   ");
+        }
+    })
+    .map_err(CliError::Shrink)?;
+    if terminal {
+        eprint!("\r{:60}\r", "");
+    }
+    let schedule = pxelab::shrink::schedule_json(&shrunk.kept);
+    pxelab::record::write_record(
+        &dir,
+        &plan,
+        &shrunk.world,
+        &shrunk.report,
+        Some(&schedule),
+    )?;
+    let mut output = String::new();
+    let _ = writeln!(output, "topology  {} ({})", plan.name, args.file.display());
+    let _ = writeln!(
+        output,
+        "seed      {seed}, failing: {}",
+        shrunk.failed_checks.join(", ")
+    );
+    let _ = writeln!(
+        output,
+        "shrunk    {} timing deviations from nominal down to {} in {} runs{}",
+        shrunk.original_deviations,
+        shrunk.kept.len(),
+        shrunk.runs,
+        if shrunk.minimal {
+            ""
+        } else {
+            " (budget reached: may not be minimal)"
+        }
+    );
+    let _ = writeln!(output, "\n{}", shrunk.explanation.trim_end());
+    let _ = writeln!(
+        output,
+        "\nrecord    {} (schedule.json lists the kept draws)",
+        dir.display()
+    );
+    let _ = writeln!(output, "replay    pxelab replay {}", dir.display());
+    write_stdout(&output)?;
+    Ok(Verdict::Passed)
+}
+
+fn bench(args: BenchArgs, services: &Services) -> Result<Verdict, CliError> {
+    let options = if args.quick {
+        pxelab::bench::BenchOptions::quick()
+    } else {
+        pxelab::bench::BenchOptions::full()
+    };
+    if cfg!(debug_assertions) {
+        eprintln!("note: a debug build; run `cargo run --release -- bench` for real figures");
+    }
+    let heap = pxelab::bench::HeapProbe {
+        counting: heap::counting,
+        live_bytes: heap::live_bytes,
+    };
+    let figures =
+        pxelab::bench::bench(&args.topologies, services, &options, Some(heap), &mut |what| {
+            eprintln!("measuring {what} ...");
+        })?;
+    let mut output = String::new();
+    let width = figures.iter().map(|f| f.name.len()).max().unwrap_or(0);
+    for figure in &figures {
+        let verdict = match (figure.met(), figure.target) {
+            (Some(true), Some(target)) => format!("  target {} met", target_text(target)),
+            (Some(false), Some(target)) => {
+                format!("  target {} MISSED", target_text(target))
+            }
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            output,
+            "{:<width$}  {:>14} {:<12}{verdict}\n{:<width$}  {}",
+            figure.name,
+            format_figure(figure.value),
+            figure.unit,
+            "",
+            figure.detail
+        );
+    }
+    if let Some(path) = &args.json {
+        write_file(path, json_pretty(&figures)?.as_bytes())?;
+    }
+    write_stdout(&output)?;
+    Ok(Verdict::Passed)
 }
 
 fn target_text(target: pxelab::bench::Target) -> String {
@@ -1049,11 +1109,96 @@ impl Progress {
 /// is ignored on `--resume`.
 mod checkpoint {
     use std::io::Write as _;
+    use std::ops::Range;
     use std::path::{Path, PathBuf};
 
-    use serde_json::{Value, json};
+    use pxelab::{SeedResult, Shard};
+    use serde::{Deserialize, Serialize};
+    use serde_json::Value;
 
-    use super::Failure;
+    /// The first line: what the sweep is, so `--resume` refuses another sweep's checkpoint.
+    #[derive(Serialize, Deserialize)]
+    pub struct Header {
+        /// The journal format, 1.
+        pxelab_checkpoint: u64,
+        topology_sha256: String,
+        /// `A..B`.
+        seeds: String,
+        shard: Option<Shard>,
+        plugin_overrides: Vec<(String, String)>,
+        check_determinism: bool,
+    }
+
+    impl Header {
+        pub fn of(
+            plan: &topology::Plan,
+            seeds: &Range<u64>,
+            shard: Option<Shard>,
+            check_determinism: bool,
+        ) -> Header {
+            Header {
+                pxelab_checkpoint: 1,
+                topology_sha256: pxelab::sha256_hex(plan.source().as_bytes()),
+                seeds: format!("{}..{}", seeds.start, seeds.end),
+                shard,
+                plugin_overrides: plan.plugin_overrides.clone(),
+                check_determinism,
+            }
+        }
+    }
+
+    /// A seed whose two runs differed.
+    #[derive(Serialize, Deserialize)]
+    struct Diverged {
+        diverged: u64,
+        #[serde(default)]
+        divergence: String,
+    }
+
+    #[derive(Debug)]
+    pub enum CheckpointError {
+        Io { path: PathBuf, error: std::io::Error },
+        CannotResume { path: PathBuf, error: std::io::Error },
+        NotACheckpoint(PathBuf),
+        /// The checkpoint of another sweep; `differs` names the header fields that differ.
+        OtherSweep { path: PathBuf, differs: Vec<&'static str> },
+    }
+
+    impl std::fmt::Display for CheckpointError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match self {
+                CheckpointError::Io { path, error } => {
+                    write!(f, "checkpoint {}: {error}", path.display())
+                }
+                CheckpointError::CannotResume { path, error } => write!(
+                    f,
+                    "cannot resume from {}: {error} (start the sweep with --checkpoint {} and without --resume)",
+                    path.display(),
+                    path.display()
+                ),
+                CheckpointError::NotACheckpoint(path) => {
+                    write!(f, "{} is not a pxelab sweep checkpoint", path.display())
+                }
+                CheckpointError::OtherSweep { path, differs } => write!(
+                    f,
+                    "{} is the checkpoint of another sweep (it differs in: {}); run this sweep without --resume, or with the options it was started with",
+                    path.display(),
+                    if differs.is_empty() {
+                        "its format".to_string()
+                    } else {
+                        differs.join(", ")
+                    }
+                ),
+            }
+        }
+    }
+
+    impl std::error::Error for CheckpointError {}
+
+    /// Lines as the journal has always had them: through `Value`, keys sorted.
+    fn line_of(value: &impl Serialize) -> Value {
+        serde_json::to_value(value).unwrap_or(Value::Null)
+    }
 
     pub struct Journal {
         file: std::fs::File,
@@ -1061,16 +1206,16 @@ mod checkpoint {
     }
 
     impl Journal {
-        pub fn create(path: &Path, header: &Value) -> Result<Journal, Failure> {
+        pub fn create(path: &Path, header: &Header) -> Result<Journal, CheckpointError> {
             let mut journal = Journal {
                 file: std::fs::File::create(path).map_err(|e| cannot(path, e))?,
                 path: path.to_path_buf(),
             };
-            journal.line(header)?;
+            journal.line(&line_of(header))?;
             Ok(journal)
         }
 
-        pub fn append(path: &Path) -> Result<Journal, Failure> {
+        pub fn append(path: &Path) -> Result<Journal, CheckpointError> {
             let file = std::fs::OpenOptions::new()
                 .append(true)
                 .open(path)
@@ -1081,15 +1226,18 @@ mod checkpoint {
             })
         }
 
-        pub fn record(&mut self, result: &pxelab::SeedResult) -> Result<(), Failure> {
-            self.line(&result.to_json())
+        pub fn record(&mut self, result: &SeedResult) -> Result<(), CheckpointError> {
+            self.line(&line_of(result))
         }
 
-        pub fn diverged(&mut self, seed: u64, divergence: &str) -> Result<(), Failure> {
-            self.line(&json!({"diverged": seed, "divergence": divergence}))
+        pub fn diverged(&mut self, seed: u64, divergence: &str) -> Result<(), CheckpointError> {
+            self.line(&line_of(&Diverged {
+                diverged: seed,
+                divergence: divergence.to_string(),
+            }))
         }
 
-        fn line(&mut self, value: &Value) -> Result<(), Failure> {
+        fn line(&mut self, value: &Value) -> Result<(), CheckpointError> {
             let mut text = value.to_string();
             text.push('\n');
             self.file
@@ -1098,35 +1246,31 @@ mod checkpoint {
         }
     }
 
-    fn cannot(path: &Path, error: std::io::Error) -> Failure {
-        Failure::BadInput(format!("checkpoint {}: {error}", path.display()))
+    fn cannot(path: &Path, error: std::io::Error) -> CheckpointError {
+        CheckpointError::Io {
+            path: path.to_path_buf(),
+            error,
+        }
     }
 
     /// The seeds a checkpoint says are done, after checking it belongs to this sweep.
     #[allow(clippy::type_complexity)]
     pub fn read(
         path: &Path,
-        header: &Value,
-    ) -> Result<(Vec<pxelab::SeedResult>, Vec<(u64, String)>), Failure> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Failure::BadInput(format!(
-                "cannot resume from {}: {e} (start the sweep with --checkpoint {} and without --resume)",
-                path.display(),
-                path.display()
-            ))
+        header: &Header,
+    ) -> Result<(Vec<SeedResult>, Vec<(u64, String)>), CheckpointError> {
+        let text = std::fs::read_to_string(path).map_err(|error| CheckpointError::CannotResume {
+            path: path.to_path_buf(),
+            error,
         })?;
         let mut lines = text.lines();
         let first: Value = lines
             .next()
             .and_then(|line| serde_json::from_str(line).ok())
-            .ok_or_else(|| {
-                Failure::BadInput(format!(
-                    "{} is not a pxelab sweep checkpoint",
-                    path.display()
-                ))
-            })?;
-        if first != *header {
-            let differs: Vec<&str> = [
+            .ok_or_else(|| CheckpointError::NotACheckpoint(path.to_path_buf()))?;
+        let header = line_of(header);
+        if first != header {
+            let differs: Vec<&'static str> = [
                 "topology_sha256",
                 "seeds",
                 "shard",
@@ -1136,15 +1280,10 @@ mod checkpoint {
             .into_iter()
             .filter(|key| first[*key] != header[*key])
             .collect();
-            return Err(Failure::BadInput(format!(
-                "{} is the checkpoint of another sweep (it differs in: {}); run this sweep without --resume, or with the options it was started with",
-                path.display(),
-                if differs.is_empty() {
-                    "its format".to_string()
-                } else {
-                    differs.join(", ")
-                }
-            )));
+            return Err(CheckpointError::OtherSweep {
+                path: path.to_path_buf(),
+                differs,
+            });
         }
         let mut done = Vec::new();
         let mut diverged = Vec::new();
@@ -1154,10 +1293,9 @@ mod checkpoint {
             let Ok(value) = serde_json::from_str::<Value>(line) else {
                 continue;
             };
-            if let Some(seed) = value["diverged"].as_u64() {
-                let divergence = value["divergence"].as_str().unwrap_or_default().to_string();
-                diverged.push((seed, divergence));
-            } else if let Some(result) = pxelab::SeedResult::from_json(&value)
+            if let Ok(entry) = serde_json::from_value::<Diverged>(value.clone()) {
+                diverged.push((entry.diverged, entry.divergence));
+            } else if let Ok(result) = serde_json::from_value::<SeedResult>(value)
                 && seen.insert(result.seed)
             {
                 done.push(result);
@@ -1166,9 +1304,10 @@ mod checkpoint {
         Ok((done, diverged))
     }
 }
+
 /// Writes the whole result at once. A reader that went away (`pxelab run ... | head`) is not an
 /// error worth a message; any other write failure is.
-fn write_stdout(output: &str) -> Result<(), Failure> {
+fn write_stdout(output: &str) -> Result<(), CliError> {
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(output.as_bytes())
@@ -1176,9 +1315,7 @@ fn write_stdout(output: &str) -> Result<(), Failure> {
     {
         Ok(()) => Ok(()),
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(error) => Err(Failure::Internal(format!(
-            "cannot write the result: {error}"
-        ))),
+        Err(error) => Err(CliError::Stdout(error)),
     }
 }
 

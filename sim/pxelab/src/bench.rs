@@ -2,7 +2,7 @@
 //! baseline measured in the same process (the bare event loop, or one job), never against a
 //! number from another machine.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use engine::app::{AppContext, Datagram, Effect, Input};
@@ -10,7 +10,7 @@ use engine::log::Kind;
 use engine::tap::Tap;
 use engine::world::{Attachment, LanConfig, Limits};
 use engine::{Node, World};
-use serde_json::{Value, json};
+use serde::Serialize;
 use smoltcp::wire::EthernetAddress;
 use topology::{Plan, ServiceFactory};
 
@@ -57,7 +57,8 @@ impl BenchOptions {
     }
 }
 
-/// One measured figure, with the target it is held to, if any.
+/// One measured figure, with the target it is held to, if any. Its JSON (`bench --json`)
+/// also says whether the target was met.
 #[derive(Clone, Debug)]
 pub struct Figure {
     pub name: String,
@@ -68,10 +69,35 @@ pub struct Figure {
     pub target: Option<Target>,
 }
 
-#[derive(Clone, Copy, Debug)]
+/// Written `{"at_least": N}` or `{"at_most": N}`.
+#[derive(Clone, Copy, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Target {
     AtLeast(f64),
     AtMost(f64),
+}
+
+impl Serialize for Figure {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Written<'a> {
+            name: &'a str,
+            value: f64,
+            unit: &'a str,
+            detail: &'a str,
+            target: Option<Target>,
+            met: Option<bool>,
+        }
+        Written {
+            name: &self.name,
+            value: self.value,
+            unit: self.unit,
+            detail: &self.detail,
+            target: self.target,
+            met: self.met(),
+        }
+        .serialize(serializer)
+    }
 }
 
 impl Figure {
@@ -144,32 +170,90 @@ fn bare_loop(events: u64) -> (f64, u64) {
     )
 }
 
+/// Why the benchmark could not measure.
+#[derive(Debug)]
+pub enum BenchError {
+    /// A shipped topology does not load or run.
+    Topology(topology::Error),
+    /// The boot-storm file cannot be read.
+    CannotRead { path: PathBuf, error: std::io::Error },
+    /// The boot-storm file has no `count: 100` line to resize.
+    StormUnsized { path: PathBuf },
+    /// The plugin could not be instantiated or failed a call.
+    Plugin(String),
+    /// The KB run gave no DISCOVER to take as the plugin's input.
+    NoDiscover(String),
+    /// The native DHCP baseline could not decode or encode.
+    Dhcp(String),
+    /// dhcp-server answered `discovers` DISCOVERs with `offers` OFFERs.
+    OfferCount { offers: u64, discovers: u64 },
+}
+
+impl std::fmt::Display for BenchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BenchError::Topology(error) => write!(f, "{error}"),
+            BenchError::CannotRead { path, error } => {
+                write!(f, "cannot read {}: {error}", path.display())
+            }
+            BenchError::StormUnsized { path } => write!(
+                f,
+                "{}: the bench sizes the storm by rewriting its `count: 100` line, which is missing",
+                path.display()
+            ),
+            BenchError::Plugin(message)
+            | BenchError::NoDiscover(message)
+            | BenchError::Dhcp(message) => write!(f, "{message}"),
+            BenchError::OfferCount { offers, discovers } => write!(
+                f,
+                "dhcp-server sent {offers} OFFERs for {discovers} DISCOVERs"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BenchError {}
+
+impl From<topology::Error> for BenchError {
+    fn from(error: topology::Error) -> BenchError {
+        BenchError::Topology(error)
+    }
+}
+
+impl From<engine::app::Failure> for BenchError {
+    fn from(failure: engine::app::Failure) -> BenchError {
+        BenchError::Plugin(failure.to_string())
+    }
+}
+
 /// A topology file's plan with `count: 100` of its clients replaced by `clients`, and with
 /// `without_helpers`, no relays: the clients' DISCOVERs reach no server, so every event is a
 /// native one (client retransmissions, HSRP, LAN deliveries).
-fn storm_plan(path: &Path, clients: u32, without_helpers: bool) -> Result<Plan, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+fn storm_plan(path: &Path, clients: u32, without_helpers: bool) -> Result<Plan, BenchError> {
+    let text = std::fs::read_to_string(path).map_err(|error| BenchError::CannotRead {
+        path: path.to_path_buf(),
+        error,
+    })?;
     if !text.contains("count: 100\n") {
-        return Err(format!(
-            "{}: the bench sizes the storm by rewriting its `count: 100` line, which is missing",
-            path.display()
-        ));
+        return Err(BenchError::StormUnsized {
+            path: path.to_path_buf(),
+        });
     }
     let mut text = text.replacen("count: 100\n", &format!("count: {clients}\n"), 1);
     if without_helpers {
         text = text.replace("helpers: [10.2.0.10, 10.2.0.20]", "helpers: []");
     }
-    topology::parse(path, &text).map_err(|e| e.to_string())
+    Ok(topology::parse(path, &text)?)
 }
 
 /// A DISCOVER as the DHCP server receives it, taken from a real run of `plan`.
-fn relayed_discover(plan: &Plan, services: &Services) -> Result<Datagram, String> {
-    let (world, _) = crate::run(plan, 7, services).map_err(|e| e.to_string())?;
-    let log = world.log().ok_or("no log")?;
+fn relayed_discover(plan: &Plan, services: &Services) -> Result<Datagram, BenchError> {
+    let (world, _) = crate::run(plan, 7, services)?;
+    let no = |what: &str| BenchError::NoDiscover(what.to_string());
+    let log = world.log().ok_or_else(|| no("no log"))?;
     let dhcp = world
         .node_id("dhcp")
-        .ok_or("no `dhcp` server in the topology")?;
+        .ok_or_else(|| no("no `dhcp` server in the topology"))?;
     for record in log.records() {
         let Kind::Receive { frame, .. } = &record.kind else {
             continue;
@@ -177,7 +261,7 @@ fn relayed_discover(plan: &Plan, services: &Services) -> Result<Datagram, String
         if record.node != dhcp {
             continue;
         }
-        let parsed = engine::frame::parse(frame).map_err(|e| format!("{e:?}"))?;
+        let parsed = engine::frame::parse(frame).map_err(|e| no(&format!("{e:?}")))?;
         if let (Some(ip), Some((udp, payload))) = (parsed.ipv4, parsed.udp) {
             return Ok(Datagram {
                 src: std::net::SocketAddrV4::new(ip.src_addr, udp.src_port),
@@ -186,7 +270,7 @@ fn relayed_discover(plan: &Plan, services: &Services) -> Result<Datagram, String
             });
         }
     }
-    Err("the run delivered no DHCP message to `dhcp`".to_string())
+    Err(no("the run delivered no DHCP message to `dhcp`"))
 }
 
 /// Timed batches for the short measurements, reported as their median.
@@ -196,10 +280,11 @@ const RUNS: u64 = 3;
 
 /// What dhcp-server does with a DISCOVER, minus the plugin: decode it, build the OFFER with the
 /// same options, encode it.
-fn native_offer(payload: &[u8]) -> Result<Vec<u8>, String> {
+fn native_offer(payload: &[u8]) -> Result<Vec<u8>, BenchError> {
     use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode};
     use dhcproto::{Decodable, Decoder, Encodable, Encoder};
-    let request = Message::decode(&mut Decoder::new(payload)).map_err(|e| e.to_string())?;
+    let request = Message::decode(&mut Decoder::new(payload))
+        .map_err(|e| BenchError::Dhcp(e.to_string()))?;
     let mut reply = Message::default();
     reply
         .set_opcode(Opcode::BootReply)
@@ -224,7 +309,7 @@ fn native_offer(payload: &[u8]) -> Result<Vec<u8>, String> {
     let mut buffer = Vec::with_capacity(300);
     reply
         .encode(&mut Encoder::new(&mut buffer))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| BenchError::Dhcp(e.to_string()))?;
     Ok(buffer)
 }
 
@@ -243,10 +328,28 @@ pub fn bench(
     options: &BenchOptions,
     heap: Option<HeapProbe>,
     progress: &mut dyn FnMut(&str),
-) -> Result<Vec<Figure>, String> {
+) -> Result<Vec<Figure>, BenchError> {
     let mut figures = Vec::new();
-
     progress("bare event loop");
+    let bare_ns = bench_bare_loop(options, &mut figures);
+    let kb = topology::load(&topologies.join("kb2510665.yaml"))?;
+    progress("per-seed fixed cost");
+    bench_builds(&kb, services, options, &mut figures)?;
+    bench_sweeps(&kb, services, options, progress, &mut figures)?;
+    progress("plugin call per datagram");
+    bench_plugin(&kb, services, options, bare_ns, &mut figures)?;
+    let storm = topologies.join("boot-storm.yaml");
+    for &clients in &options.storm_clients {
+        progress(&format!("boot storm, {clients} clients, no relays"));
+        bench_native_storm(&storm, clients, services, bare_ns, &mut figures)?;
+        progress(&format!("boot storm, {clients} clients"));
+        bench_storm(&storm, clients, services, heap, &mut figures)?;
+    }
+    Ok(figures)
+}
+
+/// The bare loop's ns per event: the baseline of the native figures.
+fn bench_bare_loop(options: &BenchOptions, figures: &mut Vec<Figure>) -> f64 {
     // The fastest of a few runs, here and for the native events it is the baseline of: on a
     // shared machine the fastest run is the one least disturbed.
     let (bare_ns, bare_events) = (0..RUNS)
@@ -260,10 +363,17 @@ pub fn bench(
         detail: format!("{bare_events} timer events through queue, dispatch and log, fastest of {RUNS} runs: the baseline"),
         target: None,
     });
+    bare_ns
+}
 
-    let kb = topology::load(&topologies.join("kb2510665.yaml")).map_err(|e| e.to_string())?;
-    progress("per-seed fixed cost");
-    crate::run(&kb, 0, services).map_err(|e| e.to_string())?; // plugins compiled and cached
+/// The per-seed fixed cost: building the KB world.
+fn bench_builds(
+    kb: &Plan,
+    services: &Services,
+    options: &BenchOptions,
+    figures: &mut Vec<Figure>,
+) -> Result<(), BenchError> {
+    crate::run(kb, 0, services)?; // plugins compiled and cached
     // Short batches, their median: one batch is a few milliseconds, which a noisy neighbour
     // can double.
     let mut batch_us = Vec::new();
@@ -271,7 +381,7 @@ pub fn bench(
     for batch in 0..BATCHES {
         let started = Instant::now();
         for seed in batch * per_batch..(batch + 1) * per_batch {
-            let world = kb.build(seed, services).map_err(|e| e.to_string())?;
+            let world = kb.build(seed, services)?;
             std::hint::black_box(&world);
         }
         batch_us.push(started.elapsed().as_secs_f64() * 1e6 / per_batch as f64);
@@ -289,7 +399,17 @@ pub fn bench(
         ),
         target: Some(Target::AtMost(100.0)),
     });
+    Ok(())
+}
 
+/// The KB sweep with 1 and with 2 jobs, and their ratio.
+fn bench_sweeps(
+    kb: &Plan,
+    services: &Services,
+    options: &BenchOptions,
+    progress: &mut dyn FnMut(&str),
+    figures: &mut Vec<Figure>,
+) -> Result<(), BenchError> {
     let seeds: Vec<u64> = (0..options.sweep_seeds).collect();
     let mut rates = Vec::new();
     for jobs in [1, 2] {
@@ -300,8 +420,7 @@ pub fn bench(
             check_determinism: false,
             stop: None,
         };
-        let outcome =
-            sweep_observed(&kb, &seeds, sweep, services, &mut |_| {}).map_err(|e| e.to_string())?;
+        let outcome = sweep_observed(kb, &seeds, sweep, services, &mut |_| {})?;
         let rate = per_second(outcome.result.runs, started.elapsed());
         rates.push(rate);
         figures.push(Figure {
@@ -325,9 +444,11 @@ pub fn bench(
         ),
         target: Some(Target::AtLeast(1.8)),
     });
+    Ok(())
+}
 
-    progress("plugin call per datagram");
-    let discover = relayed_discover(&kb, services)?;
+/// A dhcp-server instance as the KB topology's `dhcp` runs it, started.
+fn started_dhcp_server(services: &Services) -> Result<Box<dyn engine::App>, BenchError> {
     let mut app = services
         .create(
             "dhcp",
@@ -340,26 +461,97 @@ pub fn bench(
             ],
             engine::Stream::new(0, "bench", "plugin"),
         )
-        .map_err(|e| e.to_string())?;
-    let own_ip = std::net::Ipv4Addr::new(10, 2, 0, 10);
-    let mut effects = Vec::new();
-    let cx = AppContext { now_ns: 0, own_ip };
-    app.handle(&cx, Input::Start, &mut effects)
-        .map_err(|e| e.to_string())?;
-    // The host's share: the same datagram to a port the plugin returns from at once.
+        .map_err(BenchError::Plugin)?;
+    let cx = AppContext {
+        now_ns: 0,
+        own_ip: DHCP_IP,
+    };
+    app.handle(&cx, Input::Start, &mut Vec::new())?;
+    Ok(app)
+}
+
+const DHCP_IP: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 2, 0, 10);
+
+/// Nanoseconds per call of `discover` sent to a port the plugin returns from at once: the
+/// host's share of a call.
+fn host_share_ns(
+    app: &mut dyn engine::App,
+    discover: &Datagram,
+    calls: u64,
+) -> Result<f64, BenchError> {
     let ignored = Datagram {
         dst: std::net::SocketAddrV4::new(*discover.dst.ip(), 9),
         ..discover.clone()
     };
+    let cx = AppContext {
+        now_ns: 0,
+        own_ip: DHCP_IP,
+    };
+    let mut effects = Vec::new();
     let started = Instant::now();
-    for _ in 0..options.plugin_datagrams {
+    for _ in 0..calls {
         effects.clear();
-        app.handle(&cx, Input::Datagram(&ignored), &mut effects)
-            .map_err(|e| e.to_string())?;
+        app.handle(&cx, Input::Datagram(&ignored), &mut effects)?;
     }
-    let empty_ns = started.elapsed().as_nanos() as f64 / options.plugin_datagrams.max(1) as f64;
-    // The whole job: DISCOVERs from 1,000 clients in turn, each followed by the timer call that
-    // sends its OFFER once the processing delay is over.
+    Ok(started.elapsed().as_nanos() as f64 / calls.max(1) as f64)
+}
+
+/// Nanoseconds per DISCOVER handled (the DISCOVER, then the timer call that sends its OFFER),
+/// checking every DISCOVER got its OFFER.
+fn plugin_call_ns(
+    app: &mut dyn engine::App,
+    datagrams: &[Datagram],
+    calls: u64,
+) -> Result<f64, BenchError> {
+    let mut effects = Vec::new();
+    let mut offers = 0u64;
+    let started = Instant::now();
+    for call in 0..calls {
+        let cx = AppContext {
+            now_ns: call * 1_000_000,
+            own_ip: DHCP_IP,
+        };
+        effects.clear();
+        let datagram = &datagrams[(call % datagrams.len() as u64) as usize];
+        app.handle(&cx, Input::Datagram(datagram), &mut effects)?;
+        let timers: Vec<u64> = effects
+            .iter()
+            .filter_map(|effect| match effect {
+                Effect::SetTimer { token, .. } => Some(*token),
+                _ => None,
+            })
+            .collect();
+        for token in timers {
+            app.handle(&cx, Input::Timer(token), &mut effects)?;
+        }
+        offers += effects
+            .iter()
+            .filter(|effect| matches!(effect, Effect::Send(_)))
+            .count() as u64;
+    }
+    let call_ns = started.elapsed().as_nanos() as f64 / calls.max(1) as f64;
+    if offers != calls {
+        return Err(BenchError::OfferCount {
+            offers,
+            discovers: calls,
+        });
+    }
+    Ok(call_ns)
+}
+
+/// A plugin call per datagram: the host's share, the whole job, and the native floor.
+fn bench_plugin(
+    kb: &Plan,
+    services: &Services,
+    options: &BenchOptions,
+    bare_ns: f64,
+    figures: &mut Vec<Figure>,
+) -> Result<(), BenchError> {
+    let calls = options.plugin_datagrams;
+    let discover = relayed_discover(kb, services)?;
+    let mut app = started_dhcp_server(services)?;
+    let empty_ns = host_share_ns(app.as_mut(), &discover, calls)?;
+    // The whole job: DISCOVERs from 1,000 clients in turn.
     let clients = 1000;
     let datagrams: Vec<Datagram> = (0..clients)
         .map(|n: u32| {
@@ -370,55 +562,21 @@ pub fn bench(
             datagram
         })
         .collect();
-    let mut offers = 0u64;
-    let started = Instant::now();
-    for call in 0..options.plugin_datagrams {
-        let cx = AppContext {
-            now_ns: call * 1_000_000,
-            own_ip,
-        };
-        effects.clear();
-        let datagram = &datagrams[(call % u64::from(clients)) as usize];
-        app.handle(&cx, Input::Datagram(datagram), &mut effects)
-            .map_err(|e| e.to_string())?;
-        let timers: Vec<u64> = effects
-            .iter()
-            .filter_map(|effect| match effect {
-                Effect::SetTimer { token, .. } => Some(*token),
-                _ => None,
-            })
-            .collect();
-        for token in timers {
-            app.handle(&cx, Input::Timer(token), &mut effects)
-                .map_err(|e| e.to_string())?;
-        }
-        offers += effects
-            .iter()
-            .filter(|effect| matches!(effect, Effect::Send(_)))
-            .count() as u64;
-    }
-    let call_ns = started.elapsed().as_nanos() as f64 / options.plugin_datagrams.max(1) as f64;
-    if offers != options.plugin_datagrams {
-        return Err(format!(
-            "dhcp-server sent {offers} OFFERs for {} DISCOVERs",
-            options.plugin_datagrams
-        ));
-    }
+    let call_ns = plugin_call_ns(app.as_mut(), &datagrams, calls)?;
     // The floor for any server built on dhcproto: the same DISCOVERs decoded and an OFFER
     // built and encoded, natively, with no plugin around them.
     let started = Instant::now();
-    for call in 0..options.plugin_datagrams {
+    for call in 0..calls {
         let payload = &datagrams[(call % u64::from(clients)) as usize].payload;
         std::hint::black_box(native_offer(std::hint::black_box(payload))?);
     }
-    let native_ns = started.elapsed().as_nanos() as f64 / options.plugin_datagrams.max(1) as f64;
+    let native_ns = started.elapsed().as_nanos() as f64 / calls.max(1) as f64;
     figures.push(Figure {
         name: "plugin call, host share".into(),
         value: empty_ns / 1000.0,
         unit: "us",
         detail: format!(
-            "the DISCOVER to a port dhcp-server returns from at once: component call, payload copy, fuel; {} calls ({:.1}x the bare event)",
-            options.plugin_datagrams,
+            "the DISCOVER to a port dhcp-server returns from at once: component call, payload copy, fuel; {calls} calls ({:.1}x the bare event)",
             empty_ns / bare_ns
         ),
         target: None,
@@ -428,8 +586,7 @@ pub fn bench(
         value: call_ns / 1000.0,
         unit: "us",
         detail: format!(
-            "a relayed DISCOVER (one of {clients} clients) into dhcp-server and the timer call that sends its OFFER, {} of each; {:.0}% host share, {:.0}x the bare event",
-            options.plugin_datagrams,
+            "a relayed DISCOVER (one of {clients} clients) into dhcp-server and the timer call that sends its OFFER, {calls} of each; {:.0}% host share, {:.0}x the bare event",
             200.0 * empty_ns / call_ns,
             call_ns / bare_ns
         ),
@@ -445,88 +602,104 @@ pub fn bench(
         ),
         target: None,
     });
-
-    let storm = topologies.join("boot-storm.yaml");
-    for &clients in &options.storm_clients {
-        progress(&format!("boot storm, {clients} clients, no relays"));
-        let plan = storm_plan(&storm, clients, true)?;
-        let mut native_ns = f64::INFINITY;
-        let mut events = 0;
-        for _ in 0..RUNS {
-            let storm = storm_run(&plan, services)?;
-            events = storm.events;
-            native_ns = native_ns.min(storm.elapsed.as_nanos() as f64 / events.max(1) as f64);
-        }
-        figures.push(Figure {
-            name: format!("native event, {clients} clients"),
-            value: native_ns / bare_ns,
-            unit: "x bare",
-            detail: format!(
-                "{native_ns:.0} ns/event over {events} client, router and LAN events (the storm with no relays; fastest of {RUNS} runs)"
-            ),
-            target: Some(Target::AtMost(10.0)),
-        });
-
-        progress(&format!("boot storm, {clients} clients"));
-        let plan = storm_plan(&storm, clients, false)?;
-        let idle_bytes = heap.map(|heap| {
-            (heap.counting)(true);
-            let before = (heap.live_bytes)();
-            let world = plan.build(1, services);
-            let after = (heap.live_bytes)();
-            (heap.counting)(false);
-            drop(world);
-            after.saturating_sub(before)
-        });
-        let Storm {
-            events,
-            elapsed,
-            sim_ns,
-            peak_kib: memory,
-            booted,
-        } = storm_run(&plan, services)?;
-        let booted_detail = format!(
-            "{booted} of {clients} clients booted; {events} events, {:.3} s simulated, {:.2} s wall ({:.3} s wall per simulated s)",
-            sim_ns as f64 / 1e9,
-            elapsed.as_secs_f64(),
-            elapsed.as_secs_f64() / (sim_ns as f64 / 1e9).max(1e-9)
-        );
-        figures.push(Figure {
-            name: format!("boot storm, {clients} clients"),
-            value: per_second(events, elapsed),
-            unit: "events/s",
-            detail: booted_detail,
-            target: (clients >= 10_000).then_some(Target::AtLeast(2_000_000.0)),
-        });
-        if let Some(peak_kib) = memory {
-            figures.push(Figure {
-                name: format!("peak memory, {clients} clients"),
-                value: peak_kib as f64 / 1024.0,
-                unit: "MiB",
-                detail: format!(
-                    "resident, during the run: {:.0} KiB per client, the event log holding {events} events",
-                    peak_kib as f64 / clients as f64
-                ),
-                target: None,
-            });
-        }
-        if let Some(bytes) = idle_bytes {
-            figures.push(Figure {
-                name: format!("idle client memory, {clients} clients"),
-                value: bytes as f64 / clients as f64,
-                unit: "bytes/client",
-                detail:
-                    "heap of the built world before it runs (plugin instances included), per client"
-                        .to_string(),
-                target: Some(Target::AtMost(2048.0)),
-            });
-        }
-    }
-    Ok(figures)
+    Ok(())
 }
 
-/// Builds and runs a storm: (events, wall time of the run, simulated ns, peak resident
-/// memory in KiB).
+/// The storm with no relays: native events only, against the bare loop.
+fn bench_native_storm(
+    storm: &Path,
+    clients: u32,
+    services: &Services,
+    bare_ns: f64,
+    figures: &mut Vec<Figure>,
+) -> Result<(), BenchError> {
+    let plan = storm_plan(storm, clients, true)?;
+    let mut native_ns = f64::INFINITY;
+    let mut events = 0;
+    for _ in 0..RUNS {
+        let storm = storm_run(&plan, services)?;
+        events = storm.events;
+        native_ns = native_ns.min(storm.elapsed.as_nanos() as f64 / events.max(1) as f64);
+    }
+    figures.push(Figure {
+        name: format!("native event, {clients} clients"),
+        value: native_ns / bare_ns,
+        unit: "x bare",
+        detail: format!(
+            "{native_ns:.0} ns/event over {events} client, router and LAN events (the storm with no relays; fastest of {RUNS} runs)"
+        ),
+        target: Some(Target::AtMost(10.0)),
+    });
+    Ok(())
+}
+
+/// Heap bytes of `plan`'s world built and not yet run.
+fn idle_bytes(plan: &Plan, services: &Services, heap: HeapProbe) -> u64 {
+    (heap.counting)(true);
+    let before = (heap.live_bytes)();
+    let world = plan.build(1, services);
+    let after = (heap.live_bytes)();
+    (heap.counting)(false);
+    drop(world);
+    after.saturating_sub(before)
+}
+
+/// The whole storm: its event rate, peak memory and idle memory per client.
+fn bench_storm(
+    storm: &Path,
+    clients: u32,
+    services: &Services,
+    heap: Option<HeapProbe>,
+    figures: &mut Vec<Figure>,
+) -> Result<(), BenchError> {
+    let plan = storm_plan(storm, clients, false)?;
+    let idle_bytes = heap.map(|heap| idle_bytes(&plan, services, heap));
+    let Storm {
+        events,
+        elapsed,
+        sim_ns,
+        peak_kib: memory,
+        booted,
+    } = storm_run(&plan, services)?;
+    let booted_detail = format!(
+        "{booted} of {clients} clients booted; {events} events, {:.3} s simulated, {:.2} s wall ({:.3} s wall per simulated s)",
+        sim_ns as f64 / 1e9,
+        elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() / (sim_ns as f64 / 1e9).max(1e-9)
+    );
+    figures.push(Figure {
+        name: format!("boot storm, {clients} clients"),
+        value: per_second(events, elapsed),
+        unit: "events/s",
+        detail: booted_detail,
+        target: (clients >= 10_000).then_some(Target::AtLeast(2_000_000.0)),
+    });
+    if let Some(peak_kib) = memory {
+        figures.push(Figure {
+            name: format!("peak memory, {clients} clients"),
+            value: peak_kib as f64 / 1024.0,
+            unit: "MiB",
+            detail: format!(
+                "resident, during the run: {:.0} KiB per client, the event log holding {events} events",
+                peak_kib as f64 / clients as f64
+            ),
+            target: None,
+        });
+    }
+    if let Some(bytes) = idle_bytes {
+        figures.push(Figure {
+            name: format!("idle client memory, {clients} clients"),
+            value: bytes as f64 / clients as f64,
+            unit: "bytes/client",
+            detail:
+                "heap of the built world before it runs (plugin instances included), per client"
+                    .to_string(),
+            target: Some(Target::AtMost(2048.0)),
+        });
+    }
+    Ok(())
+}
+
 /// What one storm run gave.
 struct Storm {
     events: u64,
@@ -537,9 +710,10 @@ struct Storm {
     booted: usize,
 }
 
-fn storm_run(plan: &Plan, services: &Services) -> Result<Storm, String> {
+/// Builds and runs a storm.
+fn storm_run(plan: &Plan, services: &Services) -> Result<Storm, BenchError> {
     reset_peak_memory();
-    let mut world = plan.build(1, services).map_err(|e| e.to_string())?;
+    let mut world = plan.build(1, services)?;
     let started = Instant::now();
     let stop = world.run();
     let elapsed = started.elapsed();
@@ -557,23 +731,4 @@ fn storm_run(plan: &Plan, services: &Services) -> Result<Storm, String> {
         peak_kib,
         booted,
     })
-}
-
-pub fn figures_json(figures: &[Figure]) -> Value {
-    figures
-        .iter()
-        .map(|figure| {
-            json!({
-                "name": figure.name,
-                "value": figure.value,
-                "unit": figure.unit,
-                "detail": figure.detail,
-                "target": figure.target.map(|target| match target {
-                    Target::AtLeast(limit) => json!({"at_least": limit}),
-                    Target::AtMost(limit) => json!({"at_most": limit}),
-                }),
-                "met": figure.met(),
-            })
-        })
-        .collect()
 }

@@ -2,15 +2,16 @@
 
 use std::fmt::Write as _;
 
-use serde_json::{Value, json};
+use serde::Serialize;
 use timing::format_ns;
 use topology::Plan;
 
 use crate::{Spread, SweepResult, percent};
 
 /// One variant's line of the comparison.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CompareRow {
+    #[serde(rename = "topology")]
     pub name: String,
     pub file: String,
     pub runs: u64,
@@ -20,10 +21,51 @@ pub struct CompareRow {
     /// Runs that failed a per-run expectation of the topology.
     pub failing_runs: u64,
     /// Boot durations (power-on to boot file) of every client that booted, over all runs.
+    #[serde(serialize_with = "brief")]
     pub boot: Option<Spread>,
     /// Duplicate DHCP messages seen at servers, per run on average.
     pub duplicates_per_run: f64,
+    #[serde(rename = "time_to_first_crash", serialize_with = "brief")]
     pub first_crash: Option<Spread>,
+}
+
+/// What `pxelab compare --json` prints.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CompareReport {
+    #[serde(serialize_with = "seed_range")]
+    pub seeds: std::ops::Range<u64>,
+    pub variants: Vec<CompareRow>,
+}
+
+/// The part of a `Spread` a comparison shows.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct CompareSpread {
+    pub median_ns: u64,
+    pub p90_ns: u64,
+    pub min_ns: u64,
+    pub max_ns: u64,
+}
+
+impl From<Spread> for CompareSpread {
+    fn from(s: Spread) -> CompareSpread {
+        CompareSpread {
+            median_ns: s.median_ns,
+            p90_ns: s.p90_ns,
+            min_ns: s.min_ns,
+            max_ns: s.max_ns,
+        }
+    }
+}
+
+fn brief<S: serde::Serializer>(spread: &Option<Spread>, serializer: S) -> Result<S::Ok, S::Error> {
+    spread.map(CompareSpread::from).serialize(serializer)
+}
+
+fn seed_range<S: serde::Serializer>(
+    seeds: &std::ops::Range<u64>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&format_args!("{}..{}", seeds.start, seeds.end))
 }
 
 pub fn compare_row(plan: &Plan, file: &str, result: &SweepResult) -> CompareRow {
@@ -103,26 +145,10 @@ pub fn compare_table(rows: &[CompareRow], seeds: &std::ops::Range<u64>) -> Strin
     out
 }
 
-pub fn compare_json(rows: &[CompareRow], seeds: &std::ops::Range<u64>) -> Value {
-    let spread = |spread: Option<Spread>| {
-        spread.map(|s| json!({"median_ns": s.median_ns, "p90_ns": s.p90_ns, "min_ns": s.min_ns, "max_ns": s.max_ns}))
-    };
-    let variants: Vec<Value> = rows
-        .iter()
-        .map(|row| {
-            json!({
-                "topology": row.name,
-                "file": row.file,
-                "runs": row.runs,
-                "crashed_runs": row.crashed_runs,
-                "crash_rate": row.crash_rate,
-                "crash_rate_ci95": [row.crash_rate_ci95.0, row.crash_rate_ci95.1],
-                "failing_runs": row.failing_runs,
-                "boot": spread(row.boot),
-                "duplicates_per_run": row.duplicates_per_run,
-                "time_to_first_crash": spread(row.first_crash),
-            })
-        })
-        .collect();
-    json!({"seeds": format!("{}..{}", seeds.start, seeds.end), "variants": variants})
+/// The comparison as a report (`compare --json`).
+pub fn compare_report(rows: &[CompareRow], seeds: &std::ops::Range<u64>) -> CompareReport {
+    CompareReport {
+        seeds: seeds.clone(),
+        variants: rows.to_vec(),
+    }
 }

@@ -1,5 +1,6 @@
 //! The pxelab library behind the command line: plugin resolution, running one seed, sweeping
-//! many, and rendering reports for people (text) and machines (JSON).
+//! many, and rendering reports for people (text). Reports for machines are typed (serde
+//! derives); the CLI and the web server turn them into JSON.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -11,7 +12,7 @@ use engine::log::{Kind, Level};
 use engine::report::Report;
 use engine::{App, Stream, World};
 use host::{PluginHost, SandboxLimits};
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use timing::format_ns;
 use topology::{Plan, ServiceFactory};
 
@@ -20,11 +21,48 @@ mod compare;
 pub mod record;
 pub mod shrink;
 mod sweep;
-pub use compare::{CompareRow, compare_json, compare_row, compare_table};
+pub use compare::{CompareReport, CompareRow, CompareSpread, compare_report, compare_row, compare_table};
 pub use sweep::{
-    Check, SeedResult, Spread, SweepOptions, SweepOutcome, SweepResult, TraceLine, checks_json,
-    first_divergence, merge, percent, run_checks, sweep_checks, sweep_json, sweep_observed, trace,
+    Check, Divergence, ExpectReport, MergeError, SeedResult, Shard, Spread, SweepOptions,
+    SweepOutcome, SweepReport, SweepResult, TraceLine, first_divergence, merge, percent,
+    run_checks, sweep_checks, sweep_observed, sweep_report, trace,
 };
+
+/// The most seeds one sweep runs, from the command line or the web UI: a sweep keeps a result
+/// per seed in memory; past this, split the range.
+pub const SWEEP_SEEDS_MAX: u64 = 10_000_000;
+
+/// Why a `plugin:` value gives no plugin.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PluginError {
+    /// The plugin host refused to start, or refused the component (its own message).
+    Host(String),
+    /// A `.wasm` path that cannot be read.
+    CannotRead { path: String, error: String },
+    /// Neither a built-in name nor a `.wasm` path.
+    Unknown { plugin: String },
+}
+
+impl std::fmt::Display for PluginError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PluginError::Host(message) => write!(f, "{message}"),
+            PluginError::CannotRead { path, error } => {
+                write!(f, "cannot read plugin {path}: {error}")
+            }
+            PluginError::Unknown { plugin } => {
+                let names: Vec<&str> = artifacts::ALL.iter().map(|a| a.name).collect();
+                write!(
+                    f,
+                    "unknown plugin `{plugin}`; built-in plugins are {}",
+                    names.join(", ")
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for PluginError {}
 
 /// Turns `plugin:` values into running services: built-in names first, then paths relative to
 /// the topology file.
@@ -36,16 +74,17 @@ pub struct Services {
 
 impl Services {
     /// Services that compile plugins in memory and touch no files (tests, embedding).
-    pub fn new() -> Result<Services, String> {
+    pub fn new() -> Result<Services, PluginError> {
         Services::with_cache_dir(None)
     }
 
     /// Services that keep precompiled plugins in `cache_dir` across processes, so a second
     /// start does not compile again (`None`: no disk cache). The CLI passes
     /// `host::cache::default_dir()` unless told `--no-cache`.
-    pub fn with_cache_dir(cache_dir: Option<PathBuf>) -> Result<Services, String> {
+    pub fn with_cache_dir(cache_dir: Option<PathBuf>) -> Result<Services, PluginError> {
         Ok(Services {
-            host: PluginHost::with_cache(SandboxLimits::default(), cache_dir)?,
+            host: PluginHost::with_cache(SandboxLimits::default(), cache_dir)
+                .map_err(PluginError::Host)?,
             resolved: Mutex::new(BTreeMap::new()),
         })
     }
@@ -56,13 +95,13 @@ impl Services {
     }
 
     /// The plugin a `plugin:` value names, loaded once per process (for checks and tests).
-    pub fn load(&self, plugin: &str, base_dir: &Path) -> Result<Arc<host::Plugin>, String> {
+    pub fn load(&self, plugin: &str, base_dir: &Path) -> Result<Arc<host::Plugin>, PluginError> {
         self.plugin(plugin, base_dir)
     }
 
     /// Resolves a `plugin:` value once per process: a sweep neither re-reads a file nor
     /// re-hashes a component per seed. The host's own cache dedups identical bytes by hash.
-    fn plugin(&self, plugin: &str, base_dir: &Path) -> Result<Arc<host::Plugin>, String> {
+    fn plugin(&self, plugin: &str, base_dir: &Path) -> Result<Arc<host::Plugin>, PluginError> {
         let key = match artifacts::builtin(plugin) {
             Some(_) => plugin.to_string(),
             None => base_dir.join(plugin).display().to_string(),
@@ -75,18 +114,18 @@ impl Services {
             return Ok(loaded.clone());
         }
         let loaded = match artifacts::builtin(plugin) {
-            Some(bytes) => self.host.load(plugin, bytes)?,
+            Some(bytes) => self.host.load(plugin, bytes).map_err(PluginError::Host)?,
             None if plugin.ends_with(".wasm") => {
-                let bytes =
-                    std::fs::read(&key).map_err(|e| format!("cannot read plugin {key}: {e}"))?;
-                self.host.load(&key, &bytes)?
+                let bytes = std::fs::read(&key).map_err(|e| PluginError::CannotRead {
+                    path: key.clone(),
+                    error: e.to_string(),
+                })?;
+                self.host.load(&key, &bytes).map_err(PluginError::Host)?
             }
             None => {
-                let names: Vec<&str> = artifacts::ALL.iter().map(|a| a.name).collect();
-                return Err(format!(
-                    "unknown plugin `{plugin}`; built-in plugins are {}",
-                    names.join(", ")
-                ));
+                return Err(PluginError::Unknown {
+                    plugin: plugin.to_string(),
+                });
             }
         };
         resolved.insert(key, loaded.clone());
@@ -189,36 +228,125 @@ fn shell_word(word: &str) -> String {
     }
 }
 
-pub fn report_json(plan: &Plan, report: &Report) -> serde_json::Value {
-    let clients: Vec<_> = report
-        .clients
-        .iter()
-        .map(|client| match &client.outcome {
-            Outcome::Booted { time_ns, file, bytes } => {
-                json!({"name": client.name, "outcome": "booted", "time_ns": time_ns, "file": file, "bytes": bytes})
-            }
-            Outcome::Failed { time_ns, code, message } => {
-                json!({"name": client.name, "outcome": code, "time_ns": time_ns, "message": message})
-            }
-            Outcome::Pending => json!({"name": client.name, "outcome": "pending"}),
-        })
-        .collect();
-    let crashes: Vec<_> = report
-        .crashes
-        .iter()
-        .map(|crash| json!({"node": crash.node, "time_ns": crash.time_ns, "reason": crash.reason}))
-        .collect();
-    json!({
-        "topology": plan.name,
-        "seed": report.seed,
-        "digest": report.digest,
-        "sim_time_ns": report.sim_time_ns,
-        "events": report.events,
-        "stop": format!("{:?}", report.stop).to_lowercase(),
-        "clients": clients,
-        "crashes": crashes,
-        "replay": replay_command(plan, report.seed),
-    })
+/// What `pxelab run --json` prints: one run's outcome per client and its crashes, with the
+/// command that replays it; `passed` and `checks` are the topology's expectations, when the
+/// caller checked them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    pub topology: String,
+    pub seed: u64,
+    pub digest: String,
+    pub sim_time_ns: u64,
+    pub events: u64,
+    /// Why the run stopped (`idle`, `events`, `time`), lowercase.
+    pub stop: String,
+    pub clients: Vec<ClientReport>,
+    pub crashes: Vec<CrashReport>,
+    pub replay: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passed: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks: Option<Vec<Check>>,
+}
+
+/// One client's outcome: `booted` (with the file and its size), `pending`, or the failure
+/// code (with its message).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClientReport {
+    pub name: String,
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_ns: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CrashReport {
+    pub node: String,
+    pub time_ns: u64,
+    pub reason: String,
+}
+
+impl RunReport {
+    /// `report` of a run of `plan`, without the expectations' verdicts.
+    pub fn of(plan: &Plan, report: &Report) -> RunReport {
+        let clients = report
+            .clients
+            .iter()
+            .map(|client| {
+                let mut entry = ClientReport {
+                    name: client.name.clone(),
+                    outcome: String::new(),
+                    time_ns: None,
+                    file: None,
+                    bytes: None,
+                    message: None,
+                };
+                match &client.outcome {
+                    Outcome::Booted {
+                        time_ns,
+                        file,
+                        bytes,
+                    } => {
+                        entry.outcome = "booted".to_string();
+                        entry.time_ns = Some(*time_ns);
+                        entry.file = Some(file.clone());
+                        entry.bytes = Some(*bytes);
+                    }
+                    Outcome::Failed {
+                        time_ns,
+                        code,
+                        message,
+                    } => {
+                        entry.outcome = code.to_string();
+                        entry.time_ns = Some(*time_ns);
+                        entry.message = Some(message.clone());
+                    }
+                    Outcome::Pending => entry.outcome = "pending".to_string(),
+                }
+                entry
+            })
+            .collect();
+        let crashes = report
+            .crashes
+            .iter()
+            .map(|crash| CrashReport {
+                node: crash.node.clone(),
+                time_ns: crash.time_ns,
+                reason: crash.reason.clone(),
+            })
+            .collect();
+        RunReport {
+            topology: plan.name.clone(),
+            seed: report.seed,
+            digest: report.digest.clone(),
+            sim_time_ns: report.sim_time_ns,
+            events: report.events,
+            stop: format!("{:?}", report.stop).to_lowercase(),
+            clients,
+            crashes,
+            replay: replay_command(plan, report.seed),
+            passed: None,
+            checks: None,
+        }
+    }
+
+    /// The report with the expectations' verdicts.
+    pub fn with_checks(mut self, checks: Vec<Check>) -> RunReport {
+        self.passed = Some(checks.iter().all(|check| check.passed));
+        self.checks = Some(checks);
+        self
+    }
+}
+
+/// `RunReport::of` (the web UI's run summary).
+pub fn report_json(plan: &Plan, report: &Report) -> RunReport {
+    RunReport::of(plan, report)
 }
 
 /// One line for any log record (`RUST_LOG=debug` prints them all).
@@ -491,6 +619,62 @@ fn xml_escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `run --json` as it was built by hand, to hold `RunReport` to the same bytes.
+    fn run_json_by_hand(plan: &Plan, report: &Report, checks: &[Check]) -> serde_json::Value {
+        use serde_json::json;
+        let clients: Vec<_> = report
+            .clients
+            .iter()
+            .map(|client| match &client.outcome {
+                Outcome::Booted { time_ns, file, bytes } => {
+                    json!({"name": client.name, "outcome": "booted", "time_ns": time_ns, "file": file, "bytes": bytes})
+                }
+                Outcome::Failed { time_ns, code, message } => {
+                    json!({"name": client.name, "outcome": code, "time_ns": time_ns, "message": message})
+                }
+                Outcome::Pending => json!({"name": client.name, "outcome": "pending"}),
+            })
+            .collect();
+        let crashes: Vec<_> = report
+            .crashes
+            .iter()
+            .map(|crash| json!({"node": crash.node, "time_ns": crash.time_ns, "reason": crash.reason}))
+            .collect();
+        json!({
+            "topology": plan.name,
+            "seed": report.seed,
+            "digest": report.digest,
+            "sim_time_ns": report.sim_time_ns,
+            "events": report.events,
+            "stop": format!("{:?}", report.stop).to_lowercase(),
+            "clients": clients,
+            "crashes": crashes,
+            "replay": replay_command(plan, report.seed),
+            "passed": checks.iter().all(|check| check.passed),
+            "checks": checks
+                .iter()
+                .map(|c| json!({"name": c.name, "passed": c.passed, "detail": c.detail}))
+                .collect::<Vec<_>>(),
+        })
+    }
+
+    #[test]
+    fn the_typed_run_report_writes_the_json_that_was_written_by_hand() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../topologies/kb2510665.yaml");
+        let plan = topology::load(&path).unwrap();
+        let services = Services::new().unwrap();
+        // Seed 0 crashes WDS and leaves clients unbooted; seed 7 boots them all.
+        for seed in [0, 7] {
+            let (_, report) = run(&plan, seed, &services).unwrap();
+            let checks = run_checks(&plan.expect, &report);
+            let typed = RunReport::of(&plan, &report).with_checks(checks.clone());
+            assert_eq!(
+                serde_json::to_value(&typed).unwrap().to_string(),
+                run_json_by_hand(&plan, &report, &checks).to_string()
+            );
+        }
+    }
 
     const Z95: f64 = 1.959_963_984_540_054;
 

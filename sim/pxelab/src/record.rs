@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use engine::World;
 use engine::report::Report;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use topology::Plan;
 
 use crate::{Services, TraceLine, first_divergence, sha256_hex, trace};
@@ -21,8 +22,105 @@ pub const CAPTURE: &str = "capture.pcapng";
 /// Present in the records `pxelab shrink` writes: the timing draws that keep their values.
 pub const SCHEDULE: &str = "schedule.json";
 
+/// `manifest.json`: what a record is of. The edge writes it through `serde_json::Value`, so
+/// its keys come out sorted as they always have.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The record format, 1.
+    pub pxelab_record: u64,
+    pub pxelab_version: String,
+    pub topology: String,
+    pub topology_file: String,
+    pub topology_sha256: String,
+    /// `(node, plugin)` of `--plugin`, in order.
+    pub plugin_overrides: Vec<(String, String)>,
+    pub plugins: Vec<PluginHash>,
+    pub seed: u64,
+    pub digest: String,
+    pub events: u64,
+    pub sim_time_ns: u64,
+}
+
+/// A server's plugin and the SHA-256 of its bytes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PluginHash {
+    pub node: String,
+    pub plugin: String,
+    pub sha256: String,
+}
+
+/// One line of `events.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventLine {
+    /// The event's index in the log.
+    pub i: u64,
+    pub time_ns: u64,
+    pub node: String,
+    pub text: String,
+    /// `Record::fingerprint`, hex.
+    pub fingerprint: String,
+}
+
+/// Why a record cannot be written or replayed.
+#[derive(Debug)]
+pub enum RecordError {
+    CannotReadPlugin { path: PathBuf, error: std::io::Error },
+    /// The world given has no event log.
+    NotRun,
+    CannotWrite { dir: PathBuf, error: std::io::Error },
+    /// A file of the record is missing or unreadable.
+    CannotRead {
+        dir: PathBuf,
+        file: &'static str,
+        error: std::io::Error,
+    },
+    /// `file` (at `line`, for JSON lines) is not JSON.
+    NotJson {
+        path: PathBuf,
+        line: Option<usize>,
+        error: serde_json::Error,
+    },
+    /// `file` is JSON but not what a record holds.
+    Damaged { path: PathBuf, detail: String },
+    /// The recorded topology no longer loads.
+    Topology(topology::Error),
+}
+
+impl std::fmt::Display for RecordError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RecordError::CannotReadPlugin { path, error } => {
+                write!(f, "cannot read plugin {}: {error}", path.display())
+            }
+            RecordError::NotRun => write!(f, "the run has not run"),
+            RecordError::CannotWrite { dir, error } => {
+                write!(f, "cannot write {}: {error}", dir.display())
+            }
+            RecordError::CannotRead { dir, file, error } => write!(
+                f,
+                "{}: cannot read {file}: {error} (is this a folder written by `pxelab run --out`?)",
+                dir.display()
+            ),
+            RecordError::NotJson { path, line, error } => match line {
+                Some(line) => write!(f, "{}:{line}: not JSON: {error}", path.display()),
+                None => write!(f, "{}: not JSON: {error}", path.display()),
+            },
+            RecordError::Damaged { path, detail } => write!(f, "{}: {detail}", path.display()),
+            RecordError::Topology(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+impl std::error::Error for RecordError {}
+
+impl From<topology::Error> for RecordError {
+    fn from(error: topology::Error) -> RecordError {
+        RecordError::Topology(error)
+    }
+}
+
 /// The plugins a plan runs, with the SHA-256 of their bytes.
-fn plugin_hashes(plan: &Plan) -> Result<Vec<Value>, String> {
+fn plugin_hashes(plan: &Plan) -> Result<Vec<PluginHash>, RecordError> {
     plan.server_plugins()
         .into_iter()
         .map(|(node, plugin)| {
@@ -31,12 +129,27 @@ fn plugin_hashes(plan: &Plan) -> Result<Vec<Value>, String> {
                 None => {
                     let path = plan.base_dir().join(&plugin);
                     std::fs::read(&path)
-                        .map_err(|e| format!("cannot read plugin {}: {e}", path.display()))?
+                        .map_err(|error| RecordError::CannotReadPlugin { path, error })?
                 }
             };
-            Ok(json!({"node": node, "plugin": plugin, "sha256": sha256_hex(&bytes)}))
+            Ok(PluginHash {
+                node,
+                plugin,
+                sha256: sha256_hex(&bytes),
+            })
         })
         .collect()
+}
+
+/// JSON as the record files hold it: through `Value`, keys sorted; `pretty` for the files
+/// people read.
+fn json_text(value: &impl Serialize, pretty: bool) -> String {
+    let value = serde_json::to_value(value).expect("record types serialise to JSON");
+    if pretty {
+        format!("{value:#}")
+    } else {
+        value.to_string()
+    }
 }
 
 /// Writes the record of a finished run to `dir` (replacing an earlier record there); with
@@ -47,35 +160,35 @@ pub fn write_record(
     world: &World,
     report: &Report,
     schedule: Option<&Value>,
-) -> Result<(), String> {
-    let log = world.log().ok_or("the run has not run")?;
-    let manifest = json!({
-        "pxelab_record": 1,
-        "pxelab_version": env!("CARGO_PKG_VERSION"),
-        "topology": plan.name,
-        "topology_file": plan.file.display().to_string(),
-        "topology_sha256": sha256_hex(plan.source().as_bytes()),
-        "plugin_overrides": plan.plugin_overrides.iter().map(|(n, p)| json!([n, p])).collect::<Vec<_>>(),
-        "plugins": plugin_hashes(plan)?,
-        "seed": report.seed,
-        "digest": report.digest,
-        "events": log.records().len(),
-        "sim_time_ns": report.sim_time_ns,
-    });
+) -> Result<(), RecordError> {
+    let log = world.log().ok_or(RecordError::NotRun)?;
+    let manifest = Manifest {
+        pxelab_record: 1,
+        pxelab_version: env!("CARGO_PKG_VERSION").to_string(),
+        topology: plan.name.clone(),
+        topology_file: plan.file.display().to_string(),
+        topology_sha256: sha256_hex(plan.source().as_bytes()),
+        plugin_overrides: plan.plugin_overrides.clone(),
+        plugins: plugin_hashes(plan)?,
+        seed: report.seed,
+        digest: report.digest.clone(),
+        events: log.records().len() as u64,
+        sim_time_ns: report.sim_time_ns,
+    };
     let mut events = String::new();
-    for (index, line) in trace(world).iter().enumerate() {
-        let value = json!({
-            "i": index,
-            "time_ns": line.time_ns,
-            "node": line.node,
-            "text": line.text,
-            "fingerprint": line.fingerprint,
-        });
-        events.push_str(&value.to_string());
+    for (index, line) in trace(world).into_iter().enumerate() {
+        let line = EventLine {
+            i: index as u64,
+            time_ns: line.time_ns,
+            node: line.node,
+            text: line.text,
+            fingerprint: line.fingerprint,
+        };
+        events.push_str(&json_text(&line, false));
         events.push('\n');
     }
     let mut files: Vec<(&str, Vec<u8>)> = vec![
-        (MANIFEST, format!("{manifest:#}\n").into_bytes()),
+        (MANIFEST, format!("{}\n", json_text(&manifest, true)).into_bytes()),
         (TOPOLOGY, plan.source().as_bytes().to_vec()),
         (EVENTS, events.into_bytes()),
         (CAPTURE, capture::pcapng(log)),
@@ -83,7 +196,10 @@ pub fn write_record(
     if let Some(schedule) = schedule {
         files.push((SCHEDULE, format!("{schedule:#}\n").into_bytes()));
     }
-    write_folder_atomically(dir, &files).map_err(|e| format!("cannot write {}: {e}", dir.display()))
+    write_folder_atomically(dir, &files).map_err(|error| RecordError::CannotWrite {
+        dir: dir.to_path_buf(),
+        error,
+    })
 }
 
 fn write_folder_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> std::io::Result<()> {
@@ -149,92 +265,104 @@ impl Replay {
 
 /// Re-runs the record in `dir` from its own copy of the topology and compares the run with
 /// the recorded digest and events.
-pub fn replay(dir: &Path, services: &Services) -> Result<Replay, String> {
-    let read = |file: &str| {
-        std::fs::read_to_string(dir.join(file)).map_err(|e| {
-            format!(
-                "{}: cannot read {file}: {e} (is this a folder written by `pxelab run --out`?)",
-                dir.display()
-            )
+pub fn replay(dir: &Path, services: &Services) -> Result<Replay, RecordError> {
+    let read = |file: &'static str| {
+        std::fs::read_to_string(dir.join(file)).map_err(|error| RecordError::CannotRead {
+            dir: dir.to_path_buf(),
+            file,
+            error,
         })
     };
-    let manifest: Value = serde_json::from_str(&read(MANIFEST)?)
-        .map_err(|e| format!("{}/{MANIFEST}: not JSON: {e}", dir.display()))?;
-    let field = |key: &str| -> Result<&Value, String> {
-        match &manifest[key] {
-            Value::Null => Err(format!("{}/{MANIFEST}: no `{key}`", dir.display())),
-            value => Ok(value),
-        }
-    };
-    let seed = field("seed")?
-        .as_u64()
-        .ok_or_else(|| format!("{}/{MANIFEST}: `seed` is not a number", dir.display()))?;
-    let recorded_digest = field("digest")?.as_str().unwrap_or_default().to_string();
-    let topology_file = PathBuf::from(field("topology_file")?.as_str().unwrap_or_default());
+    let manifest = read_manifest(dir, &read(MANIFEST)?)?;
     let source = read(TOPOLOGY)?;
     // Parsed under its original path, so plugin paths relative to it still resolve.
-    let mut plan = topology::parse(&topology_file, &source).map_err(|e| e.to_string())?;
-    for pair in field("plugin_overrides")?.as_array().into_iter().flatten() {
-        let (Some(node), Some(plugin)) = (pair[0].as_str(), pair[1].as_str()) else {
-            return Err(format!(
-                "{}/{MANIFEST}: bad `plugin_overrides`",
-                dir.display()
-            ));
-        };
-        plan.override_plugin(node, plugin)
-            .map_err(|e| e.to_string())?;
+    let mut plan = topology::parse(Path::new(&manifest.topology_file), &source)?;
+    for (node, plugin) in &manifest.plugin_overrides {
+        plan.override_plugin(node, plugin)?;
     }
-    let now: Vec<Value> = plugin_hashes(&plan)?;
-    let mut changed_plugins = Vec::new();
-    for recorded in field("plugins")?.as_array().into_iter().flatten() {
-        let node = recorded["node"].as_str().unwrap_or_default();
-        let then = recorded["sha256"].as_str().unwrap_or_default();
-        let current = now
-            .iter()
-            .find(|p| p["node"] == recorded["node"])
-            .and_then(|p| p["sha256"].as_str())
-            .unwrap_or("(no such server now)");
-        if then != current {
-            changed_plugins.push((node.to_string(), then.to_string(), current.to_string()));
-        }
-    }
-    let recorded: Vec<TraceLine> = read(EVENTS)?
-        .lines()
-        .enumerate()
-        .map(|(index, line)| {
-            let value: Value = serde_json::from_str(line)
-                .map_err(|e| format!("{}/{EVENTS}:{}: not JSON: {e}", dir.display(), index + 1))?;
-            Ok(TraceLine {
-                time_ns: value["time_ns"].as_u64().unwrap_or_default(),
-                node: value["node"].as_str().unwrap_or_default().to_string(),
-                text: value["text"].as_str().unwrap_or_default().to_string(),
-                fingerprint: value["fingerprint"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-            })
-        })
-        .collect::<Result<_, String>>()?;
-    let (world, report) = if dir.join(SCHEDULE).exists() {
-        let schedule: Value = serde_json::from_str(&read(SCHEDULE)?)
-            .map_err(|e| format!("{}/{SCHEDULE}: not JSON: {e}", dir.display()))?;
+    let changed_plugins = changed_plugins(&manifest.plugins, &plugin_hashes(&plan)?);
+    let recorded = read_events(dir, &read(EVENTS)?)?;
+    let scheduled = dir.join(SCHEDULE).exists();
+    let (world, report) = if scheduled {
+        let path = dir.join(SCHEDULE);
+        let schedule: Value =
+            serde_json::from_str(&read(SCHEDULE)?).map_err(|error| RecordError::NotJson {
+                path: path.clone(),
+                line: None,
+                error,
+            })?;
         let keep = crate::shrink::schedule_sites(&schedule)
-            .map_err(|e| format!("{}/{SCHEDULE}: {e}", dir.display()))?;
-        crate::shrink::run_schedule(&plan, seed, services, keep)
+            .map_err(|detail| RecordError::Damaged { path, detail })?;
+        crate::shrink::run_schedule(&plan, manifest.seed, services, keep)?
     } else {
-        crate::run(&plan, seed, services)
-    }
-    .map_err(|e| e.to_string())?;
+        crate::run(&plan, manifest.seed, services)?
+    };
     let checks = crate::run_checks(&plan.expect, &report);
     let replayed = trace(&world);
     Ok(Replay {
-        seed,
-        recorded_digest,
+        seed: manifest.seed,
+        recorded_digest: manifest.digest,
         digest: report.digest,
         events: replayed.len(),
         changed_plugins,
         divergence: first_divergence(&recorded, &replayed, ("recorded", "replayed")),
         checks,
-        scheduled: dir.join(SCHEDULE).exists(),
+        scheduled,
     })
+}
+
+fn read_manifest(dir: &Path, text: &str) -> Result<Manifest, RecordError> {
+    let path = dir.join(MANIFEST);
+    let value: Value = serde_json::from_str(text).map_err(|error| RecordError::NotJson {
+        path: path.clone(),
+        line: None,
+        error,
+    })?;
+    serde_json::from_value(value).map_err(|e| RecordError::Damaged {
+        path,
+        detail: e.to_string(),
+    })
+}
+
+/// Plugins whose bytes differ from the recorded ones: (node, recorded, now).
+fn changed_plugins(
+    recorded: &[PluginHash],
+    now: &[PluginHash],
+) -> Vec<(String, String, String)> {
+    recorded
+        .iter()
+        .filter_map(|then| {
+            let current = now
+                .iter()
+                .find(|p| p.node == then.node)
+                .map_or("(no such server now)", |p| p.sha256.as_str());
+            (then.sha256 != current).then(|| {
+                (
+                    then.node.clone(),
+                    then.sha256.clone(),
+                    current.to_string(),
+                )
+            })
+        })
+        .collect()
+}
+
+fn read_events(dir: &Path, text: &str) -> Result<Vec<TraceLine>, RecordError> {
+    text.lines()
+        .enumerate()
+        .map(|(index, line)| {
+            let line: EventLine =
+                serde_json::from_str(line).map_err(|error| RecordError::NotJson {
+                    path: dir.join(EVENTS),
+                    line: Some(index + 1),
+                    error,
+                })?;
+            Ok(TraceLine {
+                time_ns: line.time_ns,
+                node: line.node,
+                text: line.text,
+                fingerprint: line.fingerprint,
+            })
+        })
+        .collect()
 }

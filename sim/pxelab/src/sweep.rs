@@ -1,6 +1,7 @@
 //! Sweeps: many seeds on worker threads, what each seed came to, the expectations of the
-//! topology checked per run and per sweep, the determinism self-check, and the sweep's JSON
-//! (which `merge` rebuilds exactly from shards).
+//! topology checked per run and per sweep, the determinism self-check, and the sweep's report
+//! (`SweepReport`, which `merge` rebuilds exactly from shards). The types here derive serde;
+//! only the edges (CLI, web, files) turn them into JSON.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,14 +11,14 @@ use engine::client::Outcome;
 use engine::log::Kind;
 use engine::report::Report;
 use engine::{Node, World};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use timing::format_ns;
 use topology::{Expectations, Plan};
 
 use crate::{Services, describe_record, run};
 
 /// One expectation, checked.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Check {
     pub name: String,
     pub passed: bool,
@@ -92,8 +93,9 @@ pub fn run_checks(expect: &Expectations, report: &Report) -> Vec<Check> {
     checks
 }
 
-/// What one seed came to: all a sweep keeps of a run.
-#[derive(Clone, Debug, PartialEq)]
+/// What one seed came to: all a sweep keeps of a run. Its JSON is a line of the sweep
+/// checkpoint journal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SeedResult {
     pub seed: u64,
     pub digest: String,
@@ -138,43 +140,6 @@ impl SeedResult {
             duplicates: duplicates_at_servers(world),
             failed,
         }
-    }
-
-    pub fn to_json(&self) -> Value {
-        json!({
-            "seed": self.seed,
-            "digest": self.digest,
-            "first_crash_ns": self.first_crash_ns,
-            "crashes": self.crashes,
-            "unbooted": self.unbooted,
-            "boot_ns": self.boot_ns,
-            "duplicates": self.duplicates,
-            "failed": self.failed,
-        })
-    }
-
-    pub fn from_json(value: &Value) -> Option<SeedResult> {
-        Some(SeedResult {
-            seed: value["seed"].as_u64()?,
-            digest: value["digest"].as_str()?.to_string(),
-            first_crash_ns: match &value["first_crash_ns"] {
-                Value::Null => None,
-                other => Some(other.as_u64()?),
-            },
-            crashes: value["crashes"].as_u64()?,
-            unbooted: value["unbooted"].as_bool()?,
-            boot_ns: value["boot_ns"]
-                .as_array()?
-                .iter()
-                .map(Value::as_u64)
-                .collect::<Option<_>>()?,
-            duplicates: value["duplicates"].as_u64()?,
-            failed: value["failed"]
-                .as_array()?
-                .iter()
-                .map(|name| name.as_str().map(str::to_string))
-                .collect::<Option<_>>()?,
-        })
     }
 }
 
@@ -349,7 +314,7 @@ fn rate(count: u64, runs: u64) -> f64 {
 }
 
 /// Order statistics of a set of durations (nearest-rank percentiles).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Spread {
     pub count: u64,
     pub min_ns: u64,
@@ -375,17 +340,6 @@ impl Spread {
             p90_ns: rank(0.9),
             max_ns: values[values.len() - 1],
             mean_ns: (sum / values.len() as u128) as u64,
-        })
-    }
-
-    fn to_json(self) -> Value {
-        json!({
-            "count": self.count,
-            "min_ns": self.min_ns,
-            "median_ns": self.median_ns,
-            "p90_ns": self.p90_ns,
-            "max_ns": self.max_ns,
-            "mean_ns": self.mean_ns,
         })
     }
 }
@@ -532,17 +486,19 @@ pub fn sweep_observed(
     on_seed: &mut dyn FnMut(&SeedResult),
 ) -> Result<SweepOutcome, topology::Error> {
     let jobs = options.jobs.clamp(1, seeds.len().max(1));
-    let queue = Mutex::new(Queue {
-        next: 0,
-        inboxes: vec![VecDeque::new(); jobs],
-        first_runs_active: 0,
-        failed: false,
-    });
-    let wake = Condvar::new();
-    let stopped = || {
-        options
-            .stop
-            .is_some_and(|stop| stop.load(Ordering::Relaxed))
+    let pool = Pool {
+        plan,
+        seeds,
+        options,
+        services,
+        jobs,
+        queue: Mutex::new(Queue {
+            next: 0,
+            inboxes: vec![VecDeque::new(); jobs],
+            first_runs_active: 0,
+            failed: false,
+        }),
+        wake: Condvar::new(),
     };
     let (sender, receiver) = mpsc::channel::<Done>();
     let mut results = Vec::with_capacity(seeds.len());
@@ -551,77 +507,8 @@ pub fn sweep_observed(
     std::thread::scope(|scope| {
         for worker in 0..jobs {
             let sender = sender.clone();
-            let (queue, wake) = (&queue, &wake);
-            scope.spawn(move || {
-                loop {
-                    let task = {
-                        let mut state = queue.lock().unwrap_or_else(|e| e.into_inner());
-                        loop {
-                            if state.failed || stopped() {
-                                break None;
-                            }
-                            if let Some((seed, trace)) = state.inboxes[worker].pop_front() {
-                                break Some(Task::Second(seed, trace));
-                            }
-                            if state.next < seeds.len() {
-                                let seed = seeds[state.next];
-                                state.next += 1;
-                                state.first_runs_active += 1;
-                                break Some(Task::First(seed));
-                            }
-                            let waiting = state.inboxes.iter().any(|inbox| !inbox.is_empty());
-                            if state.first_runs_active == 0 && !waiting {
-                                break None;
-                            }
-                            state = wake.wait(state).unwrap_or_else(|e| e.into_inner());
-                        }
-                    };
-                    let Some(task) = task else {
-                        wake.notify_all();
-                        return;
-                    };
-                    let seed = match &task {
-                        Task::First(seed) | Task::Second(seed, _) => *seed,
-                    };
-                    let done = match run(plan, seed, services) {
-                        Err(error) => {
-                            queue.lock().unwrap_or_else(|e| e.into_inner()).failed = true;
-                            Done::Error(error)
-                        }
-                        Ok((world, report)) => match task {
-                            Task::First(_) if options.check_determinism => {
-                                let trace = trace(&world);
-                                let result = SeedResult::of(plan, &world, &report);
-                                let mut state = queue.lock().unwrap_or_else(|e| e.into_inner());
-                                state.first_runs_active -= 1;
-                                state.inboxes[(worker + 1) % jobs].push_back((seed, trace));
-                                drop(state);
-                                wake.notify_all();
-                                Done::Seed(result)
-                            }
-                            Task::First(_) => {
-                                let mut state = queue.lock().unwrap_or_else(|e| e.into_inner());
-                                state.first_runs_active -= 1;
-                                drop(state);
-                                wake.notify_all();
-                                Done::Seed(SeedResult::of(plan, &world, &report))
-                            }
-                            Task::Second(_, first) => {
-                                match first_divergence(&first, &trace(&world), ("first", "second"))
-                                {
-                                    Some(divergence) => Done::Diverged(seed, divergence),
-                                    None => continue,
-                                }
-                            }
-                        },
-                    };
-                    let fatal = matches!(done, Done::Error(_));
-                    if sender.send(done).is_err() || fatal {
-                        wake.notify_all();
-                        return;
-                    }
-                }
-            });
+            let pool = &pool;
+            scope.spawn(move || pool.work(worker, &sender));
         }
         drop(sender);
         for done in receiver {
@@ -647,213 +534,565 @@ pub fn sweep_observed(
     })
 }
 
-/// A sweep as JSON: what `sweep --json` prints and `merge` reads. Nothing in it depends on
-/// the machine or the thread count, so equal sweeps print equal JSON.
-pub fn sweep_json(
+/// What the worker threads of one sweep share.
+struct Pool<'a> {
+    plan: &'a Plan,
+    seeds: &'a [u64],
+    options: SweepOptions<'a>,
+    services: &'a Services,
+    jobs: usize,
+    queue: Mutex<Queue>,
+    wake: Condvar,
+}
+
+impl Pool<'_> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn stopped(&self) -> bool {
+        self.options
+            .stop
+            .is_some_and(|stop| stop.load(Ordering::Relaxed))
+    }
+
+    /// The next task of `worker`: a second run handed to it first, else the next seed; `None`
+    /// when the sweep is over (done, stopped or failed).
+    fn next_task(&self, worker: usize) -> Option<Task> {
+        let mut state = self.lock();
+        loop {
+            if state.failed || self.stopped() {
+                return None;
+            }
+            if let Some((seed, trace)) = state.inboxes[worker].pop_front() {
+                return Some(Task::Second(seed, trace));
+            }
+            if state.next < self.seeds.len() {
+                let seed = self.seeds[state.next];
+                state.next += 1;
+                state.first_runs_active += 1;
+                return Some(Task::First(seed));
+            }
+            let waiting = state.inboxes.iter().any(|inbox| !inbox.is_empty());
+            if state.first_runs_active == 0 && !waiting {
+                return None;
+            }
+            state = self.wake.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// One worker thread: runs tasks and sends what they came to until the sweep is over.
+    fn work(&self, worker: usize, sender: &mpsc::Sender<Done>) {
+        loop {
+            let Some(task) = self.next_task(worker) else {
+                self.wake.notify_all();
+                return;
+            };
+            let Some(done) = self.perform(worker, task) else {
+                continue;
+            };
+            let fatal = matches!(done, Done::Error(_));
+            if sender.send(done).is_err() || fatal {
+                self.wake.notify_all();
+                return;
+            }
+        }
+    }
+
+    /// Runs one task; `None` for a second run that agreed with the first.
+    fn perform(&self, worker: usize, task: Task) -> Option<Done> {
+        let seed = match &task {
+            Task::First(seed) | Task::Second(seed, _) => *seed,
+        };
+        let (world, report) = match run(self.plan, seed, self.services) {
+            Ok(ran) => ran,
+            Err(error) => {
+                self.lock().failed = true;
+                return Some(Done::Error(error));
+            }
+        };
+        match task {
+            Task::First(_) => {
+                // The trace for the second run is taken outside the lock.
+                let second = self.options.check_determinism.then(|| trace(&world));
+                let result = SeedResult::of(self.plan, &world, &report);
+                let mut state = self.lock();
+                state.first_runs_active -= 1;
+                if let Some(trace) = second {
+                    state.inboxes[(worker + 1) % self.jobs].push_back((seed, trace));
+                }
+                drop(state);
+                self.wake.notify_all();
+                Some(Done::Seed(result))
+            }
+            Task::Second(_, first) => {
+                first_divergence(&first, &trace(&world), ("first", "second"))
+                    .map(|divergence| Done::Diverged(seed, divergence))
+            }
+        }
+    }
+}
+
+/// A sweep's report: what `sweep --json` prints and `merge` reads and writes. Nothing in it
+/// depends on the machine or the thread count, so equal sweeps give equal reports.
+///
+/// The edges write it through `serde_json::Value`, whose objects keep their keys sorted, so
+/// the JSON is the same whatever order the fields are declared in here.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepReport {
+    /// The topology's `name:`.
+    pub topology: String,
+    /// The topology file as given on the command line.
+    pub file: String,
+    pub topology_sha256: String,
+    /// The whole sweep's seeds (a shard runs only its share of them), written `A..B`.
+    #[serde(with = "seed_range_text")]
+    pub seeds: std::ops::Range<u64>,
+    pub runs: u64,
+    pub crashed_runs: u64,
+    pub crash_rate: f64,
+    pub crash_rate_ci95: (f64, f64),
+    pub unbooted_runs: u64,
+    pub failing_seeds: Vec<u64>,
+    pub time_to_first_crash: Option<Spread>,
+    /// (seed, simulated time of the first crash) of every run with a crash.
+    pub first_crashes: Vec<(u64, u64)>,
+    pub expect: ExpectReport,
+    /// Seeds whose two runs differed under `--check-determinism`; absent when none did.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nondeterministic: Vec<Divergence>,
+    /// Which shard this is; absent for a whole sweep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// The whole sweep's verdict; absent for a shard (its verdict is the merged sweep's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passed: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks: Option<Vec<Check>>,
+}
+
+/// The topology's expectations as a sweep report carries them, so shards of sweeps with other
+/// expectations are not merged.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExpectReport {
+    pub every_client_boots: bool,
+    pub boot_within_ns: Option<u64>,
+    pub no_crashes: bool,
+    pub crash_rate_below: Option<f64>,
+    pub failure_rate_below: Option<f64>,
+}
+
+impl From<&Expectations> for ExpectReport {
+    fn from(expect: &Expectations) -> ExpectReport {
+        ExpectReport {
+            every_client_boots: expect.every_client_boots,
+            boot_within_ns: expect.boot_within_ns,
+            no_crashes: expect.no_crashes,
+            crash_rate_below: expect.crash_rate_below,
+            failure_rate_below: expect.failure_rate_below,
+        }
+    }
+}
+
+impl From<&ExpectReport> for Expectations {
+    fn from(expect: &ExpectReport) -> Expectations {
+        Expectations {
+            every_client_boots: expect.every_client_boots,
+            boot_within_ns: expect.boot_within_ns,
+            no_crashes: expect.no_crashes,
+            crash_rate_below: expect.crash_rate_below,
+            failure_rate_below: expect.failure_rate_below,
+        }
+    }
+}
+
+/// A seed whose two runs differed, with where.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Divergence {
+    pub seed: u64,
+    #[serde(default)]
+    pub divergence: String,
+}
+
+/// Shard `index` of `count` (1-based), written `K/N`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl Serialize for Shard {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Shard {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Shard, D::Error> {
+        let label = String::deserialize(deserializer)?;
+        label
+            .split_once('/')
+            .and_then(|(k, n)| {
+                Some(Shard {
+                    index: k.parse().ok()?,
+                    count: n.parse().ok()?,
+                })
+            })
+            .ok_or_else(|| serde::de::Error::custom(format!("bad shard label `{label}`")))
+    }
+}
+
+/// A seed range as `A..B`.
+mod seed_range_text {
+    use std::ops::Range;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(range: &Range<u64>, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!("{}..{}", range.start, range.end))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Range<u64>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.split_once("..")
+            .and_then(|(a, b)| Some(a.parse().ok()?..b.parse().ok()?))
+            .ok_or_else(|| serde::de::Error::custom(format!("bad seed range `{text}`")))
+    }
+}
+
+/// The report of a sweep of `seeds` of `plan` (`file` as the user named it); a shard's report
+/// carries no verdict.
+pub fn sweep_report(
     plan: &Plan,
     file: &str,
     seeds: &std::ops::Range<u64>,
-    shard: Option<(u64, u64)>,
+    shard: Option<Shard>,
     result: &SweepResult,
-) -> Value {
+) -> SweepReport {
     let identity = SweepIdentity {
-        name: plan.name.clone(),
+        topology: plan.name.clone(),
         file: file.to_string(),
         topology_sha256: crate::sha256_hex(plan.source().as_bytes()),
         seeds: seeds.clone(),
-        expect: plan.expect.clone(),
+        expect: ExpectReport::from(&plan.expect),
     };
-    sweep_value(&identity, shard, result)
+    identity.report(shard, result)
 }
 
 /// What makes two sweep results parts of one sweep.
 struct SweepIdentity {
-    name: String,
+    topology: String,
     file: String,
     topology_sha256: String,
     seeds: std::ops::Range<u64>,
-    expect: Expectations,
+    expect: ExpectReport,
 }
 
-fn expect_json(expect: &Expectations) -> Value {
-    json!({
-        "every_client_boots": expect.every_client_boots,
-        "boot_within_ns": expect.boot_within_ns,
-        "no_crashes": expect.no_crashes,
-        "crash_rate_below": expect.crash_rate_below,
-        "failure_rate_below": expect.failure_rate_below,
-    })
-}
-
-fn expect_from_json(value: &Value) -> Option<Expectations> {
-    let optional_u64 = |value: &Value| match value {
-        Value::Null => Some(None),
-        other => other.as_u64().map(Some),
-    };
-    let optional_f64 = |value: &Value| match value {
-        Value::Null => Some(None),
-        other => other.as_f64().map(Some),
-    };
-    Some(Expectations {
-        every_client_boots: value["every_client_boots"].as_bool()?,
-        boot_within_ns: optional_u64(&value["boot_within_ns"])?,
-        no_crashes: value["no_crashes"].as_bool()?,
-        crash_rate_below: optional_f64(&value["crash_rate_below"])?,
-        failure_rate_below: optional_f64(&value["failure_rate_below"])?,
-    })
-}
-
-pub fn checks_json(checks: &[Check]) -> Value {
-    checks
-        .iter()
-        .map(|check| json!({"name": check.name, "passed": check.passed, "detail": check.detail}))
-        .collect()
-}
-
-fn sweep_value(identity: &SweepIdentity, shard: Option<(u64, u64)>, result: &SweepResult) -> Value {
-    let (low, high) = result.crash_rate_ci95();
-    let mut value = json!({
-        "topology": identity.name,
-        "file": identity.file,
-        "topology_sha256": identity.topology_sha256,
-        "seeds": format!("{}..{}", identity.seeds.start, identity.seeds.end),
-        "runs": result.runs,
-        "crashed_runs": result.crashed_runs,
-        "crash_rate": result.crash_rate(),
-        "crash_rate_ci95": [low, high],
-        "unbooted_runs": result.unbooted_runs,
-        "failing_seeds": result.failing_seeds,
-        "time_to_first_crash": result.time_to_first_crash().map(Spread::to_json),
-        "first_crashes": result.first_crashes.iter().map(|&(seed, at)| json!([seed, at])).collect::<Vec<_>>(),
-        "expect": expect_json(&identity.expect),
-    });
-    if !result.nondeterministic.is_empty() {
-        value["nondeterministic"] = result
-            .nondeterministic
-            .iter()
-            .map(|(seed, divergence)| json!({"seed": seed, "divergence": divergence}))
-            .collect();
-    }
-    match shard {
-        Some((index, count)) => value["shard"] = json!(format!("{index}/{count}")),
-        None => {
-            // Verdicts belong to the whole sweep; a shard's are made by `merge`.
-            let checks = sweep_checks(&identity.expect, result);
-            value["passed"] = json!(checks.iter().all(|check| check.passed));
-            value["checks"] = checks_json(&checks);
+impl SweepIdentity {
+    fn report(self, shard: Option<Shard>, result: &SweepResult) -> SweepReport {
+        // Verdicts belong to the whole sweep; a shard's are made by `merge`.
+        let checks = shard
+            .is_none()
+            .then(|| sweep_checks(&Expectations::from(&self.expect), result));
+        SweepReport {
+            topology: self.topology,
+            file: self.file,
+            topology_sha256: self.topology_sha256,
+            seeds: self.seeds,
+            runs: result.runs,
+            crashed_runs: result.crashed_runs,
+            crash_rate: result.crash_rate(),
+            crash_rate_ci95: result.crash_rate_ci95(),
+            unbooted_runs: result.unbooted_runs,
+            failing_seeds: result.failing_seeds.clone(),
+            time_to_first_crash: result.time_to_first_crash(),
+            first_crashes: result.first_crashes.clone(),
+            expect: self.expect,
+            nondeterministic: result
+                .nondeterministic
+                .iter()
+                .map(|(seed, divergence)| Divergence {
+                    seed: *seed,
+                    divergence: divergence.clone(),
+                })
+                .collect(),
+            shard,
+            passed: checks
+                .as_ref()
+                .map(|checks| checks.iter().all(|check| check.passed)),
+            checks,
         }
     }
-    value
 }
 
-/// Combines the JSON of shards `1/N .. N/N` of one sweep into the JSON of the whole sweep.
-pub fn merge(shards: &[Value]) -> Result<Value, String> {
-    let first = shards.first().ok_or("no shard results to merge")?;
-    let text = |value: &Value, key: &str| -> Result<String, String> {
-        value[key]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| format!("not a pxelab sweep result: no `{key}`"))
-    };
-    let number = |value: &Value, key: &str| -> Result<u64, String> {
-        value[key]
-            .as_u64()
-            .ok_or_else(|| format!("not a pxelab sweep result: no `{key}`"))
-    };
-    let same = ["topology", "file", "topology_sha256", "seeds"];
+/// Why shard reports do not merge into one sweep.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MergeError {
+    NoShards,
+    /// `key` is `first` in one shard and `other` in another.
+    DifferentSweeps {
+        key: &'static str,
+        first: String,
+        other: String,
+    },
+    DifferentExpectations,
+    /// A whole sweep was given.
+    NotAShard,
+    /// Shards of `count` and of `other` shards.
+    MixedCounts { count: u64, other: u64 },
+    GivenTwice(Shard),
+    Missing(Vec<Shard>),
+}
+
+impl std::fmt::Display for MergeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MergeError::NoShards => write!(f, "no shard results to merge"),
+            MergeError::DifferentSweeps { key, first, other } => write!(
+                f,
+                "shards of different sweeps: `{key}` is {first} in one and {other} in another"
+            ),
+            MergeError::DifferentExpectations => {
+                write!(f, "shards of different sweeps: their expectations differ")
+            }
+            MergeError::NotAShard => write!(
+                f,
+                "a complete sweep, not a shard: only `--shard K/N` outputs merge"
+            ),
+            MergeError::MixedCounts { count, other } => {
+                write!(f, "shards of {other} and of {count} mixed")
+            }
+            MergeError::GivenTwice(shard) => write!(f, "shard {shard} given twice"),
+            MergeError::Missing(shards) => {
+                let names: Vec<String> = shards.iter().map(Shard::to_string).collect();
+                write!(f, "missing shard(s): {}", names.join(", "))
+            }
+        }
+    }
+}
+
+impl std::error::Error for MergeError {}
+
+/// Combines the reports of shards `1/N .. N/N` of one sweep into the report of the whole sweep.
+pub fn merge(shards: &[SweepReport]) -> Result<SweepReport, MergeError> {
+    let first = shards.first().ok_or(MergeError::NoShards)?;
     let mut seen = Vec::new();
     let mut count = None;
     let mut result = SweepResult::from_seeds(Vec::new(), Vec::new());
-    for shard in shards {
-        for key in same {
-            if text(shard, key)? != text(first, key)? {
-                return Err(format!(
-                    "shards of different sweeps: `{key}` is {} in one and {} in another",
-                    text(first, key)?,
-                    text(shard, key)?
-                ));
-            }
+    for report in shards {
+        same_sweep(first, report)?;
+        let shard = report.shard.ok_or(MergeError::NotAShard)?;
+        if *count.get_or_insert(shard.count) != shard.count {
+            return Err(MergeError::MixedCounts {
+                count: count.unwrap_or(0),
+                other: shard.count,
+            });
         }
-        if shard["expect"] != first["expect"] {
-            return Err("shards of different sweeps: their expectations differ".to_string());
+        if seen.contains(&shard.index) {
+            return Err(MergeError::GivenTwice(shard));
         }
-        let label = text(shard, "shard")
-            .map_err(|_| "a complete sweep, not a shard: only `--shard K/N` outputs merge")?;
-        let (index, total) = label
-            .split_once('/')
-            .and_then(|(k, n)| Some((k.parse::<u64>().ok()?, n.parse::<u64>().ok()?)))
-            .ok_or_else(|| format!("bad shard label `{label}`"))?;
-        if *count.get_or_insert(total) != total {
-            return Err(format!(
-                "shards of {total} and of {} mixed",
-                count.unwrap_or(0)
-            ));
-        }
-        if seen.contains(&index) {
-            return Err(format!("shard {label} given twice"));
-        }
-        seen.push(index);
-        result.runs += number(shard, "runs")?;
-        result.crashed_runs += number(shard, "crashed_runs")?;
-        result.unbooted_runs += number(shard, "unbooted_runs")?;
-        let failing = shard["failing_seeds"]
-            .as_array()
-            .ok_or("not a pxelab sweep result: no `failing_seeds`")?;
-        for seed in failing {
-            result
-                .failing_seeds
-                .push(seed.as_u64().ok_or("a failing seed that is not a number")?);
-        }
-        let crashes = shard["first_crashes"]
-            .as_array()
-            .ok_or("not a pxelab sweep result: no `first_crashes`")?;
-        for pair in crashes {
-            let pair = (pair[0].as_u64(), pair[1].as_u64());
-            let (Some(seed), Some(at_ns)) = pair else {
-                return Err("a first crash that is not [seed, time]".to_string());
-            };
-            result.first_crashes.push((seed, at_ns));
-        }
-        if let Some(list) = shard["nondeterministic"].as_array() {
-            for entry in list {
-                let seed = entry["seed"]
-                    .as_u64()
-                    .ok_or("a bad nondeterministic seed")?;
-                let divergence = entry["divergence"].as_str().unwrap_or("").to_string();
-                result.nondeterministic.push((seed, divergence));
-            }
-        }
+        seen.push(shard.index);
+        result.runs += report.runs;
+        result.crashed_runs += report.crashed_runs;
+        result.unbooted_runs += report.unbooted_runs;
+        result.failing_seeds.extend(&report.failing_seeds);
+        result.first_crashes.extend(&report.first_crashes);
+        result.nondeterministic.extend(
+            report
+                .nondeterministic
+                .iter()
+                .map(|entry| (entry.seed, entry.divergence.clone())),
+        );
     }
     let total = count.unwrap_or(0);
-    let missing: Vec<String> = (1..=total)
+    let missing: Vec<Shard> = (1..=total)
         .filter(|index| !seen.contains(index))
-        .map(|index| format!("{index}/{total}"))
+        .map(|index| Shard {
+            index,
+            count: total,
+        })
         .collect();
     if !missing.is_empty() {
-        return Err(format!("missing shard(s): {}", missing.join(", ")));
+        return Err(MergeError::Missing(missing));
     }
     result.failing_seeds.sort_unstable();
     result.first_crashes.sort_unstable();
     result.nondeterministic.sort();
-    let seeds_text = text(first, "seeds")?;
-    let (start, end) = seeds_text
-        .split_once("..")
-        .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
-        .ok_or_else(|| format!("bad seed range `{seeds_text}`"))?;
     let identity = SweepIdentity {
-        name: text(first, "topology")?,
-        file: text(first, "file")?,
-        topology_sha256: text(first, "topology_sha256")?,
-        seeds: start..end,
-        expect: expect_from_json(&first["expect"])
-            .ok_or("not a pxelab sweep result: no `expect`")?,
+        topology: first.topology.clone(),
+        file: first.file.clone(),
+        topology_sha256: first.topology_sha256.clone(),
+        seeds: first.seeds.clone(),
+        expect: first.expect.clone(),
     };
-    Ok(sweep_value(&identity, None, &result))
+    Ok(identity.report(None, &result))
+}
+
+/// Whether `report` is of the same sweep as `first`.
+fn same_sweep(first: &SweepReport, report: &SweepReport) -> Result<(), MergeError> {
+    let range = |seeds: &std::ops::Range<u64>| format!("{}..{}", seeds.start, seeds.end);
+    let keys = [
+        ("topology", first.topology.clone(), report.topology.clone()),
+        ("file", first.file.clone(), report.file.clone()),
+        (
+            "topology_sha256",
+            first.topology_sha256.clone(),
+            report.topology_sha256.clone(),
+        ),
+        ("seeds", range(&first.seeds), range(&report.seeds)),
+    ];
+    for (key, first, other) in keys {
+        if first != other {
+            return Err(MergeError::DifferentSweeps { key, first, other });
+        }
+    }
+    if report.expect != first.expect {
+        return Err(MergeError::DifferentExpectations);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The JSON the sweep report had when it was built by hand, kept to hold the typed report
+    /// to the same bytes.
+    mod written_by_hand {
+        use serde_json::{Value, json};
+
+        use crate::{Check, SeedResult, Spread, SweepResult};
+
+        pub fn seed(result: &SeedResult) -> Value {
+            json!({
+                "seed": result.seed,
+                "digest": result.digest,
+                "first_crash_ns": result.first_crash_ns,
+                "crashes": result.crashes,
+                "unbooted": result.unbooted,
+                "boot_ns": result.boot_ns,
+                "duplicates": result.duplicates,
+                "failed": result.failed,
+            })
+        }
+
+        fn spread(spread: Spread) -> Value {
+            json!({
+                "count": spread.count,
+                "min_ns": spread.min_ns,
+                "median_ns": spread.median_ns,
+                "p90_ns": spread.p90_ns,
+                "max_ns": spread.max_ns,
+                "mean_ns": spread.mean_ns,
+            })
+        }
+
+        pub fn sweep(
+            plan: &topology::Plan,
+            file: &str,
+            seeds: &std::ops::Range<u64>,
+            shard: Option<(u64, u64)>,
+            result: &SweepResult,
+            checks: &[Check],
+        ) -> Value {
+            let (low, high) = result.crash_rate_ci95();
+            let expect = &plan.expect;
+            let mut value = json!({
+                "topology": plan.name,
+                "file": file,
+                "topology_sha256": crate::sha256_hex(plan.source().as_bytes()),
+                "seeds": format!("{}..{}", seeds.start, seeds.end),
+                "runs": result.runs,
+                "crashed_runs": result.crashed_runs,
+                "crash_rate": result.crash_rate(),
+                "crash_rate_ci95": [low, high],
+                "unbooted_runs": result.unbooted_runs,
+                "failing_seeds": result.failing_seeds,
+                "time_to_first_crash": result.time_to_first_crash().map(spread),
+                "first_crashes": result.first_crashes.iter().map(|&(seed, at)| json!([seed, at])).collect::<Vec<_>>(),
+                "expect": json!({
+                    "every_client_boots": expect.every_client_boots,
+                    "boot_within_ns": expect.boot_within_ns,
+                    "no_crashes": expect.no_crashes,
+                    "crash_rate_below": expect.crash_rate_below,
+                    "failure_rate_below": expect.failure_rate_below,
+                }),
+            });
+            if !result.nondeterministic.is_empty() {
+                value["nondeterministic"] = result
+                    .nondeterministic
+                    .iter()
+                    .map(|(seed, divergence)| json!({"seed": seed, "divergence": divergence}))
+                    .collect();
+            }
+            match shard {
+                Some((index, count)) => value["shard"] = json!(format!("{index}/{count}")),
+                None => {
+                    value["passed"] = json!(checks.iter().all(|check| check.passed));
+                    value["checks"] = checks
+                        .iter()
+                        .map(|c| json!({"name": c.name, "passed": c.passed, "detail": c.detail}))
+                        .collect();
+                }
+            }
+            value
+        }
+    }
+
+    fn text(value: &impl Serialize) -> String {
+        serde_json::to_value(value).unwrap().to_string()
+    }
+
+    #[test]
+    fn the_typed_sweep_report_writes_the_json_that_was_written_by_hand() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../topologies/kb2510665.yaml");
+        let plan = topology::load(&path).unwrap();
+        let services = Services::new().unwrap();
+        let seeds = 0..12;
+        let file = "topologies/kb2510665.yaml";
+        let mut result = crate::sweep(&plan, seeds.clone(), 2, &services).unwrap();
+        assert!(result.crashed_runs > 0 && result.crashed_runs < result.runs);
+        for seed in &result.per_seed {
+            assert_eq!(text(seed), written_by_hand::seed(seed).to_string());
+            let back: SeedResult = serde_json::from_str(&text(seed)).unwrap();
+            assert_eq!(&back, seed, "a journal line reads back as it was");
+        }
+        // With and without the determinism section.
+        for diverged in [Vec::new(), vec![(3, "first divergent event #9".to_string())]] {
+            result.nondeterministic = diverged;
+            let report = sweep_report(&plan, file, &seeds, None, &result);
+            let checks = sweep_checks(&plan.expect, &result);
+            let by_hand = written_by_hand::sweep(&plan, file, &seeds, None, &result, &checks);
+            assert_eq!(text(&report), by_hand.to_string());
+            assert_eq!(format!("{:#}", serde_json::to_value(&report).unwrap()), format!("{by_hand:#}"));
+        }
+        result.nondeterministic.clear();
+        let shards: Vec<SweepReport> = (1..=3)
+            .map(|index| {
+                let part = crate::sweep_seeds(&plan, crate::shard_seeds(seeds.clone(), index, 3), 2, &services)
+                    .unwrap();
+                let report = sweep_report(&plan, file, &seeds, Some(Shard { index, count: 3 }), &part);
+                let by_hand = written_by_hand::sweep(&plan, file, &seeds, Some((index, 3)), &part, &[]);
+                assert_eq!(text(&report), by_hand.to_string());
+                // What `merge` reads is what the shard wrote.
+                serde_json::from_str(&text(&report)).unwrap()
+            })
+            .collect();
+        let merged = merge(&shards).unwrap();
+        assert_eq!(text(&merged), text(&sweep_report(&plan, file, &seeds, None, &result)));
+        assert_eq!(merge(&shards[..2]).unwrap_err().to_string(), "missing shard(s): 3/3");
+        let twice = [shards[0].clone(), shards[0].clone()];
+        assert_eq!(merge(&twice).unwrap_err().to_string(), "shard 1/3 given twice");
+        let whole = [merged];
+        assert_eq!(merge(&whole).unwrap_err(), MergeError::NotAShard);
+    }
 
     #[test]
     fn spreads_use_nearest_rank_percentiles() {
