@@ -101,7 +101,7 @@ impl CliError {
 impl std::fmt::Display for CliError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CliError::Topology(error) => write!(f, "{error}"),
+            CliError::Topology(error) => f.write_str(&error.render()),
             CliError::Override {
                 node,
                 plugin,

@@ -535,7 +535,7 @@ fn check(files: &[PathBuf], services: &Services) -> Result<Verdict, CliError> {
             }
             Err(error) => {
                 failed += 1;
-                let _ = writeln!(output, "error  {error}");
+                let _ = writeln!(output, "error  {}", error.render());
             }
         }
     }

@@ -461,7 +461,7 @@ fn started_dhcp_server(services: &Services) -> Result<Box<dyn engine::App>, Benc
             ],
             engine::Stream::new(0, "bench", "plugin"),
         )
-        .map_err(BenchError::Plugin)?;
+        .map_err(|e| BenchError::Plugin(e.to_string()))?;
     let cx = AppContext {
         now_ns: 0,
         own_ip: DHCP_IP,
