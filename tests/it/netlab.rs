@@ -12,6 +12,15 @@ use std::time::{Duration, Instant};
 /// How long a process gets to exit after SIGTERM before its group is killed.
 const GRACE: Duration = Duration::from_secs(3);
 
+/// Held by a real-software lab while it runs: the labs judge wall-clock timings, so two of them
+/// (now tests of one binary) never run at the same time, as they did not when each was its own
+/// binary. A lab that panicked leaves the lock poisoned; the next one takes it all the same.
+pub fn one_lab_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LAB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LAB.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Runs a program to completion, failing with its stderr.
 pub fn run(program: &str, args: &[&str]) -> Result<String, String> {
     let output = Command::new(program)

@@ -99,6 +99,7 @@ impl Checks {
 
 #[test]
 fn real_firmware_on_the_wire() {
+    let _lab = crate::netlab::one_lab_at_a_time();
     let Some(found) = tools::find_all(real::TOOLS, WHAT) else {
         return;
     };
