@@ -16,8 +16,8 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{Options, ServeError};
 use crate::runs::{self, RunCache, RunParams, StoredRun};
+use crate::{Options, ServeError};
 
 const INDEX_HTML: &str = include_str!("../assets/index.html");
 const APP_JS: &str = include_str!("../assets/app.js");
@@ -592,7 +592,9 @@ async fn sweep(
     tokio::task::spawn_blocking(move || {
         let mut emit = |event: runs::SweepEvent<'_>| {
             let (name, data) = match event {
-                runs::SweepEvent::Progress(progress) => ("progress", serde_json::to_value(progress)),
+                runs::SweepEvent::Progress(progress) => {
+                    ("progress", serde_json::to_value(progress))
+                }
                 runs::SweepEvent::Done(done) => ("done", serde_json::to_value(done)),
             };
             let data = data.unwrap_or_else(|e| json!({"error": e.to_string()}));

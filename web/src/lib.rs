@@ -32,12 +32,24 @@ pub struct Options {
 /// Why the server does not start or stops.
 #[derive(Debug)]
 pub enum ServeError {
-    Topologies { dir: PathBuf, error: std::io::Error },
-    CreateRuns { dir: PathBuf, error: std::io::Error },
-    OpenRuns { dir: PathBuf, error: std::io::Error },
+    Topologies {
+        dir: PathBuf,
+        error: std::io::Error,
+    },
+    CreateRuns {
+        dir: PathBuf,
+        error: std::io::Error,
+    },
+    OpenRuns {
+        dir: PathBuf,
+        error: std::io::Error,
+    },
     /// The plugin host does not start.
     Services(pxelab::PluginError),
-    Listen { addr: SocketAddr, error: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
     Address(std::io::Error),
     Stopped(std::io::Error),
     Runtime(std::io::Error),
@@ -53,7 +65,11 @@ impl std::fmt::Display for ServeError {
                 dir.display()
             ),
             ServeError::CreateRuns { dir, error } => {
-                write!(f, "cannot create the runs folder {}: {error}", dir.display())
+                write!(
+                    f,
+                    "cannot create the runs folder {}: {error}",
+                    dir.display()
+                )
             }
             ServeError::OpenRuns { dir, error } => {
                 write!(f, "cannot open the runs folder {}: {error}", dir.display())
@@ -76,7 +92,13 @@ impl std::error::Error for ServeError {}
 /// until it fails. Tests bind `127.0.0.1:0` and read the port from the address.
 pub async fn bind(
     options: Options,
-) -> Result<(SocketAddr, impl Future<Output = Result<(), ServeError>> + Send), ServeError> {
+) -> Result<
+    (
+        SocketAddr,
+        impl Future<Output = Result<(), ServeError>> + Send,
+    ),
+    ServeError,
+> {
     let state = api::State::new(&options)?;
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await

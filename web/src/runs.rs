@@ -310,7 +310,7 @@ pub struct SweepDone {
 /// What a sweep streams.
 pub enum SweepEvent<'a> {
     Progress(SeedProgress<'a>),
-    Done(SweepDone),
+    Done(Box<SweepDone>),
 }
 
 /// Sweeps `seeds` of `plan` (`file` as the UI names it) with the library's sweep, handing
@@ -358,10 +358,10 @@ pub fn sweep(
     let result = outcome.result;
     let report = pxelab::sweep_report(plan, file, &seeds, None, &result);
     let crashed_seeds = result.first_crashes.iter().map(|&(seed, _)| seed).collect();
-    emit(SweepEvent::Done(SweepDone {
+    emit(SweepEvent::Done(Box::new(SweepDone {
         report,
         crashed_seeds,
-    }));
+    })));
     Ok(())
 }
 

@@ -73,11 +73,26 @@ pub enum CliError {
     Checkpoint(CheckpointError),
     Serve(web::ServeError),
     NotTopologies(PathBuf),
-    TopologiesWithErrors { failed: usize, total: usize },
-    Read { path: PathBuf, error: std::io::Error },
-    Write { path: PathBuf, error: std::io::Error },
-    NotJson { path: PathBuf, error: serde_json::Error },
-    NotASweep { path: PathBuf, error: serde_json::Error },
+    TopologiesWithErrors {
+        failed: usize,
+        total: usize,
+    },
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    Write {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    NotJson {
+        path: PathBuf,
+        error: serde_json::Error,
+    },
+    NotASweep {
+        path: PathBuf,
+        error: serde_json::Error,
+    },
     /// Internal: the plugin host does not start.
     Services(pxelab::PluginError),
     /// Internal: a finished run without its event log.
@@ -126,11 +141,9 @@ impl std::fmt::Display for CliError {
                 write!(f, "cannot write {}: {error}", path.display())
             }
             CliError::NotJson { path, error } => write!(f, "{}: not JSON: {error}", path.display()),
-            CliError::NotASweep { path, error } => write!(
-                f,
-                "{}: not a pxelab sweep result: {error}",
-                path.display()
-            ),
+            CliError::NotASweep { path, error } => {
+                write!(f, "{}: not a pxelab sweep result: {error}", path.display())
+            }
             CliError::Services(error) => write!(f, "{error}"),
             CliError::NoLog => write!(f, "the run kept no event log"),
             CliError::Json(error) => write!(f, "cannot write the report as JSON: {error}"),

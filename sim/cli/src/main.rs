@@ -612,8 +612,10 @@ fn plan_sweep(args: &SweepArgs, plan: &topology::Plan) -> Result<SweepPlan, CliE
         Some(path) => Some(checkpoint::Journal::create(path, &header)?),
         None => None,
     };
-    let finished: std::collections::BTreeSet<u64> =
-        done.iter().map(|result: &pxelab::SeedResult| result.seed).collect();
+    let finished: std::collections::BTreeSet<u64> = done
+        .iter()
+        .map(|result: &pxelab::SeedResult| result.seed)
+        .collect();
     let todo = selected
         .iter()
         .copied()
@@ -682,7 +684,14 @@ fn sweep_interrupted(
     selected: usize,
 ) -> Result<Verdict, CliError> {
     let mut output = String::new();
-    render_sweep(&mut output, plan, &args.file, &args.seeds.seeds, result, None);
+    render_sweep(
+        &mut output,
+        plan,
+        &args.file,
+        &args.seeds.seeds,
+        result,
+        None,
+    );
     let _ = writeln!(
         output,
         "interrupted after {} of {selected} seeds; no result files were written",
@@ -807,13 +816,7 @@ fn shrink(args: ShrinkArgs, services: &Services) -> Result<Verdict, CliError> {
         eprint!("\r{:60}\r", "");
     }
     let schedule = pxelab::shrink::schedule_json(&shrunk.kept);
-    pxelab::record::write_record(
-        &dir,
-        &plan,
-        &shrunk.world,
-        &shrunk.report,
-        Some(&schedule),
-    )?;
+    pxelab::record::write_record(&dir, &plan, &shrunk.world, &shrunk.report, Some(&schedule))?;
     let mut output = String::new();
     let _ = writeln!(output, "topology  {} ({})", plan.name, args.file.display());
     let _ = writeln!(
@@ -857,10 +860,15 @@ fn bench(args: BenchArgs, services: &Services) -> Result<Verdict, CliError> {
         counting: heap::counting,
         live_bytes: heap::live_bytes,
     };
-    let figures =
-        pxelab::bench::bench(&args.topologies, services, &options, Some(heap), &mut |what| {
+    let figures = pxelab::bench::bench(
+        &args.topologies,
+        services,
+        &options,
+        Some(heap),
+        &mut |what| {
             eprintln!("measuring {what} ...");
-        })?;
+        },
+    )?;
     let mut output = String::new();
     let width = figures.iter().map(|f| f.name.len()).max().unwrap_or(0);
     for figure in &figures {
@@ -1157,11 +1165,20 @@ mod checkpoint {
 
     #[derive(Debug)]
     pub enum CheckpointError {
-        Io { path: PathBuf, error: std::io::Error },
-        CannotResume { path: PathBuf, error: std::io::Error },
+        Io {
+            path: PathBuf,
+            error: std::io::Error,
+        },
+        CannotResume {
+            path: PathBuf,
+            error: std::io::Error,
+        },
         NotACheckpoint(PathBuf),
         /// The checkpoint of another sweep; `differs` names the header fields that differ.
-        OtherSweep { path: PathBuf, differs: Vec<&'static str> },
+        OtherSweep {
+            path: PathBuf,
+            differs: Vec<&'static str>,
+        },
     }
 
     impl std::fmt::Display for CheckpointError {
@@ -1259,10 +1276,11 @@ mod checkpoint {
         path: &Path,
         header: &Header,
     ) -> Result<(Vec<SeedResult>, Vec<(u64, String)>), CheckpointError> {
-        let text = std::fs::read_to_string(path).map_err(|error| CheckpointError::CannotResume {
-            path: path.to_path_buf(),
-            error,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|error| CheckpointError::CannotResume {
+                path: path.to_path_buf(),
+                error,
+            })?;
         let mut lines = text.lines();
         let first: Value = lines
             .next()

@@ -176,7 +176,10 @@ pub enum BenchError {
     /// A shipped topology does not load or run.
     Topology(topology::Error),
     /// The boot-storm file cannot be read.
-    CannotRead { path: PathBuf, error: std::io::Error },
+    CannotRead {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     /// The boot-storm file has no `count: 100` line to resize.
     StormUnsized { path: PathBuf },
     /// The plugin could not be instantiated or failed a call.
@@ -283,8 +286,8 @@ const RUNS: u64 = 3;
 fn native_offer(payload: &[u8]) -> Result<Vec<u8>, BenchError> {
     use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode};
     use dhcproto::{Decodable, Decoder, Encodable, Encoder};
-    let request = Message::decode(&mut Decoder::new(payload))
-        .map_err(|e| BenchError::Dhcp(e.to_string()))?;
+    let request =
+        Message::decode(&mut Decoder::new(payload)).map_err(|e| BenchError::Dhcp(e.to_string()))?;
     let mut reply = Message::default();
     reply
         .set_opcode(Opcode::BootReply)

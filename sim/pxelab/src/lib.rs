@@ -21,7 +21,9 @@ mod compare;
 pub mod record;
 pub mod shrink;
 mod sweep;
-pub use compare::{CompareReport, CompareRow, CompareSpread, compare_report, compare_row, compare_table};
+pub use compare::{
+    CompareReport, CompareRow, CompareSpread, compare_report, compare_row, compare_table,
+};
 pub use sweep::{
     Check, Divergence, ExpectReport, MergeError, SeedResult, Shard, Spread, SweepOptions,
     SweepOutcome, SweepReport, SweepResult, TraceLine, first_divergence, merge, percent,

@@ -64,10 +64,16 @@ pub struct EventLine {
 /// Why a record cannot be written or replayed.
 #[derive(Debug)]
 pub enum RecordError {
-    CannotReadPlugin { path: PathBuf, error: std::io::Error },
+    CannotReadPlugin {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     /// The world given has no event log.
     NotRun,
-    CannotWrite { dir: PathBuf, error: std::io::Error },
+    CannotWrite {
+        dir: PathBuf,
+        error: std::io::Error,
+    },
     /// A file of the record is missing or unreadable.
     CannotRead {
         dir: PathBuf,
@@ -81,7 +87,10 @@ pub enum RecordError {
         error: serde_json::Error,
     },
     /// `file` is JSON but not what a record holds.
-    Damaged { path: PathBuf, detail: String },
+    Damaged {
+        path: PathBuf,
+        detail: String,
+    },
     /// The recorded topology no longer loads.
     Topology(topology::Error),
 }
@@ -188,7 +197,10 @@ pub fn write_record(
         events.push('\n');
     }
     let mut files: Vec<(&str, Vec<u8>)> = vec![
-        (MANIFEST, format!("{}\n", json_text(&manifest, true)).into_bytes()),
+        (
+            MANIFEST,
+            format!("{}\n", json_text(&manifest, true)).into_bytes(),
+        ),
         (TOPOLOGY, plan.source().as_bytes().to_vec()),
         (EVENTS, events.into_bytes()),
         (CAPTURE, capture::pcapng(log)),
@@ -325,10 +337,7 @@ fn read_manifest(dir: &Path, text: &str) -> Result<Manifest, RecordError> {
 }
 
 /// Plugins whose bytes differ from the recorded ones: (node, recorded, now).
-fn changed_plugins(
-    recorded: &[PluginHash],
-    now: &[PluginHash],
-) -> Vec<(String, String, String)> {
+fn changed_plugins(recorded: &[PluginHash], now: &[PluginHash]) -> Vec<(String, String, String)> {
     recorded
         .iter()
         .filter_map(|then| {
@@ -336,13 +345,8 @@ fn changed_plugins(
                 .iter()
                 .find(|p| p.node == then.node)
                 .map_or("(no such server now)", |p| p.sha256.as_str());
-            (then.sha256 != current).then(|| {
-                (
-                    then.node.clone(),
-                    then.sha256.clone(),
-                    current.to_string(),
-                )
-            })
+            (then.sha256 != current)
+                .then(|| (then.node.clone(), then.sha256.clone(), current.to_string()))
         })
         .collect()
 }

@@ -625,10 +625,8 @@ impl Pool<'_> {
                 self.wake.notify_all();
                 Some(Done::Seed(result))
             }
-            Task::Second(_, first) => {
-                first_divergence(&first, &trace(&world), ("first", "second"))
-                    .map(|divergence| Done::Diverged(seed, divergence))
-            }
+            Task::Second(_, first) => first_divergence(&first, &trace(&world), ("first", "second"))
+                .map(|divergence| Done::Diverged(seed, divergence)),
         }
     }
 }
@@ -845,7 +843,10 @@ pub enum MergeError {
     /// A whole sweep was given.
     NotAShard,
     /// Shards of `count` and of `other` shards.
-    MixedCounts { count: u64, other: u64 },
+    MixedCounts {
+        count: u64,
+        other: u64,
+    },
     GivenTwice(Shard),
     Missing(Vec<Shard>),
 }
@@ -1065,31 +1066,53 @@ mod tests {
             assert_eq!(&back, seed, "a journal line reads back as it was");
         }
         // With and without the determinism section.
-        for diverged in [Vec::new(), vec![(3, "first divergent event #9".to_string())]] {
+        for diverged in [
+            Vec::new(),
+            vec![(3, "first divergent event #9".to_string())],
+        ] {
             result.nondeterministic = diverged;
             let report = sweep_report(&plan, file, &seeds, None, &result);
             let checks = sweep_checks(&plan.expect, &result);
             let by_hand = written_by_hand::sweep(&plan, file, &seeds, None, &result, &checks);
             assert_eq!(text(&report), by_hand.to_string());
-            assert_eq!(format!("{:#}", serde_json::to_value(&report).unwrap()), format!("{by_hand:#}"));
+            assert_eq!(
+                format!("{:#}", serde_json::to_value(&report).unwrap()),
+                format!("{by_hand:#}")
+            );
         }
         result.nondeterministic.clear();
         let shards: Vec<SweepReport> = (1..=3)
             .map(|index| {
-                let part = crate::sweep_seeds(&plan, crate::shard_seeds(seeds.clone(), index, 3), 2, &services)
-                    .unwrap();
-                let report = sweep_report(&plan, file, &seeds, Some(Shard { index, count: 3 }), &part);
-                let by_hand = written_by_hand::sweep(&plan, file, &seeds, Some((index, 3)), &part, &[]);
+                let part = crate::sweep_seeds(
+                    &plan,
+                    crate::shard_seeds(seeds.clone(), index, 3),
+                    2,
+                    &services,
+                )
+                .unwrap();
+                let report =
+                    sweep_report(&plan, file, &seeds, Some(Shard { index, count: 3 }), &part);
+                let by_hand =
+                    written_by_hand::sweep(&plan, file, &seeds, Some((index, 3)), &part, &[]);
                 assert_eq!(text(&report), by_hand.to_string());
                 // What `merge` reads is what the shard wrote.
                 serde_json::from_str(&text(&report)).unwrap()
             })
             .collect();
         let merged = merge(&shards).unwrap();
-        assert_eq!(text(&merged), text(&sweep_report(&plan, file, &seeds, None, &result)));
-        assert_eq!(merge(&shards[..2]).unwrap_err().to_string(), "missing shard(s): 3/3");
+        assert_eq!(
+            text(&merged),
+            text(&sweep_report(&plan, file, &seeds, None, &result))
+        );
+        assert_eq!(
+            merge(&shards[..2]).unwrap_err().to_string(),
+            "missing shard(s): 3/3"
+        );
         let twice = [shards[0].clone(), shards[0].clone()];
-        assert_eq!(merge(&twice).unwrap_err().to_string(), "shard 1/3 given twice");
+        assert_eq!(
+            merge(&twice).unwrap_err().to_string(),
+            "shard 1/3 given twice"
+        );
         let whole = [merged];
         assert_eq!(merge(&whole).unwrap_err(), MergeError::NotAShard);
     }

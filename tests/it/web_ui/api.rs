@@ -386,7 +386,11 @@ fn the_web_sweep_is_the_library_sweep_for_every_shipped_topology() {
         let verdict = checks.iter().all(|check| check.passed);
         assert_eq!(done["passed"], verdict, "{file}: {done}");
         assert_eq!(done["crash_rate"], result.crash_rate(), "{file}");
-        assert_eq!(done["failing_seeds"], serde_json::json!(result.failing_seeds), "{file}");
+        assert_eq!(
+            done["failing_seeds"],
+            serde_json::json!(result.failing_seeds),
+            "{file}"
+        );
         let crashed: Vec<u64> = result.first_crashes.iter().map(|&(seed, _)| seed).collect();
         assert_eq!(done["crashed_seeds"], serde_json::json!(crashed), "{file}");
         // The rest of the report too: it is the library's, field for field.
@@ -478,7 +482,10 @@ fn bad_requests_get_a_json_error_that_says_what_is_wrong() {
     refused(get(addr, "/api/runs/0123456789abcdef"), 404, "no run");
     refused(get(addr, "/api/runs/xyz"), 400, "not a run id");
     refused(
-        get(addr, "/api/sweep?topology=kb2510665.yaml&seeds=0..100000000"),
+        get(
+            addr,
+            "/api/sweep?topology=kb2510665.yaml&seeds=0..100000000",
+        ),
         400,
         "more than",
     );
