@@ -8,17 +8,17 @@ lans:
   servers: { subnet: 10.2.0.0/24, latency: 20us }
 routers:
   r1:
-relay_delay: 2ms
-interfaces:
-  - { name: Vlan10, lan: clients, ip: 10.1.0.1/24, helpers: [10.2.0.10] }
-  - { name: Vlan20, lan: servers, ip: 10.2.0.1/24 }
+    relay_delay: 2ms
+    interfaces:
+      - { name: Vlan10, lan: clients, ip: 10.1.0.1/24, helpers: [10.2.0.10] }
+      - { name: Vlan20, lan: servers, ip: 10.2.0.1/24 }
 servers:
   dhcp: { lan: servers, ip: 10.2.0.10/24, gateway: 10.2.0.1, plugin: dhcp-server }
 clients:
   - name: pc
-lan: clients
-arch: bios
-power_on: 0s
+    lan: clients
+    arch: bios
+    power_on: 0s
 ";
 
 fn error(from: &str, to: &str) -> Error {
