@@ -191,7 +191,7 @@ fn an_oversized_datagram_is_a_crash() {
     contained(
         "oversized-datagram",
         &plan,
-        Expected::Crash("datagram of 70000 bytes is larger than one Ethernet frame allows (1472)"),
+        Expected::Crash("sent a datagram larger than one Ethernet frame allows (1472)"),
     );
     clean_up(&plan);
 }

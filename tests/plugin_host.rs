@@ -66,9 +66,10 @@ fn running_out_of_fuel_is_a_crash_and_a_restart_recovers() {
     let failure = app
         .handle(&context(), Input::Start, &mut effects)
         .unwrap_err();
-    let Failure::Crashed { reason } = failure else {
+    let Failure::Crashed(reason) = failure else {
         panic!("expected a crash, got {failure:?}")
     };
+    let reason = reason.to_string();
     assert!(reason.contains("fuel budget of 2000"), "{reason}");
     // A trapped instance stays dead until the service is restarted.
     let again = app
@@ -108,9 +109,10 @@ fn a_bad_configuration_is_refused_with_the_plugins_message() {
     let failure = app
         .handle(&context(), Input::Start, &mut effects)
         .unwrap_err();
-    let Failure::Refused { reason } = failure else {
+    let Failure::Refused(reason) = failure else {
         panic!("expected a refusal, got {failure:?}")
     };
+    let reason = reason.to_string();
     assert!(
         reason.contains("threads") && reason.contains("many"),
         "{reason}"

@@ -42,6 +42,11 @@ const FIXTURES: &[(&str, &str, &str)] = &[
         "garbage-config",
     ),
     ("fixture-log-storm", "fixture_log_storm", "log-storm"),
+    (
+        "fixture-contract-0-1",
+        "fixture_contract_0_1",
+        "contract-0-1",
+    ),
 ];
 const TARGET: &str = "wasm32-unknown-unknown";
 

@@ -7,7 +7,8 @@ pub struct Artifact {
     /// The name a topology uses for the plugin (`dhcp-server`, `wds-sccm2007`, `wds-fixed`,
     /// `proxydhcp`, `proxydhcp-c`).
     pub name: &'static str,
-    /// The component binary (`pxelab:plugin/boot-server@0.1.0`).
+    /// The component binary (`pxelab:plugin/boot-server@0.2.0`; the C plugins and the fixture
+    /// `contract-0-1` speak 0.1.0).
     pub component: &'static [u8],
 }
 
@@ -76,6 +77,11 @@ pub const FIXTURES: &[Artifact] = &[
     Artifact {
         name: "log-storm",
         component: include_bytes!(concat!(env!("OUT_DIR"), "/fixtures/log-storm.wasm")),
+    },
+    // Not hostile: built against the previous contract, pxelab:plugin@0.1.0.
+    Artifact {
+        name: "contract-0-1",
+        component: include_bytes!(concat!(env!("OUT_DIR"), "/fixtures/contract-0-1.wasm")),
     },
 ];
 
