@@ -1103,6 +1103,6 @@ mod tests {
             .unwrap();
         assert!(error.message.contains("not in one subnet"), "{error}");
         let error = env.start::<DhcpServer>(&[("pools", "x")]).err().unwrap();
-        assert!(error.contains("unknown key"), "{error}");
+        assert!(error.message.contains("unknown key"), "{error}");
     }
 }
