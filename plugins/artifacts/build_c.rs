@@ -1,7 +1,8 @@
 //! The build of boot-server plugins written in C (today plugins/proxydhcp-c): C bindings for
-//! world `boot-server` generated from plugins/wit with the `wit-bindgen-c` crate, Debian's clang
-//! for `--target=wasm32-unknown-unknown`, wasm-ld, and the same `ComponentEncoder` step as the
-//! Rust plugins. No libc: each plugin directory brings the few functions it needs. A C plugin
+//! world `boot-server` of `pxelab:plugin@0.1.0` (plugins/wit/v0.1.0, which the host still
+//! runs; its `init` error is a plain string) generated with the `wit-bindgen-c` crate, Debian's
+//! clang for `--target=wasm32-unknown-unknown`, wasm-ld, and the same `ComponentEncoder` step as
+//! the Rust plugins. No libc: each plugin directory brings the few functions it needs. A C plugin
 //! is a directory of plugins/ with no Cargo.toml and `.c` files at its top; its name is the
 //! directory's, and it is a built-in.
 
@@ -158,7 +159,7 @@ struct Bindings {
 /// `boot_server.h`, `boot_server.c` and `boot_server_component_type.o` (the object whose custom
 /// section carries the component type, which wasm-ld keeps and wit-component reads).
 fn generate_bindings(root: &Path, dir: &Path) -> Bindings {
-    let wit_dir = root.join("plugins").join("wit");
+    let wit_dir = root.join("plugins").join("wit").join("v0.1.0");
     let mut resolve = Resolve::default();
     let (package, _) = resolve
         .push_path(&wit_dir)

@@ -1,6 +1,7 @@
 /* proxydhcp-c: the proxyDHCP boot server of plugins/proxydhcp written again in C, to show that the
- * plugin contract (plugins/wit/pxelab.wit, world `boot-server`) does not depend on Rust or on the
- * Rust SDK. Same configuration keys, same replies byte for byte, same TFTP behaviour: a change to
+ * plugin contract (plugins/wit, world `boot-server`) does not depend on Rust or on the Rust SDK.
+ * It is built against pxelab:plugin@0.1.0 (plugins/wit/v0.1.0), which the host still runs: it
+ * needs nothing of 0.2.0, and so the shipped plugins keep one of the previous contract. Same configuration keys, same replies byte for byte, same TFTP behaviour: a change to
  * one twin is a change to the other (tests/proxydhcp.rs compares them frame by frame).
  *
  * Behaviour (dnsmasq's `dhcp-range=<net>,proxy` with `dhcp-boot`, see shared DOMAIN.md):
@@ -27,7 +28,7 @@
  * option. Well-formed messages, which is all a PXE client sends, get identical replies.
  *
  * How it is built (plugins/artifacts/build.rs, no manual step):
- *   1. C bindings for world `boot-server` are generated from plugins/wit/pxelab.wit with the
+ *   1. C bindings for world `boot-server` are generated from plugins/wit/v0.1.0 with the
  *      `wit-bindgen-c` crate: boot_server.h, boot_server.c and boot_server_component_type.o (a
  *      wasm object whose custom section carries the component type);
  *   2. clang --target=wasm32-unknown-unknown -O2 -ffreestanding -nostdlib compiles this file,

@@ -1,7 +1,12 @@
 //! The contract at load time: a component built against another version of
-//! `pxelab:plugin` or importing WASI is refused with a message naming both sides, and a core
-//! module built with the SDK is accepted and made a component.
+//! `pxelab:plugin` or importing WASI is refused with a message naming both sides, a core
+//! module built with the SDK is accepted and made a component, and a plugin built against the
+//! previous contract (0.1.0) still loads and runs.
 
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use engine::app::Refusal;
+use engine::{App, AppContext, Datagram, Effect, Failure, Input, Level, Stream};
 use host::{PluginHost, SandboxLimits};
 
 fn host() -> PluginHost {
@@ -18,9 +23,12 @@ fn refusal(wat: &str) -> String {
 
 #[test]
 fn a_plugin_built_for_another_contract_version_is_refused_naming_both_versions() {
-    let message = refusal(r#"(component (import "pxelab:plugin/host@0.2.0" (instance)))"#);
+    let message = refusal(r#"(component (import "pxelab:plugin/host@0.3.0" (instance)))"#);
+    assert!(message.contains("pxelab:plugin@0.3.0"), "{message}");
     assert!(message.contains("pxelab:plugin@0.2.0"), "{message}");
-    assert!(message.contains("pxelab:plugin@0.1.0"), "{message}");
+    assert!(message.contains("test.wasm"), "{message}");
+    let message = refusal(r#"(component (import "pxelab:plugin/host@0.0.9" (instance)))"#);
+    assert!(message.contains("pxelab:plugin@0.0.9"), "{message}");
     assert!(message.contains("test.wasm"), "{message}");
 }
 
@@ -55,4 +63,88 @@ fn a_core_module_built_with_the_sdk_becomes_a_component_and_loads() {
         .unwrap();
     // The same encoding the build uses: the same component, compiled once.
     assert!(std::sync::Arc::ptr_eq(&plugin, &from_component));
+}
+
+fn context() -> AppContext {
+    AppContext {
+        now_ns: 0,
+        own_ip: Ipv4Addr::new(10, 2, 0, 20),
+    }
+}
+
+/// The fixture `contract-0-1` is built with wit-bindgen against plugins/wit/v0.1.0 alone.
+fn contract_0_1(config: Vec<(String, String)>) -> host::WasmApp {
+    let host = host();
+    let bytes = artifacts::fixture("contract-0-1").expect("fixture");
+    let plugin = host
+        .load("contract-0-1", bytes)
+        .unwrap_or_else(|e| panic!("{e}"));
+    host.instantiate(&plugin, config, Stream::new(1, "test", "plugin"))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn a_plugin_built_against_0_1_0_starts_answers_and_sets_timers() {
+    let mut app = contract_0_1(Vec::new());
+    app.handle(&context(), Input::Start, &mut Vec::new())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let datagram = Datagram {
+        src: SocketAddrV4::new(Ipv4Addr::new(10, 2, 0, 2), 4000),
+        dst: SocketAddrV4::new(Ipv4Addr::new(10, 2, 0, 20), 4001),
+        payload: vec![1, 2, 3],
+    };
+    let mut effects = Vec::new();
+    app.handle(&context(), Input::Datagram(&datagram), &mut effects)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        effects,
+        [
+            Effect::Log {
+                level: Level::Info,
+                text: "echo of 3 bytes".to_string()
+            },
+            Effect::SetTimer {
+                delay_ns: 1_000_000,
+                token: 4000
+            },
+            Effect::Send(Datagram {
+                src: datagram.dst,
+                dst: datagram.src,
+                payload: vec![1, 2, 3]
+            }),
+        ]
+    );
+    assert!(app.last_cost() > 0);
+    let mut effects = Vec::new();
+    app.handle(&context(), Input::Timer(4000), &mut effects)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        matches!(&effects[..], [Effect::WindowsEvent { source, event_id: 1, text, .. }] if source == "fixture" && text == "timer 4000"),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn a_0_1_0_refusal_is_its_message_with_no_key_and_no_code() {
+    let config = vec![(
+        "refuse".to_string(),
+        "config `threads`: expected a whole number".to_string(),
+    )];
+    let mut app = contract_0_1(config);
+    let failure = app
+        .handle(&context(), Input::Start, &mut Vec::new())
+        .unwrap_err();
+    // Nothing is read out of the text: it stays the message, shown as it was.
+    assert_eq!(
+        failure,
+        Failure::Refused(Refusal {
+            key: None,
+            message: "config `threads`: expected a whole number".to_string(),
+            service_specific: None,
+        })
+    );
+    assert_eq!(
+        failure.to_string(),
+        "refused to start: config `threads`: expected a whole number"
+    );
 }

@@ -181,7 +181,7 @@ fn a_timer_storm_is_stopped_at_the_timer_limit() {
 fn an_oversized_datagram_is_a_crash() {
     fixture_contained(
         "oversized-datagram",
-        Expected::Crash("datagram of 70000 bytes is larger than one Ethernet frame allows (1472)"),
+        Expected::Crash("sent a datagram larger than one Ethernet frame allows (1472)"),
     );
 }
 

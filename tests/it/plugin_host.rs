@@ -70,9 +70,10 @@ fn running_out_of_fuel_is_a_crash_and_a_restart_recovers() {
     let mut app = instance(limits, "wds-sccm2007", wds_config()).unwrap();
     let mut effects = Vec::new();
     let failure = start_failure(&mut app, &mut effects);
-    let Failure::Crashed { reason } = failure else {
+    let Failure::Crashed(reason) = failure else {
         panic!("expected a crash, got {failure:?}")
     };
+    let reason = reason.to_string();
     assert!(reason.contains("fuel budget of 2000"), "{reason}");
     // A trapped instance stays dead until the service is restarted.
     let again = app
@@ -106,9 +107,10 @@ fn a_bad_configuration_is_refused_with_the_plugins_message() {
     let mut app = instance(SandboxLimits::default(), "wds-sccm2007", config).unwrap();
     let mut effects = Vec::new();
     let failure = start_failure(&mut app, &mut effects);
-    let Failure::Refused { reason } = failure else {
+    let Failure::Refused(reason) = failure else {
         panic!("expected a refusal, got {failure:?}")
     };
+    let reason = reason.to_string();
     assert!(
         reason.contains("threads") && reason.contains("many"),
         "{reason}"

@@ -449,10 +449,10 @@ mod side_by_side {
             vec![("boot_file_efi", "ok"), ("Boot_file_bios", "x")],
         ] {
             let (_, started) = start(&config);
-            let Err(Failure::Refused { reason }) = started else {
+            let Err(Failure::Refused(reason)) = started else {
                 panic!("{config:?} started");
             };
-            assert!(reason.starts_with("config `"), "{reason}");
+            assert!(reason.to_string().starts_with("config `"), "{reason}");
         }
         for config in [
             vec![],

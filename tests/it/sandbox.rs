@@ -4,6 +4,7 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+use engine::app::{CrashCause, Limit};
 use engine::{App, AppContext, Datagram, Effect, Failure, Input, Stream};
 use host::{PluginHost, SandboxLimits};
 
@@ -30,8 +31,11 @@ fn started(limits: SandboxLimits, name: &str) -> host::WasmApp {
 /// Hands `app` one DHCP-port datagram; returns the call's effects and failure.
 fn poke(app: &mut host::WasmApp) -> (Vec<Effect>, Failure) {
     let datagram = Datagram {
-        src: SocketAddrV4::new(Ipv4Addr::new(10, 2, 0, 2), 67),
-        dst: SocketAddrV4::new(Ipv4Addr::new(10, 2, 0, 20), 67),
+        src: SocketAddrV4::new(Ipv4Addr::new(10, 2, 0, 2), engine::router::DHCP_SERVER_PORT),
+        dst: SocketAddrV4::new(
+            Ipv4Addr::new(10, 2, 0, 20),
+            engine::router::DHCP_SERVER_PORT,
+        ),
         payload: vec![1; 300],
     };
     let mut effects = Vec::new();
@@ -41,9 +45,9 @@ fn poke(app: &mut host::WasmApp) -> (Vec<Effect>, Failure) {
     (effects, failure)
 }
 
-fn crash_reason(failure: Failure) -> String {
+fn crash_cause(failure: Failure) -> CrashCause {
     match failure {
-        Failure::Crashed { reason } => reason,
+        Failure::Crashed(cause) => cause,
         other => panic!("expected a crash, got {other:?}"),
     }
 }
@@ -57,13 +61,30 @@ fn crashes_with(name: &str, reason: &str) -> Vec<Effect> {
     effects
 }
 
+fn crash_reason(failure: Failure) -> String {
+    crash_cause(failure).to_string()
+}
+
 fn count(effects: &[Effect], matches: fn(&Effect) -> bool) -> usize {
     effects.iter().filter(|effect| matches(effect)).count()
 }
 
 #[test]
 fn a_send_storm_ends_at_the_limit_with_the_sends_before_it_kept() {
-    let effects = crashes_with("send-storm", "sent more than 256 datagrams in one call");
+    let mut app = started(SandboxLimits::default(), "send-storm");
+    let (effects, failure) = poke(&mut app);
+    let cause = crash_cause(failure);
+    assert_eq!(
+        cause,
+        CrashCause::LimitBroken {
+            limit: Limit::Datagrams,
+            max: 256
+        }
+    );
+    assert_eq!(
+        cause.to_string(),
+        "sent more than 256 datagrams in one call"
+    );
     assert_eq!(count(&effects, |e| matches!(e, Effect::Send(_))), 256);
 }
 
@@ -105,9 +126,19 @@ fn limits_are_configurable_and_counted_per_call() {
 
 #[test]
 fn a_datagram_larger_than_a_frame_is_a_crash_and_is_not_sent() {
-    let effects = crashes_with(
-        "oversized-datagram",
-        "datagram of 70000 bytes is larger than one Ethernet frame allows (1472)",
+    let mut app = started(SandboxLimits::default(), "oversized-datagram");
+    let (effects, failure) = poke(&mut app);
+    let cause = crash_cause(failure);
+    assert_eq!(
+        cause,
+        CrashCause::LimitBroken {
+            limit: Limit::DatagramBytes,
+            max: 1472
+        }
+    );
+    assert_eq!(
+        cause.to_string(),
+        "sent a datagram larger than one Ethernet frame allows (1472)"
     );
     assert_eq!(count(&effects, |e| matches!(e, Effect::Send(_))), 0);
 }
@@ -115,19 +146,68 @@ fn a_datagram_larger_than_a_frame_is_a_crash_and_is_not_sent() {
 #[test]
 fn fuel_memory_and_panics_name_their_cause() {
     let (_, failure) = poke(&mut started(SandboxLimits::default(), "endless-loop"));
-    let reason = crash_reason(failure);
-    assert!(reason.contains("fuel budget of 100000000"), "{reason}");
+    let cause = crash_cause(failure);
+    assert_eq!(
+        cause,
+        CrashCause::OutOfFuel {
+            fuel_per_call: 100_000_000
+        }
+    );
+    assert!(
+        cause.to_string().contains("fuel budget of 100000000"),
+        "{cause}"
+    );
 
     let (_, failure) = poke(&mut started(SandboxLimits::default(), "memory-bomb"));
-    let reason = crash_reason(failure);
-    assert!(reason.contains("memory limit of 64 MiB"), "{reason}");
-
-    let (_, failure) = poke(&mut started(SandboxLimits::default(), "panic"));
-    let reason = crash_reason(failure);
+    let cause = crash_cause(failure);
+    assert_eq!(
+        cause,
+        CrashCause::MemoryLimit {
+            bytes_max: 64 << 20
+        }
+    );
     assert!(
-        reason.contains("panic: fixture panic on a datagram from 10.2.0.2:67"),
+        cause.to_string().contains("memory limit of 64 MiB"),
+        "{cause}"
+    );
+
+    let (effects, failure) = poke(&mut started(SandboxLimits::default(), "panic"));
+    let CrashCause::Panic { message, trap } = crash_cause(failure.clone()) else {
+        panic!("expected a panic, got {failure:?}")
+    };
+    // The SDK's hook reports the message and where, through `panicked`, before the trap.
+    assert!(
+        message.starts_with("fixture panic on a datagram from 10.2.0.2:67 at "),
+        "{message}"
+    );
+    assert!(
+        message.contains("plugins/fixtures/panic/src/lib.rs"),
+        "{message}"
+    );
+    assert_eq!(
+        *trap,
+        CrashCause::Trap {
+            code: "UnreachableCodeReached".to_string()
+        }
+    );
+    let reason = failure.to_string();
+    assert!(
+        reason.starts_with(
+            "wasm trap: UnreachableCodeReached; panic: fixture panic on a datagram from 10.2.0.2:67"
+        ),
         "{reason}"
     );
+    // The hook's log line stays, for people.
+    assert!(effects.iter().any(
+        |e| matches!(e, Effect::Log { text, .. } if text.starts_with("panic: fixture panic"))
+    ));
+}
+
+#[test]
+fn a_panic_text_logged_without_panicking_is_no_panic() {
+    // The log-storm fixture logs text of its own; only `panicked` makes a crash a panic.
+    let (_, failure) = poke(&mut started(SandboxLimits::default(), "log-storm"));
+    assert!(!matches!(crash_cause(failure), CrashCause::Panic { .. }));
 }
 
 #[test]

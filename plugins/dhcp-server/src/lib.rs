@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode};
 use sdk::dhcp::{self, SERVER_PORT};
-use sdk::{Config, Datagram, Env, Level, Plugin, tftp};
+use sdk::{Config, ConfigError, Datagram, Env, Level, Plugin, Refusal, tftp};
 use timing::Distribution;
 
 /// How long an offered address stays reserved for the client it was offered to.
@@ -118,18 +118,23 @@ impl PoolTree {
     }
 }
 
-fn parse_pool(text: &str) -> Result<(Ipv4Addr, Ipv4Addr), String> {
-    let error =
-        || format!("config `pool`: expected a range such as 10.1.0.100-10.1.0.199, got `{text}`");
+fn parse_pool(text: &str) -> Result<(Ipv4Addr, Ipv4Addr), ConfigError> {
+    let error = || {
+        ConfigError::new(
+            "pool",
+            format!("expected a range such as 10.1.0.100-10.1.0.199, got `{text}`"),
+        )
+    };
     let (first, last) = text.split_once('-').ok_or_else(error)?;
     let first: Ipv4Addr = first.trim().parse().map_err(|_| error())?;
     let last: Ipv4Addr = last.trim().parse().map_err(|_| error())?;
     if u32::from(first) > u32::from(last) {
-        return Err(format!("config `pool`: {first} is above {last}"));
+        return Err(ConfigError::new("pool", format!("{first} is above {last}")));
     }
     if u32::from(last) - u32::from(first) >= POOL_SIZE_MAX {
-        return Err(format!(
-            "config `pool`: more than {POOL_SIZE_MAX} addresses"
+        return Err(ConfigError::new(
+            "pool",
+            format!("more than {POOL_SIZE_MAX} addresses"),
         ));
     }
     Ok((first, last))
@@ -152,12 +157,15 @@ impl Plugin for DhcpServer {
         "nbp_size",
     ];
 
-    fn init(env: &mut dyn Env, config: &Config) -> Result<DhcpServer, String> {
+    fn init(env: &mut dyn Env, config: &Config) -> Result<DhcpServer, Refusal> {
         let (pool_first, pool_last) = parse_pool(config.required("pool")?)?;
         let subnet_mask = config.required_ipv4("subnet_mask")?;
         if !in_subnet(pool_last, pool_first, subnet_mask) {
-            return Err(format!(
-                "config `pool`: {pool_first} and {pool_last} are not in one subnet with mask {subnet_mask}"
+            return Err(Refusal::config(
+                "pool",
+                format!(
+                    "{pool_first} and {pool_last} are not in one subnet with mask {subnet_mask}"
+                ),
             ));
         }
         let router = config.ipv4("router")?;
@@ -167,19 +175,25 @@ impl Plugin for DhcpServer {
                 .split(',')
                 .map(|part| {
                     part.trim().parse().map_err(|_| {
-                        format!("config `dns`: expected IPv4 addresses separated by commas, got `{text}`")
+                        ConfigError::new(
+                            "dns",
+                            format!("expected IPv4 addresses separated by commas, got `{text}`"),
+                        )
                     })
                 })
                 .collect::<Result<_, _>>()?,
         };
         let lease_secs = config.u32_in("lease_secs", 86_400, 60..=u32::MAX)?;
         let response_delay = config.distribution_or("response_delay", "uniform(200us, 1ms)")?;
-        let boot_file = |key: &str| -> Result<Option<String>, String> {
+        let boot_file = |key: &str| -> Result<Option<String>, ConfigError> {
             match config.get(key) {
                 None => Ok(None),
-                Some(file) if file.is_empty() || file.len() > 127 || file.contains('\0') => Err(
-                    format!("config `{key}`: expected a file name of 1 to 127 bytes, got `{file}`"),
-                ),
+                Some(file) if file.is_empty() || file.len() > 127 || file.contains('\0') => {
+                    Err(ConfigError::new(
+                        key,
+                        format!("expected a file name of 1 to 127 bytes, got `{file}`"),
+                    ))
+                }
                 Some(file) => Ok(Some(file.to_string())),
             }
         };
@@ -657,7 +671,7 @@ sdk::export_plugin!(DhcpServer);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sdk::dhcp::build;
+    use sdk::dhcp::{CLIENT_PORT, PXE_PORT, build};
     use sdk::testing::MockEnv;
 
     const MAC: [u8; 6] = [0x00, 0x50, 0x56, 0x00, 0x00, 0x01];
@@ -689,8 +703,8 @@ mod tests {
     ) {
         env.deliver(
             server,
-            SocketAddrV4::new(relay, 67),
-            SocketAddrV4::new(SERVER, 67),
+            SocketAddrV4::new(relay, SERVER_PORT),
+            SocketAddrV4::new(SERVER, SERVER_PORT),
             payload,
         );
     }
@@ -701,7 +715,7 @@ mod tests {
         env.take_sent()
             .into_iter()
             .map(|d| {
-                assert_eq!(d.src, SocketAddrV4::new(SERVER, 67));
+                assert_eq!(d.src, SocketAddrV4::new(SERVER, SERVER_PORT));
                 (d.dst, dhcp::decode(&d.payload).unwrap())
             })
             .collect()
@@ -808,8 +822,8 @@ mod tests {
         );
         let replies = replies(&mut env, &mut server);
         assert_eq!(replies.len(), 2);
-        assert_eq!(replies[0].0, SocketAddrV4::new(ROUTER_A, 67));
-        assert_eq!(replies[1].0, SocketAddrV4::new(ROUTER_B, 67));
+        assert_eq!(replies[0].0, SocketAddrV4::new(ROUTER_A, SERVER_PORT));
+        assert_eq!(replies[1].0, SocketAddrV4::new(ROUTER_B, SERVER_PORT));
         for (_, offer) in &replies {
             assert_eq!(offer.opcode(), Opcode::BootReply);
             assert_eq!(offer.xid(), 0x1234);
@@ -902,7 +916,7 @@ mod tests {
         let replies_now = replies(&mut env, &mut server);
         assert_eq!(replies_now.len(), 1);
         let (dst, ack) = &replies_now[0];
-        assert_eq!(*dst, SocketAddrV4::new(ROUTER_A, 67));
+        assert_eq!(*dst, SocketAddrV4::new(ROUTER_A, SERVER_PORT));
         assert_eq!(dhcp::message_type(ack), Some(MessageType::Ack));
         assert_eq!(ack.yiaddr(), offered);
 
@@ -956,12 +970,15 @@ mod tests {
         // Locally (no relay) a NAK is broadcast.
         env.deliver(
             &mut server,
-            "0.0.0.0:68".parse().unwrap(),
-            "255.255.255.255:67".parse().unwrap(),
+            SocketAddrV4::new(Ipv4Addr::new(0, 0, 0, 0), CLIENT_PORT),
+            SocketAddrV4::new(Ipv4Addr::new(255, 255, 255, 255), SERVER_PORT),
             request(8, MAC, Some(SERVER), wrong, Ipv4Addr::UNSPECIFIED),
         );
         let replies_now = replies(&mut env, &mut server);
-        assert_eq!(replies_now[0].0, "255.255.255.255:68".parse().unwrap());
+        assert_eq!(
+            replies_now[0].0,
+            SocketAddrV4::new(Ipv4Addr::new(255, 255, 255, 255), CLIENT_PORT)
+        );
     }
 
     #[test]
@@ -1023,8 +1040,8 @@ mod tests {
             .insert(DhcpOption::ServerIdentifier(SERVER));
         env.deliver(
             &mut server,
-            SocketAddrV4::new(offers[0].1.yiaddr(), 68),
-            SocketAddrV4::new(SERVER, 67),
+            SocketAddrV4::new(offers[0].1.yiaddr(), CLIENT_PORT),
+            SocketAddrV4::new(SERVER, SERVER_PORT),
             dhcp::encode(&release).unwrap(),
         );
         let third = [0x00, 0x50, 0x56, 0x00, 0x00, 3];
@@ -1060,8 +1077,8 @@ mod tests {
         );
         env.deliver(
             &mut server,
-            SocketAddrV4::new(ROUTER_A, 67),
-            SocketAddrV4::new(SERVER, 4011),
+            SocketAddrV4::new(ROUTER_A, SERVER_PORT),
+            SocketAddrV4::new(SERVER, PXE_PORT),
             build::pxe_discover(3, MAC, ROUTER_A, 0),
         );
         assert!(replies(&mut env, &mut server).is_empty());
@@ -1074,7 +1091,8 @@ mod tests {
             .start::<DhcpServer>(&[("pool", "10.1.0.100")])
             .err()
             .unwrap();
-        assert!(error.contains("config `pool`"), "{error}");
+        assert_eq!(error.key.as_deref(), Some("pool"));
+        assert!(error.to_string().contains("config `pool`"), "{error}");
         let error = env
             .start::<DhcpServer>(&[
                 ("pool", "10.1.0.100-10.1.1.100"),
@@ -1083,8 +1101,8 @@ mod tests {
             ])
             .err()
             .unwrap();
-        assert!(error.contains("not in one subnet"), "{error}");
+        assert!(error.message.contains("not in one subnet"), "{error}");
         let error = env.start::<DhcpServer>(&[("pools", "x")]).err().unwrap();
-        assert!(error.contains("unknown key"), "{error}");
+        assert!(error.message.contains("unknown key"), "{error}");
     }
 }

@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode};
 use sdk::dhcp::{self, CLIENT_PORT, PXE_CLIENT_CLASS, PXE_PORT, SERVER_PORT};
-use sdk::{Config, Datagram, Env, Level, Plugin, tftp};
+use sdk::{Config, ConfigError, Datagram, Env, Level, Plugin, Refusal, tftp};
 
 pub const CONFIG_KEYS: &[&str] = &["boot_file_bios", "boot_file_efi", "nbp_size"];
 const BOOT_FILE_BIOS_DEFAULT: &str = "pxelinux.0";
@@ -39,11 +39,12 @@ pub fn nbp_content(name: &str, size: usize) -> Vec<u8> {
     tftp::synthetic_file(name, size)
 }
 
-fn boot_file(config: &Config, key: &str, default: &str) -> Result<String, String> {
+fn boot_file(config: &Config, key: &str, default: &str) -> Result<String, ConfigError> {
     let file = config.str_or(key, default);
     if file.is_empty() || file.len() > BOOT_FILE_LEN_MAX || file.contains('\0') {
-        return Err(format!(
-            "config `{key}`: expected a file name of 1 to {BOOT_FILE_LEN_MAX} bytes, got `{file}`"
+        return Err(ConfigError::new(
+            key,
+            format!("expected a file name of 1 to {BOOT_FILE_LEN_MAX} bytes, got `{file}`"),
         ));
     }
     Ok(file.to_string())
@@ -52,7 +53,7 @@ fn boot_file(config: &Config, key: &str, default: &str) -> Result<String, String
 impl Plugin for ProxyDhcp {
     const CONFIG_KEYS: &'static [&'static str] = CONFIG_KEYS;
 
-    fn init(env: &mut dyn Env, config: &Config) -> Result<ProxyDhcp, String> {
+    fn init(env: &mut dyn Env, config: &Config) -> Result<ProxyDhcp, Refusal> {
         let boot_file_bios = boot_file(config, "boot_file_bios", BOOT_FILE_BIOS_DEFAULT)?;
         let boot_file_efi = boot_file(config, "boot_file_efi", BOOT_FILE_EFI_DEFAULT)?;
         let nbp_size = config.u64_in("nbp_size", NBP_SIZE_DEFAULT, 1..=NBP_SIZE_MAX)? as usize;

@@ -27,13 +27,13 @@ fn start(config: &[(&str, &str)]) -> (MockEnv, ProxyDhcp) {
 fn discover(env: &mut MockEnv, proxy: &mut ProxyDhcp, via: Option<Ipv4Addr>, arch: u16) {
     let (src, dst, giaddr) = match via {
         Some(router) => (
-            SocketAddrV4::new(router, 67),
-            SocketAddrV4::new(PROXY_IP, 67),
+            SocketAddrV4::new(router, SERVER_PORT),
+            SocketAddrV4::new(PROXY_IP, SERVER_PORT),
             router,
         ),
         None => (
-            SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
-            SocketAddrV4::new(Ipv4Addr::BROADCAST, 67),
+            SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, CLIENT_PORT),
+            SocketAddrV4::new(Ipv4Addr::BROADCAST, SERVER_PORT),
             Ipv4Addr::UNSPECIFIED,
         ),
     };
@@ -90,8 +90,8 @@ fn direct_broadcast_discover_gets_a_broadcast_proxy_offer() {
     let sent = decoded(&env.take_sent());
     assert_eq!(sent.len(), 1);
     let (src, dst, offer) = &sent[0];
-    assert_eq!(*src, SocketAddrV4::new(PROXY_IP, 67));
-    assert_eq!(*dst, SocketAddrV4::new(Ipv4Addr::BROADCAST, 68));
+    assert_eq!(*src, SocketAddrV4::new(PROXY_IP, SERVER_PORT));
+    assert_eq!(*dst, SocketAddrV4::new(Ipv4Addr::BROADCAST, CLIENT_PORT));
     assert_proxy_offer(offer, Ipv4Addr::UNSPECIFIED, "pxelinux.0");
     assert_eq!(env.pending_timer_count(), 0, "stateless: nothing scheduled");
 }
@@ -104,7 +104,7 @@ fn each_relayed_copy_gets_its_own_offer_to_its_relay() {
     let sent = decoded(&env.take_sent());
     assert_eq!(sent.len(), 2, "no duplicate suppression");
     for ((_, dst, offer), router) in sent.iter().zip([ROUTER_A, ROUTER_B]) {
-        assert_eq!(*dst, SocketAddrV4::new(router, 67));
+        assert_eq!(*dst, SocketAddrV4::new(router, SERVER_PORT));
         assert_proxy_offer(offer, router, "bootx64.efi");
     }
     // The same copy again (a relay retransmitting) is answered again too.
@@ -115,11 +115,11 @@ fn each_relayed_copy_gets_its_own_offer_to_its_relay() {
 #[test]
 fn port_4011_request_gets_an_ack_with_the_boot_file() {
     let (mut env, mut proxy) = start(&[]);
-    let client = SocketAddrV4::new(CLIENT_IP, 68);
+    let client = SocketAddrV4::new(CLIENT_IP, CLIENT_PORT);
     env.deliver(
         &mut proxy,
         client,
-        SocketAddrV4::new(PROXY_IP, 4011),
+        SocketAddrV4::new(PROXY_IP, PXE_PORT),
         build::pxe_boot_request(XID, MAC, CLIENT_IP, ARCH_BIOS),
     );
     let sent = decoded(&env.take_sent());
@@ -127,7 +127,7 @@ fn port_4011_request_gets_an_ack_with_the_boot_file() {
     let (src, dst, ack) = &sent[0];
     assert_eq!(
         (*src, *dst),
-        (SocketAddrV4::new(PROXY_IP, 4011), client),
+        (SocketAddrV4::new(PROXY_IP, PXE_PORT), client),
         "from 4011 back to where the request came from"
     );
     assert_eq!(ack.opcode(), Opcode::BootReply);
@@ -149,7 +149,7 @@ fn boot_file_follows_the_architecture() {
         ("boot_file_efi", "efi/grubx64.efi"),
     ];
     let (mut env, mut proxy) = start(&config);
-    let client = SocketAddrV4::new(CLIENT_IP, 68);
+    let client = SocketAddrV4::new(CLIENT_IP, CLIENT_PORT);
     for (arch, file) in [
         (0, "boot\\bios\\lpxelinux.0"),
         (6, "efi/grubx64.efi"),
@@ -161,7 +161,7 @@ fn boot_file_follows_the_architecture() {
         env.deliver(
             &mut proxy,
             client,
-            SocketAddrV4::new(PROXY_IP, 4011),
+            SocketAddrV4::new(PROXY_IP, PXE_PORT),
             build::pxe_boot_request(XID, MAC, CLIENT_IP, arch),
         );
         let sent = decoded(&env.take_sent());
@@ -188,19 +188,19 @@ fn non_pxe_messages_and_garbage_are_ignored() {
         .insert(DhcpOption::MessageType(MessageType::Request));
     let request_on_67 = dhcp::encode(&request).unwrap();
     for (payload, port) in [
-        (plain.clone(), 67),
-        (plain, 4011),
-        (oversized_hlen, 67),
-        (vec![], 67),
-        (vec![0xff; 600], 4011),
-        (request_on_67, 67),
-        (build::pxe_discover(XID, MAC, ROUTER_A, 0), 4011),
-        (build::pxe_boot_request(XID, MAC, CLIENT_IP, 0), 67),
-        (build::pxe_discover(XID, MAC, ROUTER_A, 0), 68),
+        (plain.clone(), SERVER_PORT),
+        (plain, PXE_PORT),
+        (oversized_hlen, SERVER_PORT),
+        (vec![], SERVER_PORT),
+        (vec![0xff; 600], PXE_PORT),
+        (request_on_67, SERVER_PORT),
+        (build::pxe_discover(XID, MAC, ROUTER_A, 0), PXE_PORT),
+        (build::pxe_boot_request(XID, MAC, CLIENT_IP, 0), SERVER_PORT),
+        (build::pxe_discover(XID, MAC, ROUTER_A, 0), CLIENT_PORT),
     ] {
         env.deliver(
             &mut proxy,
-            SocketAddrV4::new(ROUTER_A, 67),
+            SocketAddrV4::new(ROUTER_A, SERVER_PORT),
             SocketAddrV4::new(PROXY_IP, port),
             payload,
         );
@@ -214,7 +214,12 @@ fn non_pxe_messages_and_garbage_are_ignored() {
 #[test]
 fn bad_config_is_refused() {
     let mut env = MockEnv::new(PROXY_IP);
-    let mut refused = |config: &[(&str, &str)]| env.start::<ProxyDhcp>(config).err().unwrap();
+    let mut refusal = |config: &[(&str, &str)]| env.start::<ProxyDhcp>(config).err().unwrap();
+    assert_eq!(
+        refusal(&[("nbp_size", "0")]).key.as_deref(),
+        Some("nbp_size")
+    );
+    let mut refused = |config: &[(&str, &str)]| refusal(config).to_string();
     assert_eq!(
         refused(&[("boot_file", "x")]),
         "config `boot_file`: unknown key; expected one of boot_file_bios, boot_file_efi, nbp_size"
@@ -251,7 +256,7 @@ fn tftp_serves_the_boot_file_to_completion() {
     env.deliver(
         &mut proxy,
         client,
-        SocketAddrV4::new(PROXY_IP, 69),
+        SocketAddrV4::new(PROXY_IP, tftp::PORT),
         rrq.to_bytes(),
     );
     let oack = env.take_sent().remove(0);

@@ -1,34 +1,22 @@
-//! DHCP and PXE helpers that both boot servers need: a decoder that refuses what dhcproto would
-//! accept but later panic on, the PXE option readers, and the RFC 2131 reply address rule.
+//! DHCP and PXE helpers that both boot servers need: the simulator's own decoder (which refuses
+//! what dhcproto would accept but later panic on or misread), the PXE option readers, and the
+//! RFC 2131 reply address rule.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use dhcproto::v4::{self, DhcpOption, Message, MessageType, OptionCode};
-use dhcproto::{Decodable, Decoder, Encodable, Encoder};
+use dhcproto::{Encodable, Encoder};
 
-pub const SERVER_PORT: u16 = 67;
-pub const CLIENT_PORT: u16 = 68;
-/// The PXE boot-server port a client asks after a proxy offer without boot information.
-pub const PXE_PORT: u16 = 4011;
+pub use wire::dhcp::{CLIENT_PORT, DecodeError, PXE_PORT, SERVER_PORT};
+
 /// The value of option 60 that marks a PXE client or a proxy offer.
 pub const PXE_CLIENT_CLASS: &str = "PXEClient";
 
-const MAGIC_COOKIE: [u8; 4] = [99, 130, 83, 99];
-/// Where the magic cookie sits: after op..giaddr (28 bytes), chaddr (16), sname (64), file (128).
-const MAGIC_COOKIE_OFFSET: usize = 236;
-const CHADDR_LEN_MAX: u8 = 16;
-
-/// Decodes a DHCPv4 message, or `None` for anything that is not one. Beyond dhcproto's own
-/// checks it requires the magic cookie and `hlen <= 16` (dhcproto slices chaddr by `hlen`, so
-/// a larger value would panic later: the malformed-probe crash of KB3073881).
+/// Decodes a DHCPv4 message, or `None` for anything that is not one: `wire::dhcp::decode`, the
+/// decoder the simulator's relays and clients use, so a plugin refuses exactly what they do
+/// (a missing magic cookie, `hlen` over 16, an option length dhcproto would trust wrongly).
 pub fn decode(payload: &[u8]) -> Option<Message> {
-    if payload.get(MAGIC_COOKIE_OFFSET..MAGIC_COOKIE_OFFSET + 4) != Some(&MAGIC_COOKIE[..]) {
-        return None;
-    }
-    if payload.get(2).is_none_or(|&hlen| hlen > CHADDR_LEN_MAX) {
-        return None;
-    }
-    Message::decode(&mut Decoder::new(payload)).ok()
+    wire::dhcp::decode(payload).ok()
 }
 
 /// Encodes a message built by this process. Encoding only fails for values dhcproto cannot
@@ -207,11 +195,14 @@ mod tests {
     #[test]
     fn reply_destination_follows_rfc_2131() {
         let relayed = decode(&build::pxe_discover(1, MAC, Ipv4Addr::new(10, 1, 0, 3), 0)).unwrap();
-        assert_eq!(reply_destination(&relayed), "10.1.0.3:67".parse().unwrap());
+        assert_eq!(
+            reply_destination(&relayed),
+            SocketAddrV4::new(Ipv4Addr::new(10, 1, 0, 3), SERVER_PORT)
+        );
         let local = decode(&build::pxe_discover(1, MAC, Ipv4Addr::UNSPECIFIED, 0)).unwrap();
         assert_eq!(
             reply_destination(&local),
-            "255.255.255.255:68".parse().unwrap()
+            SocketAddrV4::new(Ipv4Addr::new(255, 255, 255, 255), CLIENT_PORT)
         );
         let renewing = decode(&build::pxe_boot_request(
             1,
@@ -222,7 +213,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             reply_destination(&renewing),
-            "10.1.0.100:68".parse().unwrap()
+            SocketAddrV4::new(Ipv4Addr::new(10, 1, 0, 100), CLIENT_PORT)
         );
     }
 
@@ -233,6 +224,11 @@ mod tests {
         assert!(decode(&[0u8; 300]).is_none());
         let mut bytes = build::pxe_discover(1, MAC, Ipv4Addr::UNSPECIFIED, 0);
         bytes[2] = 200;
+        assert!(decode(&bytes).is_none());
+        // An option length dhcproto would trust (94 is three bytes): refused, not misread.
+        let mut bytes = build::pxe_discover(1, MAC, Ipv4Addr::UNSPECIFIED, 0);
+        let at = bytes[240..].windows(2).position(|w| w == [94, 3]).unwrap() + 240;
+        bytes[at + 1] = 2;
         assert!(decode(&bytes).is_none());
         let mut truncated = build::pxe_discover(1, MAC, Ipv4Addr::UNSPECIFIED, 0);
         truncated.truncate(250);

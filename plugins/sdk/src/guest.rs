@@ -1,5 +1,5 @@
 //! The wasm side of the SDK: an `Env` over the WIT imports, the one plugin instance, the panic
-//! hook that reports a panic before the trap, and the getrandom backend for dependencies.
+//! hook that reports a panic (`panicked`) before the trap, and the getrandom backend for dependencies.
 
 use std::cell::RefCell;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -66,6 +66,14 @@ impl Env for HostEnv {
     fn store_set(&mut self, key: &str, value: &[u8]) {
         host::store_set(key, value);
     }
+
+    fn work_begin(&mut self, id: u64, label: &str) {
+        host::work_begin(id, label);
+    }
+
+    fn work_end(&mut self, id: u64) {
+        host::work_end(id);
+    }
 }
 
 /// A started plugin with its type erased, so the non-generic exports can reach it.
@@ -102,16 +110,20 @@ fn install_panic_hook() {
             .location()
             .map(|l| format!("{}:{}", l.file(), l.line()))
             .unwrap_or_else(|| "unknown location".to_string());
-        host::log(
-            types::Level::Error,
-            &format!("panic: {message} at {location}"),
-        );
+        let text = format!("{message} at {location}");
+        // The host records the panic as the crash's cause; the log line is for people.
+        host::panicked(&text);
+        host::log(types::Level::Error, &format!("panic: {text}"));
     }));
 }
 
-pub fn init<P: Plugin>(config: Vec<(String, String)>) -> Result<(), String> {
+pub fn init<P: Plugin>(config: Vec<(String, String)>) -> Result<(), types::Refusal> {
     install_panic_hook();
-    let plugin = crate::start::<P>(&mut HostEnv, config)?;
+    let plugin = crate::start::<P>(&mut HostEnv, config).map_err(|refusal| types::Refusal {
+        key: refusal.key,
+        message: refusal.message,
+        service_specific: refusal.service_specific,
+    })?;
     INSTANCE.with(|slot| *slot.borrow_mut() = Some(Box::new(plugin)));
     Ok(())
 }

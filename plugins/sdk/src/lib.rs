@@ -2,6 +2,7 @@
 //! `Env`/`Plugin` pair so that plugin logic is plain Rust, unit-testable natively with
 //! `testing::MockEnv`, and exported to the host by one `export_plugin!` line.
 
+use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 pub mod config;
@@ -28,7 +29,7 @@ pub mod bindings {
     });
 }
 
-pub use config::Config;
+pub use config::{Config, ConfigError};
 /// The DHCP library the helpers speak, re-exported so a plugin needs no version of its own.
 pub use dhcproto;
 /// Timing distributions, as `Config::distribution_or` returns them and `Env::sample` draws.
@@ -73,6 +74,74 @@ pub trait Env {
     /// The node's store that survives service restarts.
     fn store_get(&mut self, key: &str) -> Option<Vec<u8>>;
     fn store_set(&mut self, key: &str, value: &[u8]);
+    /// Marks the start of work the plugin finishes in a later call (a device lookup): `id` is
+    /// the plugin's own, unique among its open spans; `label` is for people reading the log.
+    fn work_begin(&mut self, id: u64, label: &str);
+    /// The work `id` finished.
+    fn work_end(&mut self, id: u64);
+}
+
+/// Why a plugin refuses to start: the configuration `key` it refuses (if the refusal is about
+/// one), what is wrong, and the Windows service-specific error code it exits with, if any. The
+/// host shows it as the service's start failure (SCM event 7024).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub key: Option<String>,
+    pub message: String,
+    pub service_specific: Option<u32>,
+}
+
+impl Refusal {
+    /// A refusal about no key in particular.
+    pub fn new(message: impl Into<String>) -> Refusal {
+        Refusal {
+            key: None,
+            message: message.into(),
+            service_specific: None,
+        }
+    }
+
+    /// A refusal about configuration `key`.
+    pub fn config(key: &str, message: impl Into<String>) -> Refusal {
+        Refusal::from(ConfigError::new(key, message))
+    }
+
+    /// A Windows service-specific error `code`, with `message` (may be empty) for people.
+    pub fn service_specific(code: u32, message: impl Into<String>) -> Refusal {
+        Refusal {
+            key: None,
+            message: message.into(),
+            service_specific: Some(code),
+        }
+    }
+}
+
+impl From<ConfigError> for Refusal {
+    fn from(error: ConfigError) -> Refusal {
+        Refusal {
+            key: Some(error.key),
+            message: error.message,
+            service_specific: None,
+        }
+    }
+}
+
+/// Rendered as the host renders it, so native tests read what users will.
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.key, self.service_specific) {
+            (_, Some(code)) if self.message.is_empty() => {
+                write!(f, "service-specific error {code} ({code:#06x})")
+            }
+            (_, Some(code)) => write!(
+                f,
+                "service-specific error {code} ({code:#06x}): {}",
+                self.message
+            ),
+            (Some(key), None) => write!(f, "config `{key}`: {}", self.message),
+            (None, None) => f.write_str(&self.message),
+        }
+    }
 }
 
 impl dyn Env + '_ {
@@ -89,7 +158,8 @@ pub trait Plugin: Sized + 'static {
     /// typo in a topology is reported instead of silently ignored.
     const CONFIG_KEYS: &'static [&'static str];
 
-    fn init(env: &mut dyn Env, config: &Config) -> Result<Self, String>;
+    /// Starts the plugin, or refuses to (`?` on a `Config` accessor refuses naming the key).
+    fn init(env: &mut dyn Env, config: &Config) -> Result<Self, Refusal>;
     fn on_datagram(&mut self, env: &mut dyn Env, datagram: Datagram);
     fn on_timer(&mut self, env: &mut dyn Env, token: u64) {
         let _ = (env, token);
@@ -99,7 +169,7 @@ pub trait Plugin: Sized + 'static {
 /// Starts a plugin from the host's `(key, value)` list: checks the keys against
 /// `P::CONFIG_KEYS`, then calls `P::init`. The wasm glue and native tests both start plugins
 /// through here so they see the same validation.
-pub fn start<P: Plugin>(env: &mut dyn Env, pairs: Vec<(String, String)>) -> Result<P, String> {
+pub fn start<P: Plugin>(env: &mut dyn Env, pairs: Vec<(String, String)>) -> Result<P, Refusal> {
     let config = Config::new(pairs, P::CONFIG_KEYS)?;
     P::init(env, &config)
 }
@@ -116,7 +186,8 @@ macro_rules! export_plugin {
             impl $crate::bindings::Guest for Exports {
                 fn init(
                     config: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
-                ) -> ::std::result::Result<(), ::std::string::String> {
+                ) -> ::std::result::Result<(), $crate::bindings::pxelab::plugin::types::Refusal>
+                {
                     $crate::guest::init::<$plugin>(config)
                 }
 
@@ -129,7 +200,7 @@ macro_rules! export_plugin {
                 }
             }
 
-    $crate::bindings::export!(Exports with_types_in $crate::bindings);
+            $crate::bindings::export!(Exports with_types_in $crate::bindings);
         };
     };
 }

@@ -1,11 +1,11 @@
 //! A recording `Env` for native plugin tests, so a test reads "datagram in, datagrams out":
-//! a clock that only moves when told, a fixed random stream, and every send, timer, log line
-//! and event-log record kept for assertions.
+//! a clock that only moves when told, a fixed random stream, and every send, timer, log line,
+//! event-log record and work span kept for assertions.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use crate::{Datagram, Env, Level, Plugin};
+use crate::{Datagram, Env, Level, Plugin, Refusal};
 
 /// A datagram the plugin sent, with the simulated time it was sent at.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +22,13 @@ pub struct EventRecord {
     pub text: String,
 }
 
+/// A work span's start or end, as `Env::work_begin` / `work_end` reported it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Work {
+    Begin { at_ns: u64, id: u64, label: String },
+    End { at_ns: u64, id: u64 },
+}
+
 /// A recording host for one plugin.
 #[derive(Clone, Debug)]
 pub struct MockEnv {
@@ -31,6 +38,8 @@ pub struct MockEnv {
     pub logs: Vec<(Level, String)>,
     pub events: Vec<EventRecord>,
     pub store: BTreeMap<String, Vec<u8>>,
+    /// Work spans begun and ended, in order.
+    pub work: Vec<Work>,
     /// Timers not yet fired, ordered by (due time, order of setting) like the simulator's queue.
     pending_timers: BTreeMap<(u64, u64), u64>,
     timer_sequence: u64,
@@ -50,6 +59,7 @@ impl MockEnv {
             logs: Vec::new(),
             events: Vec::new(),
             store: BTreeMap::new(),
+            work: Vec::new(),
             pending_timers: BTreeMap::new(),
             timer_sequence: 0,
             random_state: seed,
@@ -57,7 +67,7 @@ impl MockEnv {
     }
 
     /// Starts `P` with `config` as the host would (unknown keys refused).
-    pub fn start<P: Plugin>(&mut self, config: &[(&str, &str)]) -> Result<P, String> {
+    pub fn start<P: Plugin>(&mut self, config: &[(&str, &str)]) -> Result<P, Refusal> {
         crate::start::<P>(
             self,
             config
@@ -182,5 +192,20 @@ impl Env for MockEnv {
 
     fn store_set(&mut self, key: &str, value: &[u8]) {
         self.store.insert(key.to_string(), value.to_vec());
+    }
+
+    fn work_begin(&mut self, id: u64, label: &str) {
+        self.work.push(Work::Begin {
+            at_ns: self.now_ns,
+            id,
+            label: label.to_string(),
+        });
+    }
+
+    fn work_end(&mut self, id: u64) {
+        self.work.push(Work::End {
+            at_ns: self.now_ns,
+            id,
+        });
     }
 }

@@ -189,7 +189,7 @@ impl Server {
             _ => {
                 env.log(
                     Level::Debug,
-                    &format!("tftp: non-request packet to port 69 from {client} ignored"),
+                    &format!("tftp: non-request packet to port {PORT} from {client} ignored"),
                 );
                 return;
             }
@@ -410,7 +410,7 @@ mod tests {
     impl Plugin for Files {
         const CONFIG_KEYS: &'static [&'static str] = &[];
 
-        fn init(_env: &mut dyn Env, _config: &Config) -> Result<Files, String> {
+        fn init(_env: &mut dyn Env, _config: &Config) -> Result<Files, crate::Refusal> {
             let mut server = Server::new(TOKEN_BASE);
             server.add_file(
                 "Boot\\x64\\nbp.efi",

@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use dhcproto::v4::{self, DhcpOption, Message, MessageType, Opcode};
 use sdk::dhcp::{self, PXE_CLIENT_CLASS, PXE_PORT, SERVER_PORT};
-use sdk::{Config, Datagram, Env, Level, Plugin, tftp};
+use sdk::{Config, Datagram, Env, Level, Plugin, Refusal, tftp};
 use timing::Distribution;
 
 /// Which provider the service runs.
@@ -104,10 +104,10 @@ pub fn nbp_content(name: &str, size: usize) -> Vec<u8> {
 pub const PROVIDER_STATE_KEY: &str = "wmi/WdsImgSrv/state";
 const PROVIDER_CORRUPT: &[u8] = b"corrupt";
 /// What WDSServer exits with when a provider fails to initialize (0x4005).
-pub const SERVICE_SPECIFIC_ERROR: &str = "service-specific error 16389 (0x4005)";
+pub const SERVICE_SPECIFIC_ERROR: u32 = 16389;
 
 impl Wds {
-    pub fn start(env: &mut dyn Env, config: &Config, mode: Mode) -> Result<Wds, String> {
+    pub fn start(env: &mut dyn Env, config: &Config, mode: Mode) -> Result<Wds, Refusal> {
         let threads = config.u32_in("threads", THREADS_DEFAULT, 1..=64)?;
         let lookup = config.distribution_or("lookup", LOOKUP_DEFAULT)?;
         let boot_file_bios = config
@@ -122,8 +122,9 @@ impl Wds {
         ] {
             // The name goes into the 128-byte `file` field, NUL-terminated.
             if file.is_empty() || file.len() > 127 || file.contains('\0') {
-                return Err(format!(
-                    "config `{key}`: expected a file name of 1 to 127 bytes, got `{file}`"
+                return Err(Refusal::config(
+                    key,
+                    format!("expected a file name of 1 to 127 bytes, got `{file}`"),
                 ));
             }
         }
@@ -146,7 +147,7 @@ impl Wds {
                 "The Windows Deployment Services Server service could not initialize its providers \
                  and is shutting down. Error Information: 0xC1030136",
             );
-            return Err(SERVICE_SPECIFIC_ERROR.to_string());
+            return Err(Refusal::service_specific(SERVICE_SPECIFIC_ERROR, ""));
         }
         let mut tftp = tftp::Server::new(TFTP_TOKEN_BASE);
         tftp.add_file(&boot_file_bios, nbp_content(&boot_file_bios, nbp_size));
@@ -300,6 +301,13 @@ impl Wds {
                     timing::format_ns(lookup_ns)
                 ),
             );
+            env.work_begin(
+                request.id,
+                &format!(
+                    "device lookup of request {} ({mac} via {})",
+                    request.id, request.giaddr
+                ),
+            );
             env.set_timer(lookup_ns, request.id);
             self.in_flight.insert(request.id, request);
         }
@@ -309,6 +317,7 @@ impl Wds {
         let Some(request) = self.in_flight.remove(&id) else {
             return;
         };
+        env.work_end(id);
         let state = match self.mode {
             Mode::Sccm2007 => match self.state.remove(&request.chaddr) {
                 Some(current) if current.owner == request.id => current,
@@ -435,7 +444,7 @@ impl Wds {
             env.log(
                 Level::Debug,
                 &format!(
-                    "wds: undecodable datagram on 4011 from {} ignored",
+                    "wds: undecodable datagram on {PXE_PORT} from {} ignored",
                     datagram.src
                 ),
             );
@@ -498,7 +507,7 @@ macro_rules! wds_plugin {
         impl Plugin for $name {
             const CONFIG_KEYS: &'static [&'static str] = CONFIG_KEYS;
 
-            fn init(env: &mut dyn Env, config: &Config) -> Result<$name, String> {
+            fn init(env: &mut dyn Env, config: &Config) -> Result<$name, Refusal> {
                 Wds::start(env, config, $mode).map($name)
             }
 

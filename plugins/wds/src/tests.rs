@@ -4,7 +4,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use dhcproto::v4::OptionCode;
-use sdk::dhcp::build;
+use sdk::dhcp::{CLIENT_PORT, build};
 use sdk::testing::MockEnv;
 use wire::tftp::{Packet, Repr};
 
@@ -27,8 +27,8 @@ fn relay<P: Plugin>(env: &mut MockEnv, plugin: &mut P, at_ns: u64, router: Ipv4A
     env.run_until(plugin, at_ns);
     env.deliver(
         plugin,
-        SocketAddrV4::new(router, 67),
-        SocketAddrV4::new(WDS_IP, 67),
+        SocketAddrV4::new(router, SERVER_PORT),
+        SocketAddrV4::new(WDS_IP, SERVER_PORT),
         build::pxe_discover(xid, MAC, router, 0),
     );
 }
@@ -111,8 +111,8 @@ fn sccm2007_with_one_thread_answers_both_copies() {
     assert_eq!(
         offers.iter().map(|(dst, _)| *dst).collect::<Vec<_>>(),
         [
-            SocketAddrV4::new(ROUTER_A, 67),
-            SocketAddrV4::new(ROUTER_B, 67)
+            SocketAddrV4::new(ROUTER_A, SERVER_PORT),
+            SocketAddrV4::new(ROUTER_B, SERVER_PORT)
         ]
     );
     assert_eq!(offers[1].1.giaddr(), ROUTER_B);
@@ -126,7 +126,7 @@ fn race_avoidance_drops_the_in_flight_duplicate() {
     relay(&mut env, &mut wds, MS, ROUTER_B, XID);
     let offers = run(&mut env, &mut wds).unwrap();
     assert_eq!(offers.len(), 1);
-    assert_eq!(offers[0].0, SocketAddrV4::new(ROUTER_A, 67));
+    assert_eq!(offers[0].0, SocketAddrV4::new(ROUTER_A, SERVER_PORT));
     assert!(env.logged(Level::Info, "dropped as a duplicate"));
     assert_eq!(crash_records(&env), 0);
 }
@@ -176,13 +176,16 @@ fn proxy_offer_has_no_address_and_no_boot_file() {
     let (mut env, mut wds) = start::<FixedWds>(&[("lookup", "1ms")]);
     env.deliver(
         &mut wds,
-        "0.0.0.0:68".parse().unwrap(),
-        "255.255.255.255:67".parse().unwrap(),
+        SocketAddrV4::new(Ipv4Addr::new(0, 0, 0, 0), CLIENT_PORT),
+        SocketAddrV4::new(Ipv4Addr::new(255, 255, 255, 255), SERVER_PORT),
         build::pxe_discover(XID, MAC, Ipv4Addr::UNSPECIFIED, 7),
     );
     let offers = run(&mut env, &mut wds).unwrap();
     let (dst, offer) = &offers[0];
-    assert_eq!(*dst, "255.255.255.255:68".parse().unwrap());
+    assert_eq!(
+        *dst,
+        SocketAddrV4::new(Ipv4Addr::new(255, 255, 255, 255), CLIENT_PORT)
+    );
     assert_eq!(offer.opcode(), Opcode::BootReply);
     assert_eq!((offer.xid(), offer.chaddr()), (XID, &MAC[..]));
     assert!(offer.flags().broadcast());
@@ -213,14 +216,14 @@ fn non_pxe_discovers_requests_on_67_and_garbage_are_ignored() {
     ] {
         env.deliver(
             &mut wds,
-            SocketAddrV4::new(ROUTER_A, 67),
-            SocketAddrV4::new(WDS_IP, 67),
+            SocketAddrV4::new(ROUTER_A, SERVER_PORT),
+            SocketAddrV4::new(WDS_IP, SERVER_PORT),
             payload.clone(),
         );
         env.deliver(
             &mut wds,
-            SocketAddrV4::new(ROUTER_A, 67),
-            SocketAddrV4::new(WDS_IP, 4011),
+            SocketAddrV4::new(ROUTER_A, SERVER_PORT),
+            SocketAddrV4::new(WDS_IP, PXE_PORT),
             payload[..payload.len().min(20)].to_vec(),
         );
     }
@@ -230,7 +233,7 @@ fn non_pxe_discovers_requests_on_67_and_garbage_are_ignored() {
 #[test]
 fn port_4011_ack_carries_the_file_for_the_architecture() {
     let (mut env, mut wds) = start::<Sccm2007Wds>(&[]);
-    let client = SocketAddrV4::new(Ipv4Addr::new(10, 1, 0, 100), 68);
+    let client = SocketAddrV4::new(Ipv4Addr::new(10, 1, 0, 100), CLIENT_PORT);
     for (arch, file) in [
         (0, "SMSBoot\\x86\\wdsnbp.com"),
         (6, "SMSBoot\\x64\\wdsmgfw.efi"),
@@ -240,14 +243,14 @@ fn port_4011_ack_carries_the_file_for_the_architecture() {
         env.deliver(
             &mut wds,
             client,
-            SocketAddrV4::new(WDS_IP, 4011),
+            SocketAddrV4::new(WDS_IP, PXE_PORT),
             build::pxe_boot_request(XID, MAC, *client.ip(), arch),
         );
         let sent = env.take_sent();
         assert_eq!(sent.len(), 1, "answered at once, without a lookup");
         assert_eq!(
             (sent[0].src, sent[0].dst),
-            (SocketAddrV4::new(WDS_IP, 4011), client)
+            (SocketAddrV4::new(WDS_IP, PXE_PORT), client)
         );
         let ack = dhcp::decode(&sent[0].payload).unwrap();
         assert_eq!(dhcp::message_type(&ack), Some(MessageType::Ack));
@@ -271,7 +274,7 @@ fn tftp_serves_the_boot_file_with_negotiated_options() {
     env.deliver(
         &mut wds,
         client,
-        SocketAddrV4::new(WDS_IP, 69),
+        SocketAddrV4::new(WDS_IP, tftp::PORT),
         rrq.to_bytes(),
     );
     let oack = env.take_sent().remove(0);
@@ -313,33 +316,46 @@ fn tftp_serves_the_boot_file_with_negotiated_options() {
 }
 
 #[test]
+fn a_device_lookup_is_a_work_span_from_the_worker_to_its_timer() {
+    use sdk::testing::Work;
+    let (mut env, mut wds) = start::<FixedWds>(&[("lookup", "5ms")]);
+    relay(&mut env, &mut wds, 0, ROUTER_A, XID);
+    let Some(Work::Begin {
+        at_ns: 0,
+        id,
+        label,
+    }) = env.work.first().cloned()
+    else {
+        panic!("{:?}", env.work)
+    };
+    assert!(label.contains("device lookup"), "{label}");
+    assert!(label.contains("via 10.1.0.2"), "{label}");
+    assert_eq!(run(&mut env, &mut wds).unwrap().len(), 1);
+    assert_eq!(env.work[1..], [Work::End { at_ns: 5 * MS, id }]);
+}
+
+#[test]
 fn bad_config_is_refused() {
     let mut env = MockEnv::new(WDS_IP);
-    assert!(
-        env.start::<FixedWds>(&[("threads", "0")])
-            .err()
-            .unwrap()
-            .contains("config `threads`")
+    let mut refused = |config: &[(&str, &str)]| env.start::<FixedWds>(config).err().unwrap();
+    let error = refused(&[("threads", "0")]);
+    assert_eq!(error.key.as_deref(), Some("threads"));
+    assert!(error.to_string().contains("config `threads`"), "{error}");
+    let error = refused(&[("threads", "x")]);
+    assert!(error.message.contains("expected a whole number, got `x`"));
+    assert_eq!(
+        refused(&[("lookup", "soon")]).key.as_deref(),
+        Some("lookup")
     );
-    assert!(
-        env.start::<FixedWds>(&[("threads", "x")])
-            .err()
-            .unwrap()
-            .contains("expected a whole number, got `x`")
+    assert_eq!(
+        refused(&[("nbp_size", "0")]).key.as_deref(),
+        Some("nbp_size")
     );
-    assert!(
-        env.start::<FixedWds>(&[("lookup", "soon")])
-            .err()
-            .unwrap()
-            .contains("config `lookup`")
-    );
-    assert!(env.start::<FixedWds>(&[("nbp_size", "0")]).is_err());
-    assert!(
-        env.start::<FixedWds>(&[("boot_file", "x")])
-            .err()
-            .unwrap()
-            .contains("unknown key")
-    );
+    let error = refused(&[("boot_file", "x")]);
+    assert_eq!(error.key.as_deref(), Some("boot_file"));
+    assert!(error.message.contains("unknown key"));
+    let error = refused(&[("boot_file_efi", "")]);
+    assert_eq!(error.key.as_deref(), Some("boot_file_efi"));
 }
 
 #[test]
@@ -387,7 +403,8 @@ fn after_the_corruption_wds_alone_cannot_start_until_wmi_is_restarted() {
     // The Service Control Manager restarts WDS: the provider cannot initialize.
     env.events.clear();
     let error = env.start::<Sccm2007Wds>(&[]).err().expect("start fails");
-    assert_eq!(error, SERVICE_SPECIFIC_ERROR);
+    assert_eq!(error.service_specific, Some(SERVICE_SPECIFIC_ERROR));
+    assert_eq!(error.to_string(), "service-specific error 16389 (0x4005)");
     let sources: Vec<_> = env
         .events
         .iter()

@@ -44,9 +44,14 @@ pub enum Effect {
     },
     /// The service starts a piece of work it will finish later (a WDS worker's device
     /// lookup): `id` is the service's own, unique among its open spans; `label` is for people.
-    WorkBegin { id: u64, label: String },
+    WorkBegin {
+        id: u64,
+        label: String,
+    },
     /// The work `id` finished.
-    WorkEnd { id: u64 },
+    WorkEnd {
+        id: u64,
+    },
 }
 
 /// Read-only facts for one call.
@@ -70,22 +75,36 @@ pub enum Failure {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CrashCause {
     /// One call used up its whole fuel budget (an endless loop?).
-    OutOfFuel { fuel_per_call: u64 },
+    OutOfFuel {
+        fuel_per_call: u64,
+    },
     /// The instance asked for more memory than its limit.
-    MemoryLimit { bytes_max: u64 },
+    MemoryLimit {
+        bytes_max: u64,
+    },
     StackOverflow,
     /// Any other wasm trap; `code` is wasmtime's `Trap` name (`UnreachableCodeReached`, ...).
-    Trap { code: String },
+    Trap {
+        code: String,
+    },
     /// The plugin panicked: the SDK's panic hook reported `message` (and where) before the
     /// trap; `trap` is the trap it ended with.
-    Panic { message: String, trap: Box<CrashCause> },
+    Panic {
+        message: String,
+        trap: Box<CrashCause>,
+    },
     /// The call broke a per-call limit of the host (datagrams, timers, log records, a
     /// datagram's size, effects in one call): the host ended it.
-    LimitBroken { limit: Limit, max: u64 },
+    LimitBroken {
+        limit: Limit,
+        max: u64,
+    },
     /// The instance trapped in an earlier call and cannot be entered again until a restart.
     Poisoned,
     /// The host could not run the call at all (no instance, a wasmtime error that is no trap).
-    Host { message: String },
+    Host {
+        message: String,
+    },
 }
 
 /// The per-call limits a host enforces (`CrashCause::LimitBroken`).
@@ -132,21 +151,31 @@ impl fmt::Display for CrashCause {
             CrashCause::StackOverflow => f.write_str("overflowed its stack"),
             CrashCause::Trap { code } => write!(f, "wasm trap: {code}"),
             CrashCause::Panic { message, trap } => write!(f, "{trap}; panic: {message}"),
-            CrashCause::LimitBroken { limit, max } => write!(f, "{limit} (limit {max})"),
+            CrashCause::LimitBroken { limit, max } => match limit {
+                Limit::Datagrams => write!(f, "sent more than {max} datagrams in one call"),
+                Limit::Timers => write!(f, "set more than {max} timers in one call"),
+                Limit::LogRecords => write!(f, "wrote more than {max} log records in one call"),
+                Limit::DatagramBytes => write!(
+                    f,
+                    "sent a datagram larger than one Ethernet frame allows ({max})"
+                ),
+                Limit::Effects => write!(f, "more than {max} sends/timers/logs in one call"),
+            },
             CrashCause::Poisoned => f.write_str("the service instance trapped earlier"),
             CrashCause::Host { message } => f.write_str(message),
         }
     }
 }
 
+/// What the limit counts, for people.
 impl fmt::Display for Limit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Limit::Datagrams => "sent too many datagrams in one call",
-            Limit::Timers => "set too many timers in one call",
-            Limit::LogRecords => "logged too many records in one call",
-            Limit::DatagramBytes => "sent an oversized datagram",
-            Limit::Effects => "too many sends/timers/logs in one call",
+            Limit::Datagrams => "datagrams per call",
+            Limit::Timers => "timers per call",
+            Limit::LogRecords => "log records per call",
+            Limit::DatagramBytes => "bytes per datagram",
+            Limit::Effects => "sends, timers and logs per call",
         })
     }
 }

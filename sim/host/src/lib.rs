@@ -13,31 +13,55 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use engine::app::{CrashCause, Limit, Refusal};
 use engine::{App, AppContext, Datagram, Effect, Failure, Input, Level, Stream};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Config, Engine, Store};
 
 mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../../plugins/wit",
-        world: "boot-server",
-        // These imports end the call when a plugin breaks a per-call limit: the trap stops a
-        // storm at its first excess datagram, timer or record, not after the plugin's loop.
-        imports: {
-            "pxelab:plugin/host.send": trappable,
-            "pxelab:plugin/host.set-timer": trappable,
-            "pxelab:plugin/host.log": trappable,
-            "pxelab:plugin/host.event-log": trappable,
-        },
-    });
+    /// The contract this host speaks, `pxelab:plugin@0.2.0`.
+    pub mod current {
+        wasmtime::component::bindgen!({
+            path: "../../plugins/wit",
+            world: "boot-server",
+            // These imports end the call when a plugin breaks a per-call limit: the trap stops
+            // a storm at its first excess datagram, timer or record, not after the plugin's loop.
+            imports: {
+                "pxelab:plugin/host.send": trappable,
+                "pxelab:plugin/host.set-timer": trappable,
+                "pxelab:plugin/host.log": trappable,
+                "pxelab:plugin/host.event-log": trappable,
+                "pxelab:plugin/host.work-begin": trappable,
+                "pxelab:plugin/host.work-end": trappable,
+            },
+        });
+    }
+
+    /// The previous contract, `pxelab:plugin@0.1.0`, whose plugins still run.
+    pub mod v0_1 {
+        wasmtime::component::bindgen!({
+            path: "../../plugins/wit/v0.1.0",
+            world: "boot-server",
+            imports: {
+                "pxelab:plugin/host.send": trappable,
+                "pxelab:plugin/host.set-timer": trappable,
+                "pxelab:plugin/host.log": trappable,
+                "pxelab:plugin/host.event-log": trappable,
+            },
+        });
+    }
 }
 
-use bindings::pxelab::plugin::types;
-use bindings::{BootServer, BootServerPre};
+mod contract_v0_1;
 
-/// The contract version this host speaks; a component importing any other is refused.
-pub const CONTRACT: &str = "pxelab:plugin@0.1.0";
+use bindings::current::pxelab::plugin::types;
+use bindings::current::{BootServer, BootServerPre};
+
+/// The contract version this host speaks.
+pub const CONTRACT: &str = "pxelab:plugin@0.2.0";
+/// Older contract versions whose plugins this host still runs.
+pub const CONTRACTS_STILL_RUN: &[&str] = &["pxelab:plugin@0.1.0"];
 
 /// Per-instance limits. A call that runs out of fuel or memory, or goes past a per-call limit,
 /// traps, and the node crashes with a reason naming the limit.
@@ -81,7 +105,20 @@ pub struct Plugin {
     pub hash: String,
     /// Whether the machine code came from the on-disk compile cache instead of a compilation.
     pub loaded_from_cache: bool,
-    pre: BootServerPre<State>,
+    pre: Pre,
+}
+
+/// The pre-linked plugin, for the contract version it was built against.
+enum Pre {
+    Current(BootServerPre<State>),
+    V0_1(bindings::v0_1::BootServerPre<State>),
+}
+
+/// The contract versions a plugin may be built against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Version {
+    Current,
+    V0_1,
 }
 
 /// The process-wide wasmtime engine and the plugins compiled so far.
@@ -116,6 +153,10 @@ impl PluginHost {
         let mut linker = Linker::new(&engine);
         BootServer::add_to_linker::<State, HasSelf<State>>(&mut linker, |state| state)
             .map_err(|e| format!("cannot link the host interface: {e}"))?;
+        bindings::v0_1::BootServer::add_to_linker::<State, HasSelf<State>>(&mut linker, |state| {
+            state
+        })
+        .map_err(|e| format!("cannot link the host interface of 0.1.0: {e}"))?;
         let disk_cache = cache_dir.map(|dir| cache::DiskCache::new(dir, &engine));
         Ok(PluginHost {
             engine,
@@ -150,14 +191,26 @@ impl PluginHost {
             return Ok(plugin.clone());
         }
         let (component, loaded_from_cache) = self.compile(name, &hash, bytes)?;
-        check_imports(name, &self.engine, &component)?;
+        let version = check_imports(name, &self.engine, &component)?;
+        let contract = match version {
+            Version::Current => CONTRACT,
+            Version::V0_1 => CONTRACTS_STILL_RUN[0],
+        };
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
-            .map_err(|e| format!("plugin `{name}` does not fit the {CONTRACT} contract: {e:#}"))?;
-        let pre = BootServerPre::new(instance_pre).map_err(|e| {
-            format!("plugin `{name}` does not export the boot-server world of {CONTRACT}: {e:#}")
-        })?;
+            .map_err(|e| format!("plugin `{name}` does not fit the {contract} contract: {e:#}"))?;
+        let not_exported = |e: wasmtime::Error| {
+            format!("plugin `{name}` does not export the boot-server world of {contract}: {e:#}")
+        };
+        let pre = match version {
+            Version::Current => {
+                Pre::Current(BootServerPre::new(instance_pre).map_err(not_exported)?)
+            }
+            Version::V0_1 => {
+                Pre::V0_1(bindings::v0_1::BootServerPre::new(instance_pre).map_err(not_exported)?)
+            }
+        };
         tracing::info!(
             plugin = name,
             sha256 = %hash,
@@ -259,12 +312,14 @@ fn componentize(name: &str, module: &[u8]) -> Result<Vec<u8>, String> {
         })
 }
 
-/// Refuses components that import anything beyond our host interface (WASI, say), or an
-/// incompatible version of it, naming both versions.
-fn check_imports(name: &str, engine: &Engine, component: &Component) -> Result<(), String> {
+/// Refuses components that import anything beyond our host interface (WASI, say), or a
+/// version of it this host does not run, naming both versions; returns the version imported.
+/// Every plugin imports `types` (its exports use `datagram`), so the imports tell the version.
+fn check_imports(name: &str, engine: &Engine, component: &Component) -> Result<Version, String> {
     let (package, version) = CONTRACT
         .split_once('@')
         .expect("CONTRACT is package@version");
+    let mut found = None;
     for (import, _) in component.component_type().imports(engine) {
         let Some(rest) = import
             .strip_prefix(package)
@@ -276,13 +331,25 @@ fn check_imports(name: &str, engine: &Engine, component: &Component) -> Result<(
             ));
         };
         let imported_version = rest.split_once('@').map(|(_, v)| v).unwrap_or("none");
-        if imported_version != version {
+        let this = if imported_version == version {
+            Version::Current
+        } else if CONTRACTS_STILL_RUN.contains(&format!("{package}@{imported_version}").as_str()) {
+            Version::V0_1
+        } else {
             return Err(format!(
-                "plugin `{name}` was built against {package}@{imported_version}, but this pxelab speaks {CONTRACT}"
+                "plugin `{name}` was built against {package}@{imported_version}, but this pxelab speaks \
+                 {CONTRACT} (and still runs plugins built against {})",
+                CONTRACTS_STILL_RUN.join(", ")
+            ));
+        };
+        if found.is_some_and(|other| other != this) {
+            return Err(format!(
+                "plugin `{name}` imports more than one version of {package}: build it against {CONTRACT}"
             ));
         }
+        found = Some(this);
     }
-    Ok(())
+    Ok(found.unwrap_or(Version::Current))
 }
 
 /// The per-instance data the host functions see.
@@ -293,15 +360,16 @@ struct State {
     effects: Vec<Effect>,
     /// The node's store: survives restarts (moved into each new instance).
     store: BTreeMap<String, Vec<u8>>,
-    last_panic: Option<String>,
-    limits: StoreLimits,
+    /// What the plugin reported through `panicked` in the current call.
+    panic_message: Option<String>,
+    limiter: Limiter,
     sandbox: SandboxLimits,
     /// Datagrams sent and timers set in the current call.
     sends: usize,
     timers: usize,
     logs: usize,
     /// The per-call limit the current call broke, if any: the reason for its trap.
-    breach: Option<String>,
+    breach: Option<(Limit, u64)>,
 }
 
 /// Longer log texts are cut (with a note of the original length): a few lines of diagnostics.
@@ -309,6 +377,51 @@ pub const LOG_TEXT_BYTES_MAX: usize = 4096;
 const STORE_KEY_BYTES_MAX: usize = 256;
 const STORE_VALUE_BYTES_MAX: usize = 1 << 20;
 const STORE_ENTRIES_MAX: usize = 4096;
+
+/// The instance's memory cap, and whether it refused a growth in the current call: a denied
+/// growth traps at once, and this flag, not the error's text, says the trap was the cap.
+struct Limiter {
+    memory_bytes_max: usize,
+    denied_memory: bool,
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_bytes_max || maximum.is_some_and(|maximum| desired > maximum) {
+            self.denied_memory = true;
+            return Err(wasmtime::Error::msg(format!(
+                "memory growth to {desired} bytes denied"
+            )));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(maximum.is_none_or(|maximum| desired <= maximum))
+    }
+
+    fn instances(&self) -> usize {
+        4
+    }
+
+    fn tables(&self) -> usize {
+        8
+    }
+
+    fn memories(&self) -> usize {
+        4
+    }
+}
 
 impl State {
     fn new(stream: Stream, store: BTreeMap<String, Vec<u8>>, limits: SandboxLimits) -> State {
@@ -318,14 +431,11 @@ impl State {
             stream,
             effects: Vec::new(),
             store,
-            last_panic: None,
-            limits: StoreLimitsBuilder::new()
-                .memory_size(limits.memory_bytes_max)
-                .instances(4)
-                .memories(4)
-                .tables(8)
-                .trap_on_grow_failure(true)
-                .build(),
+            panic_message: None,
+            limiter: Limiter {
+                memory_bytes_max: limits.memory_bytes_max,
+                denied_memory: false,
+            },
             sandbox: limits,
             sends: 0,
             timers: 0,
@@ -334,23 +444,143 @@ impl State {
         }
     }
 
-    /// Records why the call must end and returns the error that traps the guest.
-    fn breach(&mut self, reason: String) -> wasmtime::Error {
-        let error = wasmtime::Error::msg(reason.clone());
-        self.breach = Some(reason);
-        error
+    /// Forgets what the previous call did: counts, a breach, a panic, a denied growth.
+    fn begin_call(&mut self, cx: &AppContext) {
+        self.now_ns = cx.now_ns;
+        self.own_ip = cx.own_ip;
+        self.panic_message = None;
+        self.limiter.denied_memory = false;
+        self.sends = 0;
+        self.timers = 0;
+        self.logs = 0;
+        self.breach = None;
     }
 
-    /// Counts one log or event-log record against the per-call limit.
+    /// Records why the call must end and returns the error that traps the guest.
+    fn breach(&mut self, limit: Limit, max: usize) -> wasmtime::Error {
+        let max = max as u64;
+        self.breach = Some((limit, max));
+        wasmtime::Error::msg(CrashCause::LimitBroken { limit, max }.to_string())
+    }
+
+    /// Counts one log, event-log or work record against the per-call limit.
     fn count_log(&mut self) -> wasmtime::Result<()> {
         let logs_max = self.sandbox.logs_per_call_max;
         if self.logs >= logs_max {
-            return Err(self.breach(format!(
-                "wrote more than {logs_max} log records in one call"
-            )));
+            return Err(self.breach(Limit::LogRecords, logs_max));
         }
         self.logs += 1;
         Ok(())
+    }
+
+    fn send(
+        &mut self,
+        src: SocketAddrV4,
+        dst: SocketAddrV4,
+        payload: Vec<u8>,
+    ) -> wasmtime::Result<()> {
+        let bytes_max = self.sandbox.datagram_bytes_max;
+        if payload.len() > bytes_max {
+            return Err(self.breach(Limit::DatagramBytes, bytes_max));
+        }
+        let sends_max = self.sandbox.sends_per_call_max;
+        if self.sends >= sends_max {
+            return Err(self.breach(Limit::Datagrams, sends_max));
+        }
+        self.sends += 1;
+        self.effects
+            .push(Effect::Send(Datagram { src, dst, payload }));
+        Ok(())
+    }
+
+    fn set_timer(&mut self, delay_ns: u64, token: u64) -> wasmtime::Result<()> {
+        let timers_max = self.sandbox.timers_per_call_max;
+        if self.timers >= timers_max {
+            return Err(self.breach(Limit::Timers, timers_max));
+        }
+        self.timers += 1;
+        self.effects.push(Effect::SetTimer { delay_ns, token });
+        Ok(())
+    }
+
+    fn log(&mut self, level: Level, msg: String) -> wasmtime::Result<()> {
+        self.count_log()?;
+        self.effects.push(Effect::Log {
+            level,
+            text: bounded(msg),
+        });
+        Ok(())
+    }
+
+    fn event_log(
+        &mut self,
+        source: String,
+        level: Level,
+        event_id: u32,
+        text: String,
+    ) -> wasmtime::Result<()> {
+        self.count_log()?;
+        self.effects.push(Effect::WindowsEvent {
+            source: bounded(source),
+            level,
+            event_id,
+            text: bounded(text),
+        });
+        Ok(())
+    }
+
+    fn store_set(&mut self, key: String, value: Vec<u8>) {
+        let fits = key.len() <= STORE_KEY_BYTES_MAX
+            && value.len() <= STORE_VALUE_BYTES_MAX
+            && (self.store.contains_key(&key) || self.store.len() < STORE_ENTRIES_MAX);
+        if fits {
+            self.store.insert(key, value);
+        } else if self.logs < self.sandbox.logs_per_call_max {
+            // The warning counts as a log record; past the limit refusals go unreported
+            // rather than trapping a call that only asked to store something.
+            self.logs += 1;
+            let key = bounded(key);
+            self.effects.push(Effect::Log {
+                level: Level::Warning,
+                text: format!("store-set of `{key}` refused: over the store's limits"),
+            });
+        }
+    }
+
+    /// What ended a call that returned `error`: the host's own reasons first (a broken limit, a
+    /// denied memory growth), then wasmtime's typed trap, wrapped in the panic the plugin
+    /// reported before it.
+    fn crash_cause(&self, error: &wasmtime::Error) -> CrashCause {
+        if let Some((limit, max)) = self.breach {
+            // The host trapped the call itself: the broken limit is the whole story.
+            return CrashCause::LimitBroken { limit, max };
+        }
+        let cause = if self.limiter.denied_memory {
+            CrashCause::MemoryLimit {
+                bytes_max: self.sandbox.memory_bytes_max as u64,
+            }
+        } else {
+            match error.downcast_ref::<wasmtime::Trap>() {
+                Some(wasmtime::Trap::OutOfFuel) => CrashCause::OutOfFuel {
+                    fuel_per_call: self.sandbox.fuel_per_call,
+                },
+                Some(wasmtime::Trap::StackOverflow) => CrashCause::StackOverflow,
+                Some(wasmtime::Trap::CannotEnterComponent) => CrashCause::Poisoned,
+                Some(trap) => CrashCause::Trap {
+                    code: format!("{trap:?}"),
+                },
+                None => CrashCause::Host {
+                    message: format!("wasm trap: {error:#}"),
+                },
+            }
+        };
+        match &self.panic_message {
+            Some(message) => CrashCause::Panic {
+                message: message.clone(),
+                trap: Box::new(cause),
+            },
+            None => cause,
+        }
     }
 }
 
@@ -377,9 +607,13 @@ fn level(level: types::Level) -> Level {
     }
 }
 
+fn socket(ip: u32, port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(Ipv4Addr::from(ip), port)
+}
+
 impl types::Host for State {}
 
-impl bindings::pxelab::plugin::host::Host for State {
+impl bindings::current::pxelab::plugin::host::Host for State {
     fn now_ns(&mut self) -> u64 {
         self.now_ns
     }
@@ -397,47 +631,20 @@ impl bindings::pxelab::plugin::host::Host for State {
     }
 
     fn send(&mut self, d: types::Datagram) -> wasmtime::Result<()> {
-        let bytes_max = self.sandbox.datagram_bytes_max;
-        if d.payload.len() > bytes_max {
-            return Err(self.breach(format!(
-                "datagram of {} bytes is larger than one Ethernet frame allows ({bytes_max})",
-                d.payload.len()
-            )));
-        }
-        let sends_max = self.sandbox.sends_per_call_max;
-        if self.sends >= sends_max {
-            return Err(self.breach(format!("sent more than {sends_max} datagrams in one call")));
-        }
-        self.sends += 1;
-        self.effects.push(Effect::Send(Datagram {
-            src: SocketAddrV4::new(Ipv4Addr::from(d.src_ip), d.src_port),
-            dst: SocketAddrV4::new(Ipv4Addr::from(d.dst_ip), d.dst_port),
-            payload: d.payload,
-        }));
-        Ok(())
+        State::send(
+            self,
+            socket(d.src_ip, d.src_port),
+            socket(d.dst_ip, d.dst_port),
+            d.payload,
+        )
     }
 
     fn set_timer(&mut self, delay_ns: u64, token: u64) -> wasmtime::Result<()> {
-        let timers_max = self.sandbox.timers_per_call_max;
-        if self.timers >= timers_max {
-            return Err(self.breach(format!("set more than {timers_max} timers in one call")));
-        }
-        self.timers += 1;
-        self.effects.push(Effect::SetTimer { delay_ns, token });
-        Ok(())
+        State::set_timer(self, delay_ns, token)
     }
 
     fn log(&mut self, level_: types::Level, msg: String) -> wasmtime::Result<()> {
-        self.count_log()?;
-        let msg = bounded(msg);
-        if level_ == types::Level::Error && msg.starts_with("panic") {
-            self.last_panic = Some(msg.clone());
-        }
-        self.effects.push(Effect::Log {
-            level: level(level_),
-            text: msg,
-        });
-        Ok(())
+        State::log(self, level(level_), msg)
     }
 
     fn event_log(
@@ -447,14 +654,7 @@ impl bindings::pxelab::plugin::host::Host for State {
         event_id: u32,
         text: String,
     ) -> wasmtime::Result<()> {
-        self.count_log()?;
-        self.effects.push(Effect::WindowsEvent {
-            source: bounded(source),
-            level: level(level_),
-            event_id,
-            text: bounded(text),
-        });
-        Ok(())
+        State::event_log(self, source, level(level_), event_id, text)
     }
 
     fn store_get(&mut self, key: String) -> Option<Vec<u8>> {
@@ -462,27 +662,86 @@ impl bindings::pxelab::plugin::host::Host for State {
     }
 
     fn store_set(&mut self, key: String, value: Vec<u8>) {
-        let fits = key.len() <= STORE_KEY_BYTES_MAX
-            && value.len() <= STORE_VALUE_BYTES_MAX
-            && (self.store.contains_key(&key) || self.store.len() < STORE_ENTRIES_MAX);
-        if fits {
-            self.store.insert(key, value);
-        } else if self.logs < self.sandbox.logs_per_call_max {
-            // The warning counts as a log record; past the limit refusals go unreported
-            // rather than trapping a call that only asked to store something.
-            self.logs += 1;
-            let key = bounded(key);
-            self.effects.push(Effect::Log {
-                level: Level::Warning,
-                text: format!("store-set of `{key}` refused: over the store's limits"),
-            });
+        State::store_set(self, key, value);
+    }
+
+    fn panicked(&mut self, message: String) {
+        self.panic_message = Some(bounded(message));
+    }
+
+    fn work_begin(&mut self, id: u64, label: String) -> wasmtime::Result<()> {
+        self.count_log()?;
+        self.effects.push(Effect::WorkBegin {
+            id,
+            label: bounded(label),
+        });
+        Ok(())
+    }
+
+    fn work_end(&mut self, id: u64) -> wasmtime::Result<()> {
+        self.count_log()?;
+        self.effects.push(Effect::WorkEnd { id });
+        Ok(())
+    }
+}
+
+/// A live component instance, of whichever contract version the plugin was built against.
+enum Exports {
+    Current(BootServer),
+    V0_1(bindings::v0_1::BootServer),
+}
+
+impl Exports {
+    fn init(
+        &self,
+        store: &mut Store<State>,
+        config: &[(String, String)],
+    ) -> wasmtime::Result<Result<(), Refusal>> {
+        Ok(match self {
+            Exports::Current(exports) => {
+                exports
+                    .call_init(store, config)?
+                    .map_err(|refusal| Refusal {
+                        key: refusal.key,
+                        message: refusal.message,
+                        service_specific: refusal.service_specific,
+                    })
+            }
+            Exports::V0_1(exports) => exports
+                .call_init(store, config)?
+                .map_err(contract_v0_1::refusal),
+        })
+    }
+
+    fn on_datagram(&self, store: &mut Store<State>, datagram: &Datagram) -> wasmtime::Result<()> {
+        match self {
+            Exports::Current(exports) => {
+                let datagram = types::Datagram {
+                    src_ip: u32::from(*datagram.src.ip()),
+                    src_port: datagram.src.port(),
+                    dst_ip: u32::from(*datagram.dst.ip()),
+                    dst_port: datagram.dst.port(),
+                    payload: datagram.payload.clone(),
+                };
+                exports.call_on_datagram(store, &datagram)
+            }
+            Exports::V0_1(exports) => {
+                exports.call_on_datagram(store, &contract_v0_1::datagram(datagram))
+            }
+        }
+    }
+
+    fn on_timer(&self, store: &mut Store<State>, token: u64) -> wasmtime::Result<()> {
+        match self {
+            Exports::Current(exports) => exports.call_on_timer(store, token),
+            Exports::V0_1(exports) => exports.call_on_timer(store, token),
         }
     }
 }
 
 struct Instance {
     store: Store<State>,
-    bindings: BootServer,
+    exports: Exports,
     /// A trapped instance cannot be entered again; only `reset` makes a new one.
     poisoned: bool,
 }
@@ -501,18 +760,19 @@ pub struct WasmApp {
 impl WasmApp {
     fn fresh_instance(&self, state: State) -> Result<Instance, String> {
         let mut store = Store::new(&self.engine, state);
-        store.limiter(|state| &mut state.limits);
+        store.limiter(|state| &mut state.limiter);
         store
             .set_fuel(self.limits.fuel_per_call)
             .map_err(|e| e.to_string())?;
-        let bindings = self
-            .plugin
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| format!("cannot instantiate plugin `{}`: {e:#}", self.plugin.name))?;
+        let cannot =
+            |e: wasmtime::Error| format!("cannot instantiate plugin `{}`: {e:#}", self.plugin.name);
+        let exports = match &self.plugin.pre {
+            Pre::Current(pre) => Exports::Current(pre.instantiate(&mut store).map_err(cannot)?),
+            Pre::V0_1(pre) => Exports::V0_1(pre.instantiate(&mut store).map_err(cannot)?),
+        };
         Ok(Instance {
             store,
-            bindings,
+            exports,
             poisoned: false,
         })
     }
@@ -526,44 +786,34 @@ impl App for WasmApp {
         effects: &mut Vec<Effect>,
     ) -> Result<(), Failure> {
         let Some(instance) = self.instance.as_mut() else {
-            return Err(Failure::Crashed(engine::app::CrashCause::Host { message: "the service has no instance".to_string() }));
+            return Err(Failure::Crashed(CrashCause::Host {
+                message: "the service has no instance".to_string(),
+            }));
         };
         if instance.poisoned {
-            return Err(Failure::Crashed(engine::app::CrashCause::Poisoned));
+            return Err(Failure::Crashed(CrashCause::Poisoned));
         }
-        let state = instance.store.data_mut();
-        state.now_ns = cx.now_ns;
-        state.own_ip = cx.own_ip;
-        state.last_panic = None;
-        state.sends = 0;
-        state.timers = 0;
-        state.logs = 0;
-        state.breach = None;
+        instance.store.data_mut().begin_call(cx);
         instance
             .store
             .set_fuel(self.limits.fuel_per_call)
-            .map_err(|e| Failure::Crashed(engine::app::CrashCause::Host { message: e.to_string() }))?;
+            .map_err(|e| {
+                Failure::Crashed(CrashCause::Host {
+                    message: e.to_string(),
+                })
+            })?;
         let store = &mut instance.store;
         let result = match input {
-            Input::Start => match instance.bindings.call_init(&mut *store, &self.config) {
+            Input::Start => match instance.exports.init(store, &self.config) {
                 Ok(Ok(())) => Ok(()),
-                Ok(Err(message)) => {
+                Ok(Err(refusal)) => {
                     effects.append(&mut store.data_mut().effects);
-                    return Err(Failure::Refused(engine::app::Refusal { key: None, message, service_specific: None }));
+                    return Err(Failure::Refused(refusal));
                 }
                 Err(trap) => Err(trap),
             },
-            Input::Datagram(datagram) => {
-                let datagram = types::Datagram {
-                    src_ip: u32::from(*datagram.src.ip()),
-                    src_port: datagram.src.port(),
-                    dst_ip: u32::from(*datagram.dst.ip()),
-                    dst_port: datagram.dst.port(),
-                    payload: datagram.payload.clone(),
-                };
-                instance.bindings.call_on_datagram(&mut *store, &datagram)
-            }
-            Input::Timer(token) => instance.bindings.call_on_timer(&mut *store, token),
+            Input::Datagram(datagram) => instance.exports.on_datagram(store, datagram),
+            Input::Timer(token) => instance.exports.on_timer(store, token),
         };
         effects.append(&mut store.data_mut().effects);
         self.last_cost = self
@@ -572,13 +822,7 @@ impl App for WasmApp {
             .saturating_sub(store.get_fuel().unwrap_or(0));
         result.map_err(|error| {
             instance.poisoned = true;
-            let state = store.data();
-            let reason = match &state.breach {
-                // The host trapped the call itself: the broken limit is the whole story.
-                Some(breach) => breach.clone(),
-                None => describe_trap(&error, self.limits, state.last_panic.as_deref()),
-            };
-            Failure::Crashed(engine::app::CrashCause::Host { message: reason })
+            Failure::Crashed(store.data().crash_cause(&error))
         })
     }
 
@@ -601,33 +845,5 @@ impl App for WasmApp {
                 .store
                 .retain(|key, _| !key.starts_with(prefix));
         }
-    }
-}
-
-fn describe_trap(
-    error: &wasmtime::Error,
-    limits: SandboxLimits,
-    last_panic: Option<&str>,
-) -> String {
-    let cause = match error.downcast_ref::<wasmtime::Trap>() {
-        Some(wasmtime::Trap::OutOfFuel) => {
-            format!(
-                "used up its fuel budget of {} units in one call (an endless loop?)",
-                limits.fuel_per_call
-            )
-        }
-        Some(wasmtime::Trap::StackOverflow) => "overflowed its stack".to_string(),
-        Some(trap) => trap.to_string(),
-        None if format!("{error:#}").contains("forcing trap when growing memory") => {
-            format!(
-                "went over its memory limit of {} MiB",
-                limits.memory_bytes_max >> 20
-            )
-        }
-        None => format!("wasm trap: {error}"),
-    };
-    match last_panic {
-        Some(panic) => format!("{cause}; {panic}"),
-        None => cause,
     }
 }

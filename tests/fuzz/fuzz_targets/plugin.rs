@@ -59,8 +59,8 @@ libfuzzer_sys::fuzz_target!(init: { shipped(); }, |bytes: &[u8]| {
         dst: SocketAddrV4::new(Ipv4Addr::new(10, 2, 0, 20), port),
         payload: payload.to_vec(),
     };
-    if let Err(Failure::Crashed { reason }) = plugins::feed(&mut app, Input::Datagram(&datagram))
-        && !plugins::modelled(name, &reason)
+    if let Err(Failure::Crashed(reason)) = plugins::feed(&mut app, Input::Datagram(&datagram))
+        && !plugins::modelled(name, &reason.to_string())
     {
         panic!("{name} port {port}: {reason}");
     }

@@ -4,7 +4,7 @@
 
 use sdk::dhcp::{self, PXE_CLIENT_CLASS, PXE_PORT, SERVER_PORT};
 use sdk::dhcproto::v4::{DhcpOption, MessageType};
-use sdk::{Config, Datagram, Env, Level, Plugin, tftp};
+use sdk::{Config, Datagram, Env, Level, Plugin, Refusal, tftp};
 
 pub struct TinyPxe {
     boot_file: String,
@@ -15,7 +15,7 @@ impl Plugin for TinyPxe {
     // Any other key in the topology's `config:` refuses the start, with a clear message.
     const CONFIG_KEYS: &'static [&'static str] = &["boot_file", "size"];
 
-    fn init(env: &mut dyn Env, config: &Config) -> Result<TinyPxe, String> {
+    fn init(env: &mut dyn Env, config: &Config) -> Result<TinyPxe, Refusal> {
         let boot_file = config.str_or("boot_file", "boot.efi").to_string();
         let size = config.u64_in("size", 20_000, 1..=1_000_000)? as usize;
         let mut tftp = tftp::Server::new(0); // its retransmission timers use tokens from 0
@@ -78,13 +78,13 @@ mod tests {
         let discover = dhcp::build::pxe_discover(7, [2, 0, 0, 0, 0, 1], relay, 9);
         env.deliver(
             &mut server,
-            SocketAddrV4::new(relay, 67),
-            SocketAddrV4::new(env.own_ip, 67),
+            SocketAddrV4::new(relay, SERVER_PORT),
+            SocketAddrV4::new(env.own_ip, SERVER_PORT),
             discover,
         );
         let sent = env.take_sent();
         assert_eq!(sent.len(), 1);
-        assert_eq!(sent[0].dst, SocketAddrV4::new(relay, 67));
+        assert_eq!(sent[0].dst, SocketAddrV4::new(relay, SERVER_PORT));
         let offer = dhcp::decode(&sent[0].payload).unwrap();
         assert_eq!(dhcp::message_type(&offer), Some(MessageType::Offer));
         assert_eq!(dhcp::boot_file(&offer), Some("ipxe.efi"));
@@ -94,6 +94,6 @@ mod tests {
     fn unknown_config_keys_are_refused() {
         let mut env = MockEnv::new(Ipv4Addr::new(10, 2, 0, 30));
         let error = env.start::<TinyPxe>(&[("bootfile", "x")]).err().unwrap();
-        assert!(error.contains("bootfile"), "{error}");
+        assert_eq!(error.key.as_deref(), Some("bootfile"));
     }
 }
