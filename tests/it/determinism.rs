@@ -27,23 +27,54 @@ fn sweeps_do_not_depend_on_the_thread_count() {
     assert_eq!(one, two);
 }
 
-/// The digest of seed 7 is pinned in `golden/`. Debug and release builds both check against the
-/// same file, so a passing `cargo test` and `cargo test --release` prove the builds agree.
-/// Refresh after an intended change with `UPDATE_EXPECT=1 cargo test -p tests` and review the diff.
+/// The digest of seed 7 is pinned in `golden/`, with the run's trace beside it
+/// (`kb2510665-seed7.trace`: one line per record, its time, node, fingerprint and text), so a
+/// changed digest shows the first record that changed. Debug and release builds both check
+/// against the same files, so a passing `cargo test` and `cargo test --release` prove the builds
+/// agree. Refresh after an intended change with `UPDATE_EXPECT=1 cargo test --test it
+/// determinism` and review the diff of both files.
 #[test]
 fn the_digest_of_seed_7_matches_the_golden_file() {
     let golden = crate::common::repo_path("tests/golden/kb2510665-seed7.digest");
+    let golden_trace = crate::common::repo_path("tests/golden/kb2510665-seed7.trace");
     let plan = plan("kb2510665.yaml");
-    let (_, report) = run(&plan, 7);
+    let (world, report) = run(&plan, 7);
+    let trace: Vec<String> = pxelab::trace(&world)
+        .iter()
+        .map(|line| {
+            format!(
+                "{} {} {} {}",
+                line.time_ns,
+                line.node,
+                &line.fingerprint[..12],
+                line.text.replace('\n', " | ")
+            )
+        })
+        .collect();
     if std::env::var_os("UPDATE_EXPECT").is_some() {
         std::fs::write(&golden, format!("{}\n", report.digest)).unwrap();
+        std::fs::write(&golden_trace, trace.join("\n") + "\n").unwrap();
     }
     let expected =
         std::fs::read_to_string(&golden).expect("golden digest (UPDATE_EXPECT=1 writes it)");
-    assert_eq!(
+    if report.digest == expected.trim() {
+        return;
+    }
+    let expected_trace = std::fs::read_to_string(&golden_trace).unwrap_or_default();
+    let fingerprint = |line: &str| line.split(' ').nth(2).map(str::to_string);
+    let first = expected_trace
+        .lines()
+        .zip(&trace)
+        .position(|(expected, actual)| fingerprint(expected) != fingerprint(actual))
+        .unwrap_or(expected_trace.lines().count().min(trace.len()));
+    let around = |lines: Vec<&str>| lines[first.saturating_sub(2)..(first + 3).min(lines.len())].join("\n  ");
+    panic!(
+        "seed 7 no longer gives the pinned run (digest {} instead of {}); the first record that \
+         differs is number {first}:\nexpected\n  {}\nnow\n  {}\nif intended, refresh with UPDATE_EXPECT=1",
         report.digest,
         expected.trim(),
-        "seed 7 no longer gives the pinned run; if intended, refresh with UPDATE_EXPECT=1"
+        around(expected_trace.lines().collect()),
+        around(trace.iter().map(String::as_str).collect()),
     );
 }
 
