@@ -8,6 +8,8 @@
 //! - [`checksum`]: the RFC 1071 Internet checksum VRRP needs, so the crate needs no dependency.
 
 pub mod checksum;
+#[cfg(test)]
+mod fuzz;
 pub mod hsrp;
 pub mod tftp;
 pub mod vrrp;
