@@ -269,22 +269,12 @@ fn encode(hasher: &mut Sha256, record: &Record, frame_hash: &mut dyn FnMut(&Rc<[
             lan,
             interface,
             frame,
-        } => {
-            hasher.update([1]);
-            hasher.update((*lan as u64).to_le_bytes());
-            hasher.update(interface.to_le_bytes());
-            put_frame(hasher, frame, frame_hash);
-        }
+        } => put_on_lan(hasher, 1, *lan, *interface, frame, frame_hash),
         Kind::Receive {
             lan,
             interface,
             frame,
-        } => {
-            hasher.update([2]);
-            hasher.update((*lan as u64).to_le_bytes());
-            hasher.update(interface.to_le_bytes());
-            put_frame(hasher, frame, frame_hash);
-        }
+        } => put_on_lan(hasher, 2, *lan, *interface, frame, frame_hash),
         Kind::Drop { reason, frame } => {
             hasher.update([3]);
             reason.encode(&mut Encoder(hasher));
@@ -316,6 +306,21 @@ fn encode(hasher: &mut Sha256, record: &Record, frame_hash: &mut dyn FnMut(&Rc<[
         Kind::Network(change) => put_canonical(hasher, 12, change),
         Kind::Fault(event) => put_canonical(hasher, 13, event),
     }
+}
+
+/// A frame put on (`Send`) or taken off (`Receive`) a LAN by an interface.
+fn put_on_lan(
+    hasher: &mut Sha256,
+    tag: u8,
+    lan: LanId,
+    interface: u32,
+    frame: &Rc<[u8]>,
+    frame_hash: &mut dyn FnMut(&Rc<[u8]>) -> [u8; 32],
+) {
+    hasher.update([tag]);
+    hasher.update((lan as u64).to_le_bytes());
+    hasher.update(interface.to_le_bytes());
+    put_frame(hasher, frame, frame_hash);
 }
 
 fn put_frame(
