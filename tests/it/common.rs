@@ -46,3 +46,12 @@ pub fn services() -> &'static Services {
 pub fn run(plan: &Plan, seed: u64) -> (World, Report) {
     pxelab::run(plan, seed, services()).unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// A folder of this test process under the system's temporary folder, `pxelab-{name}-{pid}`,
+/// emptied first.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pxelab-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

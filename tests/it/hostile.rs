@@ -20,10 +20,7 @@ enum Expected {
 
 /// A folder of its own under the system's temporary folder, emptied first.
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pxelab-hostile-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    crate::common::scratch_dir(&format!("hostile-{name}"))
 }
 
 /// The KB2510665 topology text with the `wds` node's plugin and config changed by `edit`. Its
@@ -137,60 +134,34 @@ fn clean_up(plan: &Plan) {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-#[test]
-fn an_endless_loop_runs_out_of_fuel() {
-    fixture_contained(
-        "endless-loop",
-        Expected::Crash("used up its fuel budget of 100000000 units in one call"),
-    );
+/// One test per misbehaving fixture: the test's name, the fixture in the `wds` seat, and the
+/// crash it must be contained as.
+macro_rules! crash_tests {
+    ($($test:ident: $fixture:literal => $crash:literal;)*) => {
+        $(
+            #[test]
+            fn $test() {
+                fixture_contained($fixture, Expected::Crash($crash));
+            }
+        )*
+    };
 }
 
-#[test]
-fn a_memory_bomb_hits_the_memory_limit() {
-    fixture_contained(
-        "memory-bomb",
-        Expected::Crash("went over its memory limit of 64 MiB"),
-    );
-}
-
-#[test]
-fn a_panic_is_a_crash_with_the_panic_message() {
-    fixture_contained(
-        "panic",
-        Expected::Crash("panic: fixture panic on a datagram from 10.2.0."),
-    );
-}
-
-#[test]
-fn a_send_storm_is_stopped_at_the_send_limit() {
-    fixture_contained(
-        "send-storm",
-        Expected::Crash("sent more than 256 datagrams in one call"),
-    );
-}
-
-#[test]
-fn a_timer_storm_is_stopped_at_the_timer_limit() {
-    fixture_contained(
-        "timer-storm",
-        Expected::Crash("set more than 256 timers in one call"),
-    );
-}
-
-#[test]
-fn an_oversized_datagram_is_a_crash() {
-    fixture_contained(
-        "oversized-datagram",
-        Expected::Crash("sent a datagram larger than one Ethernet frame allows (1472)"),
-    );
-}
-
-#[test]
-fn a_log_storm_is_stopped_at_the_log_limit() {
-    fixture_contained(
-        "log-storm",
-        Expected::Crash("wrote more than 1024 log records in one call"),
-    );
+crash_tests! {
+    an_endless_loop_runs_out_of_fuel: "endless-loop"
+        => "used up its fuel budget of 100000000 units in one call";
+    a_memory_bomb_hits_the_memory_limit: "memory-bomb"
+        => "went over its memory limit of 64 MiB";
+    a_panic_is_a_crash_with_the_panic_message: "panic"
+        => "panic: fixture panic on a datagram from 10.2.0.";
+    a_send_storm_is_stopped_at_the_send_limit: "send-storm"
+        => "sent more than 256 datagrams in one call";
+    a_timer_storm_is_stopped_at_the_timer_limit: "timer-storm"
+        => "set more than 256 timers in one call";
+    an_oversized_datagram_is_a_crash: "oversized-datagram"
+        => "sent a datagram larger than one Ethernet frame allows (1472)";
+    a_log_storm_is_stopped_at_the_log_limit: "log-storm"
+        => "wrote more than 1024 log records in one call";
 }
 
 #[test]

@@ -5,6 +5,7 @@
 use crate::common::{plan, run, services};
 use engine::client::Outcome;
 use engine::log::Kind;
+use engine::report::Report;
 use engine::{Node, World};
 
 /// `(source, event id, text)` of every Windows-style record of a node, in order.
@@ -25,18 +26,18 @@ fn windows_events(world: &World, node: &str) -> Vec<(String, u32, String)> {
         .collect()
 }
 
-fn first_crashing_seed(name: &str) -> u64 {
+/// The run of topology `name` at its first seed in 0..100 where a service crashes.
+fn first_crashing_run(name: &str) -> (World, Report) {
     let plan = plan(name);
-    (0..100)
+    let seed = (0..100)
         .find(|&seed| !run(&plan, seed).1.crashes.is_empty())
-        .expect("a crashing seed in 0..100")
+        .expect("a crashing seed in 0..100");
+    run(&plan, seed)
 }
 
 #[test]
 fn the_kb_story_crash_failed_restarts_then_recovery_after_wmi_and_wds_restarts() {
-    let name = "kb2510665-recovery.yaml";
-    let seed = first_crashing_seed(name);
-    let (world, report) = run(&plan(name), seed);
+    let (world, report) = first_crashing_run("kb2510665-recovery.yaml");
     let events = windows_events(&world, "wds");
     let ids: Vec<(&str, u32)> = events.iter().map(|(s, id, _)| (s.as_str(), *id)).collect();
     let expected_prefix = [
@@ -106,9 +107,7 @@ fn the_kb_story_crash_failed_restarts_then_recovery_after_wmi_and_wds_restarts()
 
 #[test]
 fn without_the_wmi_restart_wds_keeps_failing_to_start() {
-    let name = "kb2510665.yaml";
-    let seed = first_crashing_seed(name);
-    let (world, _) = run(&plan(name), seed);
+    let (world, _) = first_crashing_run("kb2510665.yaml");
     let events = windows_events(&world, "wds");
     let failed_starts = events.iter().filter(|(_, id, _)| *id == 7024).count();
     assert!(failed_starts >= 3, "{events:#?}");

@@ -70,8 +70,7 @@ fn every_shipped_topology_decodes_cleanly_in_tshark() {
     let Some(tshark) = tshark() else {
         return;
     };
-    let folder = std::env::temp_dir().join(format!("pxelab-tshark-{}", std::process::id()));
-    std::fs::create_dir_all(&folder).unwrap();
+    let folder = crate::common::scratch_dir("tshark");
     for name in shipped_topologies() {
         let plan = if name == "boot-storm.yaml" {
             // The storm's frames are the KB topology's, times a hundred clients: 30 of them

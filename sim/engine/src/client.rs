@@ -1266,35 +1266,27 @@ fn edk2_choice(offers: &[Offer]) -> Option<Choice> {
     let dhcp_only = first(&|o| o.has_address() && !o.pxe);
     let proxy_pxe10 = first(&|o| !o.has_address() && o.pxe && o.file.is_some());
     let proxy_binl = first(&|o| !o.has_address() && o.pxe && o.file.is_none());
-    if let Some(offer) = first(&|o| o.has_address() && o.pxe && o.file.is_some()) {
-        return Some(Choice {
-            boot: Some(offer.clone()),
-            dhcp: offer,
-        });
-    }
-    if let (Some(dhcp), Some(proxy)) = (&dhcp_only, proxy_pxe10) {
-        return Some(Choice {
-            dhcp: dhcp.clone(),
-            boot: Some(proxy),
-        });
-    }
-    if let Some(offer) = first(&|o| o.has_address() && o.pxe && o.file.is_none()) {
-        return Some(Choice {
-            boot: Some(offer.clone()),
-            dhcp: offer,
-        });
-    }
-    if let (Some(dhcp), Some(proxy)) = (&dhcp_only, proxy_binl) {
-        return Some(Choice {
-            dhcp: dhcp.clone(),
-            boot: Some(proxy),
-        });
-    }
-    let with_file = first(&|o| o.has_address() && !o.pxe && o.file.is_some())?;
-    Some(Choice {
-        dhcp: with_file,
-        boot: None,
-    })
+    // One server gives both the address and the boot information.
+    let both = |offer: Offer| Choice {
+        boot: Some(offer.clone()),
+        dhcp: offer,
+    };
+    // The address from a plain DHCP offer, the boot information from a proxy.
+    let split = |proxy: Option<Offer>| {
+        Some(Choice {
+            dhcp: dhcp_only.clone()?,
+            boot: Some(proxy?),
+        })
+    };
+    first(&|o| o.has_address() && o.pxe && o.file.is_some())
+        .map(both)
+        .or_else(|| split(proxy_pxe10))
+        .or_else(|| first(&|o| o.has_address() && o.pxe && o.file.is_none()).map(both))
+        .or_else(|| split(proxy_binl))
+        .or_else(|| {
+            let dhcp = first(&|o| o.has_address() && !o.pxe && o.file.is_some())?;
+            Some(Choice { dhcp, boot: None })
+        })
 }
 
 #[cfg(test)]

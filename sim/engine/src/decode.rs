@@ -271,11 +271,7 @@ pub fn describe(bytes: &[u8]) -> String {
                 |advert| {
                     format!(
                         "VRRP v{} advertisement vrid {} priority {} interval {}cs {:?}",
-                        if advert.version == vrrp::Version::V3 {
-                            3
-                        } else {
-                            2
-                        },
+                        advert.version.number(),
                         advert.vrid,
                         advert.priority,
                         advert.advertisement_interval_cs,
@@ -342,11 +338,7 @@ fn describe_hsrp(payload: &[u8]) -> String {
     };
     format!(
         "HSRP v{} {:?} group {} {:?} priority {} vip {}",
-        if message.version == hsrp::Version::V2 {
-            2
-        } else {
-            1
-        },
+        message.version.number(),
         message.op_code,
         message.group,
         message.state,
@@ -610,14 +602,7 @@ fn hsrp_layer(payload: &[u8]) -> Layer {
         return error_layer("HSRP", "malformed HSRP message");
     };
     let mut fields = vec![
-        field(
-            "Version",
-            if message.version == hsrp::Version::V2 {
-                2
-            } else {
-                1
-            },
-        ),
+        field("Version", message.version.number()),
         field("Op code", format!("{:?}", message.op_code)),
         field("State", format!("{:?}", message.state)),
         field("Group", message.group),

@@ -250,23 +250,21 @@ impl Encoder<'_> {
     pub fn ip(&mut self, ip: Ipv4Addr) {
         self.0.update(ip.octets());
     }
-    pub fn option_ip(&mut self, ip: Option<Ipv4Addr>) {
-        match ip {
-            Some(ip) => {
+    /// An optional value: tag 0 for none, tag 1 and the value for some.
+    pub fn option<V>(&mut self, value: Option<V>, encode: impl FnOnce(&mut Self, V)) {
+        match value {
+            Some(value) => {
                 self.u8(1);
-                self.ip(ip);
+                encode(self, value);
             }
             None => self.u8(0),
         }
     }
+    pub fn option_ip(&mut self, ip: Option<Ipv4Addr>) {
+        self.option(ip, |out, ip| out.ip(ip));
+    }
     pub fn option_u64(&mut self, value: Option<u64>) {
-        match value {
-            Some(value) => {
-                self.u8(1);
-                self.u64(value);
-            }
-            None => self.u8(0),
-        }
+        self.option(value, |out, value| out.u64(value));
     }
 }
 
@@ -441,13 +439,7 @@ impl Canonical for Crash {
             }
             Crash::Failed(Failure::Refused(refusal)) => {
                 out.u8(2);
-                match &refusal.key {
-                    Some(key) => {
-                        out.u8(1);
-                        out.str(key);
-                    }
-                    None => out.u8(0),
-                }
+                out.option(refusal.key.as_deref(), |out, key| out.str(key));
                 out.option_u64(refusal.service_specific.map(u64::from));
             }
             Crash::NoInstance { restart, .. } => {

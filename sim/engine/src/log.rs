@@ -269,22 +269,12 @@ fn encode(hasher: &mut Sha256, record: &Record, frame_hash: &mut dyn FnMut(&Rc<[
             lan,
             interface,
             frame,
-        } => {
-            hasher.update([1]);
-            hasher.update((*lan as u64).to_le_bytes());
-            hasher.update(interface.to_le_bytes());
-            put_frame(hasher, frame, frame_hash);
-        }
+        } => put_on_lan(hasher, 1, *lan, *interface, frame, frame_hash),
         Kind::Receive {
             lan,
             interface,
             frame,
-        } => {
-            hasher.update([2]);
-            hasher.update((*lan as u64).to_le_bytes());
-            hasher.update(interface.to_le_bytes());
-            put_frame(hasher, frame, frame_hash);
-        }
+        } => put_on_lan(hasher, 2, *lan, *interface, frame, frame_hash),
         Kind::Drop { reason, frame } => {
             hasher.update([3]);
             reason.encode(&mut Encoder(hasher));
@@ -294,14 +284,8 @@ fn encode(hasher: &mut Sha256, record: &Record, frame_hash: &mut dyn FnMut(&Rc<[
             hasher.update([4]);
             hasher.update(token.to_le_bytes());
         }
-        Kind::Client(event) => {
-            hasher.update([5]);
-            event.encode(&mut Encoder(hasher));
-        }
-        Kind::Crash(crash) => {
-            hasher.update([6]);
-            crash.encode(&mut Encoder(hasher));
-        }
+        Kind::Client(event) => put_canonical(hasher, 5, event),
+        Kind::Crash(crash) => put_canonical(hasher, 6, crash),
         Kind::Log { level, .. } => hasher.update([7, *level as u8]),
         Kind::WindowsEvent {
             source,
@@ -317,23 +301,26 @@ fn encode(hasher: &mut Sha256, record: &Record, frame_hash: &mut dyn FnMut(&Rc<[
             hasher.update([9, *end as u8]);
             hasher.update(id.to_le_bytes());
         }
-        Kind::Redundancy(change) => {
-            hasher.update([10]);
-            change.encode(&mut Encoder(hasher));
-        }
-        Kind::Service(event) => {
-            hasher.update([11]);
-            event.encode(&mut Encoder(hasher));
-        }
-        Kind::Network(change) => {
-            hasher.update([12]);
-            change.encode(&mut Encoder(hasher));
-        }
-        Kind::Fault(event) => {
-            hasher.update([13]);
-            event.encode(&mut Encoder(hasher));
-        }
+        Kind::Redundancy(change) => put_canonical(hasher, 10, change),
+        Kind::Service(event) => put_canonical(hasher, 11, event),
+        Kind::Network(change) => put_canonical(hasher, 12, change),
+        Kind::Fault(event) => put_canonical(hasher, 13, event),
     }
+}
+
+/// A frame put on (`Send`) or taken off (`Receive`) a LAN by an interface.
+fn put_on_lan(
+    hasher: &mut Sha256,
+    tag: u8,
+    lan: LanId,
+    interface: u32,
+    frame: &Rc<[u8]>,
+    frame_hash: &mut dyn FnMut(&Rc<[u8]>) -> [u8; 32],
+) {
+    hasher.update([tag]);
+    hasher.update((lan as u64).to_le_bytes());
+    hasher.update(interface.to_le_bytes());
+    put_frame(hasher, frame, frame_hash);
 }
 
 fn put_frame(
@@ -343,6 +330,12 @@ fn put_frame(
 ) {
     hasher.update((frame.len() as u64).to_le_bytes());
     hasher.update(frame_hash(frame));
+}
+
+/// A tag byte, then the canonical encoding of `value`.
+fn put_canonical(hasher: &mut Sha256, tag: u8, value: &dyn Canonical) {
+    hasher.update([tag]);
+    value.encode(&mut Encoder(hasher));
 }
 
 fn put_bytes(hasher: &mut Sha256, bytes: &[u8]) {

@@ -167,14 +167,9 @@ impl ServerNode {
         self.timers.clear();
         self.app.clear_store(WMI_PREFIX);
         cx.event(Kind::Service(ServiceEvent::Rebooted));
-        if let Err(reason) = self.app.reset() {
-            cx.event(Kind::Crash(Crash::NoInstance {
-                restart: false,
-                message: reason,
-            }));
-            return;
+        if self.fresh_instance(cx, false) {
+            self.start(cx);
         }
-        self.start(cx);
     }
 
     /// Power lost (fault timeline): the service stops where it is; pending restarts are void.
@@ -186,14 +181,21 @@ impl ServerNode {
     /// Power back: the machine boots with a fresh WMI repository and starts the service.
     pub(crate) fn power_on(&mut self, cx: &mut Cx) {
         self.app.clear_store(WMI_PREFIX);
-        if let Err(reason) = self.app.reset() {
-            cx.event(Kind::Crash(Crash::NoInstance {
-                restart: false,
-                message: reason,
-            }));
-            return;
+        if self.fresh_instance(cx, false) {
+            self.start(cx);
         }
-        self.start(cx);
+    }
+
+    /// A fresh instance of the plugin for the next start; false (and the crash recorded, with
+    /// whether a restart was attempted) when none could be made.
+    fn fresh_instance(&mut self, cx: &mut Cx, restart: bool) -> bool {
+        match self.app.reset() {
+            Ok(()) => true,
+            Err(message) => {
+                cx.event(Kind::Crash(Crash::NoInstance { restart, message }));
+                false
+            }
+        }
     }
 
     fn stop_service(&mut self) {
@@ -287,24 +289,22 @@ impl ServerNode {
             return;
         }
         self.cpu_wake_pending = true;
+        let delay_ns = self.busy_until_ns.saturating_sub(cx.now_ns());
+        let generation = self.generation;
+        self.set_timer(cx, delay_ns, Timer::Cpu { generation });
+    }
+
+    /// Arms a timer of this incarnation of the service, `delay_ns` from now.
+    fn set_timer(&mut self, cx: &mut Cx, delay_ns: u64, timer: Timer) {
         let id = self.next_timer;
         self.next_timer += 1;
-        self.timers.insert(
-            id,
-            Timer::Cpu {
-                generation: self.generation,
-            },
-        );
-        cx.set_timer(self.busy_until_ns.saturating_sub(cx.now_ns()), id);
+        self.timers.insert(id, timer);
+        cx.set_timer(delay_ns, id);
     }
 
     /// The Service Control Manager starts the service again (recovery action or fault timeline).
     fn restart(&mut self, cx: &mut Cx) {
-        if let Err(reason) = self.app.reset() {
-            cx.event(Kind::Crash(Crash::NoInstance {
-                restart: true,
-                message: reason,
-            }));
+        if !self.fresh_instance(cx, true) {
             return;
         }
         if self.begin(cx) {
@@ -365,16 +365,9 @@ impl ServerNode {
         match effect {
             Effect::Send(datagram) => self.send(cx, datagram, cost_ns),
             Effect::SetTimer { delay_ns, token } => {
-                let id = self.next_timer;
-                self.next_timer += 1;
-                self.timers.insert(
-                    id,
-                    Timer::Service {
-                        generation: self.generation,
-                        token,
-                    },
-                );
-                cx.set_timer(delay_ns.saturating_add(cost_ns), id);
+                let generation = self.generation;
+                let timer = Timer::Service { generation, token };
+                self.set_timer(cx, delay_ns.saturating_add(cost_ns), timer);
             }
             Effect::Log { level, text } => cx.log(level, text),
             Effect::WindowsEvent {
@@ -471,15 +464,8 @@ impl ServerNode {
                          The following corrective action will be taken in {after_ms} milliseconds: Restart the service."
                     ),
                 );
-                let id = self.next_timer;
-                self.next_timer += 1;
-                self.timers.insert(
-                    id,
-                    Timer::Restart {
-                        generation: self.generation,
-                    },
-                );
-                cx.set_timer(after_ns, id);
+                let generation = self.generation;
+                self.set_timer(cx, after_ns, Timer::Restart { generation });
             }
             None => cx.windows_event(
                 "Service Control Manager",

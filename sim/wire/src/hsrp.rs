@@ -69,6 +69,14 @@ pub enum Version {
 }
 
 impl Version {
+    /// The version number, as people write it (the v1 version field itself is 0).
+    pub const fn number(self) -> u8 {
+        match self {
+            Version::V1 => 1,
+            Version::V2 => 2,
+        }
+    }
+
     /// The multicast address this version's messages are sent to.
     pub const fn group_addr(self) -> Ipv4Addr {
         match self {
@@ -336,23 +344,26 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// The priority as on the wire (one byte in v1, four in v2); 0 if the packet is too short.
     pub fn priority(&self) -> u32 {
-        match self.version() {
-            Some(Version::V1) => self.byte(field::v1::PRIORITY, 0).map_or(0, u32::from),
-            Some(Version::V2) => self
-                .v2_array(field::v2::PRIORITY)
-                .map_or(0, u32::from_be_bytes),
-            None => 0,
-        }
+        self.number(field::v1::PRIORITY, field::v2::PRIORITY, u32::from_be_bytes)
     }
 
     /// The group number; 0 if the packet is too short.
     pub fn group(&self) -> u16 {
+        self.number(field::v1::GROUP, field::v2::GROUP, u16::from_be_bytes)
+    }
+
+    /// A number held in the byte at `v1_offset` of a v1 packet or big-endian at `v2_range` of a
+    /// v2 packet; 0 if the packet is too short.
+    fn number<const N: usize, V: From<u8>>(
+        &self,
+        v1_offset: usize,
+        v2_range: core::ops::Range<usize>,
+        from_be_bytes: fn([u8; N]) -> V,
+    ) -> V {
         match self.version() {
-            Some(Version::V1) => self.byte(field::v1::GROUP, 0).map_or(0, u16::from),
-            Some(Version::V2) => self
-                .v2_array(field::v2::GROUP)
-                .map_or(0, u16::from_be_bytes),
-            None => 0,
+            Some(Version::V1) => self.byte(v1_offset, 0).map_or(V::from(0), V::from),
+            Some(Version::V2) => self.v2_array(v2_range).map_or(V::from(0), from_be_bytes),
+            None => V::from(0),
         }
     }
 
@@ -966,41 +977,15 @@ mod tests {
 
     #[test]
     fn unchecked_accessors_do_not_panic_on_short_buffers() {
-        for fixture in [&V1_HELLO_ACTIVE[..], &V2_HELLO_STANDBY[..]] {
-            for len in 0..fixture.len() {
-                read_everything(&fixture[..len]);
-            }
-        }
+        crate::fuzz::prefixes(&[&V1_HELLO_ACTIVE, &V2_HELLO_STANDBY], read_everything);
     }
 
     #[test]
     fn arbitrary_bytes_never_panic() {
-        // xorshift64: a fixed, portable generator so the inputs are the same on every run.
-        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        for round in 0..20_000 {
-            let seed: &[u8] = match round % 3 {
-                0 => &V1_HELLO_ACTIVE,
-                1 => &V2_HELLO_STANDBY,
-                _ => &[],
-            };
-            let len = (next() % 72) as usize;
-            let mut bytes: Vec<u8> = (0..len)
-                .map(|i| seed.get(i).copied().unwrap_or(next() as u8))
-                .collect();
-            for _ in 0..(next() % 4) {
-                if !bytes.is_empty() {
-                    let at = (next() as usize) % bytes.len();
-                    bytes[at] = next() as u8;
-                }
-            }
-            read_everything(&bytes);
-        }
+        let seeds = [&V1_HELLO_ACTIVE[..], &V2_HELLO_STANDBY[..]];
+        crate::fuzz::arbitrary_bytes(0x9e37_79b9_7f4a_7c15, seeds, 72, |bytes, _| {
+            read_everything(bytes)
+        });
     }
 
     fn read_everything(bytes: &[u8]) {

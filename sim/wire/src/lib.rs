@@ -11,6 +11,8 @@
 
 pub mod checksum;
 pub mod dhcp;
+#[cfg(test)]
+mod fuzz;
 pub mod hsrp;
 pub mod tftp;
 pub mod vrrp;

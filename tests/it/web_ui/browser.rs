@@ -132,10 +132,7 @@ fn browse(name: &str) -> Option<(std::net::SocketAddr, Browser, Cdp)> {
 }
 
 fn launch(chromium: &Path, name: &str) -> (Browser, Cdp) {
-    let profile =
-        std::env::temp_dir().join(format!("pxelab-web-chromium-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&profile);
-    std::fs::create_dir_all(&profile).unwrap();
+    let profile = crate::common::scratch_dir(&format!("web-chromium-{name}"));
     let child = Command::new(chromium)
         .args([
             "--headless=new",
@@ -199,7 +196,9 @@ fn launch(chromium: &Path, name: &str) -> (Browser, Cdp) {
     (browser, cdp)
 }
 
-fn open(cdp: &mut Cdp, url: &str) {
+/// Opens the page of the server at `addr` with the URL query `query`.
+fn open(cdp: &mut Cdp, addr: std::net::SocketAddr, query: &str) {
+    let url = format!("http://{addr}/?{query}");
     cdp.call("Page.navigate", json!({"url": url}));
     cdp.wait_for(
         "document.readyState === 'complete' && location.href !== 'about:blank'",
@@ -243,7 +242,8 @@ fn the_kb_race_in_a_browser() {
     // The race, zoomed on pc3's DISCOVER at 465 ms, by URL alone.
     open(
         &mut cdp,
-        &format!("http://{addr}/?topology=kb2510665.yaml&seed=0&t0=465000000&t1=467700000"),
+        addr,
+        "topology=kb2510665.yaml&seed=0&t0=465000000&t1=467700000",
     );
     let view = wait_for_run(&mut cdp, 0);
     let lanes: Vec<&str> = view["lanes"]
@@ -313,12 +313,7 @@ fn the_kb_race_in_a_browser() {
         .iter()
         .find(|m| m["kind"] == "crash" && m["node"] == "wds")
         .unwrap_or_else(|| panic!("no crash marker on the wds lane: {markers}"));
-    let rect: Value = serde_json::from_str(
-        cdp.eval("JSON.stringify(window.pxelabView.canvasRect())")
-            .as_str()
-            .unwrap(),
-    )
-    .unwrap();
+    let rect = canvas_rect(&mut cdp);
     let (x, y) = (
         rect["x"].as_f64().unwrap() + crash["x"].as_f64().unwrap(),
         rect["y"].as_f64().unwrap() + crash["y"].as_f64().unwrap(),
@@ -358,10 +353,7 @@ fn the_kb_race_in_a_browser() {
 
     // "Next crashing seed" from seed 7 (where everything boots) finds the same seed the API
     // finds, and opens its timeline with a crash marker.
-    open(
-        &mut cdp,
-        &format!("http://{addr}/?topology=kb2510665.yaml&seed=7"),
-    );
+    open(&mut cdp, addr, "topology=kb2510665.yaml&seed=7");
     let seven = wait_for_run(&mut cdp, 7);
     assert!(
         seven["markers"].as_array().unwrap().is_empty(),
@@ -395,6 +387,12 @@ fn the_kb_race_in_a_browser() {
 }
 
 /// Polls `expression` (a JSON string in the page) and parses it.
+/// Where the timeline canvas is on the page: `{x, y, width, height}`.
+fn canvas_rect(cdp: &mut Cdp) -> Value {
+    let text = cdp.eval("JSON.stringify(window.pxelabView.canvasRect())");
+    serde_json::from_str(text.as_str().unwrap()).unwrap()
+}
+
 fn json_of(cdp: &mut Cdp, expression: &str, what: &str) -> Value {
     let text = cdp.wait_for(expression, Duration::from_secs(180), what);
     serde_json::from_str(text.as_str().unwrap()).unwrap()
@@ -409,7 +407,8 @@ fn sweep_and_compare_views_in_a_browser() {
     // A sweep by URL: one cell per seed, coloured by outcome, and the crash rate.
     open(
         &mut cdp,
-        &format!("http://{addr}/?topology=kb2510665.yaml&seed=0&view=sweep&seeds=0..8"),
+        addr,
+        "topology=kb2510665.yaml&seed=0&view=sweep&seeds=0..8",
     );
     let summary = cdp.wait_for(
         "(() => { const t = document.getElementById('sweep-summary').textContent; \
@@ -452,7 +451,8 @@ fn sweep_and_compare_views_in_a_browser() {
     // Compare seed 0 with the fixed WDS: two timelines and the first difference marked.
     open(
         &mut cdp,
-        &format!("http://{addr}/?topology=kb2510665.yaml&seed=0&view=compare&with=wds%3Dwds-fixed"),
+        addr,
+        "topology=kb2510665.yaml&seed=0&view=compare&with=wds%3Dwds-fixed",
     );
     let text = cdp.wait_for(
         "(() => { const t = document.getElementById('compare-summary').textContent; \
@@ -507,8 +507,7 @@ fn ten_thousand_events_stay_interactive() {
         return;
     };
     // The KB network with eighty clients instead of three: well over 10,000 log records.
-    let dir = std::env::temp_dir().join(format!("pxelab-web-big-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::common::scratch_dir("web-big");
     let source = crate::common::topology_text("kb2510665.yaml");
     assert!(source.contains("count: 3"));
     std::fs::write(
@@ -521,7 +520,8 @@ fn ten_thousand_events_stay_interactive() {
     // The whole run at once: every arrow of 600 simulated seconds is in view.
     open(
         &mut cdp,
-        &format!("http://{addr}/?topology=big.yaml&seed=0&t0=0&t1=600000000000"),
+        addr,
+        "topology=big.yaml&seed=0&t0=0&t1=600000000000",
     );
     let view = wait_for_run(&mut cdp, 0);
     let events = view["events"].as_u64().unwrap();
@@ -532,12 +532,7 @@ fn ten_thousand_events_stay_interactive() {
     );
     assert!(view["arrowsDrawn"].as_u64().unwrap() > 0);
     // Zoom in step by step with the wheel, the way a reader would, and record each frame.
-    let rect: Value = serde_json::from_str(
-        cdp.eval("JSON.stringify(window.pxelabView.canvasRect())")
-            .as_str()
-            .unwrap(),
-    )
-    .unwrap();
+    let rect = canvas_rect(&mut cdp);
     let (x, y) = (
         rect["x"].as_f64().unwrap() + rect["width"].as_f64().unwrap() * 0.3,
         rect["y"].as_f64().unwrap() + 60.0,

@@ -9,7 +9,46 @@ use std::net::Ipv4Addr;
 
 use smoltcp::wire::EthernetAddress;
 
-use crate::router::RouterInterface;
+use crate::frame::UdpFrame;
+use crate::log::LanId;
+use crate::router::{Router, RouterConfig, RouterInterface};
+use crate::world::{Attachment, Node, World};
+
+/// An interface on `lan` answering for one address, with no virtual MACs.
+fn attachment(lan: LanId, mac: EthernetAddress, address: Ipv4Addr) -> Attachment {
+    Attachment {
+        lan,
+        mac,
+        addresses: vec![address],
+        virtual_macs: vec![],
+    }
+}
+
+/// Adds router `name`, its relay delay and redundancy phase drawn from the world's streams.
+fn add_router(world: &mut World, name: &str, config: RouterConfig, attachments: Vec<Attachment>) {
+    let router = Router::new(
+        config,
+        world.stream(name, "relay-delay"),
+        world.stream(name, "redundancy-phase"),
+    );
+    world.add_node(name, Node::Router(Box::new(router)), attachments, 0);
+}
+
+/// A DHCP client's broadcast from `mac`: 0.0.0.0:68 to 255.255.255.255:67.
+fn client_broadcast(mac: EthernetAddress, payload: &[u8]) -> Vec<u8> {
+    UdpFrame {
+        src_mac: mac,
+        dst_mac: EthernetAddress::BROADCAST,
+        src_ip: Ipv4Addr::UNSPECIFIED,
+        dst_ip: Ipv4Addr::BROADCAST,
+        src_port: 68,
+        dst_port: 67,
+        ttl: 64,
+        payload,
+    }
+    .to_bytes()
+    .unwrap()
+}
 
 /// A router's plain interface on the server LAN (`Vlan20`, a /24): no helpers, no redundancy.
 fn server_side(mac: EthernetAddress, ip: Ipv4Addr) -> RouterInterface {

@@ -3,10 +3,10 @@
 
 use std::net::Ipv4Addr;
 
-use crate::frame::{self, UdpFrame};
+use crate::frame;
 use crate::log::Kind;
 use crate::redundancy::{GratuitousArp, GroupConfig, Initial, Protocol};
-use crate::router::{DEFAULT_FORWARD_UDP_PORTS, Router, RouterConfig, RouterInterface};
+use crate::router::{DEFAULT_FORWARD_UDP_PORTS, RouterConfig, RouterInterface};
 use crate::tap::Tap;
 use crate::world::{Attachment, Fault, LanConfig, Limits, Node, World};
 use dhcproto::v4::{DhcpOption, Flags, Message, MessageType};
@@ -113,37 +113,14 @@ impl Setup {
                 forward_udp_ports: DEFAULT_FORWARD_UDP_PORTS.to_vec(),
                 ttl: 255,
             };
-            let router = Router::new(
-                config,
-                world.stream(&name, "relay-delay"),
-                world.stream(&name, "redundancy-phase"),
-            );
-            world.add_node(
-                &name,
-                Node::Router(Box::new(router)),
-                vec![
-                    Attachment {
-                        lan: clients,
-                        mac: client_mac,
-                        addresses: vec![client_ip],
-                        virtual_macs: vec![(vmac, vec![VIP])],
-                    },
-                    Attachment {
-                        lan: servers,
-                        mac: server_mac,
-                        addresses: vec![server_ip],
-                        virtual_macs: vec![],
-                    },
-                ],
-                0,
-            );
+            let client_side = Attachment {
+                virtual_macs: vec![(vmac, vec![VIP])],
+                ..super::attachment(clients, client_mac, client_ip)
+            };
+            let server_side = super::attachment(servers, server_mac, server_ip);
+            super::add_router(&mut world, &name, config, vec![client_side, server_side]);
         }
-        let tap = |lan, mac, ip| Attachment {
-            lan,
-            mac,
-            addresses: vec![ip],
-            virtual_macs: vec![],
-        };
+        let tap = super::attachment;
         world.add_node(
             "client",
             Node::Tap(Tap::new(self.client_script)),
@@ -366,18 +343,7 @@ fn discover(xid: u32) -> Vec<u8> {
     message
         .opts_mut()
         .insert(DhcpOption::MessageType(MessageType::Discover));
-    UdpFrame {
-        src_mac: CLIENT_MAC,
-        dst_mac: EthernetAddress::BROADCAST,
-        src_ip: Ipv4Addr::UNSPECIFIED,
-        dst_ip: Ipv4Addr::BROADCAST,
-        src_port: 68,
-        dst_port: 67,
-        ttl: 64,
-        payload: &message.to_vec().unwrap(),
-    }
-    .to_bytes()
-    .unwrap()
+    super::client_broadcast(CLIENT_MAC, &message.to_vec().unwrap())
 }
 
 /// `(time, giaddr)` of every relayed DHCP message the server received.

@@ -6,9 +6,9 @@ use std::rc::Rc;
 
 use crate::frame::{self, UdpFrame};
 use crate::log::Kind;
-use crate::router::{DEFAULT_FORWARD_UDP_PORTS, Option82, Router, RouterConfig, RouterInterface};
+use crate::router::{DEFAULT_FORWARD_UDP_PORTS, Option82, RouterConfig, RouterInterface};
 use crate::tap::Tap;
-use crate::world::{Attachment, LanConfig, Limits, Node, World};
+use crate::world::{LanConfig, Limits, Node, World};
 use dhcproto::v4::relay::{RelayCode, RelayInfo};
 use dhcproto::v4::{DhcpOption, Flags, Message, MessageType, Opcode, OptionCode};
 use dhcproto::{Decodable, Decoder, Encodable};
@@ -48,18 +48,7 @@ fn dhcp(opcode: Opcode, giaddr: Ipv4Addr, hops: u8, broadcast: bool, yiaddr: Ipv
 }
 
 fn client_broadcast(payload: &[u8]) -> Vec<u8> {
-    UdpFrame {
-        src_mac: CLIENT_TAP_MAC,
-        dst_mac: EthernetAddress::BROADCAST,
-        src_ip: Ipv4Addr::UNSPECIFIED,
-        dst_ip: Ipv4Addr::BROADCAST,
-        src_port: 68,
-        dst_port: 67,
-        ttl: 64,
-        payload,
-    }
-    .to_bytes()
-    .unwrap()
+    super::client_broadcast(CLIENT_TAP_MAC, payload)
 }
 
 fn from_server(dst_ip: Ipv4Addr, dst_port: u16, ttl: u8, payload: &[u8]) -> Vec<u8> {
@@ -116,26 +105,12 @@ fn run_with(
         forward_udp_ports: DEFAULT_FORWARD_UDP_PORTS.to_vec(),
         ttl: 255,
     };
-    let router = Router::new(
-        config,
-        world.stream("r1", "relay-delay"),
-        world.stream("r1", "redundancy-phase"),
-    );
-    let attach = |lan, mac, address| Attachment {
-        lan,
-        mac,
-        addresses: vec![address],
-        virtual_macs: vec![],
-    };
-    world.add_node(
-        "r1",
-        Node::Router(Box::new(router)),
-        vec![
-            attach(clients, ROUTER_CLIENT_MAC, GIADDR),
-            attach(servers, ROUTER_SERVER_MAC, Ipv4Addr::new(10, 2, 0, 2)),
-        ],
-        0,
-    );
+    let attach = super::attachment;
+    let router_sides = vec![
+        attach(clients, ROUTER_CLIENT_MAC, GIADDR),
+        attach(servers, ROUTER_SERVER_MAC, Ipv4Addr::new(10, 2, 0, 2)),
+    ];
+    super::add_router(&mut world, "r1", config, router_sides);
     world.add_node(
         "client-tap",
         Node::Tap(Tap::new(client_script)),

@@ -81,6 +81,20 @@ impl fmt::Display for Mismatch {
 struct Diff(Vec<Mismatch>);
 
 impl Diff {
+    /// The two counts (as `count`), then the `i`th real item with the `i`th simulated one.
+    fn in_order<T>(
+        &mut self,
+        count: &str,
+        real: &[&T],
+        sim: &[&T],
+        compare: fn(&mut Diff, usize, &T, &T),
+    ) {
+        self.check(count, real.len(), sim.len());
+        for (i, (r, s)) in real.iter().zip(sim).enumerate() {
+            compare(self, i, r, s);
+        }
+    }
+
     fn check<T: PartialEq + fmt::Debug>(&mut self, field: impl Into<String>, real: T, sim: T) {
         if real != sim {
             self.0.push(Mismatch {
@@ -255,39 +269,40 @@ fn arp_pattern(observations: &[Observation]) -> String {
         .collect()
 }
 
+/// `read` of the real observations and of the simulated ones.
+fn each<'a, T>(
+    real: &'a [Observation],
+    simulated: &'a [Observation],
+    read: impl Fn(&'a [Observation]) -> T,
+) -> (T, T) {
+    (read(real), read(simulated))
+}
+
 /// Every difference between `real` and `simulated`: the client's DHCP messages pair up in
 /// order, then its TFTP packets; gaps are compared with the tolerances above. Empty when they
 /// agree.
 pub fn compare(real: &[Observation], simulated: &[Observation]) -> Vec<Mismatch> {
     let mut diff = Diff(Vec::new());
-    let (rd, sd): (Vec<_>, Vec<_>) = (
-        dhcp(real).map(|(_, d)| d).collect(),
-        dhcp(simulated).map(|(_, d)| d).collect(),
-    );
-    diff.check("DHCP message count", rd.len(), sd.len());
-    for (i, (r, s)) in rd.iter().zip(&sd).enumerate() {
-        compare_dhcp(&mut diff, i, r, s);
-    }
+    let (rd, sd) = each(real, simulated, |o| {
+        dhcp(o).map(|(_, d)| d).collect::<Vec<_>>()
+    });
+    diff.in_order("DHCP message count", &rd, &sd, compare_dhcp);
     diff.check(
         "xid relations",
         xid_relations(rd.iter().copied()),
         xid_relations(sd.iter().copied()),
     );
-    let (rt, st): (Vec<_>, Vec<_>) = (
-        tftp(real).map(|(_, t)| t).collect(),
-        tftp(simulated).map(|(_, t)| t).collect(),
-    );
-    diff.check("TFTP packet count", rt.len(), st.len());
-    for (i, (r, s)) in rt.iter().zip(&st).enumerate() {
-        compare_tftp(&mut diff, i, r, s);
-    }
+    let (rt, st) = each(real, simulated, |o| {
+        tftp(o).map(|(_, t)| t).collect::<Vec<_>>()
+    });
+    diff.in_order("TFTP packet count", &rt, &st, compare_tftp);
     diff.check(
         "TFTP source port reuse",
         tftp_port_reuse(&rt),
         tftp_port_reuse(&st),
     );
     diff.check("ARP pattern", arp_pattern(real), arp_pattern(simulated));
-    let (rg, sg): (Gaps, Gaps) = (gaps(real), gaps(simulated));
+    let (rg, sg): (Gaps, Gaps) = each(real, simulated, gaps);
     diff.gaps("DISCOVER gaps", &rg.discovers, &sg.discovers, TIMER);
     diff.gap(
         "DISCOVER->REQUEST",
@@ -384,6 +399,28 @@ mod tests {
         ]
     }
 
+    fn dhcp_mut(observation: &mut Observation) -> &mut ClientDhcp {
+        let Seen::Dhcp(message) = &mut observation.what else {
+            unreachable!("not a DHCP message")
+        };
+        message
+    }
+
+    fn tftp_mut(observation: &mut Observation) -> &mut ClientTftp {
+        let Seen::Tftp(packet) = &mut observation.what else {
+            unreachable!("not a TFTP packet")
+        };
+        packet
+    }
+
+    /// The fields `compare` finds different, in order.
+    fn mismatched_fields(real: &[Observation], simulated: &[Observation]) -> Vec<String> {
+        compare(real, simulated)
+            .into_iter()
+            .map(|m| m.field)
+            .collect()
+    }
+
     #[test]
     fn equal_runs_from_different_machines_agree() {
         // Different xids, MAC bytes, addresses and ports; same shape and timing.
@@ -406,12 +443,8 @@ mod tests {
     #[test]
     fn secs_allow_one_second_but_not_the_other_byte_order() {
         assert_eq!(compare(&run(1, 5, 3700, 3), &run(2, 5, 3700, 4)), vec![]);
-        let mismatches = compare(&run(1, 5, 3700, 3), &run(2, 5, 3700, 0x0300));
         assert_eq!(
-            mismatches
-                .iter()
-                .map(|m| m.field.as_str())
-                .collect::<Vec<_>>(),
+            mismatched_fields(&run(1, 5, 3700, 3), &run(2, 5, 3700, 0x0300)),
             ["dhcp[1] secs (±1)", "dhcp[2] secs (±1)"]
         );
     }
@@ -420,19 +453,12 @@ mod tests {
     fn option_order_values_and_xid_relations_are_compared() {
         let real = run(1, 5, 3700, 3);
         let mut simulated = run(2, 5, 3700, 3);
-        let Seen::Dhcp(d) = &mut simulated[0].what else {
-            unreachable!()
-        };
+        let d = dhcp_mut(&mut simulated[0]);
         d.options.swap(1, 2);
         d.options[3].1 = b"PXEClient:Arch:00000:UNDI:002001".to_vec();
-        let Seen::Dhcp(boot) = &mut simulated[4].what else {
-            unreachable!()
-        };
+        let boot = dhcp_mut(&mut simulated[4]);
         boot.xid = 2; // reuses the DHCP xid where the real client took a new one
-        let fields: Vec<String> = compare(&real, &simulated)
-            .into_iter()
-            .map(|m| m.field)
-            .collect();
+        let fields = mismatched_fields(&real, &simulated);
         assert_eq!(
             fields,
             ["dhcp[0] option order", "dhcp[0] option 60", "xid relations"]
@@ -443,25 +469,17 @@ mod tests {
     fn missing_packets_and_tftp_options_are_reported() {
         let real = run(1, 5, 3700, 3);
         let mut simulated = run(2, 5, 3700, 3);
-        let Seen::Tftp(rrq) = &mut simulated[5].what else {
-            unreachable!()
-        };
+        let rrq = tftp_mut(&mut simulated[5]);
         rrq.op = TftpOp::Read {
             file: "boot.efi".into(),
             mode: "octet".into(),
             options: vec![("blksize".into(), "1432".into())],
         };
         simulated.remove(3); // no ARP
-        let fields: Vec<String> = compare(&real, &simulated)
-            .into_iter()
-            .map(|m| m.field)
-            .collect();
+        let fields = mismatched_fields(&real, &simulated);
         assert_eq!(fields, ["tftp[0] options", "ARP pattern"]);
         simulated.truncate(2);
-        let fields: Vec<String> = compare(&real, &simulated)
-            .into_iter()
-            .map(|m| m.field)
-            .collect();
+        let fields = mismatched_fields(&real, &simulated);
         assert!(
             fields.contains(&"DHCP message count".to_string()),
             "{fields:?}"
