@@ -118,6 +118,16 @@ mod tests {
         }
     }
 
+    /// The component-model layer: magic, version 0x0d, layer 1.
+    fn assert_component_layer(artifact: &Artifact) {
+        assert_eq!(
+            &artifact.component[..8],
+            b"\0asm\x0d\0\x01\0",
+            "{}",
+            artifact.name
+        );
+    }
+
     #[test]
     fn builtin_finds_every_artifact_by_name() {
         assert_eq!(ALL.len(), 6);
@@ -130,13 +140,7 @@ mod tests {
                 builtin(artifact.name).map(<[u8]>::len),
                 Some(artifact.component.len())
             );
-            // The component-model layer: magic, version 0x0d, layer 1.
-            assert_eq!(
-                &artifact.component[..8],
-                b"\0asm\x0d\0\x01\0",
-                "{}",
-                artifact.name
-            );
+            assert_component_layer(artifact);
         }
         assert!(builtin("dnsmasq").is_none());
     }
@@ -150,12 +154,7 @@ mod tests {
                 super::fixture(fixture.name).map(<[u8]>::len),
                 Some(fixture.component.len())
             );
-            assert_eq!(
-                &fixture.component[..8],
-                b"\0asm\x0d\0\x01\0",
-                "{}",
-                fixture.name
-            );
+            assert_component_layer(fixture);
         }
         assert!(super::fixture("wds-fixed").is_none());
     }

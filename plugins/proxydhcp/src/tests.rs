@@ -3,8 +3,8 @@
 
 use dhcproto::v4::OptionCode;
 use sdk::dhcp::build;
-use sdk::testing::MockEnv;
-use wire::tftp::{Packet, Repr};
+use sdk::testing::{MockEnv, tftp_repr};
+use wire::tftp::Repr;
 
 use super::*;
 
@@ -38,6 +38,16 @@ fn discover(env: &mut MockEnv, proxy: &mut ProxyDhcp, via: Option<Ipv4Addr>, arc
         ),
     };
     env.deliver(proxy, src, dst, build::pxe_discover(XID, MAC, giaddr, arch));
+}
+
+/// Delivers the client's boot REQUEST to port 4011, from its leased address.
+fn boot_request(env: &mut MockEnv, proxy: &mut ProxyDhcp, arch: u16) {
+    env.deliver(
+        proxy,
+        SocketAddrV4::new(CLIENT_IP, CLIENT_PORT),
+        SocketAddrV4::new(PROXY_IP, PXE_PORT),
+        build::pxe_boot_request(XID, MAC, CLIENT_IP, arch),
+    );
 }
 
 fn decoded(sent: &[Datagram]) -> Vec<(SocketAddrV4, SocketAddrV4, Message)> {
@@ -116,12 +126,7 @@ fn each_relayed_copy_gets_its_own_offer_to_its_relay() {
 fn port_4011_request_gets_an_ack_with_the_boot_file() {
     let (mut env, mut proxy) = start(&[]);
     let client = SocketAddrV4::new(CLIENT_IP, CLIENT_PORT);
-    env.deliver(
-        &mut proxy,
-        client,
-        SocketAddrV4::new(PROXY_IP, PXE_PORT),
-        build::pxe_boot_request(XID, MAC, CLIENT_IP, ARCH_BIOS),
-    );
+    boot_request(&mut env, &mut proxy, ARCH_BIOS);
     let sent = decoded(&env.take_sent());
     assert_eq!(sent.len(), 1, "answered at once");
     let (src, dst, ack) = &sent[0];
@@ -149,7 +154,6 @@ fn boot_file_follows_the_architecture() {
         ("boot_file_efi", "efi/grubx64.efi"),
     ];
     let (mut env, mut proxy) = start(&config);
-    let client = SocketAddrV4::new(CLIENT_IP, CLIENT_PORT);
     for (arch, file) in [
         (0, "boot\\bios\\lpxelinux.0"),
         (6, "efi/grubx64.efi"),
@@ -158,12 +162,7 @@ fn boot_file_follows_the_architecture() {
         (11, "boot\\bios\\lpxelinux.0"),
     ] {
         discover(&mut env, &mut proxy, Some(ROUTER_A), arch);
-        env.deliver(
-            &mut proxy,
-            client,
-            SocketAddrV4::new(PROXY_IP, PXE_PORT),
-            build::pxe_boot_request(XID, MAC, CLIENT_IP, arch),
-        );
+        boot_request(&mut env, &mut proxy, arch);
         let sent = decoded(&env.take_sent());
         assert_eq!(sent.len(), 2);
         assert_eq!(
@@ -240,29 +239,14 @@ fn bad_config_is_refused() {
     assert!(refused(&[("nbp_size", "1"), ("nbp_size", "2")]).contains("more than once"));
 }
 
-fn tftp_parse(datagram: &Datagram) -> Repr<'_> {
-    Repr::parse(&Packet::new_checked(&datagram.payload[..]).unwrap()).unwrap()
-}
-
 #[test]
 fn tftp_serves_the_boot_file_to_completion() {
     let (mut env, mut proxy) = start(&[("nbp_size", "3000")]);
     let client = SocketAddrV4::new(CLIENT_IP, 2070);
-    let rrq = Repr::ReadRequest {
-        filename: "BOOTX64.EFI",
-        mode: "octet",
-        options: vec![("tsize", "0"), ("blksize", "1456")],
-    };
-    env.deliver(
-        &mut proxy,
-        client,
-        SocketAddrV4::new(PROXY_IP, tftp::PORT),
-        rrq.to_bytes(),
-    );
-    let oack = env.take_sent().remove(0);
+    let oack = env.tftp_read_request(&mut proxy, client, PROXY_IP, "BOOTX64.EFI");
     assert_eq!(oack.src, SocketAddrV4::new(PROXY_IP, 49152));
     assert_eq!(
-        tftp_parse(&oack),
+        tftp_repr(&oack),
         Repr::OptionAck {
             options: vec![("tsize", "3000"), ("blksize", "1456")]
         }
@@ -271,25 +255,7 @@ fn tftp_serves_the_boot_file_to_completion() {
     env.run_until(&mut proxy, 1_000_000_000);
     assert_eq!(env.take_sent(), std::slice::from_ref(&oack));
 
-    let mut received = Vec::new();
-    let mut block = 0u16;
-    loop {
-        env.deliver(&mut proxy, client, oack.src, Repr::Ack { block }.to_bytes());
-        let sent = env.take_sent();
-        if sent.is_empty() {
-            break;
-        }
-        let Repr::Data {
-            block: number,
-            data,
-        } = tftp_parse(&sent[0])
-        else {
-            panic!("expected DATA");
-        };
-        assert_eq!(number, block + 1);
-        received.extend_from_slice(data);
-        block = number;
-    }
+    let (received, block) = env.tftp_read_to_end(&mut proxy, client, oack.src);
     assert_eq!(block, 3, "3000 bytes in 1456-byte blocks");
     assert_eq!(received, nbp_content("bootx64.efi", 3000));
     assert_ne!(received, nbp_content("pxelinux.0", 3000));

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+use wire::tftp::{Packet, Repr};
+
 use crate::{Datagram, Env, Level, Plugin, Refusal};
 
 /// A datagram the plugin sent, with the simulated time it was sent at.
@@ -127,6 +129,55 @@ impl MockEnv {
         );
     }
 
+    /// Sends an octet read request for `filename` from `client` to the TFTP port of `server`,
+    /// asking for the transfer size and 1456-byte blocks, and returns the first answer.
+    pub fn tftp_read_request<P: Plugin>(
+        &mut self,
+        plugin: &mut P,
+        client: SocketAddrV4,
+        server: Ipv4Addr,
+        filename: &str,
+    ) -> Datagram {
+        let rrq = Repr::ReadRequest {
+            filename,
+            mode: "octet",
+            options: vec![("tsize", "0"), ("blksize", "1456")],
+        };
+        let server = SocketAddrV4::new(server, crate::tftp::PORT);
+        self.deliver(plugin, client, server, rrq.to_bytes());
+        self.take_sent().remove(0)
+    }
+
+    /// Reads a TFTP transfer to its end as a client at `client` does: acknowledges block 0
+    /// (the OACK) and then each DATA block to `server`, until the plugin sends nothing more.
+    /// Returns the file's bytes and the number of the last block.
+    pub fn tftp_read_to_end<P: Plugin>(
+        &mut self,
+        plugin: &mut P,
+        client: SocketAddrV4,
+        server: SocketAddrV4,
+    ) -> (Vec<u8>, u16) {
+        let mut received = Vec::new();
+        let mut block = 0u16;
+        loop {
+            self.deliver(plugin, client, server, Repr::Ack { block }.to_bytes());
+            let sent = self.take_sent();
+            if sent.is_empty() {
+                return (received, block);
+            }
+            let Repr::Data {
+                block: number,
+                data,
+            } = tftp_repr(&sent[0])
+            else {
+                panic!("expected DATA");
+            };
+            assert_eq!(number, block + 1);
+            received.extend_from_slice(data);
+            block = number;
+        }
+    }
+
     /// Removes and returns everything sent so far.
     pub fn take_sent(&mut self) -> Vec<Datagram> {
         self.sent.drain(..).map(|s| s.datagram).collect()
@@ -138,6 +189,11 @@ impl MockEnv {
             .iter()
             .any(|(l, text)| *l == level && text.contains(needle))
     }
+}
+
+/// A TFTP datagram's packet, parsed.
+pub fn tftp_repr(datagram: &Datagram) -> Repr<'_> {
+    Repr::parse(&Packet::new_checked(&datagram.payload[..]).unwrap()).unwrap()
 }
 
 impl Env for MockEnv {

@@ -5,8 +5,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use dhcproto::v4::OptionCode;
 use sdk::dhcp::{CLIENT_PORT, build};
-use sdk::testing::MockEnv;
-use wire::tftp::{Packet, Repr};
+use sdk::testing::{MockEnv, tftp_repr};
+use wire::tftp::Repr;
 
 use super::*;
 
@@ -31,6 +31,12 @@ fn relay<P: Plugin>(env: &mut MockEnv, plugin: &mut P, at_ns: u64, router: Ipv4A
         SocketAddrV4::new(WDS_IP, SERVER_PORT),
         build::pxe_discover(xid, MAC, router, 0),
     );
+}
+
+/// Two copies of one DISCOVER: relayed by router A at 0 and by router B `apart_ns` later.
+fn two_copies<P: Plugin>(env: &mut MockEnv, plugin: &mut P, apart_ns: u64) {
+    relay(env, plugin, 0, ROUTER_A, XID);
+    relay(env, plugin, apart_ns, ROUTER_B, XID);
 }
 
 /// Runs every timer and returns the proxy offers sent, or the panic message.
@@ -76,8 +82,7 @@ fn start_writes_the_service_started_record() {
 #[test]
 fn sccm2007_crashes_on_a_duplicate_in_flight() {
     let (mut env, mut wds) = start::<Sccm2007Wds>(&[("lookup", "5ms")]);
-    relay(&mut env, &mut wds, 0, ROUTER_A, XID);
-    relay(&mut env, &mut wds, MS, ROUTER_B, XID);
+    two_copies(&mut env, &mut wds, MS);
     let message = run(&mut env, &mut wds).unwrap_err();
     assert!(
         message.contains("heap corruption") && message.contains("0xc0000374"),
@@ -105,8 +110,7 @@ fn sccm2007_crashes_on_a_duplicate_in_flight() {
 #[test]
 fn sccm2007_with_one_thread_answers_both_copies() {
     let (mut env, mut wds) = start::<Sccm2007Wds>(&[("lookup", "5ms"), ("threads", "1")]);
-    relay(&mut env, &mut wds, 0, ROUTER_A, XID);
-    relay(&mut env, &mut wds, MS, ROUTER_B, XID);
+    two_copies(&mut env, &mut wds, MS);
     let offers = run(&mut env, &mut wds).unwrap();
     assert_eq!(
         offers.iter().map(|(dst, _)| *dst).collect::<Vec<_>>(),
@@ -122,8 +126,7 @@ fn sccm2007_with_one_thread_answers_both_copies() {
 #[test]
 fn race_avoidance_drops_the_in_flight_duplicate() {
     let (mut env, mut wds) = start::<FixedWds>(&[("lookup", "5ms")]);
-    relay(&mut env, &mut wds, 0, ROUTER_A, XID);
-    relay(&mut env, &mut wds, MS, ROUTER_B, XID);
+    two_copies(&mut env, &mut wds, MS);
     let offers = run(&mut env, &mut wds).unwrap();
     assert_eq!(offers.len(), 1);
     assert_eq!(offers[0].0, SocketAddrV4::new(ROUTER_A, SERVER_PORT));
@@ -147,24 +150,24 @@ fn race_avoidance_parks_a_new_transaction_and_resubmits_it() {
     assert!(env.logged(Level::Info, "parked"));
 }
 
+/// How many offers two relayed copies of one DISCOVER, 20 ms apart, get.
+fn offers_for_copies_20ms_apart<P: Plugin>(config: &[(&str, &str)]) -> usize {
+    let (mut env, mut wds) = start::<P>(config);
+    two_copies(&mut env, &mut wds, 20 * MS);
+    run(&mut env, &mut wds).unwrap().len()
+}
+
 #[test]
 fn copies_further_apart_than_the_lookup_never_crash() {
     for threads in ["1", "4"] {
         let config = [("lookup", "5ms"), ("threads", threads)];
-        let (mut env, mut sccm) = start::<Sccm2007Wds>(&config);
-        relay(&mut env, &mut sccm, 0, ROUTER_A, XID);
-        relay(&mut env, &mut sccm, 20 * MS, ROUTER_B, XID);
         assert_eq!(
-            run(&mut env, &mut sccm).unwrap().len(),
+            offers_for_copies_20ms_apart::<Sccm2007Wds>(&config),
             2,
             "threads {threads}"
         );
-
-        let (mut env, mut fixed) = start::<FixedWds>(&config);
-        relay(&mut env, &mut fixed, 0, ROUTER_A, XID);
-        relay(&mut env, &mut fixed, 20 * MS, ROUTER_B, XID);
         assert_eq!(
-            run(&mut env, &mut fixed).unwrap().len(),
+            offers_for_copies_20ms_apart::<FixedWds>(&config),
             2,
             "threads {threads}"
         );
@@ -266,50 +269,20 @@ fn port_4011_ack_carries_the_file_for_the_architecture() {
 fn tftp_serves_the_boot_file_with_negotiated_options() {
     let (mut env, mut wds) = start::<Sccm2007Wds>(&[]);
     let client = SocketAddrV4::new(Ipv4Addr::new(10, 1, 0, 100), 2070);
-    let rrq = Repr::ReadRequest {
-        filename: "SMSBoot\\x86\\wdsnbp.com",
-        mode: "octet",
-        options: vec![("tsize", "0"), ("blksize", "1456")],
-    };
-    env.deliver(
-        &mut wds,
-        client,
-        SocketAddrV4::new(WDS_IP, tftp::PORT),
-        rrq.to_bytes(),
-    );
-    let oack = env.take_sent().remove(0);
+    let oack = env.tftp_read_request(&mut wds, client, WDS_IP, "SMSBoot\\x86\\wdsnbp.com");
     assert_eq!(
         oack.src,
         SocketAddrV4::new(WDS_IP, 49152),
         "answered from a new port"
     );
-    let parsed = Repr::parse(&Packet::new_checked(&oack.payload[..]).unwrap()).unwrap();
     assert_eq!(
-        parsed,
+        tftp_repr(&oack),
         Repr::OptionAck {
             options: vec![("tsize", "30832"), ("blksize", "1456")]
         }
     );
 
-    let mut received = Vec::new();
-    let mut block = 0u16;
-    loop {
-        env.deliver(&mut wds, client, oack.src, Repr::Ack { block }.to_bytes());
-        let sent = env.take_sent();
-        if sent.is_empty() {
-            break;
-        }
-        let Repr::Data {
-            block: number,
-            data,
-        } = Repr::parse(&Packet::new_checked(&sent[0].payload[..]).unwrap()).unwrap()
-        else {
-            panic!("expected DATA");
-        };
-        assert_eq!(number, block + 1);
-        received.extend_from_slice(data);
-        block = number;
-    }
+    let (received, block) = env.tftp_read_to_end(&mut wds, client, oack.src);
     assert_eq!(block, 22, "30832 bytes in 1456-byte blocks");
     assert_eq!(received, nbp_content("SMSBoot\\x86\\wdsnbp.com", 30_832));
     assert_ne!(received, nbp_content("SMSBoot\\x64\\wdsmgfw.efi", 30_832));
@@ -367,8 +340,7 @@ fn sccm2007_crashes_whichever_copy_finishes_first() {
     for seed in 1..=50 {
         let mut env = MockEnv::with_seed(WDS_IP, seed);
         let mut wds = env.start::<Sccm2007Wds>(&config).unwrap();
-        relay(&mut env, &mut wds, 0, ROUTER_A, XID);
-        relay(&mut env, &mut wds, MS, ROUTER_B, XID);
+        two_copies(&mut env, &mut wds, MS);
         let message = run(&mut env, &mut wds).unwrap_err();
         assert!(message.contains("0xc0000374"), "seed {seed}: {message}");
         if env.logged(Level::Error, "freed by a duplicate") {
@@ -389,8 +361,7 @@ fn sccm2007_crashes_whichever_copy_finishes_first() {
 #[test]
 fn after_the_corruption_wds_alone_cannot_start_until_wmi_is_restarted() {
     let (mut env, mut wds) = start::<Sccm2007Wds>(&[("lookup", "5ms")]);
-    relay(&mut env, &mut wds, 0, ROUTER_A, XID);
-    relay(&mut env, &mut wds, MS, ROUTER_B, XID);
+    two_copies(&mut env, &mut wds, MS);
     assert!(
         run(&mut env, &mut wds).is_err(),
         "the duplicate corrupts the heap"
@@ -424,8 +395,7 @@ fn after_the_corruption_wds_alone_cannot_start_until_wmi_is_restarted() {
 #[test]
 fn the_fixed_server_never_marks_the_provider_corrupt() {
     let (mut env, mut wds) = start::<FixedWds>(&[("lookup", "5ms")]);
-    relay(&mut env, &mut wds, 0, ROUTER_A, XID);
-    relay(&mut env, &mut wds, MS, ROUTER_B, XID);
+    two_copies(&mut env, &mut wds, MS);
     assert!(run(&mut env, &mut wds).is_ok());
     assert!(!env.store.contains_key(PROVIDER_STATE_KEY));
 }

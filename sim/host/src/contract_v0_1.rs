@@ -28,66 +28,10 @@ pub(crate) fn datagram(datagram: &Datagram) -> types::Datagram {
     }
 }
 
-fn level(level: types::Level) -> Level {
-    match level {
-        types::Level::Debug => Level::Debug,
-        types::Level::Info => Level::Info,
-        types::Level::Warning => Level::Warning,
-        types::Level::Error => Level::Error,
-    }
-}
+level_of_either_contract!();
 
 impl types::Host for State {}
 
 impl host::Host for State {
-    fn now_ns(&mut self) -> u64 {
-        self.now_ns
-    }
-
-    fn random_u64(&mut self) -> u64 {
-        self.stream.next_u64()
-    }
-
-    fn timing_draw(&mut self, value_ns: u64, nominal_ns: u64) -> u64 {
-        self.stream.report_draw(value_ns, nominal_ns)
-    }
-
-    fn own_ip(&mut self) -> u32 {
-        u32::from(self.own_ip)
-    }
-
-    fn send(&mut self, d: types::Datagram) -> wasmtime::Result<()> {
-        State::send(
-            self,
-            socket(d.src_ip, d.src_port),
-            socket(d.dst_ip, d.dst_port),
-            d.payload,
-        )
-    }
-
-    fn set_timer(&mut self, delay_ns: u64, token: u64) -> wasmtime::Result<()> {
-        State::set_timer(self, delay_ns, token)
-    }
-
-    fn log(&mut self, level_: types::Level, msg: String) -> wasmtime::Result<()> {
-        State::log(self, level(level_), msg)
-    }
-
-    fn event_log(
-        &mut self,
-        source: String,
-        level_: types::Level,
-        event_id: u32,
-        text: String,
-    ) -> wasmtime::Result<()> {
-        State::event_log(self, source, level(level_), event_id, text)
-    }
-
-    fn store_get(&mut self, key: String) -> Option<Vec<u8>> {
-        self.store.get(&key).cloned()
-    }
-
-    fn store_set(&mut self, key: String, value: Vec<u8>) {
-        State::store_set(self, key, value);
-    }
+    host_functions_of_both_contracts!();
 }

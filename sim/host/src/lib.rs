@@ -20,37 +20,111 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store};
 
 mod bindings {
+    /// The bindings of world `boot-server` in the WIT at `$path`. The imports named trap when a
+    /// plugin breaks a per-call limit: the trap stops a storm at its first excess datagram,
+    /// timer or record, not after the plugin's loop. Both contract versions have the first
+    /// four; `$more` names the ones only a version has.
+    macro_rules! boot_server {
+        ($path:tt $(, $more:tt)*) => {
+            wasmtime::component::bindgen!({
+                path: $path,
+                world: "boot-server",
+                imports: {
+                    "pxelab:plugin/host.send": trappable,
+                    "pxelab:plugin/host.set-timer": trappable,
+                    "pxelab:plugin/host.log": trappable,
+                    "pxelab:plugin/host.event-log": trappable,
+                    $($more: trappable,)*
+                },
+            });
+        };
+    }
+
     /// The contract this host speaks, `pxelab:plugin@0.2.0`.
     pub mod current {
-        wasmtime::component::bindgen!({
-            path: "../../plugins/wit",
-            world: "boot-server",
-            // These imports end the call when a plugin breaks a per-call limit: the trap stops
-            // a storm at its first excess datagram, timer or record, not after the plugin's loop.
-            imports: {
-                "pxelab:plugin/host.send": trappable,
-                "pxelab:plugin/host.set-timer": trappable,
-                "pxelab:plugin/host.log": trappable,
-                "pxelab:plugin/host.event-log": trappable,
-                "pxelab:plugin/host.work-begin": trappable,
-                "pxelab:plugin/host.work-end": trappable,
-            },
-        });
+        boot_server!(
+            "../../plugins/wit",
+            "pxelab:plugin/host.work-begin",
+            "pxelab:plugin/host.work-end"
+        );
     }
 
     /// The previous contract, `pxelab:plugin@0.1.0`, whose plugins still run.
     pub mod v0_1 {
-        wasmtime::component::bindgen!({
-            path: "../../plugins/wit/v0.1.0",
-            world: "boot-server",
-            imports: {
-                "pxelab:plugin/host.send": trappable,
-                "pxelab:plugin/host.set-timer": trappable,
-                "pxelab:plugin/host.log": trappable,
-                "pxelab:plugin/host.event-log": trappable,
-            },
-        });
+        boot_server!("../../plugins/wit/v0.1.0");
     }
+}
+
+/// The host functions both contract versions import, written once. Each expansion names the
+/// `types` (datagram, level) and `level` of the module it stands in, so the 0.1.0 bindings and the
+/// current ones get the same bodies over their own generated types.
+macro_rules! host_functions_of_both_contracts {
+    () => {
+        fn now_ns(&mut self) -> u64 {
+            self.now_ns
+        }
+
+        fn random_u64(&mut self) -> u64 {
+            self.stream.next_u64()
+        }
+
+        fn timing_draw(&mut self, value_ns: u64, nominal_ns: u64) -> u64 {
+            self.stream.report_draw(value_ns, nominal_ns)
+        }
+
+        fn own_ip(&mut self) -> u32 {
+            u32::from(self.own_ip)
+        }
+
+        fn send(&mut self, d: types::Datagram) -> wasmtime::Result<()> {
+            State::send(
+                self,
+                socket(d.src_ip, d.src_port),
+                socket(d.dst_ip, d.dst_port),
+                d.payload,
+            )
+        }
+
+        fn set_timer(&mut self, delay_ns: u64, token: u64) -> wasmtime::Result<()> {
+            State::set_timer(self, delay_ns, token)
+        }
+
+        fn log(&mut self, level_: types::Level, msg: String) -> wasmtime::Result<()> {
+            State::log(self, level(level_), msg)
+        }
+
+        fn event_log(
+            &mut self,
+            source: String,
+            level_: types::Level,
+            event_id: u32,
+            text: String,
+        ) -> wasmtime::Result<()> {
+            State::event_log(self, source, level(level_), event_id, text)
+        }
+
+        fn store_get(&mut self, key: String) -> Option<Vec<u8>> {
+            self.store.get(&key).cloned()
+        }
+
+        fn store_set(&mut self, key: String, value: Vec<u8>) {
+            State::store_set(self, key, value);
+        }
+    };
+}
+
+/// `level` from the `types::Level` of the module it stands in.
+macro_rules! level_of_either_contract {
+    () => {
+        fn level(level: types::Level) -> Level {
+            match level {
+                types::Level::Debug => Level::Debug,
+                types::Level::Info => Level::Info,
+                types::Level::Warning => Level::Warning,
+                types::Level::Error => Level::Error,
+            }
+        }
+    };
 }
 
 mod contract_v0_1;
@@ -463,13 +537,14 @@ impl State {
         wasmtime::Error::msg(CrashCause::LimitBroken { limit, max }.to_string())
     }
 
-    /// Counts one log, event-log or work record against the per-call limit.
-    fn count_log(&mut self) -> wasmtime::Result<()> {
+    /// Writes one log, event-log or work record, counted against the per-call limit.
+    fn record(&mut self, effect: Effect) -> wasmtime::Result<()> {
         let logs_max = self.sandbox.logs_per_call_max;
         if self.logs >= logs_max {
             return Err(self.breach(Limit::LogRecords, logs_max));
         }
         self.logs += 1;
+        self.effects.push(effect);
         Ok(())
     }
 
@@ -504,12 +579,10 @@ impl State {
     }
 
     fn log(&mut self, level: Level, msg: String) -> wasmtime::Result<()> {
-        self.count_log()?;
-        self.effects.push(Effect::Log {
+        self.record(Effect::Log {
             level,
             text: bounded(msg),
-        });
-        Ok(())
+        })
     }
 
     fn event_log(
@@ -519,14 +592,12 @@ impl State {
         event_id: u32,
         text: String,
     ) -> wasmtime::Result<()> {
-        self.count_log()?;
-        self.effects.push(Effect::WindowsEvent {
+        self.record(Effect::WindowsEvent {
             source: bounded(source),
             level,
             event_id,
             text: bounded(text),
-        });
-        Ok(())
+        })
     }
 
     fn store_set(&mut self, key: String, value: Vec<u8>) {
@@ -598,14 +669,7 @@ fn bounded(mut text: String) -> String {
     text
 }
 
-fn level(level: types::Level) -> Level {
-    match level {
-        types::Level::Debug => Level::Debug,
-        types::Level::Info => Level::Info,
-        types::Level::Warning => Level::Warning,
-        types::Level::Error => Level::Error,
-    }
-}
+level_of_either_contract!();
 
 fn socket(ip: u32, port: u16) -> SocketAddrV4 {
     SocketAddrV4::new(Ipv4Addr::from(ip), port)
@@ -614,74 +678,21 @@ fn socket(ip: u32, port: u16) -> SocketAddrV4 {
 impl types::Host for State {}
 
 impl bindings::current::pxelab::plugin::host::Host for State {
-    fn now_ns(&mut self) -> u64 {
-        self.now_ns
-    }
-
-    fn random_u64(&mut self) -> u64 {
-        self.stream.next_u64()
-    }
-
-    fn timing_draw(&mut self, value_ns: u64, nominal_ns: u64) -> u64 {
-        self.stream.report_draw(value_ns, nominal_ns)
-    }
-
-    fn own_ip(&mut self) -> u32 {
-        u32::from(self.own_ip)
-    }
-
-    fn send(&mut self, d: types::Datagram) -> wasmtime::Result<()> {
-        State::send(
-            self,
-            socket(d.src_ip, d.src_port),
-            socket(d.dst_ip, d.dst_port),
-            d.payload,
-        )
-    }
-
-    fn set_timer(&mut self, delay_ns: u64, token: u64) -> wasmtime::Result<()> {
-        State::set_timer(self, delay_ns, token)
-    }
-
-    fn log(&mut self, level_: types::Level, msg: String) -> wasmtime::Result<()> {
-        State::log(self, level(level_), msg)
-    }
-
-    fn event_log(
-        &mut self,
-        source: String,
-        level_: types::Level,
-        event_id: u32,
-        text: String,
-    ) -> wasmtime::Result<()> {
-        State::event_log(self, source, level(level_), event_id, text)
-    }
-
-    fn store_get(&mut self, key: String) -> Option<Vec<u8>> {
-        self.store.get(&key).cloned()
-    }
-
-    fn store_set(&mut self, key: String, value: Vec<u8>) {
-        State::store_set(self, key, value);
-    }
+    host_functions_of_both_contracts!();
 
     fn panicked(&mut self, message: String) {
         self.panic_message = Some(bounded(message));
     }
 
     fn work_begin(&mut self, id: u64, label: String) -> wasmtime::Result<()> {
-        self.count_log()?;
-        self.effects.push(Effect::WorkBegin {
+        self.record(Effect::WorkBegin {
             id,
             label: bounded(label),
-        });
-        Ok(())
+        })
     }
 
     fn work_end(&mut self, id: u64) -> wasmtime::Result<()> {
-        self.count_log()?;
-        self.effects.push(Effect::WorkEnd { id });
-        Ok(())
+        self.record(Effect::WorkEnd { id })
     }
 }
 
