@@ -471,6 +471,12 @@ const TEXT_READERS: &[(&str, &str)] = &[
         "parses its configuration and the lease lines it stores itself",
     ),
     ("plugins/sdk/src/testing.rs", "MockEnv's assertions for plugin unit tests"),
+    (
+        "sim/host/src/lib.rs",
+        "reads a component's import names (its interface) to pick the contract version",
+    ),
+    ("sim/pxelab/src/sweep.rs", "parses the seed range of a sweep file"),
+    ("plugins/artifacts/build.rs", "reads the plugin crates' Cargo.toml"),
 ];
 
 /// Calls that look inside a string, on the names text travels under.

@@ -98,7 +98,8 @@ mod tests {
             assert!(!imports.is_empty(), "{}: no imports at all", artifact.name);
             for import in &imports {
                 assert!(
-                    import.starts_with("pxelab:plugin/") && import.ends_with("@0.1.0"),
+                    import.starts_with("pxelab:plugin/")
+                        && (import.ends_with("@0.2.0") || import.ends_with("@0.1.0")),
                     "{} imports {import}",
                     artifact.name
                 );
@@ -147,7 +148,7 @@ mod tests {
 
     #[test]
     fn fixtures_are_not_built_ins() {
-        assert_eq!(FIXTURES.len(), 8);
+        assert_eq!(FIXTURES.len(), 9);
         for fixture in FIXTURES {
             assert!(builtin(fixture.name).is_none(), "{}", fixture.name);
             assert_eq!(

@@ -310,36 +310,28 @@ impl<'a> Repr<'a> {
 
     /// The length of the packet `emit` writes.
     pub fn buffer_len(&self) -> usize {
+        let strings_len =
+            |strings: &mut dyn Iterator<Item = &str>| strings.map(|s| s.len() + 1).sum::<usize>();
+        let options_len = |options: &[(&str, &str)]| {
+            strings_len(&mut options.iter().flat_map(|(name, value)| [*name, *value]))
+        };
         field::OPCODE.end
             + match self {
-                Repr::ReadRequest { .. } | Repr::WriteRequest { .. } | Repr::OptionAck { .. } => {
-                    self.strings().iter().map(|s| s.len() + 1).sum::<usize>()
+                Repr::ReadRequest {
+                    filename,
+                    mode,
+                    options,
                 }
+                | Repr::WriteRequest {
+                    filename,
+                    mode,
+                    options,
+                } => strings_len(&mut [*filename, *mode].into_iter()) + options_len(options),
                 Repr::Data { data, .. } => 2 + data.len(),
                 Repr::Ack { .. } => 2,
                 Repr::Error { message, .. } => 2 + message.len() + 1,
+                Repr::OptionAck { options } => options_len(options),
             }
-    }
-
-    /// The NUL-terminated strings after the opcode of a request (filename, mode, then the
-    /// options) or of an OACK (the options); none for the other packets.
-    fn strings(&self) -> Vec<&'a str> {
-        let (mut strings, options): (Vec<&'a str>, &[(&'a str, &'a str)]) = match self {
-            Repr::ReadRequest {
-                filename,
-                mode,
-                options,
-            }
-            | Repr::WriteRequest {
-                filename,
-                mode,
-                options,
-            } => (vec![*filename, *mode], options),
-            Repr::OptionAck { options } => (Vec::new(), options),
-            Repr::Data { .. } | Repr::Ack { .. } | Repr::Error { .. } => (Vec::new(), &[]),
-        };
-        strings.extend(options.iter().flat_map(|(name, value)| [*name, *value]));
-        strings
     }
 
     /// Writes the packet into `packet`, whose buffer must be at least `buffer_len` bytes long.
@@ -351,11 +343,20 @@ impl<'a> Repr<'a> {
         );
         packet.set_opcode(self.opcode());
         match self {
-            Repr::ReadRequest { .. } | Repr::WriteRequest { .. } | Repr::OptionAck { .. } => {
-                write_strings(
-                    packet.tail_mut(field::STRINGS.start),
-                    self.strings().into_iter(),
-                );
+            Repr::ReadRequest {
+                filename,
+                mode,
+                options,
+            }
+            | Repr::WriteRequest {
+                filename,
+                mode,
+                options,
+            } => {
+                let strings = [*filename, *mode]
+                    .into_iter()
+                    .chain(options.iter().flat_map(|(n, v)| [*n, *v]));
+                write_strings(packet.tail_mut(field::STRINGS.start), strings);
             }
             Repr::Data { block, data } => {
                 packet.set_block(*block);
@@ -365,6 +366,10 @@ impl<'a> Repr<'a> {
             Repr::Error { code, message } => {
                 packet.set_error_code(*code);
                 write_strings(packet.tail_mut(field::REST.start), [*message].into_iter());
+            }
+            Repr::OptionAck { options } => {
+                let strings = options.iter().flat_map(|(n, v)| [*n, *v]);
+                write_strings(packet.tail_mut(field::STRINGS.start), strings);
             }
         }
     }

@@ -181,11 +181,11 @@ fn a_run_is_the_library_run_with_packets_joined_and_the_race_marked() {
             .find(|w| w["node"] == wds && w["label"].as_str().unwrap().contains(request))
             .unwrap_or_else(|| panic!("no bar for {request}: {work:?}"))
     };
-    let second = bar("takes request 2 ");
+    let second = bar("of request 2 ");
     assert_eq!(second["outcome"], "done");
     let length_ns = second["end_ns"].as_u64().unwrap() - second["start_ns"].as_u64().unwrap();
     assert!((125_500..200_000).contains(&length_ns), "{second}");
-    let first = bar("takes request 1 ");
+    let first = bar("of request 1 ");
     assert_eq!(first["outcome"], "crashed");
     assert_eq!(first["end_ns"], direct.crashes[0].time_ns);
     assert!(first["start_ns"].as_u64() < second["start_ns"].as_u64());
