@@ -46,7 +46,10 @@ fn without_a_dhcp_server_clients_end_in_pxe_e51_after_sixty_seconds() {
             .iter()
             .find(|r| {
                 r.node == node
-                    && matches!(&r.kind, engine::Kind::Client(engine::ClientEvent::PoweredOn { .. }))
+                    && matches!(
+                        &r.kind,
+                        engine::Kind::Client(engine::ClientEvent::PoweredOn { .. })
+                    )
             })
             .unwrap()
             .time_ns;

@@ -67,7 +67,9 @@ fn the_digest_of_seed_7_matches_the_golden_file() {
         .zip(&trace)
         .position(|(expected, actual)| fingerprint(expected) != fingerprint(actual))
         .unwrap_or(expected_trace.lines().count().min(trace.len()));
-    let around = |lines: Vec<&str>| lines[first.saturating_sub(2)..(first + 3).min(lines.len())].join("\n  ");
+    let around = |lines: Vec<&str>| {
+        lines[first.saturating_sub(2)..(first + 3).min(lines.len())].join("\n  ")
+    };
     panic!(
         "seed 7 no longer gives the pinned run (digest {} instead of {}); the first record that \
          differs is number {first}:\nexpected\n  {}\nnow\n  {}\nif intended, refresh with UPDATE_EXPECT=1",

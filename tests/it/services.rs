@@ -138,7 +138,13 @@ fn a_server_that_loses_power_is_silent_until_it_boots_again() {
     }
     let log = world.log().unwrap();
     assert!(log.records().iter().any(|r| log.node_name(r.node) == "wds"
-        && matches!(&r.kind, Kind::Drop { reason: engine::DropReason::NodeDown, .. })));
+        && matches!(
+            &r.kind,
+            Kind::Drop {
+                reason: engine::DropReason::NodeDown,
+                ..
+            }
+        )));
 }
 
 #[test]

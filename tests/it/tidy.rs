@@ -459,24 +459,39 @@ fn the_rules_see_what_they_look_for() {
 /// library wrote for people.
 const TEXT_READERS: &[(&str, &str)] = &[
     ("sim/cli/src/", "parses command-line arguments"),
-    ("sim/timing/src/lib.rs", "parses distributions as the YAML writes them"),
+    (
+        "sim/timing/src/lib.rs",
+        "parses distributions as the YAML writes them",
+    ),
     (
         "sim/topology/src/",
         "parses the YAML and names serde_yaml's error (it has no typed kind) in a hint",
     ),
-    ("sim/pxelab/src/bench.rs", "reads /proc and the shipped topology's text"),
+    (
+        "sim/pxelab/src/bench.rs",
+        "reads /proc and the shipped topology's text",
+    ),
     ("web/src/runs.rs", "parses a seed range typed into the UI"),
     (
         "plugins/dhcp-server/src/lib.rs",
         "parses its configuration and the lease lines it stores itself",
     ),
-    ("plugins/sdk/src/testing.rs", "MockEnv's assertions for plugin unit tests"),
+    (
+        "plugins/sdk/src/testing.rs",
+        "MockEnv's assertions for plugin unit tests",
+    ),
     (
         "sim/host/src/lib.rs",
         "reads a component's import names (its interface) to pick the contract version",
     ),
-    ("sim/pxelab/src/sweep.rs", "parses the seed range of a sweep file"),
-    ("plugins/artifacts/build.rs", "reads the plugin crates' Cargo.toml"),
+    (
+        "sim/pxelab/src/sweep.rs",
+        "parses the seed range of a sweep file",
+    ),
+    (
+        "plugins/artifacts/build.rs",
+        "reads the plugin crates' Cargo.toml",
+    ),
 ];
 
 /// Calls that look inside a string, on the names text travels under.
@@ -501,7 +516,9 @@ fn text_readers() -> Vec<Problem> {
         for file in files_under(dir, &[".rs"]) {
             if file.path.contains("/tests/")
                 || file.path.ends_with("tests.rs")
-                || TEXT_READERS.iter().any(|(path, _)| file.path.starts_with(path))
+                || TEXT_READERS
+                    .iter()
+                    .any(|(path, _)| file.path.starts_with(path))
             {
                 continue;
             }

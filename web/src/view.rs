@@ -125,7 +125,10 @@ fn redundancy_bands(log: &EventLog, end_ns: u64) -> Vec<Value> {
         let Kind::Redundancy(change) = &record.kind else {
             continue;
         };
-        let group = format!("{} {} group {}", change.interface, change.protocol, change.group);
+        let group = format!(
+            "{} {} group {}",
+            change.interface, change.protocol, change.group
+        );
         let slot = (record.node, group);
         let state = change.to.to_string();
         if let Some((previous, start_ns)) = open.insert(slot.clone(), (state, record.time_ns)) {

@@ -200,7 +200,7 @@ macro_rules! export_plugin {
                 }
             }
 
-            $crate::bindings::export!(Exports with_types_in $crate::bindings);
+    $crate::bindings::export!(Exports with_types_in $crate::bindings);
         };
     };
 }

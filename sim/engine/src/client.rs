@@ -13,12 +13,12 @@ use dhcproto::v4::{
 use smoltcp::wire::EthernetAddress;
 use wire::tftp;
 
+use crate::event::{ClientEvent, DropReason, Layer};
 use crate::firmware::{
     BootServerSecs, BootServerXid, Failure, Firmware, OfferChoice, OfferWindow, PlainOffer,
     Profile, Secs,
 };
 use crate::frame::{self, UdpFrame};
-use crate::event::{ClientEvent, DropReason, Layer};
 use crate::log::{Kind, Level};
 use crate::rng::Stream;
 use crate::router::{DHCP_CLIENT_PORT, DHCP_SERVER_PORT};

@@ -512,13 +512,16 @@ fn arp_layer(frame: &[u8]) -> Layer {
         smoltcp::wire::ArpOperation::Reply => "reply (2)".to_string(),
         other => format!("{other:?}"),
     };
-    Layer::new("ARP", vec![
-        field("Operation", operation),
-        field("Sender MAC", source_hardware_addr),
-        field("Sender IP", source_protocol_addr),
-        field("Target MAC", target_hardware_addr),
-        field("Target IP", target_protocol_addr),
-    ])
+    Layer::new(
+        "ARP",
+        vec![
+            field("Operation", operation),
+            field("Sender MAC", source_hardware_addr),
+            field("Sender IP", source_protocol_addr),
+            field("Target MAC", target_hardware_addr),
+            field("Target IP", target_protocol_addr),
+        ],
+    )
 }
 
 fn error_layer(name: &str, error: impl ToString) -> Layer {
@@ -535,11 +538,14 @@ fn decode_layers(frame: &[u8], layers: &mut Vec<Layer>) {
         Ok(ethernet) => ethernet,
         Err(error) => return layers.push(error_layer("Ethernet", error)),
     };
-    layers.push(Layer::new("Ethernet II", vec![
-        field("Destination", ethernet.dst_addr()),
-        field("Source", ethernet.src_addr()),
-        field("EtherType", ethernet.ethertype()),
-    ]));
+    layers.push(Layer::new(
+        "Ethernet II",
+        vec![
+            field("Destination", ethernet.dst_addr()),
+            field("Source", ethernet.src_addr()),
+            field("EtherType", ethernet.ethertype()),
+        ],
+    ));
     if crate::arp::is_arp(frame) {
         return layers.push(arp_layer(frame));
     }
@@ -551,28 +557,54 @@ fn decode_layers(frame: &[u8], layers: &mut Vec<Layer>) {
         return;
     };
     if let Ok(packet) = Ipv4Packet::new_checked(ethernet.payload()) {
-        layers.push(Layer::new("IPv4", vec![
-            field("Source", ip.src_addr),
-            field("Destination", ip.dst_addr),
-            field("Protocol", ip.next_header),
-            field("TTL", ip.hop_limit),
-            field("Header length", format!("{} bytes", packet.header_len())),
-            field("Total length", format!("{} bytes", packet.total_len())),
-            field("Identification", format!("{:#06x}", packet.ident())),
-            field("Header checksum", format!("{:#06x} (valid)", packet.checksum())),
-        ]));
+        layers.push(Layer::new(
+            "IPv4",
+            vec![
+                field("Source", ip.src_addr),
+                field("Destination", ip.dst_addr),
+                field("Protocol", ip.next_header),
+                field("TTL", ip.hop_limit),
+                field("Header length", format!("{} bytes", packet.header_len())),
+                field("Total length", format!("{} bytes", packet.total_len())),
+                field("Identification", format!("{:#06x}", packet.ident())),
+                field(
+                    "Header checksum",
+                    format!("{:#06x} (valid)", packet.checksum()),
+                ),
+            ],
+        ));
     }
     if ip.next_header == IpProtocol::Unknown(vrrp::IP_PROTOCOL) {
         let layer = match vrrp::Packet::new_checked(parsed.ipv4_payload)
             .and_then(|packet| vrrp::Repr::parse(&packet, ip.src_addr))
         {
-            Ok(advert) => Layer::new("VRRP", vec![
-                field("Version", match advert.version { vrrp::Version::V3 => 3, _ => 2 }),
-                field("Virtual router id", advert.vrid),
-                field("Priority", advert.priority),
-                field("Advertisement interval", format!("{} cs", advert.advertisement_interval_cs)),
-                field("Addresses", advert.addresses.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
-            ]),
+            Ok(advert) => Layer::new(
+                "VRRP",
+                vec![
+                    field(
+                        "Version",
+                        match advert.version {
+                            vrrp::Version::V3 => 3,
+                            _ => 2,
+                        },
+                    ),
+                    field("Virtual router id", advert.vrid),
+                    field("Priority", advert.priority),
+                    field(
+                        "Advertisement interval",
+                        format!("{} cs", advert.advertisement_interval_cs),
+                    ),
+                    field(
+                        "Addresses",
+                        advert
+                            .addresses
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ),
+                ],
+            ),
             Err(_) => error_layer("VRRP", "malformed VRRP advertisement"),
         };
         return layers.push(layer);
@@ -580,12 +612,15 @@ fn decode_layers(frame: &[u8], layers: &mut Vec<Layer>) {
     let Some((udp, payload)) = parsed.udp else {
         return;
     };
-    layers.push(Layer::new("UDP", vec![
-        field("Source port", udp.src_port),
-        field("Destination port", udp.dst_port),
-        field("Payload length", format!("{} bytes", payload.len())),
-        field("Checksum", "valid"),
-    ]));
+    layers.push(Layer::new(
+        "UDP",
+        vec![
+            field("Source port", udp.src_port),
+            field("Destination port", udp.dst_port),
+            field("Payload length", format!("{} bytes", payload.len())),
+            field("Checksum", "valid"),
+        ],
+    ));
     if udp.dst_port == hsrp::UDP_PORT {
         return layers.push(hsrp_layer(payload));
     }
@@ -847,11 +882,21 @@ fn pxe_suboptions(bytes: &[u8]) -> Vec<Suboption> {
             continue;
         }
         let Some((&len, tail)) = tail.split_first() else {
-            out.push(Suboption::new(code, "truncated suboption", String::new(), hex(rest)));
+            out.push(Suboption::new(
+                code,
+                "truncated suboption",
+                String::new(),
+                hex(rest),
+            ));
             break;
         };
         let Some(data) = tail.get(..usize::from(len)) else {
-            out.push(Suboption::new(code, "truncated suboption", String::new(), hex(rest)));
+            out.push(Suboption::new(
+                code,
+                "truncated suboption",
+                String::new(),
+                hex(rest),
+            ));
             break;
         };
         let (name, value) = match code {

@@ -27,7 +27,10 @@ pub enum ClientEvent {
         mac: EthernetAddress,
     },
     /// DHCPDISCOVER number `attempt` (from 1).
-    Discover { xid: u32, attempt: u32 },
+    Discover {
+        xid: u32,
+        attempt: u32,
+    },
     /// An offer taken into the offer cache: `yiaddr` is `None` for a proxyDHCP offer.
     Offer {
         server: Ipv4Addr,
@@ -43,7 +46,9 @@ pub enum ClientEvent {
         prefix_len: u8,
         gateway: Option<Ipv4Addr>,
     },
-    Nak { server: Ipv4Addr },
+    Nak {
+        server: Ipv4Addr,
+    },
     /// The PXE boot-server request (port 4011) number `attempt`.
     BootServerRequest {
         server: Ipv4Addr,
@@ -51,7 +56,10 @@ pub enum ClientEvent {
         xid: u32,
         attempt: u32,
     },
-    BootServerAck { file: String, tftp_server: Ipv4Addr },
+    BootServerAck {
+        file: String,
+        tftp_server: Ipv4Addr,
+    },
     /// A TFTP read request (or, `probe`, the size request before it).
     TftpRequest {
         file: String,
@@ -146,7 +154,10 @@ pub enum Crash {
     Failed(Failure),
     /// A fresh instance could not be made (at a reboot or power-on: `restart` false; at the
     /// Service Control Manager's restart: true).
-    NoInstance { restart: bool, message: String },
+    NoInstance {
+        restart: bool,
+        message: String,
+    },
 }
 
 /// The layer a malformed frame failed to parse at.
@@ -164,14 +175,25 @@ pub enum Layer {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DropReason {
     /// It does not parse at `layer`; `detail` is the parser's word for people.
-    Malformed { layer: Layer, detail: String },
+    Malformed {
+        layer: Layer,
+        detail: String,
+    },
     // -- the world: links, nodes, LANs, ARP --
     NodeDown,
     LinkDown,
-    InterfaceDown { interface: u32 },
-    Lost { lan: String },
-    NoArpReply { address: Ipv4Addr },
-    ArpQueueFull { address: Ipv4Addr },
+    InterfaceDown {
+        interface: u32,
+    },
+    Lost {
+        lan: String,
+    },
+    NoArpReply {
+        address: Ipv4Addr,
+    },
+    ArpQueueFull {
+        address: Ipv4Addr,
+    },
     ArpNotForInterface,
     ArpForAnotherHost,
     // -- any host --
@@ -181,12 +203,18 @@ pub enum DropReason {
     NotForClient,
     NotForHost,
     // -- routers --
-    NoVrrpGroup { vrid: u8 },
-    NoHsrpGroup { group: u16 },
+    NoVrrpGroup {
+        vrid: u8,
+    },
+    NoHsrpGroup {
+        group: u16,
+    },
     BroadcastNotRelayed,
     NoRouterService,
     TtlExceeded,
-    NoRoute { to: Ipv4Addr },
+    NoRoute {
+        to: Ipv4Addr,
+    },
     NoHelpers,
     HelpersFollowRedundancy {
         interface: String,
@@ -195,10 +223,14 @@ pub enum DropReason {
         state: State,
     },
     ReplyOnClientInterface,
-    HopsLimit { hops: u8 },
+    HopsLimit {
+        hops: u8,
+    },
     NotReencoded,
     RequestToRouter,
-    ForeignGiaddr { giaddr: Ipv4Addr },
+    ForeignGiaddr {
+        giaddr: Ipv4Addr,
+    },
     ReplyNotReencoded,
     ShortChaddr,
     // -- clients --
@@ -207,14 +239,18 @@ pub enum DropReason {
     OtherTransaction,
     NoMessageType,
     OfferCacheFull,
-    UnexpectedDhcp { kind: MessageType },
+    UnexpectedDhcp {
+        kind: MessageType,
+    },
     TftpUnknownTransfer,
     TftpUnexpectedInTransfer,
     TftpOutsideTransfer,
     TftpUnexpectedWhileOpening,
     // -- servers --
     Firewall,
-    ServiceNotRunning { service: String },
+    ServiceNotRunning {
+        service: String,
+    },
 }
 
 /// The canonical encoding that the digest is made of: little-endian integers, length-prefixed

@@ -7,7 +7,8 @@ use std::rc::Rc;
 use sha2::{Digest, Sha256};
 
 use crate::event::{
-    Canonical, ClientEvent, Crash, DropReason, Encoder, FaultEvent, LanChanged, RedundancyChange, ServiceEvent,
+    Canonical, ClientEvent, Crash, DropReason, Encoder, FaultEvent, LanChanged, RedundancyChange,
+    ServiceEvent,
 };
 
 /// Index of a node in the world, and of its name in `EventLog::node_names`.

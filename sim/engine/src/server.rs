@@ -13,8 +13,8 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use smoltcp::wire::EthernetAddress;
 
-use crate::event::{Crash, DropReason, Layer, ServiceEvent};
 use crate::app::{App, AppContext, CrashCause, Datagram, Effect, Failure, Input, Limit};
+use crate::event::{Crash, DropReason, Layer, ServiceEvent};
 use crate::frame::{self, UdpFrame};
 use crate::log::{Kind, Level};
 use crate::subnet;
@@ -209,7 +209,9 @@ impl ServerNode {
     pub(crate) fn on_frame(&mut self, cx: &mut Cx, frame_bytes: &[u8]) {
         let parsed = match frame::parse(frame_bytes) {
             Ok(parsed) => parsed,
-            Err(error) => return cx.drop_frame(DropReason::malformed(Layer::Frame, error), frame_bytes),
+            Err(error) => {
+                return cx.drop_frame(DropReason::malformed(Layer::Frame, error), frame_bytes);
+            }
         };
         let (Some(ip), Some((udp, payload))) = (parsed.ipv4, parsed.udp) else {
             return cx.drop_frame(DropReason::NotUdpIpv4, frame_bytes);

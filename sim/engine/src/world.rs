@@ -847,10 +847,7 @@ impl World {
                     log.push(Record {
                         time_ns: self.now_ns,
                         node,
-                        kind: Kind::Drop {
-                            reason,
-                            frame,
-                        },
+                        kind: Kind::Drop { reason, frame },
                     });
                     return;
                 }
@@ -1357,11 +1354,9 @@ impl World {
             Resolve::Ready(frame) => self.transmit(node, interface, Rc::from(frame)),
             Resolve::Request => self.arp_request(port, next_hop, 1),
             Resolve::Waiting => {}
-            Resolve::Overflow(frame) => self.drop_queued(
-                port,
-                DropReason::ArpQueueFull { address: next_hop },
-                frame,
-            ),
+            Resolve::Overflow(frame) => {
+                self.drop_queued(port, DropReason::ArpQueueFull { address: next_hop }, frame)
+            }
         }
     }
 

@@ -652,7 +652,10 @@ fn crashes_and_the_restart_that_recovers_are_markers() {
         .find(|r| {
             r.node == wds
                 && r.time_ns > last_crash
-                && matches!(&r.kind, engine::Kind::Service(engine::ServiceEvent::Running { .. }))
+                && matches!(
+                    &r.kind,
+                    engine::Kind::Service(engine::ServiceEvent::Running { .. })
+                )
         })
         .expect("WDS runs again");
     let restarts: Vec<&Value> = markers.iter().filter(|m| m["kind"] == "restart").collect();

@@ -156,14 +156,13 @@ fn a_link_down_drops_frames_until_it_comes_back() {
     // Frames sent from 5 ms (minus latency) to 10 ms (minus latency) are lost: about 500.
     assert!(got.len() < FRAMES as usize - 490 && got.len() > FRAMES as usize - 510);
     assert!(got.contains(&0) && got.contains(&(FRAMES - 1)));
-    assert!(
-        world
-            .log()
-            .unwrap()
-            .records()
-            .iter()
-            .any(|r| matches!(&r.kind, Kind::Drop { reason: DropReason::LinkDown, .. }))
-    );
+    assert!(world.log().unwrap().records().iter().any(|r| matches!(
+        &r.kind,
+        Kind::Drop {
+            reason: DropReason::LinkDown,
+            ..
+        }
+    )));
 }
 
 #[test]
