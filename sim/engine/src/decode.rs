@@ -354,16 +354,11 @@ pub fn describe_dhcp(payload: &[u8]) -> String {
     };
     let kind = message_kind(message.opts().msg_type());
     let pxe = is_pxe(&message);
-    let chaddr: Vec<String> = message
-        .chaddr()
-        .iter()
-        .take(6)
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let chaddr = message.chaddr();
     let mut text = format!(
         "DHCP {kind} xid {:#010x} chaddr {}",
         message.xid(),
-        chaddr.join(":")
+        mac(&chaddr[..chaddr.len().min(6)])
     );
     if !message.giaddr().is_unspecified() {
         let _ = write!(text, " giaddr {}", message.giaddr());
@@ -472,19 +467,20 @@ fn field(name: &'static str, value: impl ToString) -> Field {
 
 /// The bytes as the inspector shows them: `0a 01 00 02`.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+    hex_joined(bytes, " ")
 }
 
+/// A hardware address: `02:50:03:00:00:07`.
 fn mac(bytes: &[u8]) -> String {
+    hex_joined(bytes, ":")
+}
+
+fn hex_joined(bytes: &[u8], separator: &str) -> String {
     bytes
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
-        .join(":")
+        .join(separator)
 }
 
 /// Bytes as text when they are printable ASCII, else as hex.
