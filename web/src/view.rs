@@ -7,17 +7,15 @@ use std::net::Ipv4Addr;
 use std::rc::Rc;
 
 use engine::log::{EventLog, Kind, NodeId};
-use engine::report::Report;
-use engine::{Node, World};
+use engine::{Finished, Node};
 use serde_json::{Value, json};
 use topology::Plan;
 
 use engine::decode::{self, RequestKey};
 
 /// The kind of each node, by node index: `client`, `router`, `server` or `tap` (test hosts).
-pub fn node_kinds(world: &World) -> Vec<&'static str> {
-    world
-        .nodes()
+pub fn node_kinds(run: &Finished) -> Vec<&'static str> {
+    run.nodes()
         .map(|(_, node)| match node {
             Node::Client(_) => "client",
             Node::Router(_) => "router",
@@ -237,9 +235,10 @@ pub fn signatures(log: &EventLog) -> Vec<String> {
 /// The whole view of a run. Events are `{t, n, k, x}` (time ns, node index, kind, text) plus
 /// for packets `c` (colour class), `l` (LAN index, on sends and receives), `to` (receive indices, on sends), `from` (send index, on
 /// receives), `drop` (the receiver dropped it: why) and `dup` (duplicate group index).
-pub fn run_view(plan: &Plan, world: &World, report: &Report) -> Value {
-    let log = world.log().expect("viewed after run");
-    let kinds = node_kinds(world);
+pub fn run_view(plan: &Plan, run: &Finished) -> Value {
+    let log = run.log();
+    let report = run.report();
+    let kinds = node_kinds(run);
     let sources = flow_sources(log);
     let dropped = dropped_after_receive(log);
     let groups = duplicate_groups(log, &kinds);
@@ -293,7 +292,7 @@ pub fn run_view(plan: &Plan, world: &World, report: &Report) -> Value {
             event
         })
         .collect();
-    let nodes: Vec<Value> = world
+    let nodes: Vec<Value> = run
         .nodes()
         .zip(&kinds)
         .map(|((name, _), kind)| json!({"name": name, "kind": kind}))

@@ -25,7 +25,7 @@ pub use event::{ClientEvent, DropReason, RedundancyChange, ServiceEvent};
 pub use log::{EventLog, Kind, Level, Record};
 pub use report::{Crash, Report};
 pub use rng::Stream;
-pub use world::{Limits, Node, StopReason, World};
+pub use world::{Builder, Finished, Limits, Node, StopReason, World};
 
 #[cfg(test)]
 mod tests;

@@ -16,8 +16,9 @@ use crate::client::{Audience, PxeClient};
 use crate::event::{DropReason, FaultEvent, LanChanged, Layer};
 use crate::frame;
 use crate::log::{EventLog, Kind, LanId, Level, NodeId, Record};
+use crate::report::Report;
 use crate::rng::{Draws, LinkDraw, Stream, StreamName};
-use crate::router::Router;
+use crate::router::{Router, RouterConfig};
 use crate::server::ServerNode;
 use crate::tap::Tap;
 
@@ -581,7 +582,18 @@ pub enum StopReason {
     SimTimeLimit,
 }
 
-/// A world under construction or running. Build it with the `add_*` methods, then `run`.
+/// A world being put together: its seed, limits and timing draws are fixed when it is made;
+/// then LANs, nodes and faults are added, and `build` turns it into a `World` ready to run.
+///
+/// Streams are made from the builder (`named_stream`), so every one of them sees the draws the
+/// builder was made with: there is no order of calls in which a stream misses them.
+pub struct Builder {
+    world: World,
+}
+
+/// A world ready to run or running: every node, LAN and fault is in place and the event log
+/// exists. `run` takes it to the end and hands back the `Finished` run; `run_until` advances
+/// it in steps, for callers that interleave the run with something else.
 pub struct World {
     seed: u64,
     now_ns: u64,
@@ -602,7 +614,7 @@ pub struct World {
     node_ip_id: Vec<u16>,
     lans: Vec<Lan>,
     ports: Vec<Port>,
-    log: Option<EventLog>,
+    log: EventLog,
     actions: Vec<Action>,
     /// Where timing draws are reported (and maybe pinned), when a shrink asks.
     draws: Option<Arc<Draws>>,
@@ -628,9 +640,15 @@ pub struct Attachment {
     pub virtual_macs: Vec<(EthernetAddress, Vec<Ipv4Addr>)>,
 }
 
-impl World {
-    pub fn new(seed: u64, limits: Limits) -> World {
-        World {
+impl Builder {
+    pub fn new(seed: u64, limits: Limits) -> Builder {
+        Builder::with_draws(seed, limits, None)
+    }
+
+    /// A builder whose streams report every timing draw to `draws`, which may pin them to
+    /// nominal values (`pxelab shrink`).
+    pub fn with_draws(seed: u64, limits: Limits, draws: Option<Arc<Draws>>) -> Builder {
+        let world = World {
             seed,
             now_ns: 0,
             seq: 0,
@@ -646,46 +664,49 @@ impl World {
             node_ip_id: Vec::new(),
             lans: Vec::new(),
             ports: Vec::new(),
-            log: None,
+            log: EventLog::new(seed, Vec::new(), Vec::new()),
             actions: Vec::new(),
-            draws: None,
+            draws,
             deliver_all: false,
             delivering: None,
             scratch_targets: Vec::new(),
             scratch_deliveries: Vec::new(),
-        }
+        };
+        Builder { world }
     }
 
     /// Delivers every frame to every port the switch forwards it to, even to clients that
     /// would drop it whatever their state (at the LAN's nominal latency, with no draw). Only
     /// the log differs; tests use it to show that.
     pub fn set_deliver_all(&mut self, deliver_all: bool) {
-        self.deliver_all = deliver_all;
-    }
-
-    /// Reports every timing draw of streams made from now on to `draws`, which may pin them
-    /// to nominal values (`pxelab shrink`). Call it before adding LANs and nodes.
-    pub fn set_draws(&mut self, draws: Arc<Draws>) {
-        self.draws = Some(draws);
+        self.world.deliver_all = deliver_all;
     }
 
     pub fn seed(&self) -> u64 {
-        self.seed
+        self.world.seed
     }
 
     /// The stream `name` names under this world's seed: how nodes get their streams.
     pub fn named_stream(&self, name: StreamName<'_>) -> Stream {
-        Stream::named(self.seed, name, self.draws.as_ref())
+        Stream::named(self.world.seed, name, self.world.draws.as_ref())
     }
 
-    /// A stream for `(entity, purpose)` under this world's seed, for streams no node of the
-    /// world draws from (`named_stream` names those).
-    pub fn stream(&self, entity: &str, purpose: &str) -> Stream {
-        make_stream(self.seed, self.draws.as_ref(), entity, purpose)
+    /// Adds router `name`; its relay delay and redundancy phase draw from the streams the
+    /// engine names after it, whoever builds the world.
+    pub fn add_router(
+        &mut self,
+        name: &str,
+        config: RouterConfig,
+        attachments: Vec<Attachment>,
+    ) -> NodeId {
+        let relay = self.named_stream(StreamName::RelayDelay { router: name });
+        let phase = self.named_stream(StreamName::RedundancyPhase { router: name });
+        let router = Router::new(config, relay, phase);
+        self.add_node(name, Node::Router(Box::new(router)), attachments, 0)
     }
 
     pub fn add_lan(&mut self, name: &str, config: LanConfig) -> LanId {
-        self.lans.push(Lan {
+        self.world.lans.push(Lan {
             name: name.to_string(),
             config,
             ports: Vec::new(),
@@ -694,7 +715,7 @@ impl World {
             client_nics: BTreeMap::new(),
             client_addresses: BTreeMap::new(),
         });
-        self.lans.len() - 1
+        self.world.lans.len() - 1
     }
 
     /// Adds a node with its interfaces; it starts at `start_ns`.
@@ -705,7 +726,7 @@ impl World {
         attachments: Vec<Attachment>,
         start_ns: u64,
     ) -> NodeId {
-        let id = self.nodes.len();
+        let id = self.world.nodes.len();
         let client = matches!(node, Node::Client(_));
         let arp_config = match node {
             Node::Router(_) => ArpConfig::ROUTER,
@@ -714,8 +735,8 @@ impl World {
         };
         let mut ports = Vec::new();
         for (interface, attachment) in attachments.into_iter().enumerate() {
-            let port = self.ports.len();
-            let lan = &mut self.lans[attachment.lan];
+            let port = self.world.ports.len();
+            let lan = &mut self.world.lans[attachment.lan];
             lan.ports.push(port);
             if client {
                 lan.client_nics.insert(attachment.mac, port);
@@ -725,7 +746,7 @@ impl World {
             let mut arp = arp::Table::new(arp_config, attachment.addresses);
             // Answered only while the node claims the MAC (`own_virtual_mac`).
             arp.virtual_addresses = attachment.virtual_macs;
-            self.ports.push(Port {
+            self.world.ports.push(Port {
                 node: id,
                 interface: interface as u32,
                 lan: attachment.lan,
@@ -740,29 +761,48 @@ impl World {
             });
             ports.push(port);
         }
-        self.nodes.push(node);
-        self.node_names.push(name.to_string());
-        self.node_ports.push(ports);
-        self.node_up.push(true);
-        self.node_epoch.push(0);
-        self.node_ip_id.push(1);
-        self.schedule(start_ns, Event::Start { node: id });
+        self.world.nodes.push(node);
+        self.world.node_names.push(name.to_string());
+        self.world.node_ports.push(ports);
+        self.world.node_up.push(true);
+        self.world.node_epoch.push(0);
+        self.world.node_ip_id.push(1);
+        self.world.schedule(start_ns, Event::Start { node: id });
         id
     }
 
     /// Puts a fault on the timeline.
     pub fn add_fault(&mut self, at_ns: u64, fault: Fault) {
-        self.schedule(at_ns, Event::Fault(Box::new(fault)));
+        self.world.schedule(at_ns, Event::Fault(Box::new(fault)));
+    }
+
+    /// The node with this name.
+    pub fn node_id(&self, name: &str) -> Option<NodeId> {
+        self.world.node_id(name)
+    }
+
+    /// Keeps the run going at least until `at_ns`, even with nothing but keepalives to do.
+    pub fn hold_until(&mut self, at_ns: u64) {
+        self.world.schedule(at_ns, Event::Hold);
+    }
+
+    /// The world, ready to run: the event log starts here, naming every node and LAN.
+    pub fn build(self) -> World {
+        let mut world = self.world;
+        let lan_names = world.lans.iter().map(|lan| lan.name.clone()).collect();
+        world.log = EventLog::new(world.seed, world.node_names.clone(), lan_names);
+        world
+    }
+}
+
+impl World {
+    pub fn seed(&self) -> u64 {
+        self.seed
     }
 
     /// The node with this name.
     pub fn node_id(&self, name: &str) -> Option<NodeId> {
         self.node_names.iter().position(|n| n == name)
-    }
-
-    /// Keeps the run going at least until `at_ns`, even with nothing but keepalives to do.
-    pub fn hold_until(&mut self, at_ns: u64) {
-        self.schedule(at_ns, Event::Hold);
     }
 
     fn schedule(&mut self, time_ns: u64, event: Event) {
@@ -775,22 +815,38 @@ impl World {
     }
 
     /// Runs until nothing is left to do or a limit is hit.
-    pub fn run(&mut self) -> StopReason {
-        let lan_names = self.lans.iter().map(|lan| lan.name.clone()).collect();
-        self.log
-            .get_or_insert_with(|| EventLog::new(self.seed, self.node_names.clone(), lan_names));
+    pub fn run(mut self) -> Finished {
+        let stop = loop {
+            if let Some(stop) = self.run_until(u64::MAX) {
+                break stop;
+            }
+        };
+        let report = Report::new(&self, stop);
+        Finished {
+            world: self,
+            report,
+        }
+    }
+
+    /// Handles every event due at or before `until_ns`. `Some` says why the run is over (and
+    /// stays over: later calls return the same); `None` that it paused with events left after
+    /// `until_ns`.
+    pub fn run_until(&mut self, until_ns: u64) -> Option<StopReason> {
         loop {
             let Some(next_ns) = self.queue.peek_time_ns() else {
-                return StopReason::Quiescent;
+                return Some(StopReason::Quiescent);
             };
             if self.foreground == 0 {
-                return StopReason::Quiescent;
+                return Some(StopReason::Quiescent);
             }
             if next_ns > self.limits.sim_time_max_ns {
-                return StopReason::SimTimeLimit;
+                return Some(StopReason::SimTimeLimit);
             }
             if self.events >= self.limits.events_max {
-                return StopReason::EventLimit;
+                return Some(StopReason::EventLimit);
+            }
+            if next_ns > until_ns {
+                return None;
             }
             let Some((time_ns, event)) = self.queue.pop() else {
                 unreachable!()
@@ -806,7 +862,7 @@ impl World {
     }
 
     fn dispatch(&mut self, event: Event) {
-        let log = self.log.as_mut().expect("run() creates the log");
+        let log = &mut self.log;
         match event {
             Event::Transmit {
                 node,
@@ -1035,7 +1091,7 @@ impl World {
                     lan: self.lans[lan].name.clone(),
                     config: self.lans[lan].config.clone(),
                 };
-                let log = self.log.as_mut().expect("run() creates the log");
+                let log = &mut self.log;
                 log.push(Record {
                     time_ns: self.now_ns,
                     node: crate::log::NETWORK,
@@ -1051,7 +1107,7 @@ impl World {
             now_ns: self.now_ns,
             node: id,
             actions: &mut actions,
-            log: self.log.as_mut().expect("run() creates the log"),
+            log: &mut self.log,
             delivering: self.delivering.as_ref(),
         };
         handler(&mut self.nodes[id], &mut cx);
@@ -1155,7 +1211,7 @@ impl World {
             );
         };
         let lan_id = self.ports[from].lan;
-        let log = self.log.as_mut().expect("run() creates the log");
+        let log = &mut self.log;
         if !self.ports[from].up {
             log.push(Record {
                 time_ns: self.now_ns,
@@ -1399,7 +1455,7 @@ impl World {
     }
 
     fn drop_queued(&mut self, port: PortId, reason: DropReason, frame: Vec<u8>) {
-        let log = self.log.as_mut().expect("run() creates the log");
+        let log = &mut self.log;
         log.push(Record {
             time_ns: self.now_ns,
             node: self.ports[port].node,
@@ -1415,7 +1471,7 @@ impl World {
     fn arp_input(&mut self, port: PortId, bytes: &Rc<[u8]>) {
         let node = self.ports[port].node;
         let drop = |world: &mut World, reason: DropReason| {
-            let log = world.log.as_mut().expect("run() creates the log");
+            let log = &mut world.log;
             log.push(Record {
                 time_ns: world.now_ns,
                 node,
@@ -1486,16 +1542,64 @@ impl World {
         self.events
     }
 
-    pub fn log(&self) -> Option<&EventLog> {
-        self.log.as_ref()
+    pub fn log(&self) -> &EventLog {
+        &self.log
     }
 
-    /// Replaces the run's limits (before `run`).
+    /// Replaces the run's limits (a check, say, that runs no simulated time).
     pub fn set_limits(&mut self, limits: Limits) {
         self.limits = limits;
     }
 
     pub fn nodes(&self) -> impl Iterator<Item = (&str, &Node)> {
         self.node_names.iter().map(String::as_str).zip(&self.nodes)
+    }
+}
+
+/// A run that is over: what happened (the event log), where every node ended, and the report
+/// derived from them.
+pub struct Finished {
+    world: World,
+    report: Report,
+}
+
+impl Finished {
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+
+    pub fn into_report(self) -> Report {
+        self.report
+    }
+
+    pub fn stop(&self) -> StopReason {
+        self.report.stop
+    }
+
+    pub fn log(&self) -> &EventLog {
+        &self.world.log
+    }
+
+    pub fn nodes(&self) -> impl Iterator<Item = (&str, &Node)> {
+        self.world.nodes()
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.world.seed
+    }
+
+    /// Events handled.
+    pub fn events(&self) -> u64 {
+        self.world.events
+    }
+
+    /// Simulated time at the end.
+    pub fn now_ns(&self) -> u64 {
+        self.world.now_ns
+    }
+
+    /// The node with this name.
+    pub fn node_id(&self, name: &str) -> Option<NodeId> {
+        self.world.node_id(name)
     }
 }

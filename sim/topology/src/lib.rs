@@ -18,9 +18,8 @@ use std::sync::Arc;
 
 use engine::client::PxeClient;
 use engine::rng::StreamName;
-use engine::router::Router;
 use engine::server::ServerNode;
-use engine::world::{Attachment, Fault, Limits, Node, World};
+use engine::world::{Attachment, Builder, Fault, Limits, Node, World};
 use engine::{App, Stream};
 
 pub use error::{Error, ErrorKind};
@@ -89,6 +88,15 @@ pub struct Plan {
     /// `(node, plugin)` given to `override_plugin`, in order: part of what replays a run.
     pub plugin_overrides: Vec<(String, String)>,
     pub expect: Expectations,
+}
+
+/// One server of a plan, read-only.
+pub struct ServerView<'a> {
+    pub config: &'a engine::server::ServerConfig,
+    /// A built-in plugin name or a `.wasm` path, as `plugin:` gives it.
+    pub plugin: &'a str,
+    /// `config:`, each value as the text the plugin parses.
+    pub plugin_config: &'a [(String, String)],
 }
 
 /// The JSON Schema (draft 2020-12) of the topology format, for editors: point the YAML
@@ -179,6 +187,22 @@ impl Plan {
             .collect()
     }
 
+    /// Every router as the engine will run it (interfaces, helpers, redundancy groups with the
+    /// roles they converge to), in file order.
+    pub fn routers(&self) -> impl Iterator<Item = &engine::router::RouterConfig> {
+        self.routers.iter().map(|router| &router.config)
+    }
+
+    /// Every server: its node, its plugin (after overrides) and the plugin's `config:` as the
+    /// plugin receives it, in file order.
+    pub fn servers(&self) -> impl Iterator<Item = ServerView<'_>> {
+        self.servers.iter().map(|server| ServerView {
+            config: &server.config,
+            plugin: &server.plugin,
+            plugin_config: &server.plugin_config,
+        })
+    }
+
     /// The folder relative `plugin:` paths are read from.
     pub fn base_dir(&self) -> &Path {
         self.file.parent().unwrap_or(Path::new("."))
@@ -215,7 +239,7 @@ impl Plan {
     /// Builds the world for `seed`. Only service creation can fail here (a plugin that does not
     /// load); the error points at the server's `plugin:` line.
     pub fn build(&self, seed: u64, services: &dyn ServiceFactory) -> Result<World, Error> {
-        self.build_with_draws(seed, services, None)
+        Ok(self.builder(seed, services, None)?.build())
     }
 
     /// `build`, with every timing draw reported to `draws` (which may pin draws to their
@@ -226,10 +250,18 @@ impl Plan {
         services: &dyn ServiceFactory,
         draws: Option<Arc<engine::rng::Draws>>,
     ) -> Result<World, Error> {
-        let mut world = World::new(seed, self.limits);
-        if let Some(draws) = draws {
-            world.set_draws(draws);
-        }
+        Ok(self.builder(seed, services, draws)?.build())
+    }
+
+    /// The world of `seed` with everything the topology describes, not yet built: for callers
+    /// that add nodes of their own (a tap, say) or change how it delivers before it runs.
+    pub fn builder(
+        &self,
+        seed: u64,
+        services: &dyn ServiceFactory,
+        draws: Option<Arc<engine::rng::Draws>>,
+    ) -> Result<Builder, Error> {
+        let mut world = Builder::with_draws(seed, self.limits, draws);
         if self.min_sim_time_ns > 0 {
             world.hold_until(self.min_sim_time_ns);
         }
@@ -243,7 +275,7 @@ impl Plan {
         Ok(world)
     }
 
-    fn add_routers(&self, world: &mut World) {
+    fn add_routers(&self, world: &mut Builder) {
         for router in &self.routers {
             let attachments = router
                 .config
@@ -268,15 +300,11 @@ impl Plan {
                         .collect(),
                 })
                 .collect();
-            let name = router.config.name.as_str();
-            let relay = world.named_stream(StreamName::RelayDelay { router: name });
-            let phase = world.named_stream(StreamName::RedundancyPhase { router: name });
-            let node = Node::Router(Box::new(Router::new(router.config.clone(), relay, phase)));
-            world.add_node(name, node, attachments, 0);
+            world.add_router(&router.config.name, router.config.clone(), attachments);
         }
     }
 
-    fn add_servers(&self, world: &mut World, services: &dyn ServiceFactory) -> Result<(), Error> {
+    fn add_servers(&self, world: &mut Builder, services: &dyn ServiceFactory) -> Result<(), Error> {
         for server in &self.servers {
             let name = &server.config.name;
             let stream = world.named_stream(StreamName::Plugin { server: name });
@@ -307,7 +335,7 @@ impl Plan {
         Ok(())
     }
 
-    fn add_clients(&self, world: &mut World) {
+    fn add_clients(&self, world: &mut Builder) {
         for client in &self.clients {
             let name = &client.config.name;
             let start_ns = world
@@ -329,7 +357,7 @@ impl Plan {
         }
     }
 
-    fn add_faults(&self, world: &mut World) {
+    fn add_faults(&self, world: &mut Builder) {
         for (at_ns, fault) in &self.faults {
             let node = |name: &str| world.node_id(name).expect("validated by the planner");
             let fault = match fault {

@@ -8,7 +8,7 @@ use crate::event::DropReason;
 use crate::frame::UdpFrame;
 use crate::log::Kind;
 use crate::tap::Tap;
-use crate::world::{Attachment, Fault, LanChange, LanConfig, Limits, Node, World};
+use crate::world::{Attachment, Builder, Fault, Finished, LanChange, LanConfig, Limits, Node};
 use smoltcp::wire::EthernetAddress;
 
 const A: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0xa]);
@@ -33,8 +33,8 @@ fn numbered(n: u64) -> Vec<u8> {
 
 /// Sends `FRAMES` numbered frames from A to B, one every 10 us; returns the numbers B got, in
 /// arrival order, and the world.
-fn run(seed: u64, config: LanConfig, faults: Vec<(u64, Fault)>) -> (Vec<u64>, World) {
-    let mut world = World::new(seed, Limits::default());
+fn run(seed: u64, config: LanConfig, faults: Vec<(u64, Fault)>) -> (Vec<u64>, Finished) {
+    let mut world = Builder::new(seed, Limits::default());
     let lan = world.add_lan("lan", config);
     let attach = |mac| Attachment {
         lan,
@@ -48,7 +48,7 @@ fn run(seed: u64, config: LanConfig, faults: Vec<(u64, Fault)>) -> (Vec<u64>, Wo
     for (at_ns, fault) in faults {
         world.add_fault(at_ns, fault);
     }
-    world.run();
+    let world = world.build().run();
     let got = world
         .nodes()
         .find_map(|(name, node)| match node {
@@ -93,7 +93,6 @@ fn loss_duplication_and_reordering_happen_at_their_rates() {
     );
     let logged = world
         .log()
-        .unwrap()
         .records()
         .iter()
         .filter(|r| matches!(&r.kind, Kind::Drop { reason: DropReason::Lost { lan }, .. } if lan == "lan"))
@@ -156,7 +155,7 @@ fn a_link_down_drops_frames_until_it_comes_back() {
     // Frames sent from 5 ms (minus latency) to 10 ms (minus latency) are lost: about 500.
     assert!(got.len() < FRAMES as usize - 490 && got.len() > FRAMES as usize - 510);
     assert!(got.contains(&0) && got.contains(&(FRAMES - 1)));
-    assert!(world.log().unwrap().records().iter().any(|r| matches!(
+    assert!(world.log().records().iter().any(|r| matches!(
         &r.kind,
         Kind::Drop {
             reason: DropReason::LinkDown,
@@ -178,7 +177,7 @@ fn the_fault_timeline_changes_a_lan_mid_run() {
     );
     // Everything sent before 10 ms arrives, nothing after.
     assert_eq!(got, (0..1000).collect::<Vec<_>>());
-    let log = world.log().unwrap();
+    let log = world.log();
     assert!(log.records().iter().any(|r| matches!(&r.kind,
         Kind::Network(change) if change.lan == "lan" && log.node_name(r.node) == "network")));
 }

@@ -8,7 +8,7 @@ use crate::log::Kind;
 use crate::redundancy::{GratuitousArp, GroupConfig, Initial, Protocol};
 use crate::router::{DEFAULT_FORWARD_UDP_PORTS, RouterConfig, RouterInterface};
 use crate::tap::Tap;
-use crate::world::{Attachment, Fault, LanConfig, Limits, Node, World};
+use crate::world::{Attachment, Builder, Fault, Finished, LanConfig, Limits, Node};
 use dhcproto::v4::{DhcpOption, Flags, Message, MessageType};
 use dhcproto::{Decodable, Decoder, Encodable};
 use smoltcp::wire::EthernetAddress;
@@ -59,12 +59,12 @@ impl Setup {
         }
     }
 
-    fn run(self) -> World {
+    fn run(self) -> Finished {
         let limits = Limits {
             events_max: 1_000_000,
             sim_time_max_ns: self.until_ns,
         };
-        let mut world = World::new(3, limits);
+        let mut world = Builder::new(3, limits);
         let lan = || LanConfig::with_latency("uniform(10us, 50us)".parse().unwrap());
         let clients = world.add_lan("clients", lan());
         let servers = world.add_lan("servers", lan());
@@ -141,14 +141,13 @@ impl Setup {
             world.add_fault(at_ns, fault);
         }
         world.hold_until(self.until_ns);
-        world.run();
-        world
+        world.build().run()
     }
 }
 
 /// `(time, router, from, to)` for every redundancy state change in the run.
-fn transitions(world: &World) -> Vec<(u64, String, String, String)> {
-    let log = world.log().unwrap();
+fn transitions(world: &Finished) -> Vec<(u64, String, String, String)> {
+    let log = world.log();
     log.records()
         .iter()
         .filter_map(|record| {
@@ -165,7 +164,7 @@ fn transitions(world: &World) -> Vec<(u64, String, String, String)> {
         .collect()
 }
 
-fn final_states(world: &World) -> Vec<String> {
+fn final_states(world: &Finished) -> Vec<String> {
     world
         .nodes()
         .filter_map(|(_, node)| match node {
@@ -175,7 +174,7 @@ fn final_states(world: &World) -> Vec<String> {
         .collect()
 }
 
-fn first_entry(world: &World, router: &str, state: &str, after_ns: u64) -> Option<u64> {
+fn first_entry(world: &Finished, router: &str, state: &str, after_ns: u64) -> Option<u64> {
     transitions(world)
         .into_iter()
         .find(|(time, name, _, to)| *time >= after_ns && name == router && to == state)
@@ -260,7 +259,6 @@ fn hsrp_preemption_takes_back_the_active_role_only_when_configured() {
         );
         let coups = world
             .log()
-            .unwrap()
             .records()
             .iter()
             .filter(|record| match &record.kind {
@@ -347,7 +345,7 @@ fn discover(xid: u32) -> Vec<u8> {
 }
 
 /// `(time, giaddr)` of every relayed DHCP message the server received.
-fn relayed(world: &World) -> Vec<(u64, Ipv4Addr)> {
+fn relayed(world: &Finished) -> Vec<(u64, Ipv4Addr)> {
     world
         .nodes()
         .find_map(|(name, node)| match node {
@@ -414,8 +412,8 @@ fn relays_that_follow_redundancy_are_silent_while_standby_and_relay_after_takeov
 }
 
 /// `(time, sender MAC)` of every gratuitous ARP for the virtual IP sent by `router`.
-fn announcements(world: &World, router: &str) -> Vec<(u64, EthernetAddress)> {
-    let log = world.log().unwrap();
+fn announcements(world: &Finished, router: &str) -> Vec<(u64, EthernetAddress)> {
+    let log = world.log();
     log.records()
         .iter()
         .filter(|r| log.node_name(r.node) == router)
@@ -495,7 +493,7 @@ fn vrrp_advertisements_carry_dscp_48_and_counting_ip_ids() {
         vec![member(110, Initial::Active), member(100, Initial::Standby)],
     );
     let world = setup.run();
-    let log = world.log().unwrap();
+    let log = world.log();
     let adverts: Vec<(u8, u16)> = log
         .records()
         .iter()
