@@ -73,6 +73,7 @@ pub enum CliError {
     /// Internal: a fix `advise` derived does not validate.
     Advise(pxelab::advise::AdviseError),
     Checkpoint(CheckpointError),
+    Calibrate(pxelab::calibrate::CalibrateError),
     Serve(web::ServeError),
     NotTopologies(PathBuf),
     TopologiesWithErrors {
@@ -106,10 +107,16 @@ pub enum CliError {
 impl CliError {
     /// pxelab's fault (exit 3), not the user's (exit 2).
     pub fn is_internal(&self) -> bool {
-        matches!(
-            self,
-            CliError::Services(_) | CliError::Advise(_) | CliError::Json(_) | CliError::Stdout(_)
-        )
+        match self {
+            CliError::Calibrate(error) => error.is_internal(),
+            _ => matches!(
+                self,
+                CliError::Services(_)
+                    | CliError::Advise(_)
+                    | CliError::Json(_)
+                    | CliError::Stdout(_)
+            ),
+        }
     }
 }
 
@@ -128,6 +135,7 @@ impl std::fmt::Display for CliError {
             CliError::Shrink(message) => write!(f, "{message}"),
             CliError::Advise(error) => write!(f, "{error}"),
             CliError::Checkpoint(error) => write!(f, "{error}"),
+            CliError::Calibrate(error) => write!(f, "{error}"),
             CliError::Serve(error) => write!(f, "{error}"),
             CliError::NotTopologies(dir) => write!(
                 f,
@@ -171,5 +179,6 @@ from!(
     Bench(pxelab::bench::BenchError),
     Advise(pxelab::advise::AdviseError),
     Checkpoint(CheckpointError),
+    Calibrate(pxelab::calibrate::CalibrateError),
     Serve(web::ServeError),
 );

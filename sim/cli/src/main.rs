@@ -131,6 +131,9 @@ enum Command {
     /// the file (no PXE helper on the backup router, one provider thread, helpers that follow
     /// redundancy, a race-avoiding server): crash rates, boot times and what each fix costs.
     Advise(AdviseArgs),
+    /// Fit each relay's `relay_delay` to a capture (pcap or pcapng) of the relayed requests, and
+    /// predict the crash rate with it: the YAML to paste, or `--write` a calibrated copy.
+    Calibrate(CalibrateArgs),
     /// Reduce a failing seed to the fewest timing deviations from nominal that still fail, and
     /// save the shrunk run as a record that `pxelab replay` accepts.
     Shrink(ShrinkArgs),
@@ -216,6 +219,28 @@ struct AdviseArgs {
     /// Write each derived variant's topology to DIR/<name>.yaml, to keep the one you choose.
     #[arg(long, value_name = "DIR")]
     write: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct CalibrateArgs {
+    /// A capture (pcap or pcapng) taken where the relayed requests arrive, e.g. `tcpdump -i
+    /// eth0 -w boot.pcap 'udp port 67 or udp port 68 or udp port 4011'` on the boot server; with
+    /// the client LAN captured too, each relay's latency is measured directly.
+    capture: PathBuf,
+    /// The topology of the captured network: a relayed copy's giaddr names the router with an
+    /// interface at that address.
+    #[arg(long, value_name = "FILE")]
+    topology: PathBuf,
+    /// Write a copy of the topology with the calibrated `relay_delay` lines to OUT (comments
+    /// kept), instead of printing the lines to paste.
+    #[arg(long, value_name = "OUT")]
+    write: Option<PathBuf>,
+    /// Seeds as A..B (B excluded) over which the topology and its calibrated copy are compared.
+    #[arg(long, value_parser = parse_seeds, default_value = "0..200")]
+    seeds: Range<u64>,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long)]
+    jobs: Option<usize>,
 }
 
 #[derive(Args)]
@@ -421,6 +446,7 @@ fn execute(command: Command, cache: &CacheFlags) -> Result<Verdict, CliError> {
         Command::Sweep(args) => sweep(args, &services()?),
         Command::Compare(args) => compare(args, &services()?),
         Command::Advise(args) => advise(args, &services()?),
+        Command::Calibrate(args) => calibrate(args, &services()?),
         Command::Shrink(args) => shrink(args, &services()?),
         Command::Bench(args) => bench(args, &services()?),
     }
@@ -882,6 +908,78 @@ fn advise(args: AdviseArgs, services: &Services) -> Result<Verdict, CliError> {
         }
         write_stdout(&pxelab::advise::advice_text(&advice, &skipped, seeds))?;
     }
+    Ok(Verdict::Passed)
+}
+
+fn calibrate(args: CalibrateArgs, services: &Services) -> Result<Verdict, CliError> {
+    use pxelab::calibrate;
+    let plan = plan(&args.topology, &[], services)?;
+    let capture = calibrate::read_capture(&args.capture)?;
+    let jobs = args.jobs.unwrap_or_else(default_jobs);
+    let calibration = calibrate::calibrate(&capture, &plan, calibrate::CalibrateOptions { jobs })?;
+    let header = calibrate::header_comment(&calibration);
+    let (text, calibrated) = calibrate::calibrated_topology(&plan, &calibration, &header)?;
+    let mut output = calibrate::render(&calibration);
+    let calibrated_file = match &args.write {
+        Some(out) => {
+            write_file(out, text.as_bytes())?;
+            let _ = writeln!(
+                output,
+                "\nwrote     {} ({} with the relay_delay lines above)",
+                out.display(),
+                args.topology.display()
+            );
+            out.display().to_string()
+        }
+        None => {
+            let _ = write!(
+                output,
+                "\npaste into {}:\n{}",
+                args.topology.display(),
+                calibrate::paste_text(&calibration)
+            );
+            "(calibrated)".to_string()
+        }
+    };
+    write_stdout(&output)?;
+
+    let seeds = &args.seeds;
+    let selected: Vec<u64> = seeds.clone().collect();
+    let mut rows = Vec::new();
+    let variants = [
+        (&plan, args.topology.display().to_string()),
+        (&calibrated, calibrated_file),
+    ];
+    for (variant, file) in variants {
+        let mut progress = Progress::new(selected.len() as u64, 0);
+        progress.label = variant.name.clone();
+        let options = pxelab::SweepOptions {
+            jobs,
+            check_determinism: false,
+            stop: Some(interrupted()),
+        };
+        let outcome = pxelab::sweep_observed(variant, &selected, options, services, &mut |r| {
+            progress.seed(r)
+        })?;
+        progress.finish();
+        if !outcome.complete {
+            eprintln!("interrupted during {}", variant.name);
+            return Ok(Verdict::Interrupted);
+        }
+        rows.push(pxelab::compare_row(variant, &file, &outcome.result));
+    }
+    let predicted = &rows[1];
+    let (low, high) = predicted.crash_rate_ci95;
+    write_stdout(&format!(
+        "\npredicted crash rate with the calibrated relays: {} (95% CI {} to {}), over seeds \
+         {}..{}\n{}",
+        pxelab::percent(predicted.crash_rate),
+        pxelab::percent(low),
+        pxelab::percent(high),
+        seeds.start,
+        seeds.end,
+        pxelab::compare_table(&rows, seeds)
+    ))?;
     Ok(Verdict::Passed)
 }
 

@@ -1,9 +1,9 @@
 //! The one decoder and printer of frames: what a frame is (`class`), one line about it
-//! (`describe`), every layer of it for the packet inspector (`layers`), and the DHCP request it
+//! (`describe`), every layer of it for the packet inspector (`layers`), the DHCP request it
 //! carries, as far as telling relayed copies apart goes (`request`, `relayed_request`,
-//! `Copies`). All of it on the parsers the nodes use (smoltcp for the headers, `dhcp` on
-//! dhcproto, `wire` for TFTP, HSRP and VRRP), so what a report or the browser shows is what the
-//! nodes read. Nothing here panics on any bytes.
+//! `Copies`), and the reply that answers one (`reply`). All of it on the parsers the nodes use
+//! (smoltcp for the headers, `dhcp` on dhcproto, `wire` for TFTP, HSRP and VRRP), so what a
+//! report or the browser shows is what the nodes read. Nothing here panics on any bytes.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -175,11 +175,15 @@ pub struct Request {
     pub key: RequestKey,
     /// The relay that carried it (unspecified when it came straight from the client).
     pub giaddr: Ipv4Addr,
+    /// The IPv4 source and destination of the packet that carries it.
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
 }
 
 /// The request a frame carries to a server port, if it carries one.
 pub fn request(frame: &[u8]) -> Option<Request> {
     let parsed = frame::parse(frame).ok()?;
+    let ip = parsed.ipv4?;
     let (udp, payload) = parsed.udp?;
     if !matches!(udp.dst_port, DHCP_SERVER_PORT | PXE_BOOT_SERVER_PORT) {
         return None;
@@ -197,6 +201,41 @@ pub fn request(frame: &[u8]) -> Option<Request> {
             secs: message.secs(),
         },
         giaddr: message.giaddr(),
+        src: ip.src_addr,
+        dst: ip.dst_addr,
+    })
+}
+
+/// A BOOTREPLY sent from a server port (67 or 4011): what pairs it with the request it answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// The option 53 value (0 for BOOTP).
+    pub message_type: u8,
+    pub xid: u32,
+    pub chaddr: Vec<u8>,
+    /// The server that sent it, and where it goes: the relay's giaddr or the client.
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+}
+
+/// The reply a frame carries from a server port, if it carries one.
+pub fn reply(frame: &[u8]) -> Option<Reply> {
+    let parsed = frame::parse(frame).ok()?;
+    let ip = parsed.ipv4?;
+    let (udp, payload) = parsed.udp?;
+    if !matches!(udp.src_port, DHCP_SERVER_PORT | PXE_BOOT_SERVER_PORT) {
+        return None;
+    }
+    let message = crate::dhcp::decode(payload).ok()?;
+    if message.opcode() != Opcode::BootReply {
+        return None;
+    }
+    Some(Reply {
+        message_type: message.opts().msg_type().map_or(0, u8::from),
+        xid: message.xid(),
+        chaddr: message.chaddr().to_vec(),
+        src: ip.src_addr,
+        dst: ip.dst_addr,
     })
 }
 
@@ -976,6 +1015,7 @@ mod tests {
             let _ = class(&bytes[..length]);
             let _ = describe(&bytes[..length]);
             let _ = relayed_request(&bytes[..length]);
+            let _ = reply(&bytes[..length]);
         }
         bytes[12] = 0x08; // IPv4 ethertype with a zero header: an IPv4 error layer
         let layers = layers(&bytes);

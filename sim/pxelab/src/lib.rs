@@ -18,6 +18,7 @@ use topology::{Plan, ServiceFactory};
 
 pub mod advise;
 pub mod bench;
+pub mod calibrate;
 mod compare;
 pub mod record;
 pub mod shrink;
