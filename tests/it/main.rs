@@ -11,6 +11,7 @@ mod netlab;
 mod tools;
 
 mod advise;
+mod calibrate;
 mod cli;
 mod client_outcomes;
 mod contract;
