@@ -1674,7 +1674,7 @@ fn render_gaps(out: &mut String, gaps: &GapSummary) {
 }
 
 fn render_router(out: &mut String, fit: &RouterFit) {
-    let _ = writeln!(out, "\nrouter {} ({} copies)", fit.router, fit.copies);
+    let _ = writeln!(out, "\nrouter {} ({} relayed copies)", fit.router, fit.copies);
     if let Some(latency) = &fit.latency {
         let s = &latency.spread;
         let _ = writeln!(
