@@ -272,8 +272,8 @@ fn bad_captures_are_refused_with_the_file_and_the_frame_and_nothing_is_written()
     let without_r2: Vec<_> = packets
         .iter()
         .filter(|(_, _, bytes)| {
-            !engine::decode::relayed_request(bytes)
-                .is_some_and(|request| request.giaddr.octets() == [10, 1, 0, 3])
+            engine::decode::relayed_request(bytes)
+                .is_none_or(|request| request.giaddr.octets() != [10, 1, 0, 3])
         })
         .cloned()
         .collect();

@@ -666,13 +666,17 @@ pub struct ResponseTimes {
     pub spread: Spread,
 }
 
+/// What pairs a reply with the request it answers: the server, xid, chaddr and where the reply
+/// goes (the relay's giaddr, or the client that asked directly).
+type Exchange = (Ipv4Addr, u32, Vec<u8>, Ipv4Addr);
+
 fn response_times(frames: &[Frame], plan: &Plan) -> Vec<ResponseTimes> {
     let servers: BTreeMap<Ipv4Addr, String> = plan
         .servers()
         .map(|server| (server.config.ip, server.config.name.clone()))
         .collect();
-    // (server, xid, chaddr, where the reply goes) -> the latest request: (time, type, port).
-    let mut pending: BTreeMap<(Ipv4Addr, u32, Vec<u8>, Ipv4Addr), (u64, u8, u16)> = BTreeMap::new();
+    // The latest request of each exchange: (time, message type, port).
+    let mut pending: BTreeMap<Exchange, (u64, u8, u16)> = BTreeMap::new();
     let mut times: BTreeMap<(Ipv4Addr, u16, u8, u8), Vec<u64>> = BTreeMap::new();
     for frame in frames {
         if let Some(request) = decode::request(&frame.bytes) {
@@ -1624,11 +1628,16 @@ pub fn render(calibration: &Calibration) -> String {
             );
         }
         Method::GapOnly(fit) => {
+            let why = if c.client_side_requests == 0 {
+                "no client-side copies".to_string()
+            } else {
+                format!("too few client-side copies (fewer than {LATENCY_SAMPLES_MIN} per relay)")
+            };
             let _ = writeln!(
                 out,
-                "method    GAP-ONLY FIT (less certain): no client-side copies, so the two \
-                 relays were searched by simulating the topology over seeds 0..{} until its \
-                 gaps matched the capture's ({} candidates)",
+                "method    GAP-ONLY FIT (less certain): {why}, so the two relays were searched \
+                 by simulating the topology over seeds 0..{} until its gaps matched the \
+                 capture's ({} candidates)",
                 fit.seeds, fit.evaluations
             );
         }
@@ -1674,7 +1683,11 @@ fn render_gaps(out: &mut String, gaps: &GapSummary) {
 }
 
 fn render_router(out: &mut String, fit: &RouterFit) {
-    let _ = writeln!(out, "\nrouter {} ({} relayed copies)", fit.router, fit.copies);
+    let _ = writeln!(
+        out,
+        "\nrouter {} ({} relayed copies)",
+        fit.router, fit.copies
+    );
     if let Some(latency) = &fit.latency {
         let s = &latency.spread;
         let _ = writeln!(
