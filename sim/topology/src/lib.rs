@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use engine::client::PxeClient;
+use engine::log::LanId;
 use engine::rng::StreamName;
 use engine::server::ServerNode;
 use engine::world::{Attachment, Builder, Fault, Limits, Node, World};
@@ -265,17 +266,20 @@ impl Plan {
         if self.min_sim_time_ns > 0 {
             world.hold_until(self.min_sim_time_ns);
         }
-        for lan in &self.lans {
-            world.add_lan(&lan.name, lan.config.clone());
-        }
-        self.add_routers(&mut world);
-        self.add_servers(&mut world, services)?;
-        self.add_clients(&mut world);
-        self.add_faults(&mut world);
+        // The planner numbers LANs in file order; the world hands out their ids.
+        let lans: Vec<LanId> = self
+            .lans
+            .iter()
+            .map(|lan| world.add_lan(&lan.name, lan.config.clone()))
+            .collect();
+        self.add_routers(&mut world, &lans);
+        self.add_servers(&mut world, &lans, services)?;
+        self.add_clients(&mut world, &lans);
+        self.add_faults(&mut world, &lans);
         Ok(world)
     }
 
-    fn add_routers(&self, world: &mut Builder) {
+    fn add_routers(&self, world: &mut Builder, lans: &[LanId]) {
         for router in &self.routers {
             let attachments = router
                 .config
@@ -283,7 +287,7 @@ impl Plan {
                 .iter()
                 .zip(&router.lans)
                 .map(|(interface, &lan)| Attachment {
-                    lan,
+                    lan: lans[lan],
                     mac: interface.mac,
                     addresses: vec![interface.ip],
                     virtual_macs: interface
@@ -304,7 +308,12 @@ impl Plan {
         }
     }
 
-    fn add_servers(&self, world: &mut Builder, services: &dyn ServiceFactory) -> Result<(), Error> {
+    fn add_servers(
+        &self,
+        world: &mut Builder,
+        lans: &[LanId],
+        services: &dyn ServiceFactory,
+    ) -> Result<(), Error> {
         for server in &self.servers {
             let name = &server.config.name;
             let stream = world.named_stream(StreamName::Plugin { server: name });
@@ -324,7 +333,7 @@ impl Plan {
                     )
                 })?;
             let attachment = Attachment {
-                lan: server.lan,
+                lan: lans[server.lan],
                 mac: server.config.mac,
                 addresses: vec![server.config.ip],
                 virtual_macs: vec![],
@@ -335,7 +344,7 @@ impl Plan {
         Ok(())
     }
 
-    fn add_clients(&self, world: &mut Builder) {
+    fn add_clients(&self, world: &mut Builder, lans: &[LanId]) {
         for client in &self.clients {
             let name = &client.config.name;
             let start_ns = world
@@ -343,7 +352,7 @@ impl Plan {
                 .sample(&client.power_on);
             let stream = world.named_stream(StreamName::Firmware { client: name });
             let attachment = Attachment {
-                lan: client.lan,
+                lan: lans[client.lan],
                 mac: client.config.mac,
                 addresses: vec![],
                 virtual_macs: vec![],
@@ -357,7 +366,7 @@ impl Plan {
         }
     }
 
-    fn add_faults(&self, world: &mut Builder) {
+    fn add_faults(&self, world: &mut Builder, lans: &[LanId]) {
         for (at_ns, fault) in &self.faults {
             let node = |name: &str| world.node_id(name).expect("validated by the planner");
             let fault = match fault {
@@ -378,7 +387,7 @@ impl Plan {
                     up: *up,
                 },
                 FaultPlan::Lan { lan, change } => Fault::Lan {
-                    lan: *lan,
+                    lan: lans[*lan],
                     change: change.clone(),
                 },
             };

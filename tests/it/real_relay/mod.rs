@@ -432,16 +432,8 @@ fn simulate(fault: &str) -> (Lan, Lan) {
         .unwrap_or_else(|e| panic!("the simulated twin: {e}"));
     let world = crate::common::run(&plan, SIM_SEED);
     let log = world.log();
-    let clients = log
-        .lan_names
-        .iter()
-        .position(|n| n == "clients")
-        .expect("a clients LAN");
-    let dhcp = log
-        .node_names
-        .iter()
-        .position(|n| n == "dhcp")
-        .expect("a dhcp node");
+    let clients = log.lan_id("clients").expect("a clients LAN");
+    let dhcp = log.node_id("dhcp").expect("a dhcp node");
     let mut client_frames = Vec::new();
     let mut server_frames = Vec::new();
     for record in log.records() {

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 
 use crate::event::DropReason;
 use crate::frame::UdpFrame;
-use crate::log::Kind;
+use crate::log::{Kind, LanId, NodeId};
 use crate::tap::Tap;
 use crate::world::{Attachment, Builder, Fault, Finished, LanChange, LanConfig, Limits, Node};
 use smoltcp::wire::EthernetAddress;
@@ -137,7 +137,7 @@ fn a_link_down_drops_frames_until_it_comes_back() {
         (
             5_000_000,
             Fault::Link {
-                node: 1,
+                node: NodeId::from_index(1),
                 interface: 0,
                 up: false,
             },
@@ -145,7 +145,7 @@ fn a_link_down_drops_frames_until_it_comes_back() {
         (
             10_000_000,
             Fault::Link {
-                node: 1,
+                node: NodeId::from_index(1),
                 interface: 0,
                 up: true,
             },
@@ -173,7 +173,13 @@ fn the_fault_timeline_changes_a_lan_mid_run() {
     let (got, world) = run(
         1,
         config("20us"),
-        vec![(10_000_000, Fault::Lan { lan: 0, change })],
+        vec![(
+            10_000_000,
+            Fault::Lan {
+                lan: LanId::from_index(0),
+                change,
+            },
+        )],
     );
     // Everything sent before 10 ms arrives, nothing after.
     assert_eq!(got, (0..1000).collect::<Vec<_>>());
