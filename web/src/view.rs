@@ -13,7 +13,8 @@ use topology::Plan;
 
 use engine::decode::{self, RequestKey};
 
-/// The kind of each node, by node index: `client`, `router`, `server` or `tap` (test hosts).
+/// The kind of each node, by node index: `client`, `router`, `server`, `tap` (test hosts) or
+/// `real` (a bridge to machines outside the simulation).
 pub fn node_kinds(run: &Finished) -> Vec<&'static str> {
     run.nodes()
         .map(|(_, node)| match node {
@@ -21,6 +22,7 @@ pub fn node_kinds(run: &Finished) -> Vec<&'static str> {
             Node::Router(_) => "router",
             Node::Server(_) => "server",
             Node::Tap(_) => "tap",
+            Node::Bridge(_) => "real",
         })
         .collect()
 }

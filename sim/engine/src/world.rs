@@ -12,6 +12,7 @@ use smoltcp::wire::{EthernetAddress, EthernetFrame};
 use timing::Distribution;
 
 use crate::arp::{self, ArpConfig, Resolve, Retry};
+use crate::bridge::Bridge;
 use crate::client::{Audience, PxeClient};
 use crate::event::{DropReason, FaultEvent, LanChanged, Layer};
 use crate::frame;
@@ -254,11 +255,18 @@ pub enum Node {
     Client(PxeClient),
     Server(Box<ServerNode>),
     Tap(Tap),
+    /// Where the world outside the simulation is attached (`World::inject`, `World::drain`).
+    Bridge(Bridge),
 }
 
 enum Event {
     Start {
         node: NodeId,
+    },
+    /// A frame from outside enters the LAN at bridge `node`.
+    Inject {
+        node: NodeId,
+        frame: Vec<u8>,
     },
     Transmit {
         node: NodeId,
@@ -582,6 +590,9 @@ pub enum StopReason {
     Quiescent,
     EventLimit,
     SimTimeLimit,
+    /// The driver of a stepped world ended it (`World::finish`): Ctrl-C in a live run, the end
+    /// of a live run's recording in its replay.
+    Stopped,
 }
 
 /// A world being put together: its seed, limits and timing draws are fixed when it is made;
@@ -733,7 +744,7 @@ impl Builder {
         let arp_config = match node {
             Node::Router(_) => ArpConfig::ROUTER,
             Node::Client(_) => ArpConfig::FIRMWARE,
-            Node::Server(_) | Node::Tap(_) => ArpConfig::HOST,
+            Node::Server(_) | Node::Tap(_) | Node::Bridge(_) => ArpConfig::HOST,
         };
         let mut ports = Vec::new();
         for (interface, attachment) in attachments.into_iter().enumerate() {
@@ -822,10 +833,47 @@ impl World {
     /// Runs until nothing is left to do or a limit is hit.
     pub fn run(mut self) -> Finished {
         let stop = loop {
-            if let Some(stop) = self.run_until(u64::MAX) {
+            if let Some(stop) = self.handle_until(u64::MAX, true) {
                 break stop;
             }
         };
+        self.finish(stop)
+    }
+
+    /// Steps a world that something outside drives (`pxelab live`, the replay of a live run):
+    /// handles every event due at or before `until_ns`, then lets time pass to `until_ns`, idle
+    /// or not, since the outside may still send. `Err` is the limit that ends the run there.
+    pub fn step_until(&mut self, until_ns: u64) -> Result<(), StopReason> {
+        let max_ns = self.limits.sim_time_max_ns;
+        if let Some(stop) = self.handle_until(until_ns.min(max_ns), false) {
+            return Err(stop);
+        }
+        if until_ns > max_ns {
+            return Err(StopReason::SimTimeLimit);
+        }
+        self.now_ns = self.now_ns.max(until_ns);
+        Ok(())
+    }
+
+    /// Hands `frame` to bridge `node` to put on its LAN now (after `step_until`: at the time
+    /// stepped to). Another kind of node, or a bridge that is down, takes nothing.
+    pub fn inject(&mut self, node: NodeId, frame: Vec<u8>) {
+        if matches!(self.nodes.get(node.index()), Some(Node::Bridge(_))) {
+            self.schedule(self.now_ns, Event::Inject { node, frame });
+        }
+    }
+
+    /// The frames LANs delivered to bridge `node` since the last call, with their virtual
+    /// arrival times, oldest first.
+    pub fn drain(&mut self, node: NodeId) -> Vec<(u64, Rc<[u8]>)> {
+        match self.nodes.get_mut(node.index()) {
+            Some(Node::Bridge(bridge)) => bridge.drain(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Ends the run here, for the reason given (a driver's own is `StopReason::Stopped`).
+    pub fn finish(self, stop: StopReason) -> Finished {
         let report = Report::new(&self, stop);
         Finished {
             world: self,
@@ -833,25 +881,24 @@ impl World {
         }
     }
 
-    /// Handles every event due at or before `until_ns`. `Some` says why the run is over (and
-    /// stays over: later calls return the same); `None` that it paused with events left after
-    /// `until_ns`.
-    pub fn run_until(&mut self, until_ns: u64) -> Option<StopReason> {
+    /// Handles the events due at or before `until_ns`. `Some` is a limit that ends the run or,
+    /// with `end_when_quiescent`, the run being over; `None`: the next event is later (or, when
+    /// stepped, there is none).
+    fn handle_until(&mut self, until_ns: u64, end_when_quiescent: bool) -> Option<StopReason> {
         loop {
-            let Some(next_ns) = self.queue.peek_time_ns() else {
+            let next_ns = self.queue.peek_time_ns();
+            if end_when_quiescent && (next_ns.is_none() || self.foreground == 0) {
                 return Some(StopReason::Quiescent);
-            };
-            if self.foreground == 0 {
-                return Some(StopReason::Quiescent);
+            }
+            let next_ns = next_ns?;
+            if next_ns > until_ns {
+                return None;
             }
             if next_ns > self.limits.sim_time_max_ns {
                 return Some(StopReason::SimTimeLimit);
             }
             if self.events >= self.limits.events_max {
                 return Some(StopReason::EventLimit);
-            }
-            if next_ns > until_ns {
-                return None;
             }
             let Some((time_ns, event)) = self.queue.pop() else {
                 unreachable!()
@@ -923,8 +970,9 @@ impl World {
                 });
                 if arp::is_arp(&frame) {
                     self.arp_input(port, &frame);
-                    // A tap is a raw socket beside the host's stack: it sees ARP too.
-                    if !matches!(self.nodes[node.index()], Node::Tap(_)) {
+                    // A tap is a raw socket beside the host's stack, and a bridge carries the
+                    // frames of the machines behind it: both see ARP too.
+                    if !matches!(self.nodes[node.index()], Node::Tap(_) | Node::Bridge(_)) {
                         return;
                     }
                 }
@@ -934,6 +982,7 @@ impl World {
                     Node::Client(client) => client.on_frame(cx, &frame),
                     Node::Server(server) => server.on_frame(cx, &frame),
                     Node::Tap(tap) => tap.on_frame(cx, &frame),
+                    Node::Bridge(bridge) => bridge.on_frame(cx, &frame),
                 });
                 self.delivering = None;
             }
@@ -953,6 +1002,7 @@ impl World {
                     Node::Client(client) => client.on_timer(cx, token),
                     Node::Server(server) => server.on_timer(cx, token),
                     Node::Tap(tap) => tap.on_timer(cx, token),
+                    Node::Bridge(_) => {}
                 });
             }
             Event::Start { node } => {
@@ -964,6 +1014,17 @@ impl World {
                     Node::Client(client) => client.start(cx),
                     Node::Server(server) => server.start(cx),
                     Node::Tap(tap) => tap.start(cx),
+                    Node::Bridge(_) => {}
+                })
+            }
+            Event::Inject { node, frame } => {
+                if !self.node_up[node.index()] {
+                    return;
+                }
+                self.with_node(node, |node, cx| {
+                    if let Node::Bridge(bridge) = node {
+                        bridge.inject(cx, frame);
+                    }
                 })
             }
             Event::Fault(fault) => self.apply(*fault),
@@ -1006,7 +1067,7 @@ impl World {
                     match node {
                         Node::Router(router) => router.power_off(),
                         Node::Server(server) => server.power_off(),
-                        Node::Client(_) | Node::Tap(_) => {}
+                        Node::Client(_) | Node::Tap(_) | Node::Bridge(_) => {}
                     }
                 });
             }
