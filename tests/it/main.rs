@@ -19,6 +19,7 @@ mod firmware;
 mod fuzz_smoke;
 mod hostile;
 mod kb2510665;
+mod live;
 mod network;
 mod plugin_host;
 mod proxydhcp;

@@ -14,6 +14,7 @@ pub enum ArgError {
     EmptySeeds { start: u64, end: u64 },
     TooManySeeds { start: u64, end: u64 },
     NotAnOverride,
+    NotABridge,
     UnknownPlugin(String),
     Unresolvable { path: String, error: std::io::Error },
 }
@@ -38,6 +39,7 @@ impl std::fmt::Display for ArgError {
                 pxelab::SWEEP_SEEDS_MAX
             ),
             ArgError::NotAnOverride => write!(f, "write NODE=PLUGIN, e.g. wds=wds-fixed"),
+            ArgError::NotABridge => write!(f, "write LAN=TAP, e.g. clients=pxe0"),
             ArgError::UnknownPlugin(plugin) => {
                 let names: Vec<&str> = artifacts::ALL.iter().map(|a| a.name).collect();
                 write!(
@@ -70,6 +72,10 @@ pub enum CliError {
     Merge(pxelab::MergeError),
     Bench(pxelab::bench::BenchError),
     Shrink(String),
+    /// `pxelab live` on a topology with no bridge.
+    NoBridge(PathBuf),
+    Tap(live::TapError),
+    Live(live::LiveError),
     /// Internal: a fix `advise` derived does not validate.
     Advise(pxelab::advise::AdviseError),
     Checkpoint(CheckpointError),
@@ -126,6 +132,13 @@ impl std::fmt::Display for CliError {
             CliError::Merge(error) => write!(f, "{error}"),
             CliError::Bench(error) => write!(f, "{error}"),
             CliError::Shrink(message) => write!(f, "{message}"),
+            CliError::NoBridge(file) => write!(
+                f,
+                "{}: no LAN is bridged to a real interface; add `bridge: {{ tap: pxe0 }}` to a LAN or give --bridge LAN=TAP",
+                file.display()
+            ),
+            CliError::Tap(error) => write!(f, "{error}"),
+            CliError::Live(error) => write!(f, "{error}"),
             CliError::Advise(error) => write!(f, "{error}"),
             CliError::Checkpoint(error) => write!(f, "{error}"),
             CliError::Serve(error) => write!(f, "{error}"),
@@ -170,6 +183,8 @@ from!(
     Merge(pxelab::MergeError),
     Bench(pxelab::bench::BenchError),
     Advise(pxelab::advise::AdviseError),
+    Tap(live::TapError),
+    Live(live::LiveError),
     Checkpoint(CheckpointError),
     Serve(web::ServeError),
 );

@@ -131,6 +131,10 @@ enum Command {
     /// the file (no PXE helper on the backup router, one provider thread, helpers that follow
     /// redundancy, a race-avoiding server): crash rates, boot times and what each fix costs.
     Advise(AdviseArgs),
+    /// Run a topology in real time with its bridged LANs attached to TAP devices, so real
+    /// machines (a VM's firmware, a real DHCP server) meet the simulated network; Ctrl-C or
+    /// the topology's sim_time ends it. `--out DIR` records it for `pxelab replay`.
+    Live(LiveArgs),
     /// Reduce a failing seed to the fewest timing deviations from nominal that still fail, and
     /// save the shrunk run as a record that `pxelab replay` accepts.
     Shrink(ShrinkArgs),
@@ -199,6 +203,26 @@ struct CompareArgs {
     /// JSON instead of the table; `--json FILE` writes it to FILE.
     #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
     json: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct LiveArgs {
+    file: PathBuf,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Bridge LAN to TAP device TAP (in place of its `bridge:`), e.g. `--bridge clients=pxe0`.
+    /// Repeatable.
+    #[arg(long = "bridge", value_name = "LAN=TAP", value_parser = parse_bridge)]
+    bridges: Vec<(String, String)>,
+    /// Save a run record in DIR, with every frame that entered through a bridge, for
+    /// `pxelab replay` (which needs no TAP and no real machine).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Give up when the simulation falls this far behind real time.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    lag_max: u64,
+    #[command(flatten)]
+    overrides: PluginOverrides,
 }
 
 #[derive(Args)]
@@ -291,6 +315,19 @@ fn parse_seeds(text: &str) -> Result<Range<u64>, ArgError> {
 /// `NODE=PLUGIN` of `--plugin`. A plugin that is not a built-in name is a path relative to the
 /// current directory (a topology's own `plugin:` paths are relative to the topology file), so
 /// it is made absolute here.
+fn parse_bridge(text: &str) -> Result<(String, String), ArgError> {
+    let (lan, tap) = text.split_once('=').ok_or(ArgError::NotABridge)?;
+    let (lan, tap) = (lan.trim(), tap.trim());
+    if lan.is_empty() || tap.is_empty() {
+        return Err(ArgError::NotABridge);
+    }
+    Ok((lan.to_string(), tap.to_string()))
+}
+
+fn parse_duration(text: &str) -> Result<u64, String> {
+    timing::parse_duration_ns(text).map_err(|error| error.to_string())
+}
+
 fn parse_override(text: &str) -> Result<(String, String), ArgError> {
     let (node, plugin) = text.split_once('=').ok_or(ArgError::NotAnOverride)?;
     let (node, plugin) = (node.trim(), plugin.trim());
@@ -421,6 +458,7 @@ fn execute(command: Command, cache: &CacheFlags) -> Result<Verdict, CliError> {
         Command::Sweep(args) => sweep(args, &services()?),
         Command::Compare(args) => compare(args, &services()?),
         Command::Advise(args) => advise(args, &services()?),
+        Command::Live(args) => live(args, &services()?),
         Command::Shrink(args) => shrink(args, &services()?),
         Command::Bench(args) => bench(args, &services()?),
     }
@@ -470,7 +508,7 @@ fn run(args: RunArgs, services: &Services) -> Result<Verdict, CliError> {
         write_file(path, format!("{trace}\n").as_bytes())?;
     }
     if let Some(dir) = &args.out {
-        pxelab::record::write_record(dir, &plan, &world, None)?;
+        pxelab::record::write_record(dir, &plan, &world, None, None)?;
     }
     let checks = pxelab::run_checks(&plan.expect, report);
     if let Some(path) = &args.report.junit {
@@ -820,6 +858,82 @@ fn compare(args: CompareArgs, services: &Services) -> Result<Verdict, CliError> 
     Ok(Verdict::Passed)
 }
 
+fn live(args: LiveArgs, services: &Services) -> Result<Verdict, CliError> {
+    let mut plan = plan(&args.file, &args.overrides.plugins, services)?;
+    for (lan, tap) in &args.bridges {
+        plan.set_bridge(lan, tap)?;
+    }
+    let bridges = plan.bridges();
+    if bridges.is_empty() {
+        return Err(CliError::NoBridge(args.file.clone()));
+    }
+    // Bad configuration is found before any TAP is touched.
+    pxelab::check(&plan, services)?;
+    let world = plan.build(args.seed, services)?;
+    let mut bridged = Vec::new();
+    for bridge in &bridges {
+        let node = world
+            .node_id(&bridge.node)
+            .expect("the plan adds a node per bridge");
+        let tap = live::Tap::open(&bridge.tap).map_err(CliError::Tap)?;
+        eprintln!("bridged LAN `{}` to TAP `{}`", bridge.lan, tap.name);
+        bridged.push(live::Bridged {
+            node,
+            name: bridge.node.clone(),
+            tap,
+        });
+    }
+    let options = live::Options {
+        stop: Some(interrupted()),
+        lag_max_ns: args.lag_max,
+        ..live::Options::default()
+    };
+    let ran = live::run(world, &bridged, &options).map_err(CliError::Live)?;
+    if let Some(dir) = &args.out {
+        let record = pxelab::record::LiveRecord::of(&plan, &ran);
+        pxelab::record::write_record(dir, &plan, &ran.run, None, Some(&record))?;
+    }
+    let checks = pxelab::run_checks(&plan.expect, ran.run.report());
+    let mut output = render_report(&plan, &ran.run);
+    render_checks(&mut output, &checks);
+    let _ = writeln!(
+        output,
+        "live      {} frames in, {} out; dropped {} oversize, {} over the rate limit",
+        ran.injected.len(),
+        ran.emitted,
+        ran.dropped_oversize,
+        ran.dropped_flood
+    );
+    let _ = writeln!(
+        output,
+        "lag       p99 {}, max {} behind real time over {} steps",
+        timing::format_ns(ran.lag.p99_ns),
+        timing::format_ns(ran.lag.max_ns),
+        ran.lag.steps
+    );
+    if let Some(dir) = &args.out {
+        let _ = writeln!(
+            output,
+            "record    {} (replay it without the real machines: `pxelab replay {}`)",
+            dir.display(),
+            dir.display()
+        );
+    }
+    write_stdout(&output)?;
+    Ok(match ran.ended {
+        live::Ended::Interrupted => Verdict::Interrupted,
+        live::Ended::FellBehind { lag_ns, at_ns } => {
+            eprintln!(
+                "error: the simulation fell {} behind real time at {}; the run stopped there (a smaller topology, or --lag-max)",
+                timing::format_ns(lag_ns),
+                timing::format_ns(at_ns)
+            );
+            Verdict::Failed
+        }
+        live::Ended::Limit(_) => Verdict::of(&checks),
+    })
+}
+
 fn advise(args: AdviseArgs, services: &Services) -> Result<Verdict, CliError> {
     let plan = plan(&args.file, &[], services)?;
     let (variants, skipped) = pxelab::advise::variants(&plan)?;
@@ -904,7 +1018,7 @@ fn shrink(args: ShrinkArgs, services: &Services) -> Result<Verdict, CliError> {
         eprint!("\r{:60}\r", "");
     }
     let schedule = pxelab::shrink::schedule_json(&shrunk.kept);
-    pxelab::record::write_record(&dir, &plan, &shrunk.run, Some(&schedule))?;
+    pxelab::record::write_record(&dir, &plan, &shrunk.run, Some(&schedule), None)?;
     let mut output = String::new();
     let _ = writeln!(output, "topology  {} ({})", plan.name, args.file.display());
     let _ = writeln!(

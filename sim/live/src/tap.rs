@@ -153,9 +153,18 @@ pub fn wait_readable(taps: &[&Tap], timeout_ns: u64) {
             revents: 0,
         })
         .collect();
-    let timeout_ms = timeout_ns.div_ceil(1_000_000).min(i32::MAX as u64) as libc::c_int;
-    // SAFETY: `fds` is a live array of `fds.len()` pollfd structs.
+    // ppoll: a timeout in nanoseconds, where poll would round a 30 us wait up to 1 ms.
+    let timeout = libc::timespec {
+        tv_sec: (timeout_ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (timeout_ns % 1_000_000_000) as libc::c_long,
+    };
+    // SAFETY: `fds` is a live array of `fds.len()` pollfd structs, `timeout` a live timespec.
     unsafe {
-        libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms);
+        libc::ppoll(
+            fds.as_mut_ptr(),
+            fds.len() as libc::nfds_t,
+            &timeout,
+            std::ptr::null(),
+        );
     }
 }
