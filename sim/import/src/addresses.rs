@@ -40,7 +40,7 @@ pub fn parse(text: &str, findings: &mut Findings) -> Addresses {
 /// indented).
 fn is_ip_addr(text: &str) -> bool {
     text.lines()
-        .find(|line| !line.trim().is_empty())
+        .find(|line| !line.trim().is_empty() && !line.trim_start().starts_with('#'))
         .and_then(|line| line.split_once(':'))
         .is_some_and(|(index, _)| !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()))
 }
@@ -51,7 +51,7 @@ fn ip_addr(text: &str, findings: &mut Findings) -> Addresses {
     for (index, raw) in text.lines().enumerate() {
         let n = index + 1;
         let mut words: Vec<&str> = raw.split_whitespace().collect();
-        if words.is_empty() {
+        if words.is_empty() || words[0].starts_with('#') {
             continue;
         }
         // `2: eth1    inet ...` (-o) or `2: eth1: <BROADCAST,...> mtu 1500 ...` (a header).
@@ -88,7 +88,9 @@ fn ip_addr(text: &str, findings: &mut Findings) -> Addresses {
                     at: findings.at(n),
                 });
             }
-            ["inet6", ..] => {}
+            // Link-local addresses are on every interface; they are not configuration.
+            ["inet6", address, ..] if address.starts_with("fe80:") => {}
+            ["inet6", ..] => findings.note(n, shown(raw), "not modelled: the lab is IPv4 only"),
             ["link/" | "valid_lft", ..] => {}
             [first, ..] if first.starts_with("link/") || first.starts_with("altname") => {}
             _ => findings.note(
