@@ -42,7 +42,10 @@ impl std::fmt::Display for ArgError {
             ArgError::NotAnOverride => write!(f, "write NODE=PLUGIN, e.g. wds=wds-fixed"),
             ArgError::NotAServer => write!(f, "write ADDR=PLUGIN, e.g. 10.2.0.20=wds-sccm2007"),
             ArgError::NotAnAddress(text) => {
-                write!(f, "`{text}` is not an IPv4 address; write ADDR=PLUGIN, e.g. 10.2.0.20=wds-sccm2007")
+                write!(
+                    f,
+                    "`{text}` is not an IPv4 address; write ADDR=PLUGIN, e.g. 10.2.0.20=wds-sccm2007"
+                )
             }
             ArgError::UnknownPlugin(plugin) => {
                 let names: Vec<&str> = artifacts::ALL.iter().map(|a| a.name).collect();

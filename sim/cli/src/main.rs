@@ -464,15 +464,20 @@ fn import(args: ImportArgs, services: &Services) -> Result<Verdict, CliError> {
     };
     let imported = import::import(&inputs, &options)?;
     let mut report = String::new();
-    for note in &imported.notes {
-        let _ = writeln!(report, "{note}");
+    for line in import::report::condensed(&imported.notes) {
+        let _ = writeln!(report, "{line}");
     }
     for (address, node, plugin, choice) in &imported.servers {
         let why = match choice {
             import::Choice::Given => "given with --server".to_string(),
-            import::Choice::Default(why) => format!("default: {why}; --server {address}=PLUGIN picks another"),
+            import::Choice::Default(why) => {
+                format!("default: {why}; --server {address}=PLUGIN picks another")
+            }
         };
-        let _ = writeln!(report, "server {address}: node {node}, plugin {plugin} ({why})");
+        let _ = writeln!(
+            report,
+            "server {address}: node {node}, plugin {plugin} ({why})"
+        );
     }
     let file = args
         .output
@@ -484,7 +489,9 @@ fn import(args: ImportArgs, services: &Services) -> Result<Verdict, CliError> {
         report,
         "imported {} file(s) into {}; {} line(s) not modelled, listed above and in its header",
         imported.files.len(),
-        args.output.as_ref().map_or("stdout".to_string(), |p| p.display().to_string()),
+        args.output
+            .as_ref()
+            .map_or("stdout".to_string(), |p| p.display().to_string()),
         imported.notes.len()
     );
     eprintln!("{report}");

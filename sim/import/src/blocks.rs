@@ -28,18 +28,14 @@ impl Block<'_> {
             .map_or(self.head.number, |line| line.number)
     }
 
-    /// A note for the whole block: its first line, and how many lines it covers.
+    /// A note for the whole block, its first line to its last.
     pub fn note(&self, findings: &mut Findings, why: &str) {
-        let what = match self.children.len() {
-            0 => shown(self.head.text),
-            1 => format!("{} (and the line under it)", shown(self.head.text)),
-            n => format!(
-                "{} (and the {n} lines under it, to line {})",
-                shown(self.head.text),
-                self.last_line()
-            ),
-        };
-        findings.note(self.head.number, what, why);
+        findings.note_lines(
+            self.head.number,
+            self.last_line(),
+            shown(self.head.text),
+            why,
+        );
     }
 }
 

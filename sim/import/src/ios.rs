@@ -365,11 +365,7 @@ impl<'f> Ios<'f> {
                 && let Some(at) = &group.timers_at
             {
                 group.version = Some(2);
-                self.findings.notes.push(crate::report::Note {
-                    at: at.clone(),
-                    what: format!("HSRP group {} millisecond timers", group.number),
-                    why: "HSRP version 1 carries whole seconds; modelled as version 2, whose packets carry milliseconds".to_string(),
-                });
+                self.findings.notes.push(crate::report::Note::new(at.clone(), format!("HSRP group {} millisecond timers", group.number), "HSRP version 1 carries whole seconds; modelled as version 2, whose packets carry milliseconds".to_string()));
             }
         }
     }

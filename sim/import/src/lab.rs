@@ -188,11 +188,8 @@ impl Builder<'_> {
     }
 
     fn note(&mut self, at: &Loc, what: impl Into<String>, why: impl Into<String>) {
-        self.notes.push(Note {
-            at: at.clone(),
-            what: what.into(),
-            why: why.into(),
-        });
+        self.notes
+            .push(Note::new(at.clone(), what.into(), why.into()));
     }
 
     fn interface(&self, (r, i): Member) -> &Interface {

@@ -115,15 +115,14 @@ fn interfaces(
         };
         let interface = &mut router.interfaces[index];
         if address.secondary || interface.address.is_some() {
-            findings.notes.push(Note {
-                at: address.at.clone(),
-                what: format!(
+            findings.notes.push(Note::new(
+                address.at.clone(),
+                format!(
                     "{} {}/{}",
                     address.interface, address.ip, address.prefix_len
                 ),
-                why: "not modelled: an interface has one address in the lab (the first)"
-                    .to_string(),
-            });
+                "not modelled: an interface has one address in the lab (the first)",
+            ));
             continue;
         }
         interface.address = Some(Address {
@@ -156,13 +155,13 @@ fn groups(
             continue;
         };
         if !interface.groups.is_empty() {
-            notes.push(Note {
-                at: instance.group.at.clone(),
-                what: format!("vrrp_instance {}", instance.name),
-                why: format!(
+            notes.push(Note::new(
+                instance.group.at.clone(),
+                format!("vrrp_instance {}", instance.name),
+                format!(
                     "not modelled: {name} already has a VRRP group, and the lab gives an interface one group"
                 ),
-            });
+            ));
             continue;
         }
         interface.groups.push(instance.group);
@@ -241,11 +240,7 @@ fn helpers(
         interface.option82 = relay.option82.clone();
     }
     if let Some(at) = &relay.option82 {
-        notes.push(Note {
-            at: at.clone(),
-            what: "OPTIONS -a".to_string(),
-            why: "modelled as option 82 with the interface name as circuit ID (as dhcrelay sends it) and the router name as remote ID (which dhcrelay does not send)".to_string(),
-        });
+        notes.push(Note::new(at.clone(), "OPTIONS -a".to_string(), "modelled as option 82 with the interface name as circuit ID (as dhcrelay sends it) and the router name as remote ID (which dhcrelay does not send)".to_string()));
     }
     router.relay_hops_max = relay.hops_max;
 }

@@ -35,15 +35,36 @@ impl fmt::Display for Loc {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Note {
     pub at: Loc,
-    /// What the line says, shortened: `standby 10 authentication md5 key-string ...`.
+    /// The last line of a block the note covers (`router ospf 1` and the lines under it).
+    pub through: Option<usize>,
+    /// What the line says, shortened: `standby 10 authentication md5 ...`.
     pub what: String,
     /// Why it is not modelled, or how it is modelled instead.
     pub why: String,
 }
 
+impl Note {
+    pub fn new(at: Loc, what: impl Into<String>, why: impl Into<String>) -> Note {
+        Note {
+            at,
+            through: None,
+            what: what.into(),
+            why: why.into(),
+        }
+    }
+
+    fn lines(&self) -> (usize, usize) {
+        (self.at.line, self.through.unwrap_or(self.at.line))
+    }
+}
+
 impl fmt::Display for Note {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}: {}", self.at, self.what, self.why)
+        match self.through {
+            Some(last) => write!(f, "{}-{last}", self.at)?,
+            None => write!(f, "{}", self.at)?,
+        }
+        write!(f, ": {}: {}", self.what, self.why)
     }
 }
 
@@ -123,17 +144,81 @@ impl Findings {
 
     pub fn note(&mut self, line: usize, what: impl Into<String>, why: impl Into<String>) {
         let at = self.at(line);
-        self.notes.push(Note {
-            at,
-            what: what.into(),
-            why: why.into(),
-        });
+        self.notes.push(Note::new(at, what, why));
+    }
+
+    /// A note on lines `line` to `through`.
+    pub fn note_lines(
+        &mut self,
+        line: usize,
+        through: usize,
+        what: impl Into<String>,
+        why: impl Into<String>,
+    ) {
+        let mut note = Note::new(self.at(line), what, why);
+        note.through = (through > line).then_some(through);
+        self.notes.push(note);
     }
 
     pub fn error(&mut self, line: usize, message: impl Into<String>, hint: impl Into<String>) {
         let at = self.at(line);
         self.errors.push(Error::new(at, message, hint));
     }
+}
+
+/// Notes as people read them: one line per file and reason, its lines as ranges
+/// (`r1.cfg:16-18,25: service timestamps; service password-encryption; logging buffered:
+/// device management: ...`), in the order of their first line. A reason that one line has is
+/// shown as `Note` displays it.
+pub fn condensed(notes: &[Note]) -> Vec<String> {
+    let mut groups: Vec<(&Arc<str>, &str, Vec<&Note>)> = Vec::new();
+    for note in notes {
+        match groups
+            .iter_mut()
+            .find(|(file, why, _)| **file == note.at.file && *why == note.why)
+        {
+            Some((_, _, members)) => members.push(note),
+            None => groups.push((&note.at.file, &note.why, vec![note])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(file, why, members)| {
+            if let [note] = members.as_slice() {
+                return note.to_string();
+            }
+            let lines: Vec<(usize, usize)> = members.iter().map(|n| n.lines()).collect();
+            let mut whats: Vec<String> = Vec::new();
+            for note in &members {
+                let short: Vec<&str> = note.what.split_whitespace().take(3).collect();
+                let short = short.join(" ");
+                if !whats.contains(&short) {
+                    whats.push(short);
+                }
+            }
+            format!("{file}:{}: {}: {why}", ranges(&lines), whats.join("; "))
+        })
+        .collect()
+}
+
+/// `[16, 17, 18-19, 25]` as `16-19,25`.
+fn ranges(lines: &[(usize, usize)]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut index = 0;
+    while index < lines.len() {
+        let (start, mut end) = lines[index];
+        while index + 1 < lines.len() && lines[index + 1].0 == end + 1 {
+            index += 1;
+            end = lines[index].1;
+        }
+        parts.push(if end == start {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
+        index += 1;
+    }
+    parts.join(",")
 }
 
 /// A configuration line as a note shows it: trimmed, secrets hidden, at most 60 characters.
@@ -183,6 +268,28 @@ mod tests {
             "r1.cfg:3: bad address\n  hint: write A.B.C.D"
         );
         assert_eq!(Loc::new(&file, 0).to_string(), "r1.cfg");
+    }
+
+    #[test]
+    fn notes_of_one_reason_in_one_file_are_one_line_with_their_line_ranges() {
+        let file: Arc<str> = "r1.cfg".into();
+        let mut findings = Findings::new(&file);
+        for (line, what) in [
+            (16, "service timestamps debug datetime"),
+            (17, "service timestamps log"),
+            (18, "logging buffered 64000"),
+            (25, "ntp server 10.2.0.5"),
+        ] {
+            findings.note(line, what, "device management");
+        }
+        findings.note(30, "ip route 0.0.0.0 0.0.0.0 10.2.0.254", "no router there");
+        assert_eq!(
+            condensed(&findings.notes),
+            [
+                "r1.cfg:16-18,25: service timestamps debug; service timestamps log; logging buffered 64000; ntp server 10.2.0.5: device management",
+                "r1.cfg:30: ip route 0.0.0.0 0.0.0.0 10.2.0.254: no router there",
+            ]
+        );
     }
 
     #[test]

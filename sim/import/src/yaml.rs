@@ -78,11 +78,14 @@ fn header(out: &mut String, lab: &Lab, sources: &[Source], notes: &[Note]) {
     } else {
         let _ = writeln!(
             out,
-            "# Not modelled, or modelled otherwise ({} line(s); file:line: what: why):",
+            "# Not modelled, or modelled otherwise ({} line(s); file:lines: what: why):",
             notes.len()
         );
-        for note in notes {
-            let _ = writeln!(out, "#   {}", one_line(&note.to_string()));
+        for line in crate::report::condensed(notes) {
+            for (index, part) in wrapped(&one_line(&line), 96).into_iter().enumerate() {
+                let indent = if index == 0 { "#   " } else { "#       " };
+                let _ = writeln!(out, "{indent}{part}");
+            }
         }
     }
 }
@@ -326,6 +329,25 @@ fn quoted(text: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces (a longer word stays whole).
+fn wrapped(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
 }
 
 /// A note on one comment line.
