@@ -112,6 +112,9 @@ struct Stanza {
     address: Option<(Ipv4Addr, Option<u8>, usize)>,
     netmask: Option<u8>,
     secondary: bool,
+    /// A line of the stanza could not be read (reported): what is missing is not reported
+    /// again.
+    unreadable: bool,
 }
 
 fn ifupdown(text: &str, findings: &mut Findings) -> Addresses {
@@ -135,6 +138,7 @@ fn ifupdown(text: &str, findings: &mut Findings) -> Addresses {
                         address: None,
                         netmask: None,
                         secondary,
+                        unreadable: false,
                     });
                 } else if *method == "loopback" {
                     findings.note(n, shown(code), LOOPBACK);
@@ -194,11 +198,14 @@ fn option(
                 .or_else(|| ipv4(text).map(|ip| (ip, None)));
             match parsed {
                 Some((ip, len)) => stanza.address = Some((ip, len, n)),
-                None => findings.error(
-                    n,
-                    format!("`{text}` is not an IPv4 address"),
-                    "write `address 10.1.0.2/24`",
-                ),
+                None => {
+                    stanza.unreadable = true;
+                    findings.error(
+                        n,
+                        format!("`{text}` is not an IPv4 address"),
+                        "write `address 10.1.0.2/24`",
+                    )
+                }
             }
         }
         ["netmask", text] => {
@@ -206,11 +213,14 @@ fn option(
                 mask_prefix(text).or_else(|| text.parse::<u8>().ok().filter(|l| *l <= 32));
             match prefix_len {
                 Some(len) => stanza.netmask = Some(len),
-                None => findings.error(
-                    n,
-                    format!("`{text}` is not a netmask"),
-                    "write `netmask 255.255.255.0` (or give the prefix with the address)",
-                ),
+                None => {
+                    stanza.unreadable = true;
+                    findings.error(
+                        n,
+                        format!("`{text}` is not a netmask"),
+                        "write `netmask 255.255.255.0` (or give the prefix with the address)",
+                    )
+                }
             }
         }
         ["gateway", text] => match ipv4(text) {
@@ -290,6 +300,9 @@ fn option(
 
 fn finish(stanza: Option<Stanza>, found: &mut Addresses, findings: &mut Findings) {
     let Some(stanza) = stanza else { return };
+    if stanza.unreadable {
+        return;
+    }
     let Some((ip, len, line)) = stanza.address else {
         findings.error(
             stanza.line,

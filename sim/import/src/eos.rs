@@ -80,11 +80,14 @@ impl Eos<'_> {
                     "not modelled: an interface with only a virtual address has none of its own, so it is left out",
                 ),
                 ["ip", "address", address] => self.address(&mut interface, line, address),
-                ["ip", "address", _, "secondary"] => self.findings.note(
-                    n,
-                    shown(line.text),
-                    "not modelled: an interface has one address in the lab (the primary)",
-                ),
+                ["ip", "address", address, "secondary"] if cidr(address).is_some() => {
+                    self.findings.note(
+                        n,
+                        shown(line.text),
+                        "not modelled: an interface has one address in the lab (the primary)",
+                    )
+                }
+                ["ip", "address", address, ..] => self.address(&mut interface, line, address),
                 ["ip", "helper-address", rest @ ..] => self.helper(&mut interface, line, rest),
                 ["ip", "virtual-router", "address", address] => {
                     match ipv4(address).or_else(|| cidr(address).map(|(ip, _)| ip)) {

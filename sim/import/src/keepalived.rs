@@ -129,6 +129,7 @@ fn instance(item: &Item, children: &[Item], findings: &mut Findings) -> Option<I
     group.preempt = Some(true);
     let mut interface: Option<(String, Loc)> = None;
     let mut number: Option<u16> = None;
+    let errors_before = findings.errors.len();
     for child in children {
         let line = child.line;
         let words: Vec<&str> = child.words.iter().map(String::as_str).collect();
@@ -190,6 +191,10 @@ fn instance(item: &Item, children: &[Item], findings: &mut Findings) -> Option<I
             ),
             ([], _) => {}
         }
+    }
+    if findings.errors.len() > errors_before {
+        // What is missing may be what could not be read: one error is enough.
+        return None;
     }
     let Some(interface) = interface else {
         findings.error(
