@@ -32,6 +32,7 @@ pub use report::{Error, Errors, Loc, Note};
 
 /// One input file: its name as the user gave it (the name every note and error carries) and
 /// its text.
+#[derive(Clone, Debug)]
 pub struct Input {
     pub file: Arc<str>,
     pub text: String,
