@@ -17,6 +17,7 @@ mod determinism;
 mod firmware;
 mod fuzz_smoke;
 mod hostile;
+mod import;
 mod kb2510665;
 mod network;
 mod plugin_host;
