@@ -57,18 +57,10 @@ pub fn parse(text: &str, findings: &mut Findings) -> Keepalived {
                     conf.instances.push(instance);
                 }
             }
-            (
-                Some(
-                    "vrrp_script" | "vrrp_sync_group" | "vrrp_track_process" | "track_file"
-                    | "track_process" | "virtual_server" | "virtual_server_group"
-                    | "static_ipaddress" | "static_routes" | "static_rules" | "linkbeat_interfaces"
-                    | "bfd_instance",
-                ),
-                _,
-            ) => findings.note(
+            (Some(keyword), _) if block_reason(keyword).is_some() => findings.note(
                 item.line,
                 item.text(),
-                "not modelled: the lab runs no scripts, load balancing or static additions of keepalived",
+                block_reason(keyword).expect("checked"),
             ),
             (Some("include"), _) => findings.note(
                 item.line,
@@ -226,6 +218,28 @@ fn instance(item: &Item, children: &[Item], findings: &mut Findings) -> Option<I
         interface,
         group,
     })
+}
+
+/// Why a top-level keepalived block the lab does not model is left out; `None` for a block
+/// that is no keepalived block.
+fn block_reason(keyword: &str) -> Option<&'static str> {
+    let why = match keyword {
+        "vrrp_sync_group" => {
+            "not modelled: each group of the lab fails over on its own (a sync group moves its members together)"
+        }
+        "vrrp_script" | "vrrp_track_process" | "track_file" | "track_process" | "bfd_instance" => {
+            "not modelled: the lab runs no checks, so no priority changes with one"
+        }
+        "virtual_server" | "virtual_server_group" => "not modelled: the lab runs no load balancing",
+        "static_ipaddress" | "static_routes" | "static_rules" => {
+            "not modelled: keepalived's static addresses and routes are not part of the lab"
+        }
+        "linkbeat_interfaces" => {
+            "not modelled: the lab's links are up unless a fault takes them down"
+        }
+        _ => return None,
+    };
+    Some(why)
 }
 
 /// keepalived keywords of a `vrrp_instance` that the lab does not model, and why.

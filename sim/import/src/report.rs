@@ -190,8 +190,12 @@ pub fn condensed(notes: &[Note]) -> Vec<String> {
             let lines: Vec<(usize, usize)> = members.iter().map(|n| n.lines()).collect();
             let mut whats: Vec<String> = Vec::new();
             for note in &members {
-                let short: Vec<&str> = note.what.split_whitespace().take(3).collect();
-                let short = short.join(" ");
+                let short = if note.what.chars().count() <= 30 {
+                    note.what.clone()
+                } else {
+                    let words: Vec<&str> = note.what.split_whitespace().take(3).collect();
+                    words.join(" ")
+                };
                 if !whats.contains(&short) {
                     whats.push(short);
                 }
