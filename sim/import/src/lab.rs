@@ -149,7 +149,7 @@ pub fn build(
     builder.stop()?;
     let (lans, members) = builder.lans(&live);
     builder.stop()?;
-    let mut lab_routers = builder.lab_routers(&lans, &members);
+    let mut lab_routers = builder.lab_routers(&members);
     builder.groups(&lans, &mut lab_routers);
     builder.follow_redundancy(&mut lab_routers, &members);
     builder.stop()?;
@@ -454,7 +454,7 @@ impl Builder<'_> {
         names
     }
 
-    fn lab_routers(&mut self, lans: &[Lan], members: &[Vec<Member>]) -> Vec<LabRouter> {
+    fn lab_routers(&mut self, members: &[Vec<Member>]) -> Vec<LabRouter> {
         let lan_of = |member: Member| members.iter().position(|m| m.contains(&member));
         let mut lab = Vec::new();
         for r in 0..self.routers.len() {
@@ -482,7 +482,6 @@ impl Builder<'_> {
                     option82: interface.option82.is_some(),
                 });
             }
-            let _ = lans;
             let default_ports: Vec<u16> = match router.platform {
                 Platform::Linux => vec![67],
                 Platform::Ios | Platform::Eos => engine::router::DEFAULT_FORWARD_UDP_PORTS.to_vec(),
@@ -853,7 +852,7 @@ impl Builder<'_> {
                 }
             }
         }
-        for r in 0..routers.len() {
+        for (r, router) in routers.iter_mut().enumerate() {
             let mut kept: Vec<(Ipv4Addr, u8, Ipv4Addr)> = Vec::new();
             let routes = self.routers[r].routes.clone();
             for route in routes {
@@ -861,7 +860,7 @@ impl Builder<'_> {
                     "route to {}/{} via {}",
                     route.network, route.prefix_len, route.next_hop
                 );
-                let on_lan = routers[r].interfaces.iter().any(|i| {
+                let on_lan = router.interfaces.iter().any(|i| {
                     let lan = &lans[i.lan];
                     subnet::contains(lan.network, lan.prefix_len, route.next_hop)
                 });
@@ -889,7 +888,7 @@ impl Builder<'_> {
                     None => kept.push((route.network, route.prefix_len, route.next_hop)),
                 }
             }
-            routers[r].routes = kept;
+            router.routes = kept;
         }
     }
 
