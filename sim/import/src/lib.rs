@@ -148,7 +148,11 @@ pub fn read(paths: &[PathBuf]) -> Result<Vec<Input>, Errors> {
                 Err(error) => errors.push(Error::new(
                     Loc::new(&name, 0),
                     format!("cannot read it: {error}"),
-                    "check the path",
+                    if error.kind() == std::io::ErrorKind::InvalidData {
+                        "a configuration is text (UTF-8); this file is not"
+                    } else {
+                        "check the path"
+                    },
                 )),
             }
         }

@@ -31,7 +31,11 @@ pub fn router(folder: &str, parts: Parts, notes: &mut Vec<Note>) -> Result<Route
             .expect("a folder of Linux files has at least one");
         return Err(vec![Error::new(
             Loc::new(&file, 0),
-            format!("the Linux router in {folder} has no addresses"),
+            if folder == "." {
+                "the Linux router in the current folder has no addresses".to_string()
+            } else {
+                format!("the Linux router in {folder} has no addresses")
+            },
             "put its /etc/network/interfaces, or the output of `ip -o addr`, in the same folder",
         )]);
     };
