@@ -485,15 +485,21 @@ fn import(args: ImportArgs, services: &Services) -> Result<Verdict, CliError> {
         .unwrap_or_else(|| PathBuf::from("imported.yaml"));
     let plan = topology::parse(&file, &imported.yaml)?;
     pxelab::check(&plan, services)?;
-    let _ = write!(
-        report,
-        "imported {} file(s) into {}; {} line(s) not modelled, listed above and in its header",
-        imported.files.len(),
-        args.output
-            .as_ref()
-            .map_or("stdout".to_string(), |p| p.display().to_string()),
-        imported.notes.len()
-    );
+    let into = args
+        .output
+        .as_ref()
+        .map_or("stdout".to_string(), |p| p.display().to_string());
+    let files = imported.files.len();
+    let _ = match imported.notes.len() {
+        0 => write!(
+            report,
+            "imported {files} file(s) into {into}; every line is modelled"
+        ),
+        notes => write!(
+            report,
+            "imported {files} file(s) into {into}; {notes} line(s) not modelled, listed above and in its header"
+        ),
+    };
     eprintln!("{report}");
     match &args.output {
         Some(path) => write_file(path, imported.yaml.as_bytes())?,
