@@ -16,7 +16,7 @@ fn variant(edit: impl Fn(&str) -> String) -> topology::Plan {
 #[test]
 fn bios_clients_get_the_bios_boot_file() {
     let plan = variant(|text| text.replace("    arch: efi-x64", "    arch: bios"));
-    let (_, report) = run(&plan, 3);
+    let report = run(&plan, 3).into_report();
     for client in &report.clients {
         let Outcome::Booted { file, .. } = &client.outcome else {
             panic!("{client:?}")
@@ -32,15 +32,16 @@ fn without_a_dhcp_server_clients_end_in_pxe_e51_after_sixty_seconds() {
         let end = text.find("  wds:\n").unwrap();
         format!("{}{}", &text[..start], &text[end..]).replace("    arch: efi-x64", "    arch: bios")
     });
-    let (world, report) = run(&plan, 3);
+    let world = run(&plan, 3);
+    let report = world.report();
     for client in &report.clients {
         let Outcome::Failed { code, time_ns, .. } = &client.outcome else {
             panic!("{client:?}")
         };
         assert_eq!(*code, "PXE-E51");
         let name = &client.name;
-        let log = world.log().unwrap();
-        let node = log.node_names.iter().position(|n| n == name).unwrap();
+        let log = world.log();
+        let node = log.node_id(name).unwrap();
         let powered_on = log
             .records()
             .iter()

@@ -3,8 +3,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use engine::World;
-use engine::report::Report;
+use engine::Finished;
 use pxelab::Services;
 use topology::Plan;
 
@@ -43,7 +42,7 @@ pub fn services() -> &'static Services {
     SERVICES.get_or_init(|| Services::new().expect("the plugin host starts"))
 }
 
-pub fn run(plan: &Plan, seed: u64) -> (World, Report) {
+pub fn run(plan: &Plan, seed: u64) -> Finished {
     pxelab::run(plan, seed, services()).unwrap_or_else(|e| panic!("{e}"))
 }
 

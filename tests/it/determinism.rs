@@ -7,16 +7,14 @@ use crate::common::{plan, run, services};
 fn the_same_seed_gives_the_same_digest() {
     let plan = plan("kb2510665.yaml");
     for seed in [0, 7, 12345] {
-        let (world_a, a) = run(&plan, seed);
-        let (world_b, b) = run(&plan, seed);
+        let world_a = run(&plan, seed);
+        let world_b = run(&plan, seed);
+        let (a, b) = (world_a.report(), world_b.report());
         assert_eq!(a.digest, b.digest, "seed {seed}");
-        assert_eq!(
-            world_a.log().unwrap().records(),
-            world_b.log().unwrap().records()
-        );
+        assert_eq!(world_a.log().records(), world_b.log().records());
         assert_eq!(a, b);
     }
-    assert_ne!(run(&plan, 1).1.digest, run(&plan, 2).1.digest);
+    assert_ne!(run(&plan, 1).report().digest, run(&plan, 2).report().digest);
 }
 
 #[test]
@@ -38,7 +36,8 @@ fn the_digest_of_seed_7_matches_the_golden_file() {
     let golden = crate::common::repo_path("tests/golden/kb2510665-seed7.digest");
     let golden_trace = crate::common::repo_path("tests/golden/kb2510665-seed7.trace");
     let plan = plan("kb2510665.yaml");
-    let (world, report) = run(&plan, 7);
+    let world = run(&plan, 7);
+    let report = world.report();
     let trace: Vec<String> = pxelab::trace(&world)
         .iter()
         .map(|line| {
@@ -90,7 +89,8 @@ fn limits_stop_a_run_and_say_so() {
         })
     };
     let plan = limited("events: 2000000", "events: 50");
-    let (world, report) = run(&plan, 7);
+    let world = run(&plan, 7);
+    let report = world.report();
     assert_eq!(report.stop, engine::StopReason::EventLimit);
     assert_eq!(report.events, 50);
     assert!(
@@ -99,10 +99,10 @@ fn limits_stop_a_run_and_say_so() {
             .iter()
             .any(|c| c.outcome == engine::client::Outcome::Pending)
     );
-    assert!(world.log().unwrap().records().len() >= 50);
+    assert!(world.log().records().len() >= 50);
 
     let plan = limited("sim_time: 600s", "sim_time: 1ms");
-    let (_, report) = run(&plan, 7);
+    let report = run(&plan, 7).into_report();
     assert_eq!(report.stop, engine::StopReason::SimTimeLimit);
     assert!(report.sim_time_ns <= 1_000_000);
 }
@@ -121,24 +121,25 @@ fn skipping_frames_clients_ignore_changes_no_outcome() {
     ] {
         let plan = plan(name);
         for seed in seeds {
-            let (short, short_report) = run(&plan, seed);
-            let mut world = plan.build(seed, services()).unwrap();
+            let short = run(&plan, seed);
+            let short_report = short.report();
+            let mut world = plan.builder(seed, services(), None).unwrap();
             world.set_deliver_all(true);
-            let stop = world.run();
-            let full_report = engine::Report::from_world(&world, stop);
+            let world = world.build().run();
+            let full_report = world.report();
             let context = format!("{name} seed {seed}");
             assert_eq!(short_report.clients, full_report.clients, "{context}");
             assert_eq!(short_report.crashes, full_report.crashes, "{context}");
             // (The time of the last event may differ: it can be a delivery the shortcut skips.)
             // Every record of the short log is in the full one, in order: only drops and
             // receives at clients were left out.
-            let full = world.log().unwrap().records();
+            let full = world.log().records();
             let mut rest = full.iter();
-            for record in short.log().unwrap().records() {
+            for record in short.log().records() {
                 assert!(rest.any(|r| r == record), "{context}: {record:?} missing");
             }
             assert!(
-                full.len() > short.log().unwrap().records().len(),
+                full.len() > short.log().records().len(),
                 "{context}: the shortcut skipped nothing"
             );
         }

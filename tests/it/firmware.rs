@@ -10,7 +10,7 @@ use std::path::Path;
 use crate::common::run;
 use dhcproto::Decodable;
 use dhcproto::v4::{Decoder, DhcpOption, Message, MessageType, OptionCode};
-use engine::World;
+use engine::Finished;
 use engine::client::Outcome;
 use engine::log::Kind;
 
@@ -83,9 +83,9 @@ fn wire_order(payload: &[u8]) -> Vec<u8> {
     codes
 }
 
-fn client_dhcp(world: &World) -> Vec<Sent> {
-    let log = world.log().unwrap();
-    let client = log.node_names.iter().position(|n| n == "pc").unwrap();
+fn client_dhcp(world: &Finished) -> Vec<Sent> {
+    let log = world.log();
+    let client = log.node_id("pc").unwrap();
     log.records()
         .iter()
         .filter(|r| r.node == client)
@@ -124,7 +124,7 @@ fn gaps_ns(sent: &[&Sent]) -> Vec<u64> {
         .collect()
 }
 
-fn failure(world: &World, report: &engine::Report) -> (&'static str, u64) {
+fn failure(world: &Finished, report: &engine::Report) -> (&'static str, u64) {
     let _ = world;
     match &report.clients[0].outcome {
         Outcome::Failed { code, time_ns, .. } => (code, *time_ns),
@@ -149,7 +149,8 @@ fn max_size(message: &Message) -> u16 {
 #[test]
 fn nobody_answering_edk2_waits_about_four_then_8_16_32_seconds_and_shows_pxe_e18() {
     let plan = lab("edk2", "efi-x64", SILENCE);
-    let (world, report) = run(&plan, 5);
+    let world = run(&plan, 5);
+    let report = world.report();
     let sent = client_dhcp(&world);
     let discovers = of_type(&sent, MessageType::Discover);
     assert_eq!(discovers.len(), 4);
@@ -188,7 +189,8 @@ fn nobody_answering_edk2_waits_about_four_then_8_16_32_seconds_and_shows_pxe_e18
 #[test]
 fn nobody_answering_ipxe_retries_after_1_2_4_8_seconds_with_its_secs_counter() {
     let plan = lab("ipxe", "bios", SILENCE);
-    let (world, report) = run(&plan, 5);
+    let world = run(&plan, 5);
+    let report = world.report();
     let sent = client_dhcp(&world);
     let discovers = of_type(&sent, MessageType::Discover);
     assert_eq!(gaps_ns(&discovers), [S, 2 * S, 4 * S]);
@@ -216,7 +218,8 @@ fn nobody_answering_ipxe_retries_after_1_2_4_8_seconds_with_its_secs_counter() {
 #[test]
 fn nobody_answering_the_pxe_spec_client_waits_4_8_16_32_seconds_and_shows_pxe_e51() {
     let plan = lab("pxe-spec", "bios", SILENCE);
-    let (world, report) = run(&plan, 5);
+    let world = run(&plan, 5);
+    let report = world.report();
     let discovers = client_dhcp(&world);
     let discovers = of_type(&discovers, MessageType::Discover);
     assert_eq!(gaps_ns(&discovers), [4 * S, 8 * S, 16 * S]);
@@ -229,7 +232,8 @@ fn nobody_answering_the_pxe_spec_client_waits_4_8_16_32_seconds_and_shows_pxe_e5
 #[test]
 fn an_offer_without_pxe_information_is_taken_by_ipxe_after_three_seconds_never_by_edk2() {
     // iPXE: DISCOVERs at 0, 1, 3 s; at the 3 s timeout it has waited out its proxy timeout.
-    let (world, report) = run(&lab("ipxe", "bios", DHCP_ONLY), 5);
+    let world = run(&lab("ipxe", "bios", DHCP_ONLY), 5);
+    let report = world.report();
     let sent = client_dhcp(&world);
     let discover = of_type(&sent, MessageType::Discover)[0].time_ns;
     let request = of_type(&sent, MessageType::Request)[0];
@@ -249,7 +253,8 @@ fn an_offer_without_pxe_information_is_taken_by_ipxe_after_three_seconds_never_b
     assert_eq!(failure(&world, &report).0, "iPXE-3d0c6135");
 
     // EDK2 keeps asking and ends PXE-E16 about 60 s after its first DISCOVER.
-    let (world, report) = run(&lab("edk2", "efi-x64", DHCP_ONLY), 5);
+    let world = run(&lab("edk2", "efi-x64", DHCP_ONLY), 5);
+    let report = world.report();
     let sent = client_dhcp(&world);
     assert!(of_type(&sent, MessageType::Request).is_empty());
     let discovers = of_type(&sent, MessageType::Discover);
@@ -260,7 +265,7 @@ fn an_offer_without_pxe_information_is_taken_by_ipxe_after_three_seconds_never_b
     assert!((59 * S..60 * S).contains(&waited), "{waited}");
 
     // PXE 2.1: after the 4 and 8 s timeouts.
-    let (world, _) = run(&lab("pxe-spec", "bios", DHCP_ONLY), 5);
+    let world = run(&lab("pxe-spec", "bios", DHCP_ONLY), 5);
     let sent = client_dhcp(&world);
     let discover = of_type(&sent, MessageType::Discover)[0].time_ns;
     assert_eq!(
@@ -272,7 +277,8 @@ fn an_offer_without_pxe_information_is_taken_by_ipxe_after_three_seconds_never_b
 #[test]
 fn edk2_waits_out_its_offer_window_then_requests_repeating_the_discover_secs() {
     let servers = format!("{DHCP_ONLY}{PROXY}");
-    let (world, report) = run(&lab("edk2", "efi-x64", &servers), 5);
+    let world = run(&lab("edk2", "efi-x64", &servers), 5);
+    let report = world.report();
     assert!(
         matches!(report.clients[0].outcome, Outcome::Booted { .. }),
         "{:?}",
@@ -296,9 +302,9 @@ fn edk2_waits_out_its_offer_window_then_requests_repeating_the_discover_secs() {
 #[test]
 fn edk2_sends_its_tftp_size_probe_then_reads_with_blksize_and_windowsize_from_a_new_port() {
     let servers = format!("{DHCP_ONLY}{PROXY}");
-    let (world, _) = run(&lab("edk2", "efi-x64", &servers), 5);
-    let log = world.log().unwrap();
-    let client = log.node_names.iter().position(|n| n == "pc").unwrap();
+    let world = run(&lab("edk2", "efi-x64", &servers), 5);
+    let log = world.log();
+    let client = log.node_id("pc").unwrap();
     let mut tftp = Vec::new();
     for record in log.records().iter().filter(|r| r.node == client) {
         let Kind::Send { frame, .. } = &record.kind else {
@@ -356,7 +362,8 @@ fn a_boot_server_that_never_answers_4011_ends_each_firmware_its_own_way() {
         ("ipxe", "bios", "iPXE-4c0a6035", 2, 68, "zero"),
         ("pxe-spec", "bios", "PXE-E55", 4, 68, "same"),
     ] {
-        let (world, report) = run(&lab(firmware, arch, &servers), 5);
+        let world = run(&lab(firmware, arch, &servers), 5);
+        let report = world.report();
         let sent = client_dhcp(&world);
         let dhcp_xid = of_type(&sent, MessageType::Discover)[0].message.xid();
         let boot: Vec<&Sent> = sent.iter().filter(|s| s.dst_port == 4011).collect();

@@ -394,15 +394,13 @@ fn mutated_frames_on_the_wire_never_panic_a_node() {
                 (1_000_000 * index as u64 / 100, bytes)
             })
             .collect();
-        let mut world = plan.build(seed + run, crate::common::services()).unwrap();
-        world.set_limits(Limits {
-            sim_time_max_ns: 20_000_000_000,
-            ..Limits::default()
-        });
-        for (lan, name) in [(0, "tap-clients"), (1, "tap-servers")] {
+        let mut world = plan
+            .builder(seed + run, crate::common::services(), None)
+            .unwrap();
+        for (index, name) in [(0, "tap-clients"), (1, "tap-servers")] {
             let attachment = Attachment {
-                lan,
-                mac: smoltcp::wire::EthernetAddress([2, 0x7a, 0, 0, 0, lan as u8]),
+                lan: engine::log::LanId::from_index(index),
+                mac: smoltcp::wire::EthernetAddress([2, 0x7a, 0, 0, 0, index as u8]),
                 addresses: vec![],
                 virtual_macs: vec![],
             };
@@ -413,18 +411,19 @@ fn mutated_frames_on_the_wire_never_panic_a_node() {
                 0,
             );
         }
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            let stop = world.run();
-            engine::Report::from_world(&world, stop)
-        }));
-        let drops = world.log().unwrap().records().iter();
+        let mut world = world.build();
+        world.set_limits(Limits {
+            sim_time_max_ns: 20_000_000_000,
+            ..Limits::default()
+        });
+        let Ok(world) = catch_unwind(AssertUnwindSafe(|| world.run())) else {
+            panic!("a node panicked: run {run}, PXELAB_FUZZ_SEED={seed}");
+        };
+        let drops = world.log().records().iter();
         dropped += drops
             .filter(|r| matches!(r.kind, Kind::Drop { .. }))
             .count();
-        let Ok(report) = outcome else {
-            panic!("a node panicked: run {run}, PXELAB_FUZZ_SEED={seed}");
-        };
-        for crash in &report.crashes {
+        for crash in &world.report().crashes {
             assert!(
                 crash.node == "wds" && modelled("wds-sccm2007", &crash.reason),
                 "run {run} (PXELAB_FUZZ_SEED={seed}): {crash:?}"
@@ -750,8 +749,8 @@ fn write_corpus() {
             ("vrrp-three-routers.yaml", 1),
             ("hsrp-failover.yaml", 1),
         ] {
-            let (world, _) = crate::common::run(&crate::common::plan(name), seed);
-            for record in world.log().unwrap().records() {
+            let world = crate::common::run(&crate::common::plan(name), seed);
+            for record in world.log().records() {
                 if let Kind::Send { frame, .. } = &record.kind {
                     let class = format!("{}-{}", engine::decode::class(frame).name(), name);
                     let kept = frames.entry(class).or_default();

@@ -6,8 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use engine::report::Report;
-use engine::{Kind, Node, World};
+use engine::{Finished, Kind, Node};
 use topology::Plan;
 
 /// What the fixture's node must end with.
@@ -57,18 +56,16 @@ fn plan_with_fixture(name: &str) -> Plan {
 
 /// Runs `seed` the way the CLI does, except that a refused start is looked at here rather than
 /// turned into an input error.
-fn run(plan: &Plan, seed: u64) -> (World, Report) {
-    let mut world = plan
-        .build(seed, crate::common::services())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let stop = world.run();
-    let report = Report::from_world(&world, stop);
-    (world, report)
+fn run(plan: &Plan, seed: u64) -> Finished {
+    plan.build(seed, crate::common::services())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .run()
 }
 
 /// Checks one run of `plan` against `expected` and returns its digest.
 fn check(label: &str, plan: &Plan, seed: u64, expected: &Expected) -> String {
-    let (world, report) = run(plan, seed);
+    let world = run(plan, seed);
+    let report = world.report();
     let context = format!("{label}, seed {seed}");
     assert!(
         report.crashes.iter().all(|crash| crash.node == "wds"),
@@ -95,7 +92,7 @@ fn check(label: &str, plan: &Plan, seed: u64, expected: &Expected) -> String {
         }
     }
     // The DHCP server keeps leasing: every client gets its DHCPACK.
-    let log = world.log().unwrap();
+    let log = world.log();
     for client in &report.clients {
         let acked = log.records().iter().any(|record| {
             log.node_name(record.node) == client.name
@@ -103,7 +100,7 @@ fn check(label: &str, plan: &Plan, seed: u64, expected: &Expected) -> String {
         });
         assert!(acked, "{context}: {} got no DHCPACK", client.name);
     }
-    report.digest
+    report.digest.clone()
 }
 
 fn contained(label: &str, plan: &Plan, expected: Expected) {

@@ -55,7 +55,7 @@ fn workarounds_and_the_fixed_server_never_crash() {
 fn first_crashing_seed() -> u64 {
     let plan = plan("kb2510665.yaml");
     (0..200)
-        .find(|&seed| !run(&plan, seed).1.crashes.is_empty())
+        .find(|&seed| !run(&plan, seed).report().crashes.is_empty())
         .expect("the baseline crashes within 200 seeds")
 }
 
@@ -63,9 +63,10 @@ fn first_crashing_seed() -> u64 {
 fn a_crashing_seed_shows_both_copies_the_heap_corruption_and_the_failed_restart() {
     let seed = first_crashing_seed();
     let plan = plan("kb2510665.yaml");
-    let (world, report) = run(&plan, seed);
-    let log = world.log().unwrap();
-    let wds = log.node_names.iter().position(|n| n == "wds").unwrap();
+    let world = run(&plan, seed);
+    let report = world.report();
+    let log = world.log();
+    let wds = log.node_id("wds").unwrap();
 
     let crash = log
         .records()
@@ -185,9 +186,9 @@ fn a_crashing_seed_shows_both_copies_the_heap_corruption_and_the_failed_restart(
 fn a_quiet_seed_boots_every_client() {
     let plan = plan("kb2510665.yaml");
     let seed = (0..200)
-        .find(|&seed| run(&plan, seed).1.crashes.is_empty())
+        .find(|&seed| run(&plan, seed).report().crashes.is_empty())
         .expect("some seed does not crash");
-    let (_, report) = run(&plan, seed);
+    let report = run(&plan, seed).into_report();
     assert!(report.all_booted(), "{report:?}");
     for client in &report.clients {
         let engine::client::Outcome::Booted { file, bytes, .. } = &client.outcome else {

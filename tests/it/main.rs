@@ -10,6 +10,7 @@ mod common;
 mod netlab;
 mod tools;
 
+mod advise;
 mod cli;
 mod client_outcomes;
 mod contract;

@@ -8,15 +8,15 @@ use crate::common::{plan, run, services};
 use dhcproto::v4::relay::{RelayCode, RelayInfo};
 use dhcproto::v4::{DhcpOption, Message, Opcode, OptionCode};
 use dhcproto::{Decodable, Decoder};
-use engine::World;
+use engine::Finished;
 use engine::client::Outcome;
 use engine::log::Kind;
 
 const S: u64 = 1_000_000_000;
 
 /// `(time, node, from, to)` of each redundancy state change on the client VLAN.
-fn vlan10_transitions(world: &World) -> Vec<(u64, String, String, String)> {
-    let log = world.log().unwrap();
+fn vlan10_transitions(world: &Finished) -> Vec<(u64, String, String, String)> {
+    let log = world.log();
     log.records()
         .iter()
         .filter_map(|record| match &record.kind {
@@ -32,8 +32,8 @@ fn vlan10_transitions(world: &World) -> Vec<(u64, String, String, String)> {
 }
 
 /// DHCP messages a node received, decoded: `(time, message)`.
-fn dhcp_received(world: &World, node: &str) -> Vec<(u64, Message)> {
-    let log = world.log().unwrap();
+fn dhcp_received(world: &Finished, node: &str) -> Vec<(u64, Message)> {
+    let log = world.log();
     log.records()
         .iter()
         .filter(|r| log.node_name(r.node) == node)
@@ -57,7 +57,8 @@ fn hsrp_failover_the_standby_takes_over_and_every_client_still_boots() {
     let plan = plan("hsrp-failover.yaml");
     let (crash, recover, hello, hold) = (2_500_000_000, 40 * S, S, 3 * S);
     for seed in 0..30 {
-        let (world, report) = run(&plan, seed);
+        let world = run(&plan, seed);
+        let report = world.report();
         for client in &report.clients {
             assert!(
                 matches!(client.outcome, Outcome::Booted { .. }),
@@ -94,7 +95,7 @@ fn hsrp_failover_the_standby_takes_over_and_every_client_still_boots() {
 #[test]
 fn option_82_is_on_every_relayed_request_and_never_reaches_a_client() {
     let plan = plan("hsrp-failover.yaml");
-    let (world, _) = run(&plan, 0);
+    let world = run(&plan, 0);
     let giaddr_router = BTreeMap::from([
         (Ipv4Addr::new(10, 1, 0, 2), "r1"),
         (Ipv4Addr::new(10, 1, 0, 3), "r2"),
@@ -135,7 +136,7 @@ fn option_82_is_on_every_relayed_request_and_never_reaches_a_client() {
 #[test]
 fn three_vrrp_routers_send_wds_three_copies_of_each_discover() {
     let plan = plan("vrrp-three-routers.yaml");
-    let (world, _) = run(&plan, 1);
+    let world = run(&plan, 1);
     let mut copies: BTreeMap<u32, BTreeSet<Ipv4Addr>> = BTreeMap::new();
     for (_, message) in dhcp_received(&world, "wds") {
         copies
@@ -167,7 +168,7 @@ fn three_vrrp_routers_send_wds_three_copies_of_each_discover() {
 fn hsrp_aware_relays_send_wds_each_discover_once() {
     let plan = plan("kb2510665-hsrp-aware.yaml");
     for seed in 0..20 {
-        let (world, _) = run(&plan, seed);
+        let world = run(&plan, seed);
         let mut copies: BTreeMap<u32, BTreeSet<Ipv4Addr>> = BTreeMap::new();
         for (_, message) in dhcp_received(&world, "wds") {
             if !message.giaddr().is_unspecified() {

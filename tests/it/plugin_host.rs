@@ -259,11 +259,11 @@ fn a_corrupt_or_unwritable_cache_is_ignored() {
 #[test]
 fn a_plugin_override_replaces_one_servers_plugin() {
     let mut plan = crate::common::plan("kb2510665.yaml");
-    let (_, before) = crate::common::run(&plan, 0);
+    let before = crate::common::run(&plan, 0).into_report();
     assert!(!before.crashes.is_empty(), "seed 0 crashes wds-sccm2007");
 
     plan.override_plugin("wds", "wds-fixed").unwrap();
-    let (_, after) = crate::common::run(&plan, 0);
+    let after = crate::common::run(&plan, 0).into_report();
     assert!(after.crashes.is_empty(), "{:?}", after.crashes);
     assert!(after.all_booted());
     assert_eq!(

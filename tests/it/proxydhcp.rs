@@ -12,8 +12,8 @@ use crate::common::run;
 use dhcproto::Decodable;
 use dhcproto::v4::{Message, MessageType};
 use engine::client::Outcome;
-use engine::log::{EventLog, Kind};
-use engine::{Report, World};
+use engine::log::{EventLog, Kind, NodeId};
+use engine::{Finished, Report};
 use topology::Plan;
 
 const SEEDS: Range<u64> = 0..20;
@@ -45,10 +45,8 @@ fn plan(plugin: &str, free_cpu: bool) -> Plan {
     topology::parse(&path, &text).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn node(log: &EventLog, name: &str) -> usize {
-    log.node_names
-        .iter()
-        .position(|n| n == name)
+fn node(log: &EventLog, name: &str) -> NodeId {
+    log.node_id(name)
         .unwrap_or_else(|| panic!("no node {name}"))
 }
 
@@ -56,7 +54,7 @@ fn node(log: &EventLog, name: &str) -> usize {
 /// destination port for receives), with the UDP endpoints.
 fn dhcp_messages(
     log: &EventLog,
-    node: usize,
+    node: NodeId,
     sent: bool,
     port: u16,
 ) -> Vec<(SocketAddrV4, SocketAddrV4, Message)> {
@@ -118,8 +116,8 @@ fn assert_everybody_boots(twin: &str, seed: u64, report: &Report) {
 
 /// Every DISCOVER copy the proxy received got its own proxy offer, back to the relay that sent
 /// it; with both routers relaying, that is one offer per router per DISCOVER.
-fn assert_one_offer_per_relayed_copy(twin: &str, seed: u64, world: &World) {
-    let log = world.log().unwrap();
+fn assert_one_offer_per_relayed_copy(twin: &str, seed: u64, world: &Finished) {
+    let log = world.log();
     let proxy = node(log, PROXY);
     let mut copies: BTreeMap<u32, Vec<Ipv4Addr>> = BTreeMap::new();
     for (_, _, message) in dhcp_messages(log, proxy, false, 67) {
@@ -186,7 +184,8 @@ fn every_client_boots_and_every_relayed_copy_gets_an_offer_with_either_twin() {
     for twin in TWINS {
         let plan = plan(twin, false);
         for seed in SEEDS {
-            let (world, report) = run(&plan, seed);
+            let world = run(&plan, seed);
+            let report = world.report();
             assert_everybody_boots(twin, seed, &report);
             assert_one_offer_per_relayed_copy(twin, seed, &world);
         }
@@ -194,8 +193,8 @@ fn every_client_boots_and_every_relayed_copy_gets_an_offer_with_either_twin() {
 }
 
 /// Every frame of the run: (time, sending node, bytes).
-fn frames_sent(world: &World) -> Vec<(u64, String, Vec<u8>)> {
-    let log = world.log().unwrap();
+fn frames_sent(world: &Finished) -> Vec<(u64, String, Vec<u8>)> {
+    let log = world.log();
     log.records()
         .iter()
         .filter_map(|r| match &r.kind {
@@ -220,8 +219,10 @@ fn the_c_twin_puts_the_same_frames_on_the_wire_as_the_rust_one() {
     // plugins log differs (their own words), so the run digests differ.
     let [rust, c] = TWINS.map(|twin| plan(twin, true));
     for seed in SEEDS {
-        let (rust_world, rust_report) = run(&rust, seed);
-        let (c_world, c_report) = run(&c, seed);
+        let rust_world = run(&rust, seed);
+        let rust_report = rust_world.report();
+        let c_world = run(&c, seed);
+        let c_report = c_world.report();
         assert_everybody_boots("proxydhcp", seed, &rust_report);
         assert_eq!(
             rust_report.clients, c_report.clients,
@@ -262,8 +263,8 @@ fn the_twins_boot_the_same_clients_at_close_times_with_the_cpu_model() {
     // difference compounds where six clients queue for the one proxy: up to 6.7 ms here).
     let [rust, c] = TWINS.map(|twin| plan(twin, false));
     for seed in SEEDS {
-        let (_, rust_report) = run(&rust, seed);
-        let (_, c_report) = run(&c, seed);
+        let rust_report = run(&rust, seed).into_report();
+        let c_report = run(&c, seed).into_report();
         for (r, c) in rust_report.clients.iter().zip(&c_report.clients) {
             assert_eq!(r.name, c.name);
             let (

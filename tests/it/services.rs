@@ -5,12 +5,11 @@
 use crate::common::{plan, run, services};
 use engine::client::Outcome;
 use engine::log::Kind;
-use engine::report::Report;
-use engine::{Node, World};
+use engine::{Finished, Node};
 
 /// `(source, event id, text)` of every Windows-style record of a node, in order.
-fn windows_events(world: &World, node: &str) -> Vec<(String, u32, String)> {
-    let log = world.log().unwrap();
+fn windows_events(world: &Finished, node: &str) -> Vec<(String, u32, String)> {
+    let log = world.log();
     log.records()
         .iter()
         .filter(|r| log.node_name(r.node) == node)
@@ -27,17 +26,18 @@ fn windows_events(world: &World, node: &str) -> Vec<(String, u32, String)> {
 }
 
 /// The run of topology `name` at its first seed in 0..100 where a service crashes.
-fn first_crashing_run(name: &str) -> (World, Report) {
+fn first_crashing_run(name: &str) -> Finished {
     let plan = plan(name);
     let seed = (0..100)
-        .find(|&seed| !run(&plan, seed).1.crashes.is_empty())
+        .find(|&seed| !run(&plan, seed).report().crashes.is_empty())
         .expect("a crashing seed in 0..100");
     run(&plan, seed)
 }
 
 #[test]
 fn the_kb_story_crash_failed_restarts_then_recovery_after_wmi_and_wds_restarts() {
-    let (world, report) = first_crashing_run("kb2510665-recovery.yaml");
+    let world = first_crashing_run("kb2510665-recovery.yaml");
+    let report = world.report();
     let events = windows_events(&world, "wds");
     let ids: Vec<(&str, u32)> = events.iter().map(|(s, id, _)| (s.as_str(), *id)).collect();
     let expected_prefix = [
@@ -107,7 +107,7 @@ fn the_kb_story_crash_failed_restarts_then_recovery_after_wmi_and_wds_restarts()
 
 #[test]
 fn without_the_wmi_restart_wds_keeps_failing_to_start() {
-    let (world, _) = first_crashing_run("kb2510665.yaml");
+    let world = first_crashing_run("kb2510665.yaml");
     let events = windows_events(&world, "wds");
     let failed_starts = events.iter().filter(|(_, id, _)| *id == 7024).count();
     assert!(failed_starts >= 3, "{events:#?}");
@@ -125,7 +125,8 @@ fn a_server_that_loses_power_is_silent_until_it_boots_again() {
     // WDS is down from before the first client until 3 s: the clients' first DISCOVERs get no
     // proxy offer; PXE firmware discovers again after 4 s and boots once WDS is back.
     let plan = with_faults("  - { at: 0s, crash: wds }\n  - { at: 3s, recover: wds }");
-    let (world, report) = run(&plan, 3);
+    let world = run(&plan, 3);
+    let report = world.report();
     for client in &report.clients {
         let Outcome::Booted { time_ns, .. } = client.outcome else {
             panic!("{} {:?}", client.name, client.outcome);
@@ -136,7 +137,7 @@ fn a_server_that_loses_power_is_silent_until_it_boots_again() {
             client.name
         );
     }
-    let log = world.log().unwrap();
+    let log = world.log();
     assert!(log.records().iter().any(|r| log.node_name(r.node) == "wds"
         && matches!(
             &r.kind,
@@ -150,8 +151,8 @@ fn a_server_that_loses_power_is_silent_until_it_boots_again() {
 #[test]
 fn a_reboot_clears_wmi_and_restarts_the_service() {
     let plan = with_faults("  - { at: 30s, restart: wds }");
-    let (world, _) = run(&plan, 3);
-    let log = world.log().unwrap();
+    let world = run(&plan, 3);
+    let log = world.log();
     let rebooted = log.records().iter().position(|r| {
         log.node_name(r.node) == "wds"
             && matches!(&r.kind, Kind::Service(engine::ServiceEvent::Rebooted))
@@ -173,7 +174,8 @@ fn boot_times(ns_per_fuel: &str) -> (Vec<u64>, u64, String) {
             &format!("    cpu_ns_per_fuel: {ns_per_fuel}\n    plugin: wds-fixed"),
         )
     });
-    let (world, report) = pxelab::run(&plan, 11, services()).unwrap();
+    let world = pxelab::run(&plan, 11, services()).unwrap();
+    let report = world.report();
     let cpu_ns = world
         .nodes()
         .find_map(|(name, node)| match node {
@@ -189,7 +191,7 @@ fn boot_times(ns_per_fuel: &str) -> (Vec<u64>, u64, String) {
             ref other => panic!("{other:?}"),
         })
         .collect();
-    (times, cpu_ns, report.digest)
+    (times, cpu_ns, report.digest.clone())
 }
 
 #[test]

@@ -201,7 +201,7 @@ const FORBIDDEN_IN_SIMULATION: &[(&str, &str)] = &[
     ),
     (
         "std::fs",
-        "the file system; values arrive through World::add_* and App",
+        "the file system; values arrive through Builder::add_* and App",
     ),
     (
         "thread_rng",

@@ -82,8 +82,9 @@ fn every_shipped_topology_decodes_cleanly_in_tshark() {
             plan(&name)
         };
         for seed in 0..2 {
-            let (world, report) = run(&plan, seed);
-            let log = world.log().unwrap();
+            let world = run(&plan, seed);
+            let report = world.report();
+            let log = world.log();
             let sends = log
                 .records()
                 .iter()

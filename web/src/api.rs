@@ -512,9 +512,9 @@ async fn get_trace(
     let worker = state.clone();
     let trace = blocking(move || {
         let (plan, fresh) = prepare(&worker, &params.topology, params.seed, params.plugins)?;
-        let (world, report) = pxelab::run(&plan, fresh.seed, &worker.services)
+        let world = pxelab::run(&plan, fresh.seed, &worker.services)
             .map_err(|e| ApiError::unprocessable(e.to_string()))?;
-        Ok(crate::trace_json(&plan, &world, &report).to_string())
+        Ok(crate::trace_json(&plan, &world).to_string())
     })
     .await?;
     let mut response = trace.into_response();

@@ -106,11 +106,11 @@ pub fn execute(
     params: RunParams,
     services: &pxelab::Services,
 ) -> Result<StoredRun, ApiError> {
-    let (world, report) = pxelab::run(plan, params.seed, services)
+    let world = pxelab::run(plan, params.seed, services)
         .map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    let log = world.log().expect("a run has a log");
+    let log = world.log();
     let id = params.id();
-    let mut view = view::run_view(plan, &world, &report);
+    let mut view = view::run_view(plan, &world);
     view["id"] = json!(id);
     view["params"] = json!({"topology": params.topology, "seed": params.seed,
         "plugins": params.plugins.iter().map(|(n, p)| json!({"node": n, "plugin": p})).collect::<Vec<_>>()});

@@ -1,9 +1,8 @@
 //! A run in the Chrome trace event format, for Perfetto UI and chrome://tracing: one process
 //! per node, one thread per kind of activity, packets as flow arrows from send to receive.
 
-use engine::World;
-use engine::log::{Kind, NETWORK};
-use engine::report::Report;
+use engine::Finished;
+use engine::log::{Kind, NETWORK, NodeId};
 use serde_json::{Value, json};
 use topology::Plan;
 
@@ -24,9 +23,10 @@ fn micros(time_ns: u64) -> f64 {
 /// `{traceEvents: [...], displayTimeUnit, otherData}` for one finished run. Node `i` is process
 /// `i + 1` (pid 0 is avoided: some viewers treat it as "no process"); records about the network
 /// itself go to one extra process named `network`.
-pub fn trace_json(plan: &Plan, world: &World, report: &Report) -> Value {
-    let log = world.log().expect("traced after run");
-    let kinds = view::node_kinds(world);
+pub fn trace_json(plan: &Plan, run: &Finished) -> Value {
+    let log = run.log();
+    let report = run.report();
+    let kinds = view::node_kinds(run);
     let network_pid = log.node_names.len() as u64 + 1;
     let mut events = Vec::new();
     let processes = log
@@ -117,10 +117,10 @@ pub fn trace_json(plan: &Plan, world: &World, report: &Report) -> Value {
     })
 }
 
-fn pid_of(node: usize, network_pid: u64) -> u64 {
+fn pid_of(node: NodeId, network_pid: u64) -> u64 {
     if node == NETWORK {
         network_pid
     } else {
-        node as u64 + 1
+        node.index() as u64 + 1
     }
 }

@@ -81,6 +81,8 @@ pub enum CliError {
     Merge(pxelab::MergeError),
     Bench(pxelab::bench::BenchError),
     Shrink(String),
+    /// Internal: a fix `advise` derived does not validate.
+    Advise(pxelab::advise::AdviseError),
     Checkpoint(CheckpointError),
     Serve(web::ServeError),
     NotTopologies(PathBuf),
@@ -106,8 +108,6 @@ pub enum CliError {
     },
     /// Internal: the plugin host does not start.
     Services(pxelab::PluginError),
-    /// Internal: a finished run without its event log.
-    NoLog,
     /// Internal: a report that does not serialise.
     Json(serde_json::Error),
     /// Internal: stdout refused the result.
@@ -119,7 +119,7 @@ impl CliError {
     pub fn is_internal(&self) -> bool {
         matches!(
             self,
-            CliError::Services(_) | CliError::NoLog | CliError::Json(_) | CliError::Stdout(_)
+            CliError::Services(_) | CliError::Advise(_) | CliError::Json(_) | CliError::Stdout(_)
         )
     }
 }
@@ -142,6 +142,7 @@ impl std::fmt::Display for CliError {
             CliError::Merge(error) => write!(f, "{error}"),
             CliError::Bench(error) => write!(f, "{error}"),
             CliError::Shrink(message) => write!(f, "{message}"),
+            CliError::Advise(error) => write!(f, "{error}"),
             CliError::Checkpoint(error) => write!(f, "{error}"),
             CliError::Serve(error) => write!(f, "{error}"),
             CliError::NotTopologies(dir) => write!(
@@ -161,7 +162,6 @@ impl std::fmt::Display for CliError {
                 write!(f, "{}: not a pxelab sweep result: {error}", path.display())
             }
             CliError::Services(error) => write!(f, "{error}"),
-            CliError::NoLog => write!(f, "the run kept no event log"),
             CliError::Json(error) => write!(f, "cannot write the report as JSON: {error}"),
             CliError::Stdout(error) => write!(f, "cannot write the result: {error}"),
         }
@@ -186,6 +186,7 @@ from!(
     Record(pxelab::record::RecordError),
     Merge(pxelab::MergeError),
     Bench(pxelab::bench::BenchError),
+    Advise(pxelab::advise::AdviseError),
     Checkpoint(CheckpointError),
     Serve(web::ServeError),
 );

@@ -127,6 +127,10 @@ enum Command {
     /// Sweep several topologies over the same seeds and print one table: crash rate with its
     /// 95% interval, failing runs, boot-time percentiles, duplicates seen at servers.
     Compare(CompareArgs),
+    /// Sweep a topology and the known fixes of its duplicate-request race, each derived from
+    /// the file (no PXE helper on the backup router, one provider thread, helpers that follow
+    /// redundancy, a race-avoiding server): crash rates, boot times and what each fix costs.
+    Advise(AdviseArgs),
     /// Reduce a failing seed to the fewest timing deviations from nominal that still fail, and
     /// save the shrunk run as a record that `pxelab replay` accepts.
     Shrink(ShrinkArgs),
@@ -199,6 +203,23 @@ struct CompareArgs {
     /// JSON instead of the table; `--json FILE` writes it to FILE.
     #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
     json: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct AdviseArgs {
+    file: PathBuf,
+    /// Seeds as A..B (B excluded); every variant runs the same seeds.
+    #[arg(long, value_parser = parse_seeds, default_value = "0..500")]
+    seeds: Range<u64>,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// JSON instead of the table; `--json FILE` writes it to FILE.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
+    json: Option<PathBuf>,
+    /// Write each derived variant's topology to DIR/<name>.yaml, to keep the one you choose.
+    #[arg(long, value_name = "DIR")]
+    write: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -443,6 +464,7 @@ fn execute(command: Command, cache: &CacheFlags) -> Result<Verdict, CliError> {
         Command::Merge { files, junit } => merge(&files, junit.as_deref()),
         Command::Sweep(args) => sweep(args, &services()?),
         Command::Compare(args) => compare(args, &services()?),
+        Command::Advise(args) => advise(args, &services()?),
         Command::Shrink(args) => shrink(args, &services()?),
         Command::Bench(args) => bench(args, &services()?),
         Command::Import(args) => import(args, &services()?),
@@ -532,8 +554,9 @@ fn run(args: RunArgs, services: &Services) -> Result<Verdict, CliError> {
     let plan = plan(&args.file, &args.overrides.plugins, services)?;
     let seed = args.seed;
     tracing::info!(topology = %plan.name, seed, "running");
-    let (world, report) = pxelab::run(&plan, seed, services)?;
-    let log = world.log().ok_or(CliError::NoLog)?;
+    let world = pxelab::run(&plan, seed, services)?;
+    let log = world.log();
+    let report = world.report();
     if tracing::enabled!(tracing::Level::DEBUG) {
         for record in log.records() {
             let node = log.node_name(record.node);
@@ -547,13 +570,13 @@ fn run(args: RunArgs, services: &Services) -> Result<Verdict, CliError> {
         tracing::info!(path = %path.display(), bytes = bytes.len(), "pcapng written");
     }
     if let Some(path) = &args.trace_json {
-        let trace = web::trace_json(&plan, &world, &report);
+        let trace = web::trace_json(&plan, &world);
         write_file(path, format!("{trace}\n").as_bytes())?;
     }
     if let Some(dir) = &args.out {
-        pxelab::record::write_record(dir, &plan, &world, &report, None)?;
+        pxelab::record::write_record(dir, &plan, &world, None)?;
     }
-    let checks = pxelab::run_checks(&plan.expect, &report);
+    let checks = pxelab::run_checks(&plan.expect, report);
     if let Some(path) = &args.report.junit {
         let suite = format!("pxelab run {} seed {seed}", plan.name);
         write_file(
@@ -561,14 +584,14 @@ fn run(args: RunArgs, services: &Services) -> Result<Verdict, CliError> {
             pxelab::junit_xml(&suite, &plan.name, &checks).as_bytes(),
         )?;
     }
-    let json = json_line(&pxelab::RunReport::of(&plan, &report).with_checks(checks.clone()))?;
+    let json = json_line(&pxelab::RunReport::of(&plan, report).with_checks(checks.clone()))?;
     let output = if args.report.json_to_stdout() {
         json
     } else {
         if let Some(path) = &args.report.json {
             write_file(path, json.as_bytes())?;
         }
-        let mut output = render_report(&plan, &world, &report);
+        let mut output = render_report(&plan, &world);
         render_checks(&mut output, &checks);
         if let Some(dir) = &args.out {
             let _ = writeln!(
@@ -901,6 +924,71 @@ fn compare(args: CompareArgs, services: &Services) -> Result<Verdict, CliError> 
     Ok(Verdict::Passed)
 }
 
+fn advise(args: AdviseArgs, services: &Services) -> Result<Verdict, CliError> {
+    let plan = plan(&args.file, &[], services)?;
+    let (variants, skipped) = pxelab::advise::variants(&plan)?;
+    if let Some(dir) = &args.write {
+        std::fs::create_dir_all(dir).map_err(|error| CliError::Write {
+            path: dir.clone(),
+            error,
+        })?;
+        for variant in variants.iter().skip(1) {
+            let path = dir.join(format!("{}.yaml", variant.plan.name));
+            let header = format!(
+                "# {} of {}, written by `pxelab advise`:\n{}",
+                variant.fix,
+                args.file.display(),
+                variant
+                    .changes
+                    .iter()
+                    .map(|change| format!("#   {change}\n"))
+                    .collect::<String>()
+            );
+            write_file(&path, format!("{header}{}", variant.yaml).as_bytes())?;
+        }
+    }
+    let seeds = &args.seeds;
+    let selected: Vec<u64> = seeds.clone().collect();
+    let jobs = args.jobs.unwrap_or_else(default_jobs);
+    let mut rows = Vec::new();
+    for variant in &variants {
+        let mut progress = Progress::new(selected.len() as u64, 0);
+        progress.label = variant.fix.label().to_string();
+        let options = pxelab::SweepOptions {
+            jobs,
+            check_determinism: false,
+            stop: Some(interrupted()),
+        };
+        let outcome =
+            pxelab::sweep_observed(&variant.plan, &selected, options, services, &mut |result| {
+                progress.seed(result)
+            })?;
+        progress.finish();
+        if !outcome.complete {
+            eprintln!("interrupted during {}", variant.fix);
+            return Ok(Verdict::Interrupted);
+        }
+        rows.push(pxelab::compare_row(
+            &variant.plan,
+            &args.file.display().to_string(),
+            &outcome.result,
+        ));
+    }
+    let advice = pxelab::advise::advise(&variants, &rows);
+    if json_to_stdout(&args.json) {
+        write_stdout(&json_line(&pxelab::advise::report(
+            &advice, &skipped, seeds,
+        ))?)?;
+    } else {
+        if let Some(path) = &args.json {
+            let json = json_line(&pxelab::advise::report(&advice, &skipped, seeds))?;
+            write_file(path, json.as_bytes())?;
+        }
+        write_stdout(&pxelab::advise::advice_text(&advice, &skipped, seeds))?;
+    }
+    Ok(Verdict::Passed)
+}
+
 fn shrink(args: ShrinkArgs, services: &Services) -> Result<Verdict, CliError> {
     let plan = plan(&args.file, &args.overrides.plugins, services)?;
     let seed = args.seed;
@@ -920,7 +1008,7 @@ fn shrink(args: ShrinkArgs, services: &Services) -> Result<Verdict, CliError> {
         eprint!("\r{:60}\r", "");
     }
     let schedule = pxelab::shrink::schedule_json(&shrunk.kept);
-    pxelab::record::write_record(&dir, &plan, &shrunk.world, &shrunk.report, Some(&schedule))?;
+    pxelab::record::write_record(&dir, &plan, &shrunk.run, Some(&schedule))?;
     let mut output = String::new();
     let _ = writeln!(output, "topology  {} ({})", plan.name, args.file.display());
     let _ = writeln!(

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod arp;
+pub mod bridge;
 pub mod client;
 pub mod decode;
 pub mod dhcp;
@@ -25,7 +26,7 @@ pub use event::{ClientEvent, DropReason, RedundancyChange, ServiceEvent};
 pub use log::{EventLog, Kind, Level, Record};
 pub use report::{Crash, Report};
 pub use rng::Stream;
-pub use world::{Limits, Node, StopReason, World};
+pub use world::{Builder, Finished, Limits, Node, StopReason, World};
 
 #[cfg(test)]
 mod tests;

@@ -33,8 +33,8 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn from_world(world: &World, stop: StopReason) -> Report {
-        let log = world.log().expect("a report is made after run()");
+    pub(crate) fn new(world: &World, stop: StopReason) -> Report {
+        let log = world.log();
         let clients = world
             .nodes()
             .filter_map(|(name, node)| match node {

@@ -12,16 +12,20 @@ use smoltcp::wire::{EthernetAddress, EthernetFrame};
 use timing::Distribution;
 
 use crate::arp::{self, ArpConfig, Resolve, Retry};
+use crate::bridge::Bridge;
 use crate::client::{Audience, PxeClient};
 use crate::event::{DropReason, FaultEvent, LanChanged, Layer};
 use crate::frame;
 use crate::log::{EventLog, Kind, LanId, Level, NodeId, Record};
+use crate::report::Report;
 use crate::rng::{Draws, LinkDraw, Stream, StreamName};
-use crate::router::Router;
+use crate::router::{Router, RouterConfig};
 use crate::server::ServerNode;
 use crate::tap::Tap;
 
-pub type PortId = usize;
+/// A port of a LAN: one interface of one node, in the order they were attached (internal to the
+/// world; nodes name their interfaces by number).
+type PortId = usize;
 
 /// Caps that turn a runaway run into a reported outcome instead of a hang.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -251,11 +255,18 @@ pub enum Node {
     Client(PxeClient),
     Server(Box<ServerNode>),
     Tap(Tap),
+    /// Where the world outside the simulation is attached (`World::inject`, `World::drain`).
+    Bridge(Bridge),
 }
 
 enum Event {
     Start {
         node: NodeId,
+    },
+    /// A frame from outside enters the LAN at bridge `node`.
+    Inject {
+        node: NodeId,
+        frame: Vec<u8>,
     },
     Transmit {
         node: NodeId,
@@ -579,9 +590,23 @@ pub enum StopReason {
     Quiescent,
     EventLimit,
     SimTimeLimit,
+    /// The driver of a stepped world ended it (`World::finish`): Ctrl-C in a live run, the end
+    /// of a live run's recording in its replay.
+    Stopped,
 }
 
-/// A world under construction or running. Build it with the `add_*` methods, then `run`.
+/// A world being put together: its seed, limits and timing draws are fixed when it is made;
+/// then LANs, nodes and faults are added, and `build` turns it into a `World` ready to run.
+///
+/// Streams are made from the builder (`named_stream`), so every one of them sees the draws the
+/// builder was made with: there is no order of calls in which a stream misses them.
+pub struct Builder {
+    world: World,
+}
+
+/// A world ready to run or running: every node, LAN and fault is in place and the event log
+/// exists. `run` takes it to the end and hands back the `Finished` run; `run_until` advances
+/// it in steps, for callers that interleave the run with something else.
 pub struct World {
     seed: u64,
     now_ns: u64,
@@ -602,7 +627,7 @@ pub struct World {
     node_ip_id: Vec<u16>,
     lans: Vec<Lan>,
     ports: Vec<Port>,
-    log: Option<EventLog>,
+    log: EventLog,
     actions: Vec<Action>,
     /// Where timing draws are reported (and maybe pinned), when a shrink asks.
     draws: Option<Arc<Draws>>,
@@ -628,9 +653,15 @@ pub struct Attachment {
     pub virtual_macs: Vec<(EthernetAddress, Vec<Ipv4Addr>)>,
 }
 
-impl World {
-    pub fn new(seed: u64, limits: Limits) -> World {
-        World {
+impl Builder {
+    pub fn new(seed: u64, limits: Limits) -> Builder {
+        Builder::with_draws(seed, limits, None)
+    }
+
+    /// A builder whose streams report every timing draw to `draws`, which may pin them to
+    /// nominal values (`pxelab shrink`).
+    pub fn with_draws(seed: u64, limits: Limits, draws: Option<Arc<Draws>>) -> Builder {
+        let world = World {
             seed,
             now_ns: 0,
             seq: 0,
@@ -646,46 +677,49 @@ impl World {
             node_ip_id: Vec::new(),
             lans: Vec::new(),
             ports: Vec::new(),
-            log: None,
+            log: EventLog::new(seed, Vec::new(), Vec::new()),
             actions: Vec::new(),
-            draws: None,
+            draws,
             deliver_all: false,
             delivering: None,
             scratch_targets: Vec::new(),
             scratch_deliveries: Vec::new(),
-        }
+        };
+        Builder { world }
     }
 
     /// Delivers every frame to every port the switch forwards it to, even to clients that
     /// would drop it whatever their state (at the LAN's nominal latency, with no draw). Only
     /// the log differs; tests use it to show that.
     pub fn set_deliver_all(&mut self, deliver_all: bool) {
-        self.deliver_all = deliver_all;
-    }
-
-    /// Reports every timing draw of streams made from now on to `draws`, which may pin them
-    /// to nominal values (`pxelab shrink`). Call it before adding LANs and nodes.
-    pub fn set_draws(&mut self, draws: Arc<Draws>) {
-        self.draws = Some(draws);
+        self.world.deliver_all = deliver_all;
     }
 
     pub fn seed(&self) -> u64 {
-        self.seed
+        self.world.seed
     }
 
     /// The stream `name` names under this world's seed: how nodes get their streams.
     pub fn named_stream(&self, name: StreamName<'_>) -> Stream {
-        Stream::named(self.seed, name, self.draws.as_ref())
+        Stream::named(self.world.seed, name, self.world.draws.as_ref())
     }
 
-    /// A stream for `(entity, purpose)` under this world's seed, for streams no node of the
-    /// world draws from (`named_stream` names those).
-    pub fn stream(&self, entity: &str, purpose: &str) -> Stream {
-        make_stream(self.seed, self.draws.as_ref(), entity, purpose)
+    /// Adds router `name`; its relay delay and redundancy phase draw from the streams the
+    /// engine names after it, whoever builds the world.
+    pub fn add_router(
+        &mut self,
+        name: &str,
+        config: RouterConfig,
+        attachments: Vec<Attachment>,
+    ) -> NodeId {
+        let relay = self.named_stream(StreamName::RelayDelay { router: name });
+        let phase = self.named_stream(StreamName::RedundancyPhase { router: name });
+        let router = Router::new(config, relay, phase);
+        self.add_node(name, Node::Router(Box::new(router)), attachments, 0)
     }
 
     pub fn add_lan(&mut self, name: &str, config: LanConfig) -> LanId {
-        self.lans.push(Lan {
+        self.world.lans.push(Lan {
             name: name.to_string(),
             config,
             ports: Vec::new(),
@@ -694,7 +728,7 @@ impl World {
             client_nics: BTreeMap::new(),
             client_addresses: BTreeMap::new(),
         });
-        self.lans.len() - 1
+        LanId::from_index(self.world.lans.len() - 1)
     }
 
     /// Adds a node with its interfaces; it starts at `start_ns`.
@@ -705,17 +739,17 @@ impl World {
         attachments: Vec<Attachment>,
         start_ns: u64,
     ) -> NodeId {
-        let id = self.nodes.len();
+        let id = NodeId::from_index(self.world.nodes.len());
         let client = matches!(node, Node::Client(_));
         let arp_config = match node {
             Node::Router(_) => ArpConfig::ROUTER,
             Node::Client(_) => ArpConfig::FIRMWARE,
-            Node::Server(_) | Node::Tap(_) => ArpConfig::HOST,
+            Node::Server(_) | Node::Tap(_) | Node::Bridge(_) => ArpConfig::HOST,
         };
         let mut ports = Vec::new();
         for (interface, attachment) in attachments.into_iter().enumerate() {
-            let port = self.ports.len();
-            let lan = &mut self.lans[attachment.lan];
+            let port = self.world.ports.len();
+            let lan = &mut self.world.lans[attachment.lan.index()];
             lan.ports.push(port);
             if client {
                 lan.client_nics.insert(attachment.mac, port);
@@ -725,7 +759,7 @@ impl World {
             let mut arp = arp::Table::new(arp_config, attachment.addresses);
             // Answered only while the node claims the MAC (`own_virtual_mac`).
             arp.virtual_addresses = attachment.virtual_macs;
-            self.ports.push(Port {
+            self.world.ports.push(Port {
                 node: id,
                 interface: interface as u32,
                 lan: attachment.lan,
@@ -740,29 +774,51 @@ impl World {
             });
             ports.push(port);
         }
-        self.nodes.push(node);
-        self.node_names.push(name.to_string());
-        self.node_ports.push(ports);
-        self.node_up.push(true);
-        self.node_epoch.push(0);
-        self.node_ip_id.push(1);
-        self.schedule(start_ns, Event::Start { node: id });
+        self.world.nodes.push(node);
+        self.world.node_names.push(name.to_string());
+        self.world.node_ports.push(ports);
+        self.world.node_up.push(true);
+        self.world.node_epoch.push(0);
+        self.world.node_ip_id.push(1);
+        self.world.schedule(start_ns, Event::Start { node: id });
         id
     }
 
     /// Puts a fault on the timeline.
     pub fn add_fault(&mut self, at_ns: u64, fault: Fault) {
-        self.schedule(at_ns, Event::Fault(Box::new(fault)));
+        self.world.schedule(at_ns, Event::Fault(Box::new(fault)));
     }
 
     /// The node with this name.
     pub fn node_id(&self, name: &str) -> Option<NodeId> {
-        self.node_names.iter().position(|n| n == name)
+        self.world.node_id(name)
     }
 
     /// Keeps the run going at least until `at_ns`, even with nothing but keepalives to do.
     pub fn hold_until(&mut self, at_ns: u64) {
-        self.schedule(at_ns, Event::Hold);
+        self.world.schedule(at_ns, Event::Hold);
+    }
+
+    /// The world, ready to run: the event log starts here, naming every node and LAN.
+    pub fn build(self) -> World {
+        let mut world = self.world;
+        let lan_names = world.lans.iter().map(|lan| lan.name.clone()).collect();
+        world.log = EventLog::new(world.seed, world.node_names.clone(), lan_names);
+        world
+    }
+}
+
+impl World {
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The node with this name.
+    pub fn node_id(&self, name: &str) -> Option<NodeId> {
+        self.node_names
+            .iter()
+            .position(|n| n == name)
+            .map(NodeId::from_index)
     }
 
     fn schedule(&mut self, time_ns: u64, event: Event) {
@@ -775,22 +831,74 @@ impl World {
     }
 
     /// Runs until nothing is left to do or a limit is hit.
-    pub fn run(&mut self) -> StopReason {
-        let lan_names = self.lans.iter().map(|lan| lan.name.clone()).collect();
-        self.log
-            .get_or_insert_with(|| EventLog::new(self.seed, self.node_names.clone(), lan_names));
+    pub fn run(mut self) -> Finished {
+        let stop = loop {
+            if let Some(stop) = self.handle_until(u64::MAX, true) {
+                break stop;
+            }
+        };
+        self.finish(stop)
+    }
+
+    /// Steps a world that something outside drives (`pxelab live`, the replay of a live run):
+    /// handles every event due at or before `until_ns`, then lets time pass to `until_ns`, idle
+    /// or not, since the outside may still send. `Err` is the limit that ends the run there.
+    pub fn step_until(&mut self, until_ns: u64) -> Result<(), StopReason> {
+        let max_ns = self.limits.sim_time_max_ns;
+        if let Some(stop) = self.handle_until(until_ns.min(max_ns), false) {
+            return Err(stop);
+        }
+        if until_ns > max_ns {
+            return Err(StopReason::SimTimeLimit);
+        }
+        self.now_ns = self.now_ns.max(until_ns);
+        Ok(())
+    }
+
+    /// Hands `frame` to bridge `node` to put on its LAN now (after `step_until`: at the time
+    /// stepped to). Another kind of node, or a bridge that is down, takes nothing.
+    pub fn inject(&mut self, node: NodeId, frame: Vec<u8>) {
+        if matches!(self.nodes.get(node.index()), Some(Node::Bridge(_))) {
+            self.schedule(self.now_ns, Event::Inject { node, frame });
+        }
+    }
+
+    /// The frames LANs delivered to bridge `node` since the last call, with their virtual
+    /// arrival times, oldest first.
+    pub fn drain(&mut self, node: NodeId) -> Vec<(u64, Rc<[u8]>)> {
+        match self.nodes.get_mut(node.index()) {
+            Some(Node::Bridge(bridge)) => bridge.drain(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Ends the run here, for the reason given (a driver's own is `StopReason::Stopped`).
+    pub fn finish(self, stop: StopReason) -> Finished {
+        let report = Report::new(&self, stop);
+        Finished {
+            world: self,
+            report,
+        }
+    }
+
+    /// Handles the events due at or before `until_ns`. `Some` is a limit that ends the run or,
+    /// with `end_when_quiescent`, the run being over; `None`: the next event is later (or, when
+    /// stepped, there is none).
+    fn handle_until(&mut self, until_ns: u64, end_when_quiescent: bool) -> Option<StopReason> {
         loop {
-            let Some(next_ns) = self.queue.peek_time_ns() else {
-                return StopReason::Quiescent;
-            };
-            if self.foreground == 0 {
-                return StopReason::Quiescent;
+            let next_ns = self.queue.peek_time_ns();
+            if end_when_quiescent && (next_ns.is_none() || self.foreground == 0) {
+                return Some(StopReason::Quiescent);
+            }
+            let next_ns = next_ns?;
+            if next_ns > until_ns {
+                return None;
             }
             if next_ns > self.limits.sim_time_max_ns {
-                return StopReason::SimTimeLimit;
+                return Some(StopReason::SimTimeLimit);
             }
             if self.events >= self.limits.events_max {
-                return StopReason::EventLimit;
+                return Some(StopReason::EventLimit);
             }
             let Some((time_ns, event)) = self.queue.pop() else {
                 unreachable!()
@@ -806,7 +914,7 @@ impl World {
     }
 
     fn dispatch(&mut self, event: Event) {
-        let log = self.log.as_mut().expect("run() creates the log");
+        let log = &mut self.log;
         match event {
             Event::Transmit {
                 node,
@@ -816,7 +924,7 @@ impl World {
                 forwarded,
                 frame,
             } => {
-                if epoch == self.node_epoch[node] {
+                if epoch == self.node_epoch[node.index()] {
                     self.send(node, interface, next_hop, forwarded, frame);
                 }
             }
@@ -826,7 +934,7 @@ impl World {
                 address,
                 sent,
             } => {
-                if epoch == self.node_epoch[self.ports[port].node] {
+                if epoch == self.node_epoch[self.ports[port].node.index()] {
                     self.arp_retry(port, address, sent);
                 }
             }
@@ -838,7 +946,7 @@ impl World {
                     up,
                     ..
                 } = self.ports[port];
-                if !up || !self.node_up[node] {
+                if !up || !self.node_up[node.index()] {
                     let reason = if up {
                         DropReason::NodeDown
                     } else {
@@ -862,8 +970,9 @@ impl World {
                 });
                 if arp::is_arp(&frame) {
                     self.arp_input(port, &frame);
-                    // A tap is a raw socket beside the host's stack: it sees ARP too.
-                    if !matches!(self.nodes[node], Node::Tap(_)) {
+                    // A tap is a raw socket beside the host's stack, and a bridge carries the
+                    // frames of the machines behind it: both see ARP too.
+                    if !matches!(self.nodes[node.index()], Node::Tap(_) | Node::Bridge(_)) {
                         return;
                     }
                 }
@@ -873,13 +982,14 @@ impl World {
                     Node::Client(client) => client.on_frame(cx, &frame),
                     Node::Server(server) => server.on_frame(cx, &frame),
                     Node::Tap(tap) => tap.on_frame(cx, &frame),
+                    Node::Bridge(bridge) => bridge.on_frame(cx, &frame),
                 });
                 self.delivering = None;
             }
             Event::Timer {
                 node, epoch, token, ..
             } => {
-                if epoch != self.node_epoch[node] {
+                if epoch != self.node_epoch[node.index()] {
                     return;
                 }
                 log.push(Record {
@@ -892,10 +1002,11 @@ impl World {
                     Node::Client(client) => client.on_timer(cx, token),
                     Node::Server(server) => server.on_timer(cx, token),
                     Node::Tap(tap) => tap.on_timer(cx, token),
+                    Node::Bridge(_) => {}
                 });
             }
             Event::Start { node } => {
-                if !self.node_up[node] {
+                if !self.node_up[node.index()] {
                     return;
                 }
                 self.with_node(node, |node, cx| match node {
@@ -903,6 +1014,17 @@ impl World {
                     Node::Client(client) => client.start(cx),
                     Node::Server(server) => server.start(cx),
                     Node::Tap(tap) => tap.start(cx),
+                    Node::Bridge(_) => {}
+                })
+            }
+            Event::Inject { node, frame } => {
+                if !self.node_up[node.index()] {
+                    return;
+                }
+                self.with_node(node, |node, cx| {
+                    if let Node::Bridge(bridge) = node {
+                        bridge.inject(cx, frame);
+                    }
                 })
             }
             Event::Fault(fault) => self.apply(*fault),
@@ -913,7 +1035,7 @@ impl World {
     fn apply(&mut self, fault: Fault) {
         match fault {
             Fault::Shutdown { node } => {
-                if !self.node_up[node] {
+                if !self.node_up[node.index()] {
                     return;
                 }
                 self.with_node(node, |node, cx| {
@@ -925,17 +1047,17 @@ impl World {
                 self.apply(Fault::Crash { node });
             }
             Fault::Crash { node } => {
-                if !self.node_up[node] {
+                if !self.node_up[node.index()] {
                     return;
                 }
-                self.node_up[node] = false;
-                self.node_epoch[node] += 1;
-                for index in 0..self.node_ports[node].len() {
-                    let port = self.node_ports[node][index];
+                self.node_up[node.index()] = false;
+                self.node_epoch[node.index()] += 1;
+                for index in 0..self.node_ports[node.index()].len() {
+                    let port = self.node_ports[node.index()][index];
                     let port_state = &mut self.ports[port];
                     port_state.virtual_macs.clear();
                     let waiting = port_state.arp.clear();
-                    self.lans[port_state.lan].flush(port);
+                    self.lans[port_state.lan.index()].flush(port);
                     for frame in waiting {
                         self.drop_queued(port, DropReason::NodeDown, frame);
                     }
@@ -945,22 +1067,22 @@ impl World {
                     match node {
                         Node::Router(router) => router.power_off(),
                         Node::Server(server) => server.power_off(),
-                        Node::Client(_) | Node::Tap(_) => {}
+                        Node::Client(_) | Node::Tap(_) | Node::Bridge(_) => {}
                     }
                 });
             }
             Fault::Recover { node } => {
-                if self.node_up[node] {
+                if self.node_up[node.index()] {
                     return;
                 }
-                self.node_up[node] = true;
+                self.node_up[node.index()] = true;
                 self.with_node(node, |node, cx| {
                     cx.event(Kind::Fault(FaultEvent::Recovered));
                     if let Node::Server(server) = node {
                         server.power_on(cx);
                     }
                 });
-                if !matches!(self.nodes[node], Node::Server(_)) {
+                if !matches!(self.nodes[node.index()], Node::Server(_)) {
                     self.schedule(self.now_ns, Event::Start { node });
                 }
             }
@@ -969,7 +1091,7 @@ impl World {
                 interface,
                 up,
             } => {
-                let Some(&port) = self.node_ports[node].get(interface as usize) else {
+                let Some(&port) = self.node_ports[node.index()].get(interface as usize) else {
                     return;
                 };
                 if self.ports[port].up == up {
@@ -978,12 +1100,12 @@ impl World {
                 self.ports[port].up = up;
                 if !up {
                     let lan = self.ports[port].lan;
-                    self.lans[lan].flush(port);
+                    self.lans[lan.index()].flush(port);
                     for frame in self.ports[port].arp.clear() {
                         self.drop_queued(port, DropReason::LinkDown, frame);
                     }
                 }
-                if !self.node_up[node] {
+                if !self.node_up[node.index()] {
                     return;
                 }
                 self.with_node(node, |node, cx| {
@@ -994,7 +1116,7 @@ impl World {
                 });
             }
             Fault::Service { node, action } => {
-                if !self.node_up[node] {
+                if !self.node_up[node.index()] {
                     return;
                 }
                 self.with_node(node, |node, cx| {
@@ -1008,7 +1130,7 @@ impl World {
                 });
             }
             Fault::Lan { lan, change } => {
-                let config = &mut self.lans[lan].config;
+                let config = &mut self.lans[lan.index()].config;
                 let LanChange {
                     latency,
                     loss,
@@ -1032,10 +1154,10 @@ impl World {
                     config.reorder_delay = reorder_delay;
                 }
                 let change = LanChanged {
-                    lan: self.lans[lan].name.clone(),
-                    config: self.lans[lan].config.clone(),
+                    lan: self.lans[lan.index()].name.clone(),
+                    config: self.lans[lan.index()].config.clone(),
                 };
-                let log = self.log.as_mut().expect("run() creates the log");
+                let log = &mut self.log;
                 log.push(Record {
                     time_ns: self.now_ns,
                     node: crate::log::NETWORK,
@@ -1051,10 +1173,10 @@ impl World {
             now_ns: self.now_ns,
             node: id,
             actions: &mut actions,
-            log: self.log.as_mut().expect("run() creates the log"),
+            log: &mut self.log,
             delivering: self.delivering.as_ref(),
         };
-        handler(&mut self.nodes[id], &mut cx);
+        handler(&mut self.nodes[id.index()], &mut cx);
         for action in actions.drain(..) {
             match action {
                 Action::Send {
@@ -1074,7 +1196,7 @@ impl World {
                     self.now_ns + delay_ns,
                     Event::Transmit {
                         node: id,
-                        epoch: self.node_epoch[id],
+                        epoch: self.node_epoch[id.index()],
                         interface,
                         next_hop,
                         forwarded,
@@ -1099,7 +1221,7 @@ impl World {
                                 self.now_ns + delay_ns,
                                 Event::Transmit {
                                     node: id,
-                                    epoch: self.node_epoch[id],
+                                    epoch: self.node_epoch[id.index()],
                                     interface,
                                     next_hop: None,
                                     forwarded: false,
@@ -1117,7 +1239,7 @@ impl World {
                     self.now_ns + delay_ns,
                     Event::Timer {
                         node: id,
-                        epoch: self.node_epoch[id],
+                        epoch: self.node_epoch[id.index()],
                         token,
                         background,
                     },
@@ -1127,7 +1249,7 @@ impl World {
                     mac,
                     owned,
                 } => {
-                    let Some(&port) = self.node_ports[id].get(interface as usize) else {
+                    let Some(&port) = self.node_ports[id.index()].get(interface as usize) else {
                         continue;
                     };
                     // The NIC's filter and the MACs ARP answers virtual IPs with (the port's own,
@@ -1148,14 +1270,14 @@ impl World {
     /// Puts a frame on the sender's LAN: one delivery per port that accepts it, each after its
     /// own latency draw, in port order (deterministic).
     fn transmit(&mut self, node: NodeId, interface: u32, frame: Rc<[u8]>) {
-        let Some(&from) = self.node_ports[node].get(interface as usize) else {
+        let Some(&from) = self.node_ports[node.index()].get(interface as usize) else {
             panic!(
                 "node {} sent on interface {interface}, which it does not have",
-                self.node_names[node]
+                self.node_names[node.index()]
             );
         };
         let lan_id = self.ports[from].lan;
-        let log = self.log.as_mut().expect("run() creates the log");
+        let log = &mut self.log;
         if !self.ports[from].up {
             log.push(Record {
                 time_ns: self.now_ns,
@@ -1184,7 +1306,7 @@ impl World {
             Err(_) => (None, None),
         };
         if let Some(src_mac) = src_mac.filter(|&mac| !frame::is_group(mac)) {
-            self.lans[lan_id]
+            self.lans[lan_id.index()]
                 .learned
                 .insert(src_mac, (from, self.now_ns));
         }
@@ -1192,7 +1314,7 @@ impl World {
         // multicast, another client's DISCOVER, an ARP request for another address). Those are
         // not delivered at all: no event, no record and no draw, so a broadcast costs the same
         // on a LAN of ten or ten thousand.
-        let lan = &self.lans[lan_id];
+        let lan = &self.lans[lan_id.index()];
         let owner = dst_mac
             .filter(|&mac| !frame::is_group(mac))
             .and_then(|mac| lan.lookup(mac, self.now_ns));
@@ -1247,7 +1369,7 @@ impl World {
             let link = port.link.get_or_insert_with(|| {
                 let name = StreamName::Link {
                     lan: &lan.name,
-                    node: &self.node_names[port.node],
+                    node: &self.node_names[port.node.index()],
                     interface: port.interface,
                     draw: LinkDraw::Latency,
                 };
@@ -1287,7 +1409,7 @@ impl World {
                 node: self.ports[port].node,
                 kind: Kind::Drop {
                     reason: DropReason::Lost {
-                        lan: self.lans[lan_id].name.clone(),
+                        lan: self.lans[lan_id.index()].name.clone(),
                     },
                     frame: frame.clone(),
                 },
@@ -1338,16 +1460,16 @@ impl World {
         forwarded: bool,
         mut frame: Vec<u8>,
     ) {
-        if !forwarded && frame::set_ipv4_ident(&mut frame, self.node_ip_id[node]) {
-            self.node_ip_id[node] = self.node_ip_id[node].wrapping_add(1);
+        if !forwarded && frame::set_ipv4_ident(&mut frame, self.node_ip_id[node.index()]) {
+            self.node_ip_id[node.index()] = self.node_ip_id[node.index()].wrapping_add(1);
         }
         let Some(next_hop) = next_hop else {
             return self.transmit(node, interface, Rc::from(frame));
         };
-        let Some(&port) = self.node_ports[node].get(interface as usize) else {
+        let Some(&port) = self.node_ports[node.index()].get(interface as usize) else {
             panic!(
                 "node {} sent on interface {interface}, which it does not have",
-                self.node_names[node]
+                self.node_names[node.index()]
             );
         };
         match self.ports[port].arp.resolve(self.now_ns, next_hop, frame) {
@@ -1379,7 +1501,7 @@ impl World {
             self.now_ns + retransmit_ns,
             Event::ArpRetry {
                 port,
-                epoch: self.node_epoch[node],
+                epoch: self.node_epoch[node.index()],
                 address,
                 sent,
             },
@@ -1399,7 +1521,7 @@ impl World {
     }
 
     fn drop_queued(&mut self, port: PortId, reason: DropReason, frame: Vec<u8>) {
-        let log = self.log.as_mut().expect("run() creates the log");
+        let log = &mut self.log;
         log.push(Record {
             time_ns: self.now_ns,
             node: self.ports[port].node,
@@ -1415,7 +1537,7 @@ impl World {
     fn arp_input(&mut self, port: PortId, bytes: &Rc<[u8]>) {
         let node = self.ports[port].node;
         let drop = |world: &mut World, reason: DropReason| {
-            let log = world.log.as_mut().expect("run() creates the log");
+            let log = &mut world.log;
             log.push(Record {
                 time_ns: world.now_ns,
                 node,
@@ -1460,11 +1582,11 @@ impl World {
 
     /// A node's interface takes (or gives up) an address: its ARP answers for it from now on.
     fn set_address(&mut self, node: NodeId, interface: u32, address: Option<Ipv4Addr>) {
-        let Some(&port) = self.node_ports[node].get(interface as usize) else {
+        let Some(&port) = self.node_ports[node.index()].get(interface as usize) else {
             return;
         };
         let state = &mut self.ports[port];
-        let lan = &mut self.lans[state.lan];
+        let lan = &mut self.lans[state.lan.index()];
         for old in state.arp.addresses.drain(..) {
             if lan.client_addresses.get(&old) == Some(&port) {
                 lan.client_addresses.remove(&old);
@@ -1486,16 +1608,64 @@ impl World {
         self.events
     }
 
-    pub fn log(&self) -> Option<&EventLog> {
-        self.log.as_ref()
+    pub fn log(&self) -> &EventLog {
+        &self.log
     }
 
-    /// Replaces the run's limits (before `run`).
+    /// Replaces the run's limits (a check, say, that runs no simulated time).
     pub fn set_limits(&mut self, limits: Limits) {
         self.limits = limits;
     }
 
     pub fn nodes(&self) -> impl Iterator<Item = (&str, &Node)> {
         self.node_names.iter().map(String::as_str).zip(&self.nodes)
+    }
+}
+
+/// A run that is over: what happened (the event log), where every node ended, and the report
+/// derived from them.
+pub struct Finished {
+    world: World,
+    report: Report,
+}
+
+impl Finished {
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+
+    pub fn into_report(self) -> Report {
+        self.report
+    }
+
+    pub fn stop(&self) -> StopReason {
+        self.report.stop
+    }
+
+    pub fn log(&self) -> &EventLog {
+        &self.world.log
+    }
+
+    pub fn nodes(&self) -> impl Iterator<Item = (&str, &Node)> {
+        self.world.nodes()
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.world.seed
+    }
+
+    /// Events handled.
+    pub fn events(&self) -> u64 {
+        self.world.events
+    }
+
+    /// Simulated time at the end.
+    pub fn now_ns(&self) -> u64 {
+        self.world.now_ns
+    }
+
+    /// The node with this name.
+    pub fn node_id(&self, name: &str) -> Option<NodeId> {
+        self.world.node_id(name)
     }
 }

@@ -9,7 +9,7 @@ use engine::app::{AppContext, Datagram, Effect, Input};
 use engine::log::Kind;
 use engine::tap::Tap;
 use engine::world::{Attachment, LanConfig, Limits};
-use engine::{Node, World};
+use engine::{Builder, Node};
 use serde::Serialize;
 use smoltcp::wire::EthernetAddress;
 use topology::{Plan, ServiceFactory};
@@ -138,7 +138,7 @@ fn per_second(count: u64, elapsed: Duration) -> f64 {
 /// The bare event loop: one LAN, one tap that only re-arms a timer. Every event goes through
 /// the same queue, dispatch and event log as a real run.
 fn bare_loop(events: u64) -> (f64, u64) {
-    let mut world = World::new(
+    let mut world = Builder::new(
         0,
         Limits {
             events_max: events + 10,
@@ -161,12 +161,13 @@ fn bare_loop(events: u64) -> (f64, u64) {
         vec![attachment],
         0,
     );
+    let world = world.build();
     let started = Instant::now();
-    world.run();
+    let run = world.run();
     let elapsed = started.elapsed();
     (
-        elapsed.as_nanos() as f64 / world.events().max(1) as f64,
-        world.events(),
+        elapsed.as_nanos() as f64 / run.events().max(1) as f64,
+        run.events(),
     )
 }
 
@@ -251,10 +252,10 @@ fn storm_plan(path: &Path, clients: u32, without_helpers: bool) -> Result<Plan, 
 
 /// A DISCOVER as the DHCP server receives it, taken from a real run of `plan`.
 fn relayed_discover(plan: &Plan, services: &Services) -> Result<Datagram, BenchError> {
-    let (world, _) = crate::run(plan, 7, services)?;
+    let run = crate::run(plan, 7, services)?;
     let no = |what: &str| BenchError::NoDiscover(what.to_string());
-    let log = world.log().ok_or_else(|| no("no log"))?;
-    let dhcp = world
+    let log = run.log();
+    let dhcp = run
         .node_id("dhcp")
         .ok_or_else(|| no("no `dhcp` server in the topology"))?;
     for record in log.records() {
@@ -716,21 +717,21 @@ struct Storm {
 /// Builds and runs a storm.
 fn storm_run(plan: &Plan, services: &Services) -> Result<Storm, BenchError> {
     reset_peak_memory();
-    let mut world = plan.build(1, services)?;
+    let world = plan.build(1, services)?;
     let started = Instant::now();
-    let stop = world.run();
+    let run = world.run();
     let elapsed = started.elapsed();
     let peak_kib = memory_kib().map(|(peak, _)| peak);
-    let report = engine::Report::from_world(&world, stop);
-    let booted = report
+    let booted = run
+        .report()
         .clients
         .iter()
         .filter(|c| matches!(c.outcome, engine::client::Outcome::Booted { .. }))
         .count();
     Ok(Storm {
-        events: world.events(),
+        events: run.events(),
         elapsed,
-        sim_ns: world.now_ns(),
+        sim_ns: run.now_ns(),
         peak_kib,
         booted,
     })

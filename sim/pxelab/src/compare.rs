@@ -61,7 +61,7 @@ fn brief<S: serde::Serializer>(spread: &Option<Spread>, serializer: S) -> Result
     spread.map(CompareSpread::from).serialize(serializer)
 }
 
-fn seed_range<S: serde::Serializer>(
+pub(crate) fn seed_range<S: serde::Serializer>(
     seeds: &std::ops::Range<u64>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {

@@ -10,12 +10,13 @@ use std::sync::{Arc, Mutex};
 use engine::client::Outcome;
 use engine::log::{Kind, Level};
 use engine::report::Report;
-use engine::{App, Stream, World};
+use engine::{App, Finished, Stream};
 use host::{PluginHost, SandboxLimits};
 use serde::{Deserialize, Serialize};
 use timing::format_ns;
 use topology::{Plan, ServiceFactory};
 
+pub mod advise;
 pub mod bench;
 mod compare;
 pub mod record;
@@ -155,11 +156,7 @@ impl ServiceFactory for Services {
 
 /// Builds and runs one seed. A service that refuses its configuration at start is bad input,
 /// reported at the server's `config:` in the topology, not a crash of the run.
-pub fn run(
-    plan: &Plan,
-    seed: u64,
-    services: &Services,
-) -> Result<(World, Report), topology::Error> {
+pub fn run(plan: &Plan, seed: u64, services: &Services) -> Result<Finished, topology::Error> {
     run_with_draws(plan, seed, services, None)
 }
 
@@ -169,12 +166,10 @@ pub fn run_with_draws(
     seed: u64,
     services: &Services,
     draws: Option<Arc<engine::rng::Draws>>,
-) -> Result<(World, Report), topology::Error> {
-    let mut world = plan.build_with_draws(seed, services, draws)?;
-    let stop = world.run();
-    let report = Report::from_world(&world, stop);
-    refusal_error(plan, &world)?;
-    Ok((world, report))
+) -> Result<Finished, topology::Error> {
+    let finished = plan.build_with_draws(seed, services, draws)?.run();
+    refusal_error(plan, &finished)?;
+    Ok(finished)
 }
 
 /// Writes `bytes` to `path` completely or not at all: a temporary file in the same folder,
@@ -372,7 +367,7 @@ fn key_event(servers: &[bool], record: &engine::Record) -> Option<String> {
             text,
         } => Some(text.clone()),
         Kind::Receive { frame, .. }
-            if servers[record.node] && engine::decode::class(frame).is_dhcp() =>
+            if servers[record.node.index()] && engine::decode::class(frame).is_dhcp() =>
         {
             Some(format!("received {}", engine::decode::describe(frame)))
         }
@@ -383,10 +378,11 @@ fn key_event(servers: &[bool], record: &engine::Record) -> Option<String> {
 pub const TIMELINE_LINES_MAX: usize = 400;
 
 /// The human report of one run.
-pub fn render_report(plan: &Plan, world: &World, report: &Report) -> String {
+pub fn render_report(plan: &Plan, run: &Finished) -> String {
     let mut out = String::new();
-    let log = world.log().expect("rendered after run");
-    let servers: Vec<bool> = world
+    let log = run.log();
+    let report = run.report();
+    let servers: Vec<bool> = run
         .nodes()
         .map(|(_, node)| matches!(node, engine::Node::Server(_)))
         .collect();
@@ -495,13 +491,12 @@ pub fn check(plan: &Plan, services: &Services) -> Result<(), topology::Error> {
         sim_time_max_ns: 0,
         ..engine::Limits::default()
     });
-    world.run();
-    refusal_error(plan, &world)
+    refusal_error(plan, &world.run())
 }
 
 /// The located error for a server that refused its configuration at its first start.
-fn refusal_error(plan: &Plan, world: &World) -> Result<(), topology::Error> {
-    let refused = world.nodes().find_map(|(name, node)| match node {
+fn refusal_error(plan: &Plan, run: &Finished) -> Result<(), topology::Error> {
+    let refused = run.nodes().find_map(|(name, node)| match node {
         engine::Node::Server(server) => server.refusal().map(|reason| (name, reason)),
         _ => None,
     });
@@ -668,7 +663,7 @@ mod tests {
         let services = Services::new().unwrap();
         // Seed 0 crashes WDS and leaves clients unbooted; seed 7 boots them all.
         for seed in [0, 7] {
-            let (_, report) = run(&plan, seed, &services).unwrap();
+            let report = run(&plan, seed, &services).unwrap().into_report();
             let checks = run_checks(&plan.expect, &report);
             let typed = RunReport::of(&plan, &report).with_checks(checks.clone());
             assert_eq!(

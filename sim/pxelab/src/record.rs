@@ -7,8 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use engine::World;
-use engine::report::Report;
+use engine::Finished;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use topology::Plan;
@@ -68,8 +67,6 @@ pub enum RecordError {
         path: PathBuf,
         error: std::io::Error,
     },
-    /// The world given has no event log.
-    NotRun,
     CannotWrite {
         dir: PathBuf,
         error: std::io::Error,
@@ -101,7 +98,6 @@ impl std::fmt::Display for RecordError {
             RecordError::CannotReadPlugin { path, error } => {
                 write!(f, "cannot read plugin {}: {error}", path.display())
             }
-            RecordError::NotRun => write!(f, "the run has not run"),
             RecordError::CannotWrite { dir, error } => {
                 write!(f, "cannot write {}: {error}", dir.display())
             }
@@ -166,11 +162,11 @@ fn json_text(value: &impl Serialize, pretty: bool) -> String {
 pub fn write_record(
     dir: &Path,
     plan: &Plan,
-    world: &World,
-    report: &Report,
+    run: &Finished,
     schedule: Option<&Value>,
 ) -> Result<(), RecordError> {
-    let log = world.log().ok_or(RecordError::NotRun)?;
+    let log = run.log();
+    let report = run.report();
     let manifest = Manifest {
         pxelab_record: 1,
         pxelab_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -185,7 +181,7 @@ pub fn write_record(
         sim_time_ns: report.sim_time_ns,
     };
     let mut events = String::new();
-    for (index, line) in trace(world).into_iter().enumerate() {
+    for (index, line) in trace(run).into_iter().enumerate() {
         let line = EventLine {
             i: index as u64,
             time_ns: line.time_ns,
@@ -295,7 +291,7 @@ pub fn replay(dir: &Path, services: &Services) -> Result<Replay, RecordError> {
     let changed_plugins = changed_plugins(&manifest.plugins, &plugin_hashes(&plan)?);
     let recorded = read_events(dir, &read(EVENTS)?)?;
     let scheduled = dir.join(SCHEDULE).exists();
-    let (world, report) = if scheduled {
+    let run = if scheduled {
         let path = dir.join(SCHEDULE);
         let schedule: Value =
             serde_json::from_str(&read(SCHEDULE)?).map_err(|error| RecordError::NotJson {
@@ -309,12 +305,12 @@ pub fn replay(dir: &Path, services: &Services) -> Result<Replay, RecordError> {
     } else {
         crate::run(&plan, manifest.seed, services)?
     };
-    let checks = crate::run_checks(&plan.expect, &report);
-    let replayed = trace(&world);
+    let checks = crate::run_checks(&plan.expect, run.report());
+    let replayed = trace(&run);
     Ok(Replay {
         seed: manifest.seed,
         recorded_digest: manifest.digest,
-        digest: report.digest,
+        digest: run.report().digest.clone(),
         events: replayed.len(),
         changed_plugins,
         divergence: first_divergence(&recorded, &replayed, ("recorded", "replayed")),

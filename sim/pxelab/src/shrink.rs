@@ -10,9 +10,8 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use engine::World;
+use engine::Finished;
 use engine::log::Kind;
-use engine::report::Report;
 use engine::rng::{Draw, Draws, Site};
 use serde_json::{Value, json};
 use timing::format_ns;
@@ -34,8 +33,7 @@ pub struct Shrunk {
     /// False when the run budget ran out first: `kept` still fails but may not be minimal.
     pub minimal: bool,
     /// The shrunk run.
-    pub world: World,
-    pub report: Report,
+    pub run: Finished,
     pub explanation: String,
 }
 
@@ -90,9 +88,9 @@ pub fn shrink(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Shrunk, String> {
     let book = Draws::recording();
-    let (_, report) =
+    let original =
         run_with_draws(plan, seed, services, Some(book.clone())).map_err(|e| e.to_string())?;
-    let failed_checks: Vec<String> = run_checks(&plan.expect, &report)
+    let failed_checks: Vec<String> = run_checks(&plan.expect, original.report())
         .into_iter()
         .filter(|check| !check.passed)
         .map(|check| check.name)
@@ -112,9 +110,8 @@ pub fn shrink(
         }
         runs.set(runs.get() + 1);
         let draws = Draws::keeping(keep.iter().cloned().collect());
-        let (_, report) =
-            run_with_draws(plan, seed, services, Some(draws)).map_err(|e| e.to_string())?;
-        let failed: Vec<String> = run_checks(&plan.expect, &report)
+        let tried = run_with_draws(plan, seed, services, Some(draws)).map_err(|e| e.to_string())?;
+        let failed: Vec<String> = run_checks(&plan.expect, tried.report())
             .into_iter()
             .filter(|check| !check.passed)
             .map(|check| check.name)
@@ -131,7 +128,7 @@ pub fn shrink(
     let runs = runs.get();
     let keep: BTreeSet<Site> = kept_sites.iter().cloned().collect();
     let final_book = Draws::keeping(keep.clone());
-    let (world, report) = run_with_draws(plan, seed, services, Some(final_book.clone()))
+    let run = run_with_draws(plan, seed, services, Some(final_book.clone()))
         .map_err(|e| e.to_string())?;
     progress(runs, keep.len());
     let kept: Vec<Draw> = final_book
@@ -139,7 +136,7 @@ pub fn shrink(
         .into_iter()
         .filter(|draw| keep.contains(&draw.site))
         .collect();
-    let explanation = explain(&world, &kept);
+    let explanation = explain(&run, &kept);
     Ok(Shrunk {
         seed,
         failed_checks,
@@ -147,8 +144,7 @@ pub fn shrink(
         kept,
         runs,
         minimal,
-        world,
-        report,
+        run,
         explanation,
     })
 }
@@ -202,7 +198,7 @@ fn ddmin(
 
 /// A few sentences on what the shrunk run shows: the deviations kept, and, when a service
 /// crashed, the duplicate requests that met inside it.
-fn explain(world: &World, kept: &[Draw]) -> String {
+fn explain(run: &Finished, kept: &[Draw]) -> String {
     let mut text = String::new();
     if kept.is_empty() {
         text.push_str(
@@ -231,7 +227,7 @@ fn explain(world: &World, kept: &[Draw]) -> String {
             );
         }
     }
-    if let Some(race) = duplicate_race(world) {
+    if let Some(race) = duplicate_race(run) {
         text.push_str(&race);
         text.push('\n');
     }
@@ -240,8 +236,8 @@ fn explain(world: &World, kept: &[Draw]) -> String {
 
 /// "the duplicate DISCOVER reaches wds 253.0 us after the original ...": the last DHCP
 /// message the crashed server received twice before its first crash.
-fn duplicate_race(world: &World) -> Option<String> {
-    let log = world.log()?;
+fn duplicate_race(run: &Finished) -> Option<String> {
+    let log = run.log();
     let records = log.records();
     let crash_index = records
         .iter()
@@ -275,7 +271,7 @@ pub fn run_schedule(
     seed: u64,
     services: &Services,
     keep: BTreeSet<Site>,
-) -> Result<(World, Report), topology::Error> {
+) -> Result<Finished, topology::Error> {
     run_with_draws(plan, seed, services, Some(Draws::keeping(keep)))
 }
 

@@ -10,7 +10,7 @@ use std::sync::{Condvar, Mutex, mpsc};
 use engine::client::Outcome;
 use engine::log::Kind;
 use engine::report::Report;
-use engine::{Node, World};
+use engine::{Finished, Node};
 use serde::{Deserialize, Serialize};
 use timing::format_ns;
 use topology::{Expectations, Plan};
@@ -115,7 +115,8 @@ pub struct SeedResult {
 }
 
 impl SeedResult {
-    pub fn of(plan: &Plan, world: &World, report: &Report) -> SeedResult {
+    pub fn of(plan: &Plan, run: &Finished) -> SeedResult {
+        let report = run.report();
         let failed = run_checks(&plan.expect, report)
             .into_iter()
             .filter(|check| !check.passed)
@@ -127,7 +128,7 @@ impl SeedResult {
             first_crash_ns: report.crashes.first().map(|crash| crash.time_ns),
             crashes: report.crashes.len() as u64,
             unbooted: !report.all_booted(),
-            boot_ns: world
+            boot_ns: run
                 .nodes()
                 .filter_map(|(_, node)| match node {
                     Node::Client(client) => match client.outcome() {
@@ -137,7 +138,7 @@ impl SeedResult {
                     _ => None,
                 })
                 .collect(),
-            duplicates: duplicates_at_servers(world),
+            duplicates: duplicates_at_servers(run),
             failed,
         }
     }
@@ -146,11 +147,9 @@ impl SeedResult {
 /// Counts DHCP messages servers received more than once: the same port, client hardware
 /// address, transaction id, message type and `secs`, so a client's own retransmission (later
 /// `secs`) is not a duplicate but a relayed copy is.
-fn duplicates_at_servers(world: &World) -> u64 {
-    let Some(log) = world.log() else {
-        return 0;
-    };
-    let servers: Vec<bool> = world
+fn duplicates_at_servers(run: &Finished) -> u64 {
+    let log = run.log();
+    let servers: Vec<bool> = run
         .nodes()
         .map(|(_, node)| matches!(node, Node::Server(_)))
         .collect();
@@ -160,7 +159,7 @@ fn duplicates_at_servers(world: &World) -> u64 {
         let Kind::Receive { frame, .. } = &record.kind else {
             continue;
         };
-        if !servers.get(record.node).copied().unwrap_or(false) {
+        if !servers.get(record.node.index()).copied().unwrap_or(false) {
             continue;
         }
         if copies.receive(record.node, record.time_ns, frame).is_some() {
@@ -182,10 +181,8 @@ pub struct TraceLine {
 }
 
 /// The trace of a finished run.
-pub fn trace(world: &World) -> Vec<TraceLine> {
-    let Some(log) = world.log() else {
-        return Vec::new();
-    };
+pub fn trace(run: &Finished) -> Vec<TraceLine> {
+    let log = run.log();
     log.records()
         .iter()
         .map(|record| TraceLine {
@@ -604,7 +601,7 @@ impl Pool<'_> {
         let seed = match &task {
             Task::First(seed) | Task::Second(seed, _) => *seed,
         };
-        let (world, report) = match run(self.plan, seed, self.services) {
+        let world = match run(self.plan, seed, self.services) {
             Ok(ran) => ran,
             Err(error) => {
                 self.lock().failed = true;
@@ -615,7 +612,7 @@ impl Pool<'_> {
             Task::First(_) => {
                 // The trace for the second run is taken outside the lock.
                 let second = self.options.check_determinism.then(|| trace(&world));
-                let result = SeedResult::of(self.plan, &world, &report);
+                let result = SeedResult::of(self.plan, &world);
                 let mut state = self.lock();
                 state.first_runs_active -= 1;
                 if let Some(trace) = second {

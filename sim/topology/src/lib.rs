@@ -17,10 +17,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use engine::client::PxeClient;
+use engine::log::LanId;
 use engine::rng::StreamName;
-use engine::router::Router;
 use engine::server::ServerNode;
-use engine::world::{Attachment, Fault, Limits, Node, World};
+use engine::world::{Attachment, Builder, Fault, Limits, Node, World};
 use engine::{App, Stream};
 
 pub use error::{Error, ErrorKind};
@@ -89,6 +89,15 @@ pub struct Plan {
     /// `(node, plugin)` given to `override_plugin`, in order: part of what replays a run.
     pub plugin_overrides: Vec<(String, String)>,
     pub expect: Expectations,
+}
+
+/// One server of a plan, read-only.
+pub struct ServerView<'a> {
+    pub config: &'a engine::server::ServerConfig,
+    /// A built-in plugin name or a `.wasm` path, as `plugin:` gives it.
+    pub plugin: &'a str,
+    /// `config:`, each value as the text the plugin parses.
+    pub plugin_config: &'a [(String, String)],
 }
 
 /// The JSON Schema (draft 2020-12) of the topology format, for editors: point the YAML
@@ -179,6 +188,22 @@ impl Plan {
             .collect()
     }
 
+    /// Every router as the engine will run it (interfaces, helpers, redundancy groups with the
+    /// roles they converge to), in file order.
+    pub fn routers(&self) -> impl Iterator<Item = &engine::router::RouterConfig> {
+        self.routers.iter().map(|router| &router.config)
+    }
+
+    /// Every server: its node, its plugin (after overrides) and the plugin's `config:` as the
+    /// plugin receives it, in file order.
+    pub fn servers(&self) -> impl Iterator<Item = ServerView<'_>> {
+        self.servers.iter().map(|server| ServerView {
+            config: &server.config,
+            plugin: &server.plugin,
+            plugin_config: &server.plugin_config,
+        })
+    }
+
     /// The folder relative `plugin:` paths are read from.
     pub fn base_dir(&self) -> &Path {
         self.file.parent().unwrap_or(Path::new("."))
@@ -215,7 +240,7 @@ impl Plan {
     /// Builds the world for `seed`. Only service creation can fail here (a plugin that does not
     /// load); the error points at the server's `plugin:` line.
     pub fn build(&self, seed: u64, services: &dyn ServiceFactory) -> Result<World, Error> {
-        self.build_with_draws(seed, services, None)
+        Ok(self.builder(seed, services, None)?.build())
     }
 
     /// `build`, with every timing draw reported to `draws` (which may pin draws to their
@@ -226,24 +251,35 @@ impl Plan {
         services: &dyn ServiceFactory,
         draws: Option<Arc<engine::rng::Draws>>,
     ) -> Result<World, Error> {
-        let mut world = World::new(seed, self.limits);
-        if let Some(draws) = draws {
-            world.set_draws(draws);
-        }
+        Ok(self.builder(seed, services, draws)?.build())
+    }
+
+    /// The world of `seed` with everything the topology describes, not yet built: for callers
+    /// that add nodes of their own (a tap, say) or change how it delivers before it runs.
+    pub fn builder(
+        &self,
+        seed: u64,
+        services: &dyn ServiceFactory,
+        draws: Option<Arc<engine::rng::Draws>>,
+    ) -> Result<Builder, Error> {
+        let mut world = Builder::with_draws(seed, self.limits, draws);
         if self.min_sim_time_ns > 0 {
             world.hold_until(self.min_sim_time_ns);
         }
-        for lan in &self.lans {
-            world.add_lan(&lan.name, lan.config.clone());
-        }
-        self.add_routers(&mut world);
-        self.add_servers(&mut world, services)?;
-        self.add_clients(&mut world);
-        self.add_faults(&mut world);
+        // The planner numbers LANs in file order; the world hands out their ids.
+        let lans: Vec<LanId> = self
+            .lans
+            .iter()
+            .map(|lan| world.add_lan(&lan.name, lan.config.clone()))
+            .collect();
+        self.add_routers(&mut world, &lans);
+        self.add_servers(&mut world, &lans, services)?;
+        self.add_clients(&mut world, &lans);
+        self.add_faults(&mut world, &lans);
         Ok(world)
     }
 
-    fn add_routers(&self, world: &mut World) {
+    fn add_routers(&self, world: &mut Builder, lans: &[LanId]) {
         for router in &self.routers {
             let attachments = router
                 .config
@@ -251,7 +287,7 @@ impl Plan {
                 .iter()
                 .zip(&router.lans)
                 .map(|(interface, &lan)| Attachment {
-                    lan,
+                    lan: lans[lan],
                     mac: interface.mac,
                     addresses: vec![interface.ip],
                     virtual_macs: interface
@@ -268,15 +304,16 @@ impl Plan {
                         .collect(),
                 })
                 .collect();
-            let name = router.config.name.as_str();
-            let relay = world.named_stream(StreamName::RelayDelay { router: name });
-            let phase = world.named_stream(StreamName::RedundancyPhase { router: name });
-            let node = Node::Router(Box::new(Router::new(router.config.clone(), relay, phase)));
-            world.add_node(name, node, attachments, 0);
+            world.add_router(&router.config.name, router.config.clone(), attachments);
         }
     }
 
-    fn add_servers(&self, world: &mut World, services: &dyn ServiceFactory) -> Result<(), Error> {
+    fn add_servers(
+        &self,
+        world: &mut Builder,
+        lans: &[LanId],
+        services: &dyn ServiceFactory,
+    ) -> Result<(), Error> {
         for server in &self.servers {
             let name = &server.config.name;
             let stream = world.named_stream(StreamName::Plugin { server: name });
@@ -296,7 +333,7 @@ impl Plan {
                     )
                 })?;
             let attachment = Attachment {
-                lan: server.lan,
+                lan: lans[server.lan],
                 mac: server.config.mac,
                 addresses: vec![server.config.ip],
                 virtual_macs: vec![],
@@ -307,7 +344,7 @@ impl Plan {
         Ok(())
     }
 
-    fn add_clients(&self, world: &mut World) {
+    fn add_clients(&self, world: &mut Builder, lans: &[LanId]) {
         for client in &self.clients {
             let name = &client.config.name;
             let start_ns = world
@@ -315,7 +352,7 @@ impl Plan {
                 .sample(&client.power_on);
             let stream = world.named_stream(StreamName::Firmware { client: name });
             let attachment = Attachment {
-                lan: client.lan,
+                lan: lans[client.lan],
                 mac: client.config.mac,
                 addresses: vec![],
                 virtual_macs: vec![],
@@ -329,7 +366,7 @@ impl Plan {
         }
     }
 
-    fn add_faults(&self, world: &mut World) {
+    fn add_faults(&self, world: &mut Builder, lans: &[LanId]) {
         for (at_ns, fault) in &self.faults {
             let node = |name: &str| world.node_id(name).expect("validated by the planner");
             let fault = match fault {
@@ -350,7 +387,7 @@ impl Plan {
                     up: *up,
                 },
                 FaultPlan::Lan { lan, change } => Fault::Lan {
-                    lan: *lan,
+                    lan: lans[*lan],
                     change: change.clone(),
                 },
             };

@@ -200,8 +200,8 @@ fn compare_with_simulation(checks: &mut Checks, run: &Run) {
     let text = run.scenario.topology(run.firmware);
     let plan = topology::parse(Path::new("real-firmware.yaml"), &text)
         .unwrap_or_else(|e| panic!("{e}\n{text}"));
-    let (world, _) = crate::common::run(&plan, 1);
-    let bytes = ::capture::pcapng(world.log().expect("the run keeps its log"));
+    let world = crate::common::run(&plan, 1);
+    let bytes = ::capture::pcapng(world.log());
     let simulated = capture::observations_from_pcap(&bytes, run.firmware.mac(run.scenario));
     let (real, simulated) = (
         until_boot_read(&run.observations),
@@ -654,8 +654,8 @@ fn check_edk2(
 /// observations a real one would, so `compare::compare(real, simulated)` needs nothing more.
 #[test]
 fn simulated_capture_reads_into_the_same_observations() {
-    let (world, _) = crate::common::run(&crate::common::plan("proxydhcp.yaml"), 7);
-    let bytes = ::capture::pcapng(world.log().expect("the run keeps its log"));
+    let world = crate::common::run(&crate::common::plan("proxydhcp.yaml"), 7);
+    let bytes = ::capture::pcapng(world.log());
     let macs = capture::client_macs(&bytes);
     assert_eq!(macs.len(), 6, "six clients in proxydhcp.yaml");
     for mac in macs {

@@ -635,7 +635,8 @@ fn crashes_and_the_restart_that_recovers_are_markers() {
     let markers = run["markers"].as_array().unwrap();
     let plan = topology::load(&topologies_dir().join("kb2510665-recovery.yaml")).unwrap();
     let services = pxelab::Services::with_cache_dir(Some(common::cache_dir())).unwrap();
-    let (world, report) = pxelab::run(&plan, 0, &services).unwrap();
+    let world = pxelab::run(&plan, 0, &services).unwrap();
+    let report = world.report();
     let crashes: Vec<u64> = markers
         .iter()
         .filter(|m| m["kind"] == "crash")
@@ -644,13 +645,13 @@ fn crashes_and_the_restart_that_recovers_are_markers() {
     let expected: Vec<u64> = report.crashes.iter().map(|c| c.time_ns).collect();
     assert_eq!(crashes, expected);
     // The service comes back once, after the administrator restarted WMI and then WDS.
-    let log = world.log().unwrap();
+    let log = world.log();
     let last_crash = *expected.last().unwrap();
     let back = log
         .records()
         .iter()
         .find(|r| {
-            r.node == wds
+            r.node.index() == wds
                 && r.time_ns > last_crash
                 && matches!(
                     &r.kind,

@@ -140,5 +140,5 @@ pub fn direct_run(file: &str, seed: u64, plugins: &[(&str, &str)]) -> engine::Re
         plan.override_plugin(node, plugin).unwrap();
     }
     let services = pxelab::Services::with_cache_dir(Some(cache_dir())).unwrap();
-    pxelab::run(&plan, seed, &services).unwrap().1
+    pxelab::run(&plan, seed, &services).unwrap().into_report()
 }

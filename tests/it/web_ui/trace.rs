@@ -11,14 +11,15 @@ use serde_json::Value;
 fn the_trace_has_a_process_per_node_and_a_flow_per_received_packet() {
     let plan = topology::load(&common::topologies_dir().join("kb2510665.yaml")).unwrap();
     let services = pxelab::Services::with_cache_dir(Some(common::cache_dir())).unwrap();
-    let (world, report) = pxelab::run(&plan, 0, &services).unwrap();
-    let trace = web::trace_json(&plan, &world, &report);
+    let world = pxelab::run(&plan, 0, &services).unwrap();
+    let report = world.report();
+    let trace = web::trace_json(&plan, &world);
     // It survives a round trip through text, as a file would.
     let trace: Value = serde_json::from_str(&trace.to_string()).unwrap();
     assert_eq!(trace["otherData"]["seed"], 0);
     assert_eq!(trace["otherData"]["digest"], report.digest.as_str());
     let events = trace["traceEvents"].as_array().unwrap();
-    let log = world.log().unwrap();
+    let log = world.log();
 
     // Every node is a named process.
     let mut process_names = BTreeMap::new();
@@ -128,8 +129,7 @@ fn the_trace_has_a_process_per_node_and_a_flow_per_received_packet() {
         .records()
         .iter()
         .find(|r| {
-            r.node == log.node_names.iter().position(|n| n == "pc3").unwrap()
-                && matches!(r.kind, engine::Kind::Send { .. })
+            r.node == log.node_id("pc3").unwrap() && matches!(r.kind, engine::Kind::Send { .. })
         })
         .unwrap()
         .time_ns as f64

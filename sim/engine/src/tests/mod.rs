@@ -11,8 +11,8 @@ use smoltcp::wire::EthernetAddress;
 
 use crate::frame::UdpFrame;
 use crate::log::LanId;
-use crate::router::{Router, RouterConfig, RouterInterface};
-use crate::world::{Attachment, Node, World};
+use crate::router::{RouterConfig, RouterInterface};
+use crate::world::{Attachment, Builder};
 
 /// An interface on `lan` answering for one address, with no virtual MACs.
 fn attachment(lan: LanId, mac: EthernetAddress, address: Ipv4Addr) -> Attachment {
@@ -24,14 +24,9 @@ fn attachment(lan: LanId, mac: EthernetAddress, address: Ipv4Addr) -> Attachment
     }
 }
 
-/// Adds router `name`, its relay delay and redundancy phase drawn from the world's streams.
-fn add_router(world: &mut World, name: &str, config: RouterConfig, attachments: Vec<Attachment>) {
-    let router = Router::new(
-        config,
-        world.stream(name, "relay-delay"),
-        world.stream(name, "redundancy-phase"),
-    );
-    world.add_node(name, Node::Router(Box::new(router)), attachments, 0);
+/// Adds router `name` as the planner does: the builder names its streams.
+fn add_router(world: &mut Builder, name: &str, config: RouterConfig, attachments: Vec<Attachment>) {
+    world.add_router(name, config, attachments);
 }
 
 /// A DHCP client's broadcast from `mac`: 0.0.0.0:68 to 255.255.255.255:67.

@@ -4,11 +4,11 @@
 use std::net::Ipv4Addr;
 
 use crate::frame;
-use crate::log::Kind;
+use crate::log::{Kind, NodeId};
 use crate::redundancy::{GratuitousArp, GroupConfig, Initial, Protocol};
 use crate::router::{DEFAULT_FORWARD_UDP_PORTS, RouterConfig, RouterInterface};
 use crate::tap::Tap;
-use crate::world::{Attachment, Fault, LanConfig, Limits, Node, World};
+use crate::world::{Attachment, Builder, Fault, Finished, LanConfig, Limits, Node};
 use dhcproto::v4::{DhcpOption, Flags, Message, MessageType};
 use dhcproto::{Decodable, Decoder, Encodable};
 use smoltcp::wire::EthernetAddress;
@@ -59,12 +59,12 @@ impl Setup {
         }
     }
 
-    fn run(self) -> World {
+    fn run(self) -> Finished {
         let limits = Limits {
             events_max: 1_000_000,
             sim_time_max_ns: self.until_ns,
         };
-        let mut world = World::new(3, limits);
+        let mut world = Builder::new(3, limits);
         let lan = || LanConfig::with_latency("uniform(10us, 50us)".parse().unwrap());
         let clients = world.add_lan("clients", lan());
         let servers = world.add_lan("servers", lan());
@@ -141,14 +141,13 @@ impl Setup {
             world.add_fault(at_ns, fault);
         }
         world.hold_until(self.until_ns);
-        world.run();
-        world
+        world.build().run()
     }
 }
 
 /// `(time, router, from, to)` for every redundancy state change in the run.
-fn transitions(world: &World) -> Vec<(u64, String, String, String)> {
-    let log = world.log().unwrap();
+fn transitions(world: &Finished) -> Vec<(u64, String, String, String)> {
+    let log = world.log();
     log.records()
         .iter()
         .filter_map(|record| {
@@ -165,7 +164,7 @@ fn transitions(world: &World) -> Vec<(u64, String, String, String)> {
         .collect()
 }
 
-fn final_states(world: &World) -> Vec<String> {
+fn final_states(world: &Finished) -> Vec<String> {
     world
         .nodes()
         .filter_map(|(_, node)| match node {
@@ -175,7 +174,7 @@ fn final_states(world: &World) -> Vec<String> {
         .collect()
 }
 
-fn first_entry(world: &World, router: &str, state: &str, after_ns: u64) -> Option<u64> {
+fn first_entry(world: &Finished, router: &str, state: &str, after_ns: u64) -> Option<u64> {
     transitions(world)
         .into_iter()
         .find(|(time, name, _, to)| *time >= after_ns && name == router && to == state)
@@ -221,7 +220,12 @@ fn hsrp_standby_takes_over_within_one_hello_of_the_hold_time() {
             vec![member(110, Initial::Active), member(100, Initial::Standby)],
         );
         let crash_ns = 30 * S;
-        setup.faults = vec![(crash_ns, Fault::Crash { node: 0 })];
+        setup.faults = vec![(
+            crash_ns,
+            Fault::Crash {
+                node: NodeId::from_index(0),
+            },
+        )];
         let world = setup.run();
         let takeover = first_entry(&world, "r2", "Active", 0).unwrap() - crash_ns;
         let (hello, hold) = (3 * S, 10 * S);
@@ -243,8 +247,18 @@ fn hsrp_preemption_takes_back_the_active_role_only_when_configured() {
         setup.preempt = preempt;
         setup.until_ns = 120 * S;
         setup.faults = vec![
-            (20 * S, Fault::Crash { node: 0 }),
-            (50 * S, Fault::Recover { node: 0 }),
+            (
+                20 * S,
+                Fault::Crash {
+                    node: NodeId::from_index(0),
+                },
+            ),
+            (
+                50 * S,
+                Fault::Recover {
+                    node: NodeId::from_index(0),
+                },
+            ),
         ];
         let world = setup.run();
         let expected = if preempt {
@@ -260,7 +274,6 @@ fn hsrp_preemption_takes_back_the_active_role_only_when_configured() {
         );
         let coups = world
             .log()
-            .unwrap()
             .records()
             .iter()
             .filter(|record| match &record.kind {
@@ -290,7 +303,12 @@ fn vrrp_backup_takes_over_after_master_down_interval() {
             vec![member(200, Initial::Active), member(100, Initial::Standby)],
         );
         let crash_ns = 30 * S;
-        setup.faults = vec![(crash_ns, Fault::Crash { node: 0 })];
+        setup.faults = vec![(
+            crash_ns,
+            Fault::Crash {
+                node: NodeId::from_index(0),
+            },
+        )];
         let world = setup.run();
         let takeover = first_entry(&world, "r2", "Master", 0).unwrap() - crash_ns;
         // Master_Down_Interval = 3 * 1 s + (256 - 100) / 256 s = 3.609375 s.
@@ -314,8 +332,18 @@ fn vrrp_three_routers_the_next_highest_priority_becomes_master() {
         ],
     );
     setup.faults = vec![
-        (20 * S, Fault::Crash { node: 0 }),
-        (40 * S, Fault::Recover { node: 0 }),
+        (
+            20 * S,
+            Fault::Crash {
+                node: NodeId::from_index(0),
+            },
+        ),
+        (
+            40 * S,
+            Fault::Recover {
+                node: NodeId::from_index(0),
+            },
+        ),
     ];
     let world = setup.run();
     let t = transitions(&world);
@@ -347,7 +375,7 @@ fn discover(xid: u32) -> Vec<u8> {
 }
 
 /// `(time, giaddr)` of every relayed DHCP message the server received.
-fn relayed(world: &World) -> Vec<(u64, Ipv4Addr)> {
+fn relayed(world: &Finished) -> Vec<(u64, Ipv4Addr)> {
     world
         .nodes()
         .find_map(|(name, node)| match node {
@@ -381,7 +409,12 @@ fn relays_that_follow_redundancy_are_silent_while_standby_and_relay_after_takeov
             .map(|i| (i * S + S / 2, discover(i as u32)))
             .collect();
         let crash_ns = 10 * S;
-        setup.faults = vec![(crash_ns, Fault::Crash { node: 0 })];
+        setup.faults = vec![(
+            crash_ns,
+            Fault::Crash {
+                node: NodeId::from_index(0),
+            },
+        )];
         let world = setup.run();
         let takeover = first_entry(&world, "r2", "Active", 0).unwrap();
         let copies = relayed(&world);
@@ -414,8 +447,8 @@ fn relays_that_follow_redundancy_are_silent_while_standby_and_relay_after_takeov
 }
 
 /// `(time, sender MAC)` of every gratuitous ARP for the virtual IP sent by `router`.
-fn announcements(world: &World, router: &str) -> Vec<(u64, EthernetAddress)> {
-    let log = world.log().unwrap();
+fn announcements(world: &Finished, router: &str) -> Vec<(u64, EthernetAddress)> {
+    let log = world.log();
     log.records()
         .iter()
         .filter(|r| log.node_name(r.node) == router)
@@ -458,7 +491,12 @@ fn a_new_master_announces_the_virtual_ip_as_often_as_configured() {
             vec![member(110, Initial::Active), member(100, Initial::Standby)],
         );
         setup.gratuitous_arp = garp;
-        setup.faults = vec![(crash_ns, Fault::Crash { node: 0 })];
+        setup.faults = vec![(
+            crash_ns,
+            Fault::Crash {
+                node: NodeId::from_index(0),
+            },
+        )];
         let world = setup.run();
         // A network converged before the run announced nothing at time zero.
         assert!(announcements(&world, "r1").is_empty());
@@ -479,7 +517,12 @@ fn a_clean_shutdown_hands_over_after_skew_time_not_master_down_interval() {
         2,
         vec![member(110, Initial::Active), member(100, Initial::Standby)],
     );
-    setup.faults = vec![(shutdown_ns, Fault::Shutdown { node: 0 })];
+    setup.faults = vec![(
+        shutdown_ns,
+        Fault::Shutdown {
+            node: NodeId::from_index(0),
+        },
+    )];
     let world = setup.run();
     let takeover = first_entry(&world, "r2", "Master", shutdown_ns).unwrap() - shutdown_ns;
     // Skew_Time = (256 - 100) / 256 * 1 s, after a LAN hop for the priority-0 advert.
@@ -495,7 +538,7 @@ fn vrrp_advertisements_carry_dscp_48_and_counting_ip_ids() {
         vec![member(110, Initial::Active), member(100, Initial::Standby)],
     );
     let world = setup.run();
-    let log = world.log().unwrap();
+    let log = world.log();
     let adverts: Vec<(u8, u16)> = log
         .records()
         .iter()

@@ -8,7 +8,7 @@ use crate::frame::{self, UdpFrame};
 use crate::log::Kind;
 use crate::router::{DEFAULT_FORWARD_UDP_PORTS, Option82, RouterConfig, RouterInterface};
 use crate::tap::Tap;
-use crate::world::{LanConfig, Limits, Node, World};
+use crate::world::{Builder, Finished, LanConfig, Limits, Node};
 use dhcproto::v4::relay::{RelayCode, RelayInfo};
 use dhcproto::v4::{DhcpOption, Flags, Message, MessageType, Opcode, OptionCode};
 use dhcproto::{Decodable, Decoder, Encodable};
@@ -71,7 +71,7 @@ fn from_server(dst_ip: Ipv4Addr, dst_port: u16, ttl: u8, payload: &[u8]) -> Vec<
 fn run(
     client_script: Vec<(u64, Vec<u8>)>,
     server_script: Vec<(u64, Vec<u8>)>,
-) -> (Frames, Frames, World) {
+) -> (Frames, Frames, Finished) {
     run_with(None, client_script, server_script)
 }
 
@@ -79,8 +79,8 @@ fn run_with(
     option82: Option<Option82>,
     client_script: Vec<(u64, Vec<u8>)>,
     server_script: Vec<(u64, Vec<u8>)>,
-) -> (Frames, Frames, World) {
-    let mut world = World::new(1, Limits::default());
+) -> (Frames, Frames, Finished) {
+    let mut world = Builder::new(1, Limits::default());
     let lan = || LanConfig::with_latency("10us".parse().unwrap());
     let clients = world.add_lan("clients", lan());
     let servers = world.add_lan("servers", lan());
@@ -123,7 +123,7 @@ fn run_with(
         vec![attach(servers, SERVER_MAC, SERVER_IP)],
         0,
     );
-    world.run();
+    let world = world.build().run();
     let received = |name: &str| -> Vec<Rc<[u8]>> {
         world
             .nodes()
@@ -153,10 +153,9 @@ fn decode(frame: &[u8]) -> (frame::Parsed<'_>, Message) {
     (parsed, message)
 }
 
-fn drops(world: &World) -> Vec<String> {
+fn drops(world: &Finished) -> Vec<String> {
     world
         .log()
-        .unwrap()
         .records()
         .iter()
         .filter_map(|r| match &r.kind {
@@ -190,7 +189,7 @@ fn a_client_broadcast_is_relayed_once_per_helper_with_giaddr_and_hops() {
     assert_eq!(message.xid(), 0x1234_5678);
     // Sent after the control-plane delay and the router's ARP for the server (request and
     // reply): receive time = client send + LAN + relay + 2 LAN + LAN.
-    let log = world.log().unwrap();
+    let log = world.log();
     let arrival = log
         .records()
         .iter()
