@@ -855,6 +855,11 @@ impl World {
         Ok(())
     }
 
+    /// When the next event is due, if any: how long a driver may wait before stepping again.
+    pub fn next_event_ns(&self) -> Option<u64> {
+        self.queue.peek_time_ns()
+    }
+
     /// Hands `frame` to bridge `node` to put on its LAN now (after `step_until`: at the time
     /// stepped to). Another kind of node, or a bridge that is down, takes nothing.
     pub fn inject(&mut self, node: NodeId, frame: Vec<u8>) {
