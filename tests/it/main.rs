@@ -18,6 +18,7 @@ mod determinism;
 mod firmware;
 mod fuzz_smoke;
 mod hostile;
+mod import;
 mod kb2510665;
 mod live;
 mod network;

@@ -15,6 +15,8 @@ pub enum ArgError {
     TooManySeeds { start: u64, end: u64 },
     NotAnOverride,
     NotABridge,
+    NotAServer,
+    NotAnAddress(String),
     UnknownPlugin(String),
     Unresolvable { path: String, error: std::io::Error },
 }
@@ -40,6 +42,13 @@ impl std::fmt::Display for ArgError {
             ),
             ArgError::NotAnOverride => write!(f, "write NODE=PLUGIN, e.g. wds=wds-fixed"),
             ArgError::NotABridge => write!(f, "write LAN=TAP, e.g. clients=pxe0"),
+            ArgError::NotAServer => write!(f, "write ADDR=PLUGIN, e.g. 10.2.0.20=wds-sccm2007"),
+            ArgError::NotAnAddress(text) => {
+                write!(
+                    f,
+                    "`{text}` is not an IPv4 address; write ADDR=PLUGIN, e.g. 10.2.0.20=wds-sccm2007"
+                )
+            }
             ArgError::UnknownPlugin(plugin) => {
                 let names: Vec<&str> = artifacts::ALL.iter().map(|a| a.name).collect();
                 write!(
@@ -62,6 +71,8 @@ impl std::error::Error for ArgError {}
 pub enum CliError {
     /// A topology that does not load, or a run it cannot make.
     Topology(topology::Error),
+    /// Configurations `pxelab import` cannot turn into a topology.
+    Import(import::Errors),
     /// `--plugin NODE=PLUGIN` that does not apply or does not load.
     Override {
         node: String,
@@ -123,6 +134,11 @@ impl std::fmt::Display for CliError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CliError::Topology(error) => f.write_str(&error.render()),
+            // One `error: ` per error: `main` writes the first.
+            CliError::Import(errors) => {
+                let lines: Vec<String> = errors.0.iter().map(|e| e.to_string()).collect();
+                write!(f, "{}", lines.join("\nerror: "))
+            }
             CliError::Override {
                 node,
                 plugin,
@@ -179,6 +195,7 @@ macro_rules! from {
 
 from!(
     Topology(topology::Error),
+    Import(import::Errors),
     Record(pxelab::record::RecordError),
     Merge(pxelab::MergeError),
     Bench(pxelab::bench::BenchError),

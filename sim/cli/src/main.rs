@@ -145,6 +145,10 @@ enum Command {
     Bench(BenchArgs),
     /// Print the JSON Schema of the topology format (for editors and the YAML language server).
     Schema,
+    /// Read router and relay configurations (Cisco IOS/IOS-XE and Arista EOS running-configs,
+    /// keepalived.conf, /etc/default/isc-dhcp-relay, /etc/network/interfaces or `ip -o addr`)
+    /// and write a topology; every line not modelled is reported as `file:line: what: why`.
+    Import(ImportArgs),
 }
 
 #[derive(Args)]
@@ -284,6 +288,32 @@ struct BenchArgs {
     json: Option<PathBuf>,
 }
 
+#[derive(Args)]
+struct ImportArgs {
+    /// Configuration files, or folders of them. A Linux router is the files of one folder:
+    /// its addresses, and its keepalived.conf and isc-dhcp-relay defaults if it runs them.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Write the topology to FILE, whole or not at all (default: stdout).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// The topology's `name:` (default: the output file's name, else `imported`).
+    #[arg(long)]
+    name: Option<String>,
+    #[command(flatten)]
+    servers: ServerChoices,
+}
+
+/// `--server ADDR=PLUGIN`, repeatable.
+#[derive(Args)]
+struct ServerChoices {
+    /// Run the server at helper address ADDR with PLUGIN (a built-in name or a .wasm path),
+    /// e.g. `--server 10.2.0.20=wds-sccm2007`. Repeatable. Without it, the first helper
+    /// address is a `dhcp-server` and every other one a `proxydhcp` boot server.
+    #[arg(long = "server", value_name = "ADDR=PLUGIN", value_parser = parse_server)]
+    servers: Vec<(std::net::Ipv4Addr, String)>,
+}
+
 fn parse_shard(text: &str) -> Result<Shard, ArgError> {
     let bad = || ArgError::Shard(text.to_string());
     let (index, count) = text.split_once('/').ok_or_else(bad)?;
@@ -345,6 +375,20 @@ fn parse_override(text: &str) -> Result<(String, String), ArgError> {
         error,
     })?;
     Ok((node.to_string(), path.display().to_string()))
+}
+
+/// `ADDR=PLUGIN` of `--server`: a helper address and a plugin, read as `--plugin` reads one.
+fn parse_server(text: &str) -> Result<(std::net::Ipv4Addr, String), ArgError> {
+    let (address, _) = text.split_once('=').ok_or(ArgError::NotAServer)?;
+    let address = address
+        .trim()
+        .parse()
+        .map_err(|_| ArgError::NotAnAddress(address.trim().to_string()))?;
+    let (_, plugin) = parse_override(text).map_err(|error| match error {
+        ArgError::NotAnOverride => ArgError::NotAServer,
+        other => other,
+    })?;
+    Ok((address, plugin))
 }
 
 fn main() -> ExitCode {
@@ -461,7 +505,67 @@ fn execute(command: Command, cache: &CacheFlags) -> Result<Verdict, CliError> {
         Command::Live(args) => live(args, &services()?),
         Command::Shrink(args) => shrink(args, &services()?),
         Command::Bench(args) => bench(args, &services()?),
+        Command::Import(args) => import(args, &services()?),
     }
+}
+
+/// Reads the configurations, reports every line not modelled on stderr, checks the topology
+/// loads and its plugins start, and only then writes it.
+fn import(args: ImportArgs, services: &Services) -> Result<Verdict, CliError> {
+    let inputs = import::read(&args.files)?;
+    let name = args.name.clone().or_else(|| {
+        let stem = args.output.as_ref()?.file_stem()?;
+        Some(stem.to_string_lossy().into_owned())
+    });
+    let options = import::Options {
+        name,
+        servers: args.servers.servers,
+        output: args.output.clone(),
+    };
+    let imported = import::import(&inputs, &options)?;
+    let mut report = String::new();
+    for line in import::report::condensed(&imported.notes) {
+        let _ = writeln!(report, "{line}");
+    }
+    for (address, node, plugin, choice) in &imported.servers {
+        let why = match choice {
+            import::Choice::Given => "given with --server".to_string(),
+            import::Choice::Default(why) => {
+                format!("default: {why}; --server {address}=PLUGIN picks another")
+            }
+        };
+        let _ = writeln!(
+            report,
+            "server {address}: node {node}, plugin {plugin} ({why})"
+        );
+    }
+    let file = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("imported.yaml"));
+    let plan = topology::parse(&file, &imported.yaml)?;
+    pxelab::check(&plan, services)?;
+    let into = args
+        .output
+        .as_ref()
+        .map_or("stdout".to_string(), |p| p.display().to_string());
+    let files = imported.files.len();
+    let _ = match imported.notes.len() {
+        0 => write!(
+            report,
+            "imported {files} file(s) into {into}; every line is modelled"
+        ),
+        notes => write!(
+            report,
+            "imported {files} file(s) into {into}; {notes} line(s) not modelled, listed above and in its header"
+        ),
+    };
+    eprintln!("{report}");
+    match &args.output {
+        Some(path) => write_file(path, imported.yaml.as_bytes())?,
+        None => write_stdout(&imported.yaml)?,
+    }
+    Ok(Verdict::Passed)
 }
 
 fn schema() -> Result<Verdict, CliError> {
