@@ -12,41 +12,8 @@ use crate::netlab::{Link, Netns, Process};
 
 const CLIENTS: usize = 4;
 
-fn topology() -> String {
-    format!(
-        "name: live-real-dhcp
-description: KB2510665's network with a real DHCP server behind the simulated routers
-limits: {{ sim_time: 12s }}
-lans:
-  clients: {{ subnet: 10.1.0.0/24, latency: \"uniform(10us, 60us)\" }}
-  servers: {{ subnet: 10.2.0.0/24, latency: \"uniform(10us, 50us)\", bridge: {{ tap: pxe0 }} }}
-routers:
-  r1:
-    relay_delay: lognormal(median=2ms, sigma=0.9, max=200ms)
-    interfaces:
-      - {{ name: Vlan10, lan: clients, ip: 10.1.0.2/24, helpers: [10.2.0.10, 10.2.0.20],
-          redundancy: {{ protocol: hsrp, group: 10, virtual_ip: 10.1.0.1, priority: 110, preempt: true }} }}
-      - {{ name: Vlan20, lan: servers, ip: 10.2.0.2/24,
-          redundancy: {{ protocol: hsrp, group: 20, virtual_ip: 10.2.0.1, priority: 110, preempt: true }} }}
-  r2:
-    relay_delay: lognormal(median=2ms, sigma=0.9, max=200ms)
-    interfaces:
-      - {{ name: Vlan10, lan: clients, ip: 10.1.0.3/24, helpers: [10.2.0.10, 10.2.0.20],
-          redundancy: {{ protocol: hsrp, group: 10, virtual_ip: 10.1.0.1, priority: 100, preempt: true }} }}
-      - {{ name: Vlan20, lan: servers, ip: 10.2.0.3/24,
-          redundancy: {{ protocol: hsrp, group: 20, virtual_ip: 10.2.0.1, priority: 100, preempt: true }} }}
-servers:
-  # The DHCP server is real: dnsmasq at 10.2.0.10, behind the bridge.
-  wds:
-    lan: servers
-    ip: 10.2.0.20/24
-    gateway: 10.2.0.1
-    plugin: wds-fixed
-clients:
-  - {{ name: pc, count: {CLIENTS}, lan: clients, arch: bios, power_on: \"uniform(500ms, 1500ms)\" }}
-"
-    )
-}
+/// The shipped live topology (`topologies/live/`); the test counts its clients from it.
+const TOPOLOGY: &str = "live/real-dhcp-server.yaml";
 
 const DNSMASQ: &str = "port=0
 interface=pxe0
@@ -130,8 +97,7 @@ fn lab() -> Result<(), String> {
     )
     .map_err(|e| format!("dnsmasq: {e}"))?;
 
-    let topology = dir.join("live-real-dhcp.yaml");
-    fs::write(&topology, topology_text()).map_err(|e| e.to_string())?;
+    let topology = crate::common::topology_path(TOPOLOGY);
     let record = dir.join("record");
     let stdout = dir.join("live.stdout");
     let stderr = dir.join("live.stderr");
@@ -188,8 +154,4 @@ fn lab() -> Result<(), String> {
     }
     let _ = fs::remove_dir_all(&dir);
     Ok(())
-}
-
-fn topology_text() -> String {
-    topology()
 }
