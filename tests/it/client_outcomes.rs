@@ -41,7 +41,7 @@ fn without_a_dhcp_server_clients_end_in_pxe_e51_after_sixty_seconds() {
         assert_eq!(*code, "PXE-E51");
         let name = &client.name;
         let log = world.log();
-        let node = log.node_names.iter().position(|n| n == name).unwrap();
+        let node = log.node_id(name).unwrap();
         let powered_on = log
             .records()
             .iter()

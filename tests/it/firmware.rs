@@ -85,7 +85,7 @@ fn wire_order(payload: &[u8]) -> Vec<u8> {
 
 fn client_dhcp(world: &Finished) -> Vec<Sent> {
     let log = world.log();
-    let client = log.node_names.iter().position(|n| n == "pc").unwrap();
+    let client = log.node_id("pc").unwrap();
     log.records()
         .iter()
         .filter(|r| r.node == client)
@@ -304,7 +304,7 @@ fn edk2_sends_its_tftp_size_probe_then_reads_with_blksize_and_windowsize_from_a_
     let servers = format!("{DHCP_ONLY}{PROXY}");
     let world = run(&lab("edk2", "efi-x64", &servers), 5);
     let log = world.log();
-    let client = log.node_names.iter().position(|n| n == "pc").unwrap();
+    let client = log.node_id("pc").unwrap();
     let mut tftp = Vec::new();
     for record in log.records().iter().filter(|r| r.node == client) {
         let Kind::Send { frame, .. } = &record.kind else {

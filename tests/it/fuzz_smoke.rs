@@ -397,10 +397,10 @@ fn mutated_frames_on_the_wire_never_panic_a_node() {
         let mut world = plan
             .builder(seed + run, crate::common::services(), None)
             .unwrap();
-        for (lan, name) in [(0, "tap-clients"), (1, "tap-servers")] {
+        for (index, name) in [(0, "tap-clients"), (1, "tap-servers")] {
             let attachment = Attachment {
-                lan,
-                mac: smoltcp::wire::EthernetAddress([2, 0x7a, 0, 0, 0, lan as u8]),
+                lan: engine::log::LanId::from_index(index),
+                mac: smoltcp::wire::EthernetAddress([2, 0x7a, 0, 0, 0, index as u8]),
                 addresses: vec![],
                 virtual_macs: vec![],
             };

@@ -66,7 +66,7 @@ fn a_crashing_seed_shows_both_copies_the_heap_corruption_and_the_failed_restart(
     let world = run(&plan, seed);
     let report = world.report();
     let log = world.log();
-    let wds = log.node_names.iter().position(|n| n == "wds").unwrap();
+    let wds = log.node_id("wds").unwrap();
 
     let crash = log
         .records()

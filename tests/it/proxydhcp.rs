@@ -12,7 +12,7 @@ use crate::common::run;
 use dhcproto::Decodable;
 use dhcproto::v4::{Message, MessageType};
 use engine::client::Outcome;
-use engine::log::{EventLog, Kind};
+use engine::log::{EventLog, Kind, NodeId};
 use engine::{Finished, Report};
 use topology::Plan;
 
@@ -45,10 +45,8 @@ fn plan(plugin: &str, free_cpu: bool) -> Plan {
     topology::parse(&path, &text).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn node(log: &EventLog, name: &str) -> usize {
-    log.node_names
-        .iter()
-        .position(|n| n == name)
+fn node(log: &EventLog, name: &str) -> NodeId {
+    log.node_id(name)
         .unwrap_or_else(|| panic!("no node {name}"))
 }
 
@@ -56,7 +54,7 @@ fn node(log: &EventLog, name: &str) -> usize {
 /// destination port for receives), with the UDP endpoints.
 fn dhcp_messages(
     log: &EventLog,
-    node: usize,
+    node: NodeId,
     sent: bool,
     port: u16,
 ) -> Vec<(SocketAddrV4, SocketAddrV4, Message)> {

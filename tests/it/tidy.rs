@@ -468,6 +468,10 @@ const TEXT_READERS: &[(&str, &str)] = &[
         "parses the YAML and names serde_yaml's error (it has no typed kind) in a hint",
     ),
     (
+        "sim/import/src/",
+        "parses router and relay configurations (IOS, EOS, keepalived, dhcrelay, addresses)",
+    ),
+    (
         "sim/pxelab/src/bench.rs",
         "reads /proc and the shipped topology's text",
     ),

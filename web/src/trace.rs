@@ -2,7 +2,7 @@
 //! per node, one thread per kind of activity, packets as flow arrows from send to receive.
 
 use engine::Finished;
-use engine::log::{Kind, NETWORK};
+use engine::log::{Kind, NETWORK, NodeId};
 use serde_json::{Value, json};
 use topology::Plan;
 
@@ -117,10 +117,10 @@ pub fn trace_json(plan: &Plan, run: &Finished) -> Value {
     })
 }
 
-fn pid_of(node: usize, network_pid: u64) -> u64 {
+fn pid_of(node: NodeId, network_pid: u64) -> u64 {
     if node == NETWORK {
         network_pid
     } else {
-        node as u64 + 1
+        node.index() as u64 + 1
     }
 }

@@ -6,14 +6,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::rc::Rc;
 
-use engine::log::{EventLog, Kind, NodeId};
+use engine::log::{EventLog, Kind, LanId, NodeId};
 use engine::{Finished, Node};
 use serde_json::{Value, json};
 use topology::Plan;
 
 use engine::decode::{self, RequestKey};
 
-/// The kind of each node, by node index: `client`, `router`, `server` or `tap` (test hosts).
+/// The kind of each node, by node index: `client`, `router`, `server`, `tap` (test hosts) or
+/// `real` (a bridge to machines outside the simulation).
 pub fn node_kinds(run: &Finished) -> Vec<&'static str> {
     run.nodes()
         .map(|(_, node)| match node {
@@ -21,6 +22,7 @@ pub fn node_kinds(run: &Finished) -> Vec<&'static str> {
             Node::Router(_) => "router",
             Node::Server(_) => "server",
             Node::Tap(_) => "tap",
+            Node::Bridge(_) => "real",
         })
         .collect()
 }
@@ -28,7 +30,7 @@ pub fn node_kinds(run: &Finished) -> Vec<&'static str> {
 /// For each record, the index of the send whose frame a receive took off the LAN: the latest
 /// send of the same bytes on the same LAN before it (LANs deliver copies, never alter them).
 pub fn flow_sources(log: &EventLog) -> Vec<Option<usize>> {
-    let mut latest: HashMap<(usize, Rc<[u8]>), usize> = HashMap::new();
+    let mut latest: HashMap<(LanId, Rc<[u8]>), usize> = HashMap::new();
     log.records()
         .iter()
         .enumerate()
@@ -79,7 +81,7 @@ fn duplicate_groups(log: &EventLog, kinds: &[&str]) -> Vec<DuplicateGroup> {
         let Kind::Receive { frame, .. } = &record.kind else {
             continue;
         };
-        if kinds.get(record.node) != Some(&"server") {
+        if kinds.get(record.node.index()) != Some(&"server") {
             continue;
         }
         let Some(request) = decode::relayed_request(frame) else {
@@ -130,12 +132,14 @@ fn redundancy_bands(log: &EventLog, end_ns: u64) -> Vec<Value> {
         let slot = (record.node, group);
         let state = change.to.to_string();
         if let Some((previous, start_ns)) = open.insert(slot.clone(), (state, record.time_ns)) {
-            bands.push(json!({"node": slot.0, "group": slot.1, "state": previous,
-                "start_ns": start_ns, "end_ns": record.time_ns}));
+            bands.push(
+                json!({"node": slot.0.index(), "group": slot.1, "state": previous,
+                "start_ns": start_ns, "end_ns": record.time_ns}),
+            );
         }
     }
     for ((node, group), (state, start_ns)) in open {
-        bands.push(json!({"node": node, "group": group, "state": state,
+        bands.push(json!({"node": node.index(), "group": group, "state": state,
             "start_ns": start_ns, "end_ns": end_ns}));
     }
     bands
@@ -149,8 +153,8 @@ fn work_bars(log: &EventLog, end_ns: u64) -> Vec<Value> {
     // Per node and span id: (start_ns, label) of bars not yet closed.
     let mut open: BTreeMap<(NodeId, u64), (u64, String)> = BTreeMap::new();
     let mut bars = Vec::new();
-    let bar = |node, start_ns, end: u64, label: &str, outcome: &str| {
-        json!({"node": node, "start_ns": start_ns, "end_ns": end, "label": label,
+    let bar = |node: NodeId, start_ns, end: u64, label: &str, outcome: &str| {
+        json!({"node": node.index(), "start_ns": start_ns, "end_ns": end, "label": label,
             "outcome": outcome})
     };
     for record in log.records() {
@@ -168,10 +172,9 @@ fn work_bars(log: &EventLog, end_ns: u64) -> Vec<Value> {
                 }
             }
             Kind::Crash(_) => {
-                for done in bars
-                    .iter_mut()
-                    .filter(|bar| bar["node"] == record.node && bar["end_ns"] == record.time_ns)
-                {
+                for done in bars.iter_mut().filter(|bar| {
+                    bar["node"] == record.node.index() && bar["end_ns"] == record.time_ns
+                }) {
                     done["outcome"] = json!("crashed");
                 }
                 let cut: Vec<(NodeId, u64)> = open
@@ -202,13 +205,17 @@ fn markers(log: &EventLog) -> Vec<Value> {
         match &record.kind {
             Kind::Crash(crash) => {
                 crashed.insert(record.node, true);
-                markers.push(json!({"node": record.node, "time_ns": record.time_ns,
-                    "kind": "crash", "text": crash.to_string(), "event": index}));
+                markers.push(
+                    json!({"node": record.node.index(), "time_ns": record.time_ns,
+                    "kind": "crash", "text": crash.to_string(), "event": index}),
+                );
             }
             Kind::Service(event) if crashed.get(&record.node) == Some(&true) => {
                 crashed.insert(record.node, false);
-                markers.push(json!({"node": record.node, "time_ns": record.time_ns,
-                    "kind": "restart", "text": event.to_string(), "event": index}));
+                markers.push(
+                    json!({"node": record.node.index(), "time_ns": record.time_ns,
+                    "kind": "restart", "text": event.to_string(), "event": index}),
+                );
             }
             _ => {}
         }
@@ -264,7 +271,7 @@ pub fn run_view(plan: &Plan, run: &Finished) -> Value {
         .map(|(index, record)| {
             let mut event = json!({
                 "t": record.time_ns,
-                "n": if record.node == engine::log::NETWORK { Value::Null } else { json!(record.node) },
+                "n": if record.node == engine::log::NETWORK { Value::Null } else { json!(record.node.index()) },
                 "k": record.kind.name(),
                 "x": pxelab::describe_record(&record.kind),
             });
@@ -272,7 +279,7 @@ pub fn run_view(plan: &Plan, run: &Finished) -> Value {
                 event["c"] = json!(decode::class(frame).name());
             }
             if let Kind::Send { lan, .. } | Kind::Receive { lan, .. } = &record.kind {
-                event["l"] = json!(lan);
+                event["l"] = json!(lan.index());
             }
             if let Some(to) = receivers.get(&index) {
                 event["to"] = json!(to);

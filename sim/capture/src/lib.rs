@@ -80,8 +80,9 @@ pub fn pcapng(log: &EventLog) -> Vec<u8> {
             continue;
         };
         assert!(
-            *lan < log.lan_names.len(),
-            "event {event}: send on LAN {lan}, but the log names only {} LANs",
+            lan.index() < log.lan_names.len(),
+            "event {event}: send on LAN {}, but the log names only {} LANs",
+            lan.index(),
             log.lan_names.len()
         );
         let comment = format!(
@@ -89,7 +90,8 @@ pub fn pcapng(log: &EventLog) -> Vec<u8> {
             log.node_name(record.node)
         );
         let packet = EnhancedPacketBlock {
-            interface_id: u32::try_from(*lan).expect("LAN index fits pcapng's u32 interface id"),
+            interface_id: u32::try_from(lan.index())
+                .expect("LAN index fits pcapng's u32 interface id"),
             // pcap-file writes the timestamp in nanoseconds, split into high and low 32 bits,
             // which is what `if_tsresol` 9 declares.
             timestamp: Duration::from_nanos(record.time_ns),

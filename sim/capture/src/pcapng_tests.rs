@@ -13,6 +13,7 @@ use std::time::Duration;
 use dhcproto::Encodable;
 use dhcproto::v4::{DhcpOption, Flags, Message, MessageType};
 use engine::frame::UdpFrame;
+use engine::log::{LanId, NodeId};
 use engine::{EventLog, Kind, Record};
 use pcap_file::DataLink;
 use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption;
@@ -97,7 +98,7 @@ fn relay_log() -> (EventLog, Vec<u8>, Vec<u8>) {
             DISCOVER_NS,
             0,
             Kind::Send {
-                lan: 0,
+                lan: LanId::from_index(0),
                 interface: 0,
                 frame: Rc::from(broadcast.as_slice()),
             },
@@ -106,7 +107,7 @@ fn relay_log() -> (EventLog, Vec<u8>, Vec<u8>) {
             5_000_500_000,
             1,
             Kind::Receive {
-                lan: 0,
+                lan: LanId::from_index(0),
                 interface: 0,
                 frame: Rc::from(broadcast.as_slice()),
             },
@@ -115,7 +116,7 @@ fn relay_log() -> (EventLog, Vec<u8>, Vec<u8>) {
             RELAYED_NS,
             1,
             Kind::Send {
-                lan: 1,
+                lan: LanId::from_index(1),
                 interface: 1,
                 frame: Rc::from(relayed.as_slice()),
             },
@@ -132,7 +133,7 @@ fn relay_log() -> (EventLog, Vec<u8>, Vec<u8>) {
     for (time_ns, node, kind) in records {
         log.push(Record {
             time_ns,
-            node,
+            node: NodeId::from_index(node),
             kind,
         });
     }
@@ -234,9 +235,9 @@ fn frames_longer_than_the_snaplen_are_cut_with_their_length_kept() {
     let frame: Rc<[u8]> = vec![0xab; 70_000].into();
     log.push(Record {
         time_ns: 1,
-        node: 0,
+        node: NodeId::from_index(0),
         kind: Kind::Send {
-            lan: 0,
+            lan: LanId::from_index(0),
             interface: 0,
             frame,
         },

@@ -14,6 +14,9 @@ pub enum ArgError {
     EmptySeeds { start: u64, end: u64 },
     TooManySeeds { start: u64, end: u64 },
     NotAnOverride,
+    NotABridge,
+    NotAServer,
+    NotAnAddress(String),
     UnknownPlugin(String),
     Unresolvable { path: String, error: std::io::Error },
 }
@@ -38,6 +41,14 @@ impl std::fmt::Display for ArgError {
                 pxelab::SWEEP_SEEDS_MAX
             ),
             ArgError::NotAnOverride => write!(f, "write NODE=PLUGIN, e.g. wds=wds-fixed"),
+            ArgError::NotABridge => write!(f, "write LAN=TAP, e.g. clients=pxe0"),
+            ArgError::NotAServer => write!(f, "write ADDR=PLUGIN, e.g. 10.2.0.20=wds-sccm2007"),
+            ArgError::NotAnAddress(text) => {
+                write!(
+                    f,
+                    "`{text}` is not an IPv4 address; write ADDR=PLUGIN, e.g. 10.2.0.20=wds-sccm2007"
+                )
+            }
             ArgError::UnknownPlugin(plugin) => {
                 let names: Vec<&str> = artifacts::ALL.iter().map(|a| a.name).collect();
                 write!(
@@ -60,6 +71,8 @@ impl std::error::Error for ArgError {}
 pub enum CliError {
     /// A topology that does not load, or a run it cannot make.
     Topology(topology::Error),
+    /// Configurations `pxelab import` cannot turn into a topology.
+    Import(import::Errors),
     /// `--plugin NODE=PLUGIN` that does not apply or does not load.
     Override {
         node: String,
@@ -70,6 +83,10 @@ pub enum CliError {
     Merge(pxelab::MergeError),
     Bench(pxelab::bench::BenchError),
     Shrink(String),
+    /// `pxelab live` on a topology with no bridge.
+    NoBridge(PathBuf),
+    Tap(live::TapError),
+    Live(live::LiveError),
     /// Internal: a fix `advise` derived does not validate.
     Advise(pxelab::advise::AdviseError),
     Checkpoint(CheckpointError),
@@ -124,6 +141,11 @@ impl std::fmt::Display for CliError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CliError::Topology(error) => f.write_str(&error.render()),
+            // One `error: ` per error: `main` writes the first.
+            CliError::Import(errors) => {
+                let lines: Vec<String> = errors.0.iter().map(|e| e.to_string()).collect();
+                write!(f, "{}", lines.join("\nerror: "))
+            }
             CliError::Override {
                 node,
                 plugin,
@@ -133,6 +155,13 @@ impl std::fmt::Display for CliError {
             CliError::Merge(error) => write!(f, "{error}"),
             CliError::Bench(error) => write!(f, "{error}"),
             CliError::Shrink(message) => write!(f, "{message}"),
+            CliError::NoBridge(file) => write!(
+                f,
+                "{}: no LAN is bridged to a real interface; add `bridge: {{ tap: pxe0 }}` to a LAN or give --bridge LAN=TAP",
+                file.display()
+            ),
+            CliError::Tap(error) => write!(f, "{error}"),
+            CliError::Live(error) => write!(f, "{error}"),
             CliError::Advise(error) => write!(f, "{error}"),
             CliError::Checkpoint(error) => write!(f, "{error}"),
             CliError::Calibrate(error) => write!(f, "{error}"),
@@ -174,10 +203,13 @@ macro_rules! from {
 
 from!(
     Topology(topology::Error),
+    Import(import::Errors),
     Record(pxelab::record::RecordError),
     Merge(pxelab::MergeError),
     Bench(pxelab::bench::BenchError),
     Advise(pxelab::advise::AdviseError),
+    Tap(live::TapError),
+    Live(live::LiveError),
     Checkpoint(CheckpointError),
     Calibrate(pxelab::calibrate::CalibrateError),
     Serve(web::ServeError),

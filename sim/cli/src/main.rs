@@ -134,6 +134,10 @@ enum Command {
     /// Fit each relay's `relay_delay` to a capture (pcap or pcapng) of the relayed requests, and
     /// predict the crash rate with it: the YAML to paste, or `--write` a calibrated copy.
     Calibrate(CalibrateArgs),
+    /// Run a topology in real time with its bridged LANs attached to TAP devices, so real
+    /// machines (a VM's firmware, a real DHCP server) meet the simulated network; Ctrl-C or
+    /// the topology's sim_time ends it. `--out DIR` records it for `pxelab replay`.
+    Live(LiveArgs),
     /// Reduce a failing seed to the fewest timing deviations from nominal that still fail, and
     /// save the shrunk run as a record that `pxelab replay` accepts.
     Shrink(ShrinkArgs),
@@ -144,6 +148,10 @@ enum Command {
     Bench(BenchArgs),
     /// Print the JSON Schema of the topology format (for editors and the YAML language server).
     Schema,
+    /// Read router and relay configurations (Cisco IOS/IOS-XE and Arista EOS running-configs,
+    /// keepalived.conf, /etc/default/isc-dhcp-relay, /etc/network/interfaces or `ip -o addr`)
+    /// and write a topology; every line not modelled is reported as `file:line: what: why`.
+    Import(ImportArgs),
 }
 
 #[derive(Args)]
@@ -202,6 +210,26 @@ struct CompareArgs {
     /// JSON instead of the table; `--json FILE` writes it to FILE.
     #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
     json: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct LiveArgs {
+    file: PathBuf,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Bridge LAN to TAP device TAP (in place of its `bridge:`), e.g. `--bridge clients=pxe0`.
+    /// Repeatable.
+    #[arg(long = "bridge", value_name = "LAN=TAP", value_parser = parse_bridge)]
+    bridges: Vec<(String, String)>,
+    /// Save a run record in DIR, with every frame that entered through a bridge, for
+    /// `pxelab replay` (which needs no TAP and no real machine).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Give up when the simulation falls this far behind real time.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    lag_max: u64,
+    #[command(flatten)]
+    overrides: PluginOverrides,
 }
 
 #[derive(Args)]
@@ -285,6 +313,32 @@ struct BenchArgs {
     json: Option<PathBuf>,
 }
 
+#[derive(Args)]
+struct ImportArgs {
+    /// Configuration files, or folders of them. A Linux router is the files of one folder:
+    /// its addresses, and its keepalived.conf and isc-dhcp-relay defaults if it runs them.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Write the topology to FILE, whole or not at all (default: stdout).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// The topology's `name:` (default: the output file's name, else `imported`).
+    #[arg(long)]
+    name: Option<String>,
+    #[command(flatten)]
+    servers: ServerChoices,
+}
+
+/// `--server ADDR=PLUGIN`, repeatable.
+#[derive(Args)]
+struct ServerChoices {
+    /// Run the server at helper address ADDR with PLUGIN (a built-in name or a .wasm path),
+    /// e.g. `--server 10.2.0.20=wds-sccm2007`. Repeatable. Without it, the first helper
+    /// address is a `dhcp-server` and every other one a `proxydhcp` boot server.
+    #[arg(long = "server", value_name = "ADDR=PLUGIN", value_parser = parse_server)]
+    servers: Vec<(std::net::Ipv4Addr, String)>,
+}
+
 fn parse_shard(text: &str) -> Result<Shard, ArgError> {
     let bad = || ArgError::Shard(text.to_string());
     let (index, count) = text.split_once('/').ok_or_else(bad)?;
@@ -316,6 +370,19 @@ fn parse_seeds(text: &str) -> Result<Range<u64>, ArgError> {
 /// `NODE=PLUGIN` of `--plugin`. A plugin that is not a built-in name is a path relative to the
 /// current directory (a topology's own `plugin:` paths are relative to the topology file), so
 /// it is made absolute here.
+fn parse_bridge(text: &str) -> Result<(String, String), ArgError> {
+    let (lan, tap) = text.split_once('=').ok_or(ArgError::NotABridge)?;
+    let (lan, tap) = (lan.trim(), tap.trim());
+    if lan.is_empty() || tap.is_empty() {
+        return Err(ArgError::NotABridge);
+    }
+    Ok((lan.to_string(), tap.to_string()))
+}
+
+fn parse_duration(text: &str) -> Result<u64, String> {
+    timing::parse_duration_ns(text).map_err(|error| error.to_string())
+}
+
 fn parse_override(text: &str) -> Result<(String, String), ArgError> {
     let (node, plugin) = text.split_once('=').ok_or(ArgError::NotAnOverride)?;
     let (node, plugin) = (node.trim(), plugin.trim());
@@ -333,6 +400,20 @@ fn parse_override(text: &str) -> Result<(String, String), ArgError> {
         error,
     })?;
     Ok((node.to_string(), path.display().to_string()))
+}
+
+/// `ADDR=PLUGIN` of `--server`: a helper address and a plugin, read as `--plugin` reads one.
+fn parse_server(text: &str) -> Result<(std::net::Ipv4Addr, String), ArgError> {
+    let (address, _) = text.split_once('=').ok_or(ArgError::NotAServer)?;
+    let address = address
+        .trim()
+        .parse()
+        .map_err(|_| ArgError::NotAnAddress(address.trim().to_string()))?;
+    let (_, plugin) = parse_override(text).map_err(|error| match error {
+        ArgError::NotAnOverride => ArgError::NotAServer,
+        other => other,
+    })?;
+    Ok((address, plugin))
 }
 
 fn main() -> ExitCode {
@@ -447,9 +528,70 @@ fn execute(command: Command, cache: &CacheFlags) -> Result<Verdict, CliError> {
         Command::Compare(args) => compare(args, &services()?),
         Command::Advise(args) => advise(args, &services()?),
         Command::Calibrate(args) => calibrate(args, &services()?),
+        Command::Live(args) => live(args, &services()?),
         Command::Shrink(args) => shrink(args, &services()?),
         Command::Bench(args) => bench(args, &services()?),
+        Command::Import(args) => import(args, &services()?),
     }
+}
+
+/// Reads the configurations, reports every line not modelled on stderr, checks the topology
+/// loads and its plugins start, and only then writes it.
+fn import(args: ImportArgs, services: &Services) -> Result<Verdict, CliError> {
+    let inputs = import::read(&args.files)?;
+    let name = args.name.clone().or_else(|| {
+        let stem = args.output.as_ref()?.file_stem()?;
+        Some(stem.to_string_lossy().into_owned())
+    });
+    let options = import::Options {
+        name,
+        servers: args.servers.servers,
+        output: args.output.clone(),
+    };
+    let imported = import::import(&inputs, &options)?;
+    let mut report = String::new();
+    for line in import::report::condensed(&imported.notes) {
+        let _ = writeln!(report, "{line}");
+    }
+    for (address, node, plugin, choice) in &imported.servers {
+        let why = match choice {
+            import::Choice::Given => "given with --server".to_string(),
+            import::Choice::Default(why) => {
+                format!("default: {why}; --server {address}=PLUGIN picks another")
+            }
+        };
+        let _ = writeln!(
+            report,
+            "server {address}: node {node}, plugin {plugin} ({why})"
+        );
+    }
+    let file = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("imported.yaml"));
+    let plan = topology::parse(&file, &imported.yaml)?;
+    pxelab::check(&plan, services)?;
+    let into = args
+        .output
+        .as_ref()
+        .map_or("stdout".to_string(), |p| p.display().to_string());
+    let files = imported.files.len();
+    let _ = match imported.notes.len() {
+        0 => write!(
+            report,
+            "imported {files} file(s) into {into}; every line is modelled"
+        ),
+        notes => write!(
+            report,
+            "imported {files} file(s) into {into}; {notes} line(s) not modelled, listed above and in its header"
+        ),
+    };
+    eprintln!("{report}");
+    match &args.output {
+        Some(path) => write_file(path, imported.yaml.as_bytes())?,
+        None => write_stdout(&imported.yaml)?,
+    }
+    Ok(Verdict::Passed)
 }
 
 fn schema() -> Result<Verdict, CliError> {
@@ -496,7 +638,7 @@ fn run(args: RunArgs, services: &Services) -> Result<Verdict, CliError> {
         write_file(path, format!("{trace}\n").as_bytes())?;
     }
     if let Some(dir) = &args.out {
-        pxelab::record::write_record(dir, &plan, &world, None)?;
+        pxelab::record::write_record(dir, &plan, &world, None, None)?;
     }
     let checks = pxelab::run_checks(&plan.expect, report);
     if let Some(path) = &args.report.junit {
@@ -846,6 +988,82 @@ fn compare(args: CompareArgs, services: &Services) -> Result<Verdict, CliError> 
     Ok(Verdict::Passed)
 }
 
+fn live(args: LiveArgs, services: &Services) -> Result<Verdict, CliError> {
+    let mut plan = plan(&args.file, &args.overrides.plugins, services)?;
+    for (lan, tap) in &args.bridges {
+        plan.set_bridge(lan, tap)?;
+    }
+    let bridges = plan.bridges();
+    if bridges.is_empty() {
+        return Err(CliError::NoBridge(args.file.clone()));
+    }
+    // Bad configuration is found before any TAP is touched.
+    pxelab::check(&plan, services)?;
+    let world = plan.build(args.seed, services)?;
+    let mut bridged = Vec::new();
+    for bridge in &bridges {
+        let node = world
+            .node_id(&bridge.node)
+            .expect("the plan adds a node per bridge");
+        let tap = live::Tap::open(&bridge.tap).map_err(CliError::Tap)?;
+        eprintln!("bridged LAN `{}` to TAP `{}`", bridge.lan, tap.name);
+        bridged.push(live::Bridged {
+            node,
+            name: bridge.node.clone(),
+            tap,
+        });
+    }
+    let options = live::Options {
+        stop: Some(interrupted()),
+        lag_max_ns: args.lag_max,
+        ..live::Options::default()
+    };
+    let ran = live::run(world, &bridged, &options).map_err(CliError::Live)?;
+    if let Some(dir) = &args.out {
+        let record = pxelab::record::LiveRecord::of(&plan, &ran);
+        pxelab::record::write_record(dir, &plan, &ran.run, None, Some(&record))?;
+    }
+    let checks = pxelab::run_checks(&plan.expect, ran.run.report());
+    let mut output = render_report(&plan, &ran.run);
+    render_checks(&mut output, &checks);
+    let _ = writeln!(
+        output,
+        "live      {} frames in, {} out; dropped {} oversize, {} over the rate limit",
+        ran.injected.len(),
+        ran.emitted,
+        ran.dropped_oversize,
+        ran.dropped_flood
+    );
+    let _ = writeln!(
+        output,
+        "lag       p99 {}, max {} behind real time over {} steps",
+        timing::format_ns(ran.lag.p99_ns),
+        timing::format_ns(ran.lag.max_ns),
+        ran.lag.steps
+    );
+    if let Some(dir) = &args.out {
+        let _ = writeln!(
+            output,
+            "record    {} (replay it without the real machines: `pxelab replay {}`)",
+            dir.display(),
+            dir.display()
+        );
+    }
+    write_stdout(&output)?;
+    Ok(match ran.ended {
+        live::Ended::Interrupted => Verdict::Interrupted,
+        live::Ended::FellBehind { lag_ns, at_ns } => {
+            eprintln!(
+                "error: the simulation fell {} behind real time at {}; the run stopped there (a smaller topology, or --lag-max)",
+                timing::format_ns(lag_ns),
+                timing::format_ns(at_ns)
+            );
+            Verdict::Failed
+        }
+        live::Ended::Limit(_) => Verdict::of(&checks),
+    })
+}
+
 fn advise(args: AdviseArgs, services: &Services) -> Result<Verdict, CliError> {
     let plan = plan(&args.file, &[], services)?;
     let (variants, skipped) = pxelab::advise::variants(&plan)?;
@@ -1002,7 +1220,7 @@ fn shrink(args: ShrinkArgs, services: &Services) -> Result<Verdict, CliError> {
         eprint!("\r{:60}\r", "");
     }
     let schedule = pxelab::shrink::schedule_json(&shrunk.kept);
-    pxelab::record::write_record(&dir, &plan, &shrunk.run, Some(&schedule))?;
+    pxelab::record::write_record(&dir, &plan, &shrunk.run, Some(&schedule), None)?;
     let mut output = String::new();
     let _ = writeln!(output, "topology  {} ({})", plan.name, args.file.display());
     let _ = writeln!(

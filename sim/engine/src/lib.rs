@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod arp;
+pub mod bridge;
 pub mod client;
 pub mod decode;
 pub mod dhcp;

@@ -11,12 +11,40 @@ use crate::event::{
     ServiceEvent,
 };
 
-/// Index of a node in the world, and of its name in `EventLog::node_names`.
-pub type NodeId = usize;
-/// Index of a LAN in the world.
-pub type LanId = usize;
+/// A node of the world: the order it was added in, which is also where its name is in
+/// `EventLog::node_names`. The world hands them out (`Builder::add_node`); `from_index` is for
+/// logs made by hand, as tests do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeId(usize);
+
+/// A LAN of the world, in the order it was added (`EventLog::lan_names`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LanId(usize);
+
+impl NodeId {
+    pub const fn from_index(index: usize) -> NodeId {
+        NodeId(index)
+    }
+
+    /// The position in the world's (and the log's) list of nodes.
+    pub const fn index(self) -> usize {
+        self.0
+    }
+}
+
+impl LanId {
+    pub const fn from_index(index: usize) -> LanId {
+        LanId(index)
+    }
+
+    /// The position in the world's (and the log's) list of LANs.
+    pub const fn index(self) -> usize {
+        self.0
+    }
+}
+
 /// The "node" of records about the network itself (a LAN changed by the fault timeline).
-pub const NETWORK: NodeId = NodeId::MAX;
+pub const NETWORK: NodeId = NodeId(usize::MAX);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -243,7 +271,23 @@ impl EventLog {
     }
 
     pub fn node_name(&self, node: NodeId) -> &str {
-        self.node_names.get(node).map_or("network", String::as_str)
+        self.node_names
+            .get(node.index())
+            .map_or("network", String::as_str)
+    }
+
+    /// The node named `name`.
+    pub fn node_id(&self, name: &str) -> Option<NodeId> {
+        self.node_names.iter().position(|n| n == name).map(NodeId)
+    }
+
+    /// The LAN named `name`.
+    pub fn lan_id(&self, name: &str) -> Option<LanId> {
+        self.lan_names.iter().position(|n| n == name).map(LanId)
+    }
+
+    pub fn lan_name(&self, lan: LanId) -> &str {
+        self.lan_names.get(lan.index()).map_or("", String::as_str)
     }
 }
 
@@ -264,7 +308,7 @@ impl Record {
 /// `pxelab-log-v3` prefix.
 fn encode(hasher: &mut Sha256, record: &Record, frame_hash: &mut dyn FnMut(&Rc<[u8]>) -> [u8; 32]) {
     hasher.update(record.time_ns.to_le_bytes());
-    hasher.update((record.node as u64).to_le_bytes());
+    hasher.update((record.node.index() as u64).to_le_bytes());
     match &record.kind {
         Kind::Send {
             lan,
@@ -319,7 +363,7 @@ fn put_on_lan(
     frame_hash: &mut dyn FnMut(&Rc<[u8]>) -> [u8; 32],
 ) {
     hasher.update([tag]);
-    hasher.update((lan as u64).to_le_bytes());
+    hasher.update((lan.index() as u64).to_le_bytes());
     hasher.update(interface.to_le_bytes());
     put_frame(hasher, frame, frame_hash);
 }
@@ -352,7 +396,7 @@ mod tests {
         let mut log = EventLog::new(1, vec!["a".into()], vec![]);
         log.push(Record {
             time_ns: 5,
-            node: 0,
+            node: NodeId(0),
             kind: Kind::Service(ServiceEvent::Running {
                 service: text.into(),
             }),
@@ -367,7 +411,7 @@ mod tests {
         let mut other_time = EventLog::new(1, vec!["a".into()], vec![]);
         other_time.push(Record {
             time_ns: 6,
-            node: 0,
+            node: NodeId(0),
             kind: Kind::Service(ServiceEvent::Running {
                 service: "x".into(),
             }),
@@ -382,7 +426,7 @@ mod tests {
             let mut log = EventLog::new(1, vec!["a".into()], vec![]);
             log.push(Record {
                 time_ns: 5,
-                node: 0,
+                node: NodeId(0),
                 kind: Kind::Log {
                     level: Level::Info,
                     text: text.into(),
@@ -394,7 +438,7 @@ mod tests {
         let mut warning = EventLog::new(1, vec!["a".into()], vec![]);
         warning.push(Record {
             time_ns: 5,
-            node: 0,
+            node: NodeId(0),
             kind: Kind::Log {
                 level: Level::Warning,
                 text: "takes request 1".into(),
@@ -407,9 +451,9 @@ mod tests {
     fn a_frame_counts_by_its_bytes_whether_shared_or_copied() {
         let receive = |frame: Rc<[u8]>| Record {
             time_ns: 1,
-            node: 0,
+            node: NodeId(0),
             kind: Kind::Receive {
-                lan: 0,
+                lan: LanId(0),
                 interface: 0,
                 frame,
             },

@@ -12,6 +12,7 @@ use smoltcp::wire::{EthernetAddress, EthernetFrame};
 use timing::Distribution;
 
 use crate::arp::{self, ArpConfig, Resolve, Retry};
+use crate::bridge::Bridge;
 use crate::client::{Audience, PxeClient};
 use crate::event::{DropReason, FaultEvent, LanChanged, Layer};
 use crate::frame;
@@ -22,7 +23,9 @@ use crate::router::{Router, RouterConfig};
 use crate::server::ServerNode;
 use crate::tap::Tap;
 
-pub type PortId = usize;
+/// A port of a LAN: one interface of one node, in the order they were attached (internal to the
+/// world; nodes name their interfaces by number).
+type PortId = usize;
 
 /// Caps that turn a runaway run into a reported outcome instead of a hang.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -252,11 +255,18 @@ pub enum Node {
     Client(PxeClient),
     Server(Box<ServerNode>),
     Tap(Tap),
+    /// Where the world outside the simulation is attached (`World::inject`, `World::drain`).
+    Bridge(Bridge),
 }
 
 enum Event {
     Start {
         node: NodeId,
+    },
+    /// A frame from outside enters the LAN at bridge `node`.
+    Inject {
+        node: NodeId,
+        frame: Vec<u8>,
     },
     Transmit {
         node: NodeId,
@@ -580,6 +590,9 @@ pub enum StopReason {
     Quiescent,
     EventLimit,
     SimTimeLimit,
+    /// The driver of a stepped world ended it (`World::finish`): Ctrl-C in a live run, the end
+    /// of a live run's recording in its replay.
+    Stopped,
 }
 
 /// A world being put together: its seed, limits and timing draws are fixed when it is made;
@@ -715,7 +728,7 @@ impl Builder {
             client_nics: BTreeMap::new(),
             client_addresses: BTreeMap::new(),
         });
-        self.world.lans.len() - 1
+        LanId::from_index(self.world.lans.len() - 1)
     }
 
     /// Adds a node with its interfaces; it starts at `start_ns`.
@@ -726,17 +739,17 @@ impl Builder {
         attachments: Vec<Attachment>,
         start_ns: u64,
     ) -> NodeId {
-        let id = self.world.nodes.len();
+        let id = NodeId::from_index(self.world.nodes.len());
         let client = matches!(node, Node::Client(_));
         let arp_config = match node {
             Node::Router(_) => ArpConfig::ROUTER,
             Node::Client(_) => ArpConfig::FIRMWARE,
-            Node::Server(_) | Node::Tap(_) => ArpConfig::HOST,
+            Node::Server(_) | Node::Tap(_) | Node::Bridge(_) => ArpConfig::HOST,
         };
         let mut ports = Vec::new();
         for (interface, attachment) in attachments.into_iter().enumerate() {
             let port = self.world.ports.len();
-            let lan = &mut self.world.lans[attachment.lan];
+            let lan = &mut self.world.lans[attachment.lan.index()];
             lan.ports.push(port);
             if client {
                 lan.client_nics.insert(attachment.mac, port);
@@ -802,7 +815,10 @@ impl World {
 
     /// The node with this name.
     pub fn node_id(&self, name: &str) -> Option<NodeId> {
-        self.node_names.iter().position(|n| n == name)
+        self.node_names
+            .iter()
+            .position(|n| n == name)
+            .map(NodeId::from_index)
     }
 
     fn schedule(&mut self, time_ns: u64, event: Event) {
@@ -817,10 +833,52 @@ impl World {
     /// Runs until nothing is left to do or a limit is hit.
     pub fn run(mut self) -> Finished {
         let stop = loop {
-            if let Some(stop) = self.run_until(u64::MAX) {
+            if let Some(stop) = self.handle_until(u64::MAX, true) {
                 break stop;
             }
         };
+        self.finish(stop)
+    }
+
+    /// Steps a world that something outside drives (`pxelab live`, the replay of a live run):
+    /// handles every event due at or before `until_ns`, then lets time pass to `until_ns`, idle
+    /// or not, since the outside may still send. `Err` is the limit that ends the run there.
+    pub fn step_until(&mut self, until_ns: u64) -> Result<(), StopReason> {
+        let max_ns = self.limits.sim_time_max_ns;
+        if let Some(stop) = self.handle_until(until_ns.min(max_ns), false) {
+            return Err(stop);
+        }
+        if until_ns > max_ns {
+            return Err(StopReason::SimTimeLimit);
+        }
+        self.now_ns = self.now_ns.max(until_ns);
+        Ok(())
+    }
+
+    /// When the next event is due, if any: how long a driver may wait before stepping again.
+    pub fn next_event_ns(&self) -> Option<u64> {
+        self.queue.peek_time_ns()
+    }
+
+    /// Hands `frame` to bridge `node` to put on its LAN now (after `step_until`: at the time
+    /// stepped to). Another kind of node, or a bridge that is down, takes nothing.
+    pub fn inject(&mut self, node: NodeId, frame: Vec<u8>) {
+        if matches!(self.nodes.get(node.index()), Some(Node::Bridge(_))) {
+            self.schedule(self.now_ns, Event::Inject { node, frame });
+        }
+    }
+
+    /// The frames LANs delivered to bridge `node` since the last call, with their virtual
+    /// arrival times, oldest first.
+    pub fn drain(&mut self, node: NodeId) -> Vec<(u64, Rc<[u8]>)> {
+        match self.nodes.get_mut(node.index()) {
+            Some(Node::Bridge(bridge)) => bridge.drain(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Ends the run here, for the reason given (a driver's own is `StopReason::Stopped`).
+    pub fn finish(self, stop: StopReason) -> Finished {
         let report = Report::new(&self, stop);
         Finished {
             world: self,
@@ -828,25 +886,24 @@ impl World {
         }
     }
 
-    /// Handles every event due at or before `until_ns`. `Some` says why the run is over (and
-    /// stays over: later calls return the same); `None` that it paused with events left after
-    /// `until_ns`.
-    pub fn run_until(&mut self, until_ns: u64) -> Option<StopReason> {
+    /// Handles the events due at or before `until_ns`. `Some` is a limit that ends the run or,
+    /// with `end_when_quiescent`, the run being over; `None`: the next event is later (or, when
+    /// stepped, there is none).
+    fn handle_until(&mut self, until_ns: u64, end_when_quiescent: bool) -> Option<StopReason> {
         loop {
-            let Some(next_ns) = self.queue.peek_time_ns() else {
+            let next_ns = self.queue.peek_time_ns();
+            if end_when_quiescent && (next_ns.is_none() || self.foreground == 0) {
                 return Some(StopReason::Quiescent);
-            };
-            if self.foreground == 0 {
-                return Some(StopReason::Quiescent);
+            }
+            let next_ns = next_ns?;
+            if next_ns > until_ns {
+                return None;
             }
             if next_ns > self.limits.sim_time_max_ns {
                 return Some(StopReason::SimTimeLimit);
             }
             if self.events >= self.limits.events_max {
                 return Some(StopReason::EventLimit);
-            }
-            if next_ns > until_ns {
-                return None;
             }
             let Some((time_ns, event)) = self.queue.pop() else {
                 unreachable!()
@@ -872,7 +929,7 @@ impl World {
                 forwarded,
                 frame,
             } => {
-                if epoch == self.node_epoch[node] {
+                if epoch == self.node_epoch[node.index()] {
                     self.send(node, interface, next_hop, forwarded, frame);
                 }
             }
@@ -882,7 +939,7 @@ impl World {
                 address,
                 sent,
             } => {
-                if epoch == self.node_epoch[self.ports[port].node] {
+                if epoch == self.node_epoch[self.ports[port].node.index()] {
                     self.arp_retry(port, address, sent);
                 }
             }
@@ -894,7 +951,7 @@ impl World {
                     up,
                     ..
                 } = self.ports[port];
-                if !up || !self.node_up[node] {
+                if !up || !self.node_up[node.index()] {
                     let reason = if up {
                         DropReason::NodeDown
                     } else {
@@ -918,8 +975,9 @@ impl World {
                 });
                 if arp::is_arp(&frame) {
                     self.arp_input(port, &frame);
-                    // A tap is a raw socket beside the host's stack: it sees ARP too.
-                    if !matches!(self.nodes[node], Node::Tap(_)) {
+                    // A tap is a raw socket beside the host's stack, and a bridge carries the
+                    // frames of the machines behind it: both see ARP too.
+                    if !matches!(self.nodes[node.index()], Node::Tap(_) | Node::Bridge(_)) {
                         return;
                     }
                 }
@@ -929,13 +987,14 @@ impl World {
                     Node::Client(client) => client.on_frame(cx, &frame),
                     Node::Server(server) => server.on_frame(cx, &frame),
                     Node::Tap(tap) => tap.on_frame(cx, &frame),
+                    Node::Bridge(bridge) => bridge.on_frame(cx, &frame),
                 });
                 self.delivering = None;
             }
             Event::Timer {
                 node, epoch, token, ..
             } => {
-                if epoch != self.node_epoch[node] {
+                if epoch != self.node_epoch[node.index()] {
                     return;
                 }
                 log.push(Record {
@@ -948,10 +1007,11 @@ impl World {
                     Node::Client(client) => client.on_timer(cx, token),
                     Node::Server(server) => server.on_timer(cx, token),
                     Node::Tap(tap) => tap.on_timer(cx, token),
+                    Node::Bridge(_) => {}
                 });
             }
             Event::Start { node } => {
-                if !self.node_up[node] {
+                if !self.node_up[node.index()] {
                     return;
                 }
                 self.with_node(node, |node, cx| match node {
@@ -959,6 +1019,17 @@ impl World {
                     Node::Client(client) => client.start(cx),
                     Node::Server(server) => server.start(cx),
                     Node::Tap(tap) => tap.start(cx),
+                    Node::Bridge(_) => {}
+                })
+            }
+            Event::Inject { node, frame } => {
+                if !self.node_up[node.index()] {
+                    return;
+                }
+                self.with_node(node, |node, cx| {
+                    if let Node::Bridge(bridge) = node {
+                        bridge.inject(cx, frame);
+                    }
                 })
             }
             Event::Fault(fault) => self.apply(*fault),
@@ -969,7 +1040,7 @@ impl World {
     fn apply(&mut self, fault: Fault) {
         match fault {
             Fault::Shutdown { node } => {
-                if !self.node_up[node] {
+                if !self.node_up[node.index()] {
                     return;
                 }
                 self.with_node(node, |node, cx| {
@@ -981,17 +1052,17 @@ impl World {
                 self.apply(Fault::Crash { node });
             }
             Fault::Crash { node } => {
-                if !self.node_up[node] {
+                if !self.node_up[node.index()] {
                     return;
                 }
-                self.node_up[node] = false;
-                self.node_epoch[node] += 1;
-                for index in 0..self.node_ports[node].len() {
-                    let port = self.node_ports[node][index];
+                self.node_up[node.index()] = false;
+                self.node_epoch[node.index()] += 1;
+                for index in 0..self.node_ports[node.index()].len() {
+                    let port = self.node_ports[node.index()][index];
                     let port_state = &mut self.ports[port];
                     port_state.virtual_macs.clear();
                     let waiting = port_state.arp.clear();
-                    self.lans[port_state.lan].flush(port);
+                    self.lans[port_state.lan.index()].flush(port);
                     for frame in waiting {
                         self.drop_queued(port, DropReason::NodeDown, frame);
                     }
@@ -1001,22 +1072,22 @@ impl World {
                     match node {
                         Node::Router(router) => router.power_off(),
                         Node::Server(server) => server.power_off(),
-                        Node::Client(_) | Node::Tap(_) => {}
+                        Node::Client(_) | Node::Tap(_) | Node::Bridge(_) => {}
                     }
                 });
             }
             Fault::Recover { node } => {
-                if self.node_up[node] {
+                if self.node_up[node.index()] {
                     return;
                 }
-                self.node_up[node] = true;
+                self.node_up[node.index()] = true;
                 self.with_node(node, |node, cx| {
                     cx.event(Kind::Fault(FaultEvent::Recovered));
                     if let Node::Server(server) = node {
                         server.power_on(cx);
                     }
                 });
-                if !matches!(self.nodes[node], Node::Server(_)) {
+                if !matches!(self.nodes[node.index()], Node::Server(_)) {
                     self.schedule(self.now_ns, Event::Start { node });
                 }
             }
@@ -1025,7 +1096,7 @@ impl World {
                 interface,
                 up,
             } => {
-                let Some(&port) = self.node_ports[node].get(interface as usize) else {
+                let Some(&port) = self.node_ports[node.index()].get(interface as usize) else {
                     return;
                 };
                 if self.ports[port].up == up {
@@ -1034,12 +1105,12 @@ impl World {
                 self.ports[port].up = up;
                 if !up {
                     let lan = self.ports[port].lan;
-                    self.lans[lan].flush(port);
+                    self.lans[lan.index()].flush(port);
                     for frame in self.ports[port].arp.clear() {
                         self.drop_queued(port, DropReason::LinkDown, frame);
                     }
                 }
-                if !self.node_up[node] {
+                if !self.node_up[node.index()] {
                     return;
                 }
                 self.with_node(node, |node, cx| {
@@ -1050,7 +1121,7 @@ impl World {
                 });
             }
             Fault::Service { node, action } => {
-                if !self.node_up[node] {
+                if !self.node_up[node.index()] {
                     return;
                 }
                 self.with_node(node, |node, cx| {
@@ -1064,7 +1135,7 @@ impl World {
                 });
             }
             Fault::Lan { lan, change } => {
-                let config = &mut self.lans[lan].config;
+                let config = &mut self.lans[lan.index()].config;
                 let LanChange {
                     latency,
                     loss,
@@ -1088,8 +1159,8 @@ impl World {
                     config.reorder_delay = reorder_delay;
                 }
                 let change = LanChanged {
-                    lan: self.lans[lan].name.clone(),
-                    config: self.lans[lan].config.clone(),
+                    lan: self.lans[lan.index()].name.clone(),
+                    config: self.lans[lan.index()].config.clone(),
                 };
                 let log = &mut self.log;
                 log.push(Record {
@@ -1110,7 +1181,7 @@ impl World {
             log: &mut self.log,
             delivering: self.delivering.as_ref(),
         };
-        handler(&mut self.nodes[id], &mut cx);
+        handler(&mut self.nodes[id.index()], &mut cx);
         for action in actions.drain(..) {
             match action {
                 Action::Send {
@@ -1130,7 +1201,7 @@ impl World {
                     self.now_ns + delay_ns,
                     Event::Transmit {
                         node: id,
-                        epoch: self.node_epoch[id],
+                        epoch: self.node_epoch[id.index()],
                         interface,
                         next_hop,
                         forwarded,
@@ -1155,7 +1226,7 @@ impl World {
                                 self.now_ns + delay_ns,
                                 Event::Transmit {
                                     node: id,
-                                    epoch: self.node_epoch[id],
+                                    epoch: self.node_epoch[id.index()],
                                     interface,
                                     next_hop: None,
                                     forwarded: false,
@@ -1173,7 +1244,7 @@ impl World {
                     self.now_ns + delay_ns,
                     Event::Timer {
                         node: id,
-                        epoch: self.node_epoch[id],
+                        epoch: self.node_epoch[id.index()],
                         token,
                         background,
                     },
@@ -1183,7 +1254,7 @@ impl World {
                     mac,
                     owned,
                 } => {
-                    let Some(&port) = self.node_ports[id].get(interface as usize) else {
+                    let Some(&port) = self.node_ports[id.index()].get(interface as usize) else {
                         continue;
                     };
                     // The NIC's filter and the MACs ARP answers virtual IPs with (the port's own,
@@ -1204,10 +1275,10 @@ impl World {
     /// Puts a frame on the sender's LAN: one delivery per port that accepts it, each after its
     /// own latency draw, in port order (deterministic).
     fn transmit(&mut self, node: NodeId, interface: u32, frame: Rc<[u8]>) {
-        let Some(&from) = self.node_ports[node].get(interface as usize) else {
+        let Some(&from) = self.node_ports[node.index()].get(interface as usize) else {
             panic!(
                 "node {} sent on interface {interface}, which it does not have",
-                self.node_names[node]
+                self.node_names[node.index()]
             );
         };
         let lan_id = self.ports[from].lan;
@@ -1240,7 +1311,7 @@ impl World {
             Err(_) => (None, None),
         };
         if let Some(src_mac) = src_mac.filter(|&mac| !frame::is_group(mac)) {
-            self.lans[lan_id]
+            self.lans[lan_id.index()]
                 .learned
                 .insert(src_mac, (from, self.now_ns));
         }
@@ -1248,7 +1319,7 @@ impl World {
         // multicast, another client's DISCOVER, an ARP request for another address). Those are
         // not delivered at all: no event, no record and no draw, so a broadcast costs the same
         // on a LAN of ten or ten thousand.
-        let lan = &self.lans[lan_id];
+        let lan = &self.lans[lan_id.index()];
         let owner = dst_mac
             .filter(|&mac| !frame::is_group(mac))
             .and_then(|mac| lan.lookup(mac, self.now_ns));
@@ -1303,7 +1374,7 @@ impl World {
             let link = port.link.get_or_insert_with(|| {
                 let name = StreamName::Link {
                     lan: &lan.name,
-                    node: &self.node_names[port.node],
+                    node: &self.node_names[port.node.index()],
                     interface: port.interface,
                     draw: LinkDraw::Latency,
                 };
@@ -1343,7 +1414,7 @@ impl World {
                 node: self.ports[port].node,
                 kind: Kind::Drop {
                     reason: DropReason::Lost {
-                        lan: self.lans[lan_id].name.clone(),
+                        lan: self.lans[lan_id.index()].name.clone(),
                     },
                     frame: frame.clone(),
                 },
@@ -1394,16 +1465,16 @@ impl World {
         forwarded: bool,
         mut frame: Vec<u8>,
     ) {
-        if !forwarded && frame::set_ipv4_ident(&mut frame, self.node_ip_id[node]) {
-            self.node_ip_id[node] = self.node_ip_id[node].wrapping_add(1);
+        if !forwarded && frame::set_ipv4_ident(&mut frame, self.node_ip_id[node.index()]) {
+            self.node_ip_id[node.index()] = self.node_ip_id[node.index()].wrapping_add(1);
         }
         let Some(next_hop) = next_hop else {
             return self.transmit(node, interface, Rc::from(frame));
         };
-        let Some(&port) = self.node_ports[node].get(interface as usize) else {
+        let Some(&port) = self.node_ports[node.index()].get(interface as usize) else {
             panic!(
                 "node {} sent on interface {interface}, which it does not have",
-                self.node_names[node]
+                self.node_names[node.index()]
             );
         };
         match self.ports[port].arp.resolve(self.now_ns, next_hop, frame) {
@@ -1435,7 +1506,7 @@ impl World {
             self.now_ns + retransmit_ns,
             Event::ArpRetry {
                 port,
-                epoch: self.node_epoch[node],
+                epoch: self.node_epoch[node.index()],
                 address,
                 sent,
             },
@@ -1516,11 +1587,11 @@ impl World {
 
     /// A node's interface takes (or gives up) an address: its ARP answers for it from now on.
     fn set_address(&mut self, node: NodeId, interface: u32, address: Option<Ipv4Addr>) {
-        let Some(&port) = self.node_ports[node].get(interface as usize) else {
+        let Some(&port) = self.node_ports[node.index()].get(interface as usize) else {
             return;
         };
         let state = &mut self.ports[port];
-        let lan = &mut self.lans[state.lan];
+        let lan = &mut self.lans[state.lan.index()];
         for old in state.arp.addresses.drain(..) {
             if lan.client_addresses.get(&old) == Some(&port) {
                 lan.client_addresses.remove(&old);

@@ -20,6 +20,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 use engine::decode::{self, Copies, RequestKey};
+use engine::log::NodeId;
 use engine::{App, AppContext, Effect, Failure, Input, Kind, Stream};
 use pcap_file::pcap::PcapParser;
 use pcap_file::pcapng::blocks::interface_description::{
@@ -612,7 +613,7 @@ fn observe<'a>(
             .or_insert((time_ns, number));
         let next = destinations.len();
         let node = *destinations.entry(request.dst).or_insert(next);
-        let Some(copy) = copies.receive(node, time_ns, bytes) else {
+        let Some(copy) = copies.receive(NodeId::from_index(node), time_ns, bytes) else {
             continue;
         };
         if copy.count != 2 || !gapped.insert(copy.key) {

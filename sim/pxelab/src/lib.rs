@@ -368,7 +368,7 @@ fn key_event(servers: &[bool], record: &engine::Record) -> Option<String> {
             text,
         } => Some(text.clone()),
         Kind::Receive { frame, .. }
-            if servers[record.node] && engine::decode::class(frame).is_dhcp() =>
+            if servers[record.node.index()] && engine::decode::class(frame).is_dhcp() =>
         {
             Some(format!("received {}", engine::decode::describe(frame)))
         }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use topology::Plan;
 
+use crate::sweep::hex;
 use crate::{Services, TraceLine, first_divergence, sha256_hex, trace};
 
 pub const MANIFEST: &str = "manifest.json";
@@ -20,6 +21,75 @@ pub const EVENTS: &str = "events.jsonl";
 pub const CAPTURE: &str = "capture.pcapng";
 /// Present in the records `pxelab shrink` writes: the timing draws that keep their values.
 pub const SCHEDULE: &str = "schedule.json";
+/// Present in the records `pxelab live` writes: what entered through the bridges, and when.
+pub const LIVE: &str = "live.json";
+
+/// `live.json`: all the replay of a live run needs beyond the topology and the seed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LiveRecord {
+    /// `(lan, tap)` of every bridge, `--bridge` included (a bridge is a node of the world).
+    pub bridges: Vec<(String, String)>,
+    /// The virtual time the run ended at.
+    pub end_ns: u64,
+    /// How it ended, as the run report says it (`simtimelimit`, `stopped`, ...).
+    pub stop: String,
+    pub injected: Vec<InjectedFrame>,
+}
+
+/// A frame that entered the world through a bridge.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InjectedFrame {
+    pub time_ns: u64,
+    /// The bridge node (`real@LAN`).
+    pub bridge: String,
+    /// The frame's bytes, hex.
+    pub frame: String,
+}
+
+impl LiveRecord {
+    pub fn of(plan: &Plan, live: &live::LiveRun) -> LiveRecord {
+        LiveRecord {
+            bridges: plan
+                .bridges()
+                .into_iter()
+                .map(|bridge| (bridge.lan, bridge.tap))
+                .collect(),
+            end_ns: live.end_ns,
+            stop: stop_name(live::stop_reason(live.ended)),
+            injected: live
+                .injected
+                .iter()
+                .map(|crossing| InjectedFrame {
+                    time_ns: crossing.time_ns,
+                    bridge: crossing.bridge.clone(),
+                    frame: hex(&crossing.frame),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A stop reason as the run report writes it.
+pub fn stop_name(stop: engine::StopReason) -> String {
+    format!("{stop:?}").to_lowercase()
+}
+
+fn stop_of(name: &str) -> Option<engine::StopReason> {
+    use engine::StopReason::*;
+    [Quiescent, EventLimit, SimTimeLimit, Stopped]
+        .into_iter()
+        .find(|stop| stop_name(*stop) == name)
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(text.get(at..at + 2)?, 16).ok())
+        .collect()
+}
 
 /// `manifest.json`: what a record is of. The edge writes it through `serde_json::Value`, so
 /// its keys come out sorted as they always have.
@@ -164,6 +234,7 @@ pub fn write_record(
     plan: &Plan,
     run: &Finished,
     schedule: Option<&Value>,
+    live: Option<&LiveRecord>,
 ) -> Result<(), RecordError> {
     let log = run.log();
     let report = run.report();
@@ -203,6 +274,9 @@ pub fn write_record(
     ];
     if let Some(schedule) = schedule {
         files.push((SCHEDULE, format!("{schedule:#}\n").into_bytes()));
+    }
+    if let Some(live) = live {
+        files.push((LIVE, format!("{}\n", json_text(live, true)).into_bytes()));
     }
     write_folder_atomically(dir, &files).map_err(|error| RecordError::CannotWrite {
         dir: dir.to_path_buf(),
@@ -291,7 +365,9 @@ pub fn replay(dir: &Path, services: &Services) -> Result<Replay, RecordError> {
     let changed_plugins = changed_plugins(&manifest.plugins, &plugin_hashes(&plan)?);
     let recorded = read_events(dir, &read(EVENTS)?)?;
     let scheduled = dir.join(SCHEDULE).exists();
-    let run = if scheduled {
+    let run = if dir.join(LIVE).exists() {
+        replay_live(dir, &mut plan, manifest.seed, services, &read(LIVE)?)?
+    } else if scheduled {
         let path = dir.join(SCHEDULE);
         let schedule: Value =
             serde_json::from_str(&read(SCHEDULE)?).map_err(|error| RecordError::NotJson {
@@ -317,6 +393,59 @@ pub fn replay(dir: &Path, services: &Services) -> Result<Replay, RecordError> {
         checks,
         scheduled,
     })
+}
+
+/// A live run again: its bridges in place, the recorded frames injected at their times.
+fn replay_live(
+    dir: &Path,
+    plan: &mut Plan,
+    seed: u64,
+    services: &Services,
+    text: &str,
+) -> Result<Finished, RecordError> {
+    let path = dir.join(LIVE);
+    let damaged = |detail: String| RecordError::Damaged {
+        path: path.clone(),
+        detail,
+    };
+    let record: LiveRecord = serde_json::from_str(text).map_err(|error| RecordError::NotJson {
+        path: path.clone(),
+        line: None,
+        error,
+    })?;
+    for (lan, tap) in &record.bridges {
+        plan.set_bridge(lan, tap)?;
+    }
+    let stop =
+        stop_of(&record.stop).ok_or_else(|| damaged(format!("unknown stop `{}`", record.stop)))?;
+    let mut injected = Vec::with_capacity(record.injected.len());
+    for (index, frame) in record.injected.iter().enumerate() {
+        injected.push(live::Crossing {
+            time_ns: frame.time_ns,
+            bridge: frame.bridge.clone(),
+            frame: unhex(&frame.frame)
+                .ok_or_else(|| damaged(format!("injected frame {index} is not hex")))?,
+        });
+    }
+    crate::check(plan, services)?;
+    let world = plan.build(seed, services)?;
+    let nodes: Vec<(String, engine::log::NodeId)> = plan
+        .bridges()
+        .into_iter()
+        .filter_map(|bridge| Some((bridge.node.clone(), world.node_id(&bridge.node)?)))
+        .collect();
+    Ok(live::replay(
+        world,
+        &injected,
+        record.end_ns,
+        stop,
+        |name| {
+            nodes
+                .iter()
+                .find(|(node, _)| node == name)
+                .map(|(_, id)| *id)
+        },
+    ))
 }
 
 fn read_manifest(dir: &Path, text: &str) -> Result<Manifest, RecordError> {

@@ -159,7 +159,7 @@ fn duplicates_at_servers(run: &Finished) -> u64 {
         let Kind::Receive { frame, .. } = &record.kind else {
             continue;
         };
-        if !servers.get(record.node).copied().unwrap_or(false) {
+        if !servers.get(record.node.index()).copied().unwrap_or(false) {
             continue;
         }
         if copies.receive(record.node, record.time_ns, frame).is_some() {

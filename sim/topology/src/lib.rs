@@ -16,11 +16,14 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use engine::bridge::Bridge;
 use engine::client::PxeClient;
+use engine::log::LanId;
 use engine::rng::StreamName;
 use engine::server::ServerNode;
 use engine::world::{Attachment, Builder, Fault, Limits, Node, World};
 use engine::{App, Stream};
+use smoltcp::wire::EthernetAddress;
 
 pub use error::{Error, ErrorKind};
 pub use model::Topology;
@@ -88,6 +91,20 @@ pub struct Plan {
     /// `(node, plugin)` given to `override_plugin`, in order: part of what replays a run.
     pub plugin_overrides: Vec<(String, String)>,
     pub expect: Expectations,
+}
+
+/// The name of the node that bridges LAN `lan` to the outside.
+fn bridge_node(lan: &str) -> String {
+    format!("real@{lan}")
+}
+
+/// A LAN bridged to a TAP device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BridgeView {
+    pub lan: String,
+    pub tap: String,
+    /// The bridge's node in the world (`World::inject`, `World::drain`).
+    pub node: String,
 }
 
 /// One server of a plan, read-only.
@@ -265,17 +282,21 @@ impl Plan {
         if self.min_sim_time_ns > 0 {
             world.hold_until(self.min_sim_time_ns);
         }
-        for lan in &self.lans {
-            world.add_lan(&lan.name, lan.config.clone());
-        }
-        self.add_routers(&mut world);
-        self.add_servers(&mut world, services)?;
-        self.add_clients(&mut world);
-        self.add_faults(&mut world);
+        // The planner numbers LANs in file order; the world hands out their ids.
+        let lans: Vec<LanId> = self
+            .lans
+            .iter()
+            .map(|lan| world.add_lan(&lan.name, lan.config.clone()))
+            .collect();
+        self.add_routers(&mut world, &lans);
+        self.add_servers(&mut world, &lans, services)?;
+        self.add_clients(&mut world, &lans);
+        self.add_bridges(&mut world, &lans);
+        self.add_faults(&mut world, &lans);
         Ok(world)
     }
 
-    fn add_routers(&self, world: &mut Builder) {
+    fn add_routers(&self, world: &mut Builder, lans: &[LanId]) {
         for router in &self.routers {
             let attachments = router
                 .config
@@ -283,7 +304,7 @@ impl Plan {
                 .iter()
                 .zip(&router.lans)
                 .map(|(interface, &lan)| Attachment {
-                    lan,
+                    lan: lans[lan],
                     mac: interface.mac,
                     addresses: vec![interface.ip],
                     virtual_macs: interface
@@ -304,7 +325,12 @@ impl Plan {
         }
     }
 
-    fn add_servers(&self, world: &mut Builder, services: &dyn ServiceFactory) -> Result<(), Error> {
+    fn add_servers(
+        &self,
+        world: &mut Builder,
+        lans: &[LanId],
+        services: &dyn ServiceFactory,
+    ) -> Result<(), Error> {
         for server in &self.servers {
             let name = &server.config.name;
             let stream = world.named_stream(StreamName::Plugin { server: name });
@@ -324,7 +350,7 @@ impl Plan {
                     )
                 })?;
             let attachment = Attachment {
-                lan: server.lan,
+                lan: lans[server.lan],
                 mac: server.config.mac,
                 addresses: vec![server.config.ip],
                 virtual_macs: vec![],
@@ -335,7 +361,7 @@ impl Plan {
         Ok(())
     }
 
-    fn add_clients(&self, world: &mut Builder) {
+    fn add_clients(&self, world: &mut Builder, lans: &[LanId]) {
         for client in &self.clients {
             let name = &client.config.name;
             let start_ns = world
@@ -343,7 +369,7 @@ impl Plan {
                 .sample(&client.power_on);
             let stream = world.named_stream(StreamName::Firmware { client: name });
             let attachment = Attachment {
-                lan: client.lan,
+                lan: lans[client.lan],
                 mac: client.config.mac,
                 addresses: vec![],
                 virtual_macs: vec![],
@@ -357,7 +383,69 @@ impl Plan {
         }
     }
 
-    fn add_faults(&self, world: &mut Builder) {
+    /// A bridge node per bridged LAN, after every other node: a topology without bridges
+    /// builds the world it always did.
+    fn add_bridges(&self, world: &mut Builder, lans: &[LanId]) {
+        for (index, lan) in self.lans.iter().enumerate() {
+            if lan.bridge.is_none() {
+                continue;
+            }
+            let attachment = Attachment {
+                lan: lans[index],
+                // Never a frame's source: the machines behind the bridge send with their own.
+                mac: EthernetAddress([0x02, 0x50, 0x04, 0, 0, index as u8]),
+                addresses: vec![],
+                virtual_macs: vec![],
+            };
+            world.add_node(
+                &bridge_node(&lan.name),
+                Node::Bridge(Bridge::new()),
+                vec![attachment],
+                0,
+            );
+        }
+    }
+
+    /// Every bridged LAN: the LAN, its TAP device and the bridge node's name in the world.
+    pub fn bridges(&self) -> Vec<BridgeView> {
+        self.lans
+            .iter()
+            .filter_map(|lan| {
+                Some(BridgeView {
+                    lan: lan.name.clone(),
+                    tap: lan.bridge.clone()?,
+                    node: bridge_node(&lan.name),
+                })
+            })
+            .collect()
+    }
+
+    /// Bridges LAN `lan` to TAP device `tap` (the CLI's `--bridge LAN=TAP`), in place of its
+    /// `bridge:` if it has one. An unknown LAN is an error listing the LANs.
+    pub fn set_bridge(&mut self, lan: &str, tap: &str) -> Result<(), Error> {
+        let file = self.file.display().to_string();
+        if !planner::is_interface_name(tap) {
+            return Err(Error::unlocated(
+                ErrorKind::Value,
+                &file,
+                format!("--bridge {lan}={tap}: `{tap}` is not a Linux interface name"),
+                planner::INTERFACE_NAME_HINT,
+            ));
+        }
+        if let Some(plan) = self.lans.iter_mut().find(|plan| plan.name == lan) {
+            plan.bridge = Some(tap.to_string());
+            return Ok(());
+        }
+        let names: Vec<&str> = self.lans.iter().map(|plan| plan.name.as_str()).collect();
+        Err(Error::unlocated(
+            ErrorKind::Value,
+            &file,
+            format!("--bridge {lan}={tap}: no LAN `{lan}` in the topology"),
+            format!("the LANs are: {}", names.join(", ")),
+        ))
+    }
+
+    fn add_faults(&self, world: &mut Builder, lans: &[LanId]) {
         for (at_ns, fault) in &self.faults {
             let node = |name: &str| world.node_id(name).expect("validated by the planner");
             let fault = match fault {
@@ -378,7 +466,7 @@ impl Plan {
                     up: *up,
                 },
                 FaultPlan::Lan { lan, change } => Fault::Lan {
-                    lan: *lan,
+                    lan: lans[*lan],
                     change: change.clone(),
                 },
             };

@@ -88,6 +88,17 @@ pub struct LanSpec {
     /// `mac address-table aging-time`).
     #[serde(default)]
     pub mac_aging: Option<String>,
+    /// Attach the LAN to a real interface of this machine (`pxelab live`): frames the LAN
+    /// carries go out on it, frames from it enter the LAN. Other commands run the LAN without.
+    #[serde(default)]
+    pub bridge: Option<BridgeSpec>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeSpec {
+    /// The TAP device (`ip tuntap add pxe0 mode tap`), at most 15 characters.
+    pub tap: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -28,6 +28,8 @@ pub(crate) struct LanPlan {
     pub config: LanConfig,
     pub network: Ipv4Addr,
     pub prefix_len: u8,
+    /// The TAP device the LAN is bridged to (`bridge: { tap: ... }`).
+    pub bridge: Option<String>,
 }
 
 pub(crate) struct RouterPlan {
@@ -208,11 +210,23 @@ impl<'a> Planner<'a> {
                 ));
             }
         }
+        let bridge = match &spec.bridge {
+            Some(bridge) if !is_interface_name(&bridge.tap) => {
+                return Err(source.value(
+                    &[anchors[0], anchors[1], "bridge:", "tap:"],
+                    format!("`{}` is not a Linux interface name", bridge.tap),
+                    INTERFACE_NAME_HINT,
+                ));
+            }
+            Some(bridge) => Some(bridge.tap.clone()),
+            None => None,
+        };
         Ok(LanPlan {
             name: name.to_string(),
             config,
             network,
             prefix_len,
+            bridge,
         })
     }
 
@@ -592,3 +606,17 @@ fn smbios_uuid(name: &str) -> [u8; 16] {
     }
     guid
 }
+
+/// A Linux interface name: 1 to 15 bytes (IFNAMSIZ less the NUL), no `/`, `:` or white space.
+pub(crate) fn is_interface_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 15
+        && name != "."
+        && name != ".."
+        && !name
+            .chars()
+            .any(|c| c == '/' || c.is_whitespace() || c == ':')
+}
+
+pub(crate) const INTERFACE_NAME_HINT: &str =
+    "1 to 15 characters without `/`, `:` or spaces, e.g. `pxe0`";

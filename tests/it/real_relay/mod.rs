@@ -144,10 +144,11 @@ fn rule(name: &str) -> Rule {
         return Rule::Within(20 * MS);
     }
     // A burst is written back to back: 0.1-0.8 ms from first to last on an idle host, 7 ms
-    // seen on a loaded one (2 cores, a QEMU test alongside); 20 ms still tells a burst from
-    // ARPs spaced by a timer.
+    // seen on a loaded one (2 cores, a QEMU test alongside), 20.02 ms with three builds
+    // alongside too; 50 ms still tells a burst from ARPs spaced by a timer (keepalived's
+    // vrrp_garp_interval, when set, is one per interval; the second burst is 5 s later).
     if name.ends_with("first burst spread") {
-        return Rule::Within(20 * MS);
+        return Rule::Within(50 * MS);
     }
     // vrrp_garp_master_delay (5 s): a timer on both sides.
     if name.ends_with("second burst after the first") {
@@ -432,16 +433,8 @@ fn simulate(fault: &str) -> (Lan, Lan) {
         .unwrap_or_else(|e| panic!("the simulated twin: {e}"));
     let world = crate::common::run(&plan, SIM_SEED);
     let log = world.log();
-    let clients = log
-        .lan_names
-        .iter()
-        .position(|n| n == "clients")
-        .expect("a clients LAN");
-    let dhcp = log
-        .node_names
-        .iter()
-        .position(|n| n == "dhcp")
-        .expect("a dhcp node");
+    let clients = log.lan_id("clients").expect("a clients LAN");
+    let dhcp = log.node_id("dhcp").expect("a dhcp node");
     let mut client_frames = Vec::new();
     let mut server_frames = Vec::new();
     for record in log.records() {

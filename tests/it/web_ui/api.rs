@@ -651,7 +651,7 @@ fn crashes_and_the_restart_that_recovers_are_markers() {
         .records()
         .iter()
         .find(|r| {
-            r.node == wds
+            r.node.index() == wds
                 && r.time_ns > last_crash
                 && matches!(
                     &r.kind,

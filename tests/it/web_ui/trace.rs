@@ -129,8 +129,7 @@ fn the_trace_has_a_process_per_node_and_a_flow_per_received_packet() {
         .records()
         .iter()
         .find(|r| {
-            r.node == log.node_names.iter().position(|n| n == "pc3").unwrap()
-                && matches!(r.kind, engine::Kind::Send { .. })
+            r.node == log.node_id("pc3").unwrap() && matches!(r.kind, engine::Kind::Send { .. })
         })
         .unwrap()
         .time_ns as f64

@@ -4,11 +4,14 @@
 
 use std::net::Ipv4Addr;
 
+use crate::bridge::Bridge;
 use crate::event::DropReason;
 use crate::frame::UdpFrame;
-use crate::log::Kind;
+use crate::log::{Kind, LanId, NodeId};
 use crate::tap::Tap;
-use crate::world::{Attachment, Builder, Fault, Finished, LanChange, LanConfig, Limits, Node};
+use crate::world::{
+    Attachment, Builder, Fault, Finished, LanChange, LanConfig, Limits, Node, World,
+};
 use smoltcp::wire::EthernetAddress;
 
 const A: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0xa]);
@@ -137,7 +140,7 @@ fn a_link_down_drops_frames_until_it_comes_back() {
         (
             5_000_000,
             Fault::Link {
-                node: 1,
+                node: NodeId::from_index(1),
                 interface: 0,
                 up: false,
             },
@@ -145,7 +148,7 @@ fn a_link_down_drops_frames_until_it_comes_back() {
         (
             10_000_000,
             Fault::Link {
-                node: 1,
+                node: NodeId::from_index(1),
                 interface: 0,
                 up: true,
             },
@@ -173,11 +176,109 @@ fn the_fault_timeline_changes_a_lan_mid_run() {
     let (got, world) = run(
         1,
         config("20us"),
-        vec![(10_000_000, Fault::Lan { lan: 0, change })],
+        vec![(
+            10_000_000,
+            Fault::Lan {
+                lan: LanId::from_index(0),
+                change,
+            },
+        )],
     );
     // Everything sent before 10 ms arrives, nothing after.
     assert_eq!(got, (0..1000).collect::<Vec<_>>());
     let log = world.log();
     assert!(log.records().iter().any(|r| matches!(&r.kind,
         Kind::Network(change) if change.lan == "lan" && log.node_name(r.node) == "network")));
+}
+
+/// A world with a bridge `outside` and a tap `inside` on one LAN; the tap sends `script`.
+fn bridged(script: Vec<(u64, Vec<u8>)>) -> (World, NodeId) {
+    let mut world = Builder::new(1, Limits::default());
+    let lan = world.add_lan(
+        "lan",
+        LanConfig::with_latency(timing::Distribution::constant(5_000)),
+    );
+    let attach = |mac| Attachment {
+        lan,
+        mac,
+        addresses: vec![],
+        virtual_macs: vec![],
+    };
+    let outside = world.add_node("outside", Node::Bridge(Bridge::new()), vec![attach(A)], 0);
+    world.add_node("inside", Node::Tap(Tap::new(script)), vec![attach(B)], 0);
+    (world.build(), outside)
+}
+
+fn tap_received(run: &Finished, name: &str) -> Vec<(u64, Vec<u8>)> {
+    run.nodes()
+        .find_map(|(node, kind)| match kind {
+            Node::Tap(tap) if node == name => Some(
+                tap.received
+                    .iter()
+                    .map(|(at, frame)| (*at, frame.to_vec()))
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .unwrap()
+}
+
+#[test]
+fn a_bridge_puts_injected_frames_on_the_lan_unaltered_and_keeps_what_the_lan_delivers() {
+    let reply = numbered(7);
+    let (mut world, outside) = bridged(vec![(50_000, reply.clone())]);
+    // Nothing is due before 20 us: time passes anyway, and the frame enters at 20 us.
+    world.step_until(20_000).unwrap();
+    assert_eq!(world.now_ns(), 20_000);
+    let mut injected = numbered(1);
+    // An IPv4 identification the engine would renumber on a node's own send.
+    injected[18..20].copy_from_slice(&[0xbe, 0xef]);
+    world.inject(outside, injected.clone());
+    world.step_until(100_000).unwrap();
+    let drained = world.drain(outside);
+    assert_eq!(drained.len(), 1);
+    assert_eq!(drained[0].0, 55_000, "sent at 50 us, 5 us of LAN");
+    // The tap's frame as the LAN carried it (the tap's host numbered its IPv4 identification).
+    assert_eq!(drained[0].1.len(), reply.len());
+    assert_eq!(drained[0].1[34..], reply[34..], "UDP header and payload");
+    assert!(world.drain(outside).is_empty(), "drained once");
+    // Idle, but a stepped world is not over: the outside may still send.
+    world.step_until(1_000_000).unwrap();
+    assert_eq!(world.now_ns(), 1_000_000);
+    let run = world.finish(crate::world::StopReason::Stopped);
+    assert_eq!(tap_received(&run, "inside"), [(25_000, injected)]);
+    assert_eq!(run.stop(), crate::world::StopReason::Stopped);
+}
+
+#[test]
+fn the_same_injections_at_the_same_times_make_the_same_run() {
+    let drive = |times: &[u64]| {
+        let (mut world, outside) = bridged(vec![(30_000, numbered(9))]);
+        for (n, &at) in times.iter().enumerate() {
+            world.step_until(at).unwrap();
+            world.inject(outside, numbered(n as u64));
+        }
+        world.step_until(200_000).unwrap();
+        world
+            .finish(crate::world::StopReason::Stopped)
+            .log()
+            .digest()
+    };
+    let a = drive(&[10_000, 30_000, 30_000, 70_000]);
+    assert_eq!(a, drive(&[10_000, 30_000, 30_000, 70_000]));
+    assert_ne!(a, drive(&[10_000, 30_001, 30_001, 70_000]));
+}
+
+#[test]
+fn stepping_past_the_time_limit_ends_the_run_there() {
+    let (mut world, _) = bridged(vec![]);
+    world.set_limits(Limits {
+        sim_time_max_ns: 1_000_000,
+        ..Limits::default()
+    });
+    world.step_until(900_000).unwrap();
+    assert_eq!(
+        world.step_until(2_000_000),
+        Err(crate::world::StopReason::SimTimeLimit)
+    );
 }

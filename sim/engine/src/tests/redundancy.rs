@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 
 use crate::frame;
-use crate::log::Kind;
+use crate::log::{Kind, NodeId};
 use crate::redundancy::{GratuitousArp, GroupConfig, Initial, Protocol};
 use crate::router::{DEFAULT_FORWARD_UDP_PORTS, RouterConfig, RouterInterface};
 use crate::tap::Tap;
@@ -220,7 +220,12 @@ fn hsrp_standby_takes_over_within_one_hello_of_the_hold_time() {
             vec![member(110, Initial::Active), member(100, Initial::Standby)],
         );
         let crash_ns = 30 * S;
-        setup.faults = vec![(crash_ns, Fault::Crash { node: 0 })];
+        setup.faults = vec![(
+            crash_ns,
+            Fault::Crash {
+                node: NodeId::from_index(0),
+            },
+        )];
         let world = setup.run();
         let takeover = first_entry(&world, "r2", "Active", 0).unwrap() - crash_ns;
         let (hello, hold) = (3 * S, 10 * S);
@@ -242,8 +247,18 @@ fn hsrp_preemption_takes_back_the_active_role_only_when_configured() {
         setup.preempt = preempt;
         setup.until_ns = 120 * S;
         setup.faults = vec![
-            (20 * S, Fault::Crash { node: 0 }),
-            (50 * S, Fault::Recover { node: 0 }),
+            (
+                20 * S,
+                Fault::Crash {
+                    node: NodeId::from_index(0),
+                },
+            ),
+            (
+                50 * S,
+                Fault::Recover {
+                    node: NodeId::from_index(0),
+                },
+            ),
         ];
         let world = setup.run();
         let expected = if preempt {
@@ -288,7 +303,12 @@ fn vrrp_backup_takes_over_after_master_down_interval() {
             vec![member(200, Initial::Active), member(100, Initial::Standby)],
         );
         let crash_ns = 30 * S;
-        setup.faults = vec![(crash_ns, Fault::Crash { node: 0 })];
+        setup.faults = vec![(
+            crash_ns,
+            Fault::Crash {
+                node: NodeId::from_index(0),
+            },
+        )];
         let world = setup.run();
         let takeover = first_entry(&world, "r2", "Master", 0).unwrap() - crash_ns;
         // Master_Down_Interval = 3 * 1 s + (256 - 100) / 256 s = 3.609375 s.
@@ -312,8 +332,18 @@ fn vrrp_three_routers_the_next_highest_priority_becomes_master() {
         ],
     );
     setup.faults = vec![
-        (20 * S, Fault::Crash { node: 0 }),
-        (40 * S, Fault::Recover { node: 0 }),
+        (
+            20 * S,
+            Fault::Crash {
+                node: NodeId::from_index(0),
+            },
+        ),
+        (
+            40 * S,
+            Fault::Recover {
+                node: NodeId::from_index(0),
+            },
+        ),
     ];
     let world = setup.run();
     let t = transitions(&world);
@@ -379,7 +409,12 @@ fn relays_that_follow_redundancy_are_silent_while_standby_and_relay_after_takeov
             .map(|i| (i * S + S / 2, discover(i as u32)))
             .collect();
         let crash_ns = 10 * S;
-        setup.faults = vec![(crash_ns, Fault::Crash { node: 0 })];
+        setup.faults = vec![(
+            crash_ns,
+            Fault::Crash {
+                node: NodeId::from_index(0),
+            },
+        )];
         let world = setup.run();
         let takeover = first_entry(&world, "r2", "Active", 0).unwrap();
         let copies = relayed(&world);
@@ -456,7 +491,12 @@ fn a_new_master_announces_the_virtual_ip_as_often_as_configured() {
             vec![member(110, Initial::Active), member(100, Initial::Standby)],
         );
         setup.gratuitous_arp = garp;
-        setup.faults = vec![(crash_ns, Fault::Crash { node: 0 })];
+        setup.faults = vec![(
+            crash_ns,
+            Fault::Crash {
+                node: NodeId::from_index(0),
+            },
+        )];
         let world = setup.run();
         // A network converged before the run announced nothing at time zero.
         assert!(announcements(&world, "r1").is_empty());
@@ -477,7 +517,12 @@ fn a_clean_shutdown_hands_over_after_skew_time_not_master_down_interval() {
         2,
         vec![member(110, Initial::Active), member(100, Initial::Standby)],
     );
-    setup.faults = vec![(shutdown_ns, Fault::Shutdown { node: 0 })];
+    setup.faults = vec![(
+        shutdown_ns,
+        Fault::Shutdown {
+            node: NodeId::from_index(0),
+        },
+    )];
     let world = setup.run();
     let takeover = first_entry(&world, "r2", "Master", shutdown_ns).unwrap() - shutdown_ns;
     // Skew_Time = (256 - 100) / 256 * 1 s, after a LAN hop for the priority-0 advert.

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+mod bridge;
 mod broken;
 mod errors;
 mod located;

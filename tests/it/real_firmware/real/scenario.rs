@@ -339,7 +339,10 @@ impl Scenario {
     pub fn budget(self, firmware: Firmware) -> Duration {
         Duration::from_secs(match (self, firmware) {
             (Scenario::Nobody, Firmware::Ipxe) => 25,
-            (Scenario::Nobody | Scenario::AddressOnly, Firmware::Edk2) => 40,
+            // The first DISCOVER plus 4 + 8 + 16 s of retries, after a TCG boot of OVMF that
+            // takes 8-12 s on an idle 2-core host and has been seen past 14 s on a loaded one
+            // (40 s then cut the last retry off). The run ends as soon as it has them.
+            (Scenario::Nobody | Scenario::AddressOnly, Firmware::Edk2) => 60,
             (Scenario::Silent4011, _) => 50,
             _ => 45,
         })
