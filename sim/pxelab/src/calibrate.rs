@@ -997,20 +997,19 @@ pub struct CalibrateOptions {
     pub jobs: usize,
 }
 
-/// Calibrates the relays of `plan` from `capture`.
-pub fn calibrate(
+/// The relayed copies of `capture`, refused when there are none to time.
+fn observe_capture(
     capture: &Capture,
     plan: &Plan,
-    options: CalibrateOptions,
-) -> Result<Calibration, CalibrateError> {
+    routers: &Routers,
+) -> Result<Observed, CalibrateError> {
     let file = &capture.file;
-    let routers = Routers::of(plan);
     let observed = observe(
         capture
             .frames
             .iter()
             .map(|frame| (frame.number, frame.time_ns, frame.bytes.as_slice())),
-        &routers,
+        routers,
         &mut |frame, giaddr| CalibrateError::UnknownGiaddr {
             file: file.clone(),
             frame,
@@ -1026,19 +1025,34 @@ pub fn calibrate(
             dhcp_frames: capture.frames.len() as u64,
         });
     }
-    let relay_names: Vec<String> = observed
-        .relays
-        .keys()
-        .map(|&index| routers.names[index].clone())
-        .collect();
     if observed.gaps.is_empty() {
         return Err(CalibrateError::SingleCopies {
             file: file.clone(),
             requests: observed.relayed.len() as u64,
-            relays: relay_names,
+            relays: relay_names(&observed, routers),
             first_frame: observed.relayed.values().copied().min().unwrap_or(0),
         });
     }
+    Ok(observed)
+}
+
+fn relay_names(observed: &Observed, routers: &Routers) -> Vec<String> {
+    observed
+        .relays
+        .keys()
+        .map(|&index| routers.names[index].clone())
+        .collect()
+}
+
+/// Calibrates the relays of `plan` from `capture`.
+pub fn calibrate(
+    capture: &Capture,
+    plan: &Plan,
+    options: CalibrateOptions,
+) -> Result<Calibration, CalibrateError> {
+    let file = &capture.file;
+    let routers = Routers::of(plan);
+    let observed = observe_capture(capture, plan, &routers)?;
     let latencies = latencies(file, &observed)?;
     let direct = observed.relays.keys().all(|router| {
         latencies
@@ -1056,7 +1070,7 @@ pub fn calibrate(
         let [a, b] = relays[..] else {
             return Err(CalibrateError::GapOnlyRelays {
                 file: file.clone(),
-                relays: relay_names,
+                relays: relay_names(&observed, &routers),
             });
         };
         gap_only_fit(plan, &observed, (a, b), &routers, &was, options)?
