@@ -530,4 +530,3 @@ fn keepalived_and_dhcrelay_pair_matches_the_simulated_pair() {
     );
     let _ = fs::remove_dir_all(work_dir());
 }
-
