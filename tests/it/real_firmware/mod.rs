@@ -100,10 +100,11 @@ impl Checks {
 #[test]
 fn real_firmware_on_the_wire() {
     let _lab = crate::netlab::one_lab_at_a_time();
-    let Some(found) = tools::find_all(real::TOOLS, WHAT) else {
+    let Some(found) = crate::netlab::find_tools(real::TOOLS, WHAT) else {
         return;
     };
-    let qemu = found[1].clone();
+    // The lab's own tools follow netlab's, QEMU first.
+    let qemu = found[crate::netlab::TOOLS.len()].clone();
     for (file, package) in [
         (scenario::OVMF_CODE, "ovmf"),
         (scenario::OVMF_VARS, "ovmf"),

@@ -495,7 +495,7 @@ fn observe_simulated() -> Observed {
 #[test]
 fn keepalived_and_dhcrelay_pair_matches_the_simulated_pair() {
     let _lab = crate::netlab::one_lab_at_a_time();
-    let Some(found) = tools::find_all(harness::TOOLS, WHAT) else {
+    let Some(found) = crate::netlab::find_tools(harness::TOOLS, WHAT) else {
         return;
     };
     if let Err(why) = harness::can_create_namespaces() {
