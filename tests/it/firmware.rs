@@ -136,7 +136,7 @@ fn failure(world: &Finished, report: &engine::Report) -> (&'static str, u64) {
 /// (its code and when).
 fn unanswered(firmware: &str, arch: &str) -> (Vec<Sent>, (&'static str, u64)) {
     let world = run(&lab(firmware, arch, SILENCE), 5);
-    let failure = failure(&world, &world.report());
+    let failure = failure(&world, world.report());
     (client_dhcp(&world), failure)
 }
 
