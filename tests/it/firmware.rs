@@ -132,6 +132,14 @@ fn failure(world: &Finished, report: &engine::Report) -> (&'static str, u64) {
     }
 }
 
+/// What a client of `firmware` on `arch` sends when nobody answers, and the failure it shows
+/// (its code and when).
+fn unanswered(firmware: &str, arch: &str) -> (Vec<Sent>, (&'static str, u64)) {
+    let world = run(&lab(firmware, arch, SILENCE), 5);
+    let failure = failure(&world, world.report());
+    (client_dhcp(&world), failure)
+}
+
 fn class_id(message: &Message) -> String {
     match message.opts().get(OptionCode::ClassIdentifier) {
         Some(DhcpOption::ClassIdentifier(id)) => String::from_utf8_lossy(id).into_owned(),
@@ -148,10 +156,7 @@ fn max_size(message: &Message) -> u16 {
 
 #[test]
 fn nobody_answering_edk2_waits_about_four_then_8_16_32_seconds_and_shows_pxe_e18() {
-    let plan = lab("edk2", "efi-x64", SILENCE);
-    let world = run(&plan, 5);
-    let report = world.report();
-    let sent = client_dhcp(&world);
+    let (sent, (code, time_ns)) = unanswered("edk2", "efi-x64");
     let discovers = of_type(&sent, MessageType::Discover);
     assert_eq!(discovers.len(), 4);
     let gaps = gaps_ns(&discovers);
@@ -160,7 +165,6 @@ fn nobody_answering_edk2_waits_about_four_then_8_16_32_seconds_and_shows_pxe_e18
         "{gaps:?}"
     );
     assert_eq!(gaps[1..], [8 * S, 16 * S]);
-    let (code, time_ns) = failure(&world, &report);
     assert_eq!(code, "PXE-E18");
     assert_eq!(time_ns - discovers[3].time_ns, 32 * S);
     let first = &discovers[0];
@@ -188,13 +192,9 @@ fn nobody_answering_edk2_waits_about_four_then_8_16_32_seconds_and_shows_pxe_e18
 
 #[test]
 fn nobody_answering_ipxe_retries_after_1_2_4_8_seconds_with_its_secs_counter() {
-    let plan = lab("ipxe", "bios", SILENCE);
-    let world = run(&plan, 5);
-    let report = world.report();
-    let sent = client_dhcp(&world);
+    let (sent, (code, time_ns)) = unanswered("ipxe", "bios");
     let discovers = of_type(&sent, MessageType::Discover);
     assert_eq!(gaps_ns(&discovers), [S, 2 * S, 4 * S]);
-    let (code, time_ns) = failure(&world, &report);
     assert_eq!(code, "iPXE-040ee186");
     assert_eq!(time_ns - discovers[0].time_ns, 15 * S);
     // (attempt << 2), no offer, no proxy offer.
@@ -217,13 +217,9 @@ fn nobody_answering_ipxe_retries_after_1_2_4_8_seconds_with_its_secs_counter() {
 
 #[test]
 fn nobody_answering_the_pxe_spec_client_waits_4_8_16_32_seconds_and_shows_pxe_e51() {
-    let plan = lab("pxe-spec", "bios", SILENCE);
-    let world = run(&plan, 5);
-    let report = world.report();
-    let discovers = client_dhcp(&world);
-    let discovers = of_type(&discovers, MessageType::Discover);
+    let (sent, (code, time_ns)) = unanswered("pxe-spec", "bios");
+    let discovers = of_type(&sent, MessageType::Discover);
     assert_eq!(gaps_ns(&discovers), [4 * S, 8 * S, 16 * S]);
-    let (code, time_ns) = failure(&world, &report);
     assert_eq!(code, "PXE-E51");
     assert_eq!(time_ns - discovers[0].time_ns, 60 * S);
     assert_eq!(discovers[0].order, [53, 55, 57, 60, 93, 94, 97]);

@@ -4,13 +4,45 @@
 //! dnsmasq) and `real_relay` (keepalived, dhcrelay, dhcpd) build their labs from these.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 /// How long a process gets to exit after SIGTERM before its group is killed.
 const GRACE: Duration = Duration::from_secs(3);
+
+/// The programs every lab runs, for its namespaces and links, its signals and its captures:
+/// (executable, Debian package).
+pub const TOOLS: &[(&str, &str)] = &[
+    ("ip", "iproute2"),
+    ("kill", "procps"),
+    ("tcpdump", "tcpdump"),
+];
+
+/// The paths of `TOOLS` and then of a lab's `own` tools, in that order, found as
+/// `tools::find_all` finds them.
+pub fn find_tools(own: &[(&str, &str)], what: &str) -> Option<Vec<PathBuf>> {
+    crate::tools::find_all(&[TOOLS, own].concat(), what)
+}
+
+/// tcpdump (at `program`) in `netns` on `interface`, writing whole packets to `pcap` as they
+/// come (`-U`), without name lookups, staying root; `extra` arguments go before the interface.
+pub fn tcpdump(
+    netns: &Netns,
+    program: &Path,
+    interface: &str,
+    extra: &[&str],
+    pcap: &Path,
+) -> Command {
+    let mut command = netns.command(program);
+    command
+        .args(["-U", "-n", "-s", "0", "-Z", "root"])
+        .args(extra)
+        .args(["-i", interface, "-w"])
+        .arg(pcap);
+    command
+}
 
 /// Held by a real-software lab while it runs: the labs judge wall-clock timings, so two of them
 /// (now tests of one binary) never run at the same time, as they did not when each was its own

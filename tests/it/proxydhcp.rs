@@ -176,6 +176,11 @@ fn c_twin_built() -> bool {
     }
 }
 
+/// The plans of both twins (see `plan`), when the C twin is built.
+fn twin_plans(free_cpu: bool) -> Option<[Plan; 2]> {
+    c_twin_built().then(|| TWINS.map(|twin| plan(twin, free_cpu)))
+}
+
 #[test]
 fn every_client_boots_and_every_relayed_copy_gets_an_offer_with_either_twin() {
     if !c_twin_built() {
@@ -208,16 +213,15 @@ fn frames_sent(world: &Finished) -> Vec<(u64, String, Vec<u8>)> {
 
 #[test]
 fn the_c_twin_puts_the_same_frames_on_the_wire_as_the_rust_one() {
-    if !c_twin_built() {
-        return;
-    }
     // The server CPU model charges simulated time per unit of wasm fuel, and the twins do the
     // same work with different instruction counts (dhcproto and Vec in Rust, byte loops in C),
     // so with it the C twin answers some microseconds sooner or later. Charging nothing for the
     // proxy's work leaves behaviour alone, and then the two runs are identical on the wire: the
     // same frames, byte for byte, at the same nanosecond, and the same outcomes. Only what the
     // plugins log differs (their own words), so the run digests differ.
-    let [rust, c] = TWINS.map(|twin| plan(twin, true));
+    let Some([rust, c]) = twin_plans(true) else {
+        return;
+    };
     for seed in SEEDS {
         let rust_world = run(&rust, seed);
         let rust_report = rust_world.report();
@@ -255,13 +259,12 @@ fn the_c_twin_puts_the_same_frames_on_the_wire_as_the_rust_one() {
 
 #[test]
 fn the_twins_boot_the_same_clients_at_close_times_with_the_cpu_model() {
-    if !c_twin_built() {
-        return;
-    }
     // With the CPU model on (the shipped topology), the twins differ only by their work per
     // call: the same clients boot with the same files, at times within 1% of each other (the
     // difference compounds where six clients queue for the one proxy: up to 6.7 ms here).
-    let [rust, c] = TWINS.map(|twin| plan(twin, false));
+    let Some([rust, c]) = twin_plans(false) else {
+        return;
+    };
     for seed in SEEDS {
         let rust_report = run(&rust, seed).into_report();
         let c_report = run(&c, seed).into_report();
@@ -433,6 +436,11 @@ mod side_by_side {
         m
     }
 
+    /// A client's message as the relay forwards it (giaddr `RELAY`, no ciaddr).
+    fn relayed(kind: MessageType, arch: Option<u16>, class: Option<&[u8]>) -> Message {
+        message(kind, RELAY, Ipv4Addr::UNSPECIFIED, arch, class)
+    }
+
     fn bytes(message: &Message) -> Vec<u8> {
         message.to_vec().unwrap()
     }
@@ -523,31 +531,13 @@ mod side_by_side {
         let mut trailing = plain.clone();
         trailing.extend([1, 2, 3]);
         let no_end = plain[..plain.len() - 1].to_vec();
-        let mut empty_guid = message(
-            MessageType::Discover,
-            RELAY,
-            Ipv4Addr::UNSPECIFIED,
-            Some(0),
-            PXE,
-        );
+        let mut empty_guid = relayed(MessageType::Discover, Some(0), PXE);
         empty_guid
             .opts_mut()
             .insert(DhcpOption::ClientMachineIdentifier(Vec::new()));
-        let mut no_hlen = message(
-            MessageType::Discover,
-            RELAY,
-            Ipv4Addr::UNSPECIFIED,
-            Some(0),
-            PXE,
-        );
+        let mut no_hlen = relayed(MessageType::Discover, Some(0), PXE);
         no_hlen.set_chaddr(&[]);
-        let mut unicast = message(
-            MessageType::Discover,
-            RELAY,
-            Ipv4Addr::UNSPECIFIED,
-            Some(7),
-            Some(b"PXEClient"),
-        );
+        let mut unicast = relayed(MessageType::Discover, Some(7), Some(b"PXEClient"));
         unicast.set_flags(Flags::default());
         for payload in [
             padded,
@@ -565,45 +555,15 @@ mod side_by_side {
         oversized_hlen[2] = 17;
         let mut no_cookie = plain.clone();
         no_cookie[236] = 0;
-        let mut reply = message(
-            MessageType::Discover,
-            RELAY,
-            Ipv4Addr::UNSPECIFIED,
-            Some(0),
-            PXE,
-        );
+        let mut reply = relayed(MessageType::Discover, Some(0), PXE);
         reply.set_opcode(Opcode::BootReply);
         for (port, payload) in [
+            (67, bytes(&relayed(MessageType::Discover, Some(0), None))),
             (
                 67,
-                bytes(&message(
-                    MessageType::Discover,
-                    RELAY,
-                    Ipv4Addr::UNSPECIFIED,
-                    Some(0),
-                    None,
-                )),
+                bytes(&relayed(MessageType::Discover, Some(0), Some(b"PXEClien"))),
             ),
-            (
-                67,
-                bytes(&message(
-                    MessageType::Discover,
-                    RELAY,
-                    Ipv4Addr::UNSPECIFIED,
-                    Some(0),
-                    Some(b"PXEClien"),
-                )),
-            ),
-            (
-                67,
-                bytes(&message(
-                    MessageType::Request,
-                    RELAY,
-                    Ipv4Addr::UNSPECIFIED,
-                    Some(0),
-                    PXE,
-                )),
-            ),
+            (67, bytes(&relayed(MessageType::Request, Some(0), PXE))),
             (4011, plain.clone()),
             (67, bytes(&reply)),
             (67, oversized_hlen),

@@ -69,23 +69,34 @@ fn count(effects: &[Effect], matches: fn(&Effect) -> bool) -> usize {
     effects.iter().filter(|effect| matches(effect)).count()
 }
 
+/// A send storm ends at the limit with the sends before it kept; a datagram larger than a
+/// frame is a crash and is not sent.
 #[test]
-fn a_send_storm_ends_at_the_limit_with_the_sends_before_it_kept() {
-    let mut app = started(SandboxLimits::default(), "send-storm");
-    let (effects, failure) = poke(&mut app);
-    let cause = crash_cause(failure);
-    assert_eq!(
-        cause,
-        CrashCause::LimitBroken {
-            limit: Limit::Datagrams,
-            max: 256
-        }
-    );
-    assert_eq!(
-        cause.to_string(),
-        "sent more than 256 datagrams in one call"
-    );
-    assert_eq!(count(&effects, |e| matches!(e, Effect::Send(_))), 256);
+fn a_broken_send_limit_is_a_crash_that_keeps_only_the_sends_before_it() {
+    for (fixture, limit, max, reason, sent) in [
+        (
+            "send-storm",
+            Limit::Datagrams,
+            256,
+            "sent more than 256 datagrams in one call",
+            256,
+        ),
+        (
+            "oversized-datagram",
+            Limit::DatagramBytes,
+            1472,
+            "sent a datagram larger than one Ethernet frame allows (1472)",
+            0,
+        ),
+    ] {
+        let mut app = started(SandboxLimits::default(), fixture);
+        let (effects, failure) = poke(&mut app);
+        let cause = crash_cause(failure);
+        assert_eq!(cause, CrashCause::LimitBroken { limit, max }, "{fixture}");
+        assert_eq!(cause.to_string(), reason, "{fixture}");
+        let sends = count(&effects, |e| matches!(e, Effect::Send(_)));
+        assert_eq!(sends, sent, "{fixture}");
+    }
 }
 
 #[test]
@@ -122,25 +133,6 @@ fn limits_are_configurable_and_counted_per_call() {
     let (effects, failure) = poke(&mut app);
     assert_eq!(crash_reason(failure), "set more than 3 timers in one call");
     assert_eq!(effects.len(), 3);
-}
-
-#[test]
-fn a_datagram_larger_than_a_frame_is_a_crash_and_is_not_sent() {
-    let mut app = started(SandboxLimits::default(), "oversized-datagram");
-    let (effects, failure) = poke(&mut app);
-    let cause = crash_cause(failure);
-    assert_eq!(
-        cause,
-        CrashCause::LimitBroken {
-            limit: Limit::DatagramBytes,
-            max: 1472
-        }
-    );
-    assert_eq!(
-        cause.to_string(),
-        "sent a datagram larger than one Ethernet frame allows (1472)"
-    );
-    assert_eq!(count(&effects, |e| matches!(e, Effect::Send(_))), 0);
 }
 
 #[test]

@@ -45,6 +45,15 @@ fn tshark_output(tshark: &Path, file: &Path, args: &[&str]) -> String {
     String::from_utf8(output.stdout).expect("tshark prints UTF-8")
 }
 
+/// The `fields` of every packet of `file`, one line per packet, separated by `|`.
+fn tshark_fields(tshark: &Path, file: &Path, fields: &[&str]) -> String {
+    let mut args = vec!["-T", "fields", "-E", "separator=|"];
+    for field in fields {
+        args.extend(["-e", field]);
+    }
+    tshark_output(tshark, file, &args)
+}
+
 /// The expert info sections tshark prints with `-z expert -q`, by severity.
 fn expert_sections(text: &str) -> Vec<(String, Vec<String>)> {
     let mut sections: Vec<(String, Vec<String>)> = Vec::new();
@@ -144,29 +153,17 @@ fn every_shipped_topology_decodes_cleanly_in_tshark() {
                 }
             }
 
-            let fields = tshark_output(
+            let fields = tshark_fields(
                 &tshark,
                 &file,
                 &[
-                    "-T",
-                    "fields",
-                    "-E",
-                    "separator=|",
-                    "-e",
                     "frame.interface_name",
-                    "-e",
                     "frame.protocols",
-                    "-e",
                     "dhcp.ip.relay",
-                    "-e",
                     "dhcp.hops",
-                    "-e",
                     "dhcp.option.vendor_class_id",
-                    "-e",
                     "dhcp.option.agent_information_option.agent_circuit_id",
-                    "-e",
                     "frame.comment",
-                    "-e",
                     "arp.opcode",
                 ],
             );

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{Path as UrlPath, Query, State as Shared};
+use axum::extract::{FromRequestParts, Path as UrlPath, Query, State as Shared};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -89,6 +90,23 @@ impl From<PathRejection> for ApiError {
 }
 
 type ApiResult<T> = Result<T, ApiError>;
+
+/// The extractor `E` (a `Path` or a `Query`) with its rejection turned into an `ApiError`, so a
+/// handler is handed the value and a bad request gets the JSON error.
+struct Checked<E>(E);
+
+impl<E, S> FromRequestParts<S> for Checked<E>
+where
+    E: FromRequestParts<S>,
+    ApiError: From<E::Rejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Checked<E>> {
+        Ok(Checked(E::from_request_parts(parts, state).await?))
+    }
+}
 
 /// What every handler shares.
 pub struct State {
@@ -302,9 +320,8 @@ async fn list_topologies(Shared(state): Shared<Arc<State>>) -> ApiResult<Respons
 
 async fn get_topology(
     Shared(state): Shared<Arc<State>>,
-    file: Result<UrlPath<String>, PathRejection>,
+    Checked(UrlPath(file)): Checked<UrlPath<String>>,
 ) -> ApiResult<Response> {
-    let UrlPath(file) = file?;
     let path = state.topology_path(&file)?;
     let plan =
         blocking(move || topology::load(&path).map_err(|e| ApiError::unprocessable(e.to_string())))
@@ -473,9 +490,8 @@ async fn run_by_id(state: &Arc<State>, id: &str) -> ApiResult<Arc<StoredRun>> {
 
 async fn get_run(
     Shared(state): Shared<Arc<State>>,
-    id: Result<UrlPath<String>, PathRejection>,
+    Checked(UrlPath(id)): Checked<UrlPath<String>>,
 ) -> ApiResult<Response> {
-    let UrlPath(id) = id?;
     let run = run_by_id(&state, &id).await?;
     let mut response = run.body.clone().into_response();
     response.headers_mut().insert(
@@ -487,9 +503,8 @@ async fn get_run(
 
 async fn get_event(
     Shared(state): Shared<Arc<State>>,
-    path: Result<UrlPath<(String, String)>, PathRejection>,
+    Checked(UrlPath((id, index))): Checked<UrlPath<(String, String)>>,
 ) -> ApiResult<Response> {
-    let UrlPath((id, index)) = path?;
     let index: usize = index
         .parse()
         .map_err(|_| ApiError::bad_request(format!("event `{index}` is not an event number")))?;
@@ -505,9 +520,8 @@ async fn get_event(
 
 async fn get_trace(
     Shared(state): Shared<Arc<State>>,
-    id: Result<UrlPath<String>, PathRejection>,
+    Checked(UrlPath(id)): Checked<UrlPath<String>>,
 ) -> ApiResult<Response> {
-    let UrlPath(id) = id?;
     let params = params_of(&state, &id).await?;
     let worker = state.clone();
     let trace = blocking(move || {
@@ -538,9 +552,8 @@ struct CompareQuery {
 
 async fn compare(
     Shared(state): Shared<Arc<State>>,
-    query: Result<Query<CompareQuery>, QueryRejection>,
+    Checked(Query(query)): Checked<Query<CompareQuery>>,
 ) -> ApiResult<Response> {
-    let Query(query) = query?;
     let a = run_by_id(&state, &query.a).await?;
     let b = run_by_id(&state, &query.b).await?;
     Ok(json_body(runs::compare(&a, &b)))
@@ -577,9 +590,8 @@ struct SweepQuery {
 /// or one `error`. Closing the stream stops the sweep.
 async fn sweep(
     Shared(state): Shared<Arc<State>>,
-    query: Result<Query<SweepQuery>, QueryRejection>,
+    Checked(Query(query)): Checked<Query<SweepQuery>>,
 ) -> ApiResult<Response> {
-    let Query(query) = query?;
     let seeds = runs::parse_seeds(&query.seeds)?;
     let plugins = parse_plugins(query.plugins.as_deref())?;
     let worker = state.clone();
@@ -633,9 +645,8 @@ struct NextCrashQuery {
 /// `limit` seeds does.
 async fn next_crash(
     Shared(state): Shared<Arc<State>>,
-    query: Result<Query<NextCrashQuery>, QueryRejection>,
+    Checked(Query(query)): Checked<Query<NextCrashQuery>>,
 ) -> ApiResult<Response> {
-    let Query(query) = query?;
     let start = query.after.map_or(0, |after| after.saturating_add(1));
     let limit = query.limit.unwrap_or(1000);
     if limit == 0 || limit > runs::SWEEP_SEEDS_MAX {

@@ -710,6 +710,22 @@ mod tests {
     }
 
     /// Runs the processing delay out and decodes every reply.
+    /// A PXE client's DISCOVER (`xid`, `chaddr`) as `relay` forwards it to the server.
+    fn discover_via(
+        env: &mut MockEnv,
+        server: &mut DhcpServer,
+        relay: Ipv4Addr,
+        xid: u32,
+        chaddr: [u8; 6],
+    ) {
+        relay_to_server(
+            env,
+            server,
+            relay,
+            build::pxe_discover(xid, chaddr, relay, 0),
+        );
+    }
+
     fn replies(env: &mut MockEnv, server: &mut DhcpServer) -> Vec<(SocketAddrV4, Message)> {
         env.run_to_idle(server, 100);
         env.take_sent()
@@ -807,19 +823,9 @@ mod tests {
     #[test]
     fn duplicate_relayed_discovers_get_the_same_address_each_to_its_relay() {
         let (mut env, mut server) = start("10.1.0.100-10.1.0.199");
-        relay_to_server(
-            &mut env,
-            &mut server,
-            ROUTER_A,
-            build::pxe_discover(0x1234, MAC, ROUTER_A, 0),
-        );
+        discover_via(&mut env, &mut server, ROUTER_A, 0x1234, MAC);
         env.now_ns = 1_000_000;
-        relay_to_server(
-            &mut env,
-            &mut server,
-            ROUTER_B,
-            build::pxe_discover(0x1234, MAC, ROUTER_B, 0),
-        );
+        discover_via(&mut env, &mut server, ROUTER_B, 0x1234, MAC);
         let replies = replies(&mut env, &mut server);
         assert_eq!(replies.len(), 2);
         assert_eq!(replies[0].0, SocketAddrV4::new(ROUTER_A, SERVER_PORT));
@@ -856,12 +862,7 @@ mod tests {
         let mut offered = Vec::new();
         for n in 0..150u8 {
             let xid = 1000 + u32::from(n);
-            relay_to_server(
-                &mut env,
-                &mut server,
-                ROUTER_A,
-                build::pxe_discover(xid, mac(n), ROUTER_A, 0),
-            );
+            discover_via(&mut env, &mut server, ROUTER_A, xid, mac(n));
             offered.push(replies(&mut env, &mut server)[0].1.yiaddr());
         }
         let elsewhere = Ipv4Addr::new(10, 2, 0, 99);
@@ -883,12 +884,7 @@ mod tests {
             );
         }
         // A change after the restart rewrites its chunk and keeps the others.
-        relay_to_server(
-            &mut env,
-            &mut restarted,
-            ROUTER_A,
-            build::pxe_discover(5000, mac(200), ROUTER_A, 0),
-        );
+        discover_via(&mut env, &mut restarted, ROUTER_A, 5000, mac(200));
         replies(&mut env, &mut restarted);
         let again = env
             .start::<DhcpServer>(&config("10.1.0.10-10.1.0.250"))
@@ -900,12 +896,7 @@ mod tests {
     #[test]
     fn request_for_the_offer_is_acked_and_survives_a_restart() {
         let (mut env, mut server) = start("10.1.0.100-10.1.0.199");
-        relay_to_server(
-            &mut env,
-            &mut server,
-            ROUTER_A,
-            build::pxe_discover(7, MAC, ROUTER_A, 0),
-        );
+        discover_via(&mut env, &mut server, ROUTER_A, 7, MAC);
         let offered = replies(&mut env, &mut server)[0].1.yiaddr();
         relay_to_server(
             &mut env,
@@ -926,18 +917,8 @@ mod tests {
             .start::<DhcpServer>(&config("10.1.0.100-10.1.0.199"))
             .unwrap();
         let other = [0x00, 0x50, 0x56, 0x00, 0x00, 0x02];
-        relay_to_server(
-            &mut env,
-            &mut restarted,
-            ROUTER_A,
-            build::pxe_discover(8, other, ROUTER_A, 0),
-        );
-        relay_to_server(
-            &mut env,
-            &mut restarted,
-            ROUTER_A,
-            build::pxe_discover(9, MAC, ROUTER_A, 0),
-        );
+        discover_via(&mut env, &mut restarted, ROUTER_A, 8, other);
+        discover_via(&mut env, &mut restarted, ROUTER_A, 9, MAC);
         let offers = replies(&mut env, &mut restarted);
         assert_eq!(offers[0].1.yiaddr(), Ipv4Addr::new(10, 1, 0, 101));
         assert_eq!(offers[1].1.yiaddr(), offered);
@@ -946,12 +927,7 @@ mod tests {
     #[test]
     fn request_for_a_wrong_address_is_naked() {
         let (mut env, mut server) = start("10.1.0.100-10.1.0.199");
-        relay_to_server(
-            &mut env,
-            &mut server,
-            ROUTER_A,
-            build::pxe_discover(7, MAC, ROUTER_A, 0),
-        );
+        discover_via(&mut env, &mut server, ROUTER_A, 7, MAC);
         replies(&mut env, &mut server);
         let wrong = Ipv4Addr::new(10, 1, 0, 150);
         relay_to_server(
@@ -984,12 +960,7 @@ mod tests {
     #[test]
     fn choosing_another_server_releases_the_offer() {
         let (mut env, mut server) = start("10.1.0.100-10.1.0.100");
-        relay_to_server(
-            &mut env,
-            &mut server,
-            ROUTER_A,
-            build::pxe_discover(7, MAC, ROUTER_A, 0),
-        );
+        discover_via(&mut env, &mut server, ROUTER_A, 7, MAC);
         let offered = replies(&mut env, &mut server)[0].1.yiaddr();
         let elsewhere = Ipv4Addr::new(10, 2, 0, 11);
         relay_to_server(
@@ -1000,12 +971,7 @@ mod tests {
         );
         assert!(replies(&mut env, &mut server).is_empty());
         let other = [0x00, 0x50, 0x56, 0x00, 0x00, 0x02];
-        relay_to_server(
-            &mut env,
-            &mut server,
-            ROUTER_A,
-            build::pxe_discover(8, other, ROUTER_A, 0),
-        );
+        discover_via(&mut env, &mut server, ROUTER_A, 8, other);
         assert_eq!(replies(&mut env, &mut server)[0].1.yiaddr(), offered);
     }
 
@@ -1014,12 +980,7 @@ mod tests {
         let (mut env, mut server) = start("10.1.0.100-10.1.0.101");
         for (i, last) in [1u8, 2, 3].into_iter().enumerate() {
             let mac = [0x00, 0x50, 0x56, 0x00, 0x00, last];
-            relay_to_server(
-                &mut env,
-                &mut server,
-                ROUTER_A,
-                build::pxe_discover(i as u32, mac, ROUTER_A, 0),
-            );
+            discover_via(&mut env, &mut server, ROUTER_A, i as u32, mac);
         }
         let offers = replies(&mut env, &mut server);
         assert_eq!(offers.len(), 2);
@@ -1045,12 +1006,7 @@ mod tests {
             dhcp::encode(&release).unwrap(),
         );
         let third = [0x00, 0x50, 0x56, 0x00, 0x00, 3];
-        relay_to_server(
-            &mut env,
-            &mut server,
-            ROUTER_A,
-            build::pxe_discover(11, third, ROUTER_A, 0),
-        );
+        discover_via(&mut env, &mut server, ROUTER_A, 11, third);
         assert_eq!(
             replies(&mut env, &mut server)[0].1.yiaddr(),
             offers[0].1.yiaddr()
@@ -1069,12 +1025,7 @@ mod tests {
             relay_to_server(&mut env, &mut server, ROUTER_A, payload);
         }
         let foreign = Ipv4Addr::new(192, 168, 7, 1);
-        relay_to_server(
-            &mut env,
-            &mut server,
-            foreign,
-            build::pxe_discover(2, MAC, foreign, 0),
-        );
+        discover_via(&mut env, &mut server, foreign, 2, MAC);
         env.deliver(
             &mut server,
             SocketAddrV4::new(ROUTER_A, SERVER_PORT),

@@ -441,10 +441,12 @@ mod tests {
         "10.1.0.100:2070".parse().unwrap()
     }
 
-    fn setup() -> (MockEnv, Files) {
+    /// A started server and its one answer to `first`, a request from `client()`.
+    fn start(first: Repr<'_>) -> (MockEnv, Files, Datagram) {
         let mut env = MockEnv::new(server_ip());
-        let files = env.start::<Files>(&[]).unwrap();
-        (env, files)
+        let mut files = env.start::<Files>(&[]).unwrap();
+        let answer = request(&mut env, &mut files, first);
+        (env, files, answer)
     }
 
     fn request(env: &mut MockEnv, files: &mut Files, repr: Repr<'_>) -> Datagram {
@@ -461,6 +463,19 @@ mod tests {
 
     fn parse(datagram: &Datagram) -> Repr<'_> {
         Repr::parse(&Packet::new_checked(&datagram.payload[..]).unwrap()).unwrap()
+    }
+
+    fn rrq<'a>(filename: &'a str, mode: &'a str, options: &[(&'a str, &'a str)]) -> Repr<'a> {
+        Repr::ReadRequest {
+            filename,
+            mode,
+            options: options.to_vec(),
+        }
+    }
+
+    /// Delivers an ACK of `block` from `from` to the transfer port `to`.
+    fn ack(env: &mut MockEnv, files: &mut Files, from: SocketAddrV4, to: SocketAddrV4, block: u16) {
+        env.deliver(files, from, to, Repr::Ack { block }.to_bytes());
     }
 
     /// ACKs every block until the transfer ends; returns the bytes received and block count.
@@ -485,7 +500,7 @@ mod tests {
             content.extend_from_slice(data);
             blocks += 1;
             let last = data.len() < blksize;
-            env.deliver(files, client(), server, Repr::Ack { block }.to_bytes());
+            ack(env, files, client(), server, block);
             if last {
                 assert!(env.take_sent().is_empty());
                 return (content, blocks);
@@ -498,13 +513,11 @@ mod tests {
 
     #[test]
     fn rrq_with_options_gets_oack_then_the_whole_file() {
-        let (mut env, mut files) = setup();
-        let rrq = Repr::ReadRequest {
-            filename: "/boot/X64/NBP.efi",
-            mode: "octet",
-            options: vec![("blksize", "1456"), ("tsize", "0"), ("unknown", "1")],
-        };
-        let oack = request(&mut env, &mut files, rrq);
+        let (mut env, mut files, oack) = start(rrq(
+            "/boot/X64/NBP.efi",
+            "octet",
+            &[("blksize", "1456"), ("tsize", "0"), ("unknown", "1")],
+        ));
         assert_eq!(oack.src, SocketAddrV4::new(server_ip(), 49152));
         assert_eq!(
             parse(&oack),
@@ -512,12 +525,7 @@ mod tests {
                 options: vec![("blksize", "1456"), ("tsize", "3000")]
             }
         );
-        env.deliver(
-            &mut files,
-            client(),
-            oack.src,
-            Repr::Ack { block: 0 }.to_bytes(),
-        );
+        ack(&mut env, &mut files, client(), oack.src, 0);
         let first = env.take_sent().remove(0);
         let (content, blocks) = receive(&mut env, &mut files, first, 1456);
         assert_eq!(blocks, 3);
@@ -530,16 +538,7 @@ mod tests {
 
     #[test]
     fn rrq_without_options_starts_with_data_and_ends_with_an_empty_block() {
-        let (mut env, mut files) = setup();
-        let first = request(
-            &mut env,
-            &mut files,
-            Repr::ReadRequest {
-                filename: "EXACT",
-                mode: "OCTET",
-                options: vec![],
-            },
-        );
+        let (mut env, mut files, first) = start(rrq("EXACT", "OCTET", &[]));
         let (content, blocks) = receive(&mut env, &mut files, first, 512);
         assert_eq!(content.len(), 1024);
         assert_eq!(blocks, 3, "two full blocks and an empty final one");
@@ -547,16 +546,7 @@ mod tests {
 
     #[test]
     fn errors_for_missing_files_and_other_modes() {
-        let (mut env, mut files) = setup();
-        let reply = request(
-            &mut env,
-            &mut files,
-            Repr::ReadRequest {
-                filename: "nope",
-                mode: "octet",
-                options: vec![],
-            },
-        );
+        let (mut env, mut files, reply) = start(rrq("nope", "octet", &[]));
         assert_eq!(
             parse(&reply),
             Repr::Error {
@@ -564,15 +554,7 @@ mod tests {
                 message: "File not found"
             }
         );
-        let reply = request(
-            &mut env,
-            &mut files,
-            Repr::ReadRequest {
-                filename: "exact",
-                mode: "netascii",
-                options: vec![],
-            },
-        );
+        let reply = request(&mut env, &mut files, rrq("exact", "netascii", &[]));
         assert!(matches!(parse(&reply), Repr::Error { code: 0, .. }));
         let reply = request(
             &mut env,
@@ -589,18 +571,16 @@ mod tests {
 
     #[test]
     fn blksize_is_clamped_and_timeout_honoured() {
-        let (mut env, mut files) = setup();
-        let rrq = Repr::ReadRequest {
-            filename: "exact",
-            mode: "octet",
-            options: vec![
+        let (env, _files, oack) = start(rrq(
+            "exact",
+            "octet",
+            &[
                 ("blksize", "70000"),
                 ("timeout", "3"),
                 ("BLKSIZE", "1024"),
                 ("tsize", "0"),
             ],
-        };
-        let oack = request(&mut env, &mut files, rrq);
+        ));
         assert_eq!(
             parse(&oack),
             Repr::OptionAck {
@@ -612,16 +592,7 @@ mod tests {
 
     #[test]
     fn retransmits_five_times_then_gives_up() {
-        let (mut env, mut files) = setup();
-        let first = request(
-            &mut env,
-            &mut files,
-            Repr::ReadRequest {
-                filename: "exact",
-                mode: "octet",
-                options: vec![],
-            },
-        );
+        let (mut env, mut files, first) = start(rrq("exact", "octet", &[]));
         env.run_to_idle(&mut files, 100);
         let retransmissions = env.take_sent();
         assert_eq!(retransmissions.len(), 5);
@@ -633,37 +604,13 @@ mod tests {
 
     #[test]
     fn duplicate_acks_and_strangers_do_not_disturb_a_transfer() {
-        let (mut env, mut files) = setup();
-        let first = request(
-            &mut env,
-            &mut files,
-            Repr::ReadRequest {
-                filename: "exact",
-                mode: "octet",
-                options: vec![],
-            },
-        );
-        env.deliver(
-            &mut files,
-            client(),
-            first.src,
-            Repr::Ack { block: 1 }.to_bytes(),
-        );
+        let (mut env, mut files, first) = start(rrq("exact", "octet", &[]));
+        ack(&mut env, &mut files, client(), first.src, 1);
         assert_eq!(env.take_sent().len(), 1);
-        env.deliver(
-            &mut files,
-            client(),
-            first.src,
-            Repr::Ack { block: 1 }.to_bytes(),
-        );
+        ack(&mut env, &mut files, client(), first.src, 1);
         assert!(env.take_sent().is_empty(), "duplicate ACK answered");
         let stranger: SocketAddrV4 = "10.1.0.101:2070".parse().unwrap();
-        env.deliver(
-            &mut files,
-            stranger,
-            first.src,
-            Repr::Ack { block: 2 }.to_bytes(),
-        );
+        ack(&mut env, &mut files, stranger, first.src, 2);
         let reply = env.take_sent();
         assert_eq!(reply[0].dst, stranger);
         assert!(matches!(parse(&reply[0]), Repr::Error { code: 5, .. }));
@@ -674,13 +621,7 @@ mod tests {
 
     #[test]
     fn client_error_ends_the_transfer() {
-        let (mut env, mut files) = setup();
-        let rrq = Repr::ReadRequest {
-            filename: "exact",
-            mode: "octet",
-            options: vec![("tsize", "0")],
-        };
-        let oack = request(&mut env, &mut files, rrq);
+        let (mut env, mut files, oack) = start(rrq("exact", "octet", &[("tsize", "0")]));
         env.deliver(
             &mut files,
             client(),

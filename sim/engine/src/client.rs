@@ -200,28 +200,36 @@ enum Phase {
         lease: Lease,
         next: Next,
     },
-    TftpOpen {
-        attempt: usize,
-        lease: Lease,
-        server: Ipv4Addr,
-        file: String,
-        /// Asking only for the size (EDK2), to abort once the OACK gives it.
-        probe: bool,
-    },
-    TftpData {
-        lease: Lease,
-        server: Ipv4Addr,
-        server_port: u16,
-        file: String,
-        next_block: u16,
-        received: u64,
-        blksize: u16,
-        /// RFC 7440: the client acknowledges every `window`-th block.
-        window: u16,
-        tsize: Option<u64>,
-        retries: usize,
-    },
+    TftpOpen(Opening),
+    TftpData(Transfer),
     Done,
+}
+
+/// A read (or size) request sent; the client waits for the server's first answer.
+#[derive(Debug)]
+struct Opening {
+    attempt: usize,
+    lease: Lease,
+    server: Ipv4Addr,
+    file: String,
+    /// Asking only for the size (EDK2), to abort once the OACK gives it.
+    probe: bool,
+}
+
+/// A file being read from the server's transfer port.
+#[derive(Debug)]
+struct Transfer {
+    lease: Lease,
+    server: Ipv4Addr,
+    server_port: u16,
+    file: String,
+    next_block: u16,
+    received: u64,
+    blksize: u16,
+    /// RFC 7440: the client acknowledges every `window`-th block.
+    window: u16,
+    tsize: Option<u64>,
+    retries: usize,
 }
 
 pub struct PxeClient {
@@ -433,55 +441,32 @@ impl PxeClient {
                 }
             }
             Phase::Pause { lease, next } => self.step(cx, lease, next),
-            Phase::TftpOpen {
+            Phase::TftpOpen(Opening {
                 attempt,
                 lease,
                 server,
                 file,
                 probe,
-            } => {
+            }) => {
                 if attempt + 1 < self.profile.tftp_timeouts_ns.len() {
                     self.tftp_open(cx, lease, server, file, attempt + 1, probe);
                 } else {
                     self.fail(cx, Failure::TftpOpenTimeout, None);
                 }
             }
-            Phase::TftpData {
-                lease,
-                server,
-                server_port,
-                file,
-                next_block,
-                received,
-                blksize,
-                window,
-                tsize,
-                retries,
-            } => {
-                if retries + 1 < self.profile.tftp_timeouts_ns.len() {
+            Phase::TftpData(mut transfer) => {
+                if transfer.retries + 1 < self.profile.tftp_timeouts_ns.len() {
                     // Re-acknowledge the last block we have; the server resends what follows.
-                    self.send_tftp(
-                        cx,
-                        lease,
-                        server,
-                        server_port,
-                        &tftp::Repr::Ack {
-                            block: next_block.wrapping_sub(1),
-                        },
-                    );
-                    self.phase = Phase::TftpData {
-                        lease,
-                        server,
-                        server_port,
-                        file,
-                        next_block,
-                        received,
-                        blksize,
-                        window,
-                        tsize,
-                        retries: retries + 1,
+                    let ack = tftp::Repr::Ack {
+                        block: transfer.next_block.wrapping_sub(1),
                     };
-                    self.arm(cx, self.profile.tftp_timeouts_ns[retries + 1]);
+                    let (lease, server, port) =
+                        (transfer.lease, transfer.server, transfer.server_port);
+                    self.send_tftp(cx, lease, server, port, &ack);
+                    transfer.retries += 1;
+                    let wait_ns = self.profile.tftp_timeouts_ns[transfer.retries];
+                    self.phase = Phase::TftpData(transfer);
+                    self.arm(cx, wait_ns);
                 } else {
                     self.fail(cx, Failure::TftpReadTimeout, None);
                 }
@@ -810,13 +795,13 @@ impl PxeClient {
             attempt: attempt as u32 + 1,
         }));
         self.send_tftp(cx, lease, server, TFTP_PORT, &request);
-        self.phase = Phase::TftpOpen {
+        self.phase = Phase::TftpOpen(Opening {
             attempt,
             lease,
             server,
             file,
             probe,
-        };
+        });
         self.arm(cx, profile.tftp_timeouts_ns[attempt]);
     }
 
@@ -1065,29 +1050,15 @@ impl PxeClient {
             Err(error) => return cx.drop_frame(DropReason::malformed(Layer::Tftp, error), bytes),
         };
         match std::mem::replace(&mut self.phase, Phase::Off) {
-            Phase::TftpOpen {
-                lease,
-                server,
-                file,
-                probe,
-                attempt,
-            } if src_ip == server => self.on_tftp_open(
-                cx, lease, server, file, probe, attempt, src_port, repr, bytes,
-            ),
-            phase @ Phase::TftpData { .. } => {
-                let Phase::TftpData {
-                    server,
-                    server_port,
-                    ..
-                } = &phase
-                else {
-                    unreachable!()
-                };
-                if (src_ip, src_port) != (*server, *server_port) {
-                    self.phase = phase;
+            Phase::TftpOpen(opening) if src_ip == opening.server => {
+                self.on_tftp_open(cx, opening, src_port, repr, bytes)
+            }
+            Phase::TftpData(transfer) => {
+                let from_transfer = (src_ip, src_port) == (transfer.server, transfer.server_port);
+                self.phase = Phase::TftpData(transfer);
+                if !from_transfer {
                     return cx.drop_frame(DropReason::TftpUnknownTransfer, bytes);
                 }
-                self.phase = phase;
                 match repr {
                     tftp::Repr::Data { .. } => self.on_tftp_data(cx, repr),
                     tftp::Repr::Error { code, message } => self.fail(
@@ -1106,31 +1077,29 @@ impl PxeClient {
     }
 
     /// The server's first answer to a read (or size) request.
-    #[allow(clippy::too_many_arguments)]
     fn on_tftp_open(
         &mut self,
         cx: &mut Cx,
-        lease: Lease,
-        server: Ipv4Addr,
-        file: String,
-        probe: bool,
-        attempt: usize,
+        opening: Opening,
         src_port: u16,
         repr: tftp::Repr,
         bytes: &[u8],
     ) {
+        let (lease, server, probe) = (opening.lease, opening.server, opening.probe);
         let blksize_default = tftp::BLKSIZE_DEFAULT as u16;
-        let data = |blksize, window, tsize| Phase::TftpData {
-            lease,
-            server,
-            server_port: src_port,
-            file: file.clone(),
-            next_block: 1,
-            received: 0,
-            blksize,
-            window,
-            tsize,
-            retries: 0,
+        let data = |blksize, window, tsize| {
+            Phase::TftpData(Transfer {
+                lease,
+                server,
+                server_port: src_port,
+                file: opening.file.clone(),
+                next_block: 1,
+                received: 0,
+                blksize,
+                window,
+                tsize,
+                retries: 0,
+            })
         };
         match repr {
             tftp::Repr::OptionAck { options } => {
@@ -1162,7 +1131,7 @@ impl PxeClient {
                     };
                     self.send_tftp(cx, lease, server, src_port, &abort);
                     self.tftp_port = self.tftp_port.wrapping_add(1).max(1024);
-                    return self.tftp_open(cx, lease, server, file, 0, false);
+                    return self.tftp_open(cx, lease, server, opening.file, 0, false);
                 }
                 self.send_tftp(cx, lease, server, src_port, &tftp::Repr::Ack { block: 0 });
                 self.phase = data(blksize, window, tsize);
@@ -1181,13 +1150,7 @@ impl PxeClient {
                 self.fail(cx, failure, Some(format!("TFTP error {code}: {message}")));
             }
             _ => {
-                self.phase = Phase::TftpOpen {
-                    attempt,
-                    lease,
-                    server,
-                    file,
-                    probe,
-                };
+                self.phase = Phase::TftpOpen(opening);
                 cx.drop_frame(DropReason::TftpUnexpectedWhileOpening, bytes);
             }
         }
@@ -1197,42 +1160,32 @@ impl PxeClient {
         let tftp::Repr::Data { block, data } = repr else {
             return;
         };
-        let Phase::TftpData {
-            lease,
-            server,
-            server_port,
-            next_block,
-            received,
-            blksize,
-            window,
-            tsize,
-            retries,
-            ..
-        } = &mut self.phase
-        else {
+        let Phase::TftpData(transfer) = &mut self.phase else {
             return;
         };
-        let (lease, server, server_port) = (*lease, *server, *server_port);
-        if block != *next_block {
+        let (lease, server, server_port) = (transfer.lease, transfer.server, transfer.server_port);
+        if block != transfer.next_block {
             // Out of order or a retransmission: acknowledge what we have in order (RFC 1350,
             // RFC 7440 section 4), and the server goes on from there.
             let ack = tftp::Repr::Ack {
-                block: next_block.wrapping_sub(1),
+                block: transfer.next_block.wrapping_sub(1),
             };
             return self.send_tftp(cx, lease, server, server_port, &ack);
         }
-        *received += data.len() as u64;
-        *next_block = next_block.wrapping_add(1);
-        *retries = 0;
-        let last = data.len() < usize::from(*blksize);
-        let (received, tsize) = (*received, *tsize);
-        if last || block % *window == 0 {
+        transfer.received += data.len() as u64;
+        transfer.next_block = transfer.next_block.wrapping_add(1);
+        transfer.retries = 0;
+        let last = data.len() < usize::from(transfer.blksize);
+        let (received, tsize, window) = (transfer.received, transfer.tsize, transfer.window);
+        if last || block % window == 0 {
             self.send_tftp(cx, lease, server, server_port, &tftp::Repr::Ack { block });
         }
         if !last {
             return self.arm(cx, self.profile.tftp_timeouts_ns[0]);
         }
-        let Phase::TftpData { file, .. } = std::mem::replace(&mut self.phase, Phase::Done) else {
+        let Phase::TftpData(Transfer { file, .. }) =
+            std::mem::replace(&mut self.phase, Phase::Done)
+        else {
             unreachable!()
         };
         if let Some(size) = tsize.filter(|&size| size != received) {

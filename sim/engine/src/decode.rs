@@ -804,11 +804,14 @@ fn words(name: &str) -> String {
 fn dhcp_option(code: OptionCode, option: &DhcpOption) -> DhcpOptionView {
     let number = u8::from(code);
     let raw = option.to_vec().unwrap_or_default();
-    let (name, value, suboptions) = match option {
+    let suboptions = match option {
+        DhcpOption::VendorExtensions(bytes) => pxe_suboptions(bytes),
+        _ => Vec::new(),
+    };
+    let (name, value) = match option {
         DhcpOption::MessageType(kind) => (
             "DHCP message type".to_string(),
             format!("{kind:?}").to_uppercase(),
-            Vec::new(),
         ),
         DhcpOption::ParameterRequestList(codes) => (
             "Parameter request list".to_string(),
@@ -817,41 +820,28 @@ fn dhcp_option(code: OptionCode, option: &DhcpOption) -> DhcpOptionView {
                 .map(|code| u8::from(*code).to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
-            Vec::new(),
         ),
-        DhcpOption::ClassIdentifier(id) => (
-            "Vendor class identifier".to_string(),
-            text_or_hex(id),
-            Vec::new(),
-        ),
+        DhcpOption::ClassIdentifier(id) => ("Vendor class identifier".to_string(), text_or_hex(id)),
         DhcpOption::VendorExtensions(bytes) => (
             "Vendor-specific information (PXE)".to_string(),
             format!("{} bytes", bytes.len()),
-            pxe_suboptions(bytes),
         ),
         DhcpOption::ClientSystemArchitecture(arch) => {
             let code = u16::from(*arch);
             (
                 "Client system architecture".to_string(),
                 format!("{code} ({})", architecture_name(code)),
-                Vec::new(),
             )
         }
         DhcpOption::ClientNetworkInterface(kind, major, minor) => (
             "Client network interface identifier".to_string(),
             format!("type {kind} (UNDI) version {major}.{minor}"),
-            Vec::new(),
         ),
         DhcpOption::ClientMachineIdentifier(bytes) => (
             "Client machine identifier (UUID/GUID)".to_string(),
             guid(bytes),
-            Vec::new(),
         ),
-        DhcpOption::Unknown(unknown) => (
-            format!("Unknown option {number}"),
-            hex(unknown.data()),
-            Vec::new(),
-        ),
+        DhcpOption::Unknown(unknown) => (format!("Unknown option {number}"), hex(unknown.data())),
         other => {
             let debug = format!("{other:?}");
             let value = debug
@@ -860,7 +850,7 @@ fn dhcp_option(code: OptionCode, option: &DhcpOption) -> DhcpOptionView {
                     rest.strip_suffix(')').unwrap_or(rest)
                 })
                 .to_string();
-            (words(&format!("{code:?}")), value, Vec::new())
+            (words(&format!("{code:?}")), value)
         }
     };
     DhcpOptionView {
@@ -916,16 +906,10 @@ fn pxe_suboptions(bytes: &[u8]) -> Vec<Suboption> {
             rest = tail;
             continue;
         }
-        let Some((&len, tail)) = tail.split_first() else {
-            out.push(Suboption::new(
-                code,
-                "truncated suboption",
-                String::new(),
-                hex(rest),
-            ));
-            break;
-        };
-        let Some(data) = tail.get(..usize::from(len)) else {
+        let Some((data, after)) = tail
+            .split_first()
+            .and_then(|(&len, tail)| tail.split_at_checked(usize::from(len)))
+        else {
             out.push(Suboption::new(
                 code,
                 "truncated suboption",
@@ -943,7 +927,7 @@ fn pxe_suboptions(bytes: &[u8]) -> Vec<Suboption> {
             _ => ("PXE suboption", text_or_hex(data)),
         };
         out.push(Suboption::new(code, name, value, hex(data)));
-        rest = &tail[usize::from(len)..];
+        rest = after;
     }
     out
 }

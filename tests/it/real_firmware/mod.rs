@@ -100,10 +100,11 @@ impl Checks {
 #[test]
 fn real_firmware_on_the_wire() {
     let _lab = crate::netlab::one_lab_at_a_time();
-    let Some(found) = tools::find_all(real::TOOLS, WHAT) else {
+    let Some(found) = crate::netlab::find_tools(real::TOOLS, WHAT) else {
         return;
     };
-    let qemu = found[1].clone();
+    // The lab's own tools follow netlab's, QEMU first.
+    let qemu = found[crate::netlab::TOOLS.len()].clone();
     for (file, package) in [
         (scenario::OVMF_CODE, "ovmf"),
         (scenario::OVMF_VARS, "ovmf"),
@@ -295,12 +296,17 @@ fn check_run(checks: &mut Checks, run: &Run) {
     let to_67: Vec<&ClientDhcp> = dhcp(o).map(|(_, d)| d).filter(|d| !d.to_4011()).collect();
     let to_4011: Vec<&ClientDhcp> = dhcp(o).map(|(_, d)| d).filter(|d| d.to_4011()).collect();
     let discovers: Vec<&ClientDhcp> = to_67.iter().copied().filter(|d| d.is(DISCOVER)).collect();
-    let g = gaps(o);
     checks.check(run, !discovers.is_empty(), "the client sends a DISCOVER");
+    let sent = Sent {
+        to_67,
+        to_4011,
+        gaps: gaps(o),
+    };
     match run.firmware {
-        Firmware::Ipxe => check_ipxe(checks, run, &to_67, &to_4011, &g),
-        Firmware::Edk2 => check_edk2(checks, run, &to_67, &to_4011, &g),
+        Firmware::Ipxe => check_ipxe(checks, run, &sent),
+        Firmware::Edk2 => check_edk2(checks, run, &sent),
     }
+    let to_4011 = sent.to_4011;
     // Both resolve the server they talk to next with an ARP request.
     if let Some(server) = to_4011
         .first()
@@ -314,13 +320,16 @@ fn check_run(checks: &mut Checks, run: &Run) {
     }
 }
 
-fn check_ipxe(
-    checks: &mut Checks,
-    run: &Run,
-    to_67: &[&ClientDhcp],
-    to_4011: &[&ClientDhcp],
-    g: &capture::Gaps,
-) {
+/// What the client sent, as the firmware's checks read it.
+struct Sent<'a> {
+    /// DHCP to port 67, and to the boot server's port 4011.
+    to_67: Vec<&'a ClientDhcp>,
+    to_4011: Vec<&'a ClientDhcp>,
+    gaps: capture::Gaps,
+}
+
+fn check_ipxe(checks: &mut Checks, run: &Run, sent: &Sent) {
+    let (to_67, to_4011, g) = (&sent.to_67, &sent.to_4011, &sent.gaps);
     let o = &run.observations;
     for d in to_67.iter().filter(|d| d.is(DISCOVER)) {
         checks.check(
@@ -473,13 +482,8 @@ fn check_ipxe(
     }
 }
 
-fn check_edk2(
-    checks: &mut Checks,
-    run: &Run,
-    to_67: &[&ClientDhcp],
-    to_4011: &[&ClientDhcp],
-    g: &capture::Gaps,
-) {
+fn check_edk2(checks: &mut Checks, run: &Run, sent: &Sent) {
+    let (to_67, to_4011, g) = (&sent.to_67, &sent.to_4011, &sent.gaps);
     let o = &run.observations;
     let discovers: Vec<&ClientDhcp> = to_67.iter().copied().filter(|d| d.is(DISCOVER)).collect();
     for d in &discovers {

@@ -37,7 +37,8 @@ const S: u64 = 1_000_000_000;
 /// The simulated twin of the lab: the same addresses and MACs, keepalived's VRRP (v2, advert
 /// 1 s, priorities 110/100, 5 + 5 gratuitous ARPs), dhcrelay-like relays on both routers (a
 /// Linux relay's latency: median ~0.2 ms, DOMAIN.md), a DHCP server with a pool on the client
-/// LAN, one client, and r1's fault at 20 s (`FAULT` is replaced by `crash` or `shutdown`).
+/// LAN, one client, and r1's fault at 20 s (`FAULT` is replaced by `crash` or `shutdown`, and
+/// `ROUTERS` by the two routers' sections).
 const TOPOLOGY: &str = "\
 name: real-relay-twin
 description: keepalived VRRP pair, both routers relaying DHCP like ISC dhcrelay, to one DHCP server
@@ -56,34 +57,7 @@ lans:
     latency: uniform(10us, 50us)
 
 routers:
-  r1:
-    relay_delay: lognormal(median=200us, sigma=0.7, max=4ms)
-    platform: keepalived          # Linux: keepalived without use_vmac, ISC dhcrelay
-    interfaces:
-      - name: ethc
-        lan: clients
-        ip: 10.1.0.2/24
-        mac: 02:00:00:01:00:02
-        redundancy: { protocol: vrrp, group: 10, virtual_ip: 10.1.0.1, priority: 110 }
-        helpers: [10.2.0.10]
-      - name: eths
-        lan: servers
-        ip: 10.2.0.2/24
-        mac: 02:00:00:02:00:02
-  r2:
-    relay_delay: lognormal(median=200us, sigma=0.7, max=4ms)
-    platform: keepalived          # Linux: keepalived without use_vmac, ISC dhcrelay
-    interfaces:
-      - name: ethc
-        lan: clients
-        ip: 10.1.0.3/24
-        mac: 02:00:00:01:00:03
-        redundancy: { protocol: vrrp, group: 10, virtual_ip: 10.1.0.1, priority: 100 }
-        helpers: [10.2.0.10]
-      - name: eths
-        lan: servers
-        ip: 10.2.0.3/24
-        mac: 02:00:00:02:00:03
+ROUTERS
 
 servers:
   dhcp:
@@ -107,6 +81,37 @@ clients:
 faults:
   - { at: 20s, FAULT: r1 }
 ";
+
+/// One of the twin's routers (`ROUTERS` in `TOPOLOGY`): host `{host}` of both LANs, at MAC
+/// `02:00:00:0L:00:0{host}` on LAN L (1 clients, 2 servers), in VRRP group 10 at `priority`,
+/// relaying to the DHCP server.
+fn router(name: &str, host: u8, priority: u8) -> String {
+    format!(
+        "  {name}:
+    relay_delay: lognormal(median=200us, sigma=0.7, max=4ms)
+    platform: keepalived          # Linux: keepalived without use_vmac, ISC dhcrelay
+    interfaces:
+      - name: ethc
+        lan: clients
+        ip: 10.1.0.{host}/24
+        mac: 02:00:00:01:00:0{host}
+        redundancy: {{ protocol: vrrp, group: 10, virtual_ip: 10.1.0.1, priority: {priority} }}
+        helpers: [10.2.0.10]
+      - name: eths
+        lan: servers
+        ip: 10.2.0.{host}/24
+        mac: 02:00:00:02:00:0{host}
+"
+    )
+}
+
+/// The twin's topology with r1's fault `fault`.
+fn twin_topology(fault: &str) -> String {
+    let routers = router("r1", 2, 110) + &router("r2", 3, 100);
+    TOPOLOGY
+        .replace("ROUTERS\n", &routers)
+        .replace("FAULT", fault)
+}
 
 const SIM_FAULT_NS: u64 = 20 * S;
 const SIM_SEED: u64 = 1;
@@ -428,7 +433,7 @@ fn observe_real(run: &RealRun) -> Observed {
 /// The simulated twin run with r1's fault `fault` (`crash` or `shutdown`): the frames sent on
 /// the client LAN, and the frames the DHCP server received.
 fn simulate(fault: &str) -> (Lan, Lan) {
-    let text = TOPOLOGY.replace("FAULT", fault);
+    let text = twin_topology(fault);
     let plan = topology::parse(Path::new("real-relay-twin.yaml"), &text)
         .unwrap_or_else(|e| panic!("the simulated twin: {e}"));
     let world = crate::common::run(&plan, SIM_SEED);
@@ -483,7 +488,7 @@ fn observe_simulated() -> Observed {
 #[test]
 fn keepalived_and_dhcrelay_pair_matches_the_simulated_pair() {
     let _lab = crate::netlab::one_lab_at_a_time();
-    let Some(found) = tools::find_all(harness::TOOLS, WHAT) else {
+    let Some(found) = crate::netlab::find_tools(harness::TOOLS, WHAT) else {
         return;
     };
     if let Err(why) = harness::can_create_namespaces() {

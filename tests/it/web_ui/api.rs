@@ -3,7 +3,7 @@
 
 use super::common;
 
-use common::{direct_run, get, post, shared, start, start_run, topologies_dir};
+use common::{direct_run, get, get_ok, post, shared, start, start_run, topologies_dir};
 use serde_json::Value;
 
 const KB: &str = "kb2510665.yaml";
@@ -11,8 +11,7 @@ const KB: &str = "kb2510665.yaml";
 #[test]
 fn the_page_and_its_assets_are_served_with_a_strict_content_policy() {
     let addr = shared();
-    let page = get(addr, "/");
-    assert_eq!(page.status, 200);
+    let page = get_ok(addr, "/");
     assert!(
         page.body.contains("<script src=\"/app.js\""),
         "{}",
@@ -22,8 +21,7 @@ fn the_page_and_its_assets_are_served_with_a_strict_content_policy() {
     let policy = page.header("content-security-policy").unwrap();
     assert!(policy.contains("default-src 'self'"), "{policy}");
     for (path, kind) in [("/app.js", "javascript"), ("/style.css", "css")] {
-        let asset = get(addr, path);
-        assert_eq!(asset.status, 200, "{path}");
+        let asset = get_ok(addr, path);
         assert!(
             asset.header("content-type").unwrap().contains(kind),
             "{path}"
@@ -52,8 +50,7 @@ fn the_script_never_parses_text_as_html() {
 fn a_run_downloads_as_a_chrome_trace() {
     let addr = shared();
     let id = start_run(addr, r#"{"topology": "kb2510665.yaml", "seed": 7}"#);
-    let reply = get(addr, &format!("/api/runs/{id}/trace.json"));
-    assert_eq!(reply.status, 200);
+    let reply = get_ok(addr, &format!("/api/runs/{id}/trace.json"));
     assert!(
         reply
             .header("content-disposition")
@@ -70,8 +67,7 @@ fn a_run_downloads_as_a_chrome_trace() {
 
 #[test]
 fn topologies_are_listed_with_their_servers_and_the_built_in_plugins() {
-    let reply = get(shared(), "/api/topologies");
-    assert_eq!(reply.status, 200);
+    let reply = get_ok(shared(), "/api/topologies");
     let body = reply.json();
     let kb = body["topologies"]
         .as_array()
@@ -108,8 +104,7 @@ fn a_run_is_the_library_run_with_packets_joined_and_the_race_marked() {
         id,
         "equal parameters, equal id"
     );
-    let reply = get(addr, &format!("/api/runs/{id}"));
-    assert_eq!(reply.status, 200);
+    let reply = get_ok(addr, &format!("/api/runs/{id}"));
     let run = reply.json();
     let direct = direct_run(KB, 0, &[]);
     assert_eq!(run["summary"]["digest"], direct.digest.as_str());
@@ -312,8 +307,7 @@ fn compare_finds_the_first_divergent_event() {
 #[test]
 fn a_sweep_streams_progress_and_totals_that_match_the_library() {
     let addr = shared();
-    let reply = get(addr, "/api/sweep?topology=kb2510665.yaml&seeds=0..8");
-    assert_eq!(reply.status, 200);
+    let reply = get_ok(addr, "/api/sweep?topology=kb2510665.yaml&seeds=0..8");
     assert!(
         reply
             .header("content-type")
@@ -372,8 +366,7 @@ fn the_web_sweep_is_the_library_sweep_for_every_shipped_topology() {
     files.sort();
     assert!(files.len() >= 10, "{files:?}");
     for file in &files {
-        let reply = get(addr, &format!("/api/sweep?topology={file}&seeds=0..40"));
-        assert_eq!(reply.status, 200, "{file}: {}", reply.body);
+        let reply = get_ok(addr, &format!("/api/sweep?topology={file}&seeds=0..40"));
         let events = sse_events(&reply.body);
         let progress = events.iter().filter(|(name, _)| name == "progress").count();
         assert_eq!(progress, 40, "{file}");
@@ -406,8 +399,7 @@ fn next_crash_returns_the_smallest_crashing_seed_above_the_given_one() {
     let expected = (6..)
         .find(|seed| !direct_run(KB, *seed, &[]).crashes.is_empty())
         .unwrap();
-    let reply = get(addr, "/api/next-crash?topology=kb2510665.yaml&after=5");
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    let reply = get_ok(addr, "/api/next-crash?topology=kb2510665.yaml&after=5");
     assert_eq!(reply.json()["seed"], expected);
     let none = get(
         addr,

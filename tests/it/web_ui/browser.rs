@@ -108,6 +108,36 @@ impl Cdp {
         }
     }
 
+    /// Polls until the text of the element `id` (its `property`, `textContent` or `innerText`)
+    /// includes `needle`, up to `timeout`, and returns that text.
+    fn wait_for_text(
+        &mut self,
+        (id, property): (&str, &str),
+        needle: &str,
+        timeout: Duration,
+        what: &str,
+    ) -> Value {
+        self.wait_for(
+            &format!(
+                "(() => {{ const t = document.getElementById('{id}').{property}; \
+                 return t.includes('{needle}') ? t : null; }})()"
+            ),
+            timeout,
+            what,
+        )
+    }
+
+    /// Opens the page of the server at `addr` with the URL query `query`.
+    fn open(&mut self, addr: std::net::SocketAddr, query: &str) {
+        let url = format!("http://{addr}/?{query}");
+        self.call("Page.navigate", json!({"url": url}));
+        self.wait_for(
+            "document.readyState === 'complete' && location.href !== 'about:blank'",
+            Duration::from_secs(30),
+            "the page to load",
+        );
+    }
+
     fn click(&mut self, x: f64, y: f64) {
         self.call(
             "Input.dispatchMouseEvent",
@@ -196,17 +226,6 @@ fn launch(chromium: &Path, name: &str) -> (Browser, Cdp) {
     (browser, cdp)
 }
 
-/// Opens the page of the server at `addr` with the URL query `query`.
-fn open(cdp: &mut Cdp, addr: std::net::SocketAddr, query: &str) {
-    let url = format!("http://{addr}/?{query}");
-    cdp.call("Page.navigate", json!({"url": url}));
-    cdp.wait_for(
-        "document.readyState === 'complete' && location.href !== 'about:blank'",
-        Duration::from_secs(30),
-        "the page to load",
-    );
-}
-
 /// Waits until the timeline shows run `seed`, returning `window.pxelabView` as JSON.
 fn wait_for_run(cdp: &mut Cdp, seed: u64) -> Value {
     cdp.wait_for(
@@ -240,8 +259,7 @@ fn the_kb_race_in_a_browser() {
     };
 
     // The race, zoomed on pc3's DISCOVER at 465 ms, by URL alone.
-    open(
-        &mut cdp,
+    cdp.open(
         addr,
         "topology=kb2510665.yaml&seed=0&t0=465000000&t1=467700000",
     );
@@ -276,9 +294,9 @@ fn the_kb_race_in_a_browser() {
     )
     .unwrap();
     cdp.click(point["x"].as_f64().unwrap(), point["y"].as_f64().unwrap());
-    let inspector = cdp.wait_for(
-        "(() => { const t = document.getElementById('inspector-body').innerText; \
-         return t.includes('Option 60') ? t : null; })()",
+    let inspector = cdp.wait_for_text(
+        ("inspector-body", "innerText"),
+        "Option 60",
         Duration::from_secs(30),
         "the inspector to show the packet",
     );
@@ -319,9 +337,9 @@ fn the_kb_race_in_a_browser() {
         rect["y"].as_f64().unwrap() + crash["y"].as_f64().unwrap(),
     );
     cdp.click(x, y);
-    let crash_text = cdp.wait_for(
-        "(() => { const t = document.getElementById('inspector-body').innerText; \
-         return t.includes('CRASH') ? t : null; })()",
+    let crash_text = cdp.wait_for_text(
+        ("inspector-body", "innerText"),
+        "CRASH",
         Duration::from_secs(30),
         "the inspector to show the crash",
     );
@@ -353,7 +371,7 @@ fn the_kb_race_in_a_browser() {
 
     // "Next crashing seed" from seed 7 (where everything boots) finds the same seed the API
     // finds, and opens its timeline with a crash marker.
-    open(&mut cdp, addr, "topology=kb2510665.yaml&seed=7");
+    cdp.open(addr, "topology=kb2510665.yaml&seed=7");
     let seven = wait_for_run(&mut cdp, 7);
     assert!(
         seven["markers"].as_array().unwrap().is_empty(),
@@ -405,14 +423,10 @@ fn sweep_and_compare_views_in_a_browser() {
     };
 
     // A sweep by URL: one cell per seed, coloured by outcome, and the crash rate.
-    open(
-        &mut cdp,
-        addr,
-        "topology=kb2510665.yaml&seed=0&view=sweep&seeds=0..8",
-    );
-    let summary = cdp.wait_for(
-        "(() => { const t = document.getElementById('sweep-summary').textContent; \
-         return t.includes('crash rate') ? t : null; })()",
+    cdp.open(addr, "topology=kb2510665.yaml&seed=0&view=sweep&seeds=0..8");
+    let summary = cdp.wait_for_text(
+        ("sweep-summary", "textContent"),
+        "crash rate",
         Duration::from_secs(180),
         "the sweep to finish",
     );
@@ -449,14 +463,13 @@ fn sweep_and_compare_views_in_a_browser() {
     assert_eq!(seven["lanes"].as_array().unwrap().len(), 7);
 
     // Compare seed 0 with the fixed WDS: two timelines and the first difference marked.
-    open(
-        &mut cdp,
+    cdp.open(
         addr,
         "topology=kb2510665.yaml&seed=0&view=compare&with=wds%3Dwds-fixed",
     );
-    let text = cdp.wait_for(
-        "(() => { const t = document.getElementById('compare-summary').textContent; \
-         return t.includes('First difference') ? t : null; })()",
+    let text = cdp.wait_for_text(
+        ("compare-summary", "textContent"),
+        "First difference",
         Duration::from_secs(180),
         "the comparison",
     );
@@ -518,11 +531,7 @@ fn ten_thousand_events_stay_interactive() {
     let addr = common::start(&dir, None);
     let (_browser, mut cdp) = launch(&chromium, "big");
     // The whole run at once: every arrow of 600 simulated seconds is in view.
-    open(
-        &mut cdp,
-        addr,
-        "topology=big.yaml&seed=0&t0=0&t1=600000000000",
-    );
+    cdp.open(addr, "topology=big.yaml&seed=0&t0=0&t1=600000000000");
     let view = wait_for_run(&mut cdp, 0);
     let events = view["events"].as_u64().unwrap();
     assert!(events >= 10_000, "{events} events");

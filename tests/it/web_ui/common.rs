@@ -122,6 +122,13 @@ pub fn get(addr: SocketAddr, path: &str) -> Reply {
     request(addr, "GET", path, None)
 }
 
+/// `get`, which must answer 200.
+pub fn get_ok(addr: SocketAddr, path: &str) -> Reply {
+    let reply = get(addr, path);
+    assert_eq!(reply.status, 200, "GET {path}: {}", reply.body);
+    reply
+}
+
 pub fn post(addr: SocketAddr, path: &str, body: &str) -> Reply {
     request(addr, "POST", path, Some(body))
 }

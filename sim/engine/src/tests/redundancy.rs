@@ -185,6 +185,28 @@ fn member(priority: u8, initial: Initial) -> Member {
     Member { priority, initial }
 }
 
+/// How long after the active router (of `priority`) crashes the backup (of priority 100) enters
+/// `state`.
+fn takeover_ns(protocol: Protocol, version: u8, priority: u8, state: &str) -> u64 {
+    let mut setup = Setup::new(
+        protocol,
+        version,
+        vec![
+            member(priority, Initial::Active),
+            member(100, Initial::Standby),
+        ],
+    );
+    let crash_ns = 30 * S;
+    setup.faults = vec![(
+        crash_ns,
+        Fault::Crash {
+            node: NodeId::from_index(0),
+        },
+    )];
+    let world = setup.run();
+    first_entry(&world, "r2", state, 0).unwrap() - crash_ns
+}
+
 #[test]
 fn hsrp_cold_start_elects_the_highest_priority_active_and_the_next_standby() {
     for version in [1, 2] {
@@ -214,20 +236,7 @@ fn hsrp_cold_start_elects_the_highest_priority_active_and_the_next_standby() {
 #[test]
 fn hsrp_standby_takes_over_within_one_hello_of_the_hold_time() {
     for version in [1, 2] {
-        let mut setup = Setup::new(
-            Protocol::Hsrp,
-            version,
-            vec![member(110, Initial::Active), member(100, Initial::Standby)],
-        );
-        let crash_ns = 30 * S;
-        setup.faults = vec![(
-            crash_ns,
-            Fault::Crash {
-                node: NodeId::from_index(0),
-            },
-        )];
-        let world = setup.run();
-        let takeover = first_entry(&world, "r2", "Active", 0).unwrap() - crash_ns;
+        let takeover = takeover_ns(Protocol::Hsrp, version, 110, "Active");
         let (hello, hold) = (3 * S, 10 * S);
         assert!(
             (hold - hello..=hold + MS).contains(&takeover),
@@ -297,20 +306,7 @@ fn hsrp_preemption_takes_back_the_active_role_only_when_configured() {
 #[test]
 fn vrrp_backup_takes_over_after_master_down_interval() {
     for version in [2, 3] {
-        let mut setup = Setup::new(
-            Protocol::Vrrp,
-            version,
-            vec![member(200, Initial::Active), member(100, Initial::Standby)],
-        );
-        let crash_ns = 30 * S;
-        setup.faults = vec![(
-            crash_ns,
-            Fault::Crash {
-                node: NodeId::from_index(0),
-            },
-        )];
-        let world = setup.run();
-        let takeover = first_entry(&world, "r2", "Master", 0).unwrap() - crash_ns;
+        let takeover = takeover_ns(Protocol::Vrrp, version, 200, "Master");
         // Master_Down_Interval = 3 * 1 s + (256 - 100) / 256 s = 3.609375 s.
         let master_down = 3 * S + 156 * S / 256;
         assert!(

@@ -14,9 +14,14 @@ fn good() -> String {
 }
 
 fn line_of(text: &str, needle: &str) -> usize {
+    line_where(text, |line| line.contains(needle))
+}
+
+/// The number of the first line of `text` that `holds`.
+fn line_where(text: &str, holds: impl Fn(&str) -> bool) -> usize {
     text.lines()
-        .position(|line| line.contains(needle))
-        .expect("needle in text")
+        .position(holds)
+        .expect("a line of the text holds")
         + 1
 }
 
@@ -33,18 +38,22 @@ fn the_shipped_topologies_load() {
     assert!(loaded >= 7, "{loaded} topologies");
 }
 
-/// The error for `good()` with `from` replaced by `to` once: its message contains `message`
-/// and it points at the line holding `at`.
-fn check(from: &str, to: &str, message: &str, at: &str) {
+/// `good()` with `from` replaced by `to` once, and the error it gets.
+fn broken(from: &str, to: &str) -> (String, crate::Error) {
     let text = good().replacen(from, to, 1);
     assert_ne!(text, good(), "`{from}` is not in the topology");
-    let error = match crate::parse(Path::new("bad.yaml"), &text) {
-        Ok(_) => panic!("accepted `{to}`"),
-        Err(error) => error,
-    };
+    let error = error_for(&text);
+    (text, error)
+}
+
+/// The error for `good()` with `from` replaced by `to` once: its message contains `message`,
+/// it points at the line holding `at`, and it has a hint.
+fn check(from: &str, to: &str, message: &str, at: &str) -> crate::Error {
+    let (text, error) = broken(from, to);
     assert!(error.message.contains(message), "{error}");
     assert_eq!(error.line, line_of(&text, at), "{error}");
     assert!(error.hint.is_some(), "{error}");
+    error
 }
 
 #[test]
@@ -154,38 +163,27 @@ fn lan_and_fault_mistakes_are_located() {
 
 #[test]
 fn unknown_keys_are_located() {
-    let text = good().replace(
+    let error = check(
         "    relay_delay: lognormal(median=2ms, sigma=0.9, max=200ms)\n    interfaces:",
         "    relay_dealy: 2ms\n    interfaces:",
-    );
-    let error = error_for(&text);
-    assert_eq!(error.line, line_of(&text, "relay_dealy"), "{error}");
-    assert!(
-        error.message.contains("unknown field `relay_dealy`"),
-        "{error}"
+        "unknown field `relay_dealy`",
+        "relay_dealy",
     );
     assert!(
         error
             .to_string()
             .starts_with(&format!("bad.yaml:{}:", error.line))
     );
-    assert!(error.hint.is_some());
 }
 
 #[test]
 fn dangling_lan_references_are_located_with_the_known_names() {
-    let text = good().replacen(
+    let (text, error) = broken(
         "lan: clients\n        ip: 10.1.0.3/24",
         "lan: client\n        ip: 10.1.0.3/24",
-        1,
     );
-    let error = error_for(&text);
     assert!(error.message.contains("unknown LAN `client`"), "{error}");
-    let expected = text
-        .lines()
-        .position(|line| line.trim_end().ends_with("lan: client"))
-        .unwrap()
-        + 1;
+    let expected = line_where(&text, |line| line.trim_end().ends_with("lan: client"));
     assert_eq!(error.line, expected, "{error}");
     assert!(
         error.hint.as_deref().unwrap().contains("clients, servers"),
@@ -195,22 +193,20 @@ fn dangling_lan_references_are_located_with_the_known_names() {
 
 #[test]
 fn bad_values_are_located() {
-    let text = good().replacen(
+    check(
         "relay_delay: lognormal(median=2ms, sigma=0.9, max=200ms)",
         "relay_delay: gaussian(2ms)",
-        1,
+        "unknown distribution",
+        "gaussian",
     );
-    let error = error_for(&text);
-    assert_eq!(error.line, line_of(&text, "gaussian"), "{error}");
-    assert!(error.message.contains("unknown distribution"), "{error}");
+    check(
+        "ip: 10.2.0.20/24",
+        "ip: 10.3.0.20/24",
+        "not in LAN `servers`",
+        "10.3.0.20",
+    );
 
-    let text = good().replace("ip: 10.2.0.20/24", "ip: 10.3.0.20/24");
-    let error = error_for(&text);
-    assert_eq!(error.line, line_of(&text, "10.3.0.20"), "{error}");
-    assert!(error.message.contains("not in LAN `servers`"), "{error}");
-
-    let text = good().replace("ip: 10.2.0.20/24", "ip: 10.2.0.10/24");
-    let error = error_for(&text);
+    let (_, error) = broken("ip: 10.2.0.20/24", "ip: 10.2.0.10/24");
     assert!(error.message.contains("used by both"), "{error}");
 }
 

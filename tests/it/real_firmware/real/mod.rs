@@ -17,13 +17,10 @@ use std::time::{Duration, Instant};
 pub use crate::netlab::{Link, Netns, Process};
 use capture::Observation;
 
-/// The external programs a lab needs: (executable, Debian package).
+/// The external programs a lab needs besides `netlab::TOOLS`: (executable, Debian package).
 pub const TOOLS: &[(&str, &str)] = &[
-    ("ip", "iproute2"),
     ("qemu-system-x86_64", "qemu-system-x86"),
     ("dnsmasq", "dnsmasq"),
-    ("tcpdump", "tcpdump"),
-    ("kill", "procps"),
 ];
 
 /// How often a running capture is re-read to see whether a scenario has what it needs.
@@ -158,20 +155,9 @@ impl Lab {
     pub fn capture(&mut self) -> Result<PathBuf, String> {
         let pcap = self.dir.join("client.pcap");
         let stderr = self.dir.join("tcpdump.stderr");
-        let mut command = self.lan.command(Path::new("tcpdump"));
+        let mut command =
+            crate::netlab::tcpdump(&self.lan, Path::new("tcpdump"), &self.tap_name, &[], &pcap);
         command
-            .args([
-                "-U",
-                "-n",
-                "-s",
-                "0",
-                "-Z",
-                "root",
-                "-i",
-                &self.tap_name,
-                "-w",
-            ])
-            .arg(&pcap)
             .stdout(Stdio::null())
             .stderr(fs::File::create(&stderr).map_err(|e| e.to_string())?);
         let process = Process::spawn(command, "tcpdump")?;

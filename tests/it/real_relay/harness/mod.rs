@@ -17,11 +17,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use crate::netlab::{Link, Netns, Process};
 
-/// The external programs the lab needs: (executable, Debian package).
+/// The external programs the lab needs besides `netlab::TOOLS`: (executable, Debian package).
 pub const TOOLS: &[(&str, &str)] = &[
-    ("ip", "iproute2"),
-    ("kill", "procps"),
-    ("tcpdump", "tcpdump"),
     ("keepalived", "keepalived"),
     ("dhcrelay", "isc-dhcp-relay"),
     ("dhcpd", "isc-dhcp-server"),
@@ -262,22 +259,14 @@ impl Lab {
         let name = ["client-lan", "server-lan"][lan];
         let pcap = self.file(&format!("{name}.pcap"));
         let stderr = self.file(&format!("tcpdump-{name}.stderr"));
-        let mut command = self.switch.command(tcpdump);
+        let mut command = crate::netlab::tcpdump(
+            &self.switch,
+            tcpdump,
+            &self.bridges[lan],
+            &["--time-stamp-precision", "nano"],
+            &pcap,
+        );
         command
-            .args([
-                "-U",
-                "-n",
-                "-s",
-                "0",
-                "-Z",
-                "root",
-                "--time-stamp-precision",
-                "nano",
-                "-i",
-                &self.bridges[lan],
-                "-w",
-            ])
-            .arg(&pcap)
             .stdout(Stdio::null())
             .stderr(self.output(&format!("tcpdump-{name}.stderr"))?);
         self.spawn(Role::Capture(lan), command, format!("tcpdump {name}"))?;
