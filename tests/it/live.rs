@@ -136,6 +136,11 @@ fn lab() -> Result<(), String> {
             "dnsmasq saw {discovers} DISCOVERs and sent {acks} ACKs for {CLIENTS} clients:\n{dnsmasq_log}"
         ));
     }
+    if !output.contains("replay    pxelab replay DIR") {
+        return Err(format!(
+            "a live run's report names `pxelab run` as its replay:\n{output}"
+        ));
+    }
     println!("{output}dnsmasq: {discovers} DISCOVERs, {acks} ACKs");
 
     // The record replays with no TAP and no dnsmasq, to the recorded digest.

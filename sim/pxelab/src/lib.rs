@@ -201,8 +201,14 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
-/// The command that replays `seed`, with the `--plugin` overrides the plan was run with.
+/// The command that replays `seed`, with the `--plugin` overrides the plan was run with; for a
+/// plan with bridges, the replay of its live record.
 pub fn replay_command(plan: &Plan, seed: u64) -> String {
+    if !plan.bridges().is_empty() {
+        // Real machines took part: running the file again is another run; the record is
+        // what reproduces this one.
+        return "pxelab replay DIR (of the record `pxelab live --out DIR` writes)".to_string();
+    }
     let mut command = format!("pxelab run {} --seed {seed}", plan.file.display());
     for (node, plugin) in &plan.plugin_overrides {
         let _ = write!(
