@@ -178,6 +178,12 @@ fn pxe_servers(plan: &Plan) -> Vec<(Ipv4Addr, String)> {
         .collect()
 }
 
+/// The servers that run the racing provider.
+fn racing_servers(plan: &Plan) -> impl Iterator<Item = topology::ServerView<'_>> {
+    plan.servers()
+        .filter(|server| server.plugin == RACING_PLUGIN)
+}
+
 /// The time a backup waits before it takes over a group.
 fn takeover_ns(group: &engine::redundancy::GroupConfig) -> u64 {
     match group.protocol {
@@ -247,10 +253,7 @@ fn no_pxe_helper_on_backup(plan: &Plan, yaml: &mut Value) -> Edit {
 fn one_provider_thread(plan: &Plan, yaml: &mut Value) -> Edit {
     let mut changes = Vec::new();
     let mut facts = Facts::default();
-    for server in plan
-        .servers()
-        .filter(|server| server.plugin == RACING_PLUGIN)
-    {
+    for server in racing_servers(plan) {
         let threads = server
             .plugin_config
             .iter()
@@ -314,10 +317,7 @@ fn helpers_follow_redundancy(plan: &Plan, yaml: &mut Value) -> Edit {
 fn race_avoiding_server(plan: &Plan, yaml: &mut Value) -> Edit {
     let mut changes = Vec::new();
     let mut facts = Facts::default();
-    for server in plan
-        .servers()
-        .filter(|server| server.plugin == RACING_PLUGIN)
-    {
+    for server in racing_servers(plan) {
         let name = &server.config.name;
         set(
             yaml,
