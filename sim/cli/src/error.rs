@@ -82,7 +82,7 @@ pub enum CliError {
     Record(pxelab::record::RecordError),
     Merge(pxelab::MergeError),
     Bench(pxelab::bench::BenchError),
-    Shrink(String),
+    Shrink(pxelab::shrink::ShrinkError),
     /// `pxelab live` on a topology with no bridge.
     NoBridge(PathBuf),
     Tap(live::TapError),
@@ -154,7 +154,7 @@ impl std::fmt::Display for CliError {
             CliError::Record(error) => write!(f, "{error}"),
             CliError::Merge(error) => write!(f, "{error}"),
             CliError::Bench(error) => write!(f, "{error}"),
-            CliError::Shrink(message) => write!(f, "{message}"),
+            CliError::Shrink(error) => write!(f, "{error}"),
             CliError::NoBridge(file) => write!(
                 f,
                 "{}: no LAN is bridged to a real interface; add `bridge: {{ tap: pxe0 }}` to a LAN or give --bridge LAN=TAP",

@@ -51,21 +51,37 @@ impl fmt::Display for Firmware {
 }
 
 impl FromStr for Firmware {
-    type Err = String;
+    type Err = UnknownFirmware;
 
-    fn from_str(text: &str) -> Result<Firmware, String> {
+    fn from_str(text: &str) -> Result<Firmware, UnknownFirmware> {
         Firmware::ALL
             .into_iter()
             .find(|firmware| firmware.name() == text)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Firmware::ALL.iter().map(|f| f.name()).collect();
-                format!(
-                    "unknown firmware `{text}`; the profiles are {}",
-                    names.join(", ")
-                )
+            .ok_or_else(|| UnknownFirmware {
+                name: text.to_string(),
             })
     }
 }
+
+/// A firmware name no profile has.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownFirmware {
+    pub name: String,
+}
+
+impl fmt::Display for UnknownFirmware {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = Firmware::ALL.iter().map(|f| f.name()).collect();
+        write!(
+            f,
+            "unknown firmware `{}`; the profiles are {}",
+            self.name,
+            names.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownFirmware {}
 
 /// How `secs` is filled in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -464,7 +480,10 @@ mod tests {
             assert_eq!(firmware.profile().firmware, firmware);
         }
         let error = "ovmf".parse::<Firmware>().unwrap_err();
-        assert!(error.contains("pxe-spec, edk2, ipxe"), "{error}");
+        assert!(
+            error.to_string().contains("pxe-spec, edk2, ipxe"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::net::Ipv4Addr;
 
+use crate::ios::UNKNOWN;
 use crate::report::{Findings, shown};
 
 /// One configuration line: its 1-based number, its indentation and its words.
@@ -26,6 +27,13 @@ impl Block<'_> {
         self.children
             .last()
             .map_or(self.head.number, |line| line.number)
+    }
+
+    /// The lines under a one-line command that was read: none of them is.
+    pub fn note_children(&self, findings: &mut Findings) {
+        for child in &self.children {
+            findings.note(child.number, shown(child.text), UNKNOWN);
+        }
     }
 
     /// A note for the whole block, its first line to its last.

@@ -8,8 +8,10 @@
 use std::sync::Arc;
 
 use crate::blocks::{self, Block, Line, cidr, ipv4};
-use crate::ios::{TRACKING_NOTE, UNKNOWN, VRF, file_stem, interface_reason, top_reason};
-use crate::model::{Address, Group, Helper, Interface, Platform, Protocol, Route, Router};
+use crate::ios::{
+    OTHER_RELAY_COMMAND, TRACKING_NOTE, VRF, add_helper, file_stem, interface_reason, top_reason,
+};
+use crate::model::{Address, Group, Interface, Platform, Protocol, Route, Router};
 use crate::report::{Findings, Loc, shown};
 
 /// Reads one EOS configuration into a router.
@@ -49,12 +51,7 @@ impl Eos<'_> {
                 shown(line.text),
                 "not modelled: VARP is modelled as VRRP, which answers at the VRRP virtual MAC",
             ),
-            ["ip", "dhcp", ..] => {
-                return block.note(
-                    self.findings,
-                    "not modelled: the lab's relays add option 82 (with `ip dhcp relay information option`) and otherwise relay as they are",
-                );
-            }
+            ["ip", "dhcp", ..] => return block.note(self.findings, OTHER_RELAY_COMMAND),
             ["no", "ip", "routing"] => self.findings.note(
                 n,
                 shown(line.text),
@@ -62,9 +59,7 @@ impl Eos<'_> {
             ),
             words => return block.note(self.findings, top_reason(words)),
         }
-        for child in &block.children {
-            self.findings.note(child.number, shown(child.text), UNKNOWN);
-        }
+        block.note_children(self.findings);
     }
 
     fn interface(&mut self, block: &Block<'_>, name: &str) {
@@ -297,18 +292,7 @@ impl Eos<'_> {
                 }
             }
         }
-        if interface.helpers.iter().any(|h| h.address == address) {
-            return self.findings.note(
-                n,
-                shown(line.text),
-                "listed twice: modelled once (one helper sends one copy)",
-            );
-        }
-        interface.helpers.push(Helper {
-            address,
-            at: self.findings.at(n),
-            follows: None,
-        });
+        add_helper(self.findings, interface, line, address, None);
     }
 
     /// `ip route [vrf V] A/LEN NEXT-HOP [DISTANCE] [tag N] [name X]`.

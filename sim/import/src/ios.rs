@@ -4,6 +4,7 @@
 //! dhcp relay information option`, `no service dhcp` and `ip route`. Every other line becomes a
 //! note; a line of these commands that cannot be read is an error.
 
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use crate::blocks::{self, Block, Line, ipv4, mask_prefix};
@@ -19,6 +20,8 @@ pub(crate) const FILTERS: &str =
     "filters and policies are not modelled: nothing is dropped or shaped";
 pub(crate) const VRF: &str = "VRFs are not modelled: the lab has one routing table";
 pub(crate) const UNKNOWN: &str = "not understood; nothing in the lab comes from it";
+/// An `ip dhcp ...` command other than the option 82 switch (IOS and EOS).
+pub(crate) const OTHER_RELAY_COMMAND: &str = "not modelled: the lab's relays add option 82 (with `ip dhcp relay information option`) and otherwise relay as they are";
 const HSRP_AUTHENTICATION: &str =
     "HSRP authentication is not modelled: the lab sends the default text and checks none";
 pub(crate) const TRACKING_NOTE: &str =
@@ -92,12 +95,7 @@ impl<'f> Ios<'f> {
             ["no", "service", "dhcp"] => self.relay_off = Some(n),
             ["service", "dhcp"] | ["ip", "routing"] | ["version", _] => {}
             ["fhrp", "version", "vrrp", "v3"] => {}
-            ["ip", "dhcp", ..] => {
-                return block.note(
-                    self.findings,
-                    "not modelled: the lab's relays add option 82 (with `ip dhcp relay information option`) and otherwise relay as they are",
-                );
-            }
+            ["ip", "dhcp", ..] => return block.note(self.findings, OTHER_RELAY_COMMAND),
             ["no", "ip", "routing"] => self.findings.note(
                 n,
                 shown(line.text),
@@ -105,10 +103,7 @@ impl<'f> Ios<'f> {
             ),
             words => return block.note(self.findings, top_reason(words)),
         }
-        // A one-line command read above with lines under it: none of them is read.
-        for child in &block.children {
-            self.findings.note(child.number, shown(child.text), UNKNOWN);
-        }
+        block.note_children(self.findings);
     }
 
     fn interface(&mut self, block: &Block<'_>, name: &str) {
@@ -580,18 +575,7 @@ impl<'f> Ios<'f> {
                 "write `ip helper-address 10.2.0.10`",
             );
         };
-        if interface.helpers.iter().any(|h| h.address == address) {
-            return self.findings.note(
-                n,
-                shown(line.text),
-                "listed twice: modelled once (one helper sends one copy)",
-            );
-        }
-        interface.helpers.push(Helper {
-            address,
-            at: self.findings.at(n),
-            follows,
-        });
+        add_helper(self.findings, interface, line, address, follows);
     }
 
     /// `ip route NETWORK MASK {NEXT-HOP | INTERFACE [NEXT-HOP]} [DISTANCE] [name X] [permanent]
@@ -785,6 +769,28 @@ fn udp_port(text: &str) -> Option<u16> {
 }
 
 /// Why a top-level command the lab does not read is left out.
+/// An `ip helper-address` read: the interface's helper, unless it has it already.
+pub(crate) fn add_helper(
+    findings: &mut Findings,
+    interface: &mut Interface,
+    line: &Line<'_>,
+    address: Ipv4Addr,
+    follows: Option<String>,
+) {
+    if interface.helpers.iter().any(|h| h.address == address) {
+        return findings.note(
+            line.number,
+            shown(line.text),
+            "listed twice: modelled once (one helper sends one copy)",
+        );
+    }
+    interface.helpers.push(Helper {
+        address,
+        at: findings.at(line.number),
+        follows,
+    });
+}
+
 pub(crate) fn top_reason(words: &[&str]) -> &'static str {
     let words: Vec<&str> = words
         .iter()

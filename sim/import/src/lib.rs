@@ -204,42 +204,38 @@ pub fn import(inputs: &[Input], options: &Options) -> Result<Imported, Errors> {
         };
         files.push((input.file.clone(), dialect));
         let mut findings = report::Findings::new(&input.file);
-        let twice = |what: &str, first: &Arc<str>| {
-            Error::new(
-                Loc::new(&input.file, 0),
-                format!(
-                    "a second {what} in {} (the first is {first})",
-                    input.folder()
-                ),
-                "a Linux router is the files of one folder: put each router's files in a folder of its own",
-            )
-        };
         match dialect {
             Dialect::Ios => routers.push(ios::parse(&input.file, &input.text, &mut findings)),
             Dialect::Eos => routers.push(eos::parse(&input.file, &input.text, &mut findings)),
             Dialect::Keepalived => {
                 let parsed = keepalived::parse(&input.text, &mut findings);
                 let parts = linux.entry(input.folder()).or_default();
-                match &parts.keepalived {
-                    Some((first, _)) => errors.push(twice("keepalived.conf", first)),
-                    None => parts.keepalived = Some((input.file.clone(), parsed)),
-                }
+                errors.extend(keep_first(
+                    &mut parts.keepalived,
+                    input,
+                    "keepalived.conf",
+                    parsed,
+                ));
             }
             Dialect::Dhcrelay => {
                 let parsed = dhcrelay::parse(&input.text, &mut findings);
                 let parts = linux.entry(input.folder()).or_default();
-                match &parts.relay {
-                    Some((first, _)) => errors.push(twice("isc-dhcp-relay defaults file", first)),
-                    None => parts.relay = Some((input.file.clone(), parsed)),
-                }
+                errors.extend(keep_first(
+                    &mut parts.relay,
+                    input,
+                    "isc-dhcp-relay defaults file",
+                    parsed,
+                ));
             }
             Dialect::Addresses => {
                 let parsed = addresses::parse(&input.text, &mut findings);
                 let parts = linux.entry(input.folder()).or_default();
-                match &parts.addresses {
-                    Some((first, _)) => errors.push(twice("addresses file", first)),
-                    None => parts.addresses = Some((input.file.clone(), parsed)),
-                }
+                errors.extend(keep_first(
+                    &mut parts.addresses,
+                    input,
+                    "addresses file",
+                    parsed,
+                ));
             }
         }
         notes.append(&mut findings.notes);
@@ -290,6 +286,29 @@ pub fn import(inputs: &[Input], options: &Options) -> Result<Imported, Errors> {
         servers,
         files,
     })
+}
+
+/// Keeps a Linux router's part unless its folder already has one of its kind: that is an error.
+fn keep_first<T>(
+    slot: &mut Option<(Arc<str>, T)>,
+    input: &Input,
+    what: &str,
+    parsed: T,
+) -> Option<Error> {
+    match slot {
+        Some((first, _)) => Some(Error::new(
+            Loc::new(&input.file, 0),
+            format!(
+                "a second {what} in {} (the first is {first})",
+                input.folder()
+            ),
+            "a Linux router is the files of one folder: put each router's files in a folder of its own",
+        )),
+        None => {
+            *slot = Some((input.file.clone(), parsed));
+            None
+        }
+    }
 }
 
 /// The header's list of input files: the dialect, and the router each one describes.

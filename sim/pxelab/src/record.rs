@@ -375,8 +375,11 @@ pub fn replay(dir: &Path, services: &Services) -> Result<Replay, RecordError> {
                 line: None,
                 error,
             })?;
-        let keep = crate::shrink::schedule_sites(&schedule)
-            .map_err(|detail| RecordError::Damaged { path, detail })?;
+        let keep =
+            crate::shrink::schedule_sites(&schedule).map_err(|error| RecordError::Damaged {
+                path,
+                detail: error.to_string(),
+            })?;
         crate::shrink::run_schedule(&plan, manifest.seed, services, keep)?
     } else {
         crate::run(&plan, manifest.seed, services)?

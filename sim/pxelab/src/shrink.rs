@@ -13,7 +13,8 @@ use std::fmt::Write as _;
 use engine::Finished;
 use engine::log::Kind;
 use engine::rng::{Draw, Draws, Site};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use timing::format_ns;
 use topology::Plan;
 
@@ -37,45 +38,119 @@ pub struct Shrunk {
     pub explanation: String,
 }
 
-/// The schedule of a shrunk run as JSON (`schedule.json` in its record): which draws keep
-/// their values; every other timing draw is pinned to its nominal value.
+/// The schedule of a shrunk run (`schedule.json` in its record): which draws keep their
+/// values; every other timing draw is pinned to its nominal value. Fields are in name order,
+/// which is the order the file has always had.
+#[derive(Debug, Serialize, Deserialize)]
+struct Schedule {
+    keep: Vec<KeptDraw>,
+    pin_to_nominal: String,
+    pxelab_schedule: u32,
+}
+
+/// One draw a schedule keeps.
+#[derive(Debug, Serialize, Deserialize)]
+struct KeptDraw {
+    #[serde(default)]
+    coin: bool,
+    index: u64,
+    #[serde(default)]
+    nominal: u64,
+    stream: String,
+    #[serde(default)]
+    value: u64,
+}
+
+/// The only version of the schedule file.
+const SCHEDULE_VERSION: u32 = 1;
+
+/// Why a shrink could not be made.
+#[derive(Debug)]
+pub enum ShrinkError {
+    /// Every expectation holds for the seed.
+    Passes { seed: u64 },
+    /// The topology or its plugins refused to run.
+    Run(topology::Error),
+}
+
+impl std::fmt::Display for ShrinkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ShrinkError::Passes { seed } => write!(
+                f,
+                "seed {seed} does not fail: every expectation of the topology holds, so there is nothing to shrink (pick a failing seed from `pxelab sweep`)"
+            ),
+            ShrinkError::Run(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ShrinkError {}
+
+impl From<topology::Error> for ShrinkError {
+    fn from(error: topology::Error) -> ShrinkError {
+        ShrinkError::Run(error)
+    }
+}
+
+/// A schedule file that cannot be read.
+#[derive(Debug)]
+pub enum ScheduleError {
+    /// Not a schedule of this version.
+    NotASchedule,
+    /// A schedule whose entries do not have the fields a schedule has.
+    Fields(serde_json::Error),
+}
+
+impl std::fmt::Display for ScheduleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ScheduleError::NotASchedule => {
+                write!(
+                    f,
+                    "not a pxelab schedule (no `pxelab_schedule: {SCHEDULE_VERSION}`)"
+                )
+            }
+            ScheduleError::Fields(error) => write!(f, "a damaged schedule: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for ScheduleError {}
+
+/// The schedule of a shrunk run as JSON, for its record.
 pub fn schedule_json(kept: &[Draw]) -> Value {
-    let keep: Vec<Value> = kept
-        .iter()
-        .map(|draw| {
-            json!({
-                "stream": draw.site.stream,
-                "index": draw.site.index,
-                "value": draw.value,
-                "nominal": draw.nominal,
-                "coin": draw.coin,
+    let schedule = Schedule {
+        keep: kept
+            .iter()
+            .map(|draw| KeptDraw {
+                coin: draw.coin,
+                index: draw.site.index,
+                nominal: draw.nominal,
+                stream: draw.site.stream.clone(),
+                value: draw.value,
             })
-        })
-        .collect();
-    json!({"pxelab_schedule": 1, "pin_to_nominal": "every timing draw except `keep`", "keep": keep})
+            .collect(),
+        pin_to_nominal: "every timing draw except `keep`".to_string(),
+        pxelab_schedule: SCHEDULE_VERSION,
+    };
+    serde_json::to_value(schedule).expect("a schedule is plain data")
 }
 
 /// The sites a schedule keeps.
-pub fn schedule_sites(value: &Value) -> Result<BTreeSet<Site>, String> {
-    if value["pxelab_schedule"] != 1 {
-        return Err("not a pxelab schedule (no `pxelab_schedule: 1`)".to_string());
+pub fn schedule_sites(value: &Value) -> Result<BTreeSet<Site>, ScheduleError> {
+    if value["pxelab_schedule"] != SCHEDULE_VERSION {
+        return Err(ScheduleError::NotASchedule);
     }
-    value["keep"]
-        .as_array()
-        .ok_or("a schedule without `keep`")?
-        .iter()
-        .map(|entry| {
-            Ok(Site {
-                stream: entry["stream"]
-                    .as_str()
-                    .ok_or("a kept draw without `stream`")?
-                    .to_string(),
-                index: entry["index"]
-                    .as_u64()
-                    .ok_or("a kept draw without `index`")?,
-            })
+    let schedule = Schedule::deserialize(value).map_err(ScheduleError::Fields)?;
+    Ok(schedule
+        .keep
+        .into_iter()
+        .map(|draw| Site {
+            stream: draw.stream,
+            index: draw.index,
         })
-        .collect()
+        .collect())
 }
 
 /// Shrinks the failing run of `seed`, making at most `budget` runs. `progress` hears the
@@ -86,31 +161,28 @@ pub fn shrink(
     services: &Services,
     budget: usize,
     progress: &mut dyn FnMut(usize, usize),
-) -> Result<Shrunk, String> {
+) -> Result<Shrunk, ShrinkError> {
     let book = Draws::recording();
-    let original =
-        run_with_draws(plan, seed, services, Some(book.clone())).map_err(|e| e.to_string())?;
+    let original = run_with_draws(plan, seed, services, Some(book.clone()))?;
     let failed_checks: Vec<String> = run_checks(&plan.expect, original.report())
         .into_iter()
         .filter(|check| !check.passed)
         .map(|check| check.name)
         .collect();
     if failed_checks.is_empty() {
-        return Err(format!(
-            "seed {seed} does not fail: every expectation of the topology holds, so there is nothing to shrink (pick a failing seed from `pxelab sweep`)"
-        ));
+        return Err(ShrinkError::Passes { seed });
     }
     let deviations = book.taken();
     let runs = std::cell::Cell::new(1);
     let out_of_budget = std::cell::Cell::new(false);
-    let mut fails = |keep: &[Site]| -> Result<bool, String> {
+    let mut fails = |keep: &[Site]| -> Result<bool, topology::Error> {
         if runs.get() >= budget {
             out_of_budget.set(true);
             return Ok(false);
         }
         runs.set(runs.get() + 1);
         let draws = Draws::keeping(keep.iter().cloned().collect());
-        let tried = run_with_draws(plan, seed, services, Some(draws)).map_err(|e| e.to_string())?;
+        let tried = run_with_draws(plan, seed, services, Some(draws))?;
         let failed: Vec<String> = run_checks(&plan.expect, tried.report())
             .into_iter()
             .filter(|check| !check.passed)
@@ -128,8 +200,7 @@ pub fn shrink(
     let runs = runs.get();
     let keep: BTreeSet<Site> = kept_sites.iter().cloned().collect();
     let final_book = Draws::keeping(keep.clone());
-    let run = run_with_draws(plan, seed, services, Some(final_book.clone()))
-        .map_err(|e| e.to_string())?;
+    let run = run_with_draws(plan, seed, services, Some(final_book.clone()))?;
     progress(runs, keep.len());
     let kept: Vec<Draw> = final_book
         .taken()
@@ -151,11 +222,11 @@ pub fn shrink(
 
 /// Zeller's ddmin over the kept set: `fails(subset)` says whether keeping only `subset` still
 /// fails. Returns a 1-minimal failing subset of `input` (which must fail).
-fn ddmin(
+fn ddmin<E>(
     mut input: Vec<Site>,
-    fails: &mut dyn FnMut(&[Site]) -> Result<bool, String>,
+    fails: &mut dyn FnMut(&[Site]) -> Result<bool, E>,
     progress: &mut dyn FnMut(usize),
-) -> Result<Vec<Site>, String> {
+) -> Result<Vec<Site>, E> {
     let mut parts = 2;
     while input.len() >= 2 {
         progress(input.len());
@@ -294,7 +365,7 @@ mod tests {
             tests += 1;
             Ok(subset.contains(&site(7)) && subset.contains(&site(31)))
         };
-        let found = ddmin(input, &mut fails, &mut |_| {}).unwrap();
+        let found = ddmin::<()>(input, &mut fails, &mut |_| {}).unwrap();
         assert_eq!(found, vec![site(7), site(31)]);
         assert!(tests < 60, "{tests} tests");
     }
@@ -302,7 +373,7 @@ mod tests {
     #[test]
     fn ddmin_keeps_a_single_needed_draw() {
         let input: Vec<Site> = (0..9).map(site).collect();
-        let found = ddmin(
+        let found = ddmin::<()>(
             input,
             &mut |subset| Ok(subset.contains(&site(4))),
             &mut |_| {},

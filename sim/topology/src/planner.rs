@@ -558,10 +558,10 @@ impl<'a> Planner<'a> {
         };
         let firmware = match &spec.firmware {
             None => arch.default_firmware(),
-            Some(name) => name.trim().parse::<Firmware>().map_err(|message| {
+            Some(name) => name.trim().parse::<Firmware>().map_err(|unknown| {
                 self.source.value(
                     anchors,
-                    message,
+                    unknown.to_string(),
                     "edk2 behaves like OVMF and UEFI PCs, ipxe like the iPXE ROM of QEMU and many NICs, pxe-spec like the PXE 2.1 text",
                 )
             })?,
