@@ -588,7 +588,14 @@ fn a_recorded_live_run_opens_in_the_timeline_with_the_real_server_marked() {
     let Some(chromium) = find_chromium() else {
         return;
     };
-    let record = super::api::live_record();
+    // From the workspace root, as `pxelab serve --record tests/records/live-dnsmasq` is run
+    // from a checkout: the page (and so the picture) shows the replay command a reader types.
+    std::env::set_current_dir(crate::common::repo_path("")).unwrap();
+    let record = PathBuf::from("tests/records/live-dnsmasq");
+    assert_eq!(
+        record.canonicalize().unwrap(),
+        super::api::live_record().canonicalize().unwrap()
+    );
     let addr = common::start_with_records(&common::topologies_dir(), None, vec![record]);
     let (_browser, mut cdp) = launch(&chromium, "record");
 
@@ -649,15 +656,58 @@ fn a_recorded_live_run_opens_in_the_timeline_with_the_real_server_marked() {
         "the address bar names the record: {url}"
     );
 
-    // A DISCOVER relayed to the real dnsmasq, clicked: the inspector decodes it.
-    let point = cdp.eval(
-        "JSON.stringify(window.pxelabView.arrowPoint((e) => e.c === 'discover' && \
-         e.k === 'receive' && window.pxelabView.realNodes.includes(e.n)))",
+    // A DISCOVER relayed to the real dnsmasq, zoomed on by URL and clicked: the inspector
+    // decodes it. Its times come from the API's view of the same record.
+    let id = common::post(addr, "/api/records/live-dnsmasq", "").json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let run = common::get_ok(addr, &format!("/api/runs/{id}")).json();
+    let real = run["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|node| node["kind"] == "real")
+        .unwrap();
+    let events = run["events"].as_array().unwrap();
+    let discover = events
+        .iter()
+        .find(|e| e["n"] == real && e["k"] == "receive" && e["c"] == "discover")
+        .expect("a DISCOVER reached the real server");
+    let sent_ns = events[discover["from"].as_u64().unwrap() as usize]["t"]
+        .as_u64()
+        .unwrap();
+    let received_ns = discover["t"].as_u64().unwrap();
+    let margin_ns = (received_ns - sent_ns).max(2_000);
+    cdp.open(
+        addr,
+        &format!(
+            "record=live-dnsmasq&t0={}&t1={}",
+            sent_ns - margin_ns,
+            received_ns + margin_ns
+        ),
     );
+    json_of(
+        &mut cdp,
+        &format!(
+            "window.pxelabView && window.pxelabView.ready && \
+             window.pxelabView.record === 'live-dnsmasq' && \
+             window.pxelabView.t0 === {} && JSON.stringify(window.pxelabView)",
+            sent_ns - margin_ns
+        ),
+        "the zoomed timeline of the record",
+    );
+    let point = cdp.eval(&format!(
+        "JSON.stringify(window.pxelabView.arrowPoint((e, index) => index === {}))",
+        events
+            .iter()
+            .position(|e| std::ptr::eq(e, discover))
+            .unwrap()
+    ));
     let point: Value = serde_json::from_str(
         point
             .as_str()
-            .expect("a DISCOVER arrow to the real server is on screen"),
+            .expect("the DISCOVER arrow to the real server is on screen"),
     )
     .unwrap();
     cdp.click(point["x"].as_f64().unwrap(), point["y"].as_f64().unwrap());
