@@ -228,7 +228,8 @@ fn markers(log: &EventLog) -> Vec<Value> {
 /// The real machines behind bridge node `node`: the source of each frame that entered the
 /// simulation through it, as `IPv4 (MAC)` (or the MAC alone), in the order first seen.
 fn real_hosts(log: &EventLog, node: usize) -> Vec<String> {
-    let mut hosts: Vec<String> = Vec::new();
+    // (MAC, the first IPv4 source address seen from it), in the order first seen.
+    let mut hosts = Vec::new();
     for record in log.records() {
         if record.node.index() != node {
             continue;
@@ -240,19 +241,25 @@ fn real_hosts(log: &EventLog, node: usize) -> Vec<String> {
             continue;
         };
         let mac = parsed.ethernet.src_addr;
-        let host = match parsed.ipv4 {
-            Some(ip) if !ip.src_addr.is_unspecified() => format!("{} ({mac})", ip.src_addr),
-            _ => mac.to_string(),
-        };
-        // One entry per MAC: an address learnt later replaces the bare MAC.
-        let mac = mac.to_string();
-        match hosts.iter_mut().find(|known| known.ends_with(&format!("({mac})")) || **known == mac) {
-            Some(known) if *known == mac => *known = host,
-            Some(_) => {}
-            None => hosts.push(host),
+        let address = parsed
+            .ipv4
+            .map(|ip| ip.src_addr)
+            .filter(|address| !address.is_unspecified());
+        match hosts
+            .iter_mut()
+            .find(|(known, _): &&mut (_, Option<Ipv4Addr>)| *known == mac)
+        {
+            Some((_, known)) => *known = known.or(address),
+            None => hosts.push((mac, address)),
         }
     }
     hosts
+        .into_iter()
+        .map(|(mac, address)| match address {
+            Some(address) => format!("{address} ({mac})"),
+            None => mac.to_string(),
+        })
+        .collect()
 }
 
 /// One line per record, the same for two runs exactly when the records are equal: what
