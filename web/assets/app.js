@@ -14,7 +14,9 @@ const CLASS_NAMES = {
   "dhcp-other": "other DHCP", arp: "ARP", other: "other", malformed: "malformed",
 };
 const BAND_COLORS = { Active: "#2ca02c", Master: "#2ca02c", Standby: "#4a90d9", Backup: "#4a90d9" };
-const LANE_ORDER = { client: 0, router: 1, server: 2, tap: 3 };
+// Real machines (behind a bridge to a TAP) come after the simulated servers.
+const LANE_ORDER = { client: 0, router: 1, server: 2, real: 3, tap: 4 };
+const REAL_LANE = "#fbf1dc";
 const LANE_HEIGHT_MIN = 44;
 const LANE_HEIGHT_MAX = 96;
 const AXIS_HEIGHT = 30;
@@ -236,7 +238,8 @@ class Timeline {
     // Lanes and their labels.
     this.lanes.forEach((node, lane) => {
       const top = AXIS_HEIGHT + lane * this.laneHeight;
-      g.fillStyle = lane % 2 ? "#fafbfc" : "#f3f5f8";
+      // A real machine's lane is tinted: what happens on it happened outside the simulation.
+      g.fillStyle = node.kind === "real" ? REAL_LANE : (lane % 2 ? "#fafbfc" : "#f3f5f8");
       g.fillRect(0, top, this.width, this.laneHeight);
       g.strokeStyle = "#d5d9e1";
       g.beginPath(); g.moveTo(LABEL_WIDTH, top + this.laneHeight / 2); g.lineTo(right, top + this.laneHeight / 2); g.stroke();
@@ -416,10 +419,16 @@ class Timeline {
     g.fillRect(0, AXIS_HEIGHT, LABEL_WIDTH - 2, this.height);
     this.lanes.forEach((node, lane) => {
       const top = AXIS_HEIGHT + lane * this.laneHeight;
+      const real = node.kind === "real";
+      if (real) {
+        g.fillStyle = REAL_LANE;
+        g.fillRect(0, top, LABEL_WIDTH - 2, this.laneHeight);
+      }
       g.fillStyle = "#1d2330"; g.font = "bold 12px system-ui, sans-serif";
       g.fillText(node.name, 8, top + this.laneHeight / 2 - 1);
-      g.fillStyle = "#778"; g.font = "10px system-ui, sans-serif";
-      g.fillText(node.kind, 8, top + this.laneHeight / 2 + 12);
+      g.fillStyle = real ? "#9a5b00" : "#778";
+      g.font = (real ? "bold " : "") + "10px system-ui, sans-serif";
+      g.fillText(real ? "REAL · TAP " + (node.tap || "?") : node.kind, 8, top + this.laneHeight / 2 + 12);
     });
 
     this.drawAxis(g, right);
@@ -714,7 +723,11 @@ function exposeView(t) {
   window.pxelabView = {
     ready: true,
     runId: t.run.id,
+    record: t.run.record ? t.run.record.name : null,
     lanes: t.lanes.map((lane) => lane.name),
+    laneKinds: t.lanes.map((lane) => lane.kind),
+    laneHeight: t.laneHeight,
+    realNodes: t.run.nodes.map((node, index) => node.kind === "real" ? index : -1).filter((index) => index >= 0),
     arrowsTotal: t.arrowEvent.length,
     arrowsVisible: to - from,
     arrowsDrawn: t.stats.arrowsDrawn,
@@ -803,6 +816,15 @@ function renderPluginControls(chosen) {
 
 function writeUrl() {
   const params = new URLSearchParams();
+  if (state.run && state.run.record && state.view === "timeline") {
+    // A served record: the record names the run.
+    params.set("record", state.run.record.name);
+    params.set("t0", Math.round(timeline.t0));
+    params.set("t1", Math.round(timeline.t1));
+    const url = "?" + params.toString();
+    if (url !== location.search) history.replaceState(null, "", url);
+    return;
+  }
   params.set("topology", $("topology").value);
   params.set("seed", $("seed").value);
   const plugins = pluginsText(selectedPlugins());
@@ -870,6 +892,29 @@ function renderSummary(run) {
   replay.append(el("code", summary.replay));
   replay.append(document.createTextNode("  digest " + summary.digest.slice(0, 16) + "…"));
   box.append(replay);
+  if (run.record) box.append(recordLine(run));
+}
+
+// What a served record is and what replaying it found.
+function recordLine(run) {
+  const record = run.record;
+  const line = el("div", null, "record");
+  line.id = "record-line";
+  line.append(el("b", (record.live ? "recorded live run " : "recorded run ") + record.name + ": "));
+  if (record.live) {
+    const real = run.nodes.filter((node) => node.kind === "real");
+    const hosts = real.flatMap((node) => (node.hosts || []).map((host) => host + " behind TAP " + node.tap));
+    line.append(document.createTextNode("real machines on the tinted lanes (" + (hosts.join(", ") || "none seen") + "), replayed from their recorded frames · "));
+  }
+  if (record.matches) {
+    line.append(el("span", "the replay is the recorded run, event for event", "ok"));
+  } else {
+    line.append(el("span", "the replay DIFFERS from the record (recorded " + record.recorded_digest.slice(0, 12) + "…): " + (record.divergence || "the digests differ"), "fail"));
+  }
+  for (const changed of record.changed_plugins || []) {
+    line.append(el("div", "plugin of " + changed.node + " changed since the record", "hint"));
+  }
+  return line;
 }
 
 function renderLegend() {
@@ -893,6 +938,42 @@ function renderLegend() {
   legend.append(el("span", "Wheel or +/− zoom · drag or ←/→ pan · 0 fits · click an arrow to inspect"));
 }
 
+// Shows run `id` (already made) in the timeline.
+async function showRun(id, options, started) {
+  const run = await api("/api/runs/" + id);
+  state.run = run;
+  showView("timeline");
+  renderSummary(run);
+  timeline.selected = null;
+  timeline.setRun(run);
+  if (options && options.t0 !== undefined && options.t1 > options.t0) timeline.setWindow(options.t0, options.t1);
+  else timeline.fit();
+  const elapsed = Math.round(performance.now() - started);
+  setStatus(run.events.length + " log records, " + run.summary.digest.slice(0, 12));
+  // Timings vary from load to load; they go in the tooltip so the page itself is the same
+  // for the same run (the README's screenshot is taken from it).
+  $("status").title = "loaded in " + elapsed + " ms, drawn in " + timeline.stats.renderMs.toFixed(1) + " ms";
+  $("inspector-body").replaceChildren();
+  writeUrl();
+}
+
+// Opens a record the server serves (`pxelab serve --record DIR`): replayed on the server.
+async function openRecord(options) {
+  const name = $("record").value;
+  if (!name) return;
+  setStatus("Replaying the record " + name + "…");
+  $("open-record").disabled = true;
+  try {
+    const started = performance.now();
+    const opened = await api("/api/records/" + encodeURIComponent(name), { method: "POST" });
+    await showRun(opened.id, options, started);
+  } catch (error) {
+    setStatus(error.message, true);
+  } finally {
+    $("open-record").disabled = false;
+  }
+}
+
 async function loadRun(options) {
   const topology = $("topology").value;
   const seed = Number($("seed").value);
@@ -906,21 +987,7 @@ async function loadRun(options) {
       method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ topology, seed, plugins }),
     });
-    const run = await api("/api/runs/" + created.id);
-    state.run = run;
-    showView("timeline");
-    renderSummary(run);
-    timeline.selected = null;
-    timeline.setRun(run);
-    if (options && options.t0 !== undefined && options.t1 > options.t0) timeline.setWindow(options.t0, options.t1);
-    else timeline.fit();
-    const elapsed = Math.round(performance.now() - started);
-    setStatus(run.events.length + " log records, " + run.summary.digest.slice(0, 12));
-    // Timings vary from load to load; they go in the tooltip so the page itself is the same
-    // for the same run (the README's screenshot is taken from it).
-    $("status").title = "loaded in " + elapsed + " ms, drawn in " + timeline.stats.renderMs.toFixed(1) + " ms";
-    $("inspector-body").replaceChildren();
-    writeUrl();
+    await showRun(created.id, options, started);
   } catch (error) {
     setStatus(error.message, true);
   } finally {
@@ -1064,6 +1131,21 @@ async function init() {
     setStatus("Cannot list topologies: " + error.message, true);
     return;
   }
+  try {
+    const records = (await api("/api/records")).records;
+    const recordSelect = $("record");
+    for (const record of records) {
+      const option = el("option", record.name + (record.live ? " (live)" : "") + (record.error ? " (unreadable)" : ""));
+      option.value = record.name;
+      option.disabled = Boolean(record.error);
+      recordSelect.append(option);
+    }
+    $("records").hidden = records.length === 0;
+    if (params.get("record")) recordSelect.value = params.get("record");
+  } catch (error) {
+    setStatus("Cannot list records: " + error.message, true);
+  }
+  $("open-record").addEventListener("click", () => openRecord());
   const select = $("topology");
   for (const topology of state.topologies) {
     const option = el("option", topology.file + (topology.error ? " (invalid)" : ""));
@@ -1085,7 +1167,12 @@ async function init() {
   $("compare").addEventListener("click", startCompare);
   for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => showView(tab.dataset.view));
   const view = params.get("view");
-  if (view === "sweep") startSweep();
+  const windowOf = () => {
+    const t0 = Number(params.get("t0")), t1 = Number(params.get("t1"));
+    return params.has("t0") && params.has("t1") ? { t0, t1 } : undefined;
+  };
+  if (params.get("record")) await openRecord(windowOf());
+  else if (view === "sweep") startSweep();
   else if (view === "compare") startCompare();
   else if (params.get("topology")) {
     const t0 = Number(params.get("t0")), t1 = Number(params.get("t1"));

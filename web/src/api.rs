@@ -13,11 +13,11 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::runs::{self, RunCache, RunParams, StoredRun};
+use crate::runs::{self, RecordParams, RunCache, RunParams, StoredRun};
 use crate::{Options, ServeError};
 
 const INDEX_HTML: &str = include_str!("../assets/index.html");
@@ -117,6 +117,8 @@ pub struct State {
     services: Arc<pxelab::Services>,
     runs: Mutex<RunCache>,
     jobs: usize,
+    /// The records `--record` serves, by name (their folder's), as given.
+    records: Vec<(String, PathBuf)>,
 }
 
 impl State {
@@ -145,6 +147,7 @@ impl State {
         let services = pxelab::Services::with_cache_dir(options.cache_dir.clone())
             .map_err(ServeError::Services)?;
         let jobs = std::thread::available_parallelism().map_or(1, usize::from);
+        let records = served_records(&options.records)?;
         Ok(Arc::new(State {
             topologies_dir: options.topologies_dir.clone(),
             topologies_canonical,
@@ -152,7 +155,30 @@ impl State {
             services: Arc::new(services),
             runs: Mutex::new(RunCache::default()),
             jobs,
+            records,
         }))
+    }
+
+    /// The folder of the served record `name`.
+    fn record_dir(&self, name: &str) -> ApiResult<PathBuf> {
+        self.records
+            .iter()
+            .find(|(served, _)| served == name)
+            .map(|(_, dir)| dir.clone())
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.records.iter().map(|(n, _)| n.as_str()).collect();
+                ApiError::not_found(if names.is_empty() {
+                    format!(
+                        "there is no record `{name}`: this server serves none \
+                         (start it with `pxelab serve --record DIR`)"
+                    )
+                } else {
+                    format!(
+                        "there is no record `{name}`; this server serves: {}",
+                        names.join(", ")
+                    )
+                })
+            })
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, RunCache> {
@@ -190,6 +216,32 @@ impl State {
     }
 }
 
+/// The records of `--record`, named by their folders: each must be a run record (its manifest
+/// reads), and no two may share a name.
+fn served_records(dirs: &[PathBuf]) -> Result<Vec<(String, PathBuf)>, ServeError> {
+    let mut records: Vec<(String, PathBuf)> = Vec::new();
+    for dir in dirs {
+        let refused = |error: String| ServeError::Record {
+            dir: dir.clone(),
+            error,
+        };
+        let name = dir
+            .canonicalize()
+            .ok()
+            .and_then(|full| Some(full.file_name()?.to_str()?.to_string()))
+            .ok_or_else(|| refused("no such folder".to_string()))?;
+        pxelab::record::manifest(dir).map_err(|e| refused(e.to_string()))?;
+        if let Some((_, other)) = records.iter().find(|(taken, _)| *taken == name) {
+            return Err(refused(format!(
+                "its name `{name}` is that of {} too; records are named by their folder",
+                other.display()
+            )));
+        }
+        records.push((name, dir.clone()));
+    }
+    Ok(records)
+}
+
 pub fn router(state: Arc<State>) -> Router {
     Router::new()
         .route("/", get(index))
@@ -201,6 +253,8 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/runs/{id}", get(get_run))
         .route("/api/runs/{id}/events/{index}", get(get_event))
         .route("/api/runs/{id}/trace.json", get(get_trace))
+        .route("/api/records", get(list_records))
+        .route("/api/records/{name}", post(open_record))
         .route("/api/compare", get(compare))
         .route("/api/sweep", get(sweep))
         .route("/api/next-crash", get(next_crash))
@@ -360,8 +414,64 @@ fn prepare(
             seed,
             plugins,
             topology_sha256,
+            record: None,
         },
     ))
+}
+
+/// What replaying served record `name` (in `dir`) found, as the view and the API show it.
+fn record_info(name: &str, dir: &Path, replay: &pxelab::record::Replay) -> Value {
+    json!({
+        "name": name,
+        "live": replay.live,
+        "recorded_digest": replay.recorded_digest,
+        "digest": replay.digest,
+        "matches": replay.matches(),
+        "divergence": replay.divergence,
+        "changed_plugins": replay.changed_plugins.iter()
+            .map(|(node, then, now)| json!({"node": node, "recorded": then, "now": now}))
+            .collect::<Vec<_>>(),
+        "replay": format!("pxelab replay {}", dir.display()),
+    })
+}
+
+/// The finished run `params` name, made again (blocking): the topology run at its seed, or the
+/// served record replayed; with what the replay found for a record. `GONE` when the topology
+/// or the record changed since the id was handed out.
+fn finish(
+    state: &State,
+    params: &RunParams,
+) -> ApiResult<(topology::Plan, engine::Finished, Option<Value>)> {
+    let id = params.id();
+    if let Some(record) = &params.record {
+        let dir = state.record_dir(&record.name)?;
+        let replayed = pxelab::record::replay_run(&dir, &state.services)
+            .map_err(|e| ApiError::unprocessable(e.to_string()))?;
+        if replayed.replay.recorded_digest != record.digest {
+            return Err(ApiError {
+                status: StatusCode::GONE,
+                message: format!(
+                    "run {id} was of an earlier record `{}`; open the record again",
+                    record.name
+                ),
+            });
+        }
+        let info = record_info(&record.name, &dir, &replayed.replay);
+        return Ok((replayed.plan, replayed.run, Some(info)));
+    }
+    let (plan, fresh) = prepare(state, &params.topology, params.seed, params.plugins.clone())?;
+    if fresh.topology_sha256 != params.topology_sha256 {
+        return Err(ApiError {
+            status: StatusCode::GONE,
+            message: format!(
+                "run {id} was of an earlier version of {}; start the run again",
+                fresh.topology
+            ),
+        });
+    }
+    let world = pxelab::run(&plan, params.seed, &state.services)
+        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    Ok((plan, world, None))
 }
 
 /// The run `params` name: from memory, else run again (on the blocking pool).
@@ -372,17 +482,8 @@ async fn obtain(state: &Arc<State>, params: RunParams) -> ApiResult<Arc<StoredRu
     }
     let worker = state.clone();
     let run = blocking(move || {
-        let (plan, fresh) = prepare(&worker, &params.topology, params.seed, params.plugins)?;
-        if fresh.topology_sha256 != params.topology_sha256 {
-            return Err(ApiError {
-                status: StatusCode::GONE,
-                message: format!(
-                    "run {id} was of an earlier version of {}; start the run again",
-                    fresh.topology
-                ),
-            });
-        }
-        runs::execute(&plan, fresh, &worker.services)
+        let (plan, world, record) = finish(&worker, &params)?;
+        Ok(runs::store(&plan, params, &world, record))
     })
     .await?;
     let run = Arc::new(run);
@@ -483,6 +584,62 @@ fn saved_runs(dir: &Path) -> Vec<Value> {
     records
 }
 
+/// The records this server serves, from their manifests: `{records: [{name, topology, seed,
+/// digest, events, live}]}`.
+async fn list_records(Shared(state): Shared<Arc<State>>) -> ApiResult<Response> {
+    let records = state.records.clone();
+    let listed = blocking(move || {
+        Ok(records
+            .iter()
+            .map(|(name, dir)| match pxelab::record::manifest(dir) {
+                Ok(manifest) => json!({
+                    "name": name,
+                    "topology": manifest.topology,
+                    "seed": manifest.seed,
+                    "digest": manifest.digest,
+                    "events": manifest.events,
+                    "live": dir.join(pxelab::record::LIVE).is_file(),
+                }),
+                Err(error) => json!({"name": name, "error": error.to_string()}),
+            })
+            .collect::<Vec<_>>())
+    })
+    .await?;
+    Ok(json_body(json!({"records": listed})))
+}
+
+/// Opens served record `name`: replays it (no real machine needed, as `pxelab replay`) and
+/// keeps its view as a run; answers like `POST /api/runs`, with what the replay found.
+async fn open_record(
+    Shared(state): Shared<Arc<State>>,
+    Checked(UrlPath(name)): Checked<UrlPath<String>>,
+) -> ApiResult<Response> {
+    let dir = state.record_dir(&name)?;
+    let manifest = blocking(move || {
+        pxelab::record::manifest(&dir).map_err(|e| ApiError::unprocessable(e.to_string()))
+    })
+    .await?;
+    let params = RunParams {
+        topology: manifest.topology,
+        seed: manifest.seed,
+        plugins: manifest.plugin_overrides,
+        topology_sha256: manifest.topology_sha256,
+        record: Some(RecordParams {
+            name,
+            digest: manifest.digest,
+        }),
+    };
+    let run = obtain(&state, params).await?;
+    let mut response = json_body(json!({
+        "id": run.id,
+        "summary": run.summary,
+        "url": format!("/api/runs/{}", run.id),
+        "record": run.record,
+    }));
+    *response.status_mut() = StatusCode::CREATED;
+    Ok(response)
+}
+
 async fn run_by_id(state: &Arc<State>, id: &str) -> ApiResult<Arc<StoredRun>> {
     let params = params_of(state, id).await?;
     obtain(state, params).await
@@ -525,9 +682,7 @@ async fn get_trace(
     let params = params_of(&state, &id).await?;
     let worker = state.clone();
     let trace = blocking(move || {
-        let (plan, fresh) = prepare(&worker, &params.topology, params.seed, params.plugins)?;
-        let world = pxelab::run(&plan, fresh.seed, &worker.services)
-            .map_err(|e| ApiError::unprocessable(e.to_string()))?;
+        let (plan, world, _) = finish(&worker, &params)?;
         Ok(crate::trace_json(&plan, &world).to_string())
     })
     .await?;

@@ -27,6 +27,9 @@ pub struct Options {
     pub runs_dir: Option<PathBuf>,
     /// The plugin compile cache (`None`: compile in memory).
     pub cache_dir: Option<PathBuf>,
+    /// Run records (`pxelab run --out`, `pxelab live --out`) the UI opens: each is replayed,
+    /// as `pxelab replay` does, and shown like any run. Named by their folder's name.
+    pub records: Vec<PathBuf>,
 }
 
 /// Why the server does not start or stops.
@@ -46,6 +49,11 @@ pub enum ServeError {
     },
     /// The plugin host does not start.
     Services(pxelab::PluginError),
+    /// A `--record` folder is not a run record, or its name is taken by another.
+    Record {
+        dir: PathBuf,
+        error: String,
+    },
     Listen {
         addr: SocketAddr,
         error: std::io::Error,
@@ -75,6 +83,9 @@ impl std::fmt::Display for ServeError {
                 write!(f, "cannot open the runs folder {}: {error}", dir.display())
             }
             ServeError::Services(error) => write!(f, "{error}"),
+            ServeError::Record { dir, error } => {
+                write!(f, "cannot serve the record {}: {error}", dir.display())
+            }
             ServeError::Listen { addr, error } => write!(f, "cannot listen on {addr}: {error}"),
             ServeError::Address(error) => {
                 write!(f, "cannot read the listening address: {error}")

@@ -28,6 +28,18 @@ pub struct RunParams {
     /// `(node, built-in plugin)` in the order given.
     pub plugins: Vec<(String, String)>,
     pub topology_sha256: String,
+    /// A run record the server was started with (`pxelab serve --record DIR`): the run is
+    /// that record replayed, not a fresh run of the topology.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<RecordParams>,
+}
+
+/// A served record as a run's parameters name it: its name (the folder's) and the digest it
+/// recorded, so a record written again in the same place is another run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordParams {
+    pub name: String,
+    pub digest: String,
 }
 
 impl RunParams {
@@ -39,6 +51,9 @@ impl RunParams {
         hasher.update(format!("\n{}\n{}\n", self.seed, self.topology_sha256).as_bytes());
         for (node, plugin) in &self.plugins {
             hasher.update(format!("{node}={plugin}\n").as_bytes());
+        }
+        if let Some(record) = &self.record {
+            hasher.update(format!("record {} {}\n", record.name, record.digest).as_bytes());
         }
         hasher.finalize()[..8]
             .iter()
@@ -59,6 +74,8 @@ pub fn valid_id(id: &str) -> bool {
 pub struct StoredRun {
     pub id: String,
     pub params: RunParams,
+    /// What replaying its record found, for a served record.
+    pub record: Option<Value>,
     /// The whole view, serialized once.
     pub body: String,
     pub summary: Value,
@@ -100,28 +117,36 @@ pub fn load_plan(
     Ok((plan, sha))
 }
 
-/// Runs one seed of `plan` (blocking) and keeps what the UI needs from it.
-pub fn execute(
+/// Keeps what the UI needs from a finished run; `record` says what replaying the record it
+/// came from found (`{name, live, recorded_digest, digest, matches, ...}`).
+pub fn store(
     plan: &topology::Plan,
     params: RunParams,
-    services: &pxelab::Services,
-) -> Result<StoredRun, ApiError> {
-    let world = pxelab::run(plan, params.seed, services)
-        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    world: &engine::Finished,
+    record: Option<Value>,
+) -> StoredRun {
     let log = world.log();
     let id = params.id();
-    let mut view = view::run_view(plan, &world);
+    let mut view = view::run_view(plan, world);
     view["id"] = json!(id);
     view["params"] = json!({"topology": params.topology, "seed": params.seed,
         "plugins": params.plugins.iter().map(|(n, p)| json!({"node": n, "plugin": p})).collect::<Vec<_>>()});
+    if let Some(record) = &record {
+        view["params"]["record"] = record["name"].clone();
+        if let Some(replay) = record["replay"].as_str() {
+            view["summary"]["replay"] = json!(replay);
+        }
+        view["record"] = record.clone();
+    }
     let body = view.to_string();
     let events = match view["events"].take() {
         Value::Array(events) => events,
         _ => Vec::new(),
     };
-    Ok(StoredRun {
+    StoredRun {
         id,
         params,
+        record,
         body,
         summary: view["summary"].take(),
         frames: log
@@ -133,7 +158,7 @@ pub fn execute(
         node_names: log.node_names.clone(),
         lan_names: log.lan_names.clone(),
         signatures: view::signatures(log),
-    })
+    }
 }
 
 /// The inspector's view of event `index`: the record, the send it came from, every layer.

@@ -81,7 +81,9 @@ fn duplicate_groups(log: &EventLog, kinds: &[&str]) -> Vec<DuplicateGroup> {
         let Kind::Receive { frame, .. } = &record.kind else {
             continue;
         };
-        if kinds.get(record.node.index()) != Some(&"server") {
+        // Servers of the simulation and real ones behind a bridge (the copies a real DHCP
+        // server was sent).
+        if !matches!(kinds.get(record.node.index()), Some(&("server" | "real"))) {
             continue;
         }
         let Some(request) = decode::relayed_request(frame) else {
@@ -223,6 +225,43 @@ fn markers(log: &EventLog) -> Vec<Value> {
     markers
 }
 
+/// The real machines behind bridge node `node`: the source of each frame that entered the
+/// simulation through it, as `IPv4 (MAC)` (or the MAC alone), in the order first seen.
+fn real_hosts(log: &EventLog, node: usize) -> Vec<String> {
+    // (MAC, the first IPv4 source address seen from it), in the order first seen.
+    let mut hosts = Vec::new();
+    for record in log.records() {
+        if record.node.index() != node {
+            continue;
+        }
+        let Kind::Send { frame, .. } = &record.kind else {
+            continue;
+        };
+        let Ok(parsed) = engine::frame::parse(frame) else {
+            continue;
+        };
+        let mac = parsed.ethernet.src_addr;
+        let address = parsed
+            .ipv4
+            .map(|ip| ip.src_addr)
+            .filter(|address| !address.is_unspecified());
+        match hosts
+            .iter_mut()
+            .find(|(known, _): &&mut (_, Option<Ipv4Addr>)| *known == mac)
+        {
+            Some((_, known)) => *known = known.or(address),
+            None => hosts.push((mac, address)),
+        }
+    }
+    hosts
+        .into_iter()
+        .map(|(mac, address)| match address {
+            Some(address) => format!("{address} ({mac})"),
+            None => mac.to_string(),
+        })
+        .collect()
+}
+
 /// One line per record, the same for two runs exactly when the records are equal: what
 /// `compare` walks to find the first divergence.
 pub fn signatures(log: &EventLog) -> Vec<String> {
@@ -299,10 +338,20 @@ pub fn run_view(plan: &Plan, run: &Finished) -> Value {
             event
         })
         .collect();
+    let bridges = plan.bridges();
     let nodes: Vec<Value> = run
         .nodes()
         .zip(&kinds)
-        .map(|((name, _), kind)| json!({"name": name, "kind": kind}))
+        .enumerate()
+        .map(|(index, ((name, _), kind))| {
+            let mut node = json!({"name": name, "kind": kind});
+            if let Some(bridge) = bridges.iter().find(|bridge| bridge.node == name) {
+                node["lan"] = json!(bridge.lan);
+                node["tap"] = json!(bridge.tap);
+                node["hosts"] = json!(real_hosts(log, index));
+            }
+            node
+        })
         .collect();
     let duplicates: Vec<Value> = groups
         .iter()

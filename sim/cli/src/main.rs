@@ -228,6 +228,10 @@ struct LiveArgs {
     /// Give up when the simulation falls this far behind real time.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     lag_max: u64,
+    /// Also write the run's report as JSON to FILE, as `pxelab run --json` gives it (each
+    /// client's outcome, the crashes, the checks), with the live figures under `live`.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
     #[command(flatten)]
     overrides: PluginOverrides,
 }
@@ -298,6 +302,10 @@ struct ServeArgs {
     /// Keep the runs made in the UI in DIR, so their links survive a restart.
     #[arg(long, value_name = "DIR")]
     runs: Option<PathBuf>,
+    /// Open the run record in DIR (`pxelab run --out`, `pxelab live --out`) in the UI: it is
+    /// replayed, with no real machine, and shown like any run. Repeatable.
+    #[arg(long = "record", value_name = "DIR")]
+    records: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -609,6 +617,7 @@ fn serve(args: ServeArgs, cache_dir: Option<PathBuf>) -> Result<Verdict, CliErro
         topologies_dir: args.topologies,
         runs_dir: args.runs,
         cache_dir,
+        records: args.records,
     };
     web::serve(options)?;
     Ok(Verdict::Passed)
@@ -1024,6 +1033,20 @@ fn live(args: LiveArgs, services: &Services) -> Result<Verdict, CliError> {
         pxelab::record::write_record(dir, &plan, &ran.run, None, Some(&record))?;
     }
     let checks = pxelab::run_checks(&plan.expect, ran.run.report());
+    if let Some(path) = &args.json {
+        let report = pxelab::RunReport::of(&plan, ran.run.report()).with_checks(checks.clone());
+        let mut json = serde_json::to_value(report).map_err(CliError::Json)?;
+        json["live"] = serde_json::json!({
+            "frames_in": ran.injected.len(),
+            "frames_out": ran.emitted,
+            "dropped_oversize": ran.dropped_oversize,
+            "dropped_flood": ran.dropped_flood,
+            "lag_p99_ns": ran.lag.p99_ns,
+            "lag_max_ns": ran.lag.max_ns,
+            "lag_steps": ran.lag.steps,
+        });
+        write_file(path, format!("{json}\n").as_bytes())?;
+    }
     let mut output = render_report(&plan, &ran.run);
     render_checks(&mut output, &checks);
     let _ = writeln!(

@@ -337,6 +337,8 @@ pub struct Replay {
     pub checks: Vec<crate::Check>,
     /// The record is a shrunk run (it has a schedule).
     pub scheduled: bool,
+    /// The record is of a live run (it has the frames that entered through its bridges).
+    pub live: bool,
 }
 
 impl Replay {
@@ -348,6 +350,30 @@ impl Replay {
 /// Re-runs the record in `dir` from its own copy of the topology and compares the run with
 /// the recorded digest and events.
 pub fn replay(dir: &Path, services: &Services) -> Result<Replay, RecordError> {
+    replay_run(dir, services).map(|replayed| replayed.replay)
+}
+
+/// A record replayed, with the plan it was replayed from and the run itself (what the web UI
+/// shows of a record).
+pub struct Replayed {
+    pub replay: Replay,
+    pub plan: Plan,
+    pub run: Finished,
+}
+
+/// The manifest of the record in `dir`, read and checked (the web UI lists records by it).
+pub fn manifest(dir: &Path) -> Result<Manifest, RecordError> {
+    let text =
+        std::fs::read_to_string(dir.join(MANIFEST)).map_err(|error| RecordError::CannotRead {
+            dir: dir.to_path_buf(),
+            file: MANIFEST,
+            error,
+        })?;
+    read_manifest(dir, &text)
+}
+
+/// `replay`, keeping the replayed run.
+pub fn replay_run(dir: &Path, services: &Services) -> Result<Replayed, RecordError> {
     let read = |file: &'static str| {
         std::fs::read_to_string(dir.join(file)).map_err(|error| RecordError::CannotRead {
             dir: dir.to_path_buf(),
@@ -386,7 +412,7 @@ pub fn replay(dir: &Path, services: &Services) -> Result<Replay, RecordError> {
     };
     let checks = crate::run_checks(&plan.expect, run.report());
     let replayed = trace(&run);
-    Ok(Replay {
+    let replay = Replay {
         seed: manifest.seed,
         recorded_digest: manifest.digest,
         digest: run.report().digest.clone(),
@@ -395,7 +421,9 @@ pub fn replay(dir: &Path, services: &Services) -> Result<Replay, RecordError> {
         divergence: first_divergence(&recorded, &replayed, ("recorded", "replayed")),
         checks,
         scheduled,
-    })
+        live: dir.join(LIVE).exists(),
+    };
+    Ok(Replayed { replay, plan, run })
 }
 
 /// A live run again: its bridges in place, the recorded frames injected at their times.

@@ -12,7 +12,7 @@
 //! passes, except under CI (`PXELAB_REQUIRE_TOOLS=1`), where it fails.
 
 mod discover;
-mod harness;
+pub(crate) mod harness;
 
 use std::fs;
 use std::net::Ipv4Addr;

@@ -719,3 +719,179 @@ fn every_kind_of_frame_decodes_to_its_protocol_layer() {
     assert_eq!(vrrp["name"], "VRRP");
     assert_eq!(field(&vrrp, "Version"), "3");
 }
+
+/// A live run recorded against real dnsmasq (`tests/records/README.md` says how it was made).
+pub fn live_record() -> std::path::PathBuf {
+    crate::common::repo_path("tests/records/live-dnsmasq")
+}
+
+#[test]
+fn a_recorded_live_run_opens_as_a_run_with_its_real_machine_on_a_lane_of_its_own() {
+    let record = live_record();
+    let addr = common::start_with_records(&topologies_dir(), None, vec![record.clone()]);
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(record.join("manifest.json")).unwrap())
+            .unwrap();
+    let live: Value =
+        serde_json::from_str(&std::fs::read_to_string(record.join("live.json")).unwrap()).unwrap();
+
+    let listed = get_ok(addr, "/api/records").json();
+    let records = listed["records"].as_array().unwrap();
+    assert_eq!(records.len(), 1, "{listed}");
+    assert_eq!(records[0]["name"], "live-dnsmasq");
+    assert_eq!(records[0]["live"], true);
+    assert_eq!(records[0]["digest"], manifest["digest"]);
+    assert_eq!(records[0]["topology"], "real-dhcp-server");
+
+    // Opening it replays it on the server, with no TAP and no dnsmasq: the recorded run.
+    let opened = post(addr, "/api/records/live-dnsmasq", "");
+    assert_eq!(opened.status, 201, "{}", opened.body);
+    let opened = opened.json();
+    assert_eq!(opened["record"]["matches"], true, "{opened}");
+    assert_eq!(opened["record"]["live"], true);
+    assert_eq!(opened["summary"]["digest"], manifest["digest"]);
+    assert!(
+        opened["summary"]["replay"]
+            .as_str()
+            .unwrap()
+            .starts_with("pxelab replay "),
+        "{opened}"
+    );
+    let id = opened["id"].as_str().unwrap().to_string();
+    let again = post(addr, "/api/records/live-dnsmasq", "").json();
+    assert_eq!(again["id"], opened["id"], "the same record is the same run");
+
+    let view = get_ok(addr, &format!("/api/runs/{id}")).json();
+    assert_eq!(view["record"]["name"], "live-dnsmasq");
+    let nodes = view["nodes"].as_array().unwrap();
+    let real: Vec<(usize, &Value)> = nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, node)| node["kind"] == "real")
+        .collect();
+    assert_eq!(real.len(), 1, "one real node, the bridge: {nodes:?}");
+    let (real_index, bridge) = real[0];
+    assert_eq!(bridge["name"], "real@servers");
+    assert_eq!(bridge["lan"], "servers");
+    assert_eq!(bridge["tap"], "pxe0");
+    let hosts: Vec<&str> = bridge["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|host| host.as_str().unwrap())
+        .collect();
+    assert!(
+        hosts.len() == 1 && hosts[0].starts_with("10.2.0.10 ("),
+        "dnsmasq's address and MAC: {hosts:?}"
+    );
+    for (index, node) in nodes.iter().enumerate() {
+        assert!(
+            index == real_index || node["kind"] != "real",
+            "only the bridge is real: {node}"
+        );
+    }
+
+    // Every frame that came in from dnsmasq is a send on the real lane, at its recorded time.
+    let events = view["events"].as_array().unwrap();
+    let on_real = |kind: &str| -> Vec<&Value> {
+        events
+            .iter()
+            .filter(|event| event["n"] == real_index && event["k"] == kind)
+            .collect()
+    };
+    let injected = live["injected"].as_array().unwrap();
+    let sends = on_real("send");
+    assert_eq!(sends.len(), injected.len(), "one send per frame from the TAP");
+    for (send, frame) in sends.iter().zip(injected) {
+        assert_eq!(send["t"], frame["time_ns"]);
+    }
+    assert!(
+        on_real("receive").iter().any(|event| event["c"] == "discover"),
+        "the DISCOVERs the relays sent to dnsmasq arrive on the real lane"
+    );
+
+    // The two relayed copies of each client's DISCOVER to dnsmasq are joined, as the copies to
+    // a simulated server are.
+    let duplicates = view["duplicates"].as_array().unwrap();
+    let to_real: Vec<&Value> = duplicates
+        .iter()
+        .filter(|group| {
+            group["receives"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|receive| events[receive.as_u64().unwrap() as usize]["n"] == real_index)
+        })
+        .collect();
+    let clients = view["summary"]["clients"].as_array().unwrap().len();
+    let discovers = to_real
+        .iter()
+        .filter(|group| group["label"].as_str().unwrap().starts_with("DISCOVER"))
+        .count();
+    assert!(
+        discovers >= clients,
+        "{discovers} DISCOVER groups at the real server for {clients} clients: {duplicates:?}"
+    );
+    for group in &to_real {
+        let mut giaddrs: Vec<&str> = group["giaddrs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g.as_str().unwrap())
+            .collect();
+        giaddrs.sort_unstable();
+        assert_eq!(giaddrs, ["10.1.0.2", "10.1.0.3"], "{group}");
+    }
+
+    // The trace downloads from the replayed record too; the run is listed.
+    let trace = get_ok(addr, &format!("/api/runs/{id}/trace.json")).json();
+    assert!(trace["traceEvents"].as_array().is_some_and(|e| !e.is_empty()));
+    let runs = get_ok(addr, "/api/runs").json();
+    assert!(
+        runs["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|run| run["id"] == id.as_str() && run["params"]["record"]["name"] == "live-dnsmasq"),
+        "{runs}"
+    );
+
+    // A record the server does not serve, and a server that serves none.
+    let missing = post(addr, "/api/records/nope", "");
+    assert_eq!(missing.status, 404);
+    assert!(missing.json()["error"].as_str().unwrap().contains("live-dnsmasq"));
+    let none = post(shared(), "/api/records/live-dnsmasq", "");
+    assert_eq!(none.status, 404);
+    assert!(none.json()["error"].as_str().unwrap().contains("--record"));
+    assert_eq!(get_ok(shared(), "/api/records").json()["records"], serde_json::json!([]));
+}
+
+#[test]
+fn a_folder_that_is_not_a_run_record_is_refused_at_start() {
+    let dir = crate::common::scratch_dir("web-not-a-record");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let start = |records: Vec<std::path::PathBuf>| {
+        let options = web::Options {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            topologies_dir: topologies_dir(),
+            runs_dir: None,
+            cache_dir: Some(common::cache_dir()),
+            records,
+        };
+        match runtime.block_on(web::bind(options)) {
+            Ok(_) => String::from("started"),
+            Err(error) => error.to_string(),
+        }
+    };
+    let refused = start(vec![dir.clone()]);
+    assert!(
+        refused.contains("cannot serve the record") && refused.contains("manifest.json"),
+        "{refused}"
+    );
+    let twice = start(vec![live_record(), live_record()]);
+    assert!(twice.contains("records are named by their folder"), "{twice}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

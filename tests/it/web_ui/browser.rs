@@ -576,3 +576,159 @@ fn ten_thousand_events_stay_interactive() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The picture of a recorded live run the README shows.
+const LIVE_SCREENSHOT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../docs/images/live-record-timeline.png"
+);
+
+#[test]
+fn a_recorded_live_run_opens_in_the_timeline_with_the_real_server_marked() {
+    let Some(chromium) = find_chromium() else {
+        return;
+    };
+    // From the workspace root, as `pxelab serve --record tests/records/live-dnsmasq` is run
+    // from a checkout: the page (and so the picture) shows the replay command a reader types.
+    std::env::set_current_dir(crate::common::repo_path("")).unwrap();
+    let record = PathBuf::from("tests/records/live-dnsmasq");
+    assert_eq!(
+        record.canonicalize().unwrap(),
+        super::api::live_record().canonicalize().unwrap()
+    );
+    let addr = common::start_with_records(&common::topologies_dir(), None, vec![record]);
+    let (_browser, mut cdp) = launch(&chromium, "record");
+
+    // By URL alone: the record is replayed on the server and shown like any run.
+    cdp.open(addr, "record=live-dnsmasq");
+    let view = json_of(
+        &mut cdp,
+        "window.pxelabView && window.pxelabView.ready && \
+         window.pxelabView.record === 'live-dnsmasq' && JSON.stringify(window.pxelabView)",
+        "the timeline of the record",
+    );
+    let lanes: Vec<&str> = view["lanes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|lane| lane.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        lanes,
+        ["pc1", "pc2", "pc3", "pc4", "r1", "r2", "wds", "real@servers"],
+        "clients, routers, the simulated server, then the real one"
+    );
+    let kinds = view["laneKinds"].as_array().unwrap();
+    assert_eq!(kinds.last().unwrap(), "real");
+    assert_eq!(
+        kinds.iter().filter(|kind| *kind == "real").count(),
+        1,
+        "{kinds:?}"
+    );
+    assert!(view["duplicates"].as_u64().unwrap() >= 4, "{view}");
+
+    // The real lane is tinted and labelled as real, on the canvas itself.
+    let pixel = cdp.eval(&format!(
+        "(() => {{ const c = document.getElementById('timeline'); \
+         const r = window.devicePixelRatio || 1; \
+         const y = (30 + {lane} * window.pxelabView.laneHeight + 3) * r; \
+         return Array.from(c.getContext('2d').getImageData(3 * r, y, 1, 1).data).join(','); }})()",
+        lane = lanes.len() - 1
+    ));
+    assert_eq!(pixel, "251,241,220,255", "the real lane's tint");
+    let line = cdp.wait_for_text(
+        ("record-line", "innerText"),
+        "event for event",
+        Duration::from_secs(30),
+        "the record's line in the summary",
+    );
+    let line = line.as_str().unwrap();
+    for needle in [
+        "recorded live run live-dnsmasq",
+        "10.2.0.10",
+        "TAP pxe0",
+    ] {
+        assert!(line.contains(needle), "the record line lacks `{needle}`: {line}");
+    }
+    let url = cdp.eval("location.search");
+    assert!(
+        url.as_str().unwrap().contains("record=live-dnsmasq"),
+        "the address bar names the record: {url}"
+    );
+
+    // A DISCOVER relayed to the real dnsmasq, zoomed on by URL and clicked: the inspector
+    // decodes it. Its times come from the API's view of the same record.
+    let id = common::post(addr, "/api/records/live-dnsmasq", "").json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let run = common::get_ok(addr, &format!("/api/runs/{id}")).json();
+    let real = run["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|node| node["kind"] == "real")
+        .unwrap();
+    let events = run["events"].as_array().unwrap();
+    let discover = events
+        .iter()
+        .find(|e| e["n"] == real && e["k"] == "receive" && e["c"] == "discover")
+        .expect("a DISCOVER reached the real server");
+    let sent_ns = events[discover["from"].as_u64().unwrap() as usize]["t"]
+        .as_u64()
+        .unwrap();
+    let received_ns = discover["t"].as_u64().unwrap();
+    let margin_ns = (received_ns - sent_ns).max(2_000);
+    cdp.open(
+        addr,
+        &format!(
+            "record=live-dnsmasq&t0={}&t1={}",
+            sent_ns - margin_ns,
+            received_ns + margin_ns
+        ),
+    );
+    json_of(
+        &mut cdp,
+        &format!(
+            "window.pxelabView && window.pxelabView.ready && \
+             window.pxelabView.record === 'live-dnsmasq' && \
+             window.pxelabView.t0 === {} && JSON.stringify(window.pxelabView)",
+            sent_ns - margin_ns
+        ),
+        "the zoomed timeline of the record",
+    );
+    let point = cdp.eval(&format!(
+        "JSON.stringify(window.pxelabView.arrowPoint((e, index) => index === {}))",
+        events
+            .iter()
+            .position(|e| std::ptr::eq(e, discover))
+            .unwrap()
+    ));
+    let point: Value = serde_json::from_str(
+        point
+            .as_str()
+            .expect("the DISCOVER arrow to the real server is on screen"),
+    )
+    .unwrap();
+    cdp.click(point["x"].as_f64().unwrap(), point["y"].as_f64().unwrap());
+    let inspector = cdp.wait_for_text(
+        ("inspector-body", "innerText"),
+        "Relay agent (giaddr)",
+        Duration::from_secs(30),
+        "the inspector to show the DISCOVER to the real server",
+    );
+    let inspector = inspector.as_str().unwrap();
+    assert!(inspector.contains("DHCP DISCOVER"), "{inspector}");
+    assert!(inspector.contains("real@servers"), "{inspector}");
+
+    cdp.call(
+        "Input.dispatchMouseEvent",
+        json!({"type": "mouseMoved", "x": 5, "y": 5}),
+    );
+    let shot = cdp.call("Page.captureScreenshot", json!({"format": "png"}));
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(shot["data"].as_str().unwrap())
+        .unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    pxelab::write_atomically(Path::new(LIVE_SCREENSHOT), &png).unwrap();
+}

@@ -20,11 +20,21 @@ pub fn cache_dir() -> PathBuf {
 /// Starts a server on `127.0.0.1:0` on a thread of its own that lives as long as the test
 /// process.
 pub fn start(topologies: &Path, runs_dir: Option<PathBuf>) -> SocketAddr {
+    start_with_records(topologies, runs_dir, Vec::new())
+}
+
+/// `start`, serving the run records `records` too (`pxelab serve --record`).
+pub fn start_with_records(
+    topologies: &Path,
+    runs_dir: Option<PathBuf>,
+    records: Vec<PathBuf>,
+) -> SocketAddr {
     let options = web::Options {
         addr: "127.0.0.1:0".parse().unwrap(),
         topologies_dir: topologies.to_path_buf(),
         runs_dir,
         cache_dir: Some(cache_dir()),
+        records,
     };
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
