@@ -8,8 +8,7 @@
  * - port 67: a DHCPDISCOVER whose option 60 starts with "PXEClient" gets a proxy DHCPOFFER
  *   (yiaddr 0.0.0.0, siaddr and option 54 = own address, option 60 "PXEClient", option 43 with
  *   PXE_DISCOVERY_CONTROL = 8, option 97 echoed, `file` = the boot file for option 93), to
- *   giaddr:67 when relayed, else broadcast to 255.255.255.255:68 (always broadcast with
- *   `offer_to: broadcast`, the defect of bootimus issue #129). No state: every relayed copy
+ *   giaddr:67 when relayed, else broadcast to 255.255.255.255:68. No state: every relayed copy
  *   is answered.
  * - port 4011: a PXE DHCPREQUEST with ciaddr set gets a DHCPACK with the boot file, sent back to
  *   the request's source address and port.
@@ -154,8 +153,6 @@ enum { OPTION_BLKSIZE = 1, OPTION_TSIZE = 2, OPTION_TIMEOUT = 4 };
 
 static boot_file_t files[2];
 static uint64_t nbp_size;
-/* `offer_to: broadcast`: proxy offers go to 255.255.255.255:68 even when relayed. */
-static bool offer_broadcast;
 static transfer_t transfers[TFTP_TRANSFERS_MAX];
 static size_t transfers_live;
 static uint32_t next_port = TFTP_TRANSFER_PORT_FIRST;
@@ -337,9 +334,7 @@ static void send_datagram(uint16_t src_port, uint32_t dst_ip, uint16_t dst_port,
  * Configuration
  */
 
-#define CONFIG_KEY_COUNT 4
-static const char *const CONFIG_KEYS[CONFIG_KEY_COUNT] = {"boot_file_bios", "boot_file_efi",
-                                                          "nbp_size", "offer_to"};
+static const char *const CONFIG_KEYS[3] = {"boot_file_bios", "boot_file_efi", "nbp_size"};
 
 static bool string_is(const boot_server_string_t *s, const char *literal) {
     size_t n = strlen(literal);
@@ -411,48 +406,31 @@ static bool configure_nbp_size(const boot_server_string_t *value, boot_server_st
     return true;
 }
 
-static bool configure_offer_to(const boot_server_string_t *value, boot_server_string_t *err) {
-    if (value == NULL || string_is(value, "giaddr")) {
-        offer_broadcast = false;
-        return true;
-    }
-    if (string_is(value, "broadcast")) {
-        offer_broadcast = true;
-        return true;
-    }
-    text_t t = error_start("offer_to");
-    put_str(&t, "expected `giaddr` or `broadcast`, got `");
-    put_bytes(&t, value->ptr, value->len);
-    put_str(&t, "`");
-    return refuse(&t, err);
-}
-
 /* Checks the (key, value) pairs as the Rust SDK's `Config::new` does (an unknown or repeated key
  * is refused, naming it), then reads each key as plugins/proxydhcp does, in the same order. */
 static bool configure(const boot_server_list_tuple2_string_string_t *config,
                       boot_server_string_t *err) {
-    const boot_server_string_t *values[CONFIG_KEY_COUNT] = {NULL, NULL, NULL, NULL};
+    const boot_server_string_t *values[3] = {NULL, NULL, NULL};
     for (size_t i = 0; i < config->len; i++) {
         const boot_server_string_t *key = &config->ptr[i].f0;
         size_t k = 0;
-        while (k < CONFIG_KEY_COUNT && !string_is(key, CONFIG_KEYS[k])) {
+        while (k < 3 && !string_is(key, CONFIG_KEYS[k])) {
             k++;
         }
-        if (k == CONFIG_KEY_COUNT || values[k] != NULL) {
+        if (k == 3 || values[k] != NULL) {
             text_t t = {error_bytes, sizeof error_bytes, 0};
             put_str(&t, "config `");
             put_bytes(&t, key->ptr, key->len);
-            put_str(&t, k == CONFIG_KEY_COUNT
-                            ? "`: unknown key; expected one of boot_file_bios, boot_file_efi, "
-                              "nbp_size, offer_to"
-                            : "`: given more than once");
+            put_str(&t, k == 3 ? "`: unknown key; expected one of boot_file_bios, boot_file_efi, "
+                                 "nbp_size"
+                               : "`: given more than once");
             return refuse(&t, err);
         }
         values[k] = &config->ptr[i].f1;
     }
     return set_boot_file(&files[FILE_BIOS], "boot_file_bios", values[0], "pxelinux.0", err) &&
            set_boot_file(&files[FILE_EFI], "boot_file_efi", values[1], "bootx64.efi", err) &&
-           configure_nbp_size(values[2], err) && configure_offer_to(values[3], err);
+           configure_nbp_size(values[2], err);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -650,9 +628,8 @@ static void on_server_port(const boot_server_datagram_t *d) {
     uint32_t own_ip = pxelab_plugin_host_own_ip();
     const boot_file_t *file = file_for(&discover);
     size_t len = dhcp_reply(&discover, DHCP_OFFER, 0, file, true, own_ip);
-    bool to_relay = discover.giaddr && !offer_broadcast;
-    uint32_t dst_ip = to_relay ? discover.giaddr : 0xffffffffu;
-    uint16_t dst_port = to_relay ? SERVER_PORT : CLIENT_PORT;
+    uint32_t dst_ip = discover.giaddr ? discover.giaddr : 0xffffffffu;
+    uint16_t dst_port = discover.giaddr ? SERVER_PORT : CLIENT_PORT;
     text_t t = log_start();
     put_str(&t, "proxydhcp: proxy OFFER to ");
     put_mac(&t, discover.chaddr, discover.hlen);

@@ -24,39 +24,169 @@ const NBP_SIZE_DEFAULT: u64 = 26_000;
 const NBP_SIZE_MAX: u64 = 1 << 20;
 const LEASES_PER_CHUNK: usize = 64;
 const HEX: &[u8; 16] = b"0123456789abcdef";
-/// ISC dhcpd's default `load balance max seconds`.
-const LOAD_BALANCE_MAX_SECS_DEFAULT: u32 = 3;
 
-/// Which half of the clients this server answers as one peer of an ISC dhcpd failover pair in
-/// load-balancing mode (`split 128`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Peer {
-    Primary,
-    Secondary,
-}
+/// Behaviour of other DHCP servers, compiled only into `dhcp-server-variants` (this file is
+/// also that crate's), so the plain `dhcp-server` plugin stays the code it was, instruction for
+/// instruction: plugin work is simulated CPU time, and every shipped run keeps its digest.
+#[cfg(feature = "variants")]
+mod variants {
+    use super::*;
 
-/// ISC dhcpd failover load balancing (RFC 3074): each peer answers the clients whose hash
-/// bucket it owns, and both answer a client whose `secs` is above `load balance max seconds`
-/// (it has waited long enough that its own peer may be down).
-#[derive(Clone, Copy, Debug)]
-struct LoadBalance {
-    peer: Peer,
-    max_secs: u16,
-}
+    /// ISC dhcpd's default `load balance max seconds`.
+    pub(crate) const LOAD_BALANCE_MAX_SECS_DEFAULT: u32 = 3;
 
-impl LoadBalance {
-    /// Whether this peer answers `request`, as dhcpd's `load_balance_mine`: `secs` above the
-    /// threshold first, then the bucket of the client's hardware address.
-    fn mine(&self, request: &Message) -> bool {
-        if request.secs() > self.max_secs {
-            return true;
+    /// Which half of the clients this server answers as one peer of an ISC dhcpd failover pair
+    /// in load-balancing mode (`split 128`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) enum Peer {
+        Primary,
+        Secondary,
+    }
+
+    /// ISC dhcpd failover load balancing (RFC 3074): each peer answers the clients whose hash
+    /// bucket it owns, and both answer a client whose `secs` is above `load balance max
+    /// seconds` (it has waited long enough that its own peer may be down).
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) struct LoadBalance {
+        pub(crate) peer: Peer,
+        pub(crate) max_secs: u16,
+    }
+
+    impl LoadBalance {
+        /// Whether this peer answers `request`, as dhcpd's `load_balance_mine`: `secs` above
+        /// the threshold first, then the bucket of the client's hardware address.
+        pub(crate) fn mine(&self, request: &Message) -> bool {
+            if request.secs() > self.max_secs {
+                return true;
+            }
+            // RFC 3074 hashes with a Pearson table of its own; an FNV-1a hash splits the
+            // clients as evenly, and which client falls in which half is not what the
+            // scenarios turn on.
+            let bucket = request.chaddr().iter().fold(0x811c_9dc5_u32, |hash, byte| {
+                (hash ^ u32::from(*byte)).wrapping_mul(0x0100_0193)
+            }) & 0xff;
+            (bucket < 128) == (self.peer == Peer::Primary)
         }
-        // RFC 3074 hashes with a Pearson table of its own; an FNV-1a hash splits the clients as
-        // evenly, and which client falls in which half is not what the scenarios turn on.
-        let bucket = request.chaddr().iter().fold(0x811c_9dc5_u32, |hash, byte| {
-            (hash ^ u32::from(*byte)).wrapping_mul(0x0100_0193)
-        }) & 0xff;
-        (bucket < 128) == (self.peer == Peer::Primary)
+    }
+
+    /// The variant keys of a server's configuration.
+    pub(crate) struct Variants {
+        /// One peer of a load-balancing failover pair; `None`: answers every client.
+        pub(crate) load_balance: Option<LoadBalance>,
+        /// Option 60 of every OFFER and ACK (Windows DHCP's scope option "060 Class ID", set
+        /// to `PXEClient` to make PXE work: it tells the client this server is its boot
+        /// server).
+        pub(crate) vendor_class_id: Option<Vec<u8>>,
+        /// Answer no client whose option 60 starts with `PXEClient` (ISC dhcpd: a class on the
+        /// vendor class and `deny members of` it in the pool), leaving them to the PXE server.
+        pub(crate) ignore_pxe_clients: bool,
+        /// `allocation: per-discover`: every DISCOVER is given the lowest free address, which
+        /// replaces the client's record, and a REQUEST is acknowledged with the record whatever
+        /// address it asks for (Tiny PXE Server issue #1). Default `per-client`: RFC 2131
+        /// 4.3.1, the client's own lease first.
+        pub(crate) per_discover: bool,
+    }
+
+    impl Variants {
+        pub(crate) fn of(config: &Config) -> Result<Variants, Refusal> {
+            let load_balance = match config.get("load_balance") {
+                None => None,
+                Some(peer) => {
+                    let peer = match peer {
+                        "primary" => Peer::Primary,
+                        "secondary" => Peer::Secondary,
+                        other => {
+                            return Err(Refusal::config(
+                                "load_balance",
+                                format!("expected `primary` or `secondary`, got `{other}`"),
+                            ));
+                        }
+                    };
+                    let max_secs = config.u32_in(
+                        "load_balance_max_secs",
+                        LOAD_BALANCE_MAX_SECS_DEFAULT,
+                        0..=u32::from(u16::MAX),
+                    )? as u16;
+                    Some(LoadBalance { peer, max_secs })
+                }
+            };
+            if load_balance.is_none() && config.get("load_balance_max_secs").is_some() {
+                return Err(Refusal::config(
+                    "load_balance_max_secs",
+                    "only a failover peer balances load: set `load_balance: primary` (or secondary)",
+                ));
+            }
+            let vendor_class_id = match config.get("vendor_class_id") {
+                None => None,
+                Some(text) if text.is_empty() || text.len() > 255 => {
+                    return Err(Refusal::config(
+                        "vendor_class_id",
+                        format!("expected 1 to 255 bytes for option 60, got `{text}`"),
+                    ));
+                }
+                Some(text) => Some(text.as_bytes().to_vec()),
+            };
+            let ignore_pxe_clients = match config.str_or("ignore_pxe_clients", "false") {
+                "true" => true,
+                "false" => false,
+                other => {
+                    return Err(Refusal::config(
+                        "ignore_pxe_clients",
+                        format!("expected true or false, got `{other}`"),
+                    ));
+                }
+            };
+            let per_discover = match config.str_or("allocation", "per-client") {
+                "per-client" => false,
+                "per-discover" => true,
+                other => {
+                    return Err(Refusal::config(
+                        "allocation",
+                        format!("expected `per-client` or `per-discover`, got `{other}`"),
+                    ));
+                }
+            };
+            Ok(Variants {
+                load_balance,
+                vendor_class_id,
+                ignore_pxe_clients,
+                per_discover,
+            })
+        }
+
+        /// Whether this server stays silent to `request`: a PXE client it denies, or another
+        /// peer's client.
+        pub(crate) fn ignores(&self, env: &mut dyn Env, request: &Message) -> bool {
+            if self.ignore_pxe_clients && dhcp::is_pxe_client(request) {
+                env.log(
+                    Level::Debug,
+                    &format!(
+                        "dhcp: PXE client {} is denied here: ignored",
+                        dhcp::format_chaddr(request.chaddr())
+                    ),
+                );
+                return true;
+            }
+            let kind = dhcp::message_type(request);
+            let balanced = kind == Some(MessageType::Discover)
+                || (kind == Some(MessageType::Request)
+                    && dhcp::server_identifier(request).is_none());
+            match self.load_balance {
+                Some(load_balance) if balanced && !load_balance.mine(request) => {
+                    env.log(
+                        Level::Debug,
+                        &format!(
+                            "dhcp: {} is the peer's client (secs {} not above {}): ignored",
+                            dhcp::format_chaddr(request.chaddr()),
+                            request.secs(),
+                            load_balance.max_secs
+                        ),
+                    );
+                    true
+                }
+                _ => false,
+            }
+        }
     }
 }
 
@@ -104,19 +234,8 @@ pub struct DhcpServer {
     boot_file_bios: Option<String>,
     boot_file_efi: Option<String>,
     tftp: tftp::Server,
-    /// One peer of a load-balancing failover pair; `None`: answers every client.
-    load_balance: Option<LoadBalance>,
-    /// Option 60 of every OFFER and ACK, when set (Windows DHCP's "060 Class ID" put in the
-    /// scope to make PXE work: `PXEClient` tells the client this server is its boot server).
-    vendor_class_id: Option<Vec<u8>>,
-    /// Answer no client whose option 60 starts with `PXEClient` (ISC dhcpd: a class matching
-    /// the vendor class and `deny members of` it in the pool), leaving them to the PXE server.
-    ignore_pxe_clients: bool,
-    /// `allocation: per-discover`: every DISCOVER is given the lowest free address, which
-    /// replaces the client's record, and a REQUEST is acknowledged with the record whatever
-    /// address it asks for (tinyPXE Server issue #1). Default `per-client`: RFC 2131 4.3.1, the
-    /// client's own lease first.
-    per_discover: bool,
+    #[cfg(feature = "variants")]
+    variants: variants::Variants,
 }
 
 /// A min-tree over the pool's addresses, each valued with the time it is free again (the latest
@@ -203,10 +322,15 @@ impl Plugin for DhcpServer {
         "boot_file_bios",
         "boot_file_efi",
         "nbp_size",
+        #[cfg(feature = "variants")]
         "load_balance",
+        #[cfg(feature = "variants")]
         "load_balance_max_secs",
+        #[cfg(feature = "variants")]
         "vendor_class_id",
+        #[cfg(feature = "variants")]
         "ignore_pxe_clients",
+        #[cfg(feature = "variants")]
         "allocation",
     ];
 
@@ -257,63 +381,6 @@ impl Plugin for DhcpServer {
         for file in boot_file_bios.iter().chain(&boot_file_efi) {
             tftp.add_file(file, tftp::synthetic_file(file, nbp_size));
         }
-        let load_balance = match config.get("load_balance") {
-            None => None,
-            Some(peer) => {
-                let peer = match peer {
-                    "primary" => Peer::Primary,
-                    "secondary" => Peer::Secondary,
-                    other => {
-                        return Err(Refusal::config(
-                            "load_balance",
-                            format!("expected `primary` or `secondary`, got `{other}`"),
-                        ));
-                    }
-                };
-                let max_secs = config.u32_in(
-                    "load_balance_max_secs",
-                    LOAD_BALANCE_MAX_SECS_DEFAULT,
-                    0..=u32::from(u16::MAX),
-                )? as u16;
-                Some(LoadBalance { peer, max_secs })
-            }
-        };
-        if load_balance.is_none() && config.get("load_balance_max_secs").is_some() {
-            return Err(Refusal::config(
-                "load_balance_max_secs",
-                "only a failover peer balances load: set `load_balance: primary` (or secondary)",
-            ));
-        }
-        let vendor_class_id = match config.get("vendor_class_id") {
-            None => None,
-            Some(text) if text.is_empty() || text.len() > 255 => {
-                return Err(Refusal::config(
-                    "vendor_class_id",
-                    format!("expected 1 to 255 bytes for option 60, got `{text}`"),
-                ));
-            }
-            Some(text) => Some(text.as_bytes().to_vec()),
-        };
-        let ignore_pxe_clients = match config.str_or("ignore_pxe_clients", "false") {
-            "true" => true,
-            "false" => false,
-            other => {
-                return Err(Refusal::config(
-                    "ignore_pxe_clients",
-                    format!("expected true or false, got `{other}`"),
-                ));
-            }
-        };
-        let per_discover = match config.str_or("allocation", "per-client") {
-            "per-client" => false,
-            "per-discover" => true,
-            other => {
-                return Err(Refusal::config(
-                    "allocation",
-                    format!("expected `per-client` or `per-discover`, got `{other}`"),
-                ));
-            }
-        };
         let mut server = DhcpServer {
             pool_first,
             pool_last,
@@ -333,10 +400,8 @@ impl Plugin for DhcpServer {
             boot_file_bios,
             boot_file_efi,
             tftp,
-            load_balance,
-            vendor_class_id,
-            ignore_pxe_clients,
-            per_discover,
+            #[cfg(feature = "variants")]
+            variants: variants::Variants::of(config)?,
         };
         server.load_leases(env);
         env.log(
@@ -375,35 +440,11 @@ impl Plugin for DhcpServer {
             );
             return;
         }
-        if self.ignore_pxe_clients && dhcp::is_pxe_client(&request) {
-            env.log(
-                Level::Debug,
-                &format!(
-                    "dhcp: PXE client {} is denied here: ignored",
-                    dhcp::format_chaddr(request.chaddr())
-                ),
-            );
+        #[cfg(feature = "variants")]
+        if self.variants.ignores(env, &request) {
             return;
         }
-        let kind = dhcp::message_type(&request);
-        let balanced = kind == Some(MessageType::Discover)
-            || (kind == Some(MessageType::Request) && dhcp::server_identifier(&request).is_none());
-        if balanced
-            && let Some(load_balance) = self.load_balance
-            && !load_balance.mine(&request)
-        {
-            env.log(
-                Level::Debug,
-                &format!(
-                    "dhcp: {} is the peer's client (secs {} not above {}): ignored",
-                    dhcp::format_chaddr(request.chaddr()),
-                    request.secs(),
-                    load_balance.max_secs
-                ),
-            );
-            return;
-        }
-        match kind {
+        match dhcp::message_type(&request) {
             Some(MessageType::Discover) => self.on_discover(env, &request),
             Some(MessageType::Request) => self.on_request(env, &request),
             Some(MessageType::Release) => self.on_release(env, &request),
@@ -428,9 +469,11 @@ impl Plugin for DhcpServer {
 impl DhcpServer {
     fn on_discover(&mut self, env: &mut dyn Env, request: &Message) {
         let chaddr = request.chaddr().to_vec();
-        let mac = dhcp::format_chaddr(request.chaddr());
+        let mac = dhcp::format_chaddr(&chaddr);
         let now_ns = env.now_ns();
-        let own = self.leases.get(&chaddr).filter(|_| !self.per_discover);
+        let own = self.leases.get(&chaddr);
+        #[cfg(feature = "variants")]
+        let own = own.filter(|_| !self.variants.per_discover);
         let ip = match own {
             Some(lease) if !self.held_by_other(&chaddr, lease.ip, now_ns) => lease.ip,
             _ => match self.free_address(now_ns) {
@@ -470,7 +513,7 @@ impl DhcpServer {
 
     fn on_request(&mut self, env: &mut dyn Env, request: &Message) {
         let chaddr = request.chaddr().to_vec();
-        let mac = dhcp::format_chaddr(request.chaddr());
+        let mac = dhcp::format_chaddr(&chaddr);
         let own_ip = env.own_ip();
         let now_ns = env.now_ns();
         let server_id = dhcp::server_identifier(request);
@@ -492,11 +535,13 @@ impl DhcpServer {
             }
             return;
         }
+        let requested = dhcp::requested_ip(request).unwrap_or(request.ciaddr());
         let lease = self.leases.get(&chaddr).cloned();
+        // The per-DISCOVER allocator answers with its record, not with what was asked for.
+        #[cfg(feature = "variants")]
         let requested = match &lease {
-            // The defective allocator answers with its record, not with what was asked for.
-            Some(lease) if self.per_discover => lease.ip,
-            _ => dhcp::requested_ip(request).unwrap_or(request.ciaddr()),
+            Some(lease) if self.variants.per_discover => lease.ip,
+            _ => requested,
         };
         match lease {
             None if server_id.is_none() => {
@@ -548,7 +593,7 @@ impl DhcpServer {
                 Level::Info,
                 &format!(
                     "dhcp: {} released {}",
-                    dhcp::format_chaddr(request.chaddr()),
+                    dhcp::format_chaddr(&chaddr),
                     request.ciaddr()
                 ),
             );
@@ -567,7 +612,7 @@ impl DhcpServer {
             Level::Warning,
             &format!(
                 "dhcp: {} declined {:?}",
-                dhcp::format_chaddr(request.chaddr()),
+                dhcp::format_chaddr(&chaddr),
                 dhcp::requested_ip(request)
             ),
         );
@@ -651,7 +696,8 @@ impl DhcpServer {
             if !self.dns.is_empty() {
                 opts.insert(DhcpOption::DomainNameServer(self.dns.clone()));
             }
-            if let Some(class) = &self.vendor_class_id {
+            #[cfg(feature = "variants")]
+            if let Some(class) = &self.variants.vendor_class_id {
                 opts.insert(DhcpOption::ClassIdentifier(class.clone()));
             }
             let boot_file = if dhcp::is_efi_arch(dhcp::client_arch(request)) {
