@@ -1252,4 +1252,92 @@ mod tests {
         let error = env.start::<DhcpServer>(&[("pools", "x")]).err().unwrap();
         assert!(error.message.contains("unknown key"), "{error}");
     }
+
+    fn start_with(extra: &[(&'static str, &'static str)]) -> Result<(MockEnv, DhcpServer), String> {
+        let mut env = MockEnv::new(SERVER);
+        let mut pairs = config("10.1.0.100-10.1.0.199");
+        pairs.extend_from_slice(extra);
+        let server = env.start::<DhcpServer>(&pairs).map_err(|e| format!("{e:?}"))?;
+        Ok((env, server))
+    }
+
+    /// A DISCOVER with `secs`, relayed by `ROUTER_A`.
+    #[cfg(feature = "variants")]
+    fn discover_with_secs(chaddr: [u8; 6], secs: u16) -> Vec<u8> {
+        let mut message = dhcp::decode(&build::pxe_discover(7, chaddr, ROUTER_A, 0)).unwrap();
+        message.set_secs(secs);
+        dhcp::encode(&message).unwrap()
+    }
+
+    #[cfg(feature = "variants")]
+    #[test]
+    fn failover_peers_split_the_clients_until_secs_passes_the_threshold() {
+        let peers = [("load_balance", "primary"), ("load_balance", "secondary")];
+        let mut answered = [0, 0];
+        let mut both_late = true;
+        for last in 0..32u8 {
+            let chaddr = [0x02, 0x50, 0, 0, 0, last];
+            let mut early = Vec::new();
+            for (index, peer) in peers.iter().enumerate() {
+                let (mut env, mut server) = start_with(&[*peer]).unwrap();
+                relay_to_server(&mut env, &mut server, ROUTER_A, discover_with_secs(chaddr, 3));
+                let early_answer = !replies(&mut env, &mut server).is_empty();
+                early.push(early_answer);
+                answered[index] += usize::from(early_answer);
+                relay_to_server(&mut env, &mut server, ROUTER_A, discover_with_secs(chaddr, 4));
+                both_late &= !replies(&mut env, &mut server).is_empty();
+            }
+            assert_eq!(early.iter().filter(|a| **a).count(), 1, "one peer: {chaddr:?}");
+        }
+        assert!(answered[0] > 0 && answered[1] > 0, "{answered:?}");
+        assert!(both_late, "secs 4 is above 3: both peers answer");
+    }
+
+    #[cfg(feature = "variants")]
+    #[test]
+    fn option_60_goes_into_offers_and_pxe_clients_can_be_denied() {
+        let (mut env, mut server) = start_with(&[("vendor_class_id", "PXEClient")]).unwrap();
+        discover_via(&mut env, &mut server, ROUTER_A, 1, MAC);
+        let offers = replies(&mut env, &mut server);
+        assert!(dhcp::is_pxe_client(&offers[0].1));
+
+        let (mut env, mut server) = start_with(&[("ignore_pxe_clients", "true")]).unwrap();
+        discover_via(&mut env, &mut server, ROUTER_A, 1, MAC);
+        assert!(replies(&mut env, &mut server).is_empty());
+    }
+
+    #[cfg(feature = "variants")]
+    #[test]
+    fn the_per_discover_allocator_gives_each_copy_an_address_and_acks_the_last() {
+        let (mut env, mut server) = start_with(&[("allocation", "per-discover")]).unwrap();
+        discover_via(&mut env, &mut server, ROUTER_A, 9, MAC);
+        discover_via(&mut env, &mut server, ROUTER_B, 9, MAC);
+        let offered: Vec<Ipv4Addr> = replies(&mut env, &mut server)
+            .iter()
+            .map(|(_, m)| m.yiaddr())
+            .collect();
+        assert_eq!(
+            offered,
+            vec![Ipv4Addr::new(10, 1, 0, 100), Ipv4Addr::new(10, 1, 0, 101)]
+        );
+        let asked = request(9, MAC, Some(SERVER), offered[0], ROUTER_A);
+        relay_to_server(&mut env, &mut server, ROUTER_A, asked);
+        let acks = replies(&mut env, &mut server);
+        assert_eq!(acks[0].1.yiaddr(), offered[1], "the record, not what was asked");
+    }
+
+    #[test]
+    fn variant_keys_are_refused_with_their_key_unless_compiled_in() {
+        let bad = [
+            ("load_balance", "tertiary"),
+            ("load_balance_max_secs", "3"),
+            ("vendor_class_id", ""),
+            ("ignore_pxe_clients", "yes"),
+            ("allocation", "random"),
+        ];
+        for (key, value) in bad {
+            let error = start_with(&[(key, value)]).err().expect("refused");
+            assert!(error.contains(key), "{key}: {error}");
+        }
+    }
 }
