@@ -1257,7 +1257,9 @@ mod tests {
         let mut env = MockEnv::new(SERVER);
         let mut pairs = config("10.1.0.100-10.1.0.199");
         pairs.extend_from_slice(extra);
-        let server = env.start::<DhcpServer>(&pairs).map_err(|e| format!("{e:?}"))?;
+        let server = env
+            .start::<DhcpServer>(&pairs)
+            .map_err(|e| format!("{e:?}"))?;
         Ok((env, server))
     }
 
@@ -1280,14 +1282,28 @@ mod tests {
             let mut early = Vec::new();
             for (index, peer) in peers.iter().enumerate() {
                 let (mut env, mut server) = start_with(&[*peer]).unwrap();
-                relay_to_server(&mut env, &mut server, ROUTER_A, discover_with_secs(chaddr, 3));
+                relay_to_server(
+                    &mut env,
+                    &mut server,
+                    ROUTER_A,
+                    discover_with_secs(chaddr, 3),
+                );
                 let early_answer = !replies(&mut env, &mut server).is_empty();
                 early.push(early_answer);
                 answered[index] += usize::from(early_answer);
-                relay_to_server(&mut env, &mut server, ROUTER_A, discover_with_secs(chaddr, 4));
+                relay_to_server(
+                    &mut env,
+                    &mut server,
+                    ROUTER_A,
+                    discover_with_secs(chaddr, 4),
+                );
                 both_late &= !replies(&mut env, &mut server).is_empty();
             }
-            assert_eq!(early.iter().filter(|a| **a).count(), 1, "one peer: {chaddr:?}");
+            assert_eq!(
+                early.iter().filter(|a| **a).count(),
+                1,
+                "one peer: {chaddr:?}"
+            );
         }
         assert!(answered[0] > 0 && answered[1] > 0, "{answered:?}");
         assert!(both_late, "secs 4 is above 3: both peers answer");
@@ -1323,7 +1339,11 @@ mod tests {
         let asked = request(9, MAC, Some(SERVER), offered[0], ROUTER_A);
         relay_to_server(&mut env, &mut server, ROUTER_A, asked);
         let acks = replies(&mut env, &mut server);
-        assert_eq!(acks[0].1.yiaddr(), offered[1], "the record, not what was asked");
+        assert_eq!(
+            acks[0].1.yiaddr(),
+            offered[1],
+            "the record, not what was asked"
+        );
     }
 
     #[test]
