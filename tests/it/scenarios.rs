@@ -322,3 +322,72 @@ fn a_server_that_gives_each_copy_an_address_makes_edk2_decline() {
     }
     assert!(declines > 0);
 }
+
+/// For each (xid, chaddr) of a DISCOVER or REQUEST: the relayed copies `server` received and
+/// the replies it sent.
+fn copies_and_replies(run: &Finished, server: &str) -> BTreeMap<(u32, Vec<u8>, u8), (u32, u32)> {
+    let log = run.log();
+    let mut counts: BTreeMap<(u32, Vec<u8>, u8), (u32, u32)> = BTreeMap::new();
+    for record in log.records() {
+        if log.node_name(record.node) != server {
+            continue;
+        }
+        match &record.kind {
+            Kind::Receive { frame, .. } => {
+                if let Some(request) = engine::decode::relayed_request(frame)
+                    && matches!(request.key.message_type, 1 | 3)
+                {
+                    let key = (
+                        request.key.xid,
+                        request.key.chaddr,
+                        request.key.message_type,
+                    );
+                    counts.entry(key).or_default().0 += 1;
+                }
+            }
+            Kind::Send { frame, .. } => {
+                // An OFFER answers a DISCOVER (1), an ACK or NAK a REQUEST (3).
+                if let Some(reply) = engine::decode::reply(frame) {
+                    let asked = if reply.message_type == 2 { 1 } else { 3 };
+                    counts
+                        .entry((reply.xid, reply.chaddr, asked))
+                        .or_default()
+                        .1 += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    counts
+}
+
+#[test]
+fn kea_multi_threaded_drops_a_third_copy_and_every_client_still_binds() {
+    let (failing, fixed) = rates("kea-multi-threaded.yaml");
+    assert_eq!((failing, fixed), (0.0, 0.0), "the clients still bind");
+    let plan = scenario("kea-multi-threaded.yaml");
+    let mut dropped = 0;
+    let mut answered_each = 0;
+    for seed in SEEDS {
+        for (key, (copies, replies)) in copies_and_replies(&run(&plan, seed), "kea") {
+            assert_eq!(copies, 3, "seed {seed} {key:?}: three routers relay");
+            assert!(
+                replies >= 2 && replies <= 3,
+                "seed {seed} {key:?}: {replies}"
+            );
+            if replies == 2 {
+                dropped += 1;
+            } else {
+                answered_each += 1;
+            }
+        }
+    }
+    assert!(
+        dropped > 0 && answered_each > 0,
+        "some third copies dropped ({dropped}), some answered ({answered_each})"
+    );
+    let fix = run(&scenario("kea-multi-threaded-fix.yaml"), 0);
+    for (key, counts) in copies_and_replies(&fix, "kea") {
+        assert_eq!(counts, (1, 1), "{key:?}");
+    }
+}

@@ -69,8 +69,24 @@ mod variants {
         }
     }
 
+    /// ISC Kea's multi-threaded client race avoidance (`src/bin/dhcp4/client_handler.cc`): a
+    /// query from a client whose earlier query is still being processed is parked; a further
+    /// one replaces the parked query, which is dropped and counted in `pkt4-receive-drop`; the
+    /// parked query is processed when the first one is done.
+    #[derive(Default)]
+    pub(crate) struct KeaClients {
+        /// The reply token of each client whose query is being processed.
+        in_flight: BTreeMap<Vec<u8>, u64>,
+        /// The query parked behind it: one per client, the newest.
+        parked: BTreeMap<Vec<u8>, Datagram>,
+        /// `pkt4-receive-drop`.
+        dropped: u64,
+    }
+
     /// The variant keys of a server's configuration.
     pub(crate) struct Variants {
+        /// `kea_multi_threaded: true`.
+        pub(crate) kea: Option<KeaClients>,
         /// One peer of a load-balancing failover pair; `None`: answers every client.
         pub(crate) load_balance: Option<LoadBalance>,
         /// Option 60 of every OFFER and ACK (Windows DHCP's scope option "060 Class ID", set
@@ -146,12 +162,82 @@ mod variants {
                     ));
                 }
             };
+            let kea = match config.str_or("kea_multi_threaded", "false") {
+                "true" => Some(KeaClients::default()),
+                "false" => None,
+                other => {
+                    return Err(Refusal::config(
+                        "kea_multi_threaded",
+                        format!("expected true or false, got `{other}`"),
+                    ));
+                }
+            };
             Ok(Variants {
+                kea,
                 load_balance,
                 vendor_class_id,
                 ignore_pxe_clients,
                 per_discover,
             })
+        }
+
+        /// Whether `datagram` (decoded: `request`) waits behind its client's query in
+        /// processing (parked, replacing and dropping a query parked before).
+        pub(crate) fn park(
+            &mut self,
+            env: &mut dyn Env,
+            request: &Message,
+            datagram: &Datagram,
+        ) -> bool {
+            let Some(kea) = &mut self.kea else {
+                return false;
+            };
+            let chaddr = request.chaddr().to_vec();
+            if !kea.in_flight.contains_key(&chaddr) {
+                return false;
+            }
+            let replaced = kea.parked.insert(chaddr, datagram.clone()).is_some();
+            if replaced {
+                kea.dropped += 1;
+                env.log(
+                    Level::Info,
+                    &format!(
+                        "dhcp: kea: DHCP4_PACKET_DROP: query of {} dropped, a newer one is parked behind the one in progress (pkt4-receive-drop {})",
+                        dhcp::format_chaddr(request.chaddr()),
+                        kea.dropped
+                    ),
+                );
+            } else {
+                env.log(
+                    Level::Debug,
+                    &format!(
+                        "dhcp: kea: query xid {:#010x} of {} parked until the one in progress is done",
+                        request.xid(),
+                        dhcp::format_chaddr(request.chaddr())
+                    ),
+                );
+            }
+            true
+        }
+
+        /// `request`'s client is being processed until its reply `token` is sent.
+        pub(crate) fn begin(&mut self, request: &Message, token: u64) {
+            if let Some(kea) = &mut self.kea {
+                kea.in_flight.insert(request.chaddr().to_vec(), token);
+            }
+        }
+
+        /// The reply `token` is sent: its client is done, and the query parked behind it, if
+        /// any, is next.
+        pub(crate) fn finish(&mut self, token: u64) -> Option<Datagram> {
+            let kea = self.kea.as_mut()?;
+            let chaddr = kea
+                .in_flight
+                .iter()
+                .find(|(_, t)| **t == token)
+                .map(|(c, _)| c.clone())?;
+            kea.in_flight.remove(&chaddr);
+            kea.parked.remove(&chaddr)
         }
 
         /// Whether this server stays silent to `request`: a PXE client it denies, or another
@@ -332,6 +418,8 @@ impl Plugin for DhcpServer {
         "ignore_pxe_clients",
         #[cfg(feature = "variants")]
         "allocation",
+        #[cfg(feature = "variants")]
+        "kea_multi_threaded",
     ];
 
     fn init(env: &mut dyn Env, config: &Config) -> Result<DhcpServer, Refusal> {
@@ -441,9 +529,11 @@ impl Plugin for DhcpServer {
             return;
         }
         #[cfg(feature = "variants")]
-        if self.variants.ignores(env, &request) {
+        if self.variants.ignores(env, &request) || self.variants.park(env, &request, &datagram) {
             return;
         }
+        #[cfg(feature = "variants")]
+        let token_before = self.next_token;
         match dhcp::message_type(&request) {
             Some(MessageType::Discover) => self.on_discover(env, &request),
             Some(MessageType::Request) => self.on_request(env, &request),
@@ -454,6 +544,10 @@ impl Plugin for DhcpServer {
                 &format!("dhcp: {other:?} from {} ignored", datagram.src),
             ),
         }
+        #[cfg(feature = "variants")]
+        if self.next_token > token_before {
+            self.variants.begin(&request, self.next_token - 1);
+        }
     }
 
     fn on_timer(&mut self, env: &mut dyn Env, token: u64) {
@@ -462,6 +556,10 @@ impl Plugin for DhcpServer {
         }
         if let Some(reply) = self.pending_replies.remove(&token) {
             env.send(reply);
+        }
+        #[cfg(feature = "variants")]
+        if let Some(parked) = self.variants.finish(token) {
+            self.on_datagram(env, parked);
         }
     }
 }
@@ -1346,6 +1444,22 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "variants")]
+    #[test]
+    fn kea_parks_a_copy_behind_the_one_in_progress_and_drops_the_parked_one_a_third_replaces() {
+        let (mut env, mut server) = start_with(&[("kea_multi_threaded", "true")]).unwrap();
+        let router_c = Ipv4Addr::new(10, 1, 0, 4);
+        discover_via(&mut env, &mut server, ROUTER_A, 5, MAC);
+        discover_via(&mut env, &mut server, ROUTER_B, 5, MAC);
+        discover_via(&mut env, &mut server, router_c, 5, MAC);
+        let answered: Vec<Ipv4Addr> = replies(&mut env, &mut server)
+            .iter()
+            .map(|(to, _)| *to.ip())
+            .collect();
+        // The first, then the one parked last (B's was replaced by C's and dropped).
+        assert_eq!(answered, vec![ROUTER_A, router_c]);
+    }
+
     #[test]
     fn variant_keys_are_refused_with_their_key_unless_compiled_in() {
         let bad = [
@@ -1354,6 +1468,7 @@ mod tests {
             ("vendor_class_id", ""),
             ("ignore_pxe_clients", "yes"),
             ("allocation", "random"),
+            ("kea_multi_threaded", "4"),
         ];
         for (key, value) in bad {
             let error = start_with(&[(key, value)]).err().expect("refused");

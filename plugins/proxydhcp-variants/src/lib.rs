@@ -5,4 +5,4 @@
 //! was.
 
 #[path = "../../proxydhcp/src/lib.rs"]
-mod server;
+pub mod server;
