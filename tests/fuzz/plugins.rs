@@ -30,6 +30,15 @@ pub fn shipped_plugins() -> Vec<(&'static str, Vec<(String, String)>)> {
         ("boot_file_efi", "bootx64.efi"),
         ("nbp_size", "26000"),
     ]);
+    // The variant builds with their variant keys on, so the fuzzing reaches that code too.
+    let mut dhcp_variants = dhcp.clone();
+    dhcp_variants.extend(pairs(&[
+        ("load_balance", "primary"),
+        ("vendor_class_id", "PXEClient"),
+        ("allocation", "per-discover"),
+    ]));
+    let mut proxy_variants = proxy.clone();
+    proxy_variants.extend(pairs(&[("offer_to", "broadcast")]));
     let mut plugins = Vec::new();
     for artifact in artifacts::ALL {
         if artifact.component.is_empty() {
@@ -40,6 +49,8 @@ pub fn shipped_plugins() -> Vec<(&'static str, Vec<(String, String)>)> {
             "dhcp-server" => dhcp.clone(),
             "wds-sccm2007" | "wds-fixed" => wds.clone(),
             "proxydhcp" | "proxydhcp-c" => proxy.clone(),
+            "dhcp-server-variants" => dhcp_variants.clone(),
+            "proxydhcp-variants" => proxy_variants.clone(),
             _ => Vec::new(),
         };
         plugins.push((artifact.name, config));

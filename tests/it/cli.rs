@@ -875,3 +875,65 @@ fn bench_quick_measures_every_figure_against_its_baseline() {
     assert!(stdout.contains("target <= 2.00"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn scenarios_sweeps_each_scenario_and_its_fix_into_one_table() {
+    let dir = topology("scenarios");
+    let dir = dir.to_str().unwrap();
+    let out = pxelab(&["scenarios", dir, "--seeds", "0..3", "--json"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value["seeds"], "0..3");
+    let rows = value["scenarios"].as_array().unwrap();
+    let scenario_files = std::fs::read_dir(topology("scenarios"))
+        .unwrap()
+        .filter(|entry| {
+            let text = std::fs::read_to_string(entry.as_ref().unwrap().path()).unwrap();
+            text.lines().any(|line| line == "scenario:")
+        })
+        .count();
+    assert_eq!(rows.len(), scenario_files, "{value}");
+    let gated = rows
+        .iter()
+        .find(|row| row["file"] == "relay-forward-delay.yaml")
+        .unwrap();
+    assert_eq!(gated["runs"], 3);
+    assert_eq!(gated["failure_rate"], 1.0);
+    assert_eq!(gated["fix_failure_rate"], 0.0);
+    assert_eq!(gated["fix_file"], "relay-forward-delay-fix.yaml");
+
+    let table = pxelab(&["scenarios", dir, "--seeds", "0..1"], None);
+    let table = text(&table.stdout);
+    assert!(
+        table.contains("| scenario | source | symptom | failure rate | fix | rate with the fix |"),
+        "{table}"
+    );
+
+    // A scenario whose fix variant is missing is refused at its `fix:` line.
+    let lonely = scratch("scenarios");
+    std::fs::create_dir_all(&lonely).unwrap();
+    let source = topology("scenarios/relay-forward-delay.yaml");
+    let copy = lonely.join("relay-forward-delay.yaml");
+    std::fs::copy(&source, &copy).unwrap();
+    let out = pxelab(
+        &["scenarios", lonely.to_str().unwrap(), "--seeds", "0..1"],
+        None,
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let fix_line = std::fs::read_to_string(&copy)
+        .unwrap()
+        .lines()
+        .position(|line| {
+            line.trim_start()
+                .starts_with("file: relay-forward-delay-fix.yaml")
+        })
+        .unwrap()
+        + 1;
+    assert!(
+        stderr.contains(&format!("relay-forward-delay.yaml:{fix_line}:"))
+            && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&lonely);
+}

@@ -28,6 +28,7 @@ mod proxydhcp;
 mod real_firmware;
 mod real_relay;
 mod sandbox;
+mod scenarios;
 mod schedulers;
 mod sdk_example;
 mod services;

@@ -45,7 +45,7 @@ fn every_builtin_plugin_loads_and_starts() {
             continue;
         }
         let config = match artifact.name {
-            "dhcp-server" => vec![
+            "dhcp-server" | "dhcp-server-variants" => vec![
                 ("pool".into(), "10.1.0.100-10.1.0.199".into()),
                 ("subnet_mask".into(), "255.255.255.0".into()),
                 ("router".into(), "10.1.0.1".into()),

@@ -13,13 +13,20 @@ fn tshark() -> Option<PathBuf> {
     crate::tools::find("tshark", "tshark", "reading the captures back with tshark")
 }
 
+/// The shipped topologies, `topologies/*.yaml` and the scenario library's
+/// `topologies/scenarios/*.yaml`, as paths under `topologies/`.
 fn shipped_topologies() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(crate::common::topology_path(""))
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name.ends_with(".yaml"))
-        .collect();
-    names.sort();
+    let mut names = Vec::new();
+    for folder in ["", "scenarios/"] {
+        let mut files: Vec<String> = std::fs::read_dir(crate::common::topology_path(folder))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".yaml"))
+            .map(|name| format!("{folder}{name}"))
+            .collect();
+        files.sort();
+        names.extend(files);
+    }
     names
 }
 
@@ -99,7 +106,7 @@ fn every_shipped_topology_decodes_cleanly_in_tshark() {
                 .iter()
                 .filter(|r| matches!(r.kind, Kind::Send { .. }))
                 .count();
-            let file = folder.join(format!("{name}-{seed}.pcapng"));
+            let file = folder.join(format!("{}-{seed}.pcapng", name.replace('/', "-")));
             std::fs::write(&file, capture::pcapng(log)).unwrap();
             let context = format!("{name} seed {seed}");
 

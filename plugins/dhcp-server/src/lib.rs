@@ -25,6 +25,257 @@ const NBP_SIZE_MAX: u64 = 1 << 20;
 const LEASES_PER_CHUNK: usize = 64;
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// Behaviour of other DHCP servers, compiled only into `dhcp-server-variants` (this file is
+/// also that crate's), so the plain `dhcp-server` plugin stays the code it was, instruction for
+/// instruction: plugin work is simulated CPU time, and every shipped run keeps its digest.
+#[cfg(feature = "variants")]
+mod variants {
+    use super::*;
+
+    /// ISC dhcpd's default `load balance max seconds`.
+    pub(crate) const LOAD_BALANCE_MAX_SECS_DEFAULT: u32 = 3;
+
+    /// Which half of the clients this server answers as one peer of an ISC dhcpd failover pair
+    /// in load-balancing mode (`split 128`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) enum Peer {
+        Primary,
+        Secondary,
+    }
+
+    /// ISC dhcpd failover load balancing (RFC 3074): each peer answers the clients whose hash
+    /// bucket it owns, and both answer a client whose `secs` is above `load balance max
+    /// seconds` (it has waited long enough that its own peer may be down).
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) struct LoadBalance {
+        pub(crate) peer: Peer,
+        pub(crate) max_secs: u16,
+    }
+
+    impl LoadBalance {
+        /// Whether this peer answers `request`, as dhcpd's `load_balance_mine`: `secs` above
+        /// the threshold first, then the bucket of the client's hardware address.
+        pub(crate) fn mine(&self, request: &Message) -> bool {
+            if request.secs() > self.max_secs {
+                return true;
+            }
+            // RFC 3074 hashes with a Pearson table of its own; an FNV-1a hash splits the
+            // clients as evenly, and which client falls in which half is not what the
+            // scenarios turn on.
+            let bucket = request.chaddr().iter().fold(0x811c_9dc5_u32, |hash, byte| {
+                (hash ^ u32::from(*byte)).wrapping_mul(0x0100_0193)
+            }) & 0xff;
+            (bucket < 128) == (self.peer == Peer::Primary)
+        }
+    }
+
+    /// ISC Kea's multi-threaded client race avoidance (`src/bin/dhcp4/client_handler.cc`): a
+    /// query from a client whose earlier query is still being processed is parked; a further
+    /// one replaces the parked query, which is dropped and counted in `pkt4-receive-drop`; the
+    /// parked query is processed when the first one is done.
+    #[derive(Default)]
+    pub(crate) struct KeaClients {
+        /// The reply token of each client whose query is being processed.
+        in_flight: BTreeMap<Vec<u8>, u64>,
+        /// The query parked behind it: one per client, the newest.
+        parked: BTreeMap<Vec<u8>, Datagram>,
+        /// `pkt4-receive-drop`.
+        dropped: u64,
+    }
+
+    /// The variant keys of a server's configuration.
+    pub(crate) struct Variants {
+        /// `kea_multi_threaded: true`.
+        pub(crate) kea: Option<KeaClients>,
+        /// One peer of a load-balancing failover pair; `None`: answers every client.
+        pub(crate) load_balance: Option<LoadBalance>,
+        /// Option 60 of every OFFER and ACK (Windows DHCP's scope option "060 Class ID", set
+        /// to `PXEClient` to make PXE work: it tells the client this server is its boot
+        /// server).
+        pub(crate) vendor_class_id: Option<Vec<u8>>,
+        /// Answer no client whose option 60 starts with `PXEClient` (ISC dhcpd: a class on the
+        /// vendor class and `deny members of` it in the pool), leaving them to the PXE server.
+        pub(crate) ignore_pxe_clients: bool,
+        /// `allocation: per-discover`: every DISCOVER is given the lowest free address, which
+        /// replaces the client's record, and a REQUEST is acknowledged with the record whatever
+        /// address it asks for (Tiny PXE Server issue #1). Default `per-client`: RFC 2131
+        /// 4.3.1, the client's own lease first.
+        pub(crate) per_discover: bool,
+    }
+
+    impl Variants {
+        pub(crate) fn of(config: &Config) -> Result<Variants, Refusal> {
+            let load_balance = match config.get("load_balance") {
+                None => None,
+                Some(peer) => {
+                    let peer = match peer {
+                        "primary" => Peer::Primary,
+                        "secondary" => Peer::Secondary,
+                        other => {
+                            return Err(Refusal::config(
+                                "load_balance",
+                                format!("expected `primary` or `secondary`, got `{other}`"),
+                            ));
+                        }
+                    };
+                    let max_secs = config.u32_in(
+                        "load_balance_max_secs",
+                        LOAD_BALANCE_MAX_SECS_DEFAULT,
+                        0..=u32::from(u16::MAX),
+                    )? as u16;
+                    Some(LoadBalance { peer, max_secs })
+                }
+            };
+            if load_balance.is_none() && config.get("load_balance_max_secs").is_some() {
+                return Err(Refusal::config(
+                    "load_balance_max_secs",
+                    "only a failover peer balances load: set `load_balance: primary` (or secondary)",
+                ));
+            }
+            let vendor_class_id = match config.get("vendor_class_id") {
+                None => None,
+                Some(text) if text.is_empty() || text.len() > 255 => {
+                    return Err(Refusal::config(
+                        "vendor_class_id",
+                        format!("expected 1 to 255 bytes for option 60, got `{text}`"),
+                    ));
+                }
+                Some(text) => Some(text.as_bytes().to_vec()),
+            };
+            let ignore_pxe_clients = match config.str_or("ignore_pxe_clients", "false") {
+                "true" => true,
+                "false" => false,
+                other => {
+                    return Err(Refusal::config(
+                        "ignore_pxe_clients",
+                        format!("expected true or false, got `{other}`"),
+                    ));
+                }
+            };
+            let per_discover = match config.str_or("allocation", "per-client") {
+                "per-client" => false,
+                "per-discover" => true,
+                other => {
+                    return Err(Refusal::config(
+                        "allocation",
+                        format!("expected `per-client` or `per-discover`, got `{other}`"),
+                    ));
+                }
+            };
+            let kea = match config.str_or("kea_multi_threaded", "false") {
+                "true" => Some(KeaClients::default()),
+                "false" => None,
+                other => {
+                    return Err(Refusal::config(
+                        "kea_multi_threaded",
+                        format!("expected true or false, got `{other}`"),
+                    ));
+                }
+            };
+            Ok(Variants {
+                kea,
+                load_balance,
+                vendor_class_id,
+                ignore_pxe_clients,
+                per_discover,
+            })
+        }
+
+        /// Whether `datagram` (decoded: `request`) waits behind its client's query in
+        /// processing (parked, replacing and dropping a query parked before).
+        pub(crate) fn park(
+            &mut self,
+            env: &mut dyn Env,
+            request: &Message,
+            datagram: &Datagram,
+        ) -> bool {
+            let Some(kea) = &mut self.kea else {
+                return false;
+            };
+            let chaddr = request.chaddr().to_vec();
+            if !kea.in_flight.contains_key(&chaddr) {
+                return false;
+            }
+            let replaced = kea.parked.insert(chaddr, datagram.clone()).is_some();
+            if replaced {
+                kea.dropped += 1;
+                env.log(
+                    Level::Info,
+                    &format!(
+                        "dhcp: kea: DHCP4_PACKET_DROP: query of {} dropped, a newer one is parked behind the one in progress (pkt4-receive-drop {})",
+                        dhcp::format_chaddr(request.chaddr()),
+                        kea.dropped
+                    ),
+                );
+            } else {
+                env.log(
+                    Level::Debug,
+                    &format!(
+                        "dhcp: kea: query xid {:#010x} of {} parked until the one in progress is done",
+                        request.xid(),
+                        dhcp::format_chaddr(request.chaddr())
+                    ),
+                );
+            }
+            true
+        }
+
+        /// `request`'s client is being processed until its reply `token` is sent.
+        pub(crate) fn begin(&mut self, request: &Message, token: u64) {
+            if let Some(kea) = &mut self.kea {
+                kea.in_flight.insert(request.chaddr().to_vec(), token);
+            }
+        }
+
+        /// The reply `token` is sent: its client is done, and the query parked behind it, if
+        /// any, is next.
+        pub(crate) fn finish(&mut self, token: u64) -> Option<Datagram> {
+            let kea = self.kea.as_mut()?;
+            let chaddr = kea
+                .in_flight
+                .iter()
+                .find(|(_, t)| **t == token)
+                .map(|(c, _)| c.clone())?;
+            kea.in_flight.remove(&chaddr);
+            kea.parked.remove(&chaddr)
+        }
+
+        /// Whether this server stays silent to `request`: a PXE client it denies, or another
+        /// peer's client.
+        pub(crate) fn ignores(&self, env: &mut dyn Env, request: &Message) -> bool {
+            if self.ignore_pxe_clients && dhcp::is_pxe_client(request) {
+                env.log(
+                    Level::Debug,
+                    &format!(
+                        "dhcp: PXE client {} is denied here: ignored",
+                        dhcp::format_chaddr(request.chaddr())
+                    ),
+                );
+                return true;
+            }
+            let kind = dhcp::message_type(request);
+            let balanced = kind == Some(MessageType::Discover)
+                || (kind == Some(MessageType::Request)
+                    && dhcp::server_identifier(request).is_none());
+            match self.load_balance {
+                Some(load_balance) if balanced && !load_balance.mine(request) => {
+                    env.log(
+                        Level::Debug,
+                        &format!(
+                            "dhcp: {} is the peer's client (secs {} not above {}): ignored",
+                            dhcp::format_chaddr(request.chaddr()),
+                            request.secs(),
+                            load_balance.max_secs
+                        ),
+                    );
+                    true
+                }
+                _ => false,
+            }
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum LeaseState {
     Offered,
@@ -69,6 +320,8 @@ pub struct DhcpServer {
     boot_file_bios: Option<String>,
     boot_file_efi: Option<String>,
     tftp: tftp::Server,
+    #[cfg(feature = "variants")]
+    variants: variants::Variants,
 }
 
 /// A min-tree over the pool's addresses, each valued with the time it is free again (the latest
@@ -155,6 +408,18 @@ impl Plugin for DhcpServer {
         "boot_file_bios",
         "boot_file_efi",
         "nbp_size",
+        #[cfg(feature = "variants")]
+        "load_balance",
+        #[cfg(feature = "variants")]
+        "load_balance_max_secs",
+        #[cfg(feature = "variants")]
+        "vendor_class_id",
+        #[cfg(feature = "variants")]
+        "ignore_pxe_clients",
+        #[cfg(feature = "variants")]
+        "allocation",
+        #[cfg(feature = "variants")]
+        "kea_multi_threaded",
     ];
 
     fn init(env: &mut dyn Env, config: &Config) -> Result<DhcpServer, Refusal> {
@@ -223,6 +488,8 @@ impl Plugin for DhcpServer {
             boot_file_bios,
             boot_file_efi,
             tftp,
+            #[cfg(feature = "variants")]
+            variants: variants::Variants::of(config)?,
         };
         server.load_leases(env);
         env.log(
@@ -261,6 +528,12 @@ impl Plugin for DhcpServer {
             );
             return;
         }
+        #[cfg(feature = "variants")]
+        if self.variants.ignores(env, &request) || self.variants.park(env, &request, &datagram) {
+            return;
+        }
+        #[cfg(feature = "variants")]
+        let token_before = self.next_token;
         match dhcp::message_type(&request) {
             Some(MessageType::Discover) => self.on_discover(env, &request),
             Some(MessageType::Request) => self.on_request(env, &request),
@@ -271,6 +544,10 @@ impl Plugin for DhcpServer {
                 &format!("dhcp: {other:?} from {} ignored", datagram.src),
             ),
         }
+        #[cfg(feature = "variants")]
+        if self.next_token > token_before {
+            self.variants.begin(&request, self.next_token - 1);
+        }
     }
 
     fn on_timer(&mut self, env: &mut dyn Env, token: u64) {
@@ -280,6 +557,10 @@ impl Plugin for DhcpServer {
         if let Some(reply) = self.pending_replies.remove(&token) {
             env.send(reply);
         }
+        #[cfg(feature = "variants")]
+        if let Some(parked) = self.variants.finish(token) {
+            self.on_datagram(env, parked);
+        }
     }
 }
 
@@ -288,7 +569,10 @@ impl DhcpServer {
         let chaddr = request.chaddr().to_vec();
         let mac = dhcp::format_chaddr(&chaddr);
         let now_ns = env.now_ns();
-        let ip = match self.leases.get(&chaddr) {
+        let own = self.leases.get(&chaddr);
+        #[cfg(feature = "variants")]
+        let own = own.filter(|_| !self.variants.per_discover);
+        let ip = match own {
             Some(lease) if !self.held_by_other(&chaddr, lease.ip, now_ns) => lease.ip,
             _ => match self.free_address(now_ns) {
                 Some(ip) => ip,
@@ -351,6 +635,12 @@ impl DhcpServer {
         }
         let requested = dhcp::requested_ip(request).unwrap_or(request.ciaddr());
         let lease = self.leases.get(&chaddr).cloned();
+        // The per-DISCOVER allocator answers with its record, not with what was asked for.
+        #[cfg(feature = "variants")]
+        let requested = match &lease {
+            Some(lease) if self.variants.per_discover => lease.ip,
+            _ => requested,
+        };
         match lease {
             None if server_id.is_none() => {
                 // INIT-REBOOT or RENEWING with no record here: RFC 2131 says stay silent.
@@ -503,6 +793,10 @@ impl DhcpServer {
             }
             if !self.dns.is_empty() {
                 opts.insert(DhcpOption::DomainNameServer(self.dns.clone()));
+            }
+            #[cfg(feature = "variants")]
+            if let Some(class) = &self.variants.vendor_class_id {
+                opts.insert(DhcpOption::ClassIdentifier(class.clone()));
             }
             let boot_file = if dhcp::is_efi_arch(dhcp::client_arch(request)) {
                 &self.boot_file_efi
@@ -1055,5 +1349,130 @@ mod tests {
         assert!(error.message.contains("not in one subnet"), "{error}");
         let error = env.start::<DhcpServer>(&[("pools", "x")]).err().unwrap();
         assert!(error.message.contains("unknown key"), "{error}");
+    }
+
+    fn start_with(extra: &[(&'static str, &'static str)]) -> Result<(MockEnv, DhcpServer), String> {
+        let mut env = MockEnv::new(SERVER);
+        let mut pairs = config("10.1.0.100-10.1.0.199");
+        pairs.extend_from_slice(extra);
+        let server = env
+            .start::<DhcpServer>(&pairs)
+            .map_err(|e| format!("{e:?}"))?;
+        Ok((env, server))
+    }
+
+    /// A DISCOVER with `secs`, relayed by `ROUTER_A`.
+    #[cfg(feature = "variants")]
+    fn discover_with_secs(chaddr: [u8; 6], secs: u16) -> Vec<u8> {
+        let mut message = dhcp::decode(&build::pxe_discover(7, chaddr, ROUTER_A, 0)).unwrap();
+        message.set_secs(secs);
+        dhcp::encode(&message).unwrap()
+    }
+
+    #[cfg(feature = "variants")]
+    #[test]
+    fn failover_peers_split_the_clients_until_secs_passes_the_threshold() {
+        let peers = [("load_balance", "primary"), ("load_balance", "secondary")];
+        let mut answered = [0, 0];
+        let mut both_late = true;
+        for last in 0..32u8 {
+            let chaddr = [0x02, 0x50, 0, 0, 0, last];
+            let mut early = Vec::new();
+            for (index, peer) in peers.iter().enumerate() {
+                let (mut env, mut server) = start_with(&[*peer]).unwrap();
+                relay_to_server(
+                    &mut env,
+                    &mut server,
+                    ROUTER_A,
+                    discover_with_secs(chaddr, 3),
+                );
+                let early_answer = !replies(&mut env, &mut server).is_empty();
+                early.push(early_answer);
+                answered[index] += usize::from(early_answer);
+                relay_to_server(
+                    &mut env,
+                    &mut server,
+                    ROUTER_A,
+                    discover_with_secs(chaddr, 4),
+                );
+                both_late &= !replies(&mut env, &mut server).is_empty();
+            }
+            assert_eq!(
+                early.iter().filter(|a| **a).count(),
+                1,
+                "one peer: {chaddr:?}"
+            );
+        }
+        assert!(answered[0] > 0 && answered[1] > 0, "{answered:?}");
+        assert!(both_late, "secs 4 is above 3: both peers answer");
+    }
+
+    #[cfg(feature = "variants")]
+    #[test]
+    fn option_60_goes_into_offers_and_pxe_clients_can_be_denied() {
+        let (mut env, mut server) = start_with(&[("vendor_class_id", "PXEClient")]).unwrap();
+        discover_via(&mut env, &mut server, ROUTER_A, 1, MAC);
+        let offers = replies(&mut env, &mut server);
+        assert!(dhcp::is_pxe_client(&offers[0].1));
+
+        let (mut env, mut server) = start_with(&[("ignore_pxe_clients", "true")]).unwrap();
+        discover_via(&mut env, &mut server, ROUTER_A, 1, MAC);
+        assert!(replies(&mut env, &mut server).is_empty());
+    }
+
+    #[cfg(feature = "variants")]
+    #[test]
+    fn the_per_discover_allocator_gives_each_copy_an_address_and_acks_the_last() {
+        let (mut env, mut server) = start_with(&[("allocation", "per-discover")]).unwrap();
+        discover_via(&mut env, &mut server, ROUTER_A, 9, MAC);
+        discover_via(&mut env, &mut server, ROUTER_B, 9, MAC);
+        let offered: Vec<Ipv4Addr> = replies(&mut env, &mut server)
+            .iter()
+            .map(|(_, m)| m.yiaddr())
+            .collect();
+        assert_eq!(
+            offered,
+            vec![Ipv4Addr::new(10, 1, 0, 100), Ipv4Addr::new(10, 1, 0, 101)]
+        );
+        let asked = request(9, MAC, Some(SERVER), offered[0], ROUTER_A);
+        relay_to_server(&mut env, &mut server, ROUTER_A, asked);
+        let acks = replies(&mut env, &mut server);
+        assert_eq!(
+            acks[0].1.yiaddr(),
+            offered[1],
+            "the record, not what was asked"
+        );
+    }
+
+    #[cfg(feature = "variants")]
+    #[test]
+    fn kea_parks_a_copy_behind_the_one_in_progress_and_drops_the_parked_one_a_third_replaces() {
+        let (mut env, mut server) = start_with(&[("kea_multi_threaded", "true")]).unwrap();
+        let router_c = Ipv4Addr::new(10, 1, 0, 4);
+        discover_via(&mut env, &mut server, ROUTER_A, 5, MAC);
+        discover_via(&mut env, &mut server, ROUTER_B, 5, MAC);
+        discover_via(&mut env, &mut server, router_c, 5, MAC);
+        let answered: Vec<Ipv4Addr> = replies(&mut env, &mut server)
+            .iter()
+            .map(|(to, _)| *to.ip())
+            .collect();
+        // The first, then the one parked last (B's was replaced by C's and dropped).
+        assert_eq!(answered, vec![ROUTER_A, router_c]);
+    }
+
+    #[test]
+    fn variant_keys_are_refused_with_their_key_unless_compiled_in() {
+        let bad = [
+            ("load_balance", "tertiary"),
+            ("load_balance_max_secs", "3"),
+            ("vendor_class_id", ""),
+            ("ignore_pxe_clients", "yes"),
+            ("allocation", "random"),
+            ("kea_multi_threaded", "4"),
+        ];
+        for (key, value) in bad {
+            let error = start_with(&[(key, value)]).err().expect("refused");
+            assert!(error.contains(key), "{key}: {error}");
+        }
     }
 }

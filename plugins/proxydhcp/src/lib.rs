@@ -10,7 +10,14 @@ use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode};
 use sdk::dhcp::{self, CLIENT_PORT, PXE_CLIENT_CLASS, PXE_PORT, SERVER_PORT};
 use sdk::{Config, ConfigError, Datagram, Env, Level, Plugin, Refusal, tftp};
 
+#[cfg(not(feature = "variants"))]
 pub const CONFIG_KEYS: &[&str] = &["boot_file_bios", "boot_file_efi", "nbp_size"];
+/// `proxydhcp-variants` (which compiles this file with the `variants` feature) also takes
+/// `offer_to: broadcast`: proxy offers go to 255.255.255.255:68 even when the DISCOVER was
+/// relayed (bootimus issue #129), where a relay drops them; default `giaddr`. The plain plugin
+/// is built without that code, so its simulated CPU cost stays what it was.
+#[cfg(feature = "variants")]
+pub const CONFIG_KEYS: &[&str] = &["boot_file_bios", "boot_file_efi", "nbp_size", "offer_to"];
 const BOOT_FILE_BIOS_DEFAULT: &str = "pxelinux.0";
 const BOOT_FILE_EFI_DEFAULT: &str = "bootx64.efi";
 const NBP_SIZE_DEFAULT: u64 = 26_000;
@@ -31,6 +38,8 @@ pub struct ProxyDhcp {
     boot_file_bios: String,
     boot_file_efi: String,
     tftp: tftp::Server,
+    #[cfg(feature = "variants")]
+    offer_broadcast: bool,
 }
 
 /// Deterministic stand-in content for a boot file (`sdk::tftp::synthetic_file`); the C twin
@@ -57,6 +66,18 @@ impl Plugin for ProxyDhcp {
         let boot_file_bios = boot_file(config, "boot_file_bios", BOOT_FILE_BIOS_DEFAULT)?;
         let boot_file_efi = boot_file(config, "boot_file_efi", BOOT_FILE_EFI_DEFAULT)?;
         let nbp_size = config.u64_in("nbp_size", NBP_SIZE_DEFAULT, 1..=NBP_SIZE_MAX)? as usize;
+        #[cfg(feature = "variants")]
+        let offer_broadcast = match config.str_or("offer_to", "giaddr") {
+            "giaddr" => false,
+            "broadcast" => true,
+            other => {
+                return Err(ConfigError::new(
+                    "offer_to",
+                    format!("expected `giaddr` or `broadcast`, got `{other}`"),
+                )
+                .into());
+            }
+        };
         let mut tftp = tftp::Server::new(TFTP_TOKEN_BASE);
         // If both names are one file to the TFTP server, the EFI one wins (added last).
         tftp.add_file(&boot_file_bios, nbp_content(&boot_file_bios, nbp_size));
@@ -71,6 +92,8 @@ impl Plugin for ProxyDhcp {
             boot_file_bios,
             boot_file_efi,
             tftp,
+            #[cfg(feature = "variants")]
+            offer_broadcast,
         })
     }
 
@@ -159,7 +182,10 @@ impl ProxyDhcp {
             .opts_mut()
             .insert(DhcpOption::VendorExtensions(PXE_VENDOR_OPTIONS.to_vec()));
         add_pxe_server_options(&mut offer, &discover, own_ip);
-        let dst = if discover.giaddr().is_unspecified() {
+        let local = discover.giaddr().is_unspecified();
+        #[cfg(feature = "variants")]
+        let local = local || self.offer_broadcast;
+        let dst = if local {
             SocketAddrV4::new(Ipv4Addr::BROADCAST, CLIENT_PORT)
         } else {
             SocketAddrV4::new(discover.giaddr(), SERVER_PORT)

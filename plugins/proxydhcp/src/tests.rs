@@ -221,7 +221,10 @@ fn bad_config_is_refused() {
     let mut refused = |config: &[(&str, &str)]| refusal(config).to_string();
     assert_eq!(
         refused(&[("boot_file", "x")]),
-        "config `boot_file`: unknown key; expected one of boot_file_bios, boot_file_efi, nbp_size"
+        format!(
+            "config `boot_file`: unknown key; expected one of {}",
+            CONFIG_KEYS.join(", ")
+        )
     );
     assert_eq!(
         refused(&[("nbp_size", "0")]),
@@ -274,5 +277,33 @@ fn nbp_content_is_pinned() {
     assert_eq!(
         nbp_content("pxelinux.0", 8),
         [0x63, 0x01, 0x9f, 0x3d, 0xdc, 0x7a, 0x18, 0xb6]
+    );
+}
+
+#[cfg(feature = "variants")]
+#[test]
+fn offer_to_broadcast_broadcasts_even_a_relayed_offer() {
+    let router = Ipv4Addr::new(10, 1, 0, 2);
+    let (mut env, mut proxy) = start(&[("offer_to", "broadcast")]);
+    discover(&mut env, &mut proxy, Some(router), 0);
+    let sent = decoded(&env.take_sent());
+    assert_eq!(
+        sent[0].1,
+        SocketAddrV4::new(Ipv4Addr::BROADCAST, CLIENT_PORT)
+    );
+    let (mut env, mut proxy) = start(&[("offer_to", "giaddr")]);
+    discover(&mut env, &mut proxy, Some(router), 0);
+    assert_eq!(
+        decoded(&env.take_sent())[0].1,
+        SocketAddrV4::new(router, SERVER_PORT)
+    );
+    let mut env = MockEnv::new(PROXY_IP);
+    let error = env
+        .start::<ProxyDhcp>(&[("offer_to", "everyone")])
+        .err()
+        .unwrap();
+    assert!(
+        error.message.contains("`giaddr` or `broadcast`"),
+        "{error:?}"
     );
 }

@@ -127,6 +127,10 @@ enum Command {
     /// Sweep several topologies over the same seeds and print one table: crash rate with its
     /// 95% interval, failing runs, boot-time percentiles, duplicates seen at servers.
     Compare(CompareArgs),
+    /// Sweep the scenario library (every topology of DIR with a `scenario:`, default
+    /// topologies/scenarios) and the fix variant each names, over the same seeds, and print
+    /// one table: scenario, source, symptom, failure rate, fix, rate with the fix.
+    Scenarios(ScenariosArgs),
     /// Sweep a topology and the known fixes of its duplicate-request race, each derived from
     /// the file (no PXE helper on the backup router, one provider thread, helpers that follow
     /// redundancy, a race-avoiding server): crash rates, boot times and what each fix costs.
@@ -207,6 +211,22 @@ struct CompareArgs {
     files: Vec<PathBuf>,
     #[command(flatten)]
     seeds: SeedFlags,
+    /// JSON instead of the table; `--json FILE` writes it to FILE.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
+    json: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ScenariosArgs {
+    /// The folder of scenario topologies.
+    #[arg(default_value = "topologies/scenarios")]
+    dir: PathBuf,
+    /// Seeds as A..B (B excluded).
+    #[arg(long, value_parser = parse_seeds, default_value = "0..100")]
+    seeds: Range<u64>,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long)]
+    jobs: Option<usize>,
     /// JSON instead of the table; `--json FILE` writes it to FILE.
     #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
     json: Option<PathBuf>,
@@ -534,6 +554,7 @@ fn execute(command: Command, cache: &CacheFlags) -> Result<Verdict, CliError> {
         Command::Merge { files, junit } => merge(&files, junit.as_deref()),
         Command::Sweep(args) => sweep(args, &services()?),
         Command::Compare(args) => compare(args, &services()?),
+        Command::Scenarios(args) => scenarios(args, &services()?),
         Command::Advise(args) => advise(args, &services()?),
         Command::Calibrate(args) => calibrate(args, &services()?),
         Command::Live(args) => live(args, &services()?),
@@ -963,26 +984,14 @@ fn compare(args: CompareArgs, services: &Services) -> Result<Verdict, CliError> 
     let mut rows = Vec::new();
     for file in &args.files {
         let plan = plan(file, &[], services)?;
-        let selected: Vec<u64> = seeds.clone().collect();
-        let mut progress = Progress::new(selected.len() as u64, 0);
-        progress.label = plan.name.clone();
-        let options = pxelab::SweepOptions {
-            jobs,
-            check_determinism: false,
-            stop: Some(interrupted()),
-        };
-        let outcome = pxelab::sweep_observed(&plan, &selected, options, services, &mut |result| {
-            progress.seed(result)
-        })?;
-        progress.finish();
-        if !outcome.complete {
+        let Some(result) = sweep_with_progress(&plan, seeds, jobs, services)? else {
             eprintln!("interrupted during {}", file.display());
             return Ok(Verdict::Interrupted);
-        }
+        };
         rows.push(pxelab::compare_row(
             &plan,
             &file.display().to_string(),
-            &outcome.result,
+            &result,
         ));
     }
     let json = json_line(&pxelab::compare_report(&rows, seeds))?;
@@ -993,6 +1002,84 @@ fn compare(args: CompareArgs, services: &Services) -> Result<Verdict, CliError> 
             write_file(path, json.as_bytes())?;
         }
         write_stdout(&pxelab::compare_table(&rows, seeds))?;
+    }
+    Ok(Verdict::Passed)
+}
+
+/// One topology swept over `seeds` with a progress bar; `None` when interrupted.
+fn sweep_with_progress(
+    plan: &topology::Plan,
+    seeds: &Range<u64>,
+    jobs: usize,
+    services: &Services,
+) -> Result<Option<pxelab::SweepResult>, CliError> {
+    let selected: Vec<u64> = seeds.clone().collect();
+    let mut progress = Progress::new(selected.len() as u64, 0);
+    progress.label = plan.name.clone();
+    let options = pxelab::SweepOptions {
+        jobs,
+        check_determinism: false,
+        stop: Some(interrupted()),
+    };
+    let outcome = pxelab::sweep_observed(plan, &selected, options, services, &mut |result| {
+        progress.seed(result)
+    })?;
+    progress.finish();
+    Ok(outcome.complete.then_some(outcome.result))
+}
+
+fn scenarios(args: ScenariosArgs, services: &Services) -> Result<Verdict, CliError> {
+    let jobs = args.jobs.unwrap_or_else(default_jobs);
+    let files = pxelab::scenarios::scenario_files(&args.dir)
+        .map_err(|_| CliError::NotTopologies(args.dir.clone()))?;
+    let mut rows = Vec::new();
+    for file in &files {
+        let scenario = plan(file, &[], services)?;
+        let Some(fix) = pxelab::scenarios::fix_path(&scenario) else {
+            continue;
+        };
+        if !fix.is_file() {
+            return Err(CliError::Topology(scenario.error_at(
+                &["scenario:", "fix:", "file:"],
+                format!("the fix variant {} does not exist", fix.display()),
+                "name a topology file in the scenario's folder",
+            )));
+        }
+        let fixed = plan(&fix, &[], services)?;
+        let Some(result) = sweep_with_progress(&scenario, &args.seeds, jobs, services)? else {
+            return Ok(Verdict::Interrupted);
+        };
+        let Some(fix_result) = sweep_with_progress(&fixed, &args.seeds, jobs, services)? else {
+            return Ok(Verdict::Interrupted);
+        };
+        let name = file
+            .file_name()
+            .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
+        rows.extend(pxelab::scenarios::scenario_row(
+            &scenario,
+            &name,
+            &result,
+            &fix_result,
+        ));
+    }
+    if rows.is_empty() {
+        return Err(CliError::NotTopologies(args.dir.clone()));
+    }
+    let report = pxelab::scenarios::ScenariosReport {
+        seeds: args.seeds.clone(),
+        scenarios: rows,
+    };
+    let json = json_line(&report)?;
+    if json_to_stdout(&args.json) {
+        write_stdout(&json)?;
+    } else {
+        if let Some(path) = &args.json {
+            write_file(path, json.as_bytes())?;
+        }
+        write_stdout(&pxelab::scenarios::scenarios_table(
+            &report.scenarios,
+            &args.seeds,
+        ))?;
     }
     Ok(Verdict::Passed)
 }

@@ -15,8 +15,8 @@ use wire::tftp;
 
 use crate::event::{ClientEvent, DropReason, Layer};
 use crate::firmware::{
-    BootServerSecs, BootServerXid, Failure, Firmware, OfferChoice, OfferWindow, PlainOffer,
-    Profile, Secs,
+    BootServerSecs, BootServerXid, Failure, Firmware, MismatchedAck, OfferChoice, OfferWindow,
+    PlainOffer, Profile, Secs,
 };
 use crate::frame::{self, UdpFrame};
 use crate::log::{Kind, Level};
@@ -945,6 +945,20 @@ impl PxeClient {
                 if server_id == choice.dhcp.server_id =>
             {
                 let choice = choice.clone();
+                let requested = choice.dhcp.yiaddr;
+                if message.yiaddr() != requested {
+                    match self.profile.mismatched_ack {
+                        MismatchedAck::Accept => {}
+                        MismatchedAck::Ignore => {
+                            let yiaddr = message.yiaddr();
+                            return cx
+                                .drop_frame(DropReason::AckForAnotherAddress { yiaddr }, bytes);
+                        }
+                        MismatchedAck::Decline => {
+                            return self.decline(cx, &choice.dhcp, message.yiaddr());
+                        }
+                    }
+                }
                 let prefix_len = match options.get(OptionCode::SubnetMask) {
                     Some(DhcpOption::SubnetMask(mask)) => subnet::prefix_len(*mask),
                     _ => 24,
@@ -1005,6 +1019,42 @@ impl PxeClient {
                 self.after(cx, lease, next, pause_ns);
             }
             _ => cx.drop_frame(DropReason::UnexpectedDhcp { kind }, bytes),
+        }
+    }
+
+    /// Declines the ACK of `offer`'s server, which gave `ip` instead of the offered address,
+    /// and starts over as after a NAK (RFC 2131 3.1.5).
+    fn decline(&mut self, cx: &mut Cx, offer: &Offer, ip: Ipv4Addr) {
+        let mut declined = offer.clone();
+        declined.yiaddr = ip;
+        let mut message = self.message(
+            cx,
+            MessageType::Decline,
+            Ipv4Addr::UNSPECIFIED,
+            Some(&declined),
+            (true, false),
+        );
+        // RFC 2131 table 5: a DECLINE carries 50, 54 and the client identifier, little else.
+        message.options.retain(|option| {
+            matches!(
+                option,
+                DhcpOption::MessageType(_)
+                    | DhcpOption::RequestedIpAddress(_)
+                    | DhcpOption::ServerIdentifier(_)
+                    | DhcpOption::ClientIdentifier(_)
+            )
+        });
+        cx.event(Kind::Client(ClientEvent::Decline {
+            server: offer.server_id,
+            ip,
+            requested: offer.yiaddr,
+        }));
+        self.broadcast(cx, &message);
+        if self.dhcp_cycles < self.profile.dhcp_cycles_max {
+            self.begin_dhcp(cx);
+        } else {
+            let detail = format!("DHCPDECLINE of {ip} from {}", offer.server_id);
+            self.fail(cx, Failure::NoOffers, Some(detail));
         }
     }
 

@@ -49,6 +49,12 @@ pub enum ClientEvent {
     Nak {
         server: Ipv4Addr,
     },
+    /// The client declined an ACK for `ip`, which is not the address it requested.
+    Decline {
+        server: Ipv4Addr,
+        ip: Ipv4Addr,
+        requested: Ipv4Addr,
+    },
     /// The PXE boot-server request (port 4011) number `attempt`.
     BootServerRequest {
         server: Ipv4Addr,
@@ -226,6 +232,15 @@ pub enum DropReason {
     HopsLimit {
         hops: u8,
     },
+    /// An ACK for another address than the client requested, which its firmware ignores.
+    AckForAnotherAddress {
+        yiaddr: Ipv4Addr,
+    },
+    /// A client request whose `secs` is below the relay's threshold.
+    SecsBelowMin {
+        secs: u16,
+        min: u16,
+    },
     NotReencoded,
     RequestToRouter,
     ForeignGiaddr {
@@ -350,6 +365,16 @@ impl Canonical for ClientEvent {
             ClientEvent::Nak { server } => {
                 out.u8(6);
                 out.ip(*server);
+            }
+            ClientEvent::Decline {
+                server,
+                ip,
+                requested,
+            } => {
+                out.u8(13);
+                out.ip(*server);
+                out.ip(*ip);
+                out.ip(*requested);
             }
             ClientEvent::BootServerRequest {
                 server,
@@ -527,7 +552,8 @@ impl Canonical for DropReason {
             DropReason::NoArpReply { address }
             | DropReason::ArpQueueFull { address }
             | DropReason::NoRoute { to: address }
-            | DropReason::ForeignGiaddr { giaddr: address } => out.ip(*address),
+            | DropReason::ForeignGiaddr { giaddr: address }
+            | DropReason::AckForAnotherAddress { yiaddr: address } => out.ip(*address),
             DropReason::NoVrrpGroup { vrid } => out.u8(*vrid),
             DropReason::NoHsrpGroup { group } => out.u16(*group),
             DropReason::HelpersFollowRedundancy {
@@ -542,6 +568,10 @@ impl Canonical for DropReason {
                 out.u8(*state as u8);
             }
             DropReason::HopsLimit { hops } => out.u8(*hops),
+            DropReason::SecsBelowMin { secs, min } => {
+                out.u16(*secs);
+                out.u16(*min);
+            }
             DropReason::UnexpectedDhcp { kind } => out.u8(u8::from(*kind)),
             DropReason::ServiceNotRunning { service } => out.str(service),
             _ => {}
@@ -595,6 +625,8 @@ impl DropReason {
             TftpUnexpectedWhileOpening => 39,
             Firewall => 40,
             ServiceNotRunning { .. } => 41,
+            SecsBelowMin { .. } => 42,
+            AckForAnotherAddress { .. } => 43,
         }
     }
 
@@ -642,6 +674,14 @@ impl fmt::Display for ClientEvent {
                 None => write!(f, "DHCPACK: {ip}/{prefix_len} gateway none"),
             },
             ClientEvent::Nak { server } => write!(f, "DHCPNAK from {server}"),
+            ClientEvent::Decline {
+                server,
+                ip,
+                requested,
+            } => write!(
+                f,
+                "DHCPDECLINE {ip} to {server}: the ACK is not for {requested}, the address requested"
+            ),
             ClientEvent::BootServerRequest {
                 server,
                 port,
@@ -845,6 +885,12 @@ impl fmt::Display for DropReason {
             ),
             ReplyOnClientInterface => f.write_str("BOOTREPLY broadcast on a client interface"),
             HopsLimit { hops } => write!(f, "hops {hops} reached the relay limit"),
+            AckForAnotherAddress { yiaddr } => {
+                write!(f, "DHCPACK for {yiaddr}, not the address requested")
+            }
+            SecsBelowMin { secs, min } => {
+                write!(f, "secs {secs} below the relay's minimum of {min}")
+            }
             NotReencoded => f.write_str("DHCP message could not be re-encoded"),
             RequestToRouter => f.write_str("BOOTREQUEST addressed to the router"),
             ForeignGiaddr { giaddr } => write!(f, "BOOTREPLY for giaddr {giaddr}, not one of ours"),

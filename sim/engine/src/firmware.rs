@@ -149,6 +149,20 @@ pub enum BootServerXid {
     Zero,
 }
 
+/// What the client does with an ACK from the server it chose whose `yiaddr` is not the
+/// address it requested.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MismatchedAck {
+    /// Takes the ACK's address (the PXE 2.1 text checks nothing).
+    Accept,
+    /// Sends a DHCPDECLINE and starts over (EDK2's Dhcp4Dxe `DhcpHandleRequest`: an ACK
+    /// whose address is not the selected offer's is rejected with a DECLINE).
+    Decline,
+    /// Drops it and waits for another (iPXE filters out responses for a lease address other
+    /// than the selected offer's).
+    Ignore,
+}
+
 /// Why a boot failed, independent of what a firmware prints for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Failure {
@@ -208,6 +222,8 @@ pub struct Profile {
     pub offers_max: usize,
     /// Waits after each REQUEST.
     pub request_timeouts_ns: &'static [u64],
+    /// An ACK for another address than the one requested.
+    pub mismatched_ack: MismatchedAck,
     /// Full DHCP cycles (DISCOVER..ACK) before giving up after NAKs or silence.
     pub dhcp_cycles_max: u32,
     /// The boot-server request leaves from port 4011 (EDK2) rather than 68.
@@ -297,6 +313,7 @@ pub static PXE_SPEC: Profile = Profile {
     plain_offer: PlainOffer::AfterTimeouts(2),
     offers_max: 16,
     request_timeouts_ns: &[S, 2 * S, 3 * S, 4 * S],
+    mismatched_ack: MismatchedAck::Accept,
     dhcp_cycles_max: 2,
     boot_server_from_4011: false,
     boot_server_xid: BootServerXid::Same,
@@ -359,6 +376,7 @@ pub static EDK2: Profile = Profile {
     plain_offer: PlainOffer::Never,
     offers_max: 16,
     request_timeouts_ns: &[4 * S, 8 * S, 16 * S, 32 * S],
+    mismatched_ack: MismatchedAck::Decline,
     dhcp_cycles_max: 1,
     boot_server_from_4011: true,
     boot_server_xid: BootServerXid::Fresh,
@@ -447,6 +465,7 @@ pub static IPXE: Profile = Profile {
     offers_max: 16,
     // DHCP_REQ_START_TIMEOUT_SEC 1 .. DHCP_REQ_END_TIMEOUT_SEC 4.
     request_timeouts_ns: &[S, 2 * S, 4 * S],
+    mismatched_ack: MismatchedAck::Ignore,
     dhcp_cycles_max: 1,
     boot_server_from_4011: false,
     boot_server_xid: BootServerXid::Zero,

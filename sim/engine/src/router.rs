@@ -48,6 +48,30 @@ pub struct RouterInterface {
     pub helpers_follow_redundancy: bool,
     /// Add option 82 to requests this interface relays first (giaddr was 0).
     pub option82: Option<Option82>,
+    /// Further addresses of the interface (`ip address ... secondary`), with their prefixes.
+    /// The router owns them: a server's reply to one is relayed to the client like a reply
+    /// to the primary address.
+    pub secondary_ips: Vec<(Ipv4Addr, u8)>,
+    /// Relay each request once per address of the interface, primary and secondaries, each
+    /// copy with that address as giaddr (a relay that serves every subnet of a VLAN at once);
+    /// otherwise once, with the primary address, as RFC 1542 says.
+    pub relay_each_address: bool,
+}
+
+impl RouterInterface {
+    /// Whether `address` is one of the interface's own (primary or secondary).
+    fn has_address(&self, address: Ipv4Addr) -> bool {
+        self.ip == address || self.secondary_ips.iter().any(|(ip, _)| *ip == address)
+    }
+
+    /// The giaddrs of the copies this interface relays of a request that had none.
+    fn relay_giaddrs(&self) -> Vec<Ipv4Addr> {
+        let mut giaddrs = vec![self.ip];
+        if self.relay_each_address {
+            giaddrs.extend(self.secondary_ips.iter().map(|(ip, _)| *ip));
+        }
+        giaddrs
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -66,6 +90,10 @@ pub struct RouterConfig {
     pub relay_delay: Distribution,
     /// Relayed requests whose `hops` already reached this are dropped.
     pub relay_hops_max: u8,
+    /// Client requests whose `secs` is below this are not relayed (Alcatel-Lucent OmniSwitch
+    /// `ip helper forward delay`, default 3 there; Dell and HPE relays count them as "secs
+    /// below min"). 0 relays every request, as Cisco IOS and ISC dhcrelay do.
+    pub relay_secs_min: u16,
     /// Broadcast UDP to these ports is forwarded to the helpers (`ip forward-protocol udp`);
     /// port 67 gets the full BOOTP relay treatment, the others are re-addressed as they are.
     pub forward_udp_ports: Vec<u16>,
@@ -182,7 +210,7 @@ impl Router {
         self.config
             .interfaces
             .iter()
-            .any(|interface| interface.ip == address)
+            .any(|interface| interface.has_address(address))
             || self
                 .groups
                 .iter()
@@ -457,10 +485,18 @@ impl Router {
                 bytes,
             );
         }
+        if message.secs() < self.config.relay_secs_min {
+            return cx.drop_frame(
+                DropReason::SecsBelowMin {
+                    secs: message.secs(),
+                    min: self.config.relay_secs_min,
+                },
+                bytes,
+            );
+        }
         message.set_hops(message.hops() + 1);
-        if message.giaddr().is_unspecified() {
-            message.set_giaddr(receiving.ip);
-            // RFC 3046 2.1: only the relay that sets giaddr adds option 82, and not twice.
+        // RFC 3046 2.1: only the relay that sets giaddr adds option 82, and not twice.
+        let giaddrs = if message.giaddr().is_unspecified() {
             if let Some(option82) = &receiving.option82
                 && !message.opts().contains(OptionCode::RelayAgentInformation)
             {
@@ -471,11 +507,30 @@ impl Router {
                     .opts_mut()
                     .insert(DhcpOption::RelayAgentInformation(info));
             }
-        }
-        let Ok(relayed) = message.to_vec() else {
-            return cx.drop_frame(DropReason::NotReencoded, bytes);
+            receiving.relay_giaddrs()
+        } else {
+            vec![message.giaddr()]
         };
         let delay_ns = self.relay_stream.sample(&self.config.relay_delay);
+        for giaddr in giaddrs {
+            message.set_giaddr(giaddr);
+            let Ok(relayed) = message.to_vec() else {
+                return cx.drop_frame(DropReason::NotReencoded, bytes);
+            };
+            self.relay_copy(cx, index, &message, &relayed, delay_ns);
+        }
+    }
+
+    /// One relayed copy of a request, to every helper of interface `index`.
+    fn relay_copy(
+        &mut self,
+        cx: &mut Cx,
+        index: usize,
+        message: &dhcproto::v4::Message,
+        relayed: &[u8],
+        delay_ns: u64,
+    ) {
+        let receiving = &self.config.interfaces[index];
         cx.log(
             Level::Debug,
             format!(
@@ -501,7 +556,7 @@ impl Router {
                 src_port: DHCP_SERVER_PORT,
                 dst_port: DHCP_SERVER_PORT,
                 ttl: self.config.ttl,
-                payload: &relayed,
+                payload: relayed,
             };
             match udp.to_bytes() {
                 Ok(frame) => cx.send_to_after(delay_ns, hop.interface as u32, hop.address, frame),
@@ -525,7 +580,7 @@ impl Router {
             .config
             .interfaces
             .iter()
-            .position(|interface| interface.ip == giaddr)
+            .position(|interface| interface.has_address(giaddr))
         else {
             return cx.drop_frame(DropReason::ForeignGiaddr { giaddr }, bytes);
         };

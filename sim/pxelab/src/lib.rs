@@ -21,6 +21,7 @@ pub mod bench;
 pub mod calibrate;
 mod compare;
 pub mod record;
+pub mod scenarios;
 pub mod shrink;
 mod sweep;
 pub use compare::{

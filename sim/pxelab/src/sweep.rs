@@ -300,7 +300,7 @@ impl SweepResult {
     }
 }
 
-const Z95: f64 = 1.959_963_984_540_054;
+pub(crate) const Z95: f64 = 1.959_963_984_540_054;
 
 fn rate(count: u64, runs: u64) -> f64 {
     if runs == 0 {

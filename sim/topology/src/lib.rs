@@ -91,6 +91,19 @@ pub struct Plan {
     /// `(node, plugin)` given to `override_plugin`, in order: part of what replays a run.
     pub plugin_overrides: Vec<(String, String)>,
     pub expect: Expectations,
+    /// The documented failure the topology reproduces, if it is one of the scenario library.
+    pub scenario: Option<Scenario>,
+}
+
+/// A topology's `scenario:`: a documented failure and the variant with its fix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scenario {
+    pub title: String,
+    pub source: String,
+    pub symptom: String,
+    /// The fix variant's file, as written (relative to the topology's folder).
+    pub fix_file: String,
+    pub fix_change: String,
 }
 
 /// The name of the node that bridges LAN `lan` to the outside.

@@ -34,6 +34,32 @@ pub struct Topology {
     /// What a good run looks like; `run` and `sweep` exit with 1 when it does not hold.
     #[serde(default)]
     pub expect: ExpectSpec,
+    /// The documented failure this topology reproduces (`pxelab scenarios` lists them).
+    #[serde(default)]
+    pub scenario: Option<ScenarioSpec>,
+}
+
+/// A documented boot-infrastructure failure: where it is described, what people saw, and the
+/// variant of this network with the documented fix.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioSpec {
+    /// A short title for the table.
+    pub title: String,
+    /// Where the failure is documented (a KB article, an issue, a manual).
+    pub source: String,
+    /// What the documented symptom is.
+    pub symptom: String,
+    pub fix: FixSpec,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FixSpec {
+    /// The topology with the fix, relative to this file.
+    pub file: String,
+    /// What the fix changes, in a few words.
+    pub change: String,
 }
 
 /// Expectations: per run (checked for every seed) and per sweep (checked on the rates).
@@ -109,6 +135,10 @@ pub struct RouterSpec {
     /// Relayed requests whose `hops` reached this are dropped (ISC dhcrelay's default is 10).
     #[serde(default)]
     pub relay_hops_max: Option<u8>,
+    /// Client requests whose `secs` is below this are not relayed (Alcatel-Lucent OmniSwitch
+    /// `ip helper forward delay`); default 0, every request is relayed.
+    #[serde(default)]
+    pub relay_secs_min: Option<u16>,
     pub interfaces: Vec<InterfaceSpec>,
     #[serde(default)]
     pub routes: Vec<RouteSpec>,
@@ -146,6 +176,14 @@ pub struct InterfaceSpec {
     /// Add relay agent information (option 82) to the requests this interface relays first.
     #[serde(default)]
     pub option82: Option<Option82Spec>,
+    /// Further addresses of the interface with their prefixes (`ip address ... secondary`):
+    /// `[10.1.1.1/24]`.
+    #[serde(default)]
+    pub secondary_ips: Vec<String>,
+    /// Relay each request once per address of the interface, primary and secondaries, each
+    /// copy with that address as giaddr (default: once, from the primary address).
+    #[serde(default)]
+    pub relay_each_address: bool,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

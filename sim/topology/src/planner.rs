@@ -103,6 +103,10 @@ pub(crate) fn plan(source: &Source, path: &Path, topology: Topology) -> Result<P
     planner.plan_clients(&topology.clients)?;
     let faults = planner.plan_faults(&topology.faults)?;
     let expect = planner.expectations(&topology.expect)?;
+    let scenario = match &topology.scenario {
+        Some(spec) => Some(planner.scenario(spec)?),
+        None => None,
+    };
     Ok(Plan {
         name: topology.name,
         file: path.to_path_buf(),
@@ -116,6 +120,7 @@ pub(crate) fn plan(source: &Source, path: &Path, topology: Topology) -> Result<P
         faults,
         plugin_overrides: Vec::new(),
         expect,
+        scenario,
     })
 }
 
@@ -567,6 +572,38 @@ impl<'a> Planner<'a> {
             })?,
         };
         Ok((arch, firmware))
+    }
+
+    fn scenario(&self, spec: &model::ScenarioSpec) -> Result<crate::Scenario, Error> {
+        let file = spec.fix.file.trim();
+        let is_yaml = file.ends_with(".yaml") || file.ends_with(".yml");
+        if !is_yaml || file.contains('/') || file.contains('\\') {
+            return Err(self.source.value(
+                &["scenario:", "fix:", "file:"],
+                format!("`{file}` is not a topology file name beside this one"),
+                "name the fix variant's file in the same folder, e.g. `relay-forward-delay-fix.yaml`",
+            ));
+        }
+        for (key, text) in [
+            ("title:", &spec.title),
+            ("source:", &spec.source),
+            ("symptom:", &spec.symptom),
+        ] {
+            if text.trim().is_empty() {
+                return Err(self.source.value(
+                    &["scenario:", key],
+                    format!("the scenario's `{key}` is empty"),
+                    "say it in a sentence: the table of `pxelab scenarios` shows it",
+                ));
+            }
+        }
+        Ok(crate::Scenario {
+            title: spec.title.trim().to_string(),
+            source: spec.source.trim().to_string(),
+            symptom: spec.symptom.trim().to_string(),
+            fix_file: file.to_string(),
+            fix_change: spec.fix.change.trim().to_string(),
+        })
     }
 
     fn expectations(&self, spec: &model::ExpectSpec) -> Result<Expectations, Error> {

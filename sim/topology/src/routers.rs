@@ -65,6 +65,7 @@ impl Planner<'_> {
                 routes,
                 relay_delay,
                 relay_hops_max: spec.relay_hops_max.unwrap_or(10),
+                relay_secs_min: spec.relay_secs_min.unwrap_or(0),
                 forward_udp_ports: spec
                     .forward_udp_ports
                     .clone()
@@ -120,6 +121,7 @@ impl Planner<'_> {
                 .unwrap_or_else(|| router.to_string())
                 .into_bytes(),
         });
+        let secondary_ips = self.secondary_ips(router, at, spec)?;
         let interface = RouterInterface {
             name: spec.name.clone(),
             mac,
@@ -129,8 +131,36 @@ impl Planner<'_> {
             redundancy,
             helpers_follow_redundancy: spec.helpers_follow_redundancy,
             option82,
+            secondary_ips,
+            relay_each_address: spec.relay_each_address,
         };
         Ok((interface, lan))
+    }
+
+    /// An interface's `secondary_ips:`, each an address no one else has; and
+    /// `relay_each_address`, which needs some.
+    fn secondary_ips(
+        &mut self,
+        router: &str,
+        at: &[&str; 4],
+        spec: &InterfaceSpec,
+    ) -> Result<Vec<(Ipv4Addr, u8)>, Error> {
+        let mut secondaries = Vec::new();
+        for text in &spec.secondary_ips {
+            let anchors = [at[0], at[1], at[2], at[3], "secondary_ips:", text.as_str()];
+            let (ip, prefix_len) = self.source.cidr(&anchors, text)?;
+            let owner = format!("{router} {} (secondary)", spec.name);
+            self.claim_address(&anchors, ip, owner)?;
+            secondaries.push((ip, prefix_len));
+        }
+        if spec.relay_each_address && secondaries.is_empty() {
+            return Err(self.source.conflict(
+                &[at[0], at[1], at[2], at[3], "relay_each_address:"],
+                "relay_each_address, but the interface has no secondary address",
+                "add `secondary_ips: [10.1.1.1/24]` to the interface, or drop this key",
+            ));
+        }
+        Ok(secondaries)
     }
 
     /// An interface's `helpers:`, each listed once.

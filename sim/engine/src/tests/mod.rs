@@ -56,5 +56,7 @@ fn server_side(mac: EthernetAddress, ip: Ipv4Addr) -> RouterInterface {
         redundancy: None,
         helpers_follow_redundancy: false,
         option82: None,
+        secondary_ips: Vec::new(),
+        relay_each_address: false,
     }
 }

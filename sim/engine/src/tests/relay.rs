@@ -80,11 +80,24 @@ fn run_with(
     client_script: Vec<(u64, Vec<u8>)>,
     server_script: Vec<(u64, Vec<u8>)>,
 ) -> (Frames, Frames, Finished) {
+    run_configured(
+        |config| config.interfaces[0].option82 = option82,
+        client_script,
+        server_script,
+    )
+}
+
+/// `run` with the router's configuration changed by `configure` first.
+fn run_configured(
+    configure: impl FnOnce(&mut RouterConfig),
+    client_script: Vec<(u64, Vec<u8>)>,
+    server_script: Vec<(u64, Vec<u8>)>,
+) -> (Frames, Frames, Finished) {
     let mut world = Builder::new(1, Limits::default());
     let lan = || LanConfig::with_latency("10us".parse().unwrap());
     let clients = world.add_lan("clients", lan());
     let servers = world.add_lan("servers", lan());
-    let config = RouterConfig {
+    let mut config = RouterConfig {
         name: "r1".into(),
         interfaces: vec![
             RouterInterface {
@@ -95,16 +108,20 @@ fn run_with(
                 helpers: vec![SERVER_IP],
                 redundancy: None,
                 helpers_follow_redundancy: false,
-                option82,
+                option82: None,
+                secondary_ips: Vec::new(),
+                relay_each_address: false,
             },
             super::server_side(ROUTER_SERVER_MAC, Ipv4Addr::new(10, 2, 0, 2)),
         ],
         routes: vec![],
         relay_delay: timing::Distribution::constant(RELAY_DELAY_NS),
         relay_hops_max: 10,
+        relay_secs_min: 0,
         forward_udp_ports: DEFAULT_FORWARD_UDP_PORTS.to_vec(),
         ttl: 255,
     };
+    configure(&mut config);
     let attach = super::attachment;
     let router_sides = vec![
         attach(clients, ROUTER_CLIENT_MAC, GIADDR),
@@ -411,4 +428,73 @@ fn broadcasts_to_forwarded_udp_ports_are_readdressed_to_the_helpers() {
             .iter()
             .any(|reason| reason == "broadcast not relayed")
     );
+}
+
+fn discover_with_secs(secs: u16) -> Vec<u8> {
+    let mut message = Message::decode(&mut Decoder::new(&dhcp(
+        Opcode::BootRequest,
+        Ipv4Addr::UNSPECIFIED,
+        0,
+        true,
+        Ipv4Addr::UNSPECIFIED,
+    )))
+    .unwrap();
+    message.set_secs(secs);
+    message.to_vec().unwrap()
+}
+
+#[test]
+fn a_relay_with_a_secs_minimum_drops_requests_below_it_and_relays_the_rest() {
+    let script = vec![
+        (0, client_broadcast(&discover_with_secs(0))),
+        (1_000_000_000, client_broadcast(&discover_with_secs(2))),
+        (2_000_000_000, client_broadcast(&discover_with_secs(3))),
+    ];
+    let (_, server_side, world) =
+        run_configured(|config| config.relay_secs_min = 3, script, vec![]);
+    assert_eq!(server_side.len(), 1);
+    assert_eq!(decode(&server_side[0]).1.secs(), 3);
+    let drops = drops(&world);
+    assert!(
+        drops.contains(&"secs 0 below the relay's minimum of 3".to_string()),
+        "{drops:?}"
+    );
+    assert!(
+        drops.contains(&"secs 2 below the relay's minimum of 3".to_string()),
+        "{drops:?}"
+    );
+}
+
+#[test]
+fn an_interface_relaying_from_each_address_sends_one_copy_per_address_and_takes_replies_to_each() {
+    let secondary = Ipv4Addr::new(10, 1, 1, 1);
+    let discover = dhcp(
+        Opcode::BootRequest,
+        Ipv4Addr::UNSPECIFIED,
+        0,
+        true,
+        Ipv4Addr::UNSPECIFIED,
+    );
+    let offer = dhcp(
+        Opcode::BootReply,
+        secondary,
+        0,
+        true,
+        Ipv4Addr::new(10, 1, 0, 100),
+    );
+    let (client_side, server_side, _) = run_configured(
+        |config| {
+            config.interfaces[0].secondary_ips = vec![(secondary, 24)];
+            config.interfaces[0].relay_each_address = true;
+        },
+        vec![(0, client_broadcast(&discover))],
+        vec![(50_000_000, from_server(secondary, 67, 64, &offer))],
+    );
+    let giaddrs: Vec<Ipv4Addr> = server_side.iter().map(|f| decode(f).1.giaddr()).collect();
+    assert_eq!(giaddrs, vec![GIADDR, secondary]);
+    // The reply to the secondary address is the router's to relay, from the interface.
+    assert_eq!(client_side.len(), 1);
+    let (parsed, message) = decode(&client_side[0]);
+    assert_eq!(parsed.ipv4.unwrap().src_addr, GIADDR);
+    assert_eq!(message.opcode(), Opcode::BootReply);
 }
