@@ -22,6 +22,7 @@ mod hostile;
 mod import;
 mod kb2510665;
 mod live;
+mod live_firmware;
 mod network;
 mod plugin_host;
 mod proxydhcp;

@@ -21,6 +21,8 @@ const RETRANSMISSIONS_MAX: u32 = 5;
 const TRANSFERS_MAX: usize = 1024;
 /// Timer tokens used by one server: `token_base .. token_base + TOKEN_SPAN`.
 pub const TOKEN_SPAN: u64 = 1 << 48;
+/// How much of a given file one `Env::read_file` call asks for.
+const READ_CHUNK_BYTES: u32 = 1 << 20;
 
 struct Transfer {
     peer: SocketAddrV4,
@@ -94,6 +96,30 @@ impl Server {
 
     pub fn add_file(&mut self, name: &str, content: Vec<u8>) {
         self.files.insert(normalize(name), content.into());
+    }
+
+    /// Serves the files the topology gives this server (`Env::files`, its `files:`), each in
+    /// place of a file of the same name added before (a synthetic boot file), so call it after
+    /// `add_file`. Logs each file; returns how many there are. Without `files:` it does
+    /// nothing and logs nothing, so a run without given files is the run it always was.
+    pub fn serve_given_files(&mut self, env: &mut dyn Env) -> usize {
+        let files = env.files();
+        for (name, size) in &files {
+            let mut content = Vec::new();
+            while (content.len() as u64) < *size {
+                let chunk = env.read_file(name, content.len() as u64, READ_CHUNK_BYTES);
+                if chunk.is_empty() {
+                    break;
+                }
+                content.extend_from_slice(&chunk);
+            }
+            env.log(
+                Level::Info,
+                &format!("tftp: serving {name} as given ({} bytes)", content.len()),
+            );
+            self.add_file(name, content);
+        }
+        files.len()
     }
 
     /// Whether `datagram` is for this server: port 69 or a live transfer's port.
