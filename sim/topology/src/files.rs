@@ -76,12 +76,17 @@ pub(crate) fn read(
     base: &Path,
     specs: &BTreeMap<String, String>,
 ) -> Result<Vec<ServedFile>, Error> {
+    // A name YAML needs quoted (`"boot menu.cfg"`) is found with its quotes.
     let anchors = |name: &str| -> [String; 4] {
+        let key = [format!("\"{name}\""), format!("'{name}'")]
+            .into_iter()
+            .find(|quoted| source.text().contains(quoted.as_str()))
+            .unwrap_or_else(|| name.to_string());
         [
             "servers:".to_string(),
             format!("{server}:"),
             "files:".to_string(),
-            name.to_string(),
+            key,
         ]
     };
     // Every name first: a name no client can ask for is wrong whatever its file holds.
@@ -186,7 +191,68 @@ fn read_one(path: &Path, bytes_max: u64) -> Result<Vec<u8>, Problem> {
 
 #[cfg(test)]
 mod tests {
-    use super::name_problem;
+    use super::{FILES_BYTES_MAX, name_problem};
+    use crate::ErrorKind;
+
+    /// A one-server topology whose server's `files:` is `files` (one entry per line).
+    fn topology(files: &str) -> String {
+        format!(
+            "name: t
+lans:
+  servers: {{ subnet: 10.2.0.0/24, latency: 20us }}
+servers:
+  pxe:
+    lan: servers
+    ip: 10.2.0.20/24
+    plugin: proxydhcp
+    files:
+      {files}
+clients:
+  - {{ name: pc, lan: servers, power_on: 0s }}
+"
+        )
+    }
+
+    #[test]
+    fn files_are_read_from_the_topology_folder_and_refused_past_the_limit() {
+        let dir = std::env::temp_dir().join(format!("pxelab-files-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("my.cfg"), b"DEFAULT local").unwrap();
+        // Sparse: one byte past the limit costs no disk.
+        std::fs::File::create(dir.join("big.img"))
+            .and_then(|file| file.set_len(FILES_BYTES_MAX + 1))
+            .unwrap();
+        let at = dir.join("t.yaml");
+        let plan = crate::parse(&at, &topology("pxelinux.cfg/default: my.cfg"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let files = plan.served_files();
+        assert_eq!(files.len(), 1);
+        let (node, file) = files[0];
+        assert_eq!(node, "pxe");
+        assert_eq!(file.name, "pxelinux.cfg/default");
+        assert_eq!(file.path, dir.join("my.cfg"));
+        assert_eq!(&file.bytes[..], b"DEFAULT local");
+
+        let refused = |files: &str| match crate::parse(&at, &topology(files)) {
+            Ok(_) => panic!("accepted {files}"),
+            Err(error) => error,
+        };
+        let error = refused("big.img: big.img");
+        assert_eq!(error.kind, ErrorKind::Value, "{error}");
+        assert_eq!((error.line, error.column), (10, 7), "{error}");
+        assert!(error.message.contains("16 MiB"), "{error}");
+        // Together past the limit: the file that crosses it is the one named.
+        let half = FILES_BYTES_MAX / 2 + 1;
+        for name in ["a.img", "b.img"] {
+            std::fs::File::create(dir.join(name))
+                .and_then(|file| file.set_len(half))
+                .unwrap();
+        }
+        let error = refused("a.img: a.img\n      b.img: b.img");
+        assert_eq!((error.line, error.column), (11, 7), "{error}");
+        assert!(error.message.contains("taken by the files before it"), "{error}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn names_a_client_can_ask_for_pass() {
