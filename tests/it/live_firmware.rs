@@ -226,7 +226,12 @@ fn live_run(
         fs::copy(scenario::OVMF_VARS, dir.join("OVMF_VARS.fd")).map_err(|e| e.to_string())?;
     }
     let mac = [0x52, 0x54, 0x00, 0x51, firmware as u8 + 1, case as u8 + 1];
-    let args = firmware.qemu_args(dir, "vm0", mac);
+    let mut args = firmware.qemu_args(dir, "vm0", mac);
+    if firmware == Firmware::Ipxe {
+        // Without a display SeaBIOS then writes the screen to the serial port (its sercon),
+        // iPXE's messages included.
+        args.extend(["-machine".to_string(), "graphics=off".to_string()]);
+    }
     let mut vm = netns.command(qemu);
     vm.args(&args)
         .stdout(Stdio::null())

@@ -30,6 +30,7 @@ mod real_firmware;
 mod real_relay;
 mod sandbox;
 mod sdk_example;
+mod served_files;
 mod services;
 mod tidy;
 mod tshark;

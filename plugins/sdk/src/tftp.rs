@@ -436,13 +436,14 @@ mod tests {
     impl Plugin for Files {
         const CONFIG_KEYS: &'static [&'static str] = &[];
 
-        fn init(_env: &mut dyn Env, _config: &Config) -> Result<Files, crate::Refusal> {
+        fn init(env: &mut dyn Env, _config: &Config) -> Result<Files, crate::Refusal> {
             let mut server = Server::new(TOKEN_BASE);
             server.add_file(
                 "Boot\\x64\\nbp.efi",
                 (0..3000u32).map(|i| (i % 251) as u8).collect(),
             );
             server.add_file("exact", vec![7; 1024]);
+            server.serve_given_files(env);
             Ok(Files(server))
         }
 
@@ -614,6 +615,35 @@ mod tests {
             }
         );
         assert_eq!(env.next_timer_ns(), Some(3_000_000_000));
+    }
+
+    #[test]
+    fn given_files_replace_the_synthetic_ones_and_add_to_them() {
+        let mut env = MockEnv::new(server_ip());
+        let real: Vec<u8> = (0..2000u32).map(|i| (i % 13) as u8).collect();
+        env.files.insert("Boot\\x64\\nbp.efi".to_string(), real.clone());
+        env.files
+            .insert("pxelinux.cfg/default".to_string(), b"DEFAULT local".to_vec());
+        let mut files = env.start::<Files>(&[]).unwrap();
+        let first = request(&mut env, &mut files, rrq("boot/x64/nbp.efi", "octet", &[]));
+        let (content, _) = receive(&mut env, &mut files, first, 512);
+        assert_eq!(content, real);
+        let first = request(&mut env, &mut files, rrq("pxelinux.cfg/default", "octet", &[]));
+        let (content, _) = receive(&mut env, &mut files, first, 512);
+        assert_eq!(content, b"DEFAULT local");
+        // The synthetic files of other names are still there.
+        let first = request(&mut env, &mut files, rrq("exact", "octet", &[]));
+        assert_eq!(receive(&mut env, &mut files, first, 512).0, vec![7; 1024]);
+        assert!(env.logged(Level::Info, "serving pxelinux.cfg/default as given (13 bytes)"));
+    }
+
+    #[test]
+    fn without_given_files_nothing_changes_and_nothing_is_logged() {
+        let mut env = MockEnv::new(server_ip());
+        let mut server = Server::new(TOKEN_BASE);
+        assert_eq!(server.serve_given_files(&mut env), 0);
+        assert!(env.logs.is_empty());
+        assert!(server.files.is_empty());
     }
 
     #[test]
