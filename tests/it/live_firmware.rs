@@ -45,6 +45,8 @@ struct Outcome {
     shown_after: Duration,
     /// The serial line that showed it.
     line: String,
+    /// The live report's lines on the bridge's traffic, the lag and the crash, if any.
+    live: Vec<String>,
     digest: String,
     wall: Duration,
 }
@@ -125,6 +127,9 @@ fn real_firmware_boots_through_the_simulated_hsrp_pair_and_shows_its_error_when_
             outcome.digest,
             outcome.wall.as_secs_f64()
         );
+        for line in &outcome.live {
+            println!("    {line}");
+        }
     }
     println!("all live runs: {:.1} s wall", started.elapsed().as_secs_f64());
     assert!(errors.is_empty(), "{WHAT}:\n{}", errors.join("\n"));
@@ -270,6 +275,16 @@ fn live_run(
         seed,
         shown_after,
         line: wanted(&text).unwrap_or_default(),
+        live: report
+            .lines()
+            .filter(|line| {
+                line.starts_with("live ")
+                    || line.starts_with("lag ")
+                    || line.starts_with("summary ")
+                    || line.contains("0xc0000374 ")
+            })
+            .map(|line| line.trim().to_string())
+            .collect(),
         digest,
         wall: started.elapsed(),
     })
@@ -341,10 +356,14 @@ fn expected_line(firmware: Firmware, case: Case, text: &str) -> Option<String> {
     };
     match case {
         Case::Boot => {
-            let menu = line(MENU_TITLE)?;
+            line(MENU_TITLE)?;
             match firmware {
                 Firmware::Ipxe => line("PXELINUX 6"),
-                Firmware::Edk2 => Some(menu),
+                // OVMF names the NBP it loaded, then syslinux.efi draws the menu.
+                Firmware::Edk2 => {
+                    line("NBP filename is efi64/syslinux.efi")?;
+                    Some(MENU_TITLE.to_string())
+                }
             }
         }
         Case::Crash => match firmware {
