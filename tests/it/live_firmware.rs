@@ -367,7 +367,14 @@ fn expected_line(firmware: Firmware, case: Case, text: &str) -> Option<String> {
             }
         }
         Case::Crash => match firmware {
-            Firmware::Ipxe => line("No more network devices").or_else(|| line("ipxe.org/")),
+            // iPXE says why (an ipxe.org error URL) and then gives up on the NIC.
+            Firmware::Ipxe => {
+                let gave_up = line("No more network devices")?;
+                Some(match line("ipxe.org/") {
+                    Some(why) => format!("{why} / {gave_up}"),
+                    None => gave_up,
+                })
+            }
             Firmware::Edk2 => line("PXE-E"),
         },
     }
