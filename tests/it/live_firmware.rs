@@ -131,7 +131,10 @@ fn real_firmware_boots_through_the_simulated_hsrp_pair_and_shows_its_error_when_
             println!("    {line}");
         }
     }
-    println!("all live runs: {:.1} s wall", started.elapsed().as_secs_f64());
+    println!(
+        "all live runs: {:.1} s wall",
+        started.elapsed().as_secs_f64()
+    );
     assert!(errors.is_empty(), "{WHAT}:\n{}", errors.join("\n"));
     let _ = fs::remove_dir_all(&dir);
 }
@@ -256,7 +259,9 @@ fn live_run(
     live.signal("INT")?;
     let ended = live.wait_gone(Duration::from_secs(30));
     let report = fs::read_to_string(&stdout).unwrap_or_default();
-    shown.map_err(|e| format!("the VM did not show what {case:?} expects: {e}\nlive report:\n{report}"))?;
+    shown.map_err(|e| {
+        format!("the VM did not show what {case:?} expects: {e}\nlive report:\n{report}")
+    })?;
     if !ended {
         return Err("pxelab live did not end within 30 s of Ctrl-C".to_string());
     }
@@ -309,7 +314,9 @@ fn wait_for_serial(
             return Err(format!("QEMU exited first; its console says:\n{text}"));
         }
         if Instant::now() >= deadline {
-            return Err(format!("nothing after {timeout:?}; the console says:\n{text}"));
+            return Err(format!(
+                "nothing after {timeout:?}; the console says:\n{text}"
+            ));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -384,11 +391,12 @@ fn expected_line(firmware: Firmware, case: Case, text: &str) -> Option<String> {
 /// crash variant crashed WDS, the other did not.
 fn check_report(case: Case, report: &str) -> Result<(), String> {
     for giaddr in ["giaddr 10.1.0.2", "giaddr 10.1.0.3"] {
-        if !report
-            .lines()
-            .any(|line| line.contains(" wds ") && line.contains("DISCOVER") && line.contains(giaddr))
-        {
-            return Err(format!("WDS never received a DISCOVER with {giaddr}:\n{report}"));
+        if !report.lines().any(|line| {
+            line.contains(" wds ") && line.contains("DISCOVER") && line.contains(giaddr)
+        }) {
+            return Err(format!(
+                "WDS never received a DISCOVER with {giaddr}:\n{report}"
+            ));
         }
     }
     let crashed = report.contains("0xc0000374");

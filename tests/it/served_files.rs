@@ -70,8 +70,21 @@ fn a_given_file_is_served_hashed_in_the_record_and_checked_on_replay() {
     let topology_arg = topology.to_str().unwrap();
     let record_arg = record.to_str().unwrap();
 
-    let run = pxelab(&["run", topology_arg, "--seed", "3", "--json", "--out", record_arg]);
-    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    let run = pxelab(&[
+        "run",
+        topology_arg,
+        "--seed",
+        "3",
+        "--json",
+        "--out",
+        record_arg,
+    ]);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let report = json(&run);
     // The BIOS client loads the given file (its size is the real one), the UEFI client the
     // synthetic file the plugin makes for the name it was not given.
@@ -101,7 +114,12 @@ fn a_given_file_is_served_hashed_in_the_record_and_checked_on_replay() {
     );
 
     let replay = pxelab(&["replay", record_arg]);
-    assert_eq!(replay.status.code(), Some(0), "{}", String::from_utf8_lossy(&replay.stderr));
+    assert_eq!(
+        replay.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
 
     // The same size, other bytes: only the hash can tell.
     let mut changed = nbp.clone();
@@ -120,7 +138,10 @@ fn a_given_file_is_served_hashed_in_the_record_and_checked_on_replay() {
     let replay = pxelab(&["replay", record_arg]);
     let stderr = String::from_utf8_lossy(&replay.stderr);
     assert_eq!(replay.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains(":16:7:") && stderr.contains("cannot read"), "{stderr}");
+    assert!(
+        stderr.contains(":16:7:") && stderr.contains("cannot read"),
+        "{stderr}"
+    );
     let _ = fs::remove_dir_all(&dir);
     assert!(!Path::new(&dir).exists());
 }
@@ -128,6 +149,12 @@ fn a_given_file_is_served_hashed_in_the_record_and_checked_on_replay() {
 #[test]
 fn a_topology_without_files_reports_and_records_none() {
     let kb = crate::common::topology_path("kb2510665.yaml");
-    let report = json(&pxelab(&["run", kb.to_str().unwrap(), "--seed", "7", "--json"]));
+    let report = json(&pxelab(&[
+        "run",
+        kb.to_str().unwrap(),
+        "--seed",
+        "7",
+        "--json",
+    ]));
     assert!(report.get("files").is_none(), "{report}");
 }

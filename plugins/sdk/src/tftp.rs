@@ -621,20 +621,30 @@ mod tests {
     fn given_files_replace_the_synthetic_ones_and_add_to_them() {
         let mut env = MockEnv::new(server_ip());
         let real: Vec<u8> = (0..2000u32).map(|i| (i % 13) as u8).collect();
-        env.files.insert("Boot\\x64\\nbp.efi".to_string(), real.clone());
         env.files
-            .insert("pxelinux.cfg/default".to_string(), b"DEFAULT local".to_vec());
+            .insert("Boot\\x64\\nbp.efi".to_string(), real.clone());
+        env.files.insert(
+            "pxelinux.cfg/default".to_string(),
+            b"DEFAULT local".to_vec(),
+        );
         let mut files = env.start::<Files>(&[]).unwrap();
         let first = request(&mut env, &mut files, rrq("boot/x64/nbp.efi", "octet", &[]));
         let (content, _) = receive(&mut env, &mut files, first, 512);
         assert_eq!(content, real);
-        let first = request(&mut env, &mut files, rrq("pxelinux.cfg/default", "octet", &[]));
+        let first = request(
+            &mut env,
+            &mut files,
+            rrq("pxelinux.cfg/default", "octet", &[]),
+        );
         let (content, _) = receive(&mut env, &mut files, first, 512);
         assert_eq!(content, b"DEFAULT local");
         // The synthetic files of other names are still there.
         let first = request(&mut env, &mut files, rrq("exact", "octet", &[]));
         assert_eq!(receive(&mut env, &mut files, first, 512).0, vec![7; 1024]);
-        assert!(env.logged(Level::Info, "serving pxelinux.cfg/default as given (13 bytes)"));
+        assert!(env.logged(
+            Level::Info,
+            "serving pxelinux.cfg/default as given (13 bytes)"
+        ));
     }
 
     #[test]

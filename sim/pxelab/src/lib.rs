@@ -467,7 +467,10 @@ pub fn render_report(plan: &Plan, run: &Finished) -> String {
     }
     let files = served_files(plan);
     if !files.is_empty() {
-        let _ = writeln!(out, "\nfiles (served as given; a run record keeps their SHA-256)");
+        let _ = writeln!(
+            out,
+            "\nfiles (served as given; a run record keeps their SHA-256)"
+        );
     }
     for file in &files {
         let _ = writeln!(

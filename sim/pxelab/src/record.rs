@@ -199,7 +199,13 @@ impl std::fmt::Display for RecordError {
                         Some(now) => write!(
                             f,
                             "\n  {} {}: {} was {} bytes, sha256 {}; now {} bytes, sha256 {}",
-                            then.node, then.name, now.path, then.bytes, then.sha256, now.bytes, now.sha256
+                            then.node,
+                            then.name,
+                            now.path,
+                            then.bytes,
+                            then.sha256,
+                            now.bytes,
+                            now.sha256
                         )?,
                         None => write!(
                             f,

@@ -158,9 +158,15 @@ impl Problem {
 
     fn hint(&self) -> &'static str {
         match self {
-            Problem::NotAFile => "give the path of a file (relative to the topology file, or absolute)",
-            Problem::TooLarge { .. } => "serve boot programs and their configuration here; a large image belongs on a real server",
-            Problem::Io(_) => "check the path (relative to the topology file, or absolute) and its permissions",
+            Problem::NotAFile => {
+                "give the path of a file (relative to the topology file, or absolute)"
+            }
+            Problem::TooLarge { .. } => {
+                "serve boot programs and their configuration here; a large image belongs on a real server"
+            }
+            Problem::Io(_) => {
+                "check the path (relative to the topology file, or absolute) and its permissions"
+            }
         }
     }
 }
@@ -250,20 +256,39 @@ clients:
         }
         let error = refused("a.img: a.img\n      b.img: b.img");
         assert_eq!((error.line, error.column), (11, 7), "{error}");
-        assert!(error.message.contains("taken by the files before it"), "{error}");
+        assert!(
+            error.message.contains("taken by the files before it"),
+            "{error}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn names_a_client_can_ask_for_pass() {
-        for name in ["pxelinux.0", "pxelinux.cfg/default", "SMSBoot\\x86\\wdsnbp.com", "a.b-c_d"] {
+        for name in [
+            "pxelinux.0",
+            "pxelinux.cfg/default",
+            "SMSBoot\\x86\\wdsnbp.com",
+            "a.b-c_d",
+        ] {
             assert_eq!(name_problem(name), None, "{name}");
         }
     }
 
     #[test]
     fn names_no_client_can_ask_for_are_refused() {
-        for name in ["", "/pxelinux.0", "\\boot", "a//b", "a/../b", "./a", "a b", "tab\there", "é", &"x".repeat(256)] {
+        for name in [
+            "",
+            "/pxelinux.0",
+            "\\boot",
+            "a//b",
+            "a/../b",
+            "./a",
+            "a b",
+            "tab\there",
+            "é",
+            &"x".repeat(256),
+        ] {
             assert!(name_problem(name).is_some(), "{name:?}");
         }
     }
