@@ -286,7 +286,7 @@ fn live_run(
                 line.starts_with("live ")
                     || line.starts_with("lag ")
                     || line.starts_with("summary ")
-                    || line.contains("0xc0000374 ")
+                    || line.contains("heap corruption")
             })
             .map(|line| line.trim().to_string())
             .collect(),
