@@ -1,7 +1,7 @@
 //! The contract at load time: a component built against another version of
 //! `pxelab:plugin` or importing WASI is refused with a message naming both sides, a core
-//! module built with the SDK is accepted and made a component, and a plugin built against the
-//! previous contract (0.1.0) still loads and runs.
+//! module built with the SDK is accepted and made a component, and plugins built against the
+//! earlier contracts (0.2.0, 0.1.0) still load and run.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -23,7 +23,8 @@ fn refusal(wat: &str) -> String {
 
 #[test]
 fn a_plugin_built_for_another_contract_version_is_refused_naming_both_versions() {
-    let message = refusal(r#"(component (import "pxelab:plugin/host@0.3.0" (instance)))"#);
+    let message = refusal(r#"(component (import "pxelab:plugin/host@0.4.0" (instance)))"#);
+    assert!(message.contains("pxelab:plugin@0.4.0"), "{message}");
     assert!(message.contains("pxelab:plugin@0.3.0"), "{message}");
     assert!(message.contains("pxelab:plugin@0.2.0"), "{message}");
     assert!(message.contains("test.wasm"), "{message}");
@@ -146,5 +147,66 @@ fn a_0_1_0_refusal_is_its_message_with_no_key_and_no_code() {
     assert_eq!(
         failure.to_string(),
         "refused to start: config `threads`: expected a whole number"
+    );
+}
+
+/// The fixture `contract-0-2` is built with wit-bindgen against plugins/wit/v0.2.0 alone.
+fn contract_0_2(config: Vec<(String, String)>) -> host::WasmApp {
+    let host = host();
+    let bytes = artifacts::fixture("contract-0-2").expect("fixture");
+    let plugin = host
+        .load("contract-0-2", bytes)
+        .unwrap_or_else(|e| panic!("{e}"));
+    host.instantiate(&plugin, config, Stream::new(1, "test", "plugin"))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn a_plugin_built_against_0_2_0_starts_answers_and_reports_its_work() {
+    let mut app = contract_0_2(Vec::new());
+    app.handle(&context(), Input::Start, &mut Vec::new())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let datagram = Datagram {
+        src: SocketAddrV4::new(Ipv4Addr::new(10, 2, 0, 2), 4000),
+        dst: SocketAddrV4::new(Ipv4Addr::new(10, 2, 0, 20), 4001),
+        payload: vec![1, 2, 3],
+    };
+    let mut effects = Vec::new();
+    app.handle(&context(), Input::Datagram(&datagram), &mut effects)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        effects,
+        [
+            Effect::WorkBegin {
+                id: 1,
+                label: "echo".to_string()
+            },
+            Effect::Log {
+                level: Level::Info,
+                text: "echo of 3 bytes".to_string()
+            },
+            Effect::Send(Datagram {
+                src: datagram.dst,
+                dst: datagram.src,
+                payload: vec![1, 2, 3]
+            }),
+            Effect::WorkEnd { id: 1 },
+        ]
+    );
+}
+
+#[test]
+fn a_0_2_0_refusal_keeps_its_key_and_code() {
+    let config = vec![("refuse".to_string(), "no".to_string())];
+    let failure = contract_0_2(config)
+        .handle(&context(), Input::Start, &mut Vec::new())
+        .unwrap_err();
+    assert_eq!(
+        failure,
+        Failure::Refused(Refusal {
+            key: Some("refuse".to_string()),
+            message: "no".to_string(),
+            service_specific: Some(7),
+        })
     );
 }

@@ -469,6 +469,7 @@ impl Plugin for DhcpServer {
         for file in boot_file_bios.iter().chain(&boot_file_efi) {
             tftp.add_file(file, tftp::synthetic_file(file, nbp_size));
         }
+        tftp.serve_given_files(env);
         let mut server = DhcpServer {
             pool_first,
             pool_last,

@@ -82,6 +82,7 @@ impl Plugin for ProxyDhcp {
         // If both names are one file to the TFTP server, the EFI one wins (added last).
         tftp.add_file(&boot_file_bios, nbp_content(&boot_file_bios, nbp_size));
         tftp.add_file(&boot_file_efi, nbp_content(&boot_file_efi, nbp_size));
+        tftp.serve_given_files(env);
         env.log(
             Level::Info,
             &format!(

@@ -74,6 +74,17 @@ impl Env for HostEnv {
     fn work_end(&mut self, id: u64) {
         host::work_end(id);
     }
+
+    fn files(&mut self) -> Vec<(String, u64)> {
+        host::files()
+            .into_iter()
+            .map(|file| (file.name, file.size))
+            .collect()
+    }
+
+    fn read_file(&mut self, name: &str, offset: u64, length: u32) -> Vec<u8> {
+        host::read_file(name, offset, length)
+    }
 }
 
 /// A started plugin with its type erased, so the non-generic exports can reach it.

@@ -79,6 +79,12 @@ pub trait Env {
     fn work_begin(&mut self, id: u64, label: &str);
     /// The work `id` finished.
     fn work_end(&mut self, id: u64);
+    /// The files the topology gives this server to serve (its `files:`), as `(name, size in
+    /// bytes)` in name order; `tftp::Server::serve_given_files` serves them.
+    fn files(&mut self) -> Vec<(String, u64)>;
+    /// Up to `length` bytes of given file `name` from byte `offset`: fewer at its end, none past
+    /// it or for a name not given.
+    fn read_file(&mut self, name: &str, offset: u64, length: u32) -> Vec<u8>;
 }
 
 /// Why a plugin refuses to start: the configuration `key` it refuses (if the refusal is about

@@ -42,6 +42,8 @@ pub struct MockEnv {
     pub store: BTreeMap<String, Vec<u8>>,
     /// Work spans begun and ended, in order.
     pub work: Vec<Work>,
+    /// The files the server is given (`files:`), by name.
+    pub files: BTreeMap<String, Vec<u8>>,
     /// Timers not yet fired, ordered by (due time, order of setting) like the simulator's queue.
     pending_timers: BTreeMap<(u64, u64), u64>,
     timer_sequence: u64,
@@ -62,6 +64,7 @@ impl MockEnv {
             events: Vec::new(),
             store: BTreeMap::new(),
             work: Vec::new(),
+            files: BTreeMap::new(),
             pending_timers: BTreeMap::new(),
             timer_sequence: 0,
             random_state: seed,
@@ -263,5 +266,21 @@ impl Env for MockEnv {
             at_ns: self.now_ns,
             id,
         });
+    }
+
+    fn files(&mut self) -> Vec<(String, u64)> {
+        self.files
+            .iter()
+            .map(|(name, bytes)| (name.clone(), bytes.len() as u64))
+            .collect()
+    }
+
+    fn read_file(&mut self, name: &str, offset: u64, length: u32) -> Vec<u8> {
+        let Some(bytes) = self.files.get(name) else {
+            return Vec::new();
+        };
+        let start = usize::try_from(offset).map_or(bytes.len(), |offset| offset.min(bytes.len()));
+        let end = start.saturating_add(length as usize).min(bytes.len());
+        bytes[start..end].to_vec()
     }
 }

@@ -21,6 +21,8 @@ const RETRANSMISSIONS_MAX: u32 = 5;
 const TRANSFERS_MAX: usize = 1024;
 /// Timer tokens used by one server: `token_base .. token_base + TOKEN_SPAN`.
 pub const TOKEN_SPAN: u64 = 1 << 48;
+/// How much of a given file one `Env::read_file` call asks for.
+const READ_CHUNK_BYTES: u32 = 1 << 20;
 
 struct Transfer {
     peer: SocketAddrV4,
@@ -94,6 +96,30 @@ impl Server {
 
     pub fn add_file(&mut self, name: &str, content: Vec<u8>) {
         self.files.insert(normalize(name), content.into());
+    }
+
+    /// Serves the files the topology gives this server (`Env::files`, its `files:`), each in
+    /// place of a file of the same name added before (a synthetic boot file), so call it after
+    /// `add_file`. Logs each file; returns how many there are. Without `files:` it does
+    /// nothing and logs nothing, so a run without given files is the run it always was.
+    pub fn serve_given_files(&mut self, env: &mut dyn Env) -> usize {
+        let files = env.files();
+        for (name, size) in &files {
+            let mut content = Vec::new();
+            while (content.len() as u64) < *size {
+                let chunk = env.read_file(name, content.len() as u64, READ_CHUNK_BYTES);
+                if chunk.is_empty() {
+                    break;
+                }
+                content.extend_from_slice(&chunk);
+            }
+            env.log(
+                Level::Info,
+                &format!("tftp: serving {name} as given ({} bytes)", content.len()),
+            );
+            self.add_file(name, content);
+        }
+        files.len()
     }
 
     /// Whether `datagram` is for this server: port 69 or a live transfer's port.
@@ -410,13 +436,14 @@ mod tests {
     impl Plugin for Files {
         const CONFIG_KEYS: &'static [&'static str] = &[];
 
-        fn init(_env: &mut dyn Env, _config: &Config) -> Result<Files, crate::Refusal> {
+        fn init(env: &mut dyn Env, _config: &Config) -> Result<Files, crate::Refusal> {
             let mut server = Server::new(TOKEN_BASE);
             server.add_file(
                 "Boot\\x64\\nbp.efi",
                 (0..3000u32).map(|i| (i % 251) as u8).collect(),
             );
             server.add_file("exact", vec![7; 1024]);
+            server.serve_given_files(env);
             Ok(Files(server))
         }
 
@@ -588,6 +615,45 @@ mod tests {
             }
         );
         assert_eq!(env.next_timer_ns(), Some(3_000_000_000));
+    }
+
+    #[test]
+    fn given_files_replace_the_synthetic_ones_and_add_to_them() {
+        let mut env = MockEnv::new(server_ip());
+        let real: Vec<u8> = (0..2000u32).map(|i| (i % 13) as u8).collect();
+        env.files
+            .insert("Boot\\x64\\nbp.efi".to_string(), real.clone());
+        env.files.insert(
+            "pxelinux.cfg/default".to_string(),
+            b"DEFAULT local".to_vec(),
+        );
+        let mut files = env.start::<Files>(&[]).unwrap();
+        let first = request(&mut env, &mut files, rrq("boot/x64/nbp.efi", "octet", &[]));
+        let (content, _) = receive(&mut env, &mut files, first, 512);
+        assert_eq!(content, real);
+        let first = request(
+            &mut env,
+            &mut files,
+            rrq("pxelinux.cfg/default", "octet", &[]),
+        );
+        let (content, _) = receive(&mut env, &mut files, first, 512);
+        assert_eq!(content, b"DEFAULT local");
+        // The synthetic files of other names are still there.
+        let first = request(&mut env, &mut files, rrq("exact", "octet", &[]));
+        assert_eq!(receive(&mut env, &mut files, first, 512).0, vec![7; 1024]);
+        assert!(env.logged(
+            Level::Info,
+            "serving pxelinux.cfg/default as given (13 bytes)"
+        ));
+    }
+
+    #[test]
+    fn without_given_files_nothing_changes_and_nothing_is_logged() {
+        let mut env = MockEnv::new(server_ip());
+        let mut server = Server::new(TOKEN_BASE);
+        assert_eq!(server.serve_given_files(&mut env), 0);
+        assert!(env.logs.is_empty());
+        assert!(server.files.is_empty());
     }
 
     #[test]

@@ -152,6 +152,7 @@ impl Wds {
         let mut tftp = tftp::Server::new(TFTP_TOKEN_BASE);
         tftp.add_file(&boot_file_bios, nbp_content(&boot_file_bios, nbp_size));
         tftp.add_file(&boot_file_efi, nbp_content(&boot_file_efi, nbp_size));
+        tftp.serve_given_files(env);
 
         env.event_log(
             "WDSServer",

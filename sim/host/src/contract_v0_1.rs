@@ -1,5 +1,5 @@
 //! Plugins built against `pxelab:plugin@0.1.0` keep running: its host functions are the
-//! current ones minus `panicked` and the work spans, and its `init` refuses with a bare string,
+//! current ones minus `panicked`, the work spans and the files, and its `init` refuses with a bare string,
 //! which becomes a refusal naming no key and no service-specific code.
 
 use engine::Datagram;
@@ -28,10 +28,10 @@ pub(crate) fn datagram(datagram: &Datagram) -> types::Datagram {
     }
 }
 
-level_of_either_contract!();
+level_of_every_contract!();
 
 impl types::Host for State {}
 
 impl host::Host for State {
-    host_functions_of_both_contracts!();
+    host_functions_of_every_contract!();
 }

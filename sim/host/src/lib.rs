@@ -40,7 +40,7 @@ mod bindings {
         };
     }
 
-    /// The contract this host speaks, `pxelab:plugin@0.2.0`.
+    /// The contract this host speaks, `pxelab:plugin@0.3.0`.
     pub mod current {
         boot_server!(
             "../../plugins/wit",
@@ -49,16 +49,25 @@ mod bindings {
         );
     }
 
-    /// The previous contract, `pxelab:plugin@0.1.0`, whose plugins still run.
+    /// The previous contract, `pxelab:plugin@0.2.0`, whose plugins still run.
+    pub mod v0_2 {
+        boot_server!(
+            "../../plugins/wit/v0.2.0",
+            "pxelab:plugin/host.work-begin",
+            "pxelab:plugin/host.work-end"
+        );
+    }
+
+    /// The first contract, `pxelab:plugin@0.1.0`, whose plugins still run.
     pub mod v0_1 {
         boot_server!("../../plugins/wit/v0.1.0");
     }
 }
 
-/// The host functions both contract versions import, written once. Each expansion names the
-/// `types` (datagram, level) and `level` of the module it stands in, so the 0.1.0 bindings and the
-/// current ones get the same bodies over their own generated types.
-macro_rules! host_functions_of_both_contracts {
+/// The host functions every contract version imports, written once. Each expansion names the
+/// `types` (datagram, level) and `level` of the module it stands in, so the bindings of every
+/// version get the same bodies over their own generated types.
+macro_rules! host_functions_of_every_contract {
     () => {
         fn now_ns(&mut self) -> u64 {
             self.now_ns
@@ -113,8 +122,28 @@ macro_rules! host_functions_of_both_contracts {
     };
 }
 
+/// The host functions 0.2.0 added, which 0.3.0 keeps.
+macro_rules! host_functions_since_0_2 {
+    () => {
+        fn panicked(&mut self, message: String) {
+            self.panic_message = Some(crate::bounded(message));
+        }
+
+        fn work_begin(&mut self, id: u64, label: String) -> wasmtime::Result<()> {
+            self.record(Effect::WorkBegin {
+                id,
+                label: crate::bounded(label),
+            })
+        }
+
+        fn work_end(&mut self, id: u64) -> wasmtime::Result<()> {
+            self.record(Effect::WorkEnd { id })
+        }
+    };
+}
+
 /// `level` from the `types::Level` of the module it stands in.
-macro_rules! level_of_either_contract {
+macro_rules! level_of_every_contract {
     () => {
         fn level(level: types::Level) -> Level {
             match level {
@@ -128,14 +157,19 @@ macro_rules! level_of_either_contract {
 }
 
 mod contract_v0_1;
+mod contract_v0_2;
 
 use bindings::current::pxelab::plugin::types;
 use bindings::current::{BootServer, BootServerPre};
 
 /// The contract version this host speaks.
-pub const CONTRACT: &str = "pxelab:plugin@0.2.0";
-/// Older contract versions whose plugins this host still runs.
-pub const CONTRACTS_STILL_RUN: &[&str] = &["pxelab:plugin@0.1.0"];
+pub const CONTRACT: &str = "pxelab:plugin@0.3.0";
+/// Older contract versions whose plugins this host still runs, newest first.
+pub const CONTRACTS_STILL_RUN: &[&str] = &["pxelab:plugin@0.2.0", "pxelab:plugin@0.1.0"];
+
+/// The files a server is given to serve (its `files:`), by the name clients ask for, as the
+/// host read them before the run. Shared by every instance of the node (and every seed).
+pub type GivenFiles = Arc<BTreeMap<String, Arc<[u8]>>>;
 
 /// Per-instance limits. A call that runs out of fuel or memory, or goes past a per-call limit,
 /// traps, and the node crashes with a reason naming the limit.
@@ -185,6 +219,7 @@ pub struct Plugin {
 /// The pre-linked plugin, for the contract version it was built against.
 enum Pre {
     Current(BootServerPre<State>),
+    V0_2(bindings::v0_2::BootServerPre<State>),
     V0_1(bindings::v0_1::BootServerPre<State>),
 }
 
@@ -192,6 +227,7 @@ enum Pre {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Version {
     Current,
+    V0_2,
     V0_1,
 }
 
@@ -227,6 +263,10 @@ impl PluginHost {
         let mut linker = Linker::new(&engine);
         BootServer::add_to_linker::<State, HasSelf<State>>(&mut linker, |state| state)
             .map_err(|e| format!("cannot link the host interface: {e}"))?;
+        bindings::v0_2::BootServer::add_to_linker::<State, HasSelf<State>>(&mut linker, |state| {
+            state
+        })
+        .map_err(|e| format!("cannot link the host interface of 0.2.0: {e}"))?;
         bindings::v0_1::BootServer::add_to_linker::<State, HasSelf<State>>(&mut linker, |state| {
             state
         })
@@ -268,7 +308,8 @@ impl PluginHost {
         let version = check_imports(name, &self.engine, &component)?;
         let contract = match version {
             Version::Current => CONTRACT,
-            Version::V0_1 => CONTRACTS_STILL_RUN[0],
+            Version::V0_2 => CONTRACTS_STILL_RUN[0],
+            Version::V0_1 => CONTRACTS_STILL_RUN[1],
         };
         let instance_pre = self
             .linker
@@ -280,6 +321,9 @@ impl PluginHost {
         let pre = match version {
             Version::Current => {
                 Pre::Current(BootServerPre::new(instance_pre).map_err(not_exported)?)
+            }
+            Version::V0_2 => {
+                Pre::V0_2(bindings::v0_2::BootServerPre::new(instance_pre).map_err(not_exported)?)
             }
             Version::V0_1 => {
                 Pre::V0_1(bindings::v0_1::BootServerPre::new(instance_pre).map_err(not_exported)?)
@@ -331,12 +375,25 @@ impl PluginHost {
         config: Vec<(String, String)>,
         stream: Stream,
     ) -> Result<WasmApp, String> {
-        let state = State::new(stream, BTreeMap::new(), self.limits);
+        self.instantiate_with_files(plugin, config, GivenFiles::default(), stream)
+    }
+
+    /// `instantiate`, with `files` to serve: a 0.3.0 plugin reads them through `files` and
+    /// `read-file`; a plugin of an older contract cannot see them.
+    pub fn instantiate_with_files(
+        &self,
+        plugin: &Arc<Plugin>,
+        config: Vec<(String, String)>,
+        files: GivenFiles,
+        stream: Stream,
+    ) -> Result<WasmApp, String> {
+        let state = State::new(stream, BTreeMap::new(), files.clone(), self.limits);
         let mut app = WasmApp {
             plugin: plugin.clone(),
             engine: self.engine.clone(),
             limits: self.limits,
             config,
+            files,
             instance: None,
             last_cost: 0,
         };
@@ -407,7 +464,9 @@ fn check_imports(name: &str, engine: &Engine, component: &Component) -> Result<V
         let imported_version = rest.split_once('@').map(|(_, v)| v).unwrap_or("none");
         let this = if imported_version == version {
             Version::Current
-        } else if CONTRACTS_STILL_RUN.contains(&format!("{package}@{imported_version}").as_str()) {
+        } else if imported_version == "0.2.0" {
+            Version::V0_2
+        } else if imported_version == "0.1.0" {
             Version::V0_1
         } else {
             return Err(format!(
@@ -434,6 +493,8 @@ struct State {
     effects: Vec<Effect>,
     /// The node's store: survives restarts (moved into each new instance).
     store: BTreeMap<String, Vec<u8>>,
+    /// The files the node serves, read before the run.
+    files: GivenFiles,
     /// What the plugin reported through `panicked` in the current call.
     panic_message: Option<String>,
     limiter: Limiter,
@@ -498,13 +559,19 @@ impl wasmtime::ResourceLimiter for Limiter {
 }
 
 impl State {
-    fn new(stream: Stream, store: BTreeMap<String, Vec<u8>>, limits: SandboxLimits) -> State {
+    fn new(
+        stream: Stream,
+        store: BTreeMap<String, Vec<u8>>,
+        files: GivenFiles,
+        limits: SandboxLimits,
+    ) -> State {
         State {
             now_ns: 0,
             own_ip: Ipv4Addr::UNSPECIFIED,
             stream,
             effects: Vec::new(),
             store,
+            files,
             panic_message: None,
             limiter: Limiter {
                 memory_bytes_max: limits.memory_bytes_max,
@@ -669,7 +736,7 @@ fn bounded(mut text: String) -> String {
     text
 }
 
-level_of_either_contract!();
+level_of_every_contract!();
 
 fn socket(ip: u32, port: u16) -> SocketAddrV4 {
     SocketAddrV4::new(Ipv4Addr::from(ip), port)
@@ -678,27 +745,33 @@ fn socket(ip: u32, port: u16) -> SocketAddrV4 {
 impl types::Host for State {}
 
 impl bindings::current::pxelab::plugin::host::Host for State {
-    host_functions_of_both_contracts!();
+    host_functions_of_every_contract!();
+    host_functions_since_0_2!();
 
-    fn panicked(&mut self, message: String) {
-        self.panic_message = Some(bounded(message));
+    fn files(&mut self) -> Vec<types::FileInfo> {
+        self.files
+            .iter()
+            .map(|(name, bytes)| types::FileInfo {
+                name: name.clone(),
+                size: bytes.len() as u64,
+            })
+            .collect()
     }
 
-    fn work_begin(&mut self, id: u64, label: String) -> wasmtime::Result<()> {
-        self.record(Effect::WorkBegin {
-            id,
-            label: bounded(label),
-        })
-    }
-
-    fn work_end(&mut self, id: u64) -> wasmtime::Result<()> {
-        self.record(Effect::WorkEnd { id })
+    fn read_file(&mut self, name: String, offset: u64, length: u32) -> Vec<u8> {
+        let Some(bytes) = self.files.get(&name) else {
+            return Vec::new();
+        };
+        let start = usize::try_from(offset).map_or(bytes.len(), |offset| offset.min(bytes.len()));
+        let end = start.saturating_add(length as usize).min(bytes.len());
+        bytes[start..end].to_vec()
     }
 }
 
 /// A live component instance, of whichever contract version the plugin was built against.
 enum Exports {
     Current(BootServer),
+    V0_2(bindings::v0_2::BootServer),
     V0_1(bindings::v0_1::BootServer),
 }
 
@@ -718,6 +791,9 @@ impl Exports {
                         service_specific: refusal.service_specific,
                     })
             }
+            Exports::V0_2(exports) => exports
+                .call_init(store, config)?
+                .map_err(contract_v0_2::refusal),
             Exports::V0_1(exports) => exports
                 .call_init(store, config)?
                 .map_err(contract_v0_1::refusal),
@@ -736,6 +812,9 @@ impl Exports {
                 };
                 exports.call_on_datagram(store, &datagram)
             }
+            Exports::V0_2(exports) => {
+                exports.call_on_datagram(store, &contract_v0_2::datagram(datagram))
+            }
             Exports::V0_1(exports) => {
                 exports.call_on_datagram(store, &contract_v0_1::datagram(datagram))
             }
@@ -745,6 +824,7 @@ impl Exports {
     fn on_timer(&self, store: &mut Store<State>, token: u64) -> wasmtime::Result<()> {
         match self {
             Exports::Current(exports) => exports.call_on_timer(store, token),
+            Exports::V0_2(exports) => exports.call_on_timer(store, token),
             Exports::V0_1(exports) => exports.call_on_timer(store, token),
         }
     }
@@ -763,6 +843,7 @@ pub struct WasmApp {
     engine: Engine,
     limits: SandboxLimits,
     config: Vec<(String, String)>,
+    files: GivenFiles,
     instance: Option<Instance>,
     /// Fuel the last call consumed.
     last_cost: u64,
@@ -779,6 +860,7 @@ impl WasmApp {
             |e: wasmtime::Error| format!("cannot instantiate plugin `{}`: {e:#}", self.plugin.name);
         let exports = match &self.plugin.pre {
             Pre::Current(pre) => Exports::Current(pre.instantiate(&mut store).map_err(cannot)?),
+            Pre::V0_2(pre) => Exports::V0_2(pre.instantiate(&mut store).map_err(cannot)?),
             Pre::V0_1(pre) => Exports::V0_1(pre.instantiate(&mut store).map_err(cannot)?),
         };
         Ok(Instance {
@@ -840,7 +922,8 @@ impl App for WasmApp {
     fn reset(&mut self) -> Result<(), String> {
         let old = self.instance.take().ok_or("the service has no instance")?;
         let State { stream, store, .. } = old.store.into_data();
-        self.instance = Some(self.fresh_instance(State::new(stream, store, self.limits))?);
+        let state = State::new(stream, store, self.files.clone(), self.limits);
+        self.instance = Some(self.fresh_instance(state)?);
         Ok(())
     }
 

@@ -463,6 +463,7 @@ fn started_dhcp_server(services: &Services) -> Result<Box<dyn engine::App>, Benc
                 ("subnet_mask".into(), "255.255.0.0".into()),
                 ("router".into(), "10.1.0.1".into()),
             ],
+            &[],
             engine::Stream::new(0, "bench", "plugin"),
         )
         .map_err(|e| BenchError::Plugin(e.to_string()))?;

@@ -1200,6 +1200,7 @@ impl ServiceFactory for Silent {
         _plugin: &str,
         _base_dir: &Path,
         _config: &[(String, String)],
+        _files: &[topology::ServedFile],
         _stream: Stream,
     ) -> Result<Box<dyn App>, ServiceError> {
         Ok(Box::new(Silent))

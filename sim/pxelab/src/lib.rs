@@ -145,12 +145,18 @@ impl ServiceFactory for Services {
         plugin: &str,
         base_dir: &Path,
         config: &[(String, String)],
+        files: &[topology::ServedFile],
         stream: Stream,
     ) -> Result<Box<dyn App>, topology::ServiceError> {
         let plugin = self.plugin(plugin, base_dir)?;
-        Ok(Box::new(self.host.instantiate(
+        let files = files
+            .iter()
+            .map(|file| (file.name.clone(), file.bytes.clone()))
+            .collect();
+        Ok(Box::new(self.host.instantiate_with_files(
             &plugin,
             config.to_vec(),
+            Arc::new(files),
             stream,
         )?))
     }
@@ -248,6 +254,9 @@ pub struct RunReport {
     pub clients: Vec<ClientReport>,
     pub crashes: Vec<CrashReport>,
     pub replay: String,
+    /// The files the servers served (`files:`), with their SHA-256; absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileHash>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passed: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -336,6 +345,7 @@ impl RunReport {
             clients,
             crashes,
             replay: replay_command(plan, report.seed),
+            files: served_files(plan),
             passed: None,
             checks: None,
         }
@@ -456,6 +466,20 @@ pub fn render_report(plan: &Plan, run: &Finished) -> String {
             crash.reason
         );
     }
+    let files = served_files(plan);
+    if !files.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nfiles (served as given; a run record keeps their SHA-256)"
+        );
+    }
+    for file in &files {
+        let _ = writeln!(
+            out,
+            "  {:<width$}  {}  {} bytes  sha256 {}  ({})",
+            file.node, file.name, file.bytes, file.sha256, file.path
+        );
+    }
     let booted = report
         .clients
         .iter()
@@ -558,6 +582,31 @@ pub fn sweep_seeds(
         stop: None,
     };
     Ok(sweep_observed(plan, &seeds, options, services, &mut |_| {})?.result)
+}
+
+/// A file a server served (its `files:`): the name clients ask for, where it was read from,
+/// its size and SHA-256, as reports and run records give it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileHash {
+    pub node: String,
+    pub name: String,
+    pub path: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// Every file the servers of `plan` serve, servers in file order, names in order.
+pub fn served_files(plan: &Plan) -> Vec<FileHash> {
+    plan.served_files()
+        .into_iter()
+        .map(|(node, file)| FileHash {
+            node: node.to_string(),
+            name: file.name.clone(),
+            path: file.path.display().to_string(),
+            bytes: file.bytes.len() as u64,
+            sha256: sha256_hex(&file.bytes),
+        })
+        .collect()
 }
 
 /// Hex SHA-256 of `bytes`.

@@ -13,7 +13,7 @@ use serde_json::Value;
 use topology::Plan;
 
 use crate::sweep::hex;
-use crate::{Services, TraceLine, first_divergence, sha256_hex, trace};
+use crate::{FileHash, Services, TraceLine, first_divergence, served_files, sha256_hex, trace};
 
 pub const MANIFEST: &str = "manifest.json";
 pub const TOPOLOGY: &str = "topology.yaml";
@@ -104,6 +104,10 @@ pub struct Manifest {
     /// `(node, plugin)` of `--plugin`, in order.
     pub plugin_overrides: Vec<(String, String)>,
     pub plugins: Vec<PluginHash>,
+    /// The files the servers served (`files:`), with their size and SHA-256; absent when none,
+    /// so the records of runs without files are what they always were.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileHash>,
     pub seed: u64,
     pub digest: String,
     pub events: u64,
@@ -160,6 +164,9 @@ pub enum RecordError {
     },
     /// The recorded topology no longer loads.
     Topology(topology::Error),
+    /// Files the record's servers served are not the bytes they were: (recorded, now; `None`
+    /// when the topology no longer gives the file).
+    FilesChanged(Vec<(FileHash, Option<FileHash>)>),
 }
 
 impl std::fmt::Display for RecordError {
@@ -182,6 +189,36 @@ impl std::fmt::Display for RecordError {
             },
             RecordError::Damaged { path, detail } => write!(f, "{}: {detail}", path.display()),
             RecordError::Topology(error) => write!(f, "{error}"),
+            RecordError::FilesChanged(changes) => {
+                write!(
+                    f,
+                    "the files the record's servers served have changed, so the run cannot be replayed:"
+                )?;
+                for (then, now) in changes {
+                    match now {
+                        Some(now) => write!(
+                            f,
+                            "\n  {} {}: {} was {} bytes, sha256 {}; now {} bytes, sha256 {}",
+                            then.node,
+                            then.name,
+                            now.path,
+                            then.bytes,
+                            then.sha256,
+                            now.bytes,
+                            now.sha256
+                        )?,
+                        None => write!(
+                            f,
+                            "\n  {} {}: ({}, {} bytes, sha256 {}) is no longer given",
+                            then.node, then.name, then.path, then.bytes, then.sha256
+                        )?,
+                    }
+                }
+                write!(
+                    f,
+                    "\nput the recorded files back (the SHA-256 says which), or record the run again"
+                )
+            }
         }
     }
 }
@@ -246,6 +283,7 @@ pub fn write_record(
         topology_sha256: sha256_hex(plan.source().as_bytes()),
         plugin_overrides: plan.plugin_overrides.clone(),
         plugins: plugin_hashes(plan)?,
+        files: served_files(plan),
         seed: report.seed,
         digest: report.digest.clone(),
         events: log.records().len() as u64,
@@ -388,6 +426,7 @@ pub fn replay_run(dir: &Path, services: &Services) -> Result<Replayed, RecordErr
     for (node, plugin) in &manifest.plugin_overrides {
         plan.override_plugin(node, plugin)?;
     }
+    check_files(&manifest.files, &served_files(&plan))?;
     let changed_plugins = changed_plugins(&manifest.plugins, &plugin_hashes(&plan)?);
     let recorded = read_events(dir, &read(EVENTS)?)?;
     let scheduled = dir.join(SCHEDULE).exists();
@@ -490,6 +529,28 @@ fn read_manifest(dir: &Path, text: &str) -> Result<Manifest, RecordError> {
         path,
         detail: e.to_string(),
     })
+}
+
+/// Refuses a replay whose served files are not the recorded bytes: the run would differ, and
+/// for a reason the replay could not show.
+fn check_files(recorded: &[FileHash], now: &[FileHash]) -> Result<(), RecordError> {
+    let changes: Vec<(FileHash, Option<FileHash>)> = recorded
+        .iter()
+        .filter_map(|then| {
+            let current = now
+                .iter()
+                .find(|file| file.node == then.node && file.name == then.name);
+            match current {
+                Some(file) if file.sha256 == then.sha256 => None,
+                _ => Some((then.clone(), current.cloned())),
+            }
+        })
+        .collect();
+    if changes.is_empty() {
+        Ok(())
+    } else {
+        Err(RecordError::FilesChanged(changes))
+    }
 }
 
 /// Plugins whose bytes differ from the recorded ones: (node, recorded, now).

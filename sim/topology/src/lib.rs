@@ -4,6 +4,7 @@
 
 mod error;
 mod faults;
+mod files;
 mod model;
 mod planner;
 mod redundancy;
@@ -26,6 +27,7 @@ use engine::{App, Stream};
 use smoltcp::wire::EthernetAddress;
 
 pub use error::{Error, ErrorKind};
+pub use files::{FILE_NAME_BYTES_MAX, FILES_BYTES_MAX, ServedFile};
 pub use model::Topology;
 use planner::{ClientPlan, FaultPlan, LanPlan, RouterPlan, ServerPlan};
 use source::Source;
@@ -37,13 +39,15 @@ pub type ServiceError = Box<dyn std::error::Error + Send + Sync>;
 /// Creates the service behind a server node: the plugin host implements this.
 pub trait ServiceFactory {
     /// `plugin` is the topology's `plugin:` value, `base_dir` the topology file's folder (for
-    /// relative paths), `stream` the node's seeded stream for the plugin's random draws.
+    /// relative paths), `files` what the server's `files:` gave (read when the topology
+    /// loaded), `stream` the node's seeded stream for the plugin's random draws.
     fn create(
         &self,
         node: &str,
         plugin: &str,
         base_dir: &Path,
         config: &[(String, String)],
+        files: &[ServedFile],
         stream: Stream,
     ) -> Result<Box<dyn App>, ServiceError>;
 }
@@ -127,6 +131,8 @@ pub struct ServerView<'a> {
     pub plugin: &'a str,
     /// `config:`, each value as the text the plugin parses.
     pub plugin_config: &'a [(String, String)],
+    /// `files:`, read.
+    pub files: &'a [ServedFile],
 }
 
 /// The JSON Schema (draft 2020-12) of the topology format, for editors: point the YAML
@@ -230,7 +236,22 @@ impl Plan {
             config: &server.config,
             plugin: &server.plugin,
             plugin_config: &server.plugin_config,
+            files: &server.files,
         })
+    }
+
+    /// `(server node, file)` of every file a server serves (`files:`), servers in file order,
+    /// each server's files in name order: what run records and reports hash.
+    pub fn served_files(&self) -> Vec<(&str, &ServedFile)> {
+        self.servers
+            .iter()
+            .flat_map(|server| {
+                server
+                    .files
+                    .iter()
+                    .map(|file| (server.config.name.as_str(), file))
+            })
+            .collect()
     }
 
     /// The folder relative `plugin:` paths are read from.
@@ -353,6 +374,7 @@ impl Plan {
                     &server.plugin,
                     self.base_dir(),
                     &server.plugin_config,
+                    &server.files,
                     stream,
                 )
                 .map_err(|error| {

@@ -326,6 +326,12 @@ pub struct ServerSpec {
     #[serde(default, deserialize_with = "unique_keys")]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub config: BTreeMap<String, serde_yaml::Value>,
+    /// Files of yours the server serves over TFTP, by the name a client asks for
+    /// (`pxelinux.0: /usr/lib/PXELINUX/pxelinux.0`); paths are relative to the topology file
+    /// unless absolute. A given file takes the place of the plugin's synthetic one of that name.
+    #[serde(default, deserialize_with = "unique_keys")]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub files: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

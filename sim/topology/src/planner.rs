@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use engine::Stream;
 use engine::client::{Arch, ClientConfig};
@@ -19,6 +19,7 @@ use smoltcp::wire::EthernetAddress;
 use timing::Distribution;
 
 use crate::error::{Error, ErrorKind};
+use crate::files::ServedFile;
 use crate::model::{self, ArchSpec, ClientSpec, LanSpec, LimitsSpec, ServerSpec, Topology};
 use crate::source::Source;
 use crate::{Expectations, Plan};
@@ -43,6 +44,8 @@ pub(crate) struct ServerPlan {
     pub lan: usize,
     pub plugin: String,
     pub plugin_config: Vec<(String, String)>,
+    /// `files:`, read.
+    pub files: Vec<ServedFile>,
     /// The service a fault restarts as `server/<id>`.
     pub service_id: String,
 }
@@ -88,11 +91,14 @@ pub(crate) struct Planner<'a> {
     macs: BTreeMap<EthernetAddress, String>,
     /// MACs made for interfaces without `mac:`, numbered in file order.
     macs_made: u32,
+    /// The topology file's folder: relative `files:` paths start there.
+    base_dir: PathBuf,
 }
 
 /// Checks `topology` (read from `source`, at `path`) and plans it.
 pub(crate) fn plan(source: &Source, path: &Path, topology: Topology) -> Result<Plan, Error> {
     let mut planner = Planner::new(source);
+    planner.base_dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let (limits, min_sim_time_ns) = planner.limits(&topology.limits)?;
     planner.plan_lans(&topology.lans)?;
     planner.plan_routers(&topology.routers)?;
@@ -137,6 +143,7 @@ impl<'a> Planner<'a> {
             addresses: BTreeMap::new(),
             macs: BTreeMap::new(),
             macs_made: 0,
+            base_dir: PathBuf::new(),
         }
     }
 
@@ -422,6 +429,7 @@ impl<'a> Planner<'a> {
             lan,
             plugin: spec.plugin.clone(),
             plugin_config: self.plugin_config(&base, spec)?,
+            files: crate::files::read(source, name, &self.base_dir, &spec.files)?,
             service_id: spec.service.id.clone().unwrap_or_else(|| name.into()),
         })
     }
@@ -479,12 +487,12 @@ impl<'a> Planner<'a> {
         for spec in specs {
             self.client(spec)?;
         }
-        if self.clients.is_empty() {
+        if self.clients.is_empty() && self.lans.iter().all(|lan| lan.bridge.is_none()) {
             return Err(self.source.error(
                 ErrorKind::Syntax,
                 &["clients:"],
                 "the topology has no clients",
-                "add at least one entry under `clients:`",
+                "add at least one entry under `clients:`, or bridge a LAN to real machines (`bridge: { tap: pxe0 }`)",
             ));
         }
         Ok(())

@@ -4,7 +4,7 @@
 //! The simulated side (the same scenario run by the engine's firmware profiles, compared with
 //! `real::compare::compare`) plugs in per scenario through `Scenario::simulated`.
 
-mod real;
+pub(crate) mod real;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -16,6 +16,7 @@ impl ServiceFactory for NoServers {
         _plugin: &str,
         _base_dir: &Path,
         _config: &[(String, String)],
+        _files: &[crate::ServedFile],
         _stream: Stream,
     ) -> Result<Box<dyn App>, crate::ServiceError> {
         panic!("no server expected, asked for {node}")
