@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use pxelab::advise::{Fix, variants};
+use lab::advise::{Fix, variants};
 
 use crate::common::{plan, run, scratch_dir, topology_path};
 

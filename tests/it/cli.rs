@@ -26,7 +26,7 @@ fn text(bytes: &[u8]) -> String {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pxelab-cli-{}-{name}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("pxelab-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use engine::Finished;
-use pxelab::Services;
+use lab::Services;
 use topology::Plan;
 
 /// `path` in the repository (this binary is a test of `sim/cli`, two levels down).
@@ -43,7 +43,7 @@ pub fn services() -> &'static Services {
 }
 
 pub fn run(plan: &Plan, seed: u64) -> Finished {
-    pxelab::run(plan, seed, services()).unwrap_or_else(|e| panic!("{e}"))
+    lab::run(plan, seed, services()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A folder of this test process under the system's temporary folder, `pxelab-{name}-{pid}`,

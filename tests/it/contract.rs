@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use engine::app::Refusal;
 use engine::{App, AppContext, Datagram, Effect, Failure, Input, Level, Stream};
-use host::{PluginHost, SandboxLimits};
+use plugin_host::{PluginHost, SandboxLimits};
 
 fn host() -> PluginHost {
     PluginHost::new(SandboxLimits::default()).unwrap()
@@ -74,7 +74,7 @@ fn context() -> AppContext {
 }
 
 /// The fixture `contract-0-1` is built with wit-bindgen against plugins/wit/v0.1.0 alone.
-fn contract_0_1(config: Vec<(String, String)>) -> host::WasmApp {
+fn contract_0_1(config: Vec<(String, String)>) -> plugin_host::WasmApp {
     let host = host();
     let bytes = artifacts::fixture("contract-0-1").expect("fixture");
     let plugin = host
@@ -151,7 +151,7 @@ fn a_0_1_0_refusal_is_its_message_with_no_key_and_no_code() {
 }
 
 /// The fixture `contract-0-2` is built with wit-bindgen against plugins/wit/v0.2.0 alone.
-fn contract_0_2(config: Vec<(String, String)>) -> host::WasmApp {
+fn contract_0_2(config: Vec<(String, String)>) -> plugin_host::WasmApp {
     let host = host();
     let bytes = artifacts::fixture("contract-0-2").expect("fixture");
     let plugin = host

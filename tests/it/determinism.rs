@@ -20,8 +20,8 @@ fn the_same_seed_gives_the_same_digest() {
 #[test]
 fn sweeps_do_not_depend_on_the_thread_count() {
     let plan = plan("kb2510665.yaml");
-    let one = pxelab::sweep(&plan, 0..60, 1, services()).unwrap();
-    let two = pxelab::sweep(&plan, 0..60, 2, services()).unwrap();
+    let one = lab::sweep(&plan, 0..60, 1, services()).unwrap();
+    let two = lab::sweep(&plan, 0..60, 2, services()).unwrap();
     assert_eq!(one, two);
 }
 
@@ -38,7 +38,7 @@ fn the_digest_of_seed_7_matches_the_golden_file() {
     let plan = plan("kb2510665.yaml");
     let world = run(&plan, 7);
     let report = world.report();
-    let trace: Vec<String> = pxelab::trace(&world)
+    let trace: Vec<String> = lab::trace(&world)
         .iter()
         .map(|line| {
             format!(

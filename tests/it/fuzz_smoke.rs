@@ -406,7 +406,7 @@ fn mutated_frames_on_the_wire_never_panic_a_node() {
             };
             world.add_node(
                 name,
-                Node::Tap(engine::tap::Tap::new(script.clone())),
+                Node::Scripted(engine::scripted::Scripted::new(script.clone())),
                 vec![attachment],
                 0,
             );
@@ -552,7 +552,7 @@ fn mutated_topologies_load_or_fail_located() {
                 if checked < 12 && index >= entries.len() {
                     checked += 1;
                     let outcome = catch_unwind(AssertUnwindSafe(|| {
-                        let _ = pxelab::check(&plan, crate::common::services());
+                        let _ = lab::check(&plan, crate::common::services());
                     }));
                     assert!(
                         outcome.is_ok(),
@@ -575,7 +575,7 @@ fn mutated_topologies_load_or_fail_located() {
 // ---------------------------------------------------------------------------------------------
 // Plugin boundary
 
-fn instance(name: &str, config: Vec<(String, String)>) -> host::WasmApp {
+fn instance(name: &str, config: Vec<(String, String)>) -> plugin_host::WasmApp {
     let host = crate::common::services().host();
     let plugin = host.load(name, artifacts::builtin(name).unwrap()).unwrap();
     host.instantiate(&plugin, config, Stream::new(1, name, "fuzz"))

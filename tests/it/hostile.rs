@@ -170,7 +170,7 @@ fn a_plugin_that_refuses_every_configuration_never_starts() {
         Expected::Refusal("garbage-config refuses every configuration (threads = 4)"),
     );
     // The CLI's path reports it as a mistake in the topology, at the server's config.
-    let error = pxelab::run(&plan, 0, crate::common::services())
+    let error = lab::run(&plan, 0, crate::common::services())
         .err()
         .expect("a refused start is an input error");
     assert!(

@@ -13,9 +13,9 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn services() -> &'static pxelab::Services {
-    static SERVICES: OnceLock<pxelab::Services> = OnceLock::new();
-    SERVICES.get_or_init(|| pxelab::Services::new().expect("the plugin host starts"))
+fn services() -> &'static lab::Services {
+    static SERVICES: OnceLock<lab::Services> = OnceLock::new();
+    SERVICES.get_or_init(|| lab::Services::new().expect("the plugin host starts"))
 }
 
 /// A fresh folder of this test process.
@@ -60,8 +60,8 @@ fn imported(args: &[&str], out: &Path) -> topology::Plan {
     topology::load(out).unwrap_or_else(|e| panic!("{}", e.render()))
 }
 
-fn sweep(plan: &topology::Plan) -> pxelab::SweepResult {
-    pxelab::sweep(plan, SEEDS, 2, services()).unwrap_or_else(|e| panic!("{e}"))
+fn sweep(plan: &topology::Plan) -> lab::SweepResult {
+    lab::sweep(plan, SEEDS, 2, services()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
@@ -168,7 +168,7 @@ fn the_keepalived_pair_imports_and_boots_its_clients() {
     assert_eq!(yaml.matches("platform: keepalived").count(), 2, "{yaml}");
     // Both relays forward every DISCOVER (dhcrelay ignores VRRP), and the default boot
     // server, a stateless proxyDHCP, answers each copy: everyone boots.
-    let result = pxelab::sweep(&plan, 0..40, 2, services()).unwrap_or_else(|e| panic!("{e}"));
+    let result = lab::sweep(&plan, 0..40, 2, services()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(result.crashed_runs, 0);
     assert_eq!(result.unbooted_runs, 0, "seeds {:?}", result.failing_seeds);
 }

@@ -6,9 +6,9 @@ use engine::log::Kind;
 
 const SEEDS: std::ops::Range<u64> = 0..1000;
 
-fn sweep(name: &str) -> pxelab::SweepResult {
+fn sweep(name: &str) -> lab::SweepResult {
     let plan = plan(name);
-    pxelab::sweep(&plan, SEEDS, 2, services()).unwrap_or_else(|e| panic!("{e}"))
+    lab::sweep(&plan, SEEDS, 2, services()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]

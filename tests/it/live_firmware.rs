@@ -425,7 +425,7 @@ fn check_replay(record: &Path, case: Case) -> Result<String, String> {
             let recorded = manifest["files"]
                 .as_array()
                 .and_then(|files| files.iter().find(|file| file["name"] == name));
-            let expected = pxelab::sha256_hex(&bytes);
+            let expected = lab::sha256_hex(&bytes);
             if recorded.and_then(|file| file["sha256"].as_str()) != Some(expected.as_str()) {
                 return Err(format!(
                     "the record hashes {name} as {recorded:?}, not {expected}"

@@ -148,8 +148,8 @@ fn three_vrrp_routers_send_wds_three_copies_of_each_discover() {
     for (xid, giaddrs) in &copies {
         assert_eq!(giaddrs.len(), 3, "xid {xid:#x} arrived via {giaddrs:?}");
     }
-    let result = pxelab::sweep(&plan, 0..200, 2, services()).unwrap();
-    let baseline = pxelab::sweep(
+    let result = lab::sweep(&plan, 0..200, 2, services()).unwrap();
+    let baseline = lab::sweep(
         &crate::common::plan("kb2510665.yaml"),
         0..200,
         2,

@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 
 use engine::{App, AppContext, Effect, Failure, Input, Stream};
-use host::{PluginHost, SandboxLimits};
+use plugin_host::{PluginHost, SandboxLimits};
 
 fn context() -> AppContext {
     AppContext {
@@ -18,7 +18,7 @@ fn wds_config() -> Vec<(String, String)> {
 }
 
 /// How `app`'s start fails; a start that succeeds fails the test.
-fn start_failure(app: &mut host::WasmApp, effects: &mut Vec<Effect>) -> Failure {
+fn start_failure(app: &mut plugin_host::WasmApp, effects: &mut Vec<Effect>) -> Failure {
     app.handle(&context(), Input::Start, effects)
         .expect_err("the start fails")
 }
@@ -27,7 +27,7 @@ fn instance(
     limits: SandboxLimits,
     plugin: &str,
     config: Vec<(String, String)>,
-) -> Result<host::WasmApp, String> {
+) -> Result<plugin_host::WasmApp, String> {
     let host = PluginHost::new(limits)?;
     let loaded = host.load(plugin, artifacts::builtin(plugin).expect("built-in plugin"))?;
     host.instantiate(&loaded, config, Stream::new(1, "test", "plugin"))
@@ -145,7 +145,7 @@ fn a_refused_configuration_is_a_located_topology_error() {
     let broken = text.replace("      threads: 4 ", "      threads: lots ");
     assert_ne!(broken, text);
     let plan = topology::parse(&path, &broken).unwrap();
-    let error = pxelab::run(&plan, 0, crate::common::services())
+    let error = lab::run(&plan, 0, crate::common::services())
         .err()
         .expect("refused");
     // The error points at the refused key's own line.
@@ -267,7 +267,7 @@ fn a_plugin_override_replaces_one_servers_plugin() {
     assert!(after.crashes.is_empty(), "{:?}", after.crashes);
     assert!(after.all_booted());
     assert_eq!(
-        pxelab::replay_command(&plan, 0),
+        lab::replay_command(&plan, 0),
         format!(
             "pxelab run {} --seed 0 --plugin wds=wds-fixed",
             plan.file.display()

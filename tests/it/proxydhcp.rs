@@ -306,7 +306,7 @@ mod side_by_side {
     use dhcproto::Encodable;
     use dhcproto::v4::{Architecture, DhcpOption, Flags, Message, MessageType, Opcode};
     use engine::{App, AppContext, Datagram, Effect, Failure, Input, Stream};
-    use host::{PluginHost, SandboxLimits, WasmApp};
+    use plugin_host::{PluginHost, SandboxLimits, WasmApp};
     use wire::tftp::Repr;
 
     use super::TWINS;

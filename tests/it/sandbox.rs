@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use engine::app::{CrashCause, Limit};
 use engine::{App, AppContext, Datagram, Effect, Failure, Input, Stream};
-use host::{PluginHost, SandboxLimits};
+use plugin_host::{PluginHost, SandboxLimits};
 
 fn context() -> AppContext {
     AppContext {
@@ -16,7 +16,7 @@ fn context() -> AppContext {
 }
 
 /// A started instance of the hostile fixture `name`.
-fn started(limits: SandboxLimits, name: &str) -> host::WasmApp {
+fn started(limits: SandboxLimits, name: &str) -> plugin_host::WasmApp {
     let host = PluginHost::new(limits).unwrap();
     let bytes = artifacts::fixture(name).expect("fixture");
     let plugin = host.load(name, bytes).unwrap();
@@ -29,7 +29,7 @@ fn started(limits: SandboxLimits, name: &str) -> host::WasmApp {
 }
 
 /// Hands `app` one DHCP-port datagram; returns the call's effects and failure.
-fn poke(app: &mut host::WasmApp) -> (Vec<Effect>, Failure) {
+fn poke(app: &mut plugin_host::WasmApp) -> (Vec<Effect>, Failure) {
     let datagram = Datagram {
         src: SocketAddrV4::new(Ipv4Addr::new(10, 2, 0, 2), engine::router::DHCP_SERVER_PORT),
         dst: SocketAddrV4::new(
@@ -210,7 +210,7 @@ fn a_log_storm_ends_at_the_limit_with_each_record_cut_short() {
         let Effect::Log { text, .. } = effect else {
             panic!("{effect:?}")
         };
-        assert!(text.len() < host::LOG_TEXT_BYTES_MAX + 64, "{}", text.len());
+        assert!(text.len() < plugin_host::LOG_TEXT_BYTES_MAX + 64, "{}", text.len());
         assert!(text.ends_with("... (cut from 65536 bytes)"), "{text:.40}");
     }
 }

@@ -18,8 +18,8 @@ fn scenario(name: &str) -> Plan {
     plan(&format!("scenarios/{name}"))
 }
 
-fn sweep(plan: &Plan) -> pxelab::SweepResult {
-    pxelab::sweep(plan, SEEDS, 2, services()).unwrap_or_else(|e| panic!("{e}"))
+fn sweep(plan: &Plan) -> lab::SweepResult {
+    lab::sweep(plan, SEEDS, 2, services()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The scenario's failure rate and its fix's, over `SEEDS`.
@@ -81,7 +81,7 @@ const PEER_B: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 11);
 #[test]
 fn every_scenario_names_a_fix_that_loads() {
     let dir = crate::common::topology_path("scenarios");
-    let files = pxelab::scenarios::scenario_files(&dir).unwrap();
+    let files = lab::scenarios::scenario_files(&dir).unwrap();
     let scenarios: Vec<Plan> = files
         .iter()
         .map(|file| topology::load(file).unwrap_or_else(|e| panic!("{e}")))
@@ -89,7 +89,7 @@ fn every_scenario_names_a_fix_that_loads() {
         .collect();
     assert!(scenarios.len() >= 6, "{} scenarios", scenarios.len());
     for plan in &scenarios {
-        let fix = pxelab::scenarios::fix_path(plan).unwrap();
+        let fix = lab::scenarios::fix_path(plan).unwrap();
         let fixed = topology::load(&fix).unwrap_or_else(|e| panic!("{}: {e}", plan.name));
         assert!(
             fixed.scenario.is_none(),

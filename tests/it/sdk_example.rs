@@ -14,7 +14,7 @@ fn the_readme_example_plugin_boots_clients_in_the_kb_topology() {
             )
     });
     for seed in 0..20 {
-        let report = pxelab::run(&plan, seed, services())
+        let report = lab::run(&plan, seed, services())
             .unwrap_or_else(|e| panic!("{e}"))
             .into_report();
         assert!(report.crashes.is_empty());

@@ -93,7 +93,7 @@ fn a_given_file_is_served_hashed_in_the_record_and_checked_on_replay() {
     assert_eq!(bios["file"], "boot/pxelinux.0");
     assert_eq!(bios["bytes"], NBP_BYTES as u64, "{report}");
     assert_eq!(client(&report, "uefi")["bytes"], 26000, "{report}");
-    let sha256 = pxelab::sha256_hex(&nbp);
+    let sha256 = lab::sha256_hex(&nbp);
     let expected = serde_json::json!([{
         "node": "proxy",
         "name": "boot/pxelinux.0",
@@ -130,7 +130,7 @@ fn a_given_file_is_served_hashed_in_the_record_and_checked_on_replay() {
     assert_eq!(replay.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("have changed"), "{stderr}");
     assert!(stderr.contains(&sha256), "{stderr}");
-    assert!(stderr.contains(&pxelab::sha256_hex(&changed)), "{stderr}");
+    assert!(stderr.contains(&lab::sha256_hex(&changed)), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 
     // Gone: the recorded topology no longer loads, at the file's line.

@@ -174,7 +174,7 @@ fn boot_times(ns_per_fuel: &str) -> (Vec<u64>, u64, String) {
             &format!("    cpu_ns_per_fuel: {ns_per_fuel}\n    plugin: wds-fixed"),
         )
     });
-    let world = pxelab::run(&plan, 11, services()).unwrap();
+    let world = lab::run(&plan, 11, services()).unwrap();
     let report = world.report();
     let cpu_ns = world
         .nodes()

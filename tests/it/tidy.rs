@@ -472,7 +472,7 @@ const TEXT_READERS: &[(&str, &str)] = &[
         "parses router and relay configurations (IOS, EOS, keepalived, dhcrelay, addresses)",
     ),
     (
-        "sim/pxelab/src/bench.rs",
+        "sim/lab/src/bench.rs",
         "reads /proc and the shipped topology's text",
     ),
     ("web/src/runs.rs", "parses a seed range typed into the UI"),
@@ -485,11 +485,11 @@ const TEXT_READERS: &[(&str, &str)] = &[
         "MockEnv's assertions for plugin unit tests",
     ),
     (
-        "sim/host/src/lib.rs",
+        "sim/plugin-host/src/lib.rs",
         "reads a component's import names (its interface) to pick the contract version",
     ),
     (
-        "sim/pxelab/src/sweep.rs",
+        "sim/lab/src/sweep.rs",
         "parses the seed range of a sweep file",
     ),
     (

@@ -114,7 +114,7 @@ pub struct State {
     topologies_dir: PathBuf,
     topologies_canonical: PathBuf,
     runs_dir: Option<PathBuf>,
-    services: Arc<pxelab::Services>,
+    services: Arc<lab::Services>,
     runs: Mutex<RunCache>,
     jobs: usize,
     /// The records `--record` serves, by name (their folder's), as given.
@@ -144,7 +144,7 @@ impl State {
             }
             None => None,
         };
-        let services = pxelab::Services::with_cache_dir(options.cache_dir.clone())
+        let services = lab::Services::with_cache_dir(options.cache_dir.clone())
             .map_err(ServeError::Services)?;
         let jobs = std::thread::available_parallelism().map_or(1, usize::from);
         let records = served_records(&options.records)?;
@@ -230,7 +230,7 @@ fn served_records(dirs: &[PathBuf]) -> Result<Vec<(String, PathBuf)>, ServeError
             .ok()
             .and_then(|full| Some(full.file_name()?.to_str()?.to_string()))
             .ok_or_else(|| refused("no such folder".to_string()))?;
-        pxelab::record::manifest(dir).map_err(|e| refused(e.to_string()))?;
+        lab::record::manifest(dir).map_err(|e| refused(e.to_string()))?;
         if let Some((_, other)) = records.iter().find(|(taken, _)| *taken == name) {
             return Err(refused(format!(
                 "its name `{name}` is that of {} too; records are named by their folder",
@@ -420,7 +420,7 @@ fn prepare(
 }
 
 /// What replaying served record `name` (in `dir`) found, as the view and the API show it.
-fn record_info(name: &str, dir: &Path, replay: &pxelab::record::Replay) -> Value {
+fn record_info(name: &str, dir: &Path, replay: &lab::record::Replay) -> Value {
     json!({
         "name": name,
         "live": replay.live,
@@ -445,7 +445,7 @@ fn finish(
     let id = params.id();
     if let Some(record) = &params.record {
         let dir = state.record_dir(&record.name)?;
-        let replayed = pxelab::record::replay_run(&dir, &state.services)
+        let replayed = lab::record::replay_run(&dir, &state.services)
             .map_err(|e| ApiError::unprocessable(e.to_string()))?;
         if replayed.replay.recorded_digest != record.digest {
             return Err(ApiError {
@@ -469,7 +469,7 @@ fn finish(
             ),
         });
     }
-    let world = pxelab::run(&plan, params.seed, &state.services)
+    let world = lab::run(&plan, params.seed, &state.services)
         .map_err(|e| ApiError::unprocessable(e.to_string()))?;
     Ok((plan, world, None))
 }
@@ -493,7 +493,7 @@ async fn obtain(state: &Arc<State>, params: RunParams) -> ApiResult<Arc<StoredRu
         let path = runs::run_file(dir, &run.id);
         let bytes = record.to_string().into_bytes();
         blocking(move || {
-            pxelab::write_atomically(&path, &bytes)
+            lab::write_atomically(&path, &bytes)
                 .map_err(|e| ApiError::internal(format!("cannot save the run: {e}")))
         })
         .await?;
@@ -591,14 +591,14 @@ async fn list_records(Shared(state): Shared<Arc<State>>) -> ApiResult<Response> 
     let listed = blocking(move || {
         Ok(records
             .iter()
-            .map(|(name, dir)| match pxelab::record::manifest(dir) {
+            .map(|(name, dir)| match lab::record::manifest(dir) {
                 Ok(manifest) => json!({
                     "name": name,
                     "topology": manifest.topology,
                     "seed": manifest.seed,
                     "digest": manifest.digest,
                     "events": manifest.events,
-                    "live": dir.join(pxelab::record::LIVE).is_file(),
+                    "live": dir.join(lab::record::LIVE).is_file(),
                 }),
                 Err(error) => json!({"name": name, "error": error.to_string()}),
             })
@@ -616,7 +616,7 @@ async fn open_record(
 ) -> ApiResult<Response> {
     let dir = state.record_dir(&name)?;
     let manifest = blocking(move || {
-        pxelab::record::manifest(&dir).map_err(|e| ApiError::unprocessable(e.to_string()))
+        lab::record::manifest(&dir).map_err(|e| ApiError::unprocessable(e.to_string()))
     })
     .await?;
     let params = RunParams {

@@ -1,7 +1,7 @@
 //! The browser UI of pxelab (`pxelab serve`): an HTTP server with the static assets embedded,
 //! a JSON API over runs and sweeps, and the Chrome trace export of a run.
 //!
-//! The server only calls the deterministic library (`pxelab::run`); simulations run on tokio's
+//! The server only calls the deterministic library (`lab::run`); simulations run on tokio's
 //! blocking pool so a long sweep never stalls the requests of other browser tabs.
 
 mod api;
@@ -48,7 +48,7 @@ pub enum ServeError {
         error: std::io::Error,
     },
     /// The plugin host does not start.
-    Services(pxelab::PluginError),
+    Services(lab::PluginError),
     /// A `--record` folder is not a run record, or its name is taken by another.
     Record {
         dir: PathBuf,

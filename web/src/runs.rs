@@ -17,7 +17,7 @@ use crate::view;
 /// Views kept in memory; older ones are recomputed on demand.
 pub const CACHED_RUNS_MAX: usize = 24;
 /// The most seeds one sweep or one "next crashing seed" search runs: the command line's.
-pub const SWEEP_SEEDS_MAX: u64 = pxelab::SWEEP_SEEDS_MAX;
+pub const SWEEP_SEEDS_MAX: u64 = lab::SWEEP_SEEDS_MAX;
 
 /// What identifies a run: the topology file (by name and content), the seed and the plugins
 /// swapped in.
@@ -314,7 +314,7 @@ pub fn run_file(runs_dir: &Path, id: &str) -> PathBuf {
 #[derive(Serialize)]
 pub struct SeedProgress<'a> {
     #[serde(flatten)]
-    pub result: &'a pxelab::SeedResult,
+    pub result: &'a lab::SeedResult,
     pub crashed: bool,
     pub booted: usize,
     pub clients: usize,
@@ -328,7 +328,7 @@ pub struct SeedProgress<'a> {
 #[derive(Serialize)]
 pub struct SweepDone {
     #[serde(flatten)]
-    pub report: pxelab::SweepReport,
+    pub report: lab::SweepReport,
     pub crashed_seeds: Vec<u64>,
 }
 
@@ -346,7 +346,7 @@ pub fn sweep(
     file: &str,
     seeds: Range<u64>,
     jobs: usize,
-    services: &pxelab::Services,
+    services: &lab::Services,
     emit: &mut dyn FnMut(SweepEvent<'_>) -> bool,
 ) -> Result<(), topology::Error> {
     let clients = plan
@@ -357,13 +357,13 @@ pub fn sweep(
     let selected: Vec<u64> = seeds.clone().collect();
     let total = selected.len() as u64;
     let stop = AtomicBool::new(false);
-    let options = pxelab::SweepOptions {
+    let options = lab::SweepOptions {
         jobs,
         check_determinism: false,
         stop: Some(&stop),
     };
     let mut done = 0;
-    let outcome = pxelab::sweep_observed(plan, &selected, options, services, &mut |result| {
+    let outcome = lab::sweep_observed(plan, &selected, options, services, &mut |result| {
         done += 1;
         let progress = SeedProgress {
             result,
@@ -381,7 +381,7 @@ pub fn sweep(
         return Ok(());
     }
     let result = outcome.result;
-    let report = pxelab::sweep_report(plan, file, &seeds, None, &result);
+    let report = lab::sweep_report(plan, file, &seeds, None, &result);
     let crashed_seeds = result.first_crashes.iter().map(|&(seed, _)| seed).collect();
     emit(SweepEvent::Done(Box::new(SweepDone {
         report,
@@ -397,17 +397,17 @@ pub fn first_crash(
     plan: &topology::Plan,
     seeds: Range<u64>,
     jobs: usize,
-    services: &pxelab::Services,
+    services: &lab::Services,
 ) -> Result<Option<u64>, topology::Error> {
     let selected: Vec<u64> = seeds.collect();
     let stop = AtomicBool::new(false);
-    let options = pxelab::SweepOptions {
+    let options = lab::SweepOptions {
         jobs,
         check_determinism: false,
         stop: Some(&stop),
     };
     let mut first: Option<u64> = None;
-    pxelab::sweep_observed(plan, &selected, options, services, &mut |result| {
+    lab::sweep_observed(plan, &selected, options, services, &mut |result| {
         if result.crashes > 0 {
             first = Some(first.map_or(result.seed, |seed| seed.min(result.seed)));
             stop.store(true, Ordering::Relaxed);

@@ -60,7 +60,7 @@ pub fn trace_json(plan: &Plan, run: &Finished) -> Value {
     for (index, record) in log.records().iter().enumerate() {
         let ts = micros(record.time_ns);
         let pid = pid_of(record.node, network_pid);
-        let text = pxelab::describe_record(&record.kind);
+        let text = lab::describe_record(&record.kind);
         let args = json!({"event": index, "time_ns": record.time_ns});
         match &record.kind {
             Kind::Send { frame, .. } | Kind::Receive { frame, .. } => {
@@ -112,7 +112,7 @@ pub fn trace_json(plan: &Plan, run: &Finished) -> Value {
             "topology": plan.name,
             "seed": report.seed,
             "digest": report.digest,
-            "replay": pxelab::replay_command(plan, report.seed),
+            "replay": lab::replay_command(plan, report.seed),
         },
     })
 }

@@ -21,7 +21,7 @@ pub fn node_kinds(run: &Finished) -> Vec<&'static str> {
             Node::Client(_) => "client",
             Node::Router(_) => "router",
             Node::Server(_) => "server",
-            Node::Tap(_) => "tap",
+            Node::Scripted(_) => "scripted",
             Node::Bridge(_) => "real",
         })
         .collect()
@@ -272,7 +272,7 @@ pub fn signatures(log: &EventLog) -> Vec<String> {
                 "{} {} {}",
                 record.time_ns,
                 log.node_name(record.node),
-                pxelab::describe_record(&record.kind)
+                lab::describe_record(&record.kind)
             )
         })
         .collect()
@@ -312,7 +312,7 @@ pub fn run_view(plan: &Plan, run: &Finished) -> Value {
                 "t": record.time_ns,
                 "n": if record.node == engine::log::NETWORK { Value::Null } else { json!(record.node.index()) },
                 "k": record.kind.name(),
-                "x": pxelab::describe_record(&record.kind),
+                "x": lab::describe_record(&record.kind),
             });
             if let Some(frame) = record.kind.frame() {
                 event["c"] = json!(decode::class(frame).name());
@@ -365,7 +365,7 @@ pub fn run_view(plan: &Plan, run: &Finished) -> Value {
         .collect();
     let end_ns = report.sim_time_ns;
     json!({
-        "summary": pxelab::report_json(plan, report),
+        "summary": lab::report_json(plan, report),
         "nodes": nodes,
         "lans": log.lan_names,
         "events": events,

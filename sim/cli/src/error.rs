@@ -38,7 +38,7 @@ impl std::fmt::Display for ArgError {
                 f,
                 "{start}..{end} is {} seeds; one sweep runs at most {} (split it into several ranges)",
                 end - start,
-                pxelab::SWEEP_SEEDS_MAX
+                lab::SWEEP_SEEDS_MAX
             ),
             ArgError::NotAnOverride => write!(f, "write NODE=PLUGIN, e.g. wds=wds-fixed"),
             ArgError::NotABridge => write!(f, "write LAN=TAP, e.g. clients=pxe0"),
@@ -79,18 +79,18 @@ pub enum CliError {
         plugin: String,
         error: String,
     },
-    Record(pxelab::record::RecordError),
-    Merge(pxelab::MergeError),
-    Bench(pxelab::bench::BenchError),
-    Shrink(pxelab::shrink::ShrinkError),
+    Record(lab::record::RecordError),
+    Merge(lab::MergeError),
+    Bench(lab::bench::BenchError),
+    Shrink(lab::shrink::ShrinkError),
     /// `pxelab live` on a topology with no bridge.
     NoBridge(PathBuf),
     Tap(live::TapError),
     Live(live::LiveError),
     /// Internal: a fix `advise` derived does not validate.
-    Advise(pxelab::advise::AdviseError),
+    Advise(lab::advise::AdviseError),
     Checkpoint(CheckpointError),
-    Calibrate(pxelab::calibrate::CalibrateError),
+    Calibrate(lab::calibrate::CalibrateError),
     Serve(web::ServeError),
     NotTopologies(PathBuf),
     TopologiesWithErrors {
@@ -114,7 +114,7 @@ pub enum CliError {
         error: serde_json::Error,
     },
     /// Internal: the plugin host does not start.
-    Services(pxelab::PluginError),
+    Services(lab::PluginError),
     /// Internal: a report that does not serialise.
     Json(serde_json::Error),
     /// Internal: stdout refused the result.
@@ -204,13 +204,13 @@ macro_rules! from {
 from!(
     Topology(topology::Error),
     Import(import::Errors),
-    Record(pxelab::record::RecordError),
-    Merge(pxelab::MergeError),
-    Bench(pxelab::bench::BenchError),
-    Advise(pxelab::advise::AdviseError),
+    Record(lab::record::RecordError),
+    Merge(lab::MergeError),
+    Bench(lab::bench::BenchError),
+    Advise(lab::advise::AdviseError),
     Tap(live::TapError),
     Live(live::LiveError),
     Checkpoint(CheckpointError),
-    Calibrate(pxelab::calibrate::CalibrateError),
+    Calibrate(lab::calibrate::CalibrateError),
     Serve(web::ServeError),
 );

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
-use pxelab::{Services, Shard, render_report};
+use lab::{Services, Shard, render_report};
 use timing::format_ns;
 
 mod error;
@@ -46,7 +46,7 @@ impl CacheFlags {
         if self.no_cache {
             None
         } else {
-            host::cache::default_dir()
+            plugin_host::cache::default_dir()
         }
     }
 }
@@ -389,7 +389,7 @@ fn parse_seeds(text: &str) -> Result<Range<u64>, ArgError> {
     if end <= start {
         return Err(ArgError::EmptySeeds { start, end });
     }
-    if end - start > pxelab::SWEEP_SEEDS_MAX {
+    if end - start > lab::SWEEP_SEEDS_MAX {
         return Err(ArgError::TooManySeeds { start, end });
     }
     Ok(start..end)
@@ -486,7 +486,7 @@ enum Verdict {
 }
 
 impl Verdict {
-    fn of(checks: &[pxelab::Check]) -> Verdict {
+    fn of(checks: &[lab::Check]) -> Verdict {
         if checks.iter().all(|check| check.passed) {
             Verdict::Passed
         } else {
@@ -519,7 +519,7 @@ fn plan(
 
 /// Writes `bytes` to `path` atomically.
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    pxelab::write_atomically(path, bytes).map_err(|error| CliError::Write {
+    lab::write_atomically(path, bytes).map_err(|error| CliError::Write {
         path: path.to_path_buf(),
         error,
     })
@@ -599,7 +599,7 @@ fn import(args: ImportArgs, services: &Services) -> Result<Verdict, CliError> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("imported.yaml"));
     let plan = topology::parse(&file, &imported.yaml)?;
-    pxelab::check(&plan, services)?;
+    lab::check(&plan, services)?;
     let into = args
         .output
         .as_ref()
@@ -648,13 +648,13 @@ fn run(args: RunArgs, services: &Services) -> Result<Verdict, CliError> {
     let plan = plan(&args.file, &args.overrides.plugins, services)?;
     let seed = args.seed;
     tracing::info!(topology = %plan.name, seed, "running");
-    let world = pxelab::run(&plan, seed, services)?;
+    let world = lab::run(&plan, seed, services)?;
     let log = world.log();
     let report = world.report();
     if tracing::enabled!(tracing::Level::DEBUG) {
         for record in log.records() {
             let node = log.node_name(record.node);
-            let text = pxelab::describe_record(&record.kind);
+            let text = lab::describe_record(&record.kind);
             tracing::debug!(time_ns = record.time_ns, node, "{text}");
         }
     }
@@ -668,17 +668,17 @@ fn run(args: RunArgs, services: &Services) -> Result<Verdict, CliError> {
         write_file(path, format!("{trace}\n").as_bytes())?;
     }
     if let Some(dir) = &args.out {
-        pxelab::record::write_record(dir, &plan, &world, None, None)?;
+        lab::record::write_record(dir, &plan, &world, None, None)?;
     }
-    let checks = pxelab::run_checks(&plan.expect, report);
+    let checks = lab::run_checks(&plan.expect, report);
     if let Some(path) = &args.report.junit {
         let suite = format!("pxelab run {} seed {seed}", plan.name);
         write_file(
             path,
-            pxelab::junit_xml(&suite, &plan.name, &checks).as_bytes(),
+            lab::junit_xml(&suite, &plan.name, &checks).as_bytes(),
         )?;
     }
-    let json = json_line(&pxelab::RunReport::of(&plan, report).with_checks(checks.clone()))?;
+    let json = json_line(&lab::RunReport::of(&plan, report).with_checks(checks.clone()))?;
     let output = if args.report.json_to_stdout() {
         json
     } else {
@@ -702,7 +702,7 @@ fn run(args: RunArgs, services: &Services) -> Result<Verdict, CliError> {
 }
 
 fn replay(dir: &Path, services: &Services) -> Result<Verdict, CliError> {
-    let replay = pxelab::record::replay(dir, services)?;
+    let replay = lab::record::replay(dir, services)?;
     let mut output = String::new();
     for (node, then, now) in &replay.changed_plugins {
         let _ = writeln!(
@@ -747,7 +747,7 @@ fn check(files: &[PathBuf], services: &Services) -> Result<Verdict, CliError> {
     let mut failed = 0;
     for file in files {
         let checked = topology::load(file).and_then(|plan| {
-            pxelab::check(&plan, services)?;
+            lab::check(&plan, services)?;
             Ok(plan)
         });
         match checked {
@@ -771,7 +771,7 @@ fn check(files: &[PathBuf], services: &Services) -> Result<Verdict, CliError> {
 }
 
 /// A sweep report a shard wrote.
-fn read_sweep_report(file: &Path) -> Result<pxelab::SweepReport, CliError> {
+fn read_sweep_report(file: &Path) -> Result<lab::SweepReport, CliError> {
     let text = std::fs::read_to_string(file).map_err(|error| CliError::Read {
         path: file.to_path_buf(),
         error,
@@ -792,7 +792,7 @@ fn merge(files: &[PathBuf], junit: Option<&Path>) -> Result<Verdict, CliError> {
         .iter()
         .map(|file| read_sweep_report(file))
         .collect::<Result<Vec<_>, _>>()?;
-    let merged = pxelab::merge(&shards)?;
+    let merged = lab::merge(&shards)?;
     let checks = merged.checks.clone().unwrap_or_default();
     if let Some(path) = junit {
         let name = &merged.topology;
@@ -800,7 +800,7 @@ fn merge(files: &[PathBuf], junit: Option<&Path>) -> Result<Verdict, CliError> {
             "pxelab sweep {name} seeds {}..{}",
             merged.seeds.start, merged.seeds.end
         );
-        write_file(path, pxelab::junit_xml(&suite, name, &checks).as_bytes())?;
+        write_file(path, lab::junit_xml(&suite, name, &checks).as_bytes())?;
     }
     write_stdout(&json_line(&merged)?)?;
     Ok(Verdict::of(&checks))
@@ -812,7 +812,7 @@ struct SweepPlan {
     selected: Vec<u64>,
     /// The seeds still to run.
     todo: Vec<u64>,
-    done: Vec<pxelab::SeedResult>,
+    done: Vec<lab::SeedResult>,
     diverged: Vec<(u64, String)>,
     journal: Option<checkpoint::Journal>,
 }
@@ -820,7 +820,7 @@ struct SweepPlan {
 fn plan_sweep(args: &SweepArgs, plan: &topology::Plan) -> Result<SweepPlan, CliError> {
     let seeds = &args.seeds.seeds;
     let selected = match args.shard {
-        Some(shard) => pxelab::shard_seeds(seeds.clone(), shard.index, shard.count),
+        Some(shard) => lab::shard_seeds(seeds.clone(), shard.index, shard.count),
         None => seeds.clone().collect(),
     };
     let header = checkpoint::Header::of(plan, seeds, args.shard, args.check_determinism);
@@ -835,7 +835,7 @@ fn plan_sweep(args: &SweepArgs, plan: &topology::Plan) -> Result<SweepPlan, CliE
     };
     let finished: std::collections::BTreeSet<u64> = done
         .iter()
-        .map(|result: &pxelab::SeedResult| result.seed)
+        .map(|result: &lab::SeedResult| result.seed)
         .collect();
     let todo = selected
         .iter()
@@ -863,13 +863,13 @@ fn sweep(args: SweepArgs, services: &Services) -> Result<Verdict, CliError> {
     } = plan_sweep(&args, &plan)?;
     let mut progress = Progress::new(selected.len() as u64, done.len() as u64);
     let started = Instant::now();
-    let options = pxelab::SweepOptions {
+    let options = lab::SweepOptions {
         jobs,
         check_determinism: args.check_determinism,
         stop: Some(interrupted()),
     };
     let mut journal_error = None;
-    let outcome = pxelab::sweep_observed(&plan, &todo, options, services, &mut |result| {
+    let outcome = lab::sweep_observed(&plan, &todo, options, services, &mut |result| {
         progress.seed(result);
         if let Some(journal) = journal.as_mut()
             && let Err(error) = journal.record(result)
@@ -890,7 +890,7 @@ fn sweep(args: SweepArgs, services: &Services) -> Result<Verdict, CliError> {
     }
     done.extend(outcome.result.per_seed);
     diverged.extend(outcome.result.nondeterministic);
-    let result = pxelab::SweepResult::from_seeds(done, diverged);
+    let result = lab::SweepResult::from_seeds(done, diverged);
     if !outcome.complete {
         return sweep_interrupted(&args, &plan, &result, selected.len());
     }
@@ -901,7 +901,7 @@ fn sweep(args: SweepArgs, services: &Services) -> Result<Verdict, CliError> {
 fn sweep_interrupted(
     args: &SweepArgs,
     plan: &topology::Plan,
-    result: &pxelab::SweepResult,
+    result: &lab::SweepResult,
     selected: usize,
 ) -> Result<Verdict, CliError> {
     let mut output = String::new();
@@ -941,16 +941,16 @@ fn sweep_interrupted(
 fn sweep_finished(
     args: &SweepArgs,
     plan: &topology::Plan,
-    result: &pxelab::SweepResult,
+    result: &lab::SweepResult,
     speed: (u64, f64, usize),
 ) -> Result<Verdict, CliError> {
     let seeds = &args.seeds.seeds;
     let file = args.file.display().to_string();
-    let report = pxelab::sweep_report(plan, &file, seeds, args.shard, result);
+    let report = lab::sweep_report(plan, &file, seeds, args.shard, result);
     let checks = match args.shard {
         // A shard's verdict is the merged sweep's, made by `pxelab merge`.
-        Some(_) => pxelab::sweep_checks(&no_expectations(), result),
-        None => pxelab::sweep_checks(&plan.expect, result),
+        Some(_) => lab::sweep_checks(&no_expectations(), result),
+        None => lab::sweep_checks(&plan.expect, result),
     };
     if let Some(path) = &args.report.junit {
         let suite = format!(
@@ -959,7 +959,7 @@ fn sweep_finished(
         );
         write_file(
             path,
-            pxelab::junit_xml(&suite, &plan.name, &checks).as_bytes(),
+            lab::junit_xml(&suite, &plan.name, &checks).as_bytes(),
         )?;
     }
     let json = json_line(&report)?;
@@ -988,20 +988,20 @@ fn compare(args: CompareArgs, services: &Services) -> Result<Verdict, CliError> 
             eprintln!("interrupted during {}", file.display());
             return Ok(Verdict::Interrupted);
         };
-        rows.push(pxelab::compare_row(
+        rows.push(lab::compare_row(
             &plan,
             &file.display().to_string(),
             &result,
         ));
     }
-    let json = json_line(&pxelab::compare_report(&rows, seeds))?;
+    let json = json_line(&lab::compare_report(&rows, seeds))?;
     if json_to_stdout(&args.json) {
         write_stdout(&json)?;
     } else {
         if let Some(path) = &args.json {
             write_file(path, json.as_bytes())?;
         }
-        write_stdout(&pxelab::compare_table(&rows, seeds))?;
+        write_stdout(&lab::compare_table(&rows, seeds))?;
     }
     Ok(Verdict::Passed)
 }
@@ -1012,16 +1012,16 @@ fn sweep_with_progress(
     seeds: &Range<u64>,
     jobs: usize,
     services: &Services,
-) -> Result<Option<pxelab::SweepResult>, CliError> {
+) -> Result<Option<lab::SweepResult>, CliError> {
     let selected: Vec<u64> = seeds.clone().collect();
     let mut progress = Progress::new(selected.len() as u64, 0);
     progress.label = plan.name.clone();
-    let options = pxelab::SweepOptions {
+    let options = lab::SweepOptions {
         jobs,
         check_determinism: false,
         stop: Some(interrupted()),
     };
-    let outcome = pxelab::sweep_observed(plan, &selected, options, services, &mut |result| {
+    let outcome = lab::sweep_observed(plan, &selected, options, services, &mut |result| {
         progress.seed(result)
     })?;
     progress.finish();
@@ -1030,12 +1030,12 @@ fn sweep_with_progress(
 
 fn scenarios(args: ScenariosArgs, services: &Services) -> Result<Verdict, CliError> {
     let jobs = args.jobs.unwrap_or_else(default_jobs);
-    let files = pxelab::scenarios::scenario_files(&args.dir)
+    let files = lab::scenarios::scenario_files(&args.dir)
         .map_err(|_| CliError::NotTopologies(args.dir.clone()))?;
     let mut rows = Vec::new();
     for file in &files {
         let scenario = plan(file, &[], services)?;
-        let Some(fix) = pxelab::scenarios::fix_path(&scenario) else {
+        let Some(fix) = lab::scenarios::fix_path(&scenario) else {
             continue;
         };
         if !fix.is_file() {
@@ -1055,7 +1055,7 @@ fn scenarios(args: ScenariosArgs, services: &Services) -> Result<Verdict, CliErr
         let name = file
             .file_name()
             .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
-        rows.extend(pxelab::scenarios::scenario_row(
+        rows.extend(lab::scenarios::scenario_row(
             &scenario,
             &name,
             &result,
@@ -1065,7 +1065,7 @@ fn scenarios(args: ScenariosArgs, services: &Services) -> Result<Verdict, CliErr
     if rows.is_empty() {
         return Err(CliError::NotTopologies(args.dir.clone()));
     }
-    let report = pxelab::scenarios::ScenariosReport {
+    let report = lab::scenarios::ScenariosReport {
         seeds: args.seeds.clone(),
         scenarios: rows,
     };
@@ -1076,7 +1076,7 @@ fn scenarios(args: ScenariosArgs, services: &Services) -> Result<Verdict, CliErr
         if let Some(path) = &args.json {
             write_file(path, json.as_bytes())?;
         }
-        write_stdout(&pxelab::scenarios::scenarios_table(
+        write_stdout(&lab::scenarios::scenarios_table(
             &report.scenarios,
             &args.seeds,
         ))?;
@@ -1094,7 +1094,7 @@ fn live(args: LiveArgs, services: &Services) -> Result<Verdict, CliError> {
         return Err(CliError::NoBridge(args.file.clone()));
     }
     // Bad configuration is found before any TAP is touched.
-    pxelab::check(&plan, services)?;
+    lab::check(&plan, services)?;
     let world = plan.build(args.seed, services)?;
     let mut bridged = Vec::new();
     for bridge in &bridges {
@@ -1116,12 +1116,12 @@ fn live(args: LiveArgs, services: &Services) -> Result<Verdict, CliError> {
     };
     let ran = live::run(world, &bridged, &options).map_err(CliError::Live)?;
     if let Some(dir) = &args.out {
-        let record = pxelab::record::LiveRecord::of(&plan, &ran);
-        pxelab::record::write_record(dir, &plan, &ran.run, None, Some(&record))?;
+        let record = lab::record::LiveRecord::of(&plan, &ran);
+        lab::record::write_record(dir, &plan, &ran.run, None, Some(&record))?;
     }
-    let checks = pxelab::run_checks(&plan.expect, ran.run.report());
+    let checks = lab::run_checks(&plan.expect, ran.run.report());
     if let Some(path) = &args.json {
-        let report = pxelab::RunReport::of(&plan, ran.run.report()).with_checks(checks.clone());
+        let report = lab::RunReport::of(&plan, ran.run.report()).with_checks(checks.clone());
         let mut json = serde_json::to_value(report).map_err(CliError::Json)?;
         json["live"] = serde_json::json!({
             "frames_in": ran.injected.len(),
@@ -1176,7 +1176,7 @@ fn live(args: LiveArgs, services: &Services) -> Result<Verdict, CliError> {
 
 fn advise(args: AdviseArgs, services: &Services) -> Result<Verdict, CliError> {
     let plan = plan(&args.file, &[], services)?;
-    let (variants, skipped) = pxelab::advise::variants(&plan)?;
+    let (variants, skipped) = lab::advise::variants(&plan)?;
     if let Some(dir) = &args.write {
         std::fs::create_dir_all(dir).map_err(|error| CliError::Write {
             path: dir.clone(),
@@ -1204,13 +1204,13 @@ fn advise(args: AdviseArgs, services: &Services) -> Result<Verdict, CliError> {
     for variant in &variants {
         let mut progress = Progress::new(selected.len() as u64, 0);
         progress.label = variant.fix.label().to_string();
-        let options = pxelab::SweepOptions {
+        let options = lab::SweepOptions {
             jobs,
             check_determinism: false,
             stop: Some(interrupted()),
         };
         let outcome =
-            pxelab::sweep_observed(&variant.plan, &selected, options, services, &mut |result| {
+            lab::sweep_observed(&variant.plan, &selected, options, services, &mut |result| {
                 progress.seed(result)
             })?;
         progress.finish();
@@ -1218,29 +1218,29 @@ fn advise(args: AdviseArgs, services: &Services) -> Result<Verdict, CliError> {
             eprintln!("interrupted during {}", variant.fix);
             return Ok(Verdict::Interrupted);
         }
-        rows.push(pxelab::compare_row(
+        rows.push(lab::compare_row(
             &variant.plan,
             &args.file.display().to_string(),
             &outcome.result,
         ));
     }
-    let advice = pxelab::advise::advise(&variants, &rows);
+    let advice = lab::advise::advise(&variants, &rows);
     if json_to_stdout(&args.json) {
-        write_stdout(&json_line(&pxelab::advise::report(
+        write_stdout(&json_line(&lab::advise::report(
             &advice, &skipped, seeds,
         ))?)?;
     } else {
         if let Some(path) = &args.json {
-            let json = json_line(&pxelab::advise::report(&advice, &skipped, seeds))?;
+            let json = json_line(&lab::advise::report(&advice, &skipped, seeds))?;
             write_file(path, json.as_bytes())?;
         }
-        write_stdout(&pxelab::advise::advice_text(&advice, &skipped, seeds))?;
+        write_stdout(&lab::advise::advice_text(&advice, &skipped, seeds))?;
     }
     Ok(Verdict::Passed)
 }
 
 fn calibrate(args: CalibrateArgs, services: &Services) -> Result<Verdict, CliError> {
-    use pxelab::calibrate;
+    use lab::calibrate;
     let plan = plan(&args.topology, &[], services)?;
     let capture = calibrate::read_capture(&args.capture)?;
     let jobs = args.jobs.unwrap_or_else(default_jobs);
@@ -1281,12 +1281,12 @@ fn calibrate(args: CalibrateArgs, services: &Services) -> Result<Verdict, CliErr
     for (variant, file) in variants {
         let mut progress = Progress::new(selected.len() as u64, 0);
         progress.label = variant.name.clone();
-        let options = pxelab::SweepOptions {
+        let options = lab::SweepOptions {
             jobs,
             check_determinism: false,
             stop: Some(interrupted()),
         };
-        let outcome = pxelab::sweep_observed(variant, &selected, options, services, &mut |r| {
+        let outcome = lab::sweep_observed(variant, &selected, options, services, &mut |r| {
             progress.seed(r)
         })?;
         progress.finish();
@@ -1294,19 +1294,19 @@ fn calibrate(args: CalibrateArgs, services: &Services) -> Result<Verdict, CliErr
             eprintln!("interrupted during {}", variant.name);
             return Ok(Verdict::Interrupted);
         }
-        rows.push(pxelab::compare_row(variant, &file, &outcome.result));
+        rows.push(lab::compare_row(variant, &file, &outcome.result));
     }
     let predicted = &rows[1];
     let (low, high) = predicted.crash_rate_ci95;
     write_stdout(&format!(
         "\npredicted crash rate with the calibrated relays: {} (95% CI {} to {}), over seeds \
          {}..{}\n{}",
-        pxelab::percent(predicted.crash_rate),
-        pxelab::percent(low),
-        pxelab::percent(high),
+        lab::percent(predicted.crash_rate),
+        lab::percent(low),
+        lab::percent(high),
         seeds.start,
         seeds.end,
-        pxelab::compare_table(&rows, seeds)
+        lab::compare_table(&rows, seeds)
     ))?;
     Ok(Verdict::Passed)
 }
@@ -1319,7 +1319,7 @@ fn shrink(args: ShrinkArgs, services: &Services) -> Result<Verdict, CliError> {
         .unwrap_or_else(|| PathBuf::from(format!("shrink-{}-seed-{seed}", plan.name)));
     let terminal = std::io::stderr().is_terminal();
     let mut last = Instant::now();
-    let shrunk = pxelab::shrink::shrink(&plan, seed, services, args.budget, &mut |runs, size| {
+    let shrunk = lab::shrink::shrink(&plan, seed, services, args.budget, &mut |runs, size| {
         if terminal && last.elapsed().as_millis() >= 500 {
             last = Instant::now();
             eprint!("\rshrinking: {runs} runs, {size} deviations left   ");
@@ -1329,8 +1329,8 @@ fn shrink(args: ShrinkArgs, services: &Services) -> Result<Verdict, CliError> {
     if terminal {
         eprint!("\r{:60}\r", "");
     }
-    let schedule = pxelab::shrink::schedule_json(&shrunk.kept);
-    pxelab::record::write_record(&dir, &plan, &shrunk.run, Some(&schedule), None)?;
+    let schedule = lab::shrink::schedule_json(&shrunk.kept);
+    lab::record::write_record(&dir, &plan, &shrunk.run, Some(&schedule), None)?;
     let mut output = String::new();
     let _ = writeln!(output, "topology  {} ({})", plan.name, args.file.display());
     let _ = writeln!(
@@ -1363,18 +1363,18 @@ fn shrink(args: ShrinkArgs, services: &Services) -> Result<Verdict, CliError> {
 
 fn bench(args: BenchArgs, services: &Services) -> Result<Verdict, CliError> {
     let options = if args.quick {
-        pxelab::bench::BenchOptions::quick()
+        lab::bench::BenchOptions::quick()
     } else {
-        pxelab::bench::BenchOptions::full()
+        lab::bench::BenchOptions::full()
     };
     if cfg!(debug_assertions) {
         eprintln!("note: a debug build; run `cargo run --release -- bench` for real figures");
     }
-    let heap = pxelab::bench::HeapProbe {
+    let heap = lab::bench::HeapProbe {
         counting: heap::counting,
         live_bytes: heap::live_bytes,
     };
-    let figures = pxelab::bench::bench(
+    let figures = lab::bench::bench(
         &args.topologies,
         services,
         &options,
@@ -1410,10 +1410,10 @@ fn bench(args: BenchArgs, services: &Services) -> Result<Verdict, CliError> {
     Ok(Verdict::Passed)
 }
 
-fn target_text(target: pxelab::bench::Target) -> String {
+fn target_text(target: lab::bench::Target) -> String {
     match target {
-        pxelab::bench::Target::AtLeast(limit) => format!(">= {}", format_figure(limit)),
-        pxelab::bench::Target::AtMost(limit) => format!("<= {}", format_figure(limit)),
+        lab::bench::Target::AtLeast(limit) => format!(">= {}", format_figure(limit)),
+        lab::bench::Target::AtMost(limit) => format!("<= {}", format_figure(limit)),
     }
 }
 
@@ -1466,7 +1466,7 @@ fn no_expectations() -> topology::Expectations {
     }
 }
 
-fn render_checks(output: &mut String, checks: &[pxelab::Check]) {
+fn render_checks(output: &mut String, checks: &[lab::Check]) {
     if checks.is_empty() {
         let _ = writeln!(
             output,
@@ -1489,7 +1489,7 @@ fn render_sweep(
     plan: &topology::Plan,
     file: &Path,
     seeds: &std::ops::Range<u64>,
-    result: &pxelab::SweepResult,
+    result: &lab::SweepResult,
     speed: Option<(u64, f64, usize)>,
 ) {
     let shown: Vec<String> = result
@@ -1507,9 +1507,9 @@ fn render_sweep(
     let _ = writeln!(
         output,
         "crash rate     {} (95% CI {} to {})",
-        pxelab::percent(result.crash_rate()),
-        pxelab::percent(low),
-        pxelab::percent(high)
+        lab::percent(result.crash_rate()),
+        lab::percent(low),
+        lab::percent(high)
     );
     if let Some(spread) = result.time_to_first_crash() {
         let _ = writeln!(
@@ -1538,7 +1538,7 @@ fn render_sweep(
         let _ = writeln!(
             output,
             "replay one     {}",
-            pxelab::replay_command(plan, result.failing_seeds[0])
+            lab::replay_command(plan, result.failing_seeds[0])
         );
     }
     for (seed, divergence) in result.nondeterministic.iter().take(3) {
@@ -1589,7 +1589,7 @@ impl Progress {
         }
     }
 
-    fn seed(&mut self, result: &pxelab::SeedResult) {
+    fn seed(&mut self, result: &lab::SeedResult) {
         self.done += 1;
         self.crashed += u64::from(result.crashes > 0);
         match &self.bar {
@@ -1634,7 +1634,7 @@ mod checkpoint {
     use std::ops::Range;
     use std::path::{Path, PathBuf};
 
-    use pxelab::{SeedResult, Shard};
+    use lab::{SeedResult, Shard};
     use serde::{Deserialize, Serialize};
     use serde_json::Value;
 
@@ -1660,7 +1660,7 @@ mod checkpoint {
         ) -> Header {
             Header {
                 pxelab_checkpoint: 1,
-                topology_sha256: pxelab::sha256_hex(plan.source().as_bytes()),
+                topology_sha256: lab::sha256_hex(plan.source().as_bytes()),
                 seeds: format!("{}..{}", seeds.start, seeds.end),
                 shard,
                 plugin_overrides: plan.plugin_overrides.clone(),

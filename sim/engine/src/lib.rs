@@ -18,7 +18,7 @@ pub mod rng;
 pub mod router;
 pub mod server;
 pub mod subnet;
-pub mod tap;
+pub mod scripted;
 pub mod world;
 
 pub use app::{App, AppContext, Datagram, Effect, Failure, Input};

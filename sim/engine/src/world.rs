@@ -21,7 +21,7 @@ use crate::report::Report;
 use crate::rng::{Draws, LinkDraw, Stream, StreamName};
 use crate::router::{Router, RouterConfig};
 use crate::server::ServerNode;
-use crate::tap::Tap;
+use crate::scripted::Scripted;
 
 /// A port of a LAN: one interface of one node, in the order they were attached (internal to the
 /// world; nodes name their interfaces by number).
@@ -254,7 +254,7 @@ pub enum Node {
     Router(Box<Router>),
     Client(PxeClient),
     Server(Box<ServerNode>),
-    Tap(Tap),
+    Scripted(Scripted),
     /// Where the world outside the simulation is attached (`World::inject`, `World::drain`).
     Bridge(Bridge),
 }
@@ -744,7 +744,7 @@ impl Builder {
         let arp_config = match node {
             Node::Router(_) => ArpConfig::ROUTER,
             Node::Client(_) => ArpConfig::FIRMWARE,
-            Node::Server(_) | Node::Tap(_) | Node::Bridge(_) => ArpConfig::HOST,
+            Node::Server(_) | Node::Scripted(_) | Node::Bridge(_) => ArpConfig::HOST,
         };
         let mut ports = Vec::new();
         for (interface, attachment) in attachments.into_iter().enumerate() {
@@ -977,7 +977,7 @@ impl World {
                     self.arp_input(port, &frame);
                     // A tap is a raw socket beside the host's stack, and a bridge carries the
                     // frames of the machines behind it: both see ARP too.
-                    if !matches!(self.nodes[node.index()], Node::Tap(_) | Node::Bridge(_)) {
+                    if !matches!(self.nodes[node.index()], Node::Scripted(_) | Node::Bridge(_)) {
                         return;
                     }
                 }
@@ -986,7 +986,7 @@ impl World {
                     Node::Router(router) => router.on_frame(cx, interface, &frame),
                     Node::Client(client) => client.on_frame(cx, &frame),
                     Node::Server(server) => server.on_frame(cx, &frame),
-                    Node::Tap(tap) => tap.on_frame(cx, &frame),
+                    Node::Scripted(tap) => tap.on_frame(cx, &frame),
                     Node::Bridge(bridge) => bridge.on_frame(cx, &frame),
                 });
                 self.delivering = None;
@@ -1006,7 +1006,7 @@ impl World {
                     Node::Router(router) => router.on_timer(cx, token),
                     Node::Client(client) => client.on_timer(cx, token),
                     Node::Server(server) => server.on_timer(cx, token),
-                    Node::Tap(tap) => tap.on_timer(cx, token),
+                    Node::Scripted(tap) => tap.on_timer(cx, token),
                     Node::Bridge(_) => {}
                 });
             }
@@ -1018,7 +1018,7 @@ impl World {
                     Node::Router(router) => router.start(cx),
                     Node::Client(client) => client.start(cx),
                     Node::Server(server) => server.start(cx),
-                    Node::Tap(tap) => tap.start(cx),
+                    Node::Scripted(tap) => tap.start(cx),
                     Node::Bridge(_) => {}
                 })
             }
@@ -1072,7 +1072,7 @@ impl World {
                     match node {
                         Node::Router(router) => router.power_off(),
                         Node::Server(server) => server.power_off(),
-                        Node::Client(_) | Node::Tap(_) | Node::Bridge(_) => {}
+                        Node::Client(_) | Node::Scripted(_) | Node::Bridge(_) => {}
                     }
                 });
             }

@@ -11,7 +11,7 @@ use crate::error::{Error, ErrorKind};
 use crate::source::Source;
 
 /// The most bytes one server's files may hold together: 16 MiB. A plugin has 64 MiB of memory
-/// (`host::SandboxLimits`) and keeps the files in it, with a second copy of one while it reads
+/// (`plugin_host::SandboxLimits`) and keeps the files in it, with a second copy of one while it reads
 /// it and its own synthetic boot files beside them; TFTP without block-number rollover carries
 /// at most 32 MiB at 512-byte blocks anyway. Enough for pxelinux, its modules and a small kernel.
 pub const FILES_BYTES_MAX: u64 = 16 << 20;

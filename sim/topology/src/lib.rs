@@ -86,7 +86,7 @@ pub struct Plan {
     pub file: PathBuf,
     source: Arc<str>,
     limits: Limits,
-    min_sim_time_ns: u64,
+    hold_until_ns: u64,
     lans: Vec<LanPlan>,
     routers: Vec<RouterPlan>,
     servers: Vec<ServerPlan>,
@@ -313,8 +313,8 @@ impl Plan {
         draws: Option<Arc<engine::rng::Draws>>,
     ) -> Result<Builder, Error> {
         let mut world = Builder::with_draws(seed, self.limits, draws);
-        if self.min_sim_time_ns > 0 {
-            world.hold_until(self.min_sim_time_ns);
+        if self.hold_until_ns > 0 {
+            world.hold_until(self.hold_until_ns);
         }
         // The planner numbers LANs in file order; the world hands out their ids.
         let lans: Vec<LanId> = self

@@ -99,7 +99,7 @@ pub(crate) struct Planner<'a> {
 pub(crate) fn plan(source: &Source, path: &Path, topology: Topology) -> Result<Plan, Error> {
     let mut planner = Planner::new(source);
     planner.base_dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let (limits, min_sim_time_ns) = planner.limits(&topology.limits)?;
+    let (limits, hold_until_ns) = planner.limits(&topology.limits)?;
     planner.plan_lans(&topology.lans)?;
     planner.plan_routers(&topology.routers)?;
     planner.elect()?;
@@ -118,7 +118,7 @@ pub(crate) fn plan(source: &Source, path: &Path, topology: Topology) -> Result<P
         file: path.to_path_buf(),
         source: source.text().clone(),
         limits,
-        min_sim_time_ns,
+        hold_until_ns,
         lans: planner.lans,
         routers: planner.routers,
         servers: planner.servers,
@@ -171,18 +171,18 @@ impl<'a> Planner<'a> {
             }
             limits.events_max = events;
         }
-        let min_sim_time_ns = match &spec.min_sim_time {
+        let hold_until_ns = match &spec.min_sim_time {
             Some(text) => source.duration_ns(&["limits:", "min_sim_time:"], text)?,
             None => 0,
         };
-        if min_sim_time_ns > limits.sim_time_max_ns {
+        if hold_until_ns > limits.sim_time_max_ns {
             return Err(source.value(
                 &["limits:", "min_sim_time:"],
                 "min_sim_time is longer than sim_time",
                 "the run stops at sim_time; make min_sim_time shorter",
             ));
         }
-        Ok((limits, min_sim_time_ns))
+        Ok((limits, hold_until_ns))
     }
 
     fn plan_lans(&mut self, specs: &BTreeMap<String, LanSpec>) -> Result<(), Error> {

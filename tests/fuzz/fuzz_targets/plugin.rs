@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::{Arc, OnceLock};
 
 use engine::{Datagram, Failure, Input, Stream};
-use host::{PluginHost, SandboxLimits};
+use plugin_host::{PluginHost, SandboxLimits};
 
 #[path = "../plugins.rs"]
 #[allow(dead_code)]
@@ -16,7 +16,7 @@ mod plugins;
 
 struct Shipped {
     host: PluginHost,
-    plugins: Vec<(&'static str, Vec<(String, String)>, Arc<host::Plugin>)>,
+    plugins: Vec<(&'static str, Vec<(String, String)>, Arc<plugin_host::Plugin>)>,
 }
 
 fn shipped() -> &'static Shipped {

@@ -357,7 +357,7 @@ fn sse_events(body: &str) -> Vec<(String, Value)> {
 fn the_web_sweep_is_the_library_sweep_for_every_shipped_topology() {
     let addr = shared();
     let seeds = 0..40;
-    let services = pxelab::Services::with_cache_dir(Some(common::cache_dir())).unwrap();
+    let services = lab::Services::with_cache_dir(Some(common::cache_dir())).unwrap();
     let mut files: Vec<String> = std::fs::read_dir(topologies_dir())
         .unwrap()
         .map(|entry| entry.unwrap().file_name().into_string().unwrap())
@@ -374,8 +374,8 @@ fn the_web_sweep_is_the_library_sweep_for_every_shipped_topology() {
         assert_eq!(name, "done", "{file}: {done}");
 
         let plan = topology::load(&topologies_dir().join(file)).unwrap();
-        let result = pxelab::sweep(&plan, seeds.clone(), 2, &services).unwrap();
-        let checks = pxelab::sweep_checks(&plan.expect, &result);
+        let result = lab::sweep(&plan, seeds.clone(), 2, &services).unwrap();
+        let checks = lab::sweep_checks(&plan.expect, &result);
         let verdict = checks.iter().all(|check| check.passed);
         assert_eq!(done["passed"], verdict, "{file}: {done}");
         assert_eq!(done["crash_rate"], result.crash_rate(), "{file}");
@@ -388,7 +388,7 @@ fn the_web_sweep_is_the_library_sweep_for_every_shipped_topology() {
         assert_eq!(done["crashed_seeds"], serde_json::json!(crashed), "{file}");
         // The rest of the report too: it is the library's, field for field.
         done.as_object_mut().unwrap().remove("crashed_seeds");
-        let report = pxelab::sweep_report(&plan, file, &seeds, None, &result);
+        let report = lab::sweep_report(&plan, file, &seeds, None, &result);
         assert_eq!(done, serde_json::to_value(report).unwrap(), "{file}");
     }
 }
@@ -626,8 +626,8 @@ fn crashes_and_the_restart_that_recovers_are_markers() {
         .unwrap();
     let markers = run["markers"].as_array().unwrap();
     let plan = topology::load(&topologies_dir().join("kb2510665-recovery.yaml")).unwrap();
-    let services = pxelab::Services::with_cache_dir(Some(common::cache_dir())).unwrap();
-    let world = pxelab::run(&plan, 0, &services).unwrap();
+    let services = lab::Services::with_cache_dir(Some(common::cache_dir())).unwrap();
+    let world = lab::run(&plan, 0, &services).unwrap();
     let report = world.report();
     let crashes: Vec<u64> = markers
         .iter()

@@ -367,7 +367,7 @@ fn the_kb_race_in_a_browser() {
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
     let path = Path::new(SCREENSHOT);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    pxelab::write_atomically(path, &png).unwrap();
+    lab::write_atomically(path, &png).unwrap();
 
     // "Next crashing seed" from seed 7 (where everything boots) finds the same seed the API
     // finds, and opens its timeline with a crash marker.
@@ -730,5 +730,5 @@ fn a_recorded_live_run_opens_in_the_timeline_with_the_real_server_marked() {
         .decode(shot["data"].as_str().unwrap())
         .unwrap();
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
-    pxelab::write_atomically(Path::new(LIVE_SCREENSHOT), &png).unwrap();
+    lab::write_atomically(Path::new(LIVE_SCREENSHOT), &png).unwrap();
 }

@@ -156,6 +156,6 @@ pub fn direct_run(file: &str, seed: u64, plugins: &[(&str, &str)]) -> engine::Re
     for (node, plugin) in plugins {
         plan.override_plugin(node, plugin).unwrap();
     }
-    let services = pxelab::Services::with_cache_dir(Some(cache_dir())).unwrap();
-    pxelab::run(&plan, seed, &services).unwrap().into_report()
+    let services = lab::Services::with_cache_dir(Some(cache_dir())).unwrap();
+    lab::run(&plan, seed, &services).unwrap().into_report()
 }

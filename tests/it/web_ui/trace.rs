@@ -10,8 +10,8 @@ use serde_json::Value;
 #[test]
 fn the_trace_has_a_process_per_node_and_a_flow_per_received_packet() {
     let plan = topology::load(&common::topologies_dir().join("kb2510665.yaml")).unwrap();
-    let services = pxelab::Services::with_cache_dir(Some(common::cache_dir())).unwrap();
-    let world = pxelab::run(&plan, 0, &services).unwrap();
+    let services = lab::Services::with_cache_dir(Some(common::cache_dir())).unwrap();
+    let world = lab::run(&plan, 0, &services).unwrap();
     let report = world.report();
     let trace = web::trace_json(&plan, &world);
     // It survives a round trip through text, as a file would.

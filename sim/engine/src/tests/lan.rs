@@ -8,7 +8,7 @@ use crate::bridge::Bridge;
 use crate::event::DropReason;
 use crate::frame::UdpFrame;
 use crate::log::{Kind, LanId, NodeId};
-use crate::tap::Tap;
+use crate::scripted::Scripted;
 use crate::world::{
     Attachment, Builder, Fault, Finished, LanChange, LanConfig, Limits, Node, World,
 };
@@ -46,8 +46,8 @@ fn run(seed: u64, config: LanConfig, faults: Vec<(u64, Fault)>) -> (Vec<u64>, Fi
         virtual_macs: vec![],
     };
     let script = (0..FRAMES).map(|n| (n * GAP_NS, numbered(n))).collect();
-    world.add_node("a", Node::Tap(Tap::new(script)), vec![attach(A)], 0);
-    world.add_node("b", Node::Tap(Tap::new(vec![])), vec![attach(B)], 0);
+    world.add_node("a", Node::Scripted(Scripted::new(script)), vec![attach(A)], 0);
+    world.add_node("b", Node::Scripted(Scripted::new(vec![])), vec![attach(B)], 0);
     for (at_ns, fault) in faults {
         world.add_fault(at_ns, fault);
     }
@@ -55,7 +55,7 @@ fn run(seed: u64, config: LanConfig, faults: Vec<(u64, Fault)>) -> (Vec<u64>, Fi
     let got = world
         .nodes()
         .find_map(|(name, node)| match node {
-            Node::Tap(tap) if name == "b" => Some(
+            Node::Scripted(tap) if name == "b" => Some(
                 tap.received
                     .iter()
                     .map(|(_, frame)| {
@@ -205,14 +205,14 @@ fn bridged(script: Vec<(u64, Vec<u8>)>) -> (World, NodeId) {
         virtual_macs: vec![],
     };
     let outside = world.add_node("outside", Node::Bridge(Bridge::new()), vec![attach(A)], 0);
-    world.add_node("inside", Node::Tap(Tap::new(script)), vec![attach(B)], 0);
+    world.add_node("inside", Node::Scripted(Scripted::new(script)), vec![attach(B)], 0);
     (world.build(), outside)
 }
 
 fn tap_received(run: &Finished, name: &str) -> Vec<(u64, Vec<u8>)> {
     run.nodes()
         .find_map(|(node, kind)| match kind {
-            Node::Tap(tap) if node == name => Some(
+            Node::Scripted(tap) if node == name => Some(
                 tap.received
                     .iter()
                     .map(|(at, frame)| (*at, frame.to_vec()))

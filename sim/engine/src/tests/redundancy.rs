@@ -7,7 +7,7 @@ use crate::frame;
 use crate::log::{Kind, NodeId};
 use crate::redundancy::{GratuitousArp, GroupConfig, Initial, Protocol};
 use crate::router::{DEFAULT_FORWARD_UDP_PORTS, RouterConfig, RouterInterface};
-use crate::tap::Tap;
+use crate::scripted::Scripted;
 use crate::world::{Attachment, Builder, Fault, Finished, LanConfig, Limits, Node};
 use dhcproto::v4::{DhcpOption, Flags, Message, MessageType};
 use dhcproto::{Decodable, Decoder, Encodable};
@@ -126,13 +126,13 @@ impl Setup {
         let tap = super::attachment;
         world.add_node(
             "client",
-            Node::Tap(Tap::new(self.client_script)),
+            Node::Scripted(Scripted::new(self.client_script)),
             vec![tap(clients, CLIENT_MAC, Ipv4Addr::new(10, 1, 0, 50))],
             0,
         );
         world.add_node(
             "server",
-            Node::Tap(Tap::new(vec![])),
+            Node::Scripted(Scripted::new(vec![])),
             vec![tap(
                 servers,
                 EthernetAddress([0x02, 0, 0, 0, 0, 0x21]),
@@ -378,7 +378,7 @@ fn relayed(world: &Finished) -> Vec<(u64, Ipv4Addr)> {
     world
         .nodes()
         .find_map(|(name, node)| match node {
-            Node::Tap(tap) if name == "server" => Some(&tap.received),
+            Node::Scripted(tap) if name == "server" => Some(&tap.received),
             _ => None,
         })
         .unwrap()

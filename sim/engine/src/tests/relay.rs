@@ -7,7 +7,7 @@ use std::rc::Rc;
 use crate::frame::{self, UdpFrame};
 use crate::log::Kind;
 use crate::router::{DEFAULT_FORWARD_UDP_PORTS, Option82, RouterConfig, RouterInterface};
-use crate::tap::Tap;
+use crate::scripted::Scripted;
 use crate::world::{Builder, Finished, LanConfig, Limits, Node};
 use dhcproto::v4::relay::{RelayCode, RelayInfo};
 use dhcproto::v4::{DhcpOption, Flags, Message, MessageType, Opcode, OptionCode};
@@ -130,13 +130,13 @@ fn run_configured(
     super::add_router(&mut world, "r1", config, router_sides);
     world.add_node(
         "client-tap",
-        Node::Tap(Tap::new(client_script)),
+        Node::Scripted(Scripted::new(client_script)),
         vec![attach(clients, CLIENT_TAP_MAC, Ipv4Addr::new(10, 1, 0, 9))],
         0,
     );
     world.add_node(
         "server-tap",
-        Node::Tap(Tap::new(server_script)),
+        Node::Scripted(Scripted::new(server_script)),
         vec![attach(servers, SERVER_MAC, SERVER_IP)],
         0,
     );
@@ -145,7 +145,7 @@ fn run_configured(
         world
             .nodes()
             .find_map(|(n, node)| match node {
-                Node::Tap(tap) if n == name => {
+                Node::Scripted(tap) if n == name => {
                     // The world's ARP (which answers for the taps) is not what these test.
                     Some(
                         tap.received

@@ -11,7 +11,7 @@ use engine::client::Outcome;
 use engine::log::{Kind, Level};
 use engine::report::Report;
 use engine::{App, Finished, Stream};
-use host::{PluginHost, SandboxLimits};
+use plugin_host::{PluginHost, SandboxLimits};
 use serde::{Deserialize, Serialize};
 use timing::format_ns;
 use topology::{Plan, ServiceFactory};
@@ -74,7 +74,7 @@ impl std::error::Error for PluginError {}
 pub struct Services {
     host: PluginHost,
     /// Plugins by built-in name or file path (see `plugin`).
-    resolved: Mutex<BTreeMap<String, Arc<host::Plugin>>>,
+    resolved: Mutex<BTreeMap<String, Arc<plugin_host::Plugin>>>,
 }
 
 impl Services {
@@ -85,7 +85,7 @@ impl Services {
 
     /// Services that keep precompiled plugins in `cache_dir` across processes, so a second
     /// start does not compile again (`None`: no disk cache). The CLI passes
-    /// `host::cache::default_dir()` unless told `--no-cache`.
+    /// `plugin_host::cache::default_dir()` unless told `--no-cache`.
     pub fn with_cache_dir(cache_dir: Option<PathBuf>) -> Result<Services, PluginError> {
         Ok(Services {
             host: PluginHost::with_cache(SandboxLimits::default(), cache_dir)
@@ -100,13 +100,13 @@ impl Services {
     }
 
     /// The plugin a `plugin:` value names, loaded once per process (for checks and tests).
-    pub fn load(&self, plugin: &str, base_dir: &Path) -> Result<Arc<host::Plugin>, PluginError> {
+    pub fn load(&self, plugin: &str, base_dir: &Path) -> Result<Arc<plugin_host::Plugin>, PluginError> {
         self.plugin(plugin, base_dir)
     }
 
     /// Resolves a `plugin:` value once per process: a sweep neither re-reads a file nor
     /// re-hashes a component per seed. The host's own cache dedups identical bytes by hash.
-    fn plugin(&self, plugin: &str, base_dir: &Path) -> Result<Arc<host::Plugin>, PluginError> {
+    fn plugin(&self, plugin: &str, base_dir: &Path) -> Result<Arc<plugin_host::Plugin>, PluginError> {
         let key = match artifacts::builtin(plugin) {
             Some(_) => plugin.to_string(),
             None => base_dir.join(plugin).display().to_string(),

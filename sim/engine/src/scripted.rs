@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use crate::world::Cx;
 
-pub struct Tap {
+pub struct Scripted {
     /// `(time_ns, frame)` to send, in any order.
     script: Vec<(u64, Vec<u8>)>,
     /// Every frame delivered to the tap, with its arrival time.
@@ -19,9 +19,9 @@ pub struct Tap {
 /// The timer token of a ticking tap (beyond any script index).
 const TICK: u64 = u64::MAX;
 
-impl Tap {
-    pub fn new(script: Vec<(u64, Vec<u8>)>) -> Tap {
-        Tap {
+impl Scripted {
+    pub fn new(script: Vec<(u64, Vec<u8>)>) -> Scripted {
+        Scripted {
             script,
             received: Vec::new(),
             ticks: None,
@@ -29,10 +29,10 @@ impl Tap {
     }
 
     /// A tap that only fires a timer every `period_ns`, `count` times, and sends nothing.
-    pub fn ticker(period_ns: u64, count: u64) -> Tap {
-        Tap {
+    pub fn ticker(period_ns: u64, count: u64) -> Scripted {
+        Scripted {
             ticks: Some((period_ns.max(1), count)),
-            ..Tap::new(Vec::new())
+            ..Scripted::new(Vec::new())
         }
     }
 

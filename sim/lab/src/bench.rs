@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use engine::app::{AppContext, Datagram, Effect, Input};
 use engine::log::Kind;
-use engine::tap::Tap;
+use engine::scripted::Scripted;
 use engine::world::{Attachment, LanConfig, Limits};
 use engine::{Builder, Node};
 use serde::Serialize;
@@ -157,7 +157,7 @@ fn bare_loop(events: u64) -> (f64, u64) {
     };
     world.add_node(
         "ticker",
-        Node::Tap(Tap::ticker(1_000, events)),
+        Node::Scripted(Scripted::ticker(1_000, events)),
         vec![attachment],
         0,
     );
