@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use lab::calibrate::{self, CalibrateOptions, Method};
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
 use pcap_file::pcapng::{Block, PcapNgParser};
 use pcap_file::{DataLink, TsResolution};
-use lab::calibrate::{self, CalibrateOptions, Method};
 
 use crate::common::{plan, scratch_dir, topology_path};
 

@@ -73,22 +73,32 @@ fn context() -> AppContext {
     }
 }
 
-/// The fixture `contract-0-1` is built with wit-bindgen against plugins/wit/v0.1.0 alone.
-fn contract_0_1(config: Vec<(String, String)>) -> plugin_host::WasmApp {
+/// A contract fixture, instantiated: `contract-0-1` and `contract-0-2` are built with
+/// wit-bindgen against plugins/wit/v0.1.0 and v0.2.0 alone.
+fn fixture(name: &str, config: Vec<(String, String)>) -> plugin_host::WasmApp {
     let host = host();
-    let bytes = artifacts::fixture("contract-0-1").expect("fixture");
-    let plugin = host
-        .load("contract-0-1", bytes)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let bytes = artifacts::fixture(name).expect("fixture");
+    let plugin = host.load(name, bytes).unwrap_or_else(|e| panic!("{e}"));
     host.instantiate(&plugin, config, Stream::new(1, "test", "plugin"))
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-#[test]
-fn a_plugin_built_against_0_1_0_starts_answers_and_sets_timers() {
-    let mut app = contract_0_1(Vec::new());
+fn started_fixture(name: &str, config: Vec<(String, String)>) -> plugin_host::WasmApp {
+    let mut app = fixture(name, config);
     app.handle(&context(), Input::Start, &mut Vec::new())
         .unwrap_or_else(|e| panic!("{e}"));
+    app
+}
+
+/// The failure a fixture that refuses its configuration starts with.
+fn refused_fixture(name: &str, config: Vec<(String, String)>) -> Failure {
+    fixture(name, config)
+        .handle(&context(), Input::Start, &mut Vec::new())
+        .unwrap_err()
+}
+
+/// Three bytes from 10.2.0.2:4000 to the fixture's port 4001, and the effects of handling them.
+fn echoed(app: &mut plugin_host::WasmApp) -> (Datagram, Vec<Effect>) {
     let datagram = Datagram {
         src: SocketAddrV4::new(Ipv4Addr::new(10, 2, 0, 2), 4000),
         dst: SocketAddrV4::new(Ipv4Addr::new(10, 2, 0, 20), 4001),
@@ -97,6 +107,13 @@ fn a_plugin_built_against_0_1_0_starts_answers_and_sets_timers() {
     let mut effects = Vec::new();
     app.handle(&context(), Input::Datagram(&datagram), &mut effects)
         .unwrap_or_else(|e| panic!("{e}"));
+    (datagram, effects)
+}
+
+#[test]
+fn a_plugin_built_against_0_1_0_starts_answers_and_sets_timers() {
+    let mut app = started_fixture("contract-0-1", Vec::new());
+    let (datagram, effects) = echoed(&mut app);
     assert_eq!(
         effects,
         [
@@ -131,10 +148,7 @@ fn a_0_1_0_refusal_is_its_message_with_no_key_and_no_code() {
         "refuse".to_string(),
         "config `threads`: expected a whole number".to_string(),
     )];
-    let mut app = contract_0_1(config);
-    let failure = app
-        .handle(&context(), Input::Start, &mut Vec::new())
-        .unwrap_err();
+    let failure = refused_fixture("contract-0-1", config);
     // Nothing is read out of the text: it stays the message, shown as it was.
     assert_eq!(
         failure,
@@ -150,30 +164,10 @@ fn a_0_1_0_refusal_is_its_message_with_no_key_and_no_code() {
     );
 }
 
-/// The fixture `contract-0-2` is built with wit-bindgen against plugins/wit/v0.2.0 alone.
-fn contract_0_2(config: Vec<(String, String)>) -> plugin_host::WasmApp {
-    let host = host();
-    let bytes = artifacts::fixture("contract-0-2").expect("fixture");
-    let plugin = host
-        .load("contract-0-2", bytes)
-        .unwrap_or_else(|e| panic!("{e}"));
-    host.instantiate(&plugin, config, Stream::new(1, "test", "plugin"))
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
 #[test]
 fn a_plugin_built_against_0_2_0_starts_answers_and_reports_its_work() {
-    let mut app = contract_0_2(Vec::new());
-    app.handle(&context(), Input::Start, &mut Vec::new())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let datagram = Datagram {
-        src: SocketAddrV4::new(Ipv4Addr::new(10, 2, 0, 2), 4000),
-        dst: SocketAddrV4::new(Ipv4Addr::new(10, 2, 0, 20), 4001),
-        payload: vec![1, 2, 3],
-    };
-    let mut effects = Vec::new();
-    app.handle(&context(), Input::Datagram(&datagram), &mut effects)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut app = started_fixture("contract-0-2", Vec::new());
+    let (datagram, effects) = echoed(&mut app);
     assert_eq!(
         effects,
         [
@@ -198,9 +192,7 @@ fn a_plugin_built_against_0_2_0_starts_answers_and_reports_its_work() {
 #[test]
 fn a_0_2_0_refusal_keeps_its_key_and_code() {
     let config = vec![("refuse".to_string(), "no".to_string())];
-    let failure = contract_0_2(config)
-        .handle(&context(), Input::Start, &mut Vec::new())
-        .unwrap_err();
+    let failure = refused_fixture("contract-0-2", config);
     assert_eq!(
         failure,
         Failure::Refused(Refusal {

@@ -404,8 +404,8 @@ fn a_boot_server_that_never_answers_4011_ends_each_firmware_its_own_way() {
 #[test]
 fn the_flat_lan_boots_every_client_over_a_thousand_seeds() {
     let plan = crate::common::plan("flat-lan.yaml");
-    let result = lab::sweep(&plan, 0..1000, 2, crate::common::services())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let result =
+        lab::sweep(&plan, 0..1000, 2, crate::common::services()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(result.runs, 1000);
     assert_eq!(result.unbooted_runs, 0, "seeds {:?}", result.failing_seeds);
     assert!(result.failing_seeds.is_empty());

@@ -30,7 +30,7 @@ use dhcproto::v4::{Message, MessageType};
 use dhcproto::{Decodable, Decoder};
 use serde_json::Value;
 
-use crate::netlab::{Link, Netns, Process};
+use crate::netlab::{Link, Netns, Process, pxelab};
 use crate::real_relay::harness::observe;
 
 /// Simulated clients per run: enough that the copies of many clients overlap at the server
@@ -124,7 +124,12 @@ impl Server {
 
     /// Starts the server (at `program`) in `netns` with its configuration, leases, pid file and
     /// log in `dir`; waits (bounded) until it says it serves. Returns it and its log's path.
-    fn start(self, program: &Path, netns: &Netns, dir: &Path) -> Result<(Process, PathBuf), String> {
+    fn start(
+        self,
+        program: &Path,
+        netns: &Netns,
+        dir: &Path,
+    ) -> Result<(Process, PathBuf), String> {
         let write = |name: &str, text: &str| {
             let path = dir.join(name);
             fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -186,22 +191,6 @@ impl Server {
     }
 }
 
-fn pxelab(netns: Option<&Netns>) -> Command {
-    let binary = Path::new(env!("CARGO_BIN_EXE_pxelab"));
-    let mut command = match netns {
-        Some(netns) => netns.command(binary),
-        None => Command::new(binary),
-    };
-    command
-        .env(
-            "PXELAB_CACHE_DIR",
-            std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("live-plugin-cache"),
-        )
-        .env_remove("PXELAB_CACHE")
-        .env_remove("RUST_LOG");
-    command
-}
-
 #[test]
 fn simulated_clients_boot_from_real_dnsmasq_through_both_simulated_relays_and_the_run_replays() {
     real_server(Server::Dnsmasq);
@@ -237,7 +226,14 @@ fn lab(server: Server, tcpdump: &Path, program: &Path) -> Result<(), String> {
     netns.ip(&["link", "set", "pxe0", "up"])?;
     // Replies to the relays go back through the routers' virtual IP on the server LAN.
     netns.ip(&[
-        "route", "add", "10.1.0.0/24", "via", "10.2.0.1", "dev", "pxe0", "onlink",
+        "route",
+        "add",
+        "10.1.0.0/24",
+        "via",
+        "10.2.0.1",
+        "dev",
+        "pxe0",
+        "onlink",
     ])?;
 
     let pcap = dir.join("pxe0.pcap");
@@ -338,7 +334,9 @@ fn every_client_booted(output: &str, json: &Path) -> Result<(), String> {
         .lines()
         .filter(|line| {
             let mut words = line.split_whitespace();
-            words.next().is_some_and(|name| names.iter().any(|n| n == name))
+            words
+                .next()
+                .is_some_and(|name| names.iter().any(|n| n == name))
                 && words.next() == Some("booted")
         })
         .count();
@@ -481,7 +479,11 @@ impl Exchanges {
             .count();
         let both_answered = both
             .iter()
-            .filter(|key| self.discovers[*key].values().all(|copy| !copy.offers.is_empty()))
+            .filter(|key| {
+                self.discovers[*key]
+                    .values()
+                    .all(|copy| !copy.offers.is_empty())
+            })
             .count();
         let same_address = both
             .iter()
@@ -505,13 +507,21 @@ impl Exchanges {
             };
             if second.arrived_ns < first_answer_ns {
                 overlapping += 1;
-                if second.offers.first().is_some_and(|&(ns, _)| ns > first_answer_ns) {
+                if second
+                    .offers
+                    .first()
+                    .is_some_and(|&(ns, _)| ns > first_answer_ns)
+                {
                     held_back += 1;
                 }
             }
         }
         let request_copies = self.requests.values().map(BTreeMap::len).sum::<usize>();
-        let acked = self.acks.values().map(|acks| acks.values().sum::<usize>()).sum::<usize>();
+        let acked = self
+            .acks
+            .values()
+            .map(|acks| acks.values().sum::<usize>())
+            .sum::<usize>();
         let mut line = format!(
             "{} DISCOVERs ({copies} copies: {} with both relays' copies), {answered} copies \
              answered with an OFFER, both copies answered for {both_answered}, one address for \
@@ -596,8 +606,12 @@ fn kea_statistics(socket: &Path) -> Result<BTreeMap<String, i64>, String> {
     let mut stream = std::os::unix::net::UnixStream::connect(socket)
         .map_err(|e| format!("Kea's control socket {}: {e}", socket.display()))?;
     let timeout = Some(Duration::from_secs(5));
-    stream.set_read_timeout(timeout).map_err(|e| e.to_string())?;
-    stream.set_write_timeout(timeout).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(timeout)
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_write_timeout(timeout)
+        .map_err(|e| e.to_string())?;
     stream
         .write_all(br#"{"command": "statistic-get-all"}"#)
         .map_err(|e| format!("Kea's control socket: {e}"))?;

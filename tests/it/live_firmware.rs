@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::netlab::{Link, Netns, Process};
+use crate::netlab::{Link, Netns, Process, pxelab};
 use crate::real_firmware::real::scenario::{self, Firmware};
 
 const WHAT: &str = "real firmware through the simulated routers (tests/it/live_firmware.rs)";
@@ -49,22 +49,6 @@ struct Outcome {
     live: Vec<String>,
     digest: String,
     wall: Duration,
-}
-
-fn pxelab(netns: Option<&Netns>) -> Command {
-    let binary = Path::new(env!("CARGO_BIN_EXE_pxelab"));
-    let mut command = match netns {
-        Some(netns) => netns.command(binary),
-        None => Command::new(binary),
-    };
-    command
-        .env(
-            "PXELAB_CACHE_DIR",
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("live-plugin-cache"),
-        )
-        .env_remove("PXELAB_CACHE")
-        .env_remove("RUST_LOG");
-    command
 }
 
 #[test]

@@ -44,6 +44,24 @@ pub fn tcpdump(
     command
 }
 
+/// The `pxelab` binary (in `netns` when given) as the live labs run it: with their own plugin
+/// compile cache, and no cache or log switches from the environment of the test run.
+pub fn pxelab(netns: Option<&Netns>) -> Command {
+    let binary = Path::new(env!("CARGO_BIN_EXE_pxelab"));
+    let mut command = match netns {
+        Some(netns) => netns.command(binary),
+        None => Command::new(binary),
+    };
+    command
+        .env(
+            "PXELAB_CACHE_DIR",
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("live-plugin-cache"),
+        )
+        .env_remove("PXELAB_CACHE")
+        .env_remove("RUST_LOG");
+    command
+}
+
 /// Held by a real-software lab while it runs: the labs judge wall-clock timings, so two of them
 /// (now tests of one binary) never run at the same time, as they did not when each was its own
 /// binary. A lab that panicked leaves the lock poisoned; the next one takes it all the same.

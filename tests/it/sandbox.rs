@@ -210,7 +210,11 @@ fn a_log_storm_ends_at_the_limit_with_each_record_cut_short() {
         let Effect::Log { text, .. } = effect else {
             panic!("{effect:?}")
         };
-        assert!(text.len() < plugin_host::LOG_TEXT_BYTES_MAX + 64, "{}", text.len());
+        assert!(
+            text.len() < plugin_host::LOG_TEXT_BYTES_MAX + 64,
+            "{}",
+            text.len()
+        );
         assert!(text.ends_with("... (cut from 65536 bytes)"), "{text:.40}");
     }
 }

@@ -99,7 +99,9 @@ mod tests {
             for import in &imports {
                 assert!(
                     import.starts_with("pxelab:plugin/")
-                        && (import.ends_with("@0.2.0") || import.ends_with("@0.1.0")),
+                        && ["@0.3.0", "@0.2.0", "@0.1.0"]
+                            .iter()
+                            .any(|version| import.ends_with(version)),
                     "{} imports {import}",
                     artifact.name
                 );
@@ -131,7 +133,7 @@ mod tests {
 
     #[test]
     fn builtin_finds_every_artifact_by_name() {
-        assert_eq!(ALL.len(), 6);
+        assert_eq!(ALL.len(), 8);
         for artifact in ALL {
             if not_built(artifact.name).is_some() {
                 assert!(builtin(artifact.name).is_none());
@@ -148,7 +150,7 @@ mod tests {
 
     #[test]
     fn fixtures_are_not_built_ins() {
-        assert_eq!(FIXTURES.len(), 9);
+        assert_eq!(FIXTURES.len(), 10);
         for fixture in FIXTURES {
             assert!(builtin(fixture.name).is_none(), "{}", fixture.name);
             assert_eq!(

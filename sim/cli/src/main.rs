@@ -673,10 +673,7 @@ fn run(args: RunArgs, services: &Services) -> Result<Verdict, CliError> {
     let checks = lab::run_checks(&plan.expect, report);
     if let Some(path) = &args.report.junit {
         let suite = format!("pxelab run {} seed {seed}", plan.name);
-        write_file(
-            path,
-            lab::junit_xml(&suite, &plan.name, &checks).as_bytes(),
-        )?;
+        write_file(path, lab::junit_xml(&suite, &plan.name, &checks).as_bytes())?;
     }
     let json = json_line(&lab::RunReport::of(&plan, report).with_checks(checks.clone()))?;
     let output = if args.report.json_to_stdout() {
@@ -957,10 +954,7 @@ fn sweep_finished(
             "pxelab sweep {} seeds {}..{}",
             plan.name, seeds.start, seeds.end
         );
-        write_file(
-            path,
-            lab::junit_xml(&suite, &plan.name, &checks).as_bytes(),
-        )?;
+        write_file(path, lab::junit_xml(&suite, &plan.name, &checks).as_bytes())?;
     }
     let json = json_line(&report)?;
     let output = if args.report.json_to_stdout() {
@@ -1226,9 +1220,7 @@ fn advise(args: AdviseArgs, services: &Services) -> Result<Verdict, CliError> {
     }
     let advice = lab::advise::advise(&variants, &rows);
     if json_to_stdout(&args.json) {
-        write_stdout(&json_line(&lab::advise::report(
-            &advice, &skipped, seeds,
-        ))?)?;
+        write_stdout(&json_line(&lab::advise::report(&advice, &skipped, seeds))?)?;
     } else {
         if let Some(path) = &args.json {
             let json = json_line(&lab::advise::report(&advice, &skipped, seeds))?;

@@ -16,9 +16,9 @@ pub mod redundancy;
 pub mod report;
 pub mod rng;
 pub mod router;
+pub mod scripted;
 pub mod server;
 pub mod subnet;
-pub mod scripted;
 pub mod world;
 
 pub use app::{App, AppContext, Datagram, Effect, Failure, Input};

@@ -20,8 +20,8 @@ use crate::log::{EventLog, Kind, LanId, Level, NodeId, Record};
 use crate::report::Report;
 use crate::rng::{Draws, LinkDraw, Stream, StreamName};
 use crate::router::{Router, RouterConfig};
-use crate::server::ServerNode;
 use crate::scripted::Scripted;
+use crate::server::ServerNode;
 
 /// A port of a LAN: one interface of one node, in the order they were attached (internal to the
 /// world; nodes name their interfaces by number).
@@ -977,7 +977,10 @@ impl World {
                     self.arp_input(port, &frame);
                     // A tap is a raw socket beside the host's stack, and a bridge carries the
                     // frames of the machines behind it: both see ARP too.
-                    if !matches!(self.nodes[node.index()], Node::Scripted(_) | Node::Bridge(_)) {
+                    if !matches!(
+                        self.nodes[node.index()],
+                        Node::Scripted(_) | Node::Bridge(_)
+                    ) {
                         return;
                     }
                 }

@@ -100,13 +100,21 @@ impl Services {
     }
 
     /// The plugin a `plugin:` value names, loaded once per process (for checks and tests).
-    pub fn load(&self, plugin: &str, base_dir: &Path) -> Result<Arc<plugin_host::Plugin>, PluginError> {
+    pub fn load(
+        &self,
+        plugin: &str,
+        base_dir: &Path,
+    ) -> Result<Arc<plugin_host::Plugin>, PluginError> {
         self.plugin(plugin, base_dir)
     }
 
     /// Resolves a `plugin:` value once per process: a sweep neither re-reads a file nor
     /// re-hashes a component per seed. The host's own cache dedups identical bytes by hash.
-    fn plugin(&self, plugin: &str, base_dir: &Path) -> Result<Arc<plugin_host::Plugin>, PluginError> {
+    fn plugin(
+        &self,
+        plugin: &str,
+        base_dir: &Path,
+    ) -> Result<Arc<plugin_host::Plugin>, PluginError> {
         let key = match artifacts::builtin(plugin) {
             Some(_) => plugin.to_string(),
             None => base_dir.join(plugin).display().to_string(),

@@ -801,12 +801,18 @@ fn a_recorded_live_run_opens_as_a_run_with_its_real_machine_on_a_lane_of_its_own
     };
     let injected = live["injected"].as_array().unwrap();
     let sends = on_real("send");
-    assert_eq!(sends.len(), injected.len(), "one send per frame from the TAP");
+    assert_eq!(
+        sends.len(),
+        injected.len(),
+        "one send per frame from the TAP"
+    );
     for (send, frame) in sends.iter().zip(injected) {
         assert_eq!(send["t"], frame["time_ns"]);
     }
     assert!(
-        on_real("receive").iter().any(|event| event["c"] == "discover"),
+        on_real("receive")
+            .iter()
+            .any(|event| event["c"] == "discover"),
         "the DISCOVERs the relays sent to dnsmasq arrive on the real lane"
     );
 
@@ -845,25 +851,35 @@ fn a_recorded_live_run_opens_as_a_run_with_its_real_machine_on_a_lane_of_its_own
 
     // The trace downloads from the replayed record too; the run is listed.
     let trace = get_ok(addr, &format!("/api/runs/{id}/trace.json")).json();
-    assert!(trace["traceEvents"].as_array().is_some_and(|e| !e.is_empty()));
+    assert!(
+        trace["traceEvents"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty())
+    );
     let runs = get_ok(addr, "/api/runs").json();
     assert!(
-        runs["runs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|run| run["id"] == id.as_str() && run["params"]["record"]["name"] == "live-dnsmasq"),
+        runs["runs"].as_array().unwrap().iter().any(
+            |run| run["id"] == id.as_str() && run["params"]["record"]["name"] == "live-dnsmasq"
+        ),
         "{runs}"
     );
 
     // A record the server does not serve, and a server that serves none.
     let missing = post(addr, "/api/records/nope", "");
     assert_eq!(missing.status, 404);
-    assert!(missing.json()["error"].as_str().unwrap().contains("live-dnsmasq"));
+    assert!(
+        missing.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("live-dnsmasq")
+    );
     let none = post(shared(), "/api/records/live-dnsmasq", "");
     assert_eq!(none.status, 404);
     assert!(none.json()["error"].as_str().unwrap().contains("--record"));
-    assert_eq!(get_ok(shared(), "/api/records").json()["records"], serde_json::json!([]));
+    assert_eq!(
+        get_ok(shared(), "/api/records").json()["records"],
+        serde_json::json!([])
+    );
 }
 
 #[test]
@@ -892,6 +908,9 @@ fn a_folder_that_is_not_a_run_record_is_refused_at_start() {
         "{refused}"
     );
     let twice = start(vec![live_record(), live_record()]);
-    assert!(twice.contains("records are named by their folder"), "{twice}");
+    assert!(
+        twice.contains("records are named by their folder"),
+        "{twice}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -138,6 +138,46 @@ impl Cdp {
         );
     }
 
+    /// Clicks, with a real mouse event, the arrow of the first event `predicate` (a JavaScript
+    /// function of the event and its index) picks, then waits for the inspector to show
+    /// `needle`; returns where it clicked and what the inspector shows.
+    fn inspect_arrow(&mut self, predicate: &str, needle: &str, what: &str) -> ((f64, f64), String) {
+        let point = self.eval(&format!(
+            "JSON.stringify(window.pxelabView.arrowPoint({predicate}))"
+        ));
+        let point: Value = serde_json::from_str(
+            point
+                .as_str()
+                .unwrap_or_else(|| panic!("the arrow of {what} is on screen")),
+        )
+        .unwrap();
+        let point = (point["x"].as_f64().unwrap(), point["y"].as_f64().unwrap());
+        self.click(point.0, point.1);
+        let inspector = self.wait_for_text(
+            ("inspector-body", "innerText"),
+            needle,
+            Duration::from_secs(30),
+            &format!("the inspector to show {what}"),
+        );
+        (point, inspector.as_str().unwrap().to_string())
+    }
+
+    /// A PNG of the page with the mouse off the canvas (so no tooltip covers it), written to
+    /// `path`.
+    fn screenshot(&mut self, path: &Path) {
+        self.call(
+            "Input.dispatchMouseEvent",
+            json!({"type": "mouseMoved", "x": 5, "y": 5}),
+        );
+        let shot = self.call("Page.captureScreenshot", json!({"format": "png"}));
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().unwrap())
+            .unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        lab::write_atomically(path, &png).unwrap();
+    }
+
     fn click(&mut self, x: f64, y: f64) {
         self.call(
             "Input.dispatchMouseEvent",
@@ -282,25 +322,13 @@ fn the_kb_race_in_a_browser() {
     assert_eq!(lanes_attribute, "7");
 
     // Click the DISCOVER that r1 relayed to WDS, with a real mouse event.
-    let point = cdp.eval(
-        "JSON.stringify(window.pxelabView.arrowPoint((e) => e.c === 'discover' && \
+    let (point, inspector) = cdp.inspect_arrow(
+        "(e) => e.c === 'discover' && \
          window.pxelabView.lanes.indexOf('wds') >= 0 && e.k === 'receive' && \
-         document.getElementById('summary') && e.x.includes('10.2.0.20:67') && e.x.includes('giaddr 10.1.0.2')))",
-    );
-    let point: Value = serde_json::from_str(
-        point
-            .as_str()
-            .expect("a DISCOVER arrow to WDS is on screen"),
-    )
-    .unwrap();
-    cdp.click(point["x"].as_f64().unwrap(), point["y"].as_f64().unwrap());
-    let inspector = cdp.wait_for_text(
-        ("inspector-body", "innerText"),
+         document.getElementById('summary') && e.x.includes('10.2.0.20:67') && e.x.includes('giaddr 10.1.0.2')",
         "Option 60",
-        Duration::from_secs(30),
-        "the inspector to show the packet",
+        "the DISCOVER r1 relayed to WDS",
     );
-    let inspector = inspector.as_str().unwrap();
     for needle in [
         "DHCP DISCOVER",
         "Option 60",
@@ -349,25 +377,13 @@ fn the_kb_race_in_a_browser() {
     );
 
     // Back to the DISCOVER for the picture: the race, the crash and the decoded packet.
-    cdp.click(point["x"].as_f64().unwrap(), point["y"].as_f64().unwrap());
+    cdp.click(point.0, point.1);
     cdp.wait_for(
         "document.getElementById('inspector-body').innerText.includes('Option 60')",
         Duration::from_secs(30),
         "the inspector to show the packet again",
     );
-    // The mouse leaves the canvas so no tooltip covers the picture.
-    cdp.call(
-        "Input.dispatchMouseEvent",
-        json!({"type": "mouseMoved", "x": 5, "y": 5}),
-    );
-    let shot = cdp.call("Page.captureScreenshot", json!({"format": "png"}));
-    let png = base64::engine::general_purpose::STANDARD
-        .decode(shot["data"].as_str().unwrap())
-        .unwrap();
-    assert!(png.starts_with(b"\x89PNG"), "a PNG");
-    let path = Path::new(SCREENSHOT);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    lab::write_atomically(path, &png).unwrap();
+    cdp.screenshot(Path::new(SCREENSHOT));
 
     // "Next crashing seed" from seed 7 (where everything boots) finds the same seed the API
     // finds, and opens its timeline with a crash marker.
@@ -615,7 +631,16 @@ fn a_recorded_live_run_opens_in_the_timeline_with_the_real_server_marked() {
         .collect();
     assert_eq!(
         lanes,
-        ["pc1", "pc2", "pc3", "pc4", "r1", "r2", "wds", "real@servers"],
+        [
+            "pc1",
+            "pc2",
+            "pc3",
+            "pc4",
+            "r1",
+            "r2",
+            "wds",
+            "real@servers"
+        ],
         "clients, routers, the simulated server, then the real one"
     );
     let kinds = view["laneKinds"].as_array().unwrap();
@@ -643,12 +668,11 @@ fn a_recorded_live_run_opens_in_the_timeline_with_the_real_server_marked() {
         "the record's line in the summary",
     );
     let line = line.as_str().unwrap();
-    for needle in [
-        "recorded live run live-dnsmasq",
-        "10.2.0.10",
-        "TAP pxe0",
-    ] {
-        assert!(line.contains(needle), "the record line lacks `{needle}`: {line}");
+    for needle in ["recorded live run live-dnsmasq", "10.2.0.10", "TAP pxe0"] {
+        assert!(
+            line.contains(needle),
+            "the record line lacks `{needle}`: {line}"
+        );
     }
     let url = cdp.eval("location.search");
     assert!(
@@ -697,38 +721,17 @@ fn a_recorded_live_run_opens_in_the_timeline_with_the_real_server_marked() {
         ),
         "the zoomed timeline of the record",
     );
-    let point = cdp.eval(&format!(
-        "JSON.stringify(window.pxelabView.arrowPoint((e, index) => index === {}))",
-        events
-            .iter()
-            .position(|e| std::ptr::eq(e, discover))
-            .unwrap()
-    ));
-    let point: Value = serde_json::from_str(
-        point
-            .as_str()
-            .expect("the DISCOVER arrow to the real server is on screen"),
-    )
-    .unwrap();
-    cdp.click(point["x"].as_f64().unwrap(), point["y"].as_f64().unwrap());
-    let inspector = cdp.wait_for_text(
-        ("inspector-body", "innerText"),
+    let index = events
+        .iter()
+        .position(|e| std::ptr::eq(e, discover))
+        .unwrap();
+    let (_, inspector) = cdp.inspect_arrow(
+        &format!("(e, index) => index === {index}"),
         "Relay agent (giaddr)",
-        Duration::from_secs(30),
-        "the inspector to show the DISCOVER to the real server",
+        "the DISCOVER to the real server",
     );
-    let inspector = inspector.as_str().unwrap();
     assert!(inspector.contains("DHCP DISCOVER"), "{inspector}");
     assert!(inspector.contains("real@servers"), "{inspector}");
 
-    cdp.call(
-        "Input.dispatchMouseEvent",
-        json!({"type": "mouseMoved", "x": 5, "y": 5}),
-    );
-    let shot = cdp.call("Page.captureScreenshot", json!({"format": "png"}));
-    let png = base64::engine::general_purpose::STANDARD
-        .decode(shot["data"].as_str().unwrap())
-        .unwrap();
-    assert!(png.starts_with(b"\x89PNG"), "a PNG");
-    lab::write_atomically(Path::new(LIVE_SCREENSHOT), &png).unwrap();
+    cdp.screenshot(Path::new(LIVE_SCREENSHOT));
 }

@@ -46,8 +46,18 @@ fn run(seed: u64, config: LanConfig, faults: Vec<(u64, Fault)>) -> (Vec<u64>, Fi
         virtual_macs: vec![],
     };
     let script = (0..FRAMES).map(|n| (n * GAP_NS, numbered(n))).collect();
-    world.add_node("a", Node::Scripted(Scripted::new(script)), vec![attach(A)], 0);
-    world.add_node("b", Node::Scripted(Scripted::new(vec![])), vec![attach(B)], 0);
+    world.add_node(
+        "a",
+        Node::Scripted(Scripted::new(script)),
+        vec![attach(A)],
+        0,
+    );
+    world.add_node(
+        "b",
+        Node::Scripted(Scripted::new(vec![])),
+        vec![attach(B)],
+        0,
+    );
     for (at_ns, fault) in faults {
         world.add_fault(at_ns, fault);
     }
@@ -205,7 +215,12 @@ fn bridged(script: Vec<(u64, Vec<u8>)>) -> (World, NodeId) {
         virtual_macs: vec![],
     };
     let outside = world.add_node("outside", Node::Bridge(Bridge::new()), vec![attach(A)], 0);
-    world.add_node("inside", Node::Scripted(Scripted::new(script)), vec![attach(B)], 0);
+    world.add_node(
+        "inside",
+        Node::Scripted(Scripted::new(script)),
+        vec![attach(B)],
+        0,
+    );
     (world.build(), outside)
 }
 
