@@ -9,8 +9,8 @@
 //! Every live run writes its record, and `pxelab replay` of it gives the recorded digest.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::netlab::{Link, Netns, Process, pxelab};

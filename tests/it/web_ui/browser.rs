@@ -140,8 +140,8 @@ impl Cdp {
 
     /// Clicks, with a real mouse event, the arrow of the first event `predicate` (a JavaScript
     /// function of the event and its index) picks, then waits for the inspector to show
-    /// `needle`; returns where it clicked and what the inspector shows.
-    fn inspect_arrow(&mut self, predicate: &str, needle: &str, what: &str) -> ((f64, f64), String) {
+    /// `needle`; returns the arrow's point (`x`, `y`, `event`) and what the inspector shows.
+    fn inspect_arrow(&mut self, predicate: &str, needle: &str, what: &str) -> (Value, String) {
         let point = self.eval(&format!(
             "JSON.stringify(window.pxelabView.arrowPoint({predicate}))"
         ));
@@ -151,8 +151,7 @@ impl Cdp {
                 .unwrap_or_else(|| panic!("the arrow of {what} is on screen")),
         )
         .unwrap();
-        let point = (point["x"].as_f64().unwrap(), point["y"].as_f64().unwrap());
-        self.click(point.0, point.1);
+        self.click(point["x"].as_f64().unwrap(), point["y"].as_f64().unwrap());
         let inspector = self.wait_for_text(
             ("inspector-body", "innerText"),
             needle,
@@ -377,7 +376,7 @@ fn the_kb_race_in_a_browser() {
     );
 
     // Back to the DISCOVER for the picture: the race, the crash and the decoded packet.
-    cdp.click(point.0, point.1);
+    cdp.click(point["x"].as_f64().unwrap(), point["y"].as_f64().unwrap());
     cdp.wait_for(
         "document.getElementById('inspector-body').innerText.includes('Option 60')",
         Duration::from_secs(30),
@@ -416,7 +415,7 @@ fn the_kb_race_in_a_browser() {
         "browser suite: KB seed 0 drawn in {:.1} ms ({} events); screenshot {}",
         view["renderMs"].as_f64().unwrap(),
         view["events"],
-        path.display()
+        SCREENSHOT
     );
 }
 
