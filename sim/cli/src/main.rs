@@ -448,8 +448,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = match cli.verbose {
         0 => "warn",
-        1 => "warn,pxelab=info,host=info",
-        _ => "warn,pxelab=debug,host=debug",
+        1 => "warn,pxelab=info,lab=info,plugin_host=info",
+        _ => "warn,pxelab=debug,lab=debug,plugin_host=debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
