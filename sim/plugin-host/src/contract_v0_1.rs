@@ -18,17 +18,7 @@ pub(crate) fn refusal(message: String) -> Refusal {
     }
 }
 
-pub(crate) fn datagram(datagram: &Datagram) -> types::Datagram {
-    types::Datagram {
-        src_ip: u32::from(*datagram.src.ip()),
-        src_port: datagram.src.port(),
-        dst_ip: u32::from(*datagram.dst.ip()),
-        dst_port: datagram.dst.port(),
-        payload: datagram.payload.clone(),
-    }
-}
-
-level_of_every_contract!();
+conversions_of_every_contract!();
 
 impl types::Host for State {}
 

@@ -142,9 +142,19 @@ macro_rules! host_functions_since_0_2 {
     };
 }
 
-/// `level` from the `types::Level` of the module it stands in.
-macro_rules! level_of_every_contract {
+/// `level` from, and `datagram` to, the `types` of the module it stands in.
+macro_rules! conversions_of_every_contract {
     () => {
+        pub(crate) fn datagram(datagram: &Datagram) -> types::Datagram {
+            types::Datagram {
+                src_ip: u32::from(*datagram.src.ip()),
+                src_port: datagram.src.port(),
+                dst_ip: u32::from(*datagram.dst.ip()),
+                dst_port: datagram.dst.port(),
+                payload: datagram.payload.clone(),
+            }
+        }
+
         fn level(level: types::Level) -> Level {
             match level {
                 types::Level::Debug => Level::Debug,
@@ -736,7 +746,7 @@ fn bounded(mut text: String) -> String {
     text
 }
 
-level_of_every_contract!();
+conversions_of_every_contract!();
 
 fn socket(ip: u32, port: u16) -> SocketAddrV4 {
     SocketAddrV4::new(Ipv4Addr::from(ip), port)
@@ -802,16 +812,7 @@ impl Exports {
 
     fn on_datagram(&self, store: &mut Store<State>, datagram: &Datagram) -> wasmtime::Result<()> {
         match self {
-            Exports::Current(exports) => {
-                let datagram = types::Datagram {
-                    src_ip: u32::from(*datagram.src.ip()),
-                    src_port: datagram.src.port(),
-                    dst_ip: u32::from(*datagram.dst.ip()),
-                    dst_port: datagram.dst.port(),
-                    payload: datagram.payload.clone(),
-                };
-                exports.call_on_datagram(store, &datagram)
-            }
+            Exports::Current(exports) => exports.call_on_datagram(store, &self::datagram(datagram)),
             Exports::V0_2(exports) => {
                 exports.call_on_datagram(store, &contract_v0_2::datagram(datagram))
             }
