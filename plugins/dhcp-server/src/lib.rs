@@ -319,6 +319,9 @@ pub struct DhcpServer {
     /// clients), served by this server's own TFTP.
     boot_file_bios: Option<String>,
     boot_file_efi: Option<String>,
+    /// The TFTP server of the boot files (siaddr and option 66, "next-server"); `None`: this
+    /// server, which serves them itself.
+    next_server: Option<Ipv4Addr>,
     tftp: tftp::Server,
     #[cfg(feature = "variants")]
     variants: variants::Variants,
@@ -407,6 +410,7 @@ impl Plugin for DhcpServer {
         "response_delay",
         "boot_file_bios",
         "boot_file_efi",
+        "next_server",
         "nbp_size",
         #[cfg(feature = "variants")]
         "load_balance",
@@ -465,9 +469,21 @@ impl Plugin for DhcpServer {
         let (boot_file_bios, boot_file_efi) =
             (boot_file("boot_file_bios")?, boot_file("boot_file_efi")?);
         let nbp_size = config.u64_in("nbp_size", NBP_SIZE_DEFAULT, 1..=NBP_SIZE_MAX)? as usize;
+        let next_server = match config.get("next_server") {
+            None => None,
+            Some(text) => Some(text.parse::<Ipv4Addr>().map_err(|_| {
+                ConfigError::new(
+                    "next_server",
+                    format!("expected the IPv4 address of a TFTP server, got `{text}`"),
+                )
+            })?),
+        };
         let mut tftp = tftp::Server::new(TFTP_TOKEN_BASE);
-        for file in boot_file_bios.iter().chain(&boot_file_efi) {
-            tftp.add_file(file, tftp::synthetic_file(file, nbp_size));
+        // Boot files on another TFTP server (options 66/67) are not ours to serve.
+        if next_server.is_none() {
+            for file in boot_file_bios.iter().chain(&boot_file_efi) {
+                tftp.add_file(file, tftp::synthetic_file(file, nbp_size));
+            }
         }
         tftp.serve_given_files(env);
         let mut server = DhcpServer {
@@ -488,6 +504,7 @@ impl Plugin for DhcpServer {
             next_token: 0,
             boot_file_bios,
             boot_file_efi,
+            next_server,
             tftp,
             #[cfg(feature = "variants")]
             variants: variants::Variants::of(config)?,
@@ -806,7 +823,16 @@ impl DhcpServer {
             };
             if let Some(file) = boot_file {
                 reply.set_fname_str(file);
-                reply.set_siaddr(own_ip);
+                let tftp_server = self.next_server.unwrap_or(own_ip);
+                reply.set_siaddr(tftp_server);
+                if self.next_server.is_some() {
+                    // What a Windows scope's options 66 and 67 carry.
+                    let opts = reply.opts_mut();
+                    opts.insert(DhcpOption::TFTPServerName(
+                        tftp_server.to_string().into_bytes(),
+                    ));
+                    opts.insert(DhcpOption::BootfileName(file.clone().into_bytes()));
+                }
             }
         }
         let dst = if kind == MessageType::Nak && request.giaddr().is_unspecified() {

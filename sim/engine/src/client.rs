@@ -1073,13 +1073,18 @@ impl PxeClient {
                 server: tftp_server(&boot),
                 file: boot.file.unwrap_or_default(),
             },
-            (Some(boot), _) => Next::BootServer {
+            (Some(boot), _) if self.profile.boot_server_request => Next::BootServer {
                 server: boot.server_id,
             },
-            (None, Some(file)) => Next::Tftp {
+            (_, Some(file)) => Next::Tftp {
                 server: tftp_server(&ack),
                 file,
             },
+            (Some(_), None) => {
+                let why = "the proxy offer named no boot file, and this firmware never asks \
+                           its server on port 4011";
+                return self.fail(cx, Failure::NoBootFile, Some(why.to_string()));
+            }
             (None, None) => return self.fail(cx, Failure::NoBootFile, None),
         };
         self.after(cx, lease, next, 0);

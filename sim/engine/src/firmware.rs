@@ -22,16 +22,27 @@ pub enum Firmware {
     Edk2,
     /// iPXE (a BIOS NIC option ROM, as QEMU's SeaBIOS loads it).
     Ipxe,
+    /// EDK2 as some vendors ship it (reported on Asus and Dell UEFI machines booting across
+    /// subnets): EDK2 in every other respect, but after the ACK it never sends the boot-server
+    /// request that a proxy offer without a boot file calls for. It boots only when an offer
+    /// or the ACK names the file itself.
+    Edk2No4011,
 }
 
 impl Firmware {
-    pub const ALL: [Firmware; 3] = [Firmware::PxeSpec, Firmware::Edk2, Firmware::Ipxe];
+    pub const ALL: [Firmware; 4] = [
+        Firmware::PxeSpec,
+        Firmware::Edk2,
+        Firmware::Ipxe,
+        Firmware::Edk2No4011,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Firmware::PxeSpec => "pxe-spec",
             Firmware::Edk2 => "edk2",
             Firmware::Ipxe => "ipxe",
+            Firmware::Edk2No4011 => "edk2-no-4011",
         }
     }
 
@@ -40,6 +51,7 @@ impl Firmware {
             Firmware::PxeSpec => &PXE_SPEC,
             Firmware::Edk2 => &EDK2,
             Firmware::Ipxe => &IPXE,
+            Firmware::Edk2No4011 => &EDK2_NO_4011,
         }
     }
 }
@@ -228,6 +240,10 @@ pub struct Profile {
     pub dhcp_cycles_max: u32,
     /// The boot-server request leaves from port 4011 (EDK2) rather than 68.
     pub boot_server_from_4011: bool,
+    /// After the ACK, ask the proxy offer's server on port 4011 for the boot file when no
+    /// offer named one (PXE 2.1, every firmware measured); `false`: go on to the ACK's own
+    /// file, or fail for want of one.
+    pub boot_server_request: bool,
     pub boot_server_xid: BootServerXid,
     /// The boot-server request's options in wire order (43: the boot item).
     pub boot_server_options: &'static [u8],
@@ -316,6 +332,7 @@ pub static PXE_SPEC: Profile = Profile {
     mismatched_ack: MismatchedAck::Accept,
     dhcp_cycles_max: 2,
     boot_server_from_4011: false,
+    boot_server_request: true,
     boot_server_xid: BootServerXid::Same,
     boot_server_options: &[53, 55, 57, 60, 93, 94, 97],
     boot_item_type: 0,
@@ -347,7 +364,9 @@ fn edk2_failures(failure: Failure) -> (&'static str, &'static str) {
     }
 }
 
-pub static EDK2: Profile = Profile {
+pub static EDK2: Profile = EDK2_PROFILE;
+
+const EDK2_PROFILE: Profile = Profile {
     firmware: Firmware::Edk2,
     discover_options: &[53, 57, 55, 97, 94, 93, 60],
     request_options: &[53, 54, 50, 57, 55, 97, 94, 93, 60],
@@ -379,6 +398,7 @@ pub static EDK2: Profile = Profile {
     mismatched_ack: MismatchedAck::Decline,
     dhcp_cycles_max: 1,
     boot_server_from_4011: true,
+    boot_server_request: true,
     boot_server_xid: BootServerXid::Fresh,
     // Measured against dnsmasq's proxy offer (no boot menu): no option 43.
     boot_server_options: &[53, 55, 57, 60, 93, 94, 97],
@@ -398,6 +418,13 @@ pub static EDK2: Profile = Profile {
     gratuitous_arp_after_ack: false,
     failures: edk2_failures,
     after_failure: "the boot manager tries IPv6 PXE and HTTP boot",
+};
+
+/// The vendor EDK2 that skips the boot-server request: nothing else differs.
+pub static EDK2_NO_4011: Profile = Profile {
+    firmware: Firmware::Edk2No4011,
+    boot_server_request: false,
+    ..EDK2_PROFILE
 };
 
 fn ipxe_failures(failure: Failure) -> (&'static str, &'static str) {
@@ -468,6 +495,7 @@ pub static IPXE: Profile = Profile {
     mismatched_ack: MismatchedAck::Ignore,
     dhcp_cycles_max: 1,
     boot_server_from_4011: false,
+    boot_server_request: true,
     boot_server_xid: BootServerXid::Zero,
     boot_server_options: &[53, 57, 93, 94, 60, 77, 55, 175, 61, 97, 43],
     boot_item_type: 0x8000,
@@ -500,7 +528,7 @@ mod tests {
         }
         let error = "ovmf".parse::<Firmware>().unwrap_err();
         assert!(
-            error.to_string().contains("pxe-spec, edk2, ipxe"),
+            error.to_string().contains("pxe-spec, edk2, ipxe, edk2-no-4011"),
             "{error}"
         );
     }

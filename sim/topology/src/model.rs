@@ -362,8 +362,8 @@ pub struct ClientSpec {
     pub mac: Option<String>,
     #[serde(default)]
     pub tftp_blksize: Option<u16>,
-    /// The PXE firmware's behaviour: `edk2` (UEFI machines' default), `ipxe`, or `pxe-spec`
-    /// (the PXE 2.1 specification, BIOS machines' default).
+    /// The PXE firmware's behaviour: `edk2` (UEFI machines' default), `ipxe`, `edk2-no-4011`
+    /// or `pxe-spec` (the PXE 2.1 specification, BIOS machines' default).
     #[serde(default)]
     pub firmware: Option<String>,
 }
