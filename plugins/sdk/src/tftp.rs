@@ -59,6 +59,8 @@ pub struct Server {
     transfers: BTreeMap<u16, Transfer>,
     next_port: u16,
     token_base: u64,
+    /// The largest `blksize` the server agrees to (WDS's `MaximumBlockSize`).
+    blksize_max: usize,
 }
 
 /// File names are compared case-insensitively with `\` and `/` equivalent, as Windows TFTP
@@ -91,7 +93,15 @@ impl Server {
             transfers: BTreeMap::new(),
             next_port: TRANSFER_PORT_FIRST,
             token_base,
+            blksize_max: tftp::BLKSIZE_ETHERNET,
         }
+    }
+
+    /// Agree to no `blksize` above `max` (at least RFC 2348's 8, at most what one Ethernet
+    /// frame carries): a path with a smaller MTU than Ethernet's needs it (WDS's
+    /// `MaximumBlockSize`, Microsoft KB975710).
+    pub fn limit_blksize(&mut self, max: usize) {
+        self.blksize_max = max.clamp(tftp::BLKSIZE_MIN, tftp::BLKSIZE_ETHERNET);
     }
 
     pub fn add_file(&mut self, name: &str, content: Vec<u8>) {
@@ -275,7 +285,7 @@ impl Server {
                     Ok(size) if size >= tftp::BLKSIZE_MIN => {
                         // RFC 2348: the server may answer with a smaller size. Larger
                         // blocks would need IP fragmentation, which the network never does.
-                        transfer.blksize = size.min(tftp::BLKSIZE_ETHERNET);
+                        transfer.blksize = size.min(self.blksize_max);
                         accepted.push(("blksize", transfer.blksize.to_string()));
                     }
                     _ => {}
@@ -594,6 +604,27 @@ mod tests {
         );
         assert!(matches!(parse(&reply), Repr::Error { code: 2, .. }));
         assert_eq!(files.0.active_transfers(), 0);
+    }
+
+    #[test]
+    fn a_limited_server_agrees_to_no_larger_block() {
+        let mut env = MockEnv::new(server_ip());
+        let mut files = env.start::<Files>(&[]).unwrap();
+        files.0.limit_blksize(1024);
+        let oack = request(
+            &mut env,
+            &mut files,
+            rrq("exact", "octet", &[("blksize", "1468")]),
+        );
+        assert_eq!(
+            parse(&oack),
+            Repr::OptionAck {
+                options: vec![("blksize", "1024")]
+            }
+        );
+        ack(&mut env, &mut files, client(), oack.src, 0);
+        let first = env.take_sent().remove(0);
+        assert_eq!(first.payload.len(), 4 + 1024);
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "boot_file_bios",
     "boot_file_efi",
     "nbp_size",
+    "maximum_block_size",
 ];
 const THREADS_DEFAULT: u32 = 4;
 const LOOKUP_DEFAULT: &str = "lognormal(median=1500us, sigma=0.8, max=2s)";
@@ -129,6 +130,12 @@ impl Wds {
             }
         }
         let nbp_size = config.u64_in("nbp_size", NBP_SIZE_DEFAULT, 1..=NBP_SIZE_MAX)? as usize;
+        // `WDSServer\Providers\WDSTFTP\MaximumBlockSize` (KB975710: 512..1456); unset, as on
+        // a default install, the server agrees to what the client asks.
+        let blksize_max = match config.get("maximum_block_size") {
+            Some(_) => Some(config.u64_in("maximum_block_size", 1456, 512..=1456)?),
+            None => None,
+        };
         if env.store_get(PROVIDER_STATE_KEY).as_deref() == Some(PROVIDER_CORRUPT) {
             // KB2510665: after the heap corruption, the provider's state in the WMI repository
             // is unusable; WDS restarted alone cannot initialize it until WMI is restarted.
@@ -152,6 +159,9 @@ impl Wds {
         let mut tftp = tftp::Server::new(TFTP_TOKEN_BASE);
         tftp.add_file(&boot_file_bios, nbp_content(&boot_file_bios, nbp_size));
         tftp.add_file(&boot_file_efi, nbp_content(&boot_file_efi, nbp_size));
+        if let Some(max) = blksize_max {
+            tftp.limit_blksize(max as usize);
+        }
         tftp.serve_given_files(env);
 
         env.event_log(

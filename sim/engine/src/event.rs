@@ -236,6 +236,11 @@ pub enum DropReason {
     AckForAnotherAddress {
         yiaddr: Ipv4Addr,
     },
+    /// An IPv4 packet larger than the MTU of the LAN it would enter (DF set: not fragmented).
+    ExceedsMtu {
+        size: u16,
+        mtu: u16,
+    },
     /// A client request whose `secs` is below the relay's threshold.
     SecsBelowMin {
         secs: u16,
@@ -572,6 +577,10 @@ impl Canonical for DropReason {
                 out.u16(*secs);
                 out.u16(*min);
             }
+            DropReason::ExceedsMtu { size, mtu } => {
+                out.u16(*size);
+                out.u16(*mtu);
+            }
             DropReason::UnexpectedDhcp { kind } => out.u8(u8::from(*kind)),
             DropReason::ServiceNotRunning { service } => out.str(service),
             _ => {}
@@ -627,6 +636,7 @@ impl DropReason {
             ServiceNotRunning { .. } => 41,
             SecsBelowMin { .. } => 42,
             AckForAnotherAddress { .. } => 43,
+            ExceedsMtu { .. } => 44,
         }
     }
 
@@ -890,6 +900,9 @@ impl fmt::Display for DropReason {
             }
             SecsBelowMin { secs, min } => {
                 write!(f, "secs {secs} below the relay's minimum of {min}")
+            }
+            ExceedsMtu { size, mtu } => {
+                write!(f, "{size}-byte packet exceeds the LAN's MTU of {mtu} (DF set)")
             }
             NotReencoded => f.write_str("DHCP message could not be re-encoded"),
             RequestToRouter => f.write_str("BOOTREQUEST addressed to the router"),

@@ -62,6 +62,9 @@ pub struct LanConfig {
     /// How long the switch keeps a MAC it learned from a frame's source (Cisco's default
     /// `mac address-table aging-time` is 300 s).
     pub mac_aging_ns: u64,
+    /// The largest IPv4 packet the LAN carries; a larger one is dropped where it would enter
+    /// (`DropReason::ExceedsMtu`: pxelab does not fragment and sends every packet with DF).
+    pub mtu: usize,
 }
 
 /// Cisco IOS's default MAC address table aging time.
@@ -76,6 +79,7 @@ impl LanConfig {
             reorder: 0.0,
             reorder_delay: Distribution::constant(1_000_000),
             mac_aging_ns: MAC_AGING_DEFAULT_NS,
+            mtu: frame::MTU,
         }
     }
 }
@@ -1286,14 +1290,23 @@ impl World {
         };
         let lan_id = self.ports[from].lan;
         let log = &mut self.log;
-        if !self.ports[from].up {
+        let mtu = self.lans[lan_id.index()].config.mtu;
+        let packet_len = frame.len().saturating_sub(frame::ETHERNET_HEADER_LEN);
+        let refused = if !self.ports[from].up {
+            Some(DropReason::InterfaceDown { interface })
+        } else if packet_len > mtu {
+            Some(DropReason::ExceedsMtu {
+                size: packet_len as u16,
+                mtu: mtu as u16,
+            })
+        } else {
+            None
+        };
+        if let Some(reason) = refused {
             log.push(Record {
                 time_ns: self.now_ns,
                 node,
-                kind: Kind::Drop {
-                    reason: DropReason::InterfaceDown { interface },
-                    frame,
-                },
+                kind: Kind::Drop { reason, frame },
             });
             return;
         }

@@ -114,6 +114,12 @@ pub struct LanSpec {
     /// `mac address-table aging-time`).
     #[serde(default)]
     pub mac_aging: Option<String>,
+    /// The largest IPv4 packet the LAN carries, in bytes (default 1500, Ethernet's): a WAN
+    /// link or tunnel has less (`ip mtu 1400` on a GRE tunnel, say). A larger packet is
+    /// dropped where it would enter the LAN: pxelab never fragments, and every packet it
+    /// builds has DF set, so a router drops it as RFC 1191 says.
+    #[serde(default)]
+    pub mtu: Option<u16>,
     /// Attach the LAN to a real interface of this machine (`pxelab live`): frames the LAN
     /// carries go out on it, frames from it enter the LAN. Other commands run the LAN without.
     #[serde(default)]

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use engine::Stream;
 use engine::client::{Arch, ClientConfig};
 use engine::firmware::Firmware;
+use engine::frame;
 use engine::rng::StreamName;
 use engine::router::RouterConfig;
 use engine::server::ServerConfig;
@@ -23,6 +24,9 @@ use crate::files::ServedFile;
 use crate::model::{self, ArchSpec, ClientSpec, LanSpec, LimitsSpec, ServerSpec, Topology};
 use crate::source::Source;
 use crate::{Expectations, Plan};
+
+/// The smallest MTU a LAN may have: every IPv4 host takes 576-byte packets (RFC 791).
+const MTU_MIN: u16 = 576;
 
 pub(crate) struct LanPlan {
     pub name: String,
@@ -261,6 +265,16 @@ impl<'a> Planner<'a> {
         }
         if let Some(aging) = &lan.mac_aging {
             config.mac_aging_ns = source.duration_ns(&with("mac_aging:"), aging)?;
+        }
+        if let Some(mtu) = lan.mtu {
+            if !(MTU_MIN..=frame::MTU as u16).contains(&mtu) {
+                return Err(source.value(
+                    &with("mtu:"),
+                    format!("MTU {mtu} is outside {MTU_MIN}..{}", frame::MTU),
+                    "IPv4 needs 576 (RFC 791); Ethernet carries 1500, a GRE tunnel 1476",
+                ));
+            }
+            config.mtu = usize::from(mtu);
         }
         Ok(config)
     }
