@@ -32,6 +32,15 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 mod variants {
     use super::*;
 
+    /// `10.2.0.0/24` as (network, mask).
+    fn parse_subnet(text: &str) -> Option<(Ipv4Addr, Ipv4Addr)> {
+        let (network, prefix) = text.split_once('/')?;
+        let network: Ipv4Addr = network.parse().ok()?;
+        let prefix: u32 = prefix.parse().ok().filter(|p| *p <= 32)?;
+        let mask = Ipv4Addr::from(u32::MAX.checked_shl(32 - prefix).unwrap_or(0));
+        Some((network, mask))
+    }
+
     /// ISC dhcpd's default `load balance max seconds`.
     pub(crate) const LOAD_BALANCE_MAX_SECS_DEFAULT: u32 = 3;
 
@@ -101,6 +110,10 @@ mod variants {
         /// address it asks for (Tiny PXE Server issue #1). Default `per-client`: RFC 2131
         /// 4.3.1, the client's own lease first.
         pub(crate) per_discover: bool,
+        /// `ris_local_subnet`: Remote Installation Services runs on this box too, and takes
+        /// a DISCOVER whose IP source is in this subnet (network, mask) for a PXE request to
+        /// itself rather than a DHCP one (Microsoft KB300034).
+        pub(crate) ris_local_subnet: Option<(Ipv4Addr, Ipv4Addr)>,
     }
 
     impl Variants {
@@ -172,12 +185,22 @@ mod variants {
                     ));
                 }
             };
+            let ris_local_subnet = match config.get("ris_local_subnet") {
+                None => None,
+                Some(text) => Some(parse_subnet(text).ok_or_else(|| {
+                    Refusal::config(
+                        "ris_local_subnet",
+                        format!("expected a subnet such as 10.2.0.0/24, got `{text}`"),
+                    )
+                })?),
+            };
             Ok(Variants {
                 kea,
                 load_balance,
                 vendor_class_id,
                 ignore_pxe_clients,
                 per_discover,
+                ris_local_subnet,
             })
         }
 
@@ -238,6 +261,19 @@ mod variants {
                 .map(|(c, _)| c.clone())?;
             kea.in_flight.remove(&chaddr);
             kea.parked.remove(&chaddr)
+        }
+
+        /// Whether the box's RIS takes `request` for a PXE request to itself: a PXE client's
+        /// DISCOVER from an address of the box's own subnet. RIS decides by the packet's IP
+        /// source, and a relay that sources its copies from its server-side interface makes
+        /// every relayed DISCOVER look local.
+        pub(crate) fn ris_takes(&self, datagram: &Datagram, request: &Message) -> bool {
+            let Some((network, mask)) = self.ris_local_subnet else {
+                return false;
+            };
+            dhcp::message_type(request) == Some(MessageType::Discover)
+                && dhcp::is_pxe_client(request)
+                && in_subnet(*datagram.src.ip(), network, mask)
         }
 
         /// Whether this server stays silent to `request`: a PXE client it denies, or another
@@ -424,6 +460,8 @@ impl Plugin for DhcpServer {
         "allocation",
         #[cfg(feature = "variants")]
         "kea_multi_threaded",
+        #[cfg(feature = "variants")]
+        "ris_local_subnet",
     ];
 
     fn init(env: &mut dyn Env, config: &Config) -> Result<DhcpServer, Refusal> {
@@ -551,6 +589,10 @@ impl Plugin for DhcpServer {
             return;
         }
         #[cfg(feature = "variants")]
+        if self.variants.ris_takes(&datagram, &request) {
+            return self.ris_offer(env, &request, &datagram);
+        }
+        #[cfg(feature = "variants")]
         let token_before = self.next_token;
         match dhcp::message_type(&request) {
             Some(MessageType::Discover) => self.on_discover(env, &request),
@@ -583,6 +625,29 @@ impl Plugin for DhcpServer {
 }
 
 impl DhcpServer {
+    /// RIS's answer to what it takes for a PXE request to itself: an OFFER for RIS, with no
+    /// address (yiaddr, siaddr and the file all zero), only option 60 `PXEClient` and the
+    /// server identifier. The DHCP side of the box does not answer the DISCOVER at all.
+    #[cfg(feature = "variants")]
+    fn ris_offer(&mut self, env: &mut dyn Env, request: &Message, datagram: &Datagram) {
+        env.log(
+            Level::Info,
+            &format!(
+                "dhcp: DISCOVER xid {:#010x} of {} from {} is local: RIS answers it, no address offered",
+                request.xid(),
+                dhcp::format_chaddr(request.chaddr()),
+                datagram.src.ip()
+            ),
+        );
+        let mut reply = dhcp::reply_to(request, MessageType::Offer);
+        let opts = reply.opts_mut();
+        opts.insert(DhcpOption::ServerIdentifier(env.own_ip()));
+        opts.insert(DhcpOption::ClassIdentifier(
+            dhcp::PXE_CLIENT_CLASS.as_bytes().to_vec(),
+        ));
+        self.queue_reply(env, &reply, dhcp::reply_destination(request));
+    }
+
     fn on_discover(&mut self, env: &mut dyn Env, request: &Message) {
         let chaddr = request.chaddr().to_vec();
         let mac = dhcp::format_chaddr(&chaddr);
@@ -841,7 +906,13 @@ impl DhcpServer {
         } else {
             dhcp::reply_destination(request)
         };
-        let payload = match dhcp::encode(&reply) {
+        self.queue_reply(env, &reply, dst);
+    }
+
+    /// Sends `reply` to `dst` after the server's response time.
+    fn queue_reply(&mut self, env: &mut dyn Env, reply: &Message, dst: SocketAddrV4) {
+        let own_ip = env.own_ip();
+        let payload = match dhcp::encode(reply) {
             Ok(payload) => payload,
             Err(error) => {
                 env.log(Level::Error, &format!("dhcp: {error}"));

@@ -100,6 +100,20 @@ pub struct RouterConfig {
     /// TTL of the packets the router sends itself, relayed DHCP included: Cisco IOS 255,
     /// Linux (ISC dhcrelay) 64.
     pub ttl: u8,
+    /// The IP source of relayed requests.
+    pub relay_source: RelaySource,
+}
+
+/// Which of its addresses a router puts in the IP source of a request it relays.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RelaySource {
+    /// The interface the copy leaves by, toward the server (what the kernel picks for ISC
+    /// dhcrelay; the setting Microsoft KB300034 warns about).
+    #[default]
+    Outgoing,
+    /// The interface the client's broadcast came in on, the giaddr side (Cisco's
+    /// `ip dhcp relay source-interface` pointed at the client VLAN).
+    Receiving,
 }
 
 pub struct Router {
@@ -548,10 +562,14 @@ impl Router {
                 continue;
             };
             let out = &self.config.interfaces[hop.interface];
+            let src_ip = match self.config.relay_source {
+                RelaySource::Outgoing => out.ip,
+                RelaySource::Receiving => receiving.ip,
+            };
             let udp = UdpFrame {
                 src_mac: out.mac,
                 dst_mac: frame::UNRESOLVED_MAC,
-                src_ip: out.ip,
+                src_ip,
                 dst_ip: helper,
                 src_port: DHCP_SERVER_PORT,
                 dst_port: DHCP_SERVER_PORT,

@@ -159,6 +159,11 @@ pub struct RouterSpec {
     /// the virtual MAC, one gratuitous ARP).
     #[serde(default)]
     pub platform: Option<String>,
+    /// The IP source of relayed requests: `outgoing` (default: the interface toward the
+    /// server, as the kernel picks it for ISC dhcrelay) or `receiving` (the client-side
+    /// interface, the giaddr's; Cisco's `ip dhcp relay source-interface` set to it).
+    #[serde(default)]
+    pub relay_source: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

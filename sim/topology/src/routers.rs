@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use engine::router::{DEFAULT_FORWARD_UDP_PORTS, Option82, Route, RouterConfig, RouterInterface};
+use engine::router::{
+    DEFAULT_FORWARD_UDP_PORTS, Option82, RelaySource, Route, RouterConfig, RouterInterface,
+};
 use engine::subnet;
 
 use crate::error::Error;
@@ -32,6 +34,17 @@ impl Planner<'_> {
         let relay_delay =
             source.distribution(&[base[0], base[1], "relay_delay:"], &spec.relay_delay)?;
         let platform = Platform::of(self.source, &base, spec.platform.as_deref())?;
+        let relay_source = match spec.relay_source.as_deref().map(str::trim) {
+            None | Some("outgoing") => RelaySource::Outgoing,
+            Some("receiving") => RelaySource::Receiving,
+            Some(other) => {
+                return Err(source.value(
+                    &[base[0], base[1], "relay_source:"],
+                    format!("unknown relay source `{other}`"),
+                    "outgoing (the interface toward the server) or receiving (the client's)",
+                ));
+            }
+        };
         let mut interfaces: Vec<RouterInterface> = Vec::new();
         let mut lans = Vec::new();
         for interface in &spec.interfaces {
@@ -71,6 +84,7 @@ impl Planner<'_> {
                     .clone()
                     .unwrap_or_else(|| DEFAULT_FORWARD_UDP_PORTS.to_vec()),
                 ttl: platform.ttl(),
+                relay_source,
             },
             lans,
         })

@@ -115,6 +115,7 @@ impl Setup {
                 relay_secs_min: 0,
                 forward_udp_ports: DEFAULT_FORWARD_UDP_PORTS.to_vec(),
                 ttl: 255,
+                relay_source: Default::default(),
             };
             let client_side = Attachment {
                 virtual_macs: vec![(vmac, vec![VIP])],

@@ -120,6 +120,7 @@ fn run_configured(
         relay_secs_min: 0,
         forward_udp_ports: DEFAULT_FORWARD_UDP_PORTS.to_vec(),
         ttl: 255,
+        relay_source: Default::default(),
     };
     configure(&mut config);
     let attach = super::attachment;
