@@ -388,3 +388,105 @@ fn kea_multi_threaded_drops_a_third_copy_and_every_client_still_binds() {
         assert_eq!(counts, (1, 1), "{key:?}");
     }
 }
+
+#[test]
+fn firmware_that_skips_the_4011_request_fails_where_edk2_boots() {
+    let (failing, fixed) = rates("firmware-no-4011.yaml");
+    assert_eq!((failing, fixed), (1.0, 0.0));
+    let wds = Ipv4Addr::new(10, 2, 0, 20);
+    for seed in 0..10 {
+        for (client, events) in client_events(&run(&scenario("firmware-no-4011.yaml"), seed)) {
+            let acked = events
+                .iter()
+                .any(|event| matches!(event, ClientEvent::Ack { .. }));
+            let asked_4011 = events.iter().any(|event| {
+                matches!(event, ClientEvent::BootServerRequest { server, port: 4011, .. } if *server == wds)
+            });
+            let failed = events.iter().any(|event| {
+                matches!(event, ClientEvent::Failed { code: "PXE-E16", .. })
+            });
+            assert!(acked, "seed {seed} {client}: every machine gets its address");
+            if client.starts_with("vendor") {
+                assert!(!asked_4011 && failed, "seed {seed} {client}: {events:?}");
+            } else {
+                assert!(asked_4011 && !failed, "seed {seed} {client}: {events:?}");
+            }
+        }
+    }
+    // With options 66/67 the vendor machines read the file from WDS without asking port 4011.
+    for (client, events) in client_events(&run(&scenario("firmware-no-4011-fix.yaml"), 0)) {
+        let from_wds = events.iter().any(|event| {
+            matches!(event, ClientEvent::TftpRequest { server, .. } if *server == wds)
+        });
+        assert!(from_wds, "{client}: {events:?}");
+    }
+}
+
+#[test]
+fn tftp_blocks_larger_than_the_tunnel_mtu_are_dropped_at_the_hub() {
+    let (failing, fixed) = rates("tftp-blksize-over-mtu.yaml");
+    assert_eq!((failing, fixed), (1.0, 0.0));
+    let world = run(&scenario("tftp-blksize-over-mtu.yaml"), 0);
+    let too_big: Vec<u16> = drops(&world)
+        .into_iter()
+        .filter_map(|(node, reason)| match reason {
+            DropReason::ExceedsMtu { size, mtu: 1400 } if node == "hub" => Some(size),
+            _ => None,
+        })
+        .collect();
+    // EDK2 asks 1468 (1500 bytes of IPv4), the BIOS clients 1456 (1488).
+    assert!(too_big.contains(&1500) && too_big.contains(&1488), "{too_big:?}");
+    for (client, events) in client_events(&world) {
+        let oack = events
+            .iter()
+            .any(|event| matches!(event, ClientEvent::TftpOptionAck { .. }));
+        assert!(oack, "{client}: the small OACK crosses the tunnel");
+    }
+    let fixed = run(&scenario("tftp-blksize-over-mtu-fix.yaml"), 0);
+    assert!(
+        drops(&fixed)
+            .iter()
+            .all(|(_, reason)| !matches!(reason, DropReason::ExceedsMtu { .. }))
+    );
+    for (client, events) in client_events(&fixed) {
+        assert!(
+            events.iter().any(|event| matches!(
+                event,
+                ClientEvent::TftpOptionAck { blksize: 1024, .. }
+            )),
+            "{client}: MaximumBlockSize caps the block"
+        );
+    }
+}
+
+#[test]
+fn a_relay_sourcing_from_the_server_side_gets_only_all_zero_offers_from_a_ris_box() {
+    let (failing, fixed) = rates("relay-source-address.yaml");
+    assert_eq!((failing, fixed), (1.0, 0.0));
+    let ris = Ipv4Addr::new(10, 2, 0, 10);
+    let world = run(&scenario("relay-source-address.yaml"), 0);
+    for (client, servers) in offer_servers(&world) {
+        assert!(!servers.is_empty() && servers.iter().all(|s| *s == ris), "{client}");
+    }
+    for (client, events) in client_events(&world) {
+        let addressed = events.iter().any(|event| {
+            matches!(event, ClientEvent::Offer { yiaddr: Some(_), .. })
+        });
+        assert!(!addressed, "{client}: RIS's offers carry no address: {events:?}");
+    }
+    // The box received every copy from the router's server-side address.
+    let log = world.log();
+    let sources: Vec<Ipv4Addr> = log
+        .records()
+        .iter()
+        .filter(|record| log.node_name(record.node) == "ris")
+        .filter_map(|record| match &record.kind {
+            Kind::Receive { frame, .. } => engine::decode::relayed_request(frame)
+                .and_then(|_| engine::frame::parse(frame).ok())
+                .and_then(|parsed| parsed.ipv4.map(|ip| ip.src_addr)),
+            _ => None,
+        })
+        .collect();
+    assert!(!sources.is_empty());
+    assert!(sources.iter().all(|s| *s == Ipv4Addr::new(10, 2, 0, 1)), "{sources:?}");
+}
