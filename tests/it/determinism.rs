@@ -145,3 +145,24 @@ fn skipping_frames_clients_ignore_changes_no_outcome() {
         }
     }
 }
+
+/// A sweep keeps only what its results need (`Retention::Summary`); the digest, the report and
+/// the seed's result are those of the run that keeps every record.
+#[test]
+fn a_summary_log_gives_the_same_digest_report_and_result() {
+    use engine::log::Retention;
+    for name in ["kb2510665.yaml", "scenarios/tftp-blksize-over-mtu.yaml"] {
+        let plan = plan(name);
+        for seed in 0..4 {
+            let all = lab::run_retaining(&plan, seed, services(), Retention::All).unwrap();
+            let summary = lab::run_retaining(&plan, seed, services(), Retention::Summary).unwrap();
+            assert_eq!(all.report(), summary.report(), "{name} seed {seed}");
+            assert_eq!(
+                lab::SeedResult::of(&plan, &all),
+                lab::SeedResult::of(&plan, &summary),
+                "{name} seed {seed}"
+            );
+            assert!(summary.log().records().len() < all.log().records().len());
+        }
+    }
+}

@@ -490,3 +490,24 @@ fn a_relay_sourcing_from_the_server_side_gets_only_all_zero_offers_from_a_ris_bo
     assert!(!sources.is_empty());
     assert!(sources.iter().all(|s| *s == Ipv4Addr::new(10, 2, 0, 1)), "{sources:?}");
 }
+
+#[test]
+fn the_readme_table_lists_every_scenario_and_its_fix() {
+    let readme = std::fs::read_to_string(crate::common::repo_path("README.md")).unwrap();
+    let dir = crate::common::topology_path("scenarios");
+    for file in lab::scenarios::scenario_files(&dir).unwrap() {
+        let plan = topology::load(&file).unwrap_or_else(|e| panic!("{e}"));
+        let Some(scenario) = &plan.scenario else {
+            continue;
+        };
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let row = readme
+            .lines()
+            .find(|line| line.starts_with("| ") && line.contains(&format!("(`{name}`)")))
+            .unwrap_or_else(|| panic!("README's scenario table has no row for {name}"));
+        assert!(
+            row.contains(&format!("(`{}`)", scenario.fix_file)),
+            "{name}: the row names its fix"
+        );
+    }
+}

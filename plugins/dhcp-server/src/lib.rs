@@ -12,8 +12,9 @@ use timing::Distribution;
 
 /// How long an offered address stays reserved for the client it was offered to.
 const OFFER_HOLD_NS: u64 = 60_000_000_000;
-/// Pools larger than a /16 are refused (the free-address tree holds two words per address).
-const POOL_SIZE_MAX: u32 = 65_536;
+/// Pools larger than a /14 are refused (the free-address tree holds two words per address:
+/// 4 MiB of the plugin's memory at the limit, enough for a 100,000-client storm).
+const POOL_SIZE_MAX: u32 = 262_144;
 /// Replies waiting for their processing delay; a flood beyond this is dropped, not queued.
 const PENDING_REPLIES_MAX: usize = 4096;
 /// Leases are stored in chunks under `STORE_KEY/0`, `STORE_KEY/1`, ...

@@ -339,6 +339,10 @@ struct BenchArgs {
     /// Also write the figures as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Also run a storm of CLIENTS clients in streaming mode only (its log keeps what the
+    /// report needs), against the largest smaller storm: `--storm 100000`. Repeatable.
+    #[arg(long, value_name = "CLIENTS")]
+    storm: Vec<u32>,
 }
 
 #[derive(Args)]
@@ -1354,11 +1358,12 @@ fn shrink(args: ShrinkArgs, services: &Services) -> Result<Verdict, CliError> {
 }
 
 fn bench(args: BenchArgs, services: &Services) -> Result<Verdict, CliError> {
-    let options = if args.quick {
+    let mut options = if args.quick {
         lab::bench::BenchOptions::quick()
     } else {
         lab::bench::BenchOptions::full()
     };
+    options.streaming_storm_clients = args.storm.clone();
     if cfg!(debug_assertions) {
         eprintln!("note: a debug build; run `cargo run --release -- bench` for real figures");
     }

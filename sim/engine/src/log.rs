@@ -43,6 +43,18 @@ impl LanId {
     }
 }
 
+/// Which records a run's log keeps. The digest covers every record whatever is kept, so two
+/// runs of one seed agree on it under either.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Retention {
+    /// Every record: for a run that is shown, traced, written out or compared.
+    #[default]
+    All,
+    /// Only what a sweep's or a storm's report needs: crashes and what servers received (the
+    /// relayed copies are counted from them). Clients' outcomes live in the clients.
+    Summary,
+}
+
 /// The "node" of records about the network itself (a LAN changed by the fault timeline).
 pub const NETWORK: NodeId = NodeId(usize::MAX);
 
@@ -192,6 +204,11 @@ pub struct EventLog {
     pub lan_names: Vec<String>,
     seed: u64,
     records: Vec<Record>,
+    /// Which records `records` keeps (every one is in the digest either way).
+    retention: Retention,
+    /// The nodes that are servers, by index: their receptions are what `Retention::Summary`
+    /// keeps besides crashes.
+    servers: Vec<bool>,
     hasher: Sha256,
     /// SHA-256 of recently logged frames. A broadcast is one `Rc` shared by its send and
     /// every delivery, so its bytes are hashed once, not once per port. Holding the `Rc` keeps
@@ -244,15 +261,37 @@ impl EventLog {
             lan_names,
             seed,
             records: Vec::new(),
+            retention: Retention::All,
+            servers: Vec::new(),
             hasher,
             frame_hashes: FrameHashes::default(),
         }
     }
 
+    /// Keeps only what `retention` says from now on; `servers` marks the server nodes.
+    pub(crate) fn retain(&mut self, retention: Retention, servers: Vec<bool>) {
+        self.retention = retention;
+        self.servers = servers;
+    }
+
+    pub fn retention(&self) -> Retention {
+        self.retention
+    }
+
     pub fn push(&mut self, record: Record) {
         let cache = &mut self.frame_hashes;
         encode(&mut self.hasher, &record, &mut |frame| cache.get(frame));
-        self.records.push(record);
+        let keep = match self.retention {
+            Retention::All => true,
+            Retention::Summary => match record.kind {
+                Kind::Crash(_) => true,
+                Kind::Receive { .. } => self.servers.get(record.node.index()) == Some(&true),
+                _ => false,
+            },
+        };
+        if keep {
+            self.records.push(record);
+        }
     }
 
     pub fn records(&self) -> &[Record] {

@@ -16,7 +16,7 @@ use crate::bridge::Bridge;
 use crate::client::{Audience, PxeClient};
 use crate::event::{DropReason, FaultEvent, LanChanged, Layer};
 use crate::frame;
-use crate::log::{EventLog, Kind, LanId, Level, NodeId, Record};
+use crate::log::{EventLog, Kind, LanId, Level, NodeId, Record, Retention};
 use crate::report::Report;
 use crate::rng::{Draws, LinkDraw, Stream, StreamName};
 use crate::router::{Router, RouterConfig};
@@ -606,6 +606,7 @@ pub enum StopReason {
 /// builder was made with: there is no order of calls in which a stream misses them.
 pub struct Builder {
     world: World,
+    retention: Retention,
 }
 
 /// A world ready to run or running: every node, LAN and fault is in place and the event log
@@ -689,7 +690,10 @@ impl Builder {
             scratch_targets: Vec::new(),
             scratch_deliveries: Vec::new(),
         };
-        Builder { world }
+        Builder {
+            world,
+            retention: Retention::All,
+        }
     }
 
     /// Delivers every frame to every port the switch forwards it to, even to clients that
@@ -803,11 +807,22 @@ impl Builder {
         self.world.schedule(at_ns, Event::Hold);
     }
 
+    /// Which records the run's log keeps (`Retention::All` unless set).
+    pub fn retain(&mut self, retention: Retention) {
+        self.retention = retention;
+    }
+
     /// The world, ready to run: the event log starts here, naming every node and LAN.
     pub fn build(self) -> World {
         let mut world = self.world;
         let lan_names = world.lans.iter().map(|lan| lan.name.clone()).collect();
         world.log = EventLog::new(world.seed, world.node_names.clone(), lan_names);
+        let servers = world
+            .nodes
+            .iter()
+            .map(|node| matches!(node, Node::Server(_)))
+            .collect();
+        world.log.retain(self.retention, servers);
         world
     }
 }

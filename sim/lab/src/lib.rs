@@ -176,6 +176,21 @@ pub fn run(plan: &Plan, seed: u64, services: &Services) -> Result<Finished, topo
     run_with_draws(plan, seed, services, None)
 }
 
+/// `run`, keeping only the records `retention` says (`Retention::Summary` for a sweep: the
+/// report, the outcomes and the digest are the same as `run`'s).
+pub fn run_retaining(
+    plan: &Plan,
+    seed: u64,
+    services: &Services,
+    retention: engine::log::Retention,
+) -> Result<Finished, topology::Error> {
+    let mut builder = plan.builder(seed, services, None)?;
+    builder.retain(retention);
+    let finished = builder.build().run();
+    refusal_error(plan, &finished)?;
+    Ok(finished)
+}
+
 /// `run`, with the timing draws reported to (and maybe pinned by) `draws`.
 pub fn run_with_draws(
     plan: &Plan,

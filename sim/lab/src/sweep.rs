@@ -8,14 +8,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, mpsc};
 
 use engine::client::Outcome;
-use engine::log::Kind;
+use engine::log::{Kind, Retention};
 use engine::report::Report;
 use engine::{Finished, Node};
 use serde::{Deserialize, Serialize};
 use timing::format_ns;
 use topology::{Expectations, Plan};
 
-use crate::{Services, describe_record, run};
+use crate::{Services, describe_record, run_retaining};
 
 /// One expectation, checked.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -601,7 +601,13 @@ impl Pool<'_> {
         let seed = match &task {
             Task::First(seed) | Task::Second(seed, _) => *seed,
         };
-        let world = match run(self.plan, seed, self.services) {
+        // A sweep keeps only what its results need, unless it compares traces.
+        let retention = if self.options.check_determinism {
+            Retention::All
+        } else {
+            Retention::Summary
+        };
+        let world = match run_retaining(self.plan, seed, self.services, retention) {
             Ok(ran) => ran,
             Err(error) => {
                 self.lock().failed = true;
