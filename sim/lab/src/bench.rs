@@ -186,8 +186,8 @@ pub enum BenchError {
         path: PathBuf,
         error: std::io::Error,
     },
-    /// The boot-storm file has no `count: 100` line to resize.
-    StormUnsized { path: PathBuf },
+    /// The boot-storm file lacks a line the bench rewrites to size the storm.
+    StormUnsized { path: PathBuf, line: &'static str },
     /// The plugin could not be instantiated or failed a call.
     Plugin(String),
     /// The KB run gave no DISCOVER to take as the plugin's input.
@@ -205,10 +205,11 @@ impl std::fmt::Display for BenchError {
             BenchError::CannotRead { path, error } => {
                 write!(f, "cannot read {}: {error}", path.display())
             }
-            BenchError::StormUnsized { path } => write!(
+            BenchError::StormUnsized { path, line } => write!(
                 f,
-                "{}: the bench sizes the storm by rewriting its `count: 100` line, which is missing",
-                path.display()
+                "{}: the bench sizes the storm by rewriting its `{}` line, which is missing",
+                path.display(),
+                line.trim_end()
             ),
             BenchError::Plugin(message)
             | BenchError::NoDiscover(message)
@@ -238,17 +239,50 @@ impl From<engine::app::Failure> for BenchError {
 /// A topology file's plan with `count: 100` of its clients replaced by `clients`, and with
 /// `without_helpers`, no relays: the clients' DISCOVERs reach no server, so every event is a
 /// native one (client retransmissions, HSRP, LAN deliveries).
+/// Clients powered on per second in the shipped storm (10,000 within 5 s); a larger storm
+/// keeps the rate, so its power-on window grows with it.
+const STORM_CLIENTS_PER_SECOND: u32 = 2_000;
+/// Past this, the storm's /16 client VLAN (and the DHCP pool in it) is too small: a /14.
+const STORM_SLASH16_CLIENTS_MAX: u32 = 60_000;
+
 fn storm_plan(path: &Path, clients: u32, without_helpers: bool) -> Result<Plan, BenchError> {
     let text = std::fs::read_to_string(path).map_err(|error| BenchError::CannotRead {
         path: path.to_path_buf(),
         error,
     })?;
-    if !text.contains("count: 100\n") {
-        return Err(BenchError::StormUnsized {
-            path: path.to_path_buf(),
-        });
+    let mut text = text;
+    let mut rewrite = |from: &'static str, to: String| -> Result<(), BenchError> {
+        if !text.contains(from) {
+            return Err(BenchError::StormUnsized {
+                path: path.to_path_buf(),
+                line: from,
+            });
+        }
+        text = text.replace(from, &to);
+        Ok(())
+    };
+    rewrite("count: 100\n", format!("count: {clients}\n"))?;
+    let window_s = clients.div_ceil(STORM_CLIENTS_PER_SECOND);
+    if window_s > 5 {
+        rewrite(
+            "power_on: uniform(0s, 5s)",
+            format!("power_on: uniform(0s, {window_s}s)"),
+        )?;
     }
-    let mut text = text.replacen("count: 100\n", &format!("count: {clients}\n"), 1);
+    if clients > STORM_SLASH16_CLIENTS_MAX {
+        // A campus-sized VLAN, 10.4.0.0/14, beside the servers' 10.2.0.0/24.
+        for (from, to) in [
+            ("subnet: 10.1.0.0/16", "subnet: 10.4.0.0/14"),
+            ("ip: 10.1.0.2/16", "ip: 10.4.0.2/14"),
+            ("ip: 10.1.0.3/16", "ip: 10.4.0.3/14"),
+            ("virtual_ip: 10.1.0.1,", "virtual_ip: 10.4.0.1,"),
+            ("pool: 10.1.1.0-10.1.254.254", "pool: 10.4.1.0-10.7.254.254"),
+            ("subnet_mask: 255.255.0.0", "subnet_mask: 255.252.0.0"),
+            ("router: 10.1.0.1\n", "router: 10.4.0.1\n"),
+        ] {
+            rewrite(from, to.to_string())?;
+        }
+    }
     if without_helpers {
         text = text.replace("helpers: [10.2.0.10, 10.2.0.20]", "helpers: []");
     }
