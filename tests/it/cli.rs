@@ -818,6 +818,8 @@ fn bench_quick_measures_every_figure_against_its_baseline() {
         &[
             "bench",
             "--quick",
+            "--storm",
+            "40",
             "--topologies",
             topologies.to_str().unwrap(),
             "--json",
@@ -845,6 +847,10 @@ fn bench_quick_measures_every_figure_against_its_baseline() {
         "plugin-handled datagram",
         "native event, 20 clients",
         "boot storm, 20 clients",
+        "boot storm, 20 clients, streaming",
+        "clients booted, 40 clients, streaming",
+        "peak memory, 40 clients, streaming",
+        "wall, 40 / 20 clients, streaming",
     ] {
         assert!(names.contains(&expected), "{expected} missing: {names:?}");
     }
@@ -872,7 +878,15 @@ fn bench_quick_measures_every_figure_against_its_baseline() {
             .starts_with("20 of 20 clients booted"),
         "{storm}"
     );
-    assert!(stdout.contains("target <= 2.00"), "{stdout}");
+    assert!(stdout.contains("target <= 5.00"), "{stdout}");
+    let booted = figures
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|figure| figure["name"] == "clients booted, 40 clients, streaming")
+        .unwrap();
+    assert_eq!(booted["value"].as_f64(), Some(40.0), "{booted}");
+    assert_eq!(booted["met"].as_bool(), Some(true), "{booted}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
