@@ -103,17 +103,23 @@ mod variants {
         let mut record = vec![0u8; RECORD_BYTES];
         let source = datagram.payload.as_ptr();
         let target = record.as_mut_ptr();
-        // SAFETY: none, deliberately. This is the defect being modelled: both copies trust
-        // lengths the datagram claims. For a datagram of 240 to 1472 bytes (every DHCP
-        // message a client sends) they stay inside both buffers; for a shorter one the header
-        // copy reads past the datagram and the options copy past the end of memory.
+        // SAFETY: none, deliberately. This is the defect being modelled: the copy trusts the
+        // length the datagram implies. For a datagram of 240 to 1472 bytes (every DHCP message
+        // a client sends) every read stays inside it; for a shorter one the header copy reads
+        // past the datagram and the options loop reads on until it leaves memory. Writes stop
+        // at the record's end, so what faults is a read of memory that is not there, as in
+        // WDSServer; wasm loads need no alignment.
         unsafe {
-            core::ptr::copy(source, target, HEADER_BYTES);
-            core::ptr::copy(
-                source.wrapping_add(HEADER_BYTES),
-                target.wrapping_add(HEADER_BYTES),
-                options_bytes,
-            );
+            core::ptr::copy_nonoverlapping(source, target, HEADER_BYTES);
+            let mut offset = 0;
+            while offset < options_bytes {
+                let at = HEADER_BYTES + offset;
+                let word = core::ptr::read_volatile(source.wrapping_add(at) as *const u32);
+                if at + 4 <= RECORD_BYTES {
+                    core::ptr::write_unaligned(target.wrapping_add(at) as *mut u32, word);
+                }
+                offset += 4;
+            }
         }
         record.truncate(HEADER_BYTES.saturating_add(options_bytes).min(RECORD_BYTES));
         record
