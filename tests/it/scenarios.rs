@@ -511,3 +511,126 @@ fn the_readme_table_lists_every_scenario_and_its_fix() {
         );
     }
 }
+
+/// The F5 GTM's monitor datagrams that reached WDS: `(time, UDP length, destination port)`.
+fn monitor_datagrams(run: &Finished) -> Vec<(u64, u16, u16)> {
+    let log = run.log();
+    let monitor = Ipv4Addr::new(10, 3, 0, 5);
+    log.records()
+        .iter()
+        .filter_map(|record| {
+            let Kind::Receive { frame, .. } = &record.kind else {
+                return None;
+            };
+            if log.node_name(record.node) != "wds" {
+                return None;
+            }
+            let parsed = engine::frame::parse(frame).ok()?;
+            let (udp, payload) = parsed.udp?;
+            (parsed.ipv4?.src_addr == monitor).then(|| {
+                assert_eq!(payload, b"default send string");
+                (record.time_ns, 8 + payload.len() as u16, udp.dst_port)
+            })
+        })
+        .collect()
+}
+
+/// WDS's crashes: `(time, wasm trap code)`.
+fn wds_traps(run: &Finished) -> Vec<(u64, String)> {
+    let log = run.log();
+    log.records()
+        .iter()
+        .filter(|record| log.node_name(record.node) == "wds")
+        .filter_map(|record| match &record.kind {
+            Kind::Crash(engine::event::Crash::Failed(engine::Failure::Crashed(cause))) => {
+                match cause {
+                    engine::app::CrashCause::Trap { code } => Some((record.time_ns, code.clone())),
+                    other => panic!("WDS crashed otherwise: {other}"),
+                }
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_udp_monitor_probing_ports_67_and_4011_crashes_wds_at_each_probe() {
+    let plan = scenario("wds-udp-monitor.yaml");
+    let result = sweep(&plan);
+    assert_eq!(result.crash_rate(), 1.0, "a probe comes in every run");
+    // Intermittent for the machines: some boot between the probes, some do not.
+    assert!(
+        result.unbooted_runs > 0 && result.unbooted_runs < result.runs,
+        "{} of {} runs with a client that did not boot",
+        result.unbooted_runs,
+        result.runs
+    );
+    let fix = sweep(&scenario("wds-udp-monitor-fix.yaml"));
+    assert_eq!(
+        (fix.crashed_runs, fix.unbooted_runs, fix.failing_seeds.len()),
+        (0, 0, 0)
+    );
+
+    let mut later_failed = 0;
+    for seed in SEEDS {
+        let world = run(&plan, seed);
+        let probes = monitor_datagrams(&world);
+        let traps = wds_traps(&world);
+        assert!(!traps.is_empty(), "seed {seed}");
+        for (at_ns, code) in &traps {
+            // Each crash is WDS's handling of a 27-byte monitor datagram on 67 or 4011 (just
+            // received, or waiting for the CPU behind another request): an access beyond the
+            // guest's memory.
+            assert_eq!(code, "MemoryOutOfBounds", "seed {seed}");
+            assert!(
+                probes.iter().any(|(t, length, port)| {
+                    *t <= *at_ns
+                        && at_ns - t < 10_000_000
+                        && *length == 27
+                        && [67, 4011].contains(port)
+                }),
+                "seed {seed}: crash at {at_ns} ns without a probe: {probes:?}"
+            );
+        }
+        // A machine switched on after the first crash, while WDS is down, does not boot.
+        let first_crash_ns = traps[0].0;
+        let restart_ns = first_crash_ns + 120_000_000_000;
+        for (client, events) in client_events(&world) {
+            let powered_on_ns = world
+                .log()
+                .records()
+                .iter()
+                .find(|r| {
+                    world.log().node_name(r.node) == client
+                        && matches!(&r.kind, Kind::Client(ClientEvent::PoweredOn { .. }))
+                })
+                .map(|r| r.time_ns)
+                .unwrap();
+            let booted = events
+                .iter()
+                .any(|event| matches!(event, ClientEvent::Booted { .. }));
+            if powered_on_ns > first_crash_ns && powered_on_ns + 10_000_000_000 < restart_ns {
+                assert!(!booted, "seed {seed} {client}");
+                later_failed += 1;
+            }
+        }
+    }
+    assert!(later_failed > 0);
+
+    // The fix's monitor still probes, only not the DHCP ports.
+    let fixed = run(&scenario("wds-udp-monitor-fix.yaml"), 1);
+    let probes = monitor_datagrams(&fixed);
+    assert!(!probes.is_empty() && probes.iter().all(|(_, _, port)| *port == 161));
+    assert!(wds_traps(&fixed).is_empty());
+
+    // A parser that checks the header (the default, and WDS with the fix) ignores the probe.
+    let checked = edited_plan(
+        "scenarios/wds-udp-monitor.yaml",
+        "scenarios/wds-udp-monitor.yaml",
+        |text| text.replace("request_parser: unchecked", "request_parser: checked"),
+    );
+    let world = run(&checked, 1);
+    assert!(monitor_datagrams(&world).iter().any(|(_, _, port)| *port == 67));
+    assert!(wds_traps(&world).is_empty());
+    assert!(world.report().crashes.is_empty());
+}

@@ -1,7 +1,9 @@
 //! A model of Windows Deployment Services with the ConfigMgr 2007 PXE Service Point
 //! (KB2510665): multi-threaded PXE request handling with a slow device lookup, the per-client
 //! state that a relayed duplicate DISCOVER overwrites while the first copy is still in flight,
-//! and the Kea-style race avoidance that fixes it. `Mode` selects the behaviour.
+//! and the Kea-style race avoidance that fixes it. `Mode` selects the behaviour. Compiled with
+//! the `variants` feature (by `plugins/wds-variants` only) it also has the request parser of
+//! WDS before KB3073881, which trusts the datagram's length.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -28,6 +30,8 @@ pub const CONFIG_KEYS: &[&str] = &[
     "boot_file_efi",
     "nbp_size",
     "maximum_block_size",
+    #[cfg(feature = "variants")]
+    "request_parser",
 ];
 const THREADS_DEFAULT: u32 = 4;
 const LOOKUP_DEFAULT: &str = "lognormal(median=1500us, sigma=0.8, max=2s)";
@@ -39,6 +43,88 @@ const NBP_SIZE_MAX: u64 = 64 << 20;
 const QUEUE_MAX: usize = 1024;
 /// Timer tokens below this are request ids (device lookups); the TFTP server uses the rest.
 const TFTP_TOKEN_BASE: u64 = 1 << 56;
+
+/// Behaviour of other WDS builds, compiled only into `wds-variants` (this file is also that
+/// crate's), so `wds-sccm2007` and `wds-fixed` stay the code they were, instruction for
+/// instruction: plugin work is simulated CPU time, and every shipped run keeps its digest.
+#[cfg(feature = "variants")]
+mod variants {
+    use super::*;
+
+    /// The BOOTP header (236 bytes) and the DHCP magic cookie: where the options begin.
+    const HEADER_BYTES: usize = 240;
+    /// WDS's receive record: room for the largest datagram one Ethernet frame carries.
+    const RECORD_BYTES: usize = 1472;
+
+    /// How requests on ports 67 and 4011 are read (`request_parser`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) enum Parser {
+        /// A datagram is decoded only if it is a whole DHCP message (the default; WDS with the
+        /// KB3073881 fix).
+        Checked,
+        /// WDS before KB3073881: no check that the datagram holds a DHCP header at all. The
+        /// header and the options are copied into the request record with lengths taken
+        /// from the datagram, in unsigned 32-bit arithmetic.
+        Unchecked,
+    }
+
+    impl Parser {
+        pub(crate) fn of(config: &Config) -> Result<Parser, Refusal> {
+            match config.str_or("request_parser", "checked") {
+                "checked" => Ok(Parser::Checked),
+                "unchecked" => Ok(Parser::Unchecked),
+                other => Err(Refusal::config(
+                    "request_parser",
+                    format!("expected `checked` or `unchecked`, got `{other}`"),
+                )),
+            }
+        }
+    }
+
+    /// The pre-KB3073881 receive path: the datagram as the request record holds it. The
+    /// options are `length - 240` bytes, computed without asking whether the datagram is that
+    /// long; a datagram shorter than a DHCP header (an F5 UDP monitor's 19-byte "default send
+    /// string") wraps it to about 4 GiB, and the copy runs off the end of memory. In the wasm
+    /// guest that is an access beyond linear memory, a trap the host reports as the crash of
+    /// the service, as Windows reports the access violation in WDSServer.
+    pub(crate) fn receive_unchecked(env: &mut dyn Env, datagram: &Datagram) -> Vec<u8> {
+        let length = datagram.payload.len() as u32;
+        let options_bytes = length.wrapping_sub(HEADER_BYTES as u32) as usize;
+        // Byte 0 is the op code the header check would have refused: 1 is BOOTREQUEST.
+        let op = datagram.payload.first().copied().unwrap_or(0);
+        env.log(
+            Level::Debug,
+            &format!(
+                "wds: {length}-byte request on port {} from {}, op {op:#04x}: copying {options_bytes} bytes of options",
+                datagram.dst.port(),
+                datagram.src
+            ),
+        );
+        let mut record = vec![0u8; RECORD_BYTES];
+        let source = datagram.payload.as_ptr();
+        let target = record.as_mut_ptr();
+        // SAFETY: none, deliberately. This is the defect being modelled: the copy trusts the
+        // length the datagram implies. For a datagram of 240 to 1472 bytes (every DHCP message
+        // a client sends) every read stays inside it; for a shorter one the header copy reads
+        // past the datagram and the options loop reads on until it leaves memory. Writes stop
+        // at the record's end, so what faults is a read of memory that is not there, as in
+        // WDSServer; wasm loads need no alignment.
+        unsafe {
+            core::ptr::copy_nonoverlapping(source, target, HEADER_BYTES);
+            let mut offset = 0;
+            while offset < options_bytes {
+                let at = HEADER_BYTES + offset;
+                let word = core::ptr::read_volatile(source.wrapping_add(at) as *const u32);
+                if at + 4 <= RECORD_BYTES {
+                    core::ptr::write_unaligned(target.wrapping_add(at) as *mut u32, word);
+                }
+                offset += 4;
+            }
+        }
+        record.truncate(HEADER_BYTES.saturating_add(options_bytes).min(RECORD_BYTES));
+        record
+    }
+}
 
 /// One PXE DISCOVER as the provider queues it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +178,8 @@ pub struct Wds {
     known_devices: BTreeSet<Vec<u8>>,
     next_request_id: u64,
     tftp: tftp::Server,
+    #[cfg(feature = "variants")]
+    parser: variants::Parser,
 }
 
 /// Deterministic stand-in content for a boot file (`sdk::tftp::synthetic_file`), so a client
@@ -194,6 +282,8 @@ impl Wds {
             known_devices: BTreeSet::new(),
             next_request_id: 1,
             tftp,
+            #[cfg(feature = "variants")]
+            parser: variants::Parser::of(config)?,
         })
     }
 
@@ -206,6 +296,14 @@ impl Wds {
             self.tftp.on_datagram(env, datagram);
             return;
         }
+        #[cfg(feature = "variants")]
+        let datagram = match datagram.dst.port() {
+            SERVER_PORT | PXE_PORT if self.parser == variants::Parser::Unchecked => {
+                let payload = variants::receive_unchecked(env, &datagram);
+                Datagram { payload, ..datagram }
+            }
+            _ => datagram,
+        };
         match datagram.dst.port() {
             SERVER_PORT => self.on_discover(env, &datagram),
             PXE_PORT => self.on_boot_request(env, &datagram),
@@ -544,5 +642,5 @@ wds_plugin!(
     Mode::RaceAvoidance
 );
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "variants")))]
 mod tests;

@@ -115,6 +115,10 @@ pub enum StreamName<'a> {
     Firmware { client: &'a str },
     /// A client's SMBIOS UUID. Drawn under seed 0, so a client keeps its UUID in every run.
     SmbiosUuid { client: &'a str },
+    /// When an injector sends its first round of datagrams.
+    InjectorStart { injector: &'a str },
+    /// The periods between an injector's rounds of datagrams.
+    InjectorPeriod { injector: &'a str },
     /// A LAN's deliveries to one port: interface `interface` of `node`.
     Link {
         lan: &'a str,
@@ -159,6 +163,9 @@ impl StreamName<'_> {
                 format!("client/{client}")
             }
             StreamName::SmbiosUuid { client } => client.to_string(),
+            StreamName::InjectorStart { injector } | StreamName::InjectorPeriod { injector } => {
+                format!("injector/{injector}")
+            }
             StreamName::Link {
                 lan,
                 node,
@@ -177,6 +184,8 @@ impl StreamName<'_> {
             StreamName::PowerOn { .. } => "power-on",
             StreamName::Firmware { .. } => "firmware",
             StreamName::SmbiosUuid { .. } => "smbios-uuid",
+            StreamName::InjectorStart { .. } => "start",
+            StreamName::InjectorPeriod { .. } => "period",
             StreamName::Link { draw, .. } => draw.purpose(),
         }
     }

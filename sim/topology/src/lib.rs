@@ -5,6 +5,7 @@
 mod error;
 mod faults;
 mod files;
+mod injectors;
 mod model;
 mod planner;
 mod redundancy;
@@ -21,6 +22,7 @@ use engine::bridge::Bridge;
 use engine::client::PxeClient;
 use engine::log::LanId;
 use engine::rng::StreamName;
+use engine::scripted::Scripted;
 use engine::server::ServerNode;
 use engine::world::{Attachment, Builder, Fault, Limits, Node, World};
 use engine::{App, Stream};
@@ -29,7 +31,7 @@ use smoltcp::wire::EthernetAddress;
 pub use error::{Error, ErrorKind};
 pub use files::{FILE_NAME_BYTES_MAX, FILES_BYTES_MAX, ServedFile};
 pub use model::Topology;
-use planner::{ClientPlan, FaultPlan, LanPlan, RouterPlan, ServerPlan};
+use planner::{ClientPlan, FaultPlan, InjectorPlan, LanPlan, RouterPlan, ServerPlan};
 use source::Source;
 
 /// What a service factory reports when it cannot create a server's service (the plugin does
@@ -91,6 +93,7 @@ pub struct Plan {
     routers: Vec<RouterPlan>,
     servers: Vec<ServerPlan>,
     clients: Vec<ClientPlan>,
+    injectors: Vec<InjectorPlan>,
     faults: Vec<(u64, FaultPlan)>,
     /// `(node, plugin)` given to `override_plugin`, in order: part of what replays a run.
     pub plugin_overrides: Vec<(String, String)>,
@@ -326,6 +329,7 @@ impl Plan {
         self.add_servers(&mut world, &lans, services)?;
         self.add_clients(&mut world, &lans);
         self.add_bridges(&mut world, &lans);
+        self.add_injectors(&mut world, &lans);
         self.add_faults(&mut world, &lans);
         Ok(world)
     }
@@ -437,6 +441,30 @@ impl Plan {
                 Node::Bridge(Bridge::new()),
                 vec![attachment],
                 0,
+            );
+        }
+    }
+
+    /// An injecting tap per `injectors:` entry, after every other node: a topology without
+    /// injectors builds the world it always did.
+    fn add_injectors(&self, world: &mut Builder, lans: &[LanId]) {
+        for injector in &self.injectors {
+            let name = &injector.name;
+            let start_ns = world
+                .named_stream(StreamName::InjectorStart { injector: name })
+                .sample(&injector.start);
+            let stream = world.named_stream(StreamName::InjectorPeriod { injector: name });
+            let attachment = Attachment {
+                lan: lans[injector.lan],
+                mac: injector.config.mac,
+                addresses: vec![injector.config.ip],
+                virtual_macs: vec![],
+            };
+            world.add_node(
+                name,
+                Node::Scripted(Scripted::injector(injector.config.clone(), stream)),
+                vec![attachment],
+                start_ns,
             );
         }
     }

@@ -28,6 +28,11 @@ pub struct Topology {
     pub servers: BTreeMap<String, ServerSpec>,
     #[serde(default)]
     pub clients: Vec<ClientSpec>,
+    /// Hosts that send UDP datagrams of their own at a period (a load balancer's health
+    /// monitor, a scanner): traffic nothing in the boot process asked for.
+    #[serde(default, deserialize_with = "unique_keys")]
+    #[schemars(with = "BTreeMap<String, InjectorSpec>")]
+    pub injectors: BTreeMap<String, InjectorSpec>,
     /// Things that happen to the network at given simulated times.
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
@@ -343,6 +348,38 @@ pub struct ServerSpec {
     #[serde(default, deserialize_with = "unique_keys")]
     #[schemars(with = "BTreeMap<String, String>")]
     pub files: BTreeMap<String, String>,
+}
+
+/// A host that sends the same UDP datagram to each of its targets every `period`, from the
+/// moment `start` draws (an F5 BIG-IP's UDP monitor sends its "send string" to each pool member
+/// every interval).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InjectorSpec {
+    pub lan: String,
+    /// The host's own address with its prefix: `10.3.0.5/24`.
+    pub ip: String,
+    #[serde(default)]
+    pub mac: Option<String>,
+    /// Where datagrams to other subnets go: a router's address on the LAN.
+    #[serde(default)]
+    pub gateway: Option<String>,
+    /// `address:port` each round sends the payload to, in order: `[10.2.0.20:67]`.
+    pub targets: Vec<String>,
+    /// The datagram's payload as text (sent as its UTF-8 bytes, without a terminator).
+    #[serde(default)]
+    pub payload: Option<String>,
+    /// The payload as hexadecimal bytes instead (`64 65 66`); spaces are ignored.
+    #[serde(default)]
+    pub payload_hex: Option<String>,
+    /// The time from one round to the next, a distribution drawn for each round (`30s`).
+    pub period: String,
+    /// When the first round goes out, a distribution (default `0s`).
+    #[serde(default)]
+    pub start: Option<String>,
+    /// Rounds to send (default: until the run ends).
+    #[serde(default)]
+    pub rounds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -60,6 +60,14 @@ pub(crate) struct ClientPlan {
     pub power_on: Distribution,
 }
 
+pub(crate) struct InjectorPlan {
+    pub name: String,
+    pub config: engine::scripted::InjectorConfig,
+    pub lan: usize,
+    /// When the first round goes out.
+    pub start: Distribution,
+}
+
 /// A fault with its target named; node ids are only known once the world is built.
 pub(crate) enum FaultPlan {
     Crash(String),
@@ -111,6 +119,8 @@ pub(crate) fn plan(source: &Source, path: &Path, topology: Topology) -> Result<P
     planner.plan_servers(&topology.servers)?;
     planner.check_helpers(&topology.routers)?;
     planner.plan_clients(&topology.clients)?;
+    // After every other node, so the MACs made for them do not change.
+    let injectors = planner.plan_injectors(&topology.injectors)?;
     let faults = planner.plan_faults(&topology.faults)?;
     let expect = planner.expectations(&topology.expect)?;
     let scenario = match &topology.scenario {
@@ -127,6 +137,7 @@ pub(crate) fn plan(source: &Source, path: &Path, topology: Topology) -> Result<P
         routers: planner.routers,
         servers: planner.servers,
         clients: planner.clients,
+        injectors,
         faults,
         plugin_overrides: Vec::new(),
         expect,
@@ -333,13 +344,13 @@ impl<'a> Planner<'a> {
         ))
     }
 
-    /// Claims the name of a router, server or client.
+    /// Claims the name of a router, server, client or injector.
     pub fn claim_name(&mut self, anchors: &[&str], name: &str) -> Result<(), Error> {
         if !self.names.insert(name.to_string()) {
             return Err(self.source.conflict(
                 anchors,
                 format!("the name `{name}` is used twice"),
-                "routers, servers and clients need distinct names",
+                "routers, servers, clients and injectors need distinct names",
             ));
         }
         Ok(())
@@ -449,7 +460,7 @@ impl<'a> Planner<'a> {
     }
 
     /// A server's gateway: an address on its LAN that a router has.
-    fn gateway(&self, anchors: &[&str], lan: usize, text: &str) -> Result<Ipv4Addr, Error> {
+    pub(crate) fn gateway(&self, anchors: &[&str], lan: usize, text: &str) -> Result<Ipv4Addr, Error> {
         let gateway = self.source.ipv4(anchors, text)?;
         self.check_in_lan(anchors, lan, gateway)?;
         let routed = self.routers.iter().any(|router| {
