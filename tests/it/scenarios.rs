@@ -403,9 +403,18 @@ fn firmware_that_skips_the_4011_request_fails_where_edk2_boots() {
                 matches!(event, ClientEvent::BootServerRequest { server, port: 4011, .. } if *server == wds)
             });
             let failed = events.iter().any(|event| {
-                matches!(event, ClientEvent::Failed { code: "PXE-E16", .. })
+                matches!(
+                    event,
+                    ClientEvent::Failed {
+                        code: "PXE-E16",
+                        ..
+                    }
+                )
             });
-            assert!(acked, "seed {seed} {client}: every machine gets its address");
+            assert!(
+                acked,
+                "seed {seed} {client}: every machine gets its address"
+            );
             if client.starts_with("vendor") {
                 assert!(!asked_4011 && failed, "seed {seed} {client}: {events:?}");
             } else {
@@ -415,9 +424,9 @@ fn firmware_that_skips_the_4011_request_fails_where_edk2_boots() {
     }
     // With options 66/67 the vendor machines read the file from WDS without asking port 4011.
     for (client, events) in client_events(&run(&scenario("firmware-no-4011-fix.yaml"), 0)) {
-        let from_wds = events.iter().any(|event| {
-            matches!(event, ClientEvent::TftpRequest { server, .. } if *server == wds)
-        });
+        let from_wds = events.iter().any(
+            |event| matches!(event, ClientEvent::TftpRequest { server, .. } if *server == wds),
+        );
         assert!(from_wds, "{client}: {events:?}");
     }
 }
@@ -435,7 +444,10 @@ fn tftp_blocks_larger_than_the_tunnel_mtu_are_dropped_at_the_hub() {
         })
         .collect();
     // EDK2 asks 1468 (1500 bytes of IPv4), the BIOS clients 1456 (1488).
-    assert!(too_big.contains(&1500) && too_big.contains(&1488), "{too_big:?}");
+    assert!(
+        too_big.contains(&1500) && too_big.contains(&1488),
+        "{too_big:?}"
+    );
     for (client, events) in client_events(&world) {
         let oack = events
             .iter()
@@ -450,10 +462,9 @@ fn tftp_blocks_larger_than_the_tunnel_mtu_are_dropped_at_the_hub() {
     );
     for (client, events) in client_events(&fixed) {
         assert!(
-            events.iter().any(|event| matches!(
-                event,
-                ClientEvent::TftpOptionAck { blksize: 1024, .. }
-            )),
+            events
+                .iter()
+                .any(|event| matches!(event, ClientEvent::TftpOptionAck { blksize: 1024, .. })),
             "{client}: MaximumBlockSize caps the block"
         );
     }
@@ -466,13 +477,25 @@ fn a_relay_sourcing_from_the_server_side_gets_only_all_zero_offers_from_a_ris_bo
     let ris = Ipv4Addr::new(10, 2, 0, 10);
     let world = run(&scenario("relay-source-address.yaml"), 0);
     for (client, servers) in offer_servers(&world) {
-        assert!(!servers.is_empty() && servers.iter().all(|s| *s == ris), "{client}");
+        assert!(
+            !servers.is_empty() && servers.iter().all(|s| *s == ris),
+            "{client}"
+        );
     }
     for (client, events) in client_events(&world) {
         let addressed = events.iter().any(|event| {
-            matches!(event, ClientEvent::Offer { yiaddr: Some(_), .. })
+            matches!(
+                event,
+                ClientEvent::Offer {
+                    yiaddr: Some(_),
+                    ..
+                }
+            )
         });
-        assert!(!addressed, "{client}: RIS's offers carry no address: {events:?}");
+        assert!(
+            !addressed,
+            "{client}: RIS's offers carry no address: {events:?}"
+        );
     }
     // The box received every copy from the router's server-side address.
     let log = world.log();
@@ -488,7 +511,10 @@ fn a_relay_sourcing_from_the_server_side_gets_only_all_zero_offers_from_a_ris_bo
         })
         .collect();
     assert!(!sources.is_empty());
-    assert!(sources.iter().all(|s| *s == Ipv4Addr::new(10, 2, 0, 1)), "{sources:?}");
+    assert!(
+        sources.iter().all(|s| *s == Ipv4Addr::new(10, 2, 0, 1)),
+        "{sources:?}"
+    );
 }
 
 #[test]
@@ -630,7 +656,11 @@ fn a_udp_monitor_probing_ports_67_and_4011_crashes_wds_at_each_probe() {
         |text| text.replace("request_parser: unchecked", "request_parser: checked"),
     );
     let world = run(&checked, 1);
-    assert!(monitor_datagrams(&world).iter().any(|(_, _, port)| *port == 67));
+    assert!(
+        monitor_datagrams(&world)
+            .iter()
+            .any(|(_, _, port)| *port == 67)
+    );
     assert!(wds_traps(&world).is_empty());
     assert!(world.report().crashes.is_empty());
 }

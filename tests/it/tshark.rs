@@ -30,6 +30,27 @@ fn shipped_topologies() -> Vec<String> {
     names
 }
 
+/// How many packets tshark calls malformed, each checked to be a datagram from one of the
+/// topology's injectors: the frames the rest of pxelab sends are never malformed.
+fn injected_malformed(tshark: &Path, file: &Path, plan: &topology::Plan, context: &str) -> usize {
+    let sources: Vec<String> = plan
+        .injectors()
+        .map(|(_, config)| config.ip.to_string())
+        .collect();
+    let malformed = tshark_output(
+        tshark,
+        file,
+        &["-Y", "_ws.malformed", "-T", "fields", "-e", "ip.src"],
+    );
+    for source in malformed.lines() {
+        assert!(
+            sources.iter().any(|ip| ip == source.trim()),
+            "{context}: a malformed packet from {source}, not from an injector"
+        );
+    }
+    malformed.lines().count()
+}
+
 fn tshark_output(tshark: &Path, file: &Path, args: &[&str]) -> String {
     let output = Command::new(tshark)
         .arg("-r")
@@ -127,7 +148,19 @@ fn every_shipped_topology_decodes_cleanly_in_tshark() {
                 ],
             );
             let only_probes = errors.lines().all(|code| code.trim() == "8");
+            // The one error allowed: a datagram an injector sent to a DHCP port that is not
+            // DHCP (a load balancer's monitor string), which tshark calls malformed as it
+            // does in the KB3073881 capture. Every malformed packet must be such a datagram.
+            let injected = injected_malformed(&tshark, &file, &plan, &context);
             for (severity, lines) in expert_sections(&expert) {
+                if injected > 0
+                    && severity == "Errors"
+                    && lines
+                        .iter()
+                        .all(|line| line.contains("Malformed") && line.contains("DHCP/BOOTP"))
+                {
+                    continue;
+                }
                 let allowed = severity == "Warns"
                     && only_probes
                     && lines.iter().all(|line| line.contains("TFTP ERROR packet"));

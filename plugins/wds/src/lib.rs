@@ -300,7 +300,10 @@ impl Wds {
         let datagram = match datagram.dst.port() {
             SERVER_PORT | PXE_PORT if self.parser == variants::Parser::Unchecked => {
                 let payload = variants::receive_unchecked(env, &datagram);
-                Datagram { payload, ..datagram }
+                Datagram {
+                    payload,
+                    ..datagram
+                }
             }
             _ => datagram,
         };

@@ -902,7 +902,10 @@ impl fmt::Display for DropReason {
                 write!(f, "secs {secs} below the relay's minimum of {min}")
             }
             ExceedsMtu { size, mtu } => {
-                write!(f, "{size}-byte packet exceeds the LAN's MTU of {mtu} (DF set)")
+                write!(
+                    f,
+                    "{size}-byte packet exceeds the LAN's MTU of {mtu} (DF set)"
+                )
             }
             NotReencoded => f.write_str("DHCP message could not be re-encoded"),
             RequestToRouter => f.write_str("BOOTREQUEST addressed to the router"),

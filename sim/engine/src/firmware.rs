@@ -528,7 +528,9 @@ mod tests {
         }
         let error = "ovmf".parse::<Firmware>().unwrap_err();
         assert!(
-            error.to_string().contains("pxe-spec, edk2, ipxe, edk2-no-4011"),
+            error
+                .to_string()
+                .contains("pxe-spec, edk2, ipxe, edk2-no-4011"),
             "{error}"
         );
     }

@@ -135,7 +135,10 @@ impl Injector {
     /// Sends one datagram to each target and sets the timer of the next round.
     fn round(&mut self, cx: &mut Cx) {
         let config = &self.config;
-        if config.rounds.is_some_and(|rounds| self.rounds_sent >= rounds) {
+        if config
+            .rounds
+            .is_some_and(|rounds| self.rounds_sent >= rounds)
+        {
             return;
         }
         let offset = (self.rounds_sent % u64::from(u16::MAX - SOURCE_PORT_FIRST + 1)) as u16;

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddrV4;
 
-use engine::scripted::InjectorConfig;
 use engine::frame;
+use engine::scripted::InjectorConfig;
 use timing::Distribution;
 
 use crate::error::{Error, ErrorKind};
@@ -126,7 +126,10 @@ impl Planner<'_> {
         let source = self.source;
         let (key, bytes) = match (&spec.payload, &spec.payload_hex) {
             (Some(text), None) => ("payload:", text.as_bytes().to_vec()),
-            (None, Some(hex)) => ("payload_hex:", self.hex(&[base[0], base[1], "payload_hex:"], hex)?),
+            (None, Some(hex)) => (
+                "payload_hex:",
+                self.hex(&[base[0], base[1], "payload_hex:"], hex)?,
+            ),
             (Some(_), Some(_)) => {
                 return Err(source.conflict(
                     &[base[0], base[1], "payload_hex:"],

@@ -232,6 +232,13 @@ impl Plan {
         self.routers.iter().map(|router| &router.config)
     }
 
+    /// Every injector by name with what it sends (`injectors:`), in name order.
+    pub fn injectors(&self) -> impl Iterator<Item = (&str, &engine::scripted::InjectorConfig)> {
+        self.injectors
+            .iter()
+            .map(|injector| (injector.name.as_str(), &injector.config))
+    }
+
     /// Every server: its node, its plugin (after overrides) and the plugin's `config:` as the
     /// plugin receives it, in file order.
     pub fn servers(&self) -> impl Iterator<Item = ServerView<'_>> {

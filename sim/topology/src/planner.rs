@@ -460,7 +460,12 @@ impl<'a> Planner<'a> {
     }
 
     /// A server's gateway: an address on its LAN that a router has.
-    pub(crate) fn gateway(&self, anchors: &[&str], lan: usize, text: &str) -> Result<Ipv4Addr, Error> {
+    pub(crate) fn gateway(
+        &self,
+        anchors: &[&str],
+        lan: usize,
+        text: &str,
+    ) -> Result<Ipv4Addr, Error> {
         let gateway = self.source.ipv4(anchors, text)?;
         self.check_in_lan(anchors, lan, gateway)?;
         let routed = self.routers.iter().any(|router| {
