@@ -133,7 +133,7 @@ mod tests {
 
     #[test]
     fn builtin_finds_every_artifact_by_name() {
-        assert_eq!(ALL.len(), 8);
+        assert_eq!(ALL.len(), 9);
         for artifact in ALL {
             if not_built(artifact.name).is_some() {
                 assert!(builtin(artifact.name).is_none());
