@@ -888,7 +888,7 @@ impl DhcpServer {
                 &self.boot_file_bios
             };
             if let Some(file) = boot_file {
-                reply.set_fname_str(file);
+                dhcp::set_boot_file(&mut reply, file);
                 let tftp_server = self.next_server.unwrap_or(own_ip);
                 reply.set_siaddr(tftp_server);
                 if self.next_server.is_some() {

@@ -178,7 +178,8 @@ impl ProxyDhcp {
         let own_ip = env.own_ip();
         let file = self.file_for(&discover);
         let mut offer = dhcp::reply_to(&discover, MessageType::Offer);
-        offer.set_siaddr(own_ip).set_fname_str(file);
+        offer.set_siaddr(own_ip);
+        dhcp::set_boot_file(&mut offer, file);
         offer
             .opts_mut()
             .insert(DhcpOption::VendorExtensions(PXE_VENDOR_OPTIONS.to_vec()));
@@ -211,9 +212,8 @@ impl ProxyDhcp {
         let own_ip = env.own_ip();
         let file = self.file_for(&request);
         let mut ack = dhcp::reply_to(&request, MessageType::Ack);
-        ack.set_ciaddr(request.ciaddr())
-            .set_siaddr(own_ip)
-            .set_fname_str(file);
+        ack.set_ciaddr(request.ciaddr()).set_siaddr(own_ip);
+        dhcp::set_boot_file(&mut ack, file);
         add_pxe_server_options(&mut ack, &request, own_ip);
         env.log(
             Level::Info,

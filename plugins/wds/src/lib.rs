@@ -577,9 +577,8 @@ impl Wds {
         };
         let own_ip = env.own_ip();
         let mut ack = dhcp::reply_to(&request, MessageType::Ack);
-        ack.set_ciaddr(request.ciaddr())
-            .set_siaddr(own_ip)
-            .set_fname_str(file);
+        ack.set_ciaddr(request.ciaddr()).set_siaddr(own_ip);
+        dhcp::set_boot_file(&mut ack, file);
         let opts = ack.opts_mut();
         opts.insert(DhcpOption::ServerIdentifier(own_ip));
         opts.insert(DhcpOption::ClassIdentifier(

@@ -41,9 +41,6 @@ impl BenchOptions {
             sweep_seeds: 1000,
             builds: 700,
             plugin_datagrams: 50_000,
-            // 10,000 clients is still out of reach: a broadcast costs a LAN draw and a FIFO
-            // entry per port, so the storm's cost grows with the square of the clients
-            // (docs/performance.md).
             storm_clients: vec![100, 1000, 10000],
             streaming_storm_clients: Vec::new(),
         }
@@ -556,9 +553,10 @@ fn plugin_call_ns(
     app: &mut dyn engine::App,
     datagrams: &[Datagram],
     calls: u64,
-) -> Result<f64, BenchError> {
+) -> Result<(f64, f64), BenchError> {
     let mut effects = Vec::new();
     let mut offers = 0u64;
+    let mut fuel = 0u64;
     let started = Instant::now();
     for call in 0..calls {
         let cx = AppContext {
@@ -568,6 +566,7 @@ fn plugin_call_ns(
         effects.clear();
         let datagram = &datagrams[(call % datagrams.len() as u64) as usize];
         app.handle(&cx, Input::Datagram(datagram), &mut effects)?;
+        fuel += app.last_cost();
         let timers: Vec<u64> = effects
             .iter()
             .filter_map(|effect| match effect {
@@ -577,6 +576,7 @@ fn plugin_call_ns(
             .collect();
         for token in timers {
             app.handle(&cx, Input::Timer(token), &mut effects)?;
+            fuel += app.last_cost();
         }
         offers += effects
             .iter()
@@ -590,7 +590,7 @@ fn plugin_call_ns(
             discovers: calls,
         });
     }
-    Ok(call_ns)
+    Ok((call_ns, fuel as f64 / calls.max(1) as f64))
 }
 
 /// A plugin call per datagram: the host's share, the whole job, and the native floor.
@@ -616,7 +616,7 @@ fn bench_plugin(
             datagram
         })
         .collect();
-    let call_ns = plugin_call_ns(app.as_mut(), &datagrams, calls)?;
+    let (call_ns, fuel) = plugin_call_ns(app.as_mut(), &datagrams, calls)?;
     // The floor for any server built on dhcproto: the same DISCOVERs decoded and an OFFER
     // built and encoded, natively, with no plugin around them.
     let started = Instant::now();
@@ -640,7 +640,7 @@ fn bench_plugin(
         value: call_ns / 1000.0,
         unit: "us",
         detail: format!(
-            "a relayed DISCOVER (one of {clients} clients) into dhcp-server and the timer call that sends its OFFER, {calls} of each; {:.0}% host share, {:.0}x the bare event",
+            "a relayed DISCOVER (one of {clients} clients) into dhcp-server and the timer call that sends its OFFER, {calls} of each; {fuel:.0} fuel (wasm instructions, the same on every machine); {:.0}% host share, {:.0}x the bare event",
             200.0 * empty_ns / call_ns,
             call_ns / bare_ns
         ),
