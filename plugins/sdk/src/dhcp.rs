@@ -272,10 +272,14 @@ mod tests {
         plain.clear_sname();
         plain.set_fname_str("boot\\x64\\wdsmgfw.efi");
         assert_eq!(encode(&reply).unwrap(), plain.to_vec().unwrap());
-        assert_eq!(boot_file(&decode(&encode(&reply).unwrap()).unwrap()), Some("boot\\x64\\wdsmgfw.efi"));
+        assert_eq!(
+            boot_file(&decode(&encode(&reply).unwrap()).unwrap()),
+            Some("boot\\x64\\wdsmgfw.efi")
+        );
         // Longer than the buffer it starts with: the encoder grows it.
         let mut long = reply_to(&request, MessageType::Offer);
-        long.opts_mut().insert(DhcpOption::DomainNameServer(vec![Ipv4Addr::LOCALHOST; 100]));
+        long.opts_mut()
+            .insert(DhcpOption::DomainNameServer(vec![Ipv4Addr::LOCALHOST; 100]));
         assert_eq!(encode(&long).unwrap(), long.to_vec().unwrap());
         assert!(encode(&long).unwrap().len() > ENCODE_BUFFER_BYTES);
     }
