@@ -144,6 +144,26 @@ impl Kind {
         }
     }
 
+    /// Heap bytes of the strings the record owns.
+    fn text_bytes(&self) -> usize {
+        match self {
+            Kind::Client(
+                ClientEvent::BootServerAck { file, .. }
+                | ClientEvent::TftpRequest { file, .. }
+                | ClientEvent::Booted { file, .. },
+            ) => file.capacity(),
+            Kind::Client(ClientEvent::Failed { message, .. }) => message.capacity(),
+            Kind::Redundancy(change) => change.interface.capacity(),
+            Kind::Service(ServiceEvent::Running { service }) => service.capacity(),
+            Kind::Network(change) => change.lan.capacity(),
+            Kind::Log { text, .. } => text.capacity(),
+            Kind::Work { label, .. } => label.capacity(),
+            Kind::WindowsEvent { source, text, .. } => source.capacity() + text.capacity(),
+            // Crashes are few; their texts are not worth a walk through every cause.
+            _ => 0,
+        }
+    }
+
     /// The frame the record carries, if any.
     pub fn frame(&self) -> Option<&Rc<[u8]>> {
         match self {
@@ -188,6 +208,23 @@ impl fmt::Display for Kind {
                 text,
             } => write!(f, "[{source} {event_id} {level}] {text}"),
         }
+    }
+}
+
+/// What a log's kept records take on the heap (`EventLog::heap_bytes`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogBytes {
+    /// The records themselves, as the log's vector holds them.
+    pub records: usize,
+    /// The frames they carry, each allocation once.
+    pub frames: usize,
+    /// Their strings (log lines, labels, file names, reasons).
+    pub text: usize,
+}
+
+impl LogBytes {
+    pub fn total(&self) -> usize {
+        self.records + self.frames + self.text
     }
 }
 
@@ -296,6 +333,26 @@ impl EventLog {
 
     pub fn records(&self) -> &[Record] {
         &self.records
+    }
+
+    /// The heap the kept records take, split by what holds it: an exact count (each shared
+    /// frame once), for telling what a log costs per event.
+    pub fn heap_bytes(&self) -> LogBytes {
+        let mut frames = std::collections::BTreeSet::new();
+        let mut bytes = LogBytes {
+            records: self.records.capacity() * std::mem::size_of::<Record>(),
+            ..LogBytes::default()
+        };
+        for record in &self.records {
+            if let Some(frame) = record.kind.frame()
+                && frames.insert(Rc::as_ptr(frame) as *const u8 as usize)
+            {
+                // An `Rc`'s allocation: two counts, then the bytes.
+                bytes.frames += 2 * std::mem::size_of::<usize>() + frame.len();
+            }
+            bytes.text += record.kind.text_bytes();
+        }
+        bytes
     }
 
     /// The seed the run was started with (already part of the digest).
