@@ -141,6 +141,7 @@ const ENGINE_DEPENDENCIES: &[&str] = &[
     "smoltcp",
     "dhcproto",
     "sha2",
+    "xxhash-rust",
     "rand_core",
     "rand_chacha",
 ];

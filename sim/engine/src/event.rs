@@ -9,7 +9,6 @@ use std::fmt;
 use std::net::Ipv4Addr;
 
 use dhcproto::v4::MessageType;
-use sha2::{Digest, Sha256};
 use smoltcp::wire::EthernetAddress;
 
 use crate::app::{CrashCause, Failure};
@@ -280,31 +279,31 @@ pub trait Canonical {
     fn encode(&self, out: &mut Encoder<'_>);
 }
 
-/// Feeds a canonical encoding into a hasher.
-pub struct Encoder<'a>(pub(crate) &'a mut Sha256);
+/// Writes a canonical encoding into a buffer, which the log then hashes in one piece.
+pub struct Encoder<'a>(pub(crate) &'a mut Vec<u8>);
 
 impl Encoder<'_> {
     pub fn u8(&mut self, value: u8) {
-        self.0.update([value]);
+        self.0.push(value);
     }
     pub fn u16(&mut self, value: u16) {
-        self.0.update(value.to_le_bytes());
+        self.0.extend_from_slice(&value.to_le_bytes());
     }
     pub fn u32(&mut self, value: u32) {
-        self.0.update(value.to_le_bytes());
+        self.0.extend_from_slice(&value.to_le_bytes());
     }
     pub fn u64(&mut self, value: u64) {
-        self.0.update(value.to_le_bytes());
+        self.0.extend_from_slice(&value.to_le_bytes());
     }
     pub fn bytes(&mut self, bytes: &[u8]) {
         self.u64(bytes.len() as u64);
-        self.0.update(bytes);
+        self.0.extend_from_slice(bytes);
     }
     pub fn str(&mut self, text: &str) {
         self.bytes(text.as_bytes());
     }
     pub fn ip(&mut self, ip: Ipv4Addr) {
-        self.0.update(ip.octets());
+        self.0.extend_from_slice(&ip.octets());
     }
     /// An optional value: tag 0 for none, tag 1 and the value for some.
     pub fn option<V>(&mut self, value: Option<V>, encode: impl FnOnce(&mut Self, V)) {

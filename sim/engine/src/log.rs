@@ -106,8 +106,9 @@ pub enum Kind {
     Service(ServiceEvent),
     /// The fault timeline acted on a node.
     Fault(FaultEvent),
-    /// The fault timeline changed a LAN (recorded by the `NETWORK` node).
-    Network(LanChanged),
+    /// The fault timeline changed a LAN (recorded by the `NETWORK` node). Boxed: a LAN's
+    /// configuration is the largest thing a record holds, and it is rare.
+    Network(Box<LanChanged>),
     /// A service died, or could not be started.
     Crash(Crash),
     /// Diagnostics from a node or plugin.
@@ -247,23 +248,25 @@ pub struct EventLog {
     /// keeps besides crashes.
     servers: Vec<bool>,
     hasher: Sha256,
-    /// SHA-256 of recently logged frames. A broadcast is one `Rc` shared by its send and
+    /// Hashes of recently logged frames. A broadcast is one `Rc` shared by its send and
     /// every delivery, so its bytes are hashed once, not once per port. Holding the `Rc` keeps
     /// its address from being reused, so a pointer match is the same frame.
     frame_hashes: FrameHashes,
+    /// The record being encoded, hashed in one piece.
+    scratch: Vec<u8>,
 }
 
 /// A small cache of frame digests, keyed by the frame's allocation.
 #[derive(Default)]
 struct FrameHashes {
-    entries: Vec<(Rc<[u8]>, [u8; 32])>,
+    entries: Vec<(Rc<[u8]>, FrameHash)>,
     next: usize,
 }
 
 impl FrameHashes {
     const CAPACITY: usize = 16;
 
-    fn get(&mut self, frame: &Rc<[u8]>) -> [u8; 32] {
+    fn get(&mut self, frame: &Rc<[u8]>) -> FrameHash {
         if let Some((_, hash)) = self.entries.iter().find(|(f, _)| Rc::ptr_eq(f, frame)) {
             return *hash;
         }
@@ -278,14 +281,20 @@ impl FrameHashes {
     }
 }
 
-fn frame_hash(frame: &[u8]) -> [u8; 32] {
-    Sha256::digest(frame).into()
+/// What stands for a frame's bytes in the canonical encoding: their XXH3-128. Frames are most
+/// of the bytes a run logs, and this hash is many times faster than SHA-256 over them; the
+/// digest tells runs apart and does not authenticate them, so a non-cryptographic hash of
+/// this width is enough for the bytes it summarises.
+type FrameHash = [u8; 16];
+
+fn frame_hash(frame: &[u8]) -> FrameHash {
+    xxhash_rust::xxh3::xxh3_128(frame).to_le_bytes()
 }
 
 impl EventLog {
     pub fn new(seed: u64, node_names: Vec<String>, lan_names: Vec<String>) -> EventLog {
         let mut hasher = Sha256::new();
-        hasher.update(b"pxelab-log-v3");
+        hasher.update(b"pxelab-log-v4");
         hasher.update(seed.to_le_bytes());
         for names in [&node_names, &lan_names] {
             hasher.update((names.len() as u64).to_le_bytes());
@@ -302,6 +311,7 @@ impl EventLog {
             servers: Vec::new(),
             hasher,
             frame_hashes: FrameHashes::default(),
+            scratch: Vec::with_capacity(128),
         }
     }
 
@@ -317,7 +327,9 @@ impl EventLog {
 
     pub fn push(&mut self, record: Record) {
         let cache = &mut self.frame_hashes;
-        encode(&mut self.hasher, &record, &mut |frame| cache.get(frame));
+        self.scratch.clear();
+        encode(&mut self.scratch, &record, &mut |frame| cache.get(frame));
+        self.hasher.update(&self.scratch);
         let keep = match self.retention {
             Retention::All => true,
             Retention::Summary => match record.kind {
@@ -391,92 +403,98 @@ impl Record {
     /// SHA-256 of this record's canonical encoding (the one the digest is made of): two runs of
     /// one seed diverge at the first record whose fingerprints differ.
     pub fn fingerprint(&self) -> [u8; 32] {
-        let mut hasher = Sha256::new();
-        encode(&mut hasher, self, &mut |frame| frame_hash(frame));
-        hasher.finalize().into()
+        let mut bytes = Vec::new();
+        encode(&mut bytes, self, &mut |frame| frame_hash(frame));
+        Sha256::digest(&bytes).into()
     }
 }
 
 /// The canonical encoding: little-endian integers, length-prefixed byte strings, one tag byte
-/// per kind; a frame is its length and its own SHA-256; typed events encode as `Canonical`
-/// says, and free text (log lines, Windows event texts, work labels) is left out, so rewording
-/// a message changes no digest. Changing it changes every digest, so it is versioned by the
-/// `pxelab-log-v3` prefix.
-fn encode(hasher: &mut Sha256, record: &Record, frame_hash: &mut dyn FnMut(&Rc<[u8]>) -> [u8; 32]) {
-    hasher.update(record.time_ns.to_le_bytes());
-    hasher.update((record.node.index() as u64).to_le_bytes());
+/// per kind; a frame is its length and its XXH3-128 (`frame_hash`); typed events encode as
+/// `Canonical` says, and free text (log lines, Windows event texts, work labels) is left out,
+/// so rewording a message changes no digest. Changing it changes every digest, so it is
+/// versioned by the `pxelab-log-v4` prefix.
+fn encode(out: &mut Vec<u8>, record: &Record, frame_hash: &mut dyn FnMut(&Rc<[u8]>) -> FrameHash) {
+    let mut out = Encoder(out);
+    out.u64(record.time_ns);
+    out.u64(record.node.index() as u64);
     match &record.kind {
         Kind::Send {
             lan,
             interface,
             frame,
-        } => put_on_lan(hasher, 1, *lan, *interface, frame, frame_hash),
+        } => put_on_lan(&mut out, 1, *lan, *interface, frame, frame_hash),
         Kind::Receive {
             lan,
             interface,
             frame,
-        } => put_on_lan(hasher, 2, *lan, *interface, frame, frame_hash),
+        } => put_on_lan(&mut out, 2, *lan, *interface, frame, frame_hash),
         Kind::Drop { reason, frame } => {
-            hasher.update([3]);
-            reason.encode(&mut Encoder(hasher));
-            put_frame(hasher, frame, frame_hash);
+            out.u8(3);
+            reason.encode(&mut out);
+            put_frame(&mut out, frame, frame_hash);
         }
         Kind::Timer { token } => {
-            hasher.update([4]);
-            hasher.update(token.to_le_bytes());
+            out.u8(4);
+            out.u64(*token);
         }
-        Kind::Client(event) => put_canonical(hasher, 5, event),
-        Kind::Crash(crash) => put_canonical(hasher, 6, crash),
-        Kind::Log { level, .. } => hasher.update([7, *level as u8]),
+        Kind::Client(event) => put_canonical(&mut out, 5, event),
+        Kind::Crash(crash) => put_canonical(&mut out, 6, crash),
+        Kind::Log { level, .. } => {
+            out.u8(7);
+            out.u8(*level as u8);
+        }
         Kind::WindowsEvent {
             source,
             level,
             event_id,
             ..
         } => {
-            hasher.update([8, *level as u8]);
-            put_bytes(hasher, source.as_bytes());
-            hasher.update(event_id.to_le_bytes());
+            out.u8(8);
+            out.u8(*level as u8);
+            out.str(source);
+            out.u32(*event_id);
         }
         Kind::Work { id, end, .. } => {
-            hasher.update([9, *end as u8]);
-            hasher.update(id.to_le_bytes());
+            out.u8(9);
+            out.u8(*end as u8);
+            out.u64(*id);
         }
-        Kind::Redundancy(change) => put_canonical(hasher, 10, change),
-        Kind::Service(event) => put_canonical(hasher, 11, event),
-        Kind::Network(change) => put_canonical(hasher, 12, change),
-        Kind::Fault(event) => put_canonical(hasher, 13, event),
+        Kind::Redundancy(change) => put_canonical(&mut out, 10, change),
+        Kind::Service(event) => put_canonical(&mut out, 11, event),
+        Kind::Network(change) => put_canonical(&mut out, 12, &**change),
+        Kind::Fault(event) => put_canonical(&mut out, 13, event),
     }
 }
 
 /// A frame put on (`Send`) or taken off (`Receive`) a LAN by an interface.
 fn put_on_lan(
-    hasher: &mut Sha256,
+    out: &mut Encoder<'_>,
     tag: u8,
     lan: LanId,
     interface: u32,
     frame: &Rc<[u8]>,
-    frame_hash: &mut dyn FnMut(&Rc<[u8]>) -> [u8; 32],
+    frame_hash: &mut dyn FnMut(&Rc<[u8]>) -> FrameHash,
 ) {
-    hasher.update([tag]);
-    hasher.update((lan.index() as u64).to_le_bytes());
-    hasher.update(interface.to_le_bytes());
-    put_frame(hasher, frame, frame_hash);
+    out.u8(tag);
+    out.u64(lan.index() as u64);
+    out.u32(interface);
+    put_frame(out, frame, frame_hash);
 }
 
 fn put_frame(
-    hasher: &mut Sha256,
+    out: &mut Encoder<'_>,
     frame: &Rc<[u8]>,
-    frame_hash: &mut dyn FnMut(&Rc<[u8]>) -> [u8; 32],
+    frame_hash: &mut dyn FnMut(&Rc<[u8]>) -> FrameHash,
 ) {
-    hasher.update((frame.len() as u64).to_le_bytes());
-    hasher.update(frame_hash(frame));
+    out.u64(frame.len() as u64);
+    out.0.extend_from_slice(&frame_hash(frame));
 }
 
 /// A tag byte, then the canonical encoding of `value`.
-fn put_canonical(hasher: &mut Sha256, tag: u8, value: &dyn Canonical) {
-    hasher.update([tag]);
-    value.encode(&mut Encoder(hasher));
+fn put_canonical(out: &mut Encoder<'_>, tag: u8, value: &dyn Canonical) {
+    out.u8(tag);
+    value.encode(out);
 }
 
 fn put_bytes(hasher: &mut Sha256, bytes: &[u8]) {
