@@ -7,42 +7,66 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use engine::app::Refusal;
 use engine::{App, AppContext, Datagram, Effect, Failure, Input, Level, Stream};
-use plugin_host::{PluginHost, SandboxLimits};
+use plugin_host::{HostError, PluginHost, SandboxLimits};
 
 fn host() -> PluginHost {
     PluginHost::new(SandboxLimits::default()).unwrap()
 }
 
-fn refusal(wat: &str) -> String {
+fn refusal(wat: &str) -> (HostError, String) {
     let bytes = wat::parse_str(wat).expect("the test component assembles");
     match host().load("test.wasm", &bytes) {
         Ok(_) => panic!("accepted {wat}"),
-        Err(message) => message,
+        Err(error) => {
+            let message = error.to_string();
+            (error, message)
+        }
     }
 }
 
 #[test]
 fn a_plugin_built_for_another_contract_version_is_refused_naming_both_versions() {
-    let message = refusal(r#"(component (import "pxelab:plugin/host@0.4.0" (instance)))"#);
+    let (error, message) = refusal(r#"(component (import "pxelab:plugin/host@0.4.0" (instance)))"#);
+    assert_eq!(
+        error,
+        HostError::UnsupportedContract {
+            plugin: "test.wasm".into(),
+            version: "0.4.0".into()
+        }
+    );
     assert!(message.contains("pxelab:plugin@0.4.0"), "{message}");
     assert!(message.contains("pxelab:plugin@0.3.0"), "{message}");
     assert!(message.contains("pxelab:plugin@0.2.0"), "{message}");
     assert!(message.contains("test.wasm"), "{message}");
-    let message = refusal(r#"(component (import "pxelab:plugin/host@0.0.9" (instance)))"#);
+    let (_, message) = refusal(r#"(component (import "pxelab:plugin/host@0.0.9" (instance)))"#);
     assert!(message.contains("pxelab:plugin@0.0.9"), "{message}");
     assert!(message.contains("test.wasm"), "{message}");
 }
 
 #[test]
 fn a_plugin_importing_wasi_is_refused() {
-    let message = refusal(r#"(component (import "wasi:cli/environment@0.2.0" (instance)))"#);
+    let (error, message) =
+        refusal(r#"(component (import "wasi:cli/environment@0.2.0" (instance)))"#);
+    assert_eq!(
+        error,
+        HostError::ForeignImport {
+            plugin: "test.wasm".into(),
+            import: "wasi:cli/environment@0.2.0".into()
+        }
+    );
     assert!(message.contains("wasi:cli/environment@0.2.0"), "{message}");
     assert!(message.contains("not WASI"), "{message}");
 }
 
 #[test]
 fn a_core_module_without_the_sdk_is_refused_with_a_hint() {
-    let message = refusal(r#"(module (func (export "hello")))"#);
+    let (error, message) = refusal(r#"(module (func (export "hello")))"#);
+    assert_eq!(
+        error,
+        HostError::NoWorld {
+            plugin: "test.wasm".into()
+        }
+    );
     assert!(message.contains("core wasm module"), "{message}");
     assert!(message.contains("plugins/README.md"), "{message}");
 }

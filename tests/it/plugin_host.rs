@@ -27,7 +27,7 @@ fn instance(
     limits: SandboxLimits,
     plugin: &str,
     config: Vec<(String, String)>,
-) -> Result<plugin_host::WasmApp, String> {
+) -> Result<plugin_host::WasmApp, plugin_host::HostError> {
     let host = PluginHost::new(limits)?;
     let loaded = host.load(plugin, artifacts::builtin(plugin).expect("built-in plugin"))?;
     host.instantiate(&loaded, config, Stream::new(1, "test", "plugin"))
@@ -93,7 +93,10 @@ fn a_memory_cap_below_what_the_plugin_needs_is_reported() {
         ..SandboxLimits::default()
     };
     match instance(limits, "wds-sccm2007", wds_config()) {
-        Err(message) => assert!(message.contains("instantiate"), "{message}"),
+        Err(error) => assert!(
+            matches!(error, plugin_host::HostError::CannotInstantiate { .. }),
+            "{error}"
+        ),
         Ok(mut app) => {
             let failure = start_failure(&mut app, &mut Vec::new());
             assert!(failure.to_string().contains("memory"), "{failure}");
@@ -131,8 +134,13 @@ fn garbage_is_not_a_component() {
         .err()
         .expect("refused");
     assert!(
-        error.contains("junk.wasm")
-            && error.contains("not a valid WebAssembly component or module"),
+        matches!(&error, plugin_host::HostError::NotWasm { plugin, .. } if plugin == "junk.wasm"),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("plugin `junk.wasm` is not a valid WebAssembly component or module"),
         "{error}"
     );
 }

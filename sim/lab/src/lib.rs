@@ -41,7 +41,7 @@ pub const SWEEP_SEEDS_MAX: u64 = 10_000_000;
 #[derive(Clone, Debug, PartialEq)]
 pub enum PluginError {
     /// The plugin host refused to start, or refused the component (its own message).
-    Host(String),
+    Host(plugin_host::HostError),
     /// A `.wasm` path that cannot be read.
     CannotRead { path: String, error: String },
     /// Neither a built-in name nor a `.wasm` path.

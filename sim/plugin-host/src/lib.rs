@@ -9,6 +9,7 @@
 pub mod cache;
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -241,6 +242,112 @@ enum Version {
     V0_1,
 }
 
+/// Why the host could not start, load a plugin or make an instance of it. `detail` is
+/// wasmtime's (or the component tools') own account, kept for people; nothing decides on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostError {
+    /// The WebAssembly engine or the host interface could not be set up (`what` failed).
+    Setup { what: &'static str, detail: String },
+    /// The bytes are neither a component nor a core module.
+    NotWasm { plugin: String, detail: String },
+    /// A core module without the boot-server world's type (not built with the SDK).
+    NoWorld { plugin: String },
+    /// A core module the component encoder refused.
+    NotComponentizable { plugin: String, detail: String },
+    /// wasmtime refused the component.
+    InvalidComponent { plugin: String, detail: String },
+    /// The component compiled a moment ago could not be loaded.
+    CannotLoadCompiled { plugin: String, detail: String },
+    /// The component imports something the host does not provide (WASI, say).
+    ForeignImport { plugin: String, import: String },
+    /// The component was built against a contract version this host does not run.
+    UnsupportedContract { plugin: String, version: String },
+    /// The component imports two versions of the contract.
+    MixedContracts { plugin: String },
+    /// The imports name the contract but do not fit it.
+    DoesNotFit {
+        plugin: String,
+        contract: &'static str,
+        detail: String,
+    },
+    /// The component does not export the contract's world.
+    NotExported {
+        plugin: String,
+        contract: &'static str,
+        detail: String,
+    },
+    /// A fresh instance could not be made.
+    CannotInstantiate { plugin: String, detail: String },
+}
+
+impl fmt::Display for HostError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (package, _) = CONTRACT
+            .split_once('@')
+            .expect("CONTRACT is package@version");
+        match self {
+            HostError::Setup { what, detail } => write!(f, "cannot {what}: {detail}"),
+            HostError::NotWasm { plugin, detail } => write!(
+                f,
+                "plugin `{plugin}` is not a valid WebAssembly component or module: {detail}"
+            ),
+            HostError::NoWorld { plugin } => write!(
+                f,
+                "plugin `{plugin}` is a core wasm module without the boot-server world's type: build \
+                 it with the pxelab SDK (plugins/README.md), which embeds it, or pass a component"
+            ),
+            HostError::NotComponentizable { plugin, detail } => write!(
+                f,
+                "plugin `{plugin}` is a core wasm module that cannot be made a component: {detail}; \
+                 build it with the pxelab SDK (plugins/README.md) or pass a component"
+            ),
+            HostError::InvalidComponent { plugin, detail } => write!(
+                f,
+                "plugin `{plugin}` is not a valid WebAssembly component: {detail}"
+            ),
+            HostError::CannotLoadCompiled { plugin, detail } => {
+                write!(f, "cannot load the compiled plugin `{plugin}`: {detail}")
+            }
+            HostError::ForeignImport { plugin, import } => write!(
+                f,
+                "plugin `{plugin}` imports `{import}`, which pxelab does not provide: plugins may import only \
+                 {package}/* (build for wasm32-unknown-unknown, not WASI)"
+            ),
+            HostError::UnsupportedContract { plugin, version } => write!(
+                f,
+                "plugin `{plugin}` was built against {package}@{version}, but this pxelab speaks \
+                 {CONTRACT} (and still runs plugins built against {})",
+                CONTRACTS_STILL_RUN.join(", ")
+            ),
+            HostError::MixedContracts { plugin } => write!(
+                f,
+                "plugin `{plugin}` imports more than one version of {package}: build it against {CONTRACT}"
+            ),
+            HostError::DoesNotFit {
+                plugin,
+                contract,
+                detail,
+            } => write!(
+                f,
+                "plugin `{plugin}` does not fit the {contract} contract: {detail}"
+            ),
+            HostError::NotExported {
+                plugin,
+                contract,
+                detail,
+            } => write!(
+                f,
+                "plugin `{plugin}` does not export the boot-server world of {contract}: {detail}"
+            ),
+            HostError::CannotInstantiate { plugin, detail } => {
+                write!(f, "cannot instantiate plugin `{plugin}`: {detail}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for HostError {}
+
 /// The process-wide wasmtime engine and the plugins compiled so far.
 pub struct PluginHost {
     engine: Engine,
@@ -252,7 +359,7 @@ pub struct PluginHost {
 
 impl PluginHost {
     /// A host that compiles every plugin in memory and touches no files.
-    pub fn new(limits: SandboxLimits) -> Result<PluginHost, String> {
+    pub fn new(limits: SandboxLimits) -> Result<PluginHost, HostError> {
         PluginHost::with_cache(limits, None)
     }
 
@@ -261,26 +368,31 @@ impl PluginHost {
     pub fn with_cache(
         limits: SandboxLimits,
         cache_dir: Option<PathBuf>,
-    ) -> Result<PluginHost, String> {
+    ) -> Result<PluginHost, HostError> {
         let mut config = Config::new();
         config
             .consume_fuel(true)
             .cranelift_nan_canonicalization(true)
             .wasm_relaxed_simd(false)
             .max_wasm_stack(1 << 20);
-        let engine = Engine::new(&config)
-            .map_err(|e| format!("cannot start the WebAssembly engine: {e}"))?;
+        let setup = |what: &'static str| {
+            move |e: wasmtime::Error| HostError::Setup {
+                what,
+                detail: e.to_string(),
+            }
+        };
+        let engine = Engine::new(&config).map_err(setup("start the WebAssembly engine"))?;
         let mut linker = Linker::new(&engine);
         BootServer::add_to_linker::<State, HasSelf<State>>(&mut linker, |state| state)
-            .map_err(|e| format!("cannot link the host interface: {e}"))?;
+            .map_err(setup("link the host interface"))?;
         bindings::v0_2::BootServer::add_to_linker::<State, HasSelf<State>>(&mut linker, |state| {
             state
         })
-        .map_err(|e| format!("cannot link the host interface of 0.2.0: {e}"))?;
+        .map_err(setup("link the host interface of 0.2.0"))?;
         bindings::v0_1::BootServer::add_to_linker::<State, HasSelf<State>>(&mut linker, |state| {
             state
         })
-        .map_err(|e| format!("cannot link the host interface of 0.1.0: {e}"))?;
+        .map_err(setup("link the host interface of 0.1.0"))?;
         let disk_cache = cache_dir.map(|dir| cache::DiskCache::new(dir, &engine));
         Ok(PluginHost {
             engine,
@@ -298,7 +410,7 @@ impl PluginHost {
 
     /// Compiles `bytes` (once per distinct content) and checks it speaks our contract.
     /// `name` is how errors refer to it: a built-in name or a file path.
-    pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Arc<Plugin>, String> {
+    pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Arc<Plugin>, HostError> {
         let componentized;
         let bytes = if is_core_module(bytes) {
             componentized = componentize(name, bytes)?;
@@ -321,12 +433,18 @@ impl PluginHost {
             Version::V0_2 => CONTRACTS_STILL_RUN[0],
             Version::V0_1 => CONTRACTS_STILL_RUN[1],
         };
-        let instance_pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| format!("plugin `{name}` does not fit the {contract} contract: {e:#}"))?;
-        let not_exported = |e: wasmtime::Error| {
-            format!("plugin `{name}` does not export the boot-server world of {contract}: {e:#}")
+        let instance_pre =
+            self.linker
+                .instantiate_pre(&component)
+                .map_err(|e| HostError::DoesNotFit {
+                    plugin: name.to_string(),
+                    contract,
+                    detail: format!("{e:#}"),
+                })?;
+        let not_exported = |e: wasmtime::Error| HostError::NotExported {
+            plugin: name.to_string(),
+            contract,
+            detail: format!("{e:#}"),
         };
         let pre = match version {
             Version::Current => {
@@ -358,9 +476,15 @@ impl PluginHost {
 
     /// Machine code for `bytes`: from the disk cache when it has a usable entry, else compiled
     /// (and, with a disk cache, saved for the next process). True when it came from the cache.
-    fn compile(&self, name: &str, hash: &str, bytes: &[u8]) -> Result<(Component, bool), String> {
-        let invalid = |e: wasmtime::Error| {
-            format!("plugin `{name}` is not a valid WebAssembly component: {e:#}")
+    fn compile(
+        &self,
+        name: &str,
+        hash: &str,
+        bytes: &[u8],
+    ) -> Result<(Component, bool), HostError> {
+        let invalid = |e: wasmtime::Error| HostError::InvalidComponent {
+            plugin: name.to_string(),
+            detail: format!("{e:#}"),
         };
         let Some(disk_cache) = &self.disk_cache else {
             return Ok((Component::new(&self.engine, bytes).map_err(invalid)?, false));
@@ -372,8 +496,13 @@ impl PluginHost {
         disk_cache.store(hash, &artifact);
         // SAFETY: `artifact` was produced a moment ago by this engine's `precompile_component`
         // and lives in memory we own: exactly what `deserialize` requires.
-        let component = unsafe { Component::deserialize(&self.engine, &artifact) }
-            .map_err(|e| format!("cannot load the compiled plugin `{name}`: {e:#}"))?;
+        let component =
+            unsafe { Component::deserialize(&self.engine, &artifact) }.map_err(|e| {
+                HostError::CannotLoadCompiled {
+                    plugin: name.to_string(),
+                    detail: format!("{e:#}"),
+                }
+            })?;
         Ok((component, false))
     }
 
@@ -384,7 +513,7 @@ impl PluginHost {
         plugin: &Arc<Plugin>,
         config: Vec<(String, String)>,
         stream: Stream,
-    ) -> Result<WasmApp, String> {
+    ) -> Result<WasmApp, HostError> {
         self.instantiate_with_files(plugin, config, GivenFiles::default(), stream)
     }
 
@@ -396,7 +525,7 @@ impl PluginHost {
         config: Vec<(String, String)>,
         files: GivenFiles,
         stream: Stream,
-    ) -> Result<WasmApp, String> {
+    ) -> Result<WasmApp, HostError> {
         let state = State::new(stream, BTreeMap::new(), files.clone(), self.limits);
         let mut app = WasmApp {
             plugin: plugin.clone(),
@@ -420,7 +549,7 @@ fn is_core_module(bytes: &[u8]) -> bool {
 
 /// Turns a core module built with the SDK (wit-bindgen leaves the world's type in a custom
 /// section) into a component, as the build of the built-in plugins does.
-fn componentize(name: &str, module: &[u8]) -> Result<Vec<u8>, String> {
+fn componentize(name: &str, module: &[u8]) -> Result<Vec<u8>, HostError> {
     let mut has_world = false;
     for payload in wasmparser::Parser::new(0).parse_all(module) {
         match payload {
@@ -429,34 +558,32 @@ fn componentize(name: &str, module: &[u8]) -> Result<Vec<u8>, String> {
             }
             Ok(_) => {}
             Err(e) => {
-                return Err(format!(
-                    "plugin `{name}` is not a valid WebAssembly component or module: {e}"
-                ));
+                return Err(HostError::NotWasm {
+                    plugin: name.to_string(),
+                    detail: e.to_string(),
+                });
             }
         }
     }
     if !has_world {
-        return Err(format!(
-            "plugin `{name}` is a core wasm module without the boot-server world's type: build \
-             it with the pxelab SDK (plugins/README.md), which embeds it, or pass a component"
-        ));
+        return Err(HostError::NoWorld {
+            plugin: name.to_string(),
+        });
     }
     wit_component::ComponentEncoder::default()
         .validate(true)
         .module(module)
         .and_then(|mut encoder| encoder.encode())
-        .map_err(|e| {
-            format!(
-                "plugin `{name}` is a core wasm module that cannot be made a component: {e:#}; \
-                 build it with the pxelab SDK (plugins/README.md) or pass a component"
-            )
+        .map_err(|e| HostError::NotComponentizable {
+            plugin: name.to_string(),
+            detail: format!("{e:#}"),
         })
 }
 
 /// Refuses components that import anything beyond our host interface (WASI, say), or a
 /// version of it this host does not run, naming both versions; returns the version imported.
 /// Every plugin imports `types` (its exports use `datagram`), so the imports tell the version.
-fn check_imports(name: &str, engine: &Engine, component: &Component) -> Result<Version, String> {
+fn check_imports(name: &str, engine: &Engine, component: &Component) -> Result<Version, HostError> {
     let (package, version) = CONTRACT
         .split_once('@')
         .expect("CONTRACT is package@version");
@@ -466,10 +593,10 @@ fn check_imports(name: &str, engine: &Engine, component: &Component) -> Result<V
             .strip_prefix(package)
             .and_then(|rest| rest.strip_prefix('/'))
         else {
-            return Err(format!(
-                "plugin `{name}` imports `{import}`, which pxelab does not provide: plugins may import only \
-                 {package}/* (build for wasm32-unknown-unknown, not WASI)"
-            ));
+            return Err(HostError::ForeignImport {
+                plugin: name.to_string(),
+                import: import.to_string(),
+            });
         };
         let imported_version = rest.split_once('@').map(|(_, v)| v).unwrap_or("none");
         let this = if imported_version == version {
@@ -479,16 +606,15 @@ fn check_imports(name: &str, engine: &Engine, component: &Component) -> Result<V
         } else if imported_version == "0.1.0" {
             Version::V0_1
         } else {
-            return Err(format!(
-                "plugin `{name}` was built against {package}@{imported_version}, but this pxelab speaks \
-                 {CONTRACT} (and still runs plugins built against {})",
-                CONTRACTS_STILL_RUN.join(", ")
-            ));
+            return Err(HostError::UnsupportedContract {
+                plugin: name.to_string(),
+                version: imported_version.to_string(),
+            });
         };
         if found.is_some_and(|other| other != this) {
-            return Err(format!(
-                "plugin `{name}` imports more than one version of {package}: build it against {CONTRACT}"
-            ));
+            return Err(HostError::MixedContracts {
+                plugin: name.to_string(),
+            });
         }
         found = Some(this);
     }
@@ -851,14 +977,14 @@ pub struct WasmApp {
 }
 
 impl WasmApp {
-    fn fresh_instance(&self, state: State) -> Result<Instance, String> {
+    fn fresh_instance(&self, state: State) -> Result<Instance, HostError> {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
-        store
-            .set_fuel(self.limits.fuel_per_call)
-            .map_err(|e| e.to_string())?;
-        let cannot =
-            |e: wasmtime::Error| format!("cannot instantiate plugin `{}`: {e:#}", self.plugin.name);
+        let cannot = |e: wasmtime::Error| HostError::CannotInstantiate {
+            plugin: self.plugin.name.clone(),
+            detail: format!("{e:#}"),
+        };
+        store.set_fuel(self.limits.fuel_per_call).map_err(cannot)?;
         let exports = match &self.plugin.pre {
             Pre::Current(pre) => Exports::Current(pre.instantiate(&mut store).map_err(cannot)?),
             Pre::V0_2(pre) => Exports::V0_2(pre.instantiate(&mut store).map_err(cannot)?),
@@ -924,7 +1050,7 @@ impl App for WasmApp {
         let old = self.instance.take().ok_or("the service has no instance")?;
         let State { stream, store, .. } = old.store.into_data();
         let state = State::new(stream, store, self.files.clone(), self.limits);
-        self.instance = Some(self.fresh_instance(state)?);
+        self.instance = Some(self.fresh_instance(state).map_err(|e| e.to_string())?);
         Ok(())
     }
 
