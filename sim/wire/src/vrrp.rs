@@ -16,7 +16,6 @@
 //! source address both to emit and to parse. The message is the IP payload; it is carried in
 //! the IPv4 packet directly, not in UDP.
 
-use core::fmt;
 use std::net::Ipv4Addr;
 
 use crate::checksum::internet_checksum;
@@ -47,19 +46,6 @@ const TYPE_ADVERTISEMENT: u8 = 1;
 const AUTH_TYPE_NONE: u8 = 0;
 /// Length of the v2 authentication data after the addresses.
 const AUTHENTICATION_DATA_LEN: usize = 8;
-
-/// The malformed-packet error: the bytes are not a VRRP advertisement this module understands,
-/// or its checksum is wrong.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Error;
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("malformed VRRP packet")
-    }
-}
-
-impl std::error::Error for Error {}
 
 /// The protocol version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -110,29 +96,20 @@ mod field {
     pub const ADDRESSES: RangeFrom<usize> = 8..;
 }
 
-/// A read/write view of a VRRP packet (the IPv4 payload).
-#[derive(Debug, Clone)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
-}
-
-impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wraps a buffer without checking it; accessors may then return garbage (0, `None`) but
-    /// never panic. Use for emitting into a buffer of `Repr::buffer_len` bytes.
-    pub const fn new_unchecked(buffer: T) -> Packet<T> {
-        Packet { buffer }
-    }
-
+packet_view! {
+    /// The malformed-packet error: the bytes are not a VRRP advertisement this module understands,
+    /// or its checksum is wrong.
+    Error: "malformed VRRP packet";
+    /// A read/write view of a VRRP packet (the IPv4 payload).
+    Packet;
     /// Wraps a buffer after checking that it is a VRRP advertisement: version 2 or 3, type 1,
     /// a VRID of 1..=255, auth type 0 for v2, and as many bytes as the address count says (more
     /// are allowed and are not part of the message). The checksum is checked by `Repr::parse`,
     /// since for v3 it needs the IPv4 source address.
-    pub fn new_checked(buffer: T) -> Result<Packet<T>, Error> {
-        let packet = Packet::new_unchecked(buffer);
-        packet.check()?;
-        Ok(packet)
-    }
+    new_checked;
+}
 
+impl<T: AsRef<[u8]>> Packet<T> {
     fn check(&self) -> Result<(), Error> {
         let version = self.version().ok_or(Error)?;
         if self.message_type() != TYPE_ADVERTISEMENT || self.vrid() == 0 {
@@ -244,10 +221,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
         let version = self.version()?;
         let message = self.buffer.as_ref().get(..self.message_len()?)?;
         Some((version, message))
-    }
-
-    pub fn into_inner(self) -> T {
-        self.buffer
     }
 }
 
