@@ -582,8 +582,6 @@ impl Repr {
 mod tests {
     use super::*;
 
-    const POISON: u8 = 0xA5;
-
     /// v1 hello from the active router, laid out as RFC 2281 section 5.
     const V1_HELLO_ACTIVE: [u8; 20] = [
         0x00, // version 0
@@ -721,28 +719,7 @@ mod tests {
         ]
     }
 
-    #[test]
-    fn fixtures_round_trip() {
-        for (name, bytes, expected) in fixtures() {
-            let packet = Packet::new_checked(&bytes[..]).unwrap_or_else(|e| panic!("{name}: {e}"));
-            let repr = Repr::parse(&packet).unwrap();
-            assert_eq!(repr, expected, "{name}");
-            assert_eq!(repr.buffer_len(), bytes.len(), "{name}");
-            assert_eq!(repr.to_bytes(), bytes, "{name}");
-        }
-    }
-
-    #[test]
-    fn emit_writes_every_byte() {
-        for (name, bytes, repr) in fixtures() {
-            let mut buffer = vec![POISON; repr.buffer_len()];
-            repr.emit(&mut Packet::new_unchecked(&mut buffer[..]));
-            assert_eq!(
-                buffer, bytes,
-                "{name}: a byte kept the poison value or was wrong"
-            );
-        }
-    }
+    crate::fuzz::fixture_tests!();
 
     #[test]
     fn accessors_read_every_field() {
@@ -883,14 +860,7 @@ mod tests {
             ("v2 trailing TLV header byte", v2_trailing_byte),
             ("v2 MD5 TLV cut short", v2_cut_tlv),
         ];
-        for (name, bytes) in cases {
-            assert_eq!(Packet::new_checked(&bytes[..]).err(), Some(Error), "{name}");
-            assert_eq!(
-                Repr::parse(&Packet::new_unchecked(&bytes[..])),
-                Err(Error),
-                "{name}"
-            );
-        }
+        crate::fuzz::assert_refused!(cases);
     }
 
     #[test]

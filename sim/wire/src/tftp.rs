@@ -367,8 +367,6 @@ fn write_strings<'s>(mut out: &mut [u8], strings: impl Iterator<Item = &'s str>)
 mod tests {
     use super::*;
 
-    const POISON: u8 = 0xA5;
-
     /// Fixtures laid out as in RFC 1350 figure 5-1ff, RFC 2347 and the Microsoft PXE example.
     fn fixtures() -> Vec<(&'static str, Vec<u8>, Repr<'static>)> {
         vec![
@@ -439,28 +437,7 @@ mod tests {
         ]
     }
 
-    #[test]
-    fn fixtures_round_trip() {
-        for (name, bytes, expected) in fixtures() {
-            let packet = Packet::new_checked(&bytes[..]).unwrap_or_else(|e| panic!("{name}: {e}"));
-            let repr = Repr::parse(&packet).unwrap();
-            assert_eq!(repr, expected, "{name}");
-            assert_eq!(repr.buffer_len(), bytes.len(), "{name}");
-            assert_eq!(repr.to_bytes(), bytes, "{name}");
-        }
-    }
-
-    #[test]
-    fn emit_writes_every_byte() {
-        for (name, bytes, repr) in fixtures() {
-            let mut buffer = vec![POISON; repr.buffer_len()];
-            repr.emit(&mut Packet::new_unchecked(&mut buffer[..]));
-            assert_eq!(
-                buffer, bytes,
-                "{name}: a byte kept the poison value or was wrong"
-            );
-        }
-    }
+    crate::fuzz::fixture_tests!();
 
     #[test]
     fn accessors_read_fixed_fields() {
@@ -508,14 +485,7 @@ mod tests {
             ("OACK odd strings", b"\x00\x06blksize\x00".to_vec()),
             ("OACK missing NUL", b"\x00\x06blksize\x001456".to_vec()),
         ];
-        for (name, bytes) in cases {
-            assert_eq!(Packet::new_checked(&bytes[..]).err(), Some(Error), "{name}");
-            assert_eq!(
-                Repr::parse(&Packet::new_unchecked(&bytes[..])),
-                Err(Error),
-                "{name}"
-            );
-        }
+        crate::fuzz::assert_refused!(cases);
     }
 
     #[test]

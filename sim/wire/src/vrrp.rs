@@ -396,7 +396,6 @@ impl Repr {
 mod tests {
     use super::*;
 
-    const POISON: u8 = 0xA5;
     /// Source of the v3 fixture; v2 ignores it, so any address does there.
     const SRC: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
@@ -465,28 +464,7 @@ mod tests {
         ]
     }
 
-    #[test]
-    fn fixtures_round_trip() {
-        for (name, bytes, expected) in fixtures() {
-            let packet = Packet::new_checked(&bytes[..]).unwrap_or_else(|e| panic!("{name}: {e}"));
-            let repr = Repr::parse(&packet, SRC).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert_eq!(repr, expected, "{name}");
-            assert_eq!(repr.buffer_len(), bytes.len(), "{name}");
-            assert_eq!(repr.to_bytes(SRC), bytes, "{name}");
-        }
-    }
-
-    #[test]
-    fn emit_writes_every_byte() {
-        for (name, bytes, repr) in fixtures() {
-            let mut buffer = vec![POISON; repr.buffer_len()];
-            repr.emit(&mut Packet::new_unchecked(&mut buffer[..]), SRC);
-            assert_eq!(
-                buffer, bytes,
-                "{name}: a byte kept the poison value or was wrong"
-            );
-        }
-    }
+    crate::fuzz::fixture_tests!(SRC);
 
     #[test]
     fn accessors_read_every_field() {
@@ -575,19 +553,9 @@ mod tests {
     #[test]
     fn truncated_packets_are_errors() {
         for (name, bytes, _) in fixtures() {
-            for len in 0..bytes.len() {
-                let prefix = &bytes[..len];
-                assert_eq!(
-                    Packet::new_checked(prefix).err(),
-                    Some(Error),
-                    "{name}: {len} bytes"
-                );
-                assert_eq!(
-                    Repr::parse(&Packet::new_unchecked(prefix), SRC),
-                    Err(Error),
-                    "{name}: {len} bytes"
-                );
-            }
+            let prefixes =
+                (0..bytes.len()).map(|len| (format!("{name}: {len} bytes"), bytes[..len].to_vec()));
+            crate::fuzz::assert_refused!(prefixes, SRC);
         }
     }
 
@@ -625,14 +593,7 @@ mod tests {
             ("v3 count 3, two addresses", with(&V3_ADVERTISEMENT, 3, 3)),
             ("v3 count 255", with(&V3_ADVERTISEMENT, 3, 255)),
         ];
-        for (name, bytes) in cases {
-            assert_eq!(Packet::new_checked(&bytes[..]).err(), Some(Error), "{name}");
-            assert_eq!(
-                Repr::parse(&Packet::new_unchecked(&bytes[..]), SRC),
-                Err(Error),
-                "{name}"
-            );
-        }
+        crate::fuzz::assert_refused!(cases, SRC);
     }
 
     #[test]
