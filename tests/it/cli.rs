@@ -25,6 +25,14 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Asserts that `out` exited with `code` and said `expected` on stderr.
+#[track_caller]
+fn assert_exit(out: &Output, code: i32, expected: &str) {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    assert!(stderr.contains(expected), "{stderr}");
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("pxelab-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -252,15 +260,9 @@ fn sweep_json_is_the_same_for_any_jobs_and_shards_merge_into_the_whole_sweep() {
     );
 
     let out = pxelab(&["merge", &shard_files[0], &shard_files[2]], None);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("missing shard(s): 2/3"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_exit(&out, 2, "missing shard(s): 2/3");
     let out = pxelab(&["merge", &shard_files[0], &shard_files[0]], None);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("given twice"));
+    assert_exit(&out, 2, "given twice");
     let out = pxelab(&["sweep", file, "--seeds", "0..9", "--shard", "4/3"], None);
     assert_eq!(out.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
@@ -452,8 +454,7 @@ fn a_run_record_replays_and_a_tampered_one_is_caught() {
 
     // Not a record at all.
     let out = replay(&dir);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("pxelab run --out"));
+    assert_exit(&out, 2, "pxelab run --out");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -562,12 +563,7 @@ fn an_interrupted_sweep_resumes_from_its_checkpoint_to_the_same_result() {
         ],
         None,
     );
-    assert_eq!(other.status.code(), Some(2));
-    assert!(
-        text(&other.stderr).contains("differs in: seeds"),
-        "{}",
-        text(&other.stderr)
-    );
+    assert_exit(&other, 2, "differs in: seeds");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -731,12 +727,7 @@ fn shrink_keeps_only_the_timing_deviations_a_failure_needs() {
     // A seed that does not fail has nothing to shrink.
     let fixed = topology("kb2510665-fixed.yaml");
     let out = pxelab(&["shrink", fixed.to_str().unwrap(), "--seed", "0"], None);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("does not fail"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_exit(&out, 2, "does not fail");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -58,15 +58,11 @@ fn real_firmware_boots_through_the_simulated_hsrp_pair_and_shows_its_error_when_
         return;
     };
     let qemu = found[crate::netlab::TOOLS.len()].clone();
-    for (file, package) in [
-        (scenario::OVMF_CODE, "ovmf"),
-        (scenario::OVMF_VARS, "ovmf"),
-        (scenario::PXELINUX, "pxelinux"),
-        (scenario::LDLINUX, "syslinux-common"),
-        (scenario::IPXE_ROM, "ipxe-qemu"),
+    let uefi_files = [
         (SYSLINUX_EFI, "syslinux-efi"),
         (LDLINUX_E64, "syslinux-efi"),
-    ] {
+    ];
+    for (file, package) in scenario::BOOT_FILES.into_iter().chain(uefi_files) {
         if crate::tools::file(file, package, WHAT).is_none() {
             return;
         }

@@ -1004,16 +1004,27 @@ fn compare(args: CompareArgs, services: &Services) -> Result<Verdict, CliError> 
     Ok(Verdict::Passed)
 }
 
-/// One topology swept over `seeds` with a progress bar; `None` when interrupted.
+/// One topology swept over `seeds` with a progress bar named after it; `None` when interrupted.
 fn sweep_with_progress(
     plan: &topology::Plan,
     seeds: &Range<u64>,
     jobs: usize,
     services: &Services,
 ) -> Result<Option<lab::SweepResult>, CliError> {
+    sweep_with_progress_as(plan, &plan.name, seeds, jobs, services)
+}
+
+/// One topology swept over `seeds` with a progress bar named `label`; `None` when interrupted.
+fn sweep_with_progress_as(
+    plan: &topology::Plan,
+    label: &str,
+    seeds: &Range<u64>,
+    jobs: usize,
+    services: &Services,
+) -> Result<Option<lab::SweepResult>, CliError> {
     let selected: Vec<u64> = seeds.clone().collect();
     let mut progress = Progress::new(selected.len() as u64, 0);
-    progress.label = plan.name.clone();
+    progress.label = label.to_string();
     let options = lab::SweepOptions {
         jobs,
         check_determinism: false,
@@ -1196,30 +1207,19 @@ fn advise(args: AdviseArgs, services: &Services) -> Result<Verdict, CliError> {
         }
     }
     let seeds = &args.seeds;
-    let selected: Vec<u64> = seeds.clone().collect();
     let jobs = args.jobs.unwrap_or_else(default_jobs);
     let mut rows = Vec::new();
     for variant in &variants {
-        let mut progress = Progress::new(selected.len() as u64, 0);
-        progress.label = variant.fix.label().to_string();
-        let options = lab::SweepOptions {
-            jobs,
-            check_determinism: false,
-            stop: Some(interrupted()),
-        };
-        let outcome =
-            lab::sweep_observed(&variant.plan, &selected, options, services, &mut |result| {
-                progress.seed(result)
-            })?;
-        progress.finish();
-        if !outcome.complete {
+        let label = variant.fix.label();
+        let Some(result) = sweep_with_progress_as(&variant.plan, label, seeds, jobs, services)?
+        else {
             eprintln!("interrupted during {}", variant.fix);
             return Ok(Verdict::Interrupted);
-        }
+        };
         rows.push(lab::compare_row(
             &variant.plan,
             &args.file.display().to_string(),
-            &outcome.result,
+            &result,
         ));
     }
     let advice = lab::advise::advise(&variants, &rows);
@@ -1268,29 +1268,17 @@ fn calibrate(args: CalibrateArgs, services: &Services) -> Result<Verdict, CliErr
     write_stdout(&output)?;
 
     let seeds = &args.seeds;
-    let selected: Vec<u64> = seeds.clone().collect();
     let mut rows = Vec::new();
     let variants = [
         (&plan, args.topology.display().to_string()),
         (&calibrated, calibrated_file),
     ];
     for (variant, file) in variants {
-        let mut progress = Progress::new(selected.len() as u64, 0);
-        progress.label = variant.name.clone();
-        let options = lab::SweepOptions {
-            jobs,
-            check_determinism: false,
-            stop: Some(interrupted()),
-        };
-        let outcome = lab::sweep_observed(variant, &selected, options, services, &mut |r| {
-            progress.seed(r)
-        })?;
-        progress.finish();
-        if !outcome.complete {
+        let Some(result) = sweep_with_progress(variant, seeds, jobs, services)? else {
             eprintln!("interrupted during {}", variant.name);
             return Ok(Verdict::Interrupted);
-        }
-        rows.push(lab::compare_row(variant, &file, &outcome.result));
+        };
+        rows.push(lab::compare_row(variant, &file, &result));
     }
     let predicted = &rows[1];
     let (low, high) = predicted.crash_rate_ci95;

@@ -11,7 +11,7 @@ use std::net::Ipv4Addr;
 
 use dhcproto::Encodable;
 use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode, OptionCode};
-use smoltcp::wire::{EthernetFrame, IpProtocol, Ipv4Packet};
+use smoltcp::wire::{EthernetFrame, IpProtocol, Ipv4Packet, Ipv4Repr};
 use wire::{hsrp, tftp, vrrp};
 
 use crate::client::PXE_BOOT_SERVER_PORT;
@@ -182,19 +182,10 @@ pub struct Request {
 
 /// The request a frame carries to a server port, if it carries one.
 pub fn request(frame: &[u8]) -> Option<Request> {
-    let parsed = frame::parse(frame).ok()?;
-    let ip = parsed.ipv4?;
-    let (udp, payload) = parsed.udp?;
-    if !matches!(udp.dst_port, DHCP_SERVER_PORT | PXE_BOOT_SERVER_PORT) {
-        return None;
-    }
-    let message = crate::dhcp::decode(payload).ok()?;
-    if message.opcode() != Opcode::BootRequest {
-        return None;
-    }
+    let (ip, port, message) = server_port_message(frame, Opcode::BootRequest)?;
     Some(Request {
         key: RequestKey {
-            port: udp.dst_port,
+            port,
             message_type: message.opts().msg_type().map_or(0, u8::from),
             xid: message.xid(),
             chaddr: message.chaddr().to_vec(),
@@ -220,16 +211,7 @@ pub struct Reply {
 
 /// The reply a frame carries from a server port, if it carries one.
 pub fn reply(frame: &[u8]) -> Option<Reply> {
-    let parsed = frame::parse(frame).ok()?;
-    let ip = parsed.ipv4?;
-    let (udp, payload) = parsed.udp?;
-    if !matches!(udp.src_port, DHCP_SERVER_PORT | PXE_BOOT_SERVER_PORT) {
-        return None;
-    }
-    let message = crate::dhcp::decode(payload).ok()?;
-    if message.opcode() != Opcode::BootReply {
-        return None;
-    }
+    let (ip, _, message) = server_port_message(frame, Opcode::BootReply)?;
     Some(Reply {
         message_type: message.opts().msg_type().map_or(0, u8::from),
         xid: message.xid(),
@@ -237,6 +219,26 @@ pub fn reply(frame: &[u8]) -> Option<Reply> {
         src: ip.src_addr,
         dst: ip.dst_addr,
     })
+}
+
+/// The BOOTREQUEST a frame carries to a server port (67 or 4011), or the BOOTREPLY it carries
+/// from one, as `opcode` says: its IPv4 header, that server port and the message.
+fn server_port_message(frame: &[u8], opcode: Opcode) -> Option<(Ipv4Repr, u16, Message)> {
+    let parsed = frame::parse(frame).ok()?;
+    let ip = parsed.ipv4?;
+    let (udp, payload) = parsed.udp?;
+    let port = match opcode {
+        Opcode::BootRequest => udp.dst_port,
+        _ => udp.src_port,
+    };
+    if !matches!(port, DHCP_SERVER_PORT | PXE_BOOT_SERVER_PORT) {
+        return None;
+    }
+    let message = crate::dhcp::decode(payload).ok()?;
+    if message.opcode() != opcode {
+        return None;
+    }
+    Some((ip, port, message))
 }
 
 /// The request of a frame that a relay carried (giaddr set).

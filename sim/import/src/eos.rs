@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use crate::blocks::{self, Block, Line, cidr, ipv4};
 use crate::ios::{
-    OTHER_RELAY_COMMAND, TRACKING_NOTE, VRF, add_helper, file_stem, interface_reason, top_reason,
+    ONE_VIRTUAL_IP, OTHER_RELAY_COMMAND, TRACKING_NOTE, VRF, VRRP_PREEMPT_DELAY, add_helper,
+    file_stem, interface_reason, set_virtual_ip, set_vrrp_priority, top_reason,
 };
 use crate::model::{Address, Group, Interface, Platform, Protocol, Route, Router};
 use crate::report::{Findings, Loc, shown};
@@ -187,33 +188,21 @@ impl Eos<'_> {
                     "write `vrrp 10 ipv4 version 2` or `... version 3`",
                 ),
             },
-            ["ipv4" | "ip", address] => match ipv4(address) {
-                Some(ip) => group.virtual_ip = Some(ip),
-                None => self.findings.error(
-                    n,
-                    format!("`{address}` is not an IPv4 address"),
-                    "write `vrrp 10 ipv4 10.1.0.1`",
-                ),
-            },
-            ["ipv4" | "ip", _, "secondary"] => note(
+            ["ipv4" | "ip", address] => {
+                set_virtual_ip(self.findings, n, group, address, "write `vrrp 10 ipv4 10.1.0.1`")
+            }
+            ["ipv4" | "ip", _, "secondary"] => note(self.findings, ONE_VIRTUAL_IP),
+            ["priority-level" | "priority", priority] => set_vrrp_priority(
                 self.findings,
-                "not modelled: a group has one virtual IP in the lab",
+                n,
+                group,
+                priority,
+                "write `vrrp 10 priority-level 110`",
             ),
-            ["priority-level" | "priority", priority] => match priority.parse::<u8>() {
-                Ok(priority @ 1..=254) => group.priority = Some(priority),
-                _ => self.findings.error(
-                    n,
-                    format!("VRRP priority `{priority}` is not 1..254"),
-                    "write `vrrp 10 priority-level 110`",
-                ),
-            },
             ["preempt"] => group.preempt = Some(true),
             ["preempt", "delay", ..] => {
                 group.preempt = Some(true);
-                note(
-                    self.findings,
-                    "preemption is modelled, its delay is not: a VRRP backup in the lab preempts after Master_Down_Interval",
-                );
+                note(self.findings, VRRP_PREEMPT_DELAY);
             }
             ["advertisement", "interval", seconds] | ["timers", "advertise", seconds] => {
                 match seconds.parse::<u64>() {

@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use crate::blocks::{self, Block, Line, ipv4, mask_prefix};
-use crate::model::{Address, Helper, Interface, Platform, Protocol, Route, Router};
+use crate::model::{Address, Group, Helper, Interface, Platform, Protocol, Route, Router};
 use crate::report::{Findings, Loc, shown};
 
 pub(crate) const MANAGEMENT: &str = "device management: no bearing on DHCP relay or redundancy";
@@ -26,6 +26,10 @@ const HSRP_AUTHENTICATION: &str =
     "HSRP authentication is not modelled: the lab sends the default text and checks none";
 pub(crate) const TRACKING_NOTE: &str =
     "object tracking is not modelled: the group keeps its configured priority";
+/// A group's second virtual address (IOS, EOS, keepalived).
+pub(crate) const ONE_VIRTUAL_IP: &str = "not modelled: a group has one virtual IP in the lab";
+/// A VRRP preemption delay (IOS, EOS, keepalived).
+pub(crate) const VRRP_PREEMPT_DELAY: &str = "preemption is modelled, its delay is not: a VRRP backup in the lab preempts after Master_Down_Interval";
 
 /// Reads one IOS configuration into a router.
 pub fn parse(file: &Arc<str>, text: &str, findings: &mut Findings) -> Router {
@@ -269,18 +273,10 @@ impl<'f> Ios<'f> {
         let group = interface.group(Protocol::Hsrp, number, &at);
         match rest {
             ["ip"] => {}
-            ["ip", address] => match ipv4(address) {
-                Some(ip) => group.virtual_ip = Some(ip),
-                None => self.findings.error(
-                    n,
-                    format!("`{address}` is not an IPv4 address"),
-                    "write `standby 10 ip 10.1.0.1`",
-                ),
-            },
-            ["ip", _, "secondary"] => not_modelled(
-                self.findings,
-                "not modelled: a group has one virtual IP in the lab",
-            ),
+            ["ip", address] => {
+                set_virtual_ip(self.findings, n, group, address, "write `standby 10 ip 10.1.0.1`")
+            }
+            ["ip", _, "secondary"] => not_modelled(self.findings, ONE_VIRTUAL_IP),
             ["priority", priority] => match priority.parse::<u8>() {
                 Ok(priority) => group.priority = Some(priority),
                 Err(_) => self.findings.error(
@@ -402,33 +398,17 @@ impl<'f> Ios<'f> {
         let group = interface.group(Protocol::Vrrp, number, &at);
         let note = |findings: &mut Findings, why: &str| findings.note(n, shown(line.text), why);
         match rest {
-            ["ip", address] => match ipv4(address) {
-                Some(ip) => group.virtual_ip = Some(ip),
-                None => self.findings.error(
-                    n,
-                    format!("`{address}` is not an IPv4 address"),
-                    "write `vrrp 10 ip 10.1.0.1`",
-                ),
-            },
-            ["ip", _, "secondary"] => note(
-                self.findings,
-                "not modelled: a group has one virtual IP in the lab",
-            ),
-            ["priority", priority] => match priority.parse::<u8>() {
-                Ok(priority @ 1..=254) => group.priority = Some(priority),
-                _ => self.findings.error(
-                    n,
-                    format!("VRRP priority `{priority}` is not 1..254"),
-                    "write `vrrp 10 priority 110`",
-                ),
-            },
+            ["ip", address] => {
+                set_virtual_ip(self.findings, n, group, address, "write `vrrp 10 ip 10.1.0.1`")
+            }
+            ["ip", _, "secondary"] => note(self.findings, ONE_VIRTUAL_IP),
+            ["priority", priority] => {
+                set_vrrp_priority(self.findings, n, group, priority, "write `vrrp 10 priority 110`")
+            }
             ["preempt"] => group.preempt = Some(true),
             ["preempt", "delay", ..] => {
                 group.preempt = Some(true);
-                note(
-                    self.findings,
-                    "preemption is modelled, its delay is not: a VRRP backup in the lab preempts after Master_Down_Interval",
-                );
+                note(self.findings, VRRP_PREEMPT_DELAY);
             }
             ["timers", "advertise", value @ ..] => match advertise_ms(value) {
                 Some(ms) => {
@@ -482,34 +462,22 @@ impl<'f> Ios<'f> {
         let group = interface.group(Protocol::Vrrp, number, &at);
         let note = |findings: &mut Findings, why: &str| findings.note(n, shown(line.text), why);
         match line.words.as_slice() {
-            ["address", address] | ["address", address, "primary"] => match ipv4(address) {
-                Some(ip) => group.virtual_ip = Some(ip),
-                None => self.findings.error(
-                    n,
-                    format!("`{address}` is not an IPv4 address"),
-                    "write `address 10.1.0.1 primary`",
-                ),
-            },
-            ["address", _, "secondary"] => note(
+            ["address", address] | ["address", address, "primary"] => set_virtual_ip(
                 self.findings,
-                "not modelled: a group has one virtual IP in the lab",
+                n,
+                group,
+                address,
+                "write `address 10.1.0.1 primary`",
             ),
-            ["priority", priority] => match priority.parse::<u8>() {
-                Ok(priority @ 1..=254) => group.priority = Some(priority),
-                _ => self.findings.error(
-                    n,
-                    format!("VRRP priority `{priority}` is not 1..254"),
-                    "write `priority 110`",
-                ),
-            },
+            ["address", _, "secondary"] => note(self.findings, ONE_VIRTUAL_IP),
+            ["priority", priority] => {
+                set_vrrp_priority(self.findings, n, group, priority, "write `priority 110`")
+            }
             ["preempt"] => group.preempt = Some(true),
             ["no", "preempt"] => group.preempt = Some(false),
             ["preempt", "delay", ..] => {
                 group.preempt = Some(true);
-                note(
-                    self.findings,
-                    "preemption is modelled, its delay is not: a VRRP backup in the lab preempts after Master_Down_Interval",
-                );
+                note(self.findings, VRRP_PREEMPT_DELAY);
             }
             ["timers", "advertise", ms] => match ms.parse::<u64>() {
                 Ok(ms) if ms > 0 => {
@@ -768,7 +736,6 @@ fn udp_port(text: &str) -> Option<u16> {
         .map(|&(_, port)| port)
 }
 
-/// Why a top-level command the lab does not read is left out.
 /// An `ip helper-address` read: the interface's helper, unless it has it already.
 pub(crate) fn add_helper(
     findings: &mut Findings,
@@ -791,6 +758,36 @@ pub(crate) fn add_helper(
     });
 }
 
+/// A group's virtual IP (IOS `standby N ip`, `vrrp N ip` and VRRPv3 `address`, EOS `vrrp N
+/// ipv4`), or an error whose hint writes the command as the dialect does.
+pub(crate) fn set_virtual_ip(
+    findings: &mut Findings,
+    n: usize,
+    group: &mut Group,
+    address: &str,
+    hint: &str,
+) {
+    match ipv4(address) {
+        Some(ip) => group.virtual_ip = Some(ip),
+        None => findings.error(n, format!("`{address}` is not an IPv4 address"), hint),
+    }
+}
+
+/// A VRRP priority: 1..254, since 255 is the address owner's and 0 a resigning master's.
+pub(crate) fn set_vrrp_priority(
+    findings: &mut Findings,
+    n: usize,
+    group: &mut Group,
+    priority: &str,
+    hint: &str,
+) {
+    match priority.parse::<u8>() {
+        Ok(priority @ 1..=254) => group.priority = Some(priority),
+        _ => findings.error(n, format!("VRRP priority `{priority}` is not 1..254"), hint),
+    }
+}
+
+/// Why a top-level command the lab does not read is left out.
 pub(crate) fn top_reason(words: &[&str]) -> &'static str {
     let words: Vec<&str> = words
         .iter()

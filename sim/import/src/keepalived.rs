@@ -4,7 +4,7 @@
 //! no keepalived keyword, or a value that cannot be read, is an error.
 
 use crate::blocks::{cidr, ipv4};
-use crate::ios::TRACKING_NOTE;
+use crate::ios::{ONE_VIRTUAL_IP, TRACKING_NOTE, VRRP_PREEMPT_DELAY};
 use crate::model::{Group, Protocol};
 use crate::report::{Findings, Loc};
 
@@ -254,14 +254,8 @@ const NOT_MODELLED: &[(&str, &str)] = &[
     ("track_process", TRACKING_NOTE),
     ("track_bfd", TRACKING_NOTE),
     ("dont_track_primary", TRACKING_NOTE),
-    (
-        "preempt_delay",
-        "preemption is modelled, its delay is not: a VRRP backup in the lab preempts after Master_Down_Interval",
-    ),
-    (
-        "virtual_ipaddress_excluded",
-        "not modelled: a group has one virtual IP in the lab",
-    ),
+    ("preempt_delay", VRRP_PREEMPT_DELAY),
+    ("virtual_ipaddress_excluded", ONE_VIRTUAL_IP),
     (
         "virtual_routes",
         "not modelled: the lab's routes are the routers' static routes",

@@ -12,7 +12,8 @@ use std::fmt;
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
-use engine::redundancy::{Initial, Protocol};
+use engine::redundancy::{GroupConfig, Initial, Protocol};
+use engine::router::{RouterConfig, RouterInterface};
 use serde::Serialize;
 use serde_yaml::{Mapping, Value};
 use timing::format_ns;
@@ -185,12 +186,26 @@ fn racing_servers(plan: &Plan) -> impl Iterator<Item = topology::ServerView<'_>>
 }
 
 /// The time a backup waits before it takes over a group.
-fn takeover_ns(group: &engine::redundancy::GroupConfig) -> u64 {
+fn takeover_ns(group: &GroupConfig) -> u64 {
     match group.protocol {
         Protocol::Hsrp => group.hold_ns,
         // RFC 5798: Master_Down_Interval = 3 x advertisement interval + skew.
         Protocol::Vrrp => 3 * group.hello_ns + (256 - group.priority as u64) * group.hello_ns / 256,
     }
+}
+
+/// Every router interface in a redundancy group: its router, its index among the router's
+/// interfaces (as `interface_value` finds it in the file) and its group.
+fn grouped_interfaces(
+    plan: &Plan,
+) -> impl Iterator<Item = (&RouterConfig, usize, &RouterInterface, &GroupConfig)> {
+    plan.routers().flat_map(|router| {
+        let interfaces = router.interfaces.iter().enumerate();
+        interfaces.filter_map(move |(index, interface)| {
+            let group = interface.redundancy.as_ref()?;
+            Some((router, index, interface, group))
+        })
+    })
 }
 
 fn no_pxe_helper_on_backup(plan: &Plan, yaml: &mut Value) -> Edit {
@@ -200,45 +215,40 @@ fn no_pxe_helper_on_backup(plan: &Plan, yaml: &mut Value) -> Edit {
     }
     let mut changes = Vec::new();
     let mut facts = Facts::default();
-    for router in plan.routers() {
-        for (index, interface) in router.interfaces.iter().enumerate() {
-            let Some(group) = &interface.redundancy else {
-                continue;
-            };
-            let removed: Vec<&(Ipv4Addr, String)> = pxe
-                .iter()
-                .filter(|(ip, _)| interface.helpers.contains(ip))
-                .collect();
-            if removed.is_empty() {
-                continue;
-            }
-            if group.initial == Initial::Active {
-                facts.relaying.push(router.name.clone());
-                continue;
-            }
-            facts.takeover_ns = facts.takeover_ns.max(takeover_ns(group));
-            facts.silenced.push(router.name.clone());
-            let helpers = interface_value(yaml, &router.name, index)
-                .and_then(|interface| interface.get_mut("helpers"))
-                .and_then(Value::as_sequence_mut)
-                .ok_or_else(|| format!("{} {}: helpers not found", router.name, interface.name))?;
-            helpers.retain(|helper| {
-                let address = helper
-                    .as_str()
-                    .and_then(|text| text.parse::<Ipv4Addr>().ok());
-                !removed.iter().any(|(ip, _)| Some(*ip) == address)
-            });
-            let names: Vec<String> = removed
-                .iter()
-                .map(|(ip, name)| format!("{ip} ({name})"))
-                .collect();
-            changes.push(format!(
-                "{} {}: helper to {} removed",
-                router.name,
-                interface.name,
-                names.join(", ")
-            ));
+    for (router, index, interface, group) in grouped_interfaces(plan) {
+        let removed: Vec<&(Ipv4Addr, String)> = pxe
+            .iter()
+            .filter(|(ip, _)| interface.helpers.contains(ip))
+            .collect();
+        if removed.is_empty() {
+            continue;
         }
+        if group.initial == Initial::Active {
+            facts.relaying.push(router.name.clone());
+            continue;
+        }
+        facts.takeover_ns = facts.takeover_ns.max(takeover_ns(group));
+        facts.silenced.push(router.name.clone());
+        let helpers = interface_value(yaml, &router.name, index)
+            .and_then(|interface| interface.get_mut("helpers"))
+            .and_then(Value::as_sequence_mut)
+            .ok_or_else(|| format!("{} {}: helpers not found", router.name, interface.name))?;
+        helpers.retain(|helper| {
+            let address = helper
+                .as_str()
+                .and_then(|text| text.parse::<Ipv4Addr>().ok());
+            !removed.iter().any(|(ip, _)| Some(*ip) == address)
+        });
+        let names: Vec<String> = removed
+            .iter()
+            .map(|(ip, name)| format!("{ip} ({name})"))
+            .collect();
+        changes.push(format!(
+            "{} {}: helper to {} removed",
+            router.name,
+            interface.name,
+            names.join(", ")
+        ));
     }
     if changes.is_empty() {
         return Err(
@@ -283,28 +293,23 @@ fn one_provider_thread(plan: &Plan, yaml: &mut Value) -> Edit {
 fn helpers_follow_redundancy(plan: &Plan, yaml: &mut Value) -> Edit {
     let mut changes = Vec::new();
     let mut facts = Facts::default();
-    for router in plan.routers() {
-        for (index, interface) in router.interfaces.iter().enumerate() {
-            let Some(group) = &interface.redundancy else {
-                continue;
-            };
-            if interface.helpers.is_empty() || interface.helpers_follow_redundancy {
-                continue;
-            }
-            facts.takeover_ns = facts.takeover_ns.max(takeover_ns(group));
-            facts.vrrp |= group.protocol == Protocol::Vrrp;
-            let value = interface_value(yaml, &router.name, index)
-                .and_then(Value::as_mapping_mut)
-                .ok_or_else(|| format!("{} {}: not found", router.name, interface.name))?;
-            value.insert(
-                Value::String("helpers_follow_redundancy".into()),
-                Value::Bool(true),
-            );
-            changes.push(format!(
-                "{} {}: helpers follow {} group {}",
-                router.name, interface.name, group.protocol, group.group
-            ));
+    for (router, index, interface, group) in grouped_interfaces(plan) {
+        if interface.helpers.is_empty() || interface.helpers_follow_redundancy {
+            continue;
         }
+        facts.takeover_ns = facts.takeover_ns.max(takeover_ns(group));
+        facts.vrrp |= group.protocol == Protocol::Vrrp;
+        let value = interface_value(yaml, &router.name, index)
+            .and_then(Value::as_mapping_mut)
+            .ok_or_else(|| format!("{} {}: not found", router.name, interface.name))?;
+        value.insert(
+            Value::String("helpers_follow_redundancy".into()),
+            Value::Bool(true),
+        );
+        changes.push(format!(
+            "{} {}: helpers follow {} group {}",
+            router.name, interface.name, group.protocol, group.group
+        ));
     }
     if changes.is_empty() {
         return Err(

@@ -11,7 +11,7 @@ use timing::Distribution;
 
 use crate::error::{Error, ErrorKind};
 use crate::model::InjectorSpec;
-use crate::planner::{InjectorPlan, Planner};
+use crate::planner::{HostInterface, HostKeys, InjectorPlan, Planner};
 
 /// The largest payload one datagram carries in an Ethernet frame (1500 less the IPv4 and UDP
 /// headers): pxelab never fragments.
@@ -35,17 +35,19 @@ impl Planner<'_> {
         let source = self.source;
         let base = ["injectors:", &format!("{name}:")];
         let with = |key: &'static str| [base[0], base[1], key];
-        self.claim_name(&base, name)?;
-        let lan = self.find_lan(&with("lan:"), &spec.lan)?;
-        let (ip, prefix_len) = source.cidr(&with("ip:"), &spec.ip)?;
-        self.check_in_lan(&with("ip:"), lan, ip)?;
-        self.check_prefix(&with("ip:"), lan, prefix_len)?;
-        self.claim_address(&with("ip:"), ip, name.to_string())?;
-        let gateway = match &spec.gateway {
-            Some(text) => Some(self.gateway(&with("gateway:"), lan, text)?),
-            None => None,
+        let keys = HostKeys {
+            lan: &spec.lan,
+            ip: &spec.ip,
+            gateway: spec.gateway.as_deref(),
+            mac: spec.mac.as_deref(),
         };
-        let mac = self.claim_mac(&base, &with("mac:"), spec.mac.as_deref(), 0x05, name.into())?;
+        let HostInterface {
+            lan,
+            ip,
+            prefix_len,
+            gateway,
+            mac,
+        } = self.host(&base, name, keys, 0x05)?;
         if spec.targets.is_empty() {
             return Err(source.value(
                 &with("targets:"),

@@ -37,6 +37,23 @@ pub(crate) struct LanPlan {
     pub bridge: Option<String>,
 }
 
+/// The keys of a host with one interface of its own on a LAN, as `Planner::host` reads them.
+pub(crate) struct HostKeys<'a> {
+    pub lan: &'a str,
+    pub ip: &'a str,
+    pub gateway: Option<&'a str>,
+    pub mac: Option<&'a str>,
+}
+
+/// A host's interface: its LAN (an index into the planned LANs), address, gateway and MAC.
+pub(crate) struct HostInterface {
+    pub lan: usize,
+    pub ip: Ipv4Addr,
+    pub prefix_len: u8,
+    pub gateway: Option<Ipv4Addr>,
+    pub mac: EthernetAddress,
+}
+
 pub(crate) struct RouterPlan {
     pub config: RouterConfig,
     /// The LAN of each interface, in the order of `config.interfaces`.
@@ -374,7 +391,7 @@ impl<'a> Planner<'a> {
     }
 
     /// The MAC of `owner`'s interface: `spec` read at `with_mac`, or else one made up (`kind`
-    /// 1 routers, 2 servers, 3 clients) and reported at `anchors` if it clashes.
+    /// 1 routers, 2 servers, 3 clients, 5 injectors) and reported at `anchors` if it clashes.
     pub fn claim_mac(
         &mut self,
         anchors: &[&str],
@@ -401,6 +418,37 @@ impl<'a> Planner<'a> {
         Ok(mac)
     }
 
+    /// Claims `name` and reads the one interface of the host at `base` (a server, an injector):
+    /// `ip:`, a host address of the LAN `lan:` names with that LAN's prefix, that no one else
+    /// has; the `gateway:` if any; and `mac:`, or else a MAC made up of `mac_kind`.
+    pub(crate) fn host(
+        &mut self,
+        base: &[&str; 2],
+        name: &str,
+        keys: HostKeys<'_>,
+        mac_kind: u8,
+    ) -> Result<HostInterface, Error> {
+        let with = |key: &'static str| [base[0], base[1], key];
+        self.claim_name(base, name)?;
+        let lan = self.find_lan(&with("lan:"), keys.lan)?;
+        let (ip, prefix_len) = self.source.cidr(&with("ip:"), keys.ip)?;
+        self.check_in_lan(&with("ip:"), lan, ip)?;
+        self.check_prefix(&with("ip:"), lan, prefix_len)?;
+        self.claim_address(&with("ip:"), ip, name.to_string())?;
+        let gateway = match keys.gateway {
+            Some(text) => Some(self.gateway(&with("gateway:"), lan, text)?),
+            None => None,
+        };
+        let mac = self.claim_mac(base, &with("mac:"), keys.mac, mac_kind, name.into())?;
+        Ok(HostInterface {
+            lan,
+            ip,
+            prefix_len,
+            gateway,
+            mac,
+        })
+    }
+
     fn plan_servers(&mut self, specs: &BTreeMap<String, ServerSpec>) -> Result<(), Error> {
         for (name, spec) in specs {
             let server = self.server(name, spec)?;
@@ -414,17 +462,19 @@ impl<'a> Planner<'a> {
         let source = self.source;
         let base = ["servers:", &format!("{name}:")];
         let with = |key: &'static str| [base[0], base[1], key];
-        self.claim_name(&base, name)?;
-        let lan = self.find_lan(&with("lan:"), &spec.lan)?;
-        let (ip, prefix_len) = source.cidr(&with("ip:"), &spec.ip)?;
-        self.check_in_lan(&with("ip:"), lan, ip)?;
-        self.check_prefix(&with("ip:"), lan, prefix_len)?;
-        self.claim_address(&with("ip:"), ip, name.to_string())?;
-        let gateway = match &spec.gateway {
-            Some(text) => Some(self.gateway(&with("gateway:"), lan, text)?),
-            None => None,
+        let keys = HostKeys {
+            lan: &spec.lan,
+            ip: &spec.ip,
+            gateway: spec.gateway.as_deref(),
+            mac: spec.mac.as_deref(),
         };
-        let mac = self.claim_mac(&base, &with("mac:"), spec.mac.as_deref(), 0x02, name.into())?;
+        let HostInterface {
+            lan,
+            ip,
+            prefix_len,
+            gateway,
+            mac,
+        } = self.host(&base, name, keys, 0x02)?;
         let cpu_ns_per_fuel = spec.cpu_ns_per_fuel.unwrap_or(CPU_NS_PER_FUEL_DEFAULT);
         if !(0.0..=1_000.0).contains(&cpu_ns_per_fuel) {
             return Err(source.value(

@@ -25,7 +25,6 @@
 //! [`State`] hides that. Not covered: the v1 Advertise op code (3, interface state), IPv6 groups
 //! (v2 IP version 6, sent to UDP 2029), and MD5 authentication, whose TLV is skipped, not checked.
 
-use core::fmt;
 use std::net::Ipv4Addr;
 
 /// UDP port of HSRP v1 and of v2 over IPv4 (source and destination).
@@ -48,18 +47,6 @@ pub const HELLO_TIME_DEFAULT_MS: u32 = 3_000;
 pub const HOLD_TIME_DEFAULT_MS: u32 = 10_000;
 /// Cisco's default priority.
 pub const PRIORITY_DEFAULT: u8 = 100;
-
-/// The malformed-packet error: the bytes are not an HSRP packet this module understands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Error;
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("malformed HSRP packet")
-    }
-}
-
-impl std::error::Error for Error {}
 
 /// The protocol version: v1 (RFC 2281, version field 0) or v2 (Cisco TLV format).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -235,30 +222,20 @@ const TLV_TEXT_AUTHENTICATION: u8 = 3;
 const TLV_GROUP_STATE_LENGTH: u8 = (field::v2::GROUP_STATE_LEN - 2) as u8;
 const TLV_TEXT_AUTHENTICATION_LENGTH: u8 = 8;
 
-/// A read/write view of an HSRP v1 or v2 packet (the UDP payload).
-#[derive(Debug, Clone)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
-}
-
-impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wraps a buffer without checking it; accessors may then return garbage (0, `None`) but
-    /// never panic. Use for emitting into a buffer of `Repr::buffer_len` bytes.
-    pub const fn new_unchecked(buffer: T) -> Packet<T> {
-        Packet { buffer }
-    }
-
+packet_view! {
+    /// The malformed-packet error: the bytes are not an HSRP packet this module understands.
+    Error: "malformed HSRP packet";
+    /// A read/write view of an HSRP v1 or v2 packet (the UDP payload).
+    Packet;
     /// Wraps a buffer after checking that it is an HSRP packet this module understands.
     /// v1: at least 20 bytes (an MD5 authentication trailer after them is not read), a known op
     /// code and state. v2: a Group State TLV first with version 2, a known op code and state,
     /// IP version 4, a group of at most 4095 and a priority of at most 255, followed by
     /// complete TLVs only, any Text Authentication TLV being 8 bytes long.
-    pub fn new_checked(buffer: T) -> Result<Packet<T>, Error> {
-        let packet = Packet::new_unchecked(buffer);
-        packet.check()?;
-        Ok(packet)
-    }
+    new_checked;
+}
 
+impl<T: AsRef<[u8]>> Packet<T> {
     fn check(&self) -> Result<(), Error> {
         let bytes = self.buffer.as_ref();
         let version = self.version().ok_or(Error)?;
@@ -396,10 +373,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
                 text_authentication(bytes.get(field::v2::GROUP_STATE_LEN..)?).unwrap_or(None)
             }
         }
-    }
-
-    pub fn into_inner(self) -> T {
-        self.buffer
     }
 }
 
@@ -609,8 +582,6 @@ impl Repr {
 mod tests {
     use super::*;
 
-    const POISON: u8 = 0xA5;
-
     /// v1 hello from the active router, laid out as RFC 2281 section 5.
     const V1_HELLO_ACTIVE: [u8; 20] = [
         0x00, // version 0
@@ -748,28 +719,7 @@ mod tests {
         ]
     }
 
-    #[test]
-    fn fixtures_round_trip() {
-        for (name, bytes, expected) in fixtures() {
-            let packet = Packet::new_checked(&bytes[..]).unwrap_or_else(|e| panic!("{name}: {e}"));
-            let repr = Repr::parse(&packet).unwrap();
-            assert_eq!(repr, expected, "{name}");
-            assert_eq!(repr.buffer_len(), bytes.len(), "{name}");
-            assert_eq!(repr.to_bytes(), bytes, "{name}");
-        }
-    }
-
-    #[test]
-    fn emit_writes_every_byte() {
-        for (name, bytes, repr) in fixtures() {
-            let mut buffer = vec![POISON; repr.buffer_len()];
-            repr.emit(&mut Packet::new_unchecked(&mut buffer[..]));
-            assert_eq!(
-                buffer, bytes,
-                "{name}: a byte kept the poison value or was wrong"
-            );
-        }
-    }
+    crate::fuzz::fixture_tests!();
 
     #[test]
     fn accessors_read_every_field() {
@@ -910,14 +860,7 @@ mod tests {
             ("v2 trailing TLV header byte", v2_trailing_byte),
             ("v2 MD5 TLV cut short", v2_cut_tlv),
         ];
-        for (name, bytes) in cases {
-            assert_eq!(Packet::new_checked(&bytes[..]).err(), Some(Error), "{name}");
-            assert_eq!(
-                Repr::parse(&Packet::new_unchecked(&bytes[..])),
-                Err(Error),
-                "{name}"
-            );
-        }
+        crate::fuzz::assert_refused!(cases);
     }
 
     #[test]

@@ -2,8 +2,6 @@
 //! and tsize): the boot servers serve network boot programs with it, and the simulated clients
 //! fetch them with it, so both sides share this one encoder and decoder.
 
-use core::fmt;
-
 /// Block size when the client negotiates none (RFC 1350).
 pub const BLKSIZE_DEFAULT: usize = 512;
 /// Smallest block size a client may ask for (RFC 2348).
@@ -13,18 +11,6 @@ pub const BLKSIZE_MAX: usize = 65464;
 /// Largest block size that fits one Ethernet frame without IP fragmentation (1500-byte MTU
 /// minus IPv4, UDP and TFTP headers; RFC 2348's own example). Servers answer with at most this.
 pub const BLKSIZE_ETHERNET: usize = 1468;
-
-/// The malformed-packet error: the bytes are not a TFTP packet this module understands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Error;
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("malformed TFTP packet")
-    }
-}
-
-impl std::error::Error for Error {}
 
 /// The operation codes of RFC 1350 and RFC 2347.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,28 +70,18 @@ mod field {
     pub const REST: RangeFrom<usize> = 4..;
 }
 
-/// A read/write view of a TFTP packet.
-#[derive(Debug, Clone)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
-}
-
-impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wraps a buffer without checking it; accessors may then return garbage (never panic on a
-    /// buffer of at least 4 bytes). Use for emitting into a buffer of `Repr::buffer_len` bytes.
-    pub const fn new_unchecked(buffer: T) -> Packet<T> {
-        Packet { buffer }
-    }
-
+packet_view! {
+    /// The malformed-packet error: the bytes are not a TFTP packet this module understands.
+    Error: "malformed TFTP packet";
+    /// A read/write view of a TFTP packet.
+    Packet;
     /// Wraps a buffer after checking that it is a well-formed TFTP packet: a known opcode, the
     /// fixed fields present, every string NUL-terminated UTF-8, options in complete pairs, and a
     /// DATA payload no longer than `BLKSIZE_MAX`.
-    pub fn new_checked(buffer: T) -> Result<Packet<T>, Error> {
-        let packet = Packet::new_unchecked(buffer);
-        packet.check()?;
-        Ok(packet)
-    }
+    new_checked;
+}
 
+impl<T: AsRef<[u8]>> Packet<T> {
     fn check(&self) -> Result<(), Error> {
         let bytes = self.buffer.as_ref();
         let opcode = read_u16(bytes, field::OPCODE.start).ok_or(Error)?;
@@ -162,10 +138,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// The payload of a DATA packet (empty if the packet is too short).
     pub fn data(&self) -> &[u8] {
         self.buffer.as_ref().get(field::REST).unwrap_or(&[])
-    }
-
-    pub fn into_inner(self) -> T {
-        self.buffer
     }
 }
 
@@ -395,8 +367,6 @@ fn write_strings<'s>(mut out: &mut [u8], strings: impl Iterator<Item = &'s str>)
 mod tests {
     use super::*;
 
-    const POISON: u8 = 0xA5;
-
     /// Fixtures laid out as in RFC 1350 figure 5-1ff, RFC 2347 and the Microsoft PXE example.
     fn fixtures() -> Vec<(&'static str, Vec<u8>, Repr<'static>)> {
         vec![
@@ -467,28 +437,7 @@ mod tests {
         ]
     }
 
-    #[test]
-    fn fixtures_round_trip() {
-        for (name, bytes, expected) in fixtures() {
-            let packet = Packet::new_checked(&bytes[..]).unwrap_or_else(|e| panic!("{name}: {e}"));
-            let repr = Repr::parse(&packet).unwrap();
-            assert_eq!(repr, expected, "{name}");
-            assert_eq!(repr.buffer_len(), bytes.len(), "{name}");
-            assert_eq!(repr.to_bytes(), bytes, "{name}");
-        }
-    }
-
-    #[test]
-    fn emit_writes_every_byte() {
-        for (name, bytes, repr) in fixtures() {
-            let mut buffer = vec![POISON; repr.buffer_len()];
-            repr.emit(&mut Packet::new_unchecked(&mut buffer[..]));
-            assert_eq!(
-                buffer, bytes,
-                "{name}: a byte kept the poison value or was wrong"
-            );
-        }
-    }
+    crate::fuzz::fixture_tests!();
 
     #[test]
     fn accessors_read_fixed_fields() {
@@ -536,14 +485,7 @@ mod tests {
             ("OACK odd strings", b"\x00\x06blksize\x00".to_vec()),
             ("OACK missing NUL", b"\x00\x06blksize\x001456".to_vec()),
         ];
-        for (name, bytes) in cases {
-            assert_eq!(Packet::new_checked(&bytes[..]).err(), Some(Error), "{name}");
-            assert_eq!(
-                Repr::parse(&Packet::new_unchecked(&bytes[..])),
-                Err(Error),
-                "{name}"
-            );
-        }
+        crate::fuzz::assert_refused!(cases);
     }
 
     #[test]

@@ -16,7 +16,6 @@
 //! source address both to emit and to parse. The message is the IP payload; it is carried in
 //! the IPv4 packet directly, not in UDP.
 
-use core::fmt;
 use std::net::Ipv4Addr;
 
 use crate::checksum::internet_checksum;
@@ -47,19 +46,6 @@ const TYPE_ADVERTISEMENT: u8 = 1;
 const AUTH_TYPE_NONE: u8 = 0;
 /// Length of the v2 authentication data after the addresses.
 const AUTHENTICATION_DATA_LEN: usize = 8;
-
-/// The malformed-packet error: the bytes are not a VRRP advertisement this module understands,
-/// or its checksum is wrong.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Error;
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("malformed VRRP packet")
-    }
-}
-
-impl std::error::Error for Error {}
 
 /// The protocol version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -110,29 +96,20 @@ mod field {
     pub const ADDRESSES: RangeFrom<usize> = 8..;
 }
 
-/// A read/write view of a VRRP packet (the IPv4 payload).
-#[derive(Debug, Clone)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
-}
-
-impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wraps a buffer without checking it; accessors may then return garbage (0, `None`) but
-    /// never panic. Use for emitting into a buffer of `Repr::buffer_len` bytes.
-    pub const fn new_unchecked(buffer: T) -> Packet<T> {
-        Packet { buffer }
-    }
-
+packet_view! {
+    /// The malformed-packet error: the bytes are not a VRRP advertisement this module understands,
+    /// or its checksum is wrong.
+    Error: "malformed VRRP packet";
+    /// A read/write view of a VRRP packet (the IPv4 payload).
+    Packet;
     /// Wraps a buffer after checking that it is a VRRP advertisement: version 2 or 3, type 1,
     /// a VRID of 1..=255, auth type 0 for v2, and as many bytes as the address count says (more
     /// are allowed and are not part of the message). The checksum is checked by `Repr::parse`,
     /// since for v3 it needs the IPv4 source address.
-    pub fn new_checked(buffer: T) -> Result<Packet<T>, Error> {
-        let packet = Packet::new_unchecked(buffer);
-        packet.check()?;
-        Ok(packet)
-    }
+    new_checked;
+}
 
+impl<T: AsRef<[u8]>> Packet<T> {
     fn check(&self) -> Result<(), Error> {
         let version = self.version().ok_or(Error)?;
         if self.message_type() != TYPE_ADVERTISEMENT || self.vrid() == 0 {
@@ -244,10 +221,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
         let version = self.version()?;
         let message = self.buffer.as_ref().get(..self.message_len()?)?;
         Some((version, message))
-    }
-
-    pub fn into_inner(self) -> T {
-        self.buffer
     }
 }
 
@@ -423,7 +396,6 @@ impl Repr {
 mod tests {
     use super::*;
 
-    const POISON: u8 = 0xA5;
     /// Source of the v3 fixture; v2 ignores it, so any address does there.
     const SRC: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
@@ -492,28 +464,7 @@ mod tests {
         ]
     }
 
-    #[test]
-    fn fixtures_round_trip() {
-        for (name, bytes, expected) in fixtures() {
-            let packet = Packet::new_checked(&bytes[..]).unwrap_or_else(|e| panic!("{name}: {e}"));
-            let repr = Repr::parse(&packet, SRC).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert_eq!(repr, expected, "{name}");
-            assert_eq!(repr.buffer_len(), bytes.len(), "{name}");
-            assert_eq!(repr.to_bytes(SRC), bytes, "{name}");
-        }
-    }
-
-    #[test]
-    fn emit_writes_every_byte() {
-        for (name, bytes, repr) in fixtures() {
-            let mut buffer = vec![POISON; repr.buffer_len()];
-            repr.emit(&mut Packet::new_unchecked(&mut buffer[..]), SRC);
-            assert_eq!(
-                buffer, bytes,
-                "{name}: a byte kept the poison value or was wrong"
-            );
-        }
-    }
+    crate::fuzz::fixture_tests!(SRC);
 
     #[test]
     fn accessors_read_every_field() {
@@ -602,19 +553,9 @@ mod tests {
     #[test]
     fn truncated_packets_are_errors() {
         for (name, bytes, _) in fixtures() {
-            for len in 0..bytes.len() {
-                let prefix = &bytes[..len];
-                assert_eq!(
-                    Packet::new_checked(prefix).err(),
-                    Some(Error),
-                    "{name}: {len} bytes"
-                );
-                assert_eq!(
-                    Repr::parse(&Packet::new_unchecked(prefix), SRC),
-                    Err(Error),
-                    "{name}: {len} bytes"
-                );
-            }
+            let prefixes =
+                (0..bytes.len()).map(|len| (format!("{name}: {len} bytes"), bytes[..len].to_vec()));
+            crate::fuzz::assert_refused!(prefixes, SRC);
         }
     }
 
@@ -652,14 +593,7 @@ mod tests {
             ("v3 count 3, two addresses", with(&V3_ADVERTISEMENT, 3, 3)),
             ("v3 count 255", with(&V3_ADVERTISEMENT, 3, 255)),
         ];
-        for (name, bytes) in cases {
-            assert_eq!(Packet::new_checked(&bytes[..]).err(), Some(Error), "{name}");
-            assert_eq!(
-                Repr::parse(&Packet::new_unchecked(&bytes[..]), SRC),
-                Err(Error),
-                "{name}"
-            );
-        }
+        crate::fuzz::assert_refused!(cases, SRC);
     }
 
     #[test]

@@ -105,13 +105,7 @@ fn real_firmware_on_the_wire() {
     };
     // The lab's own tools follow netlab's, QEMU first.
     let qemu = found[crate::netlab::TOOLS.len()].clone();
-    for (file, package) in [
-        (scenario::OVMF_CODE, "ovmf"),
-        (scenario::OVMF_VARS, "ovmf"),
-        (scenario::PXELINUX, "pxelinux"),
-        (scenario::LDLINUX, "syslinux-common"),
-        (scenario::IPXE_ROM, "ipxe-qemu"),
-    ] {
+    for (file, package) in scenario::BOOT_FILES {
         if tools::file(file, package, WHAT).is_none() {
             return;
         }

@@ -3,7 +3,7 @@
 
 use super::common;
 
-use common::{direct_run, get, get_ok, post, shared, start, start_run, topologies_dir};
+use common::{direct_run, get, get_ok, node_index, post, shared, start, start_run, topologies_dir};
 use serde_json::Value;
 
 const KB: &str = "kb2510665.yaml";
@@ -191,8 +191,7 @@ fn the_inspector_decodes_a_pxe_discover_with_its_options() {
     let addr = shared();
     let id = start_run(addr, r#"{"topology": "kb2510665.yaml", "seed": 0}"#);
     let run = get(addr, &format!("/api/runs/{id}")).json();
-    let nodes = run["nodes"].as_array().unwrap();
-    let wds = nodes.iter().position(|n| n["name"] == "wds").unwrap();
+    let wds = node_index(&run, |n| n["name"] == "wds");
     let index = run["events"]
         .as_array()
         .unwrap()
@@ -618,12 +617,7 @@ fn crashes_and_the_restart_that_recovers_are_markers() {
         r#"{"topology": "kb2510665-recovery.yaml", "seed": 0}"#,
     );
     let run = get(addr, &format!("/api/runs/{id}")).json();
-    let wds = run["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .position(|n| n["name"] == "wds")
-        .unwrap();
+    let wds = node_index(&run, |n| n["name"] == "wds");
     let markers = run["markers"].as_array().unwrap();
     let plan = topology::load(&topologies_dir().join("kb2510665-recovery.yaml")).unwrap();
     let services = lab::Services::with_cache_dir(Some(common::cache_dir())).unwrap();

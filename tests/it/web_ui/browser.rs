@@ -686,12 +686,7 @@ fn a_recorded_live_run_opens_in_the_timeline_with_the_real_server_marked() {
         .unwrap()
         .to_string();
     let run = common::get_ok(addr, &format!("/api/runs/{id}")).json();
-    let real = run["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .position(|node| node["kind"] == "real")
-        .unwrap();
+    let real = common::node_index(&run, |node| node["kind"] == "real");
     let events = run["events"].as_array().unwrap();
     let discover = events
         .iter()

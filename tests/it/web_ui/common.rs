@@ -159,3 +159,10 @@ pub fn direct_run(file: &str, seed: u64, plugins: &[(&str, &str)]) -> engine::Re
     let services = lab::Services::with_cache_dir(Some(cache_dir())).unwrap();
     lab::run(&plan, seed, &services).unwrap().into_report()
 }
+
+/// The index in a run's JSON `nodes` of the first node for which `is` holds; the events name
+/// their node by it.
+pub fn node_index(run: &serde_json::Value, is: impl Fn(&serde_json::Value) -> bool) -> usize {
+    let nodes = run["nodes"].as_array().expect("a run lists its nodes");
+    nodes.iter().position(is).expect("the run has the node")
+}

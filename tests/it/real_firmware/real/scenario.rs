@@ -15,6 +15,14 @@ pub const PXELINUX: &str = "/usr/lib/PXELINUX/pxelinux.0";
 pub const LDLINUX: &str = "/usr/lib/syslinux/modules/bios/ldlinux.c32";
 /// The iPXE ROM QEMU loads for an e1000 (from ipxe-qemu; the BIOS image in it is what runs).
 pub const IPXE_ROM: &str = "/usr/lib/ipxe/qemu/efi-e1000.rom";
+/// The files above, each with the Debian package that installs it: what a QEMU lab needs.
+pub const BOOT_FILES: [(&str, &str); 5] = [
+    (OVMF_CODE, "ovmf"),
+    (OVMF_VARS, "ovmf"),
+    (PXELINUX, "pxelinux"),
+    (LDLINUX, "syslinux-common"),
+    (IPXE_ROM, "ipxe-qemu"),
+];
 
 /// The UEFI "boot file": OVMF only has to download it; what it holds does not matter (it is
 /// not a valid image, so OVMF moves on to its next boot option afterwards).
