@@ -145,7 +145,7 @@ impl Kind {
         }
     }
 
-    /// Heap bytes of the strings the record owns.
+    /// Heap bytes the record owns beyond itself: its strings, and the box of a LAN change.
     fn text_bytes(&self) -> usize {
         match self {
             Kind::Client(
@@ -156,7 +156,7 @@ impl Kind {
             Kind::Client(ClientEvent::Failed { message, .. }) => message.capacity(),
             Kind::Redundancy(change) => change.interface.capacity(),
             Kind::Service(ServiceEvent::Running { service }) => service.capacity(),
-            Kind::Network(change) => change.lan.capacity(),
+            Kind::Network(change) => std::mem::size_of::<LanChanged>() + change.lan.capacity(),
             Kind::Log { text, .. } => text.capacity(),
             Kind::Work { label, .. } => label.capacity(),
             Kind::WindowsEvent { source, text, .. } => source.capacity() + text.capacity(),
@@ -347,8 +347,9 @@ impl EventLog {
         &self.records
     }
 
-    /// The heap the kept records take, split by what holds it: an exact count (each shared
-    /// frame once), for telling what a log costs per event.
+    /// The heap the kept records take, split by what holds it: counted, not estimated (each
+    /// shared frame once; crash texts, a handful per run, left out), for telling what a log
+    /// costs per event.
     pub fn heap_bytes(&self) -> LogBytes {
         let mut frames = std::collections::BTreeSet::new();
         let mut bytes = LogBytes {

@@ -343,7 +343,7 @@ impl Queue {
 
     /// The time of the next event.
     fn peek_time_ns(&self) -> Option<u64> {
-        self.heap.keys.first().map(|key| key.time_ns)
+        self.heap.peek().map(|key| key.time_ns)
     }
 
     fn pop(&mut self) -> Option<(u64, Event)> {
@@ -394,6 +394,10 @@ impl QuadHeap {
             hole = parent;
         }
         self.keys[hole] = key;
+    }
+
+    fn peek(&self) -> Option<&Key> {
+        self.keys.first()
     }
 
     fn pop(&mut self) -> Option<Key> {

@@ -741,7 +741,7 @@ fn bench_storm(
         value: per_event(log_bytes.total()),
         unit: "bytes/event",
         detail: format!(
-            "the whole log's heap, counted exactly: records {:.0}, frames {:.0} (each allocation once), text {:.0} bytes per event",
+            "the whole log's heap, counted, not estimated: records {:.0}, frames {:.0} (each allocation once), text {:.0} bytes per event",
             per_event(log_bytes.records),
             per_event(log_bytes.frames),
             per_event(log_bytes.text)
