@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode};
-use sdk::dhcp::{self, SERVER_PORT};
+use sdk::dhcp::{self, Chaddr, SERVER_PORT};
+use sdk::text::Text;
 use sdk::{Config, ConfigError, Datagram, Env, Level, Plugin, Refusal, tftp};
 use timing::Distribution;
 
@@ -17,14 +18,21 @@ const OFFER_HOLD_NS: u64 = 60_000_000_000;
 const POOL_SIZE_MAX: u32 = 262_144;
 /// Replies waiting for their processing delay; a flood beyond this is dropped, not queued.
 const PENDING_REPLIES_MAX: usize = 4096;
-/// Leases are stored in chunks under `STORE_KEY/0`, `STORE_KEY/1`, ...
+/// Leases are stored in chunks under `STORE_KEY/0`, `STORE_KEY/1`, ... (`store_key`).
 const STORE_KEY: &str = "dhcp-server/leases";
 /// The TFTP server's timers, far above the reply tokens (which count from 0).
 const TFTP_TOKEN_BASE: u64 = 1 << 56;
 const NBP_SIZE_DEFAULT: u64 = 26_000;
 const NBP_SIZE_MAX: u64 = 1 << 20;
-const LEASES_PER_CHUNK: usize = 64;
-const HEX: &[u8; 16] = b"0123456789abcdef";
+const LEASES_PER_CHUNK: usize = 8;
+
+/// The store key of lease chunk `chunk`: `dhcp-server/leases/3`.
+fn store_key(chunk: usize) -> String {
+    Text::new(STORE_KEY)
+        .str("/")
+        .u64(chunk as u64)
+        .into_string()
+}
 
 /// Behaviour of other DHCP servers, compiled only into `dhcp-server-variants` (this file is
 /// also that crate's), so the plain `dhcp-server` plugin stays the code it was, instruction for
@@ -86,9 +94,9 @@ mod variants {
     #[derive(Default)]
     pub(crate) struct KeaClients {
         /// The reply token of each client whose query is being processed.
-        in_flight: BTreeMap<Vec<u8>, u64>,
+        in_flight: BTreeMap<Chaddr, u64>,
         /// The query parked behind it: one per client, the newest.
-        parked: BTreeMap<Vec<u8>, Datagram>,
+        parked: BTreeMap<Chaddr, Datagram>,
         /// `pkt4-receive-drop`.
         dropped: u64,
     }
@@ -216,7 +224,7 @@ mod variants {
             let Some(kea) = &mut self.kea else {
                 return false;
             };
-            let chaddr = request.chaddr().to_vec();
+            let chaddr = Chaddr::of(request);
             if !kea.in_flight.contains_key(&chaddr) {
                 return false;
             }
@@ -247,7 +255,7 @@ mod variants {
         /// `request`'s client is being processed until its reply `token` is sent.
         pub(crate) fn begin(&mut self, request: &Message, token: u64) {
             if let Some(kea) = &mut self.kea {
-                kea.in_flight.insert(request.chaddr().to_vec(), token);
+                kea.in_flight.insert(Chaddr::of(request), token);
             }
         }
 
@@ -259,7 +267,7 @@ mod variants {
                 .in_flight
                 .iter()
                 .find(|(_, t)| **t == token)
-                .map(|(c, _)| c.clone())?;
+                .map(|(c, _)| *c)?;
             kea.in_flight.remove(&chaddr);
             kea.parked.remove(&chaddr)
         }
@@ -337,17 +345,17 @@ pub struct DhcpServer {
     response_delay: Distribution,
     /// Keyed by chaddr (hlen bytes), so copies of one request relayed by two routers meet the
     /// same lease.
-    leases: BTreeMap<Vec<u8>, Lease>,
+    leases: BTreeMap<Chaddr, Lease>,
     /// The clients with a lease (live or expired) on each address.
-    holders: BTreeMap<Ipv4Addr, Vec<Vec<u8>>>,
+    holders: BTreeMap<Ipv4Addr, Vec<Chaddr>>,
     /// When each pool address is free again, for the lowest-free-address search.
     pool: PoolTree,
     /// Where each client's lease is kept in the store: slot `n` is line of chunk
     /// `n / LEASES_PER_CHUNK`, so a change rewrites one chunk, not the whole lease file.
-    slots: BTreeMap<Vec<u8>, usize>,
+    slots: BTreeMap<Chaddr, usize>,
     /// The client of each slot, in the order slots were given (`None`: a slot a restored
     /// store skipped).
-    slot_owners: Vec<Option<Vec<u8>>>,
+    slot_owners: Vec<Option<Chaddr>>,
     /// Each slot's line as stored (see `save_lease`).
     slot_lines: Vec<String>,
     pending_replies: BTreeMap<u64, Datagram>,
@@ -650,8 +658,8 @@ impl DhcpServer {
     }
 
     fn on_discover(&mut self, env: &mut dyn Env, request: &Message) {
-        let chaddr = request.chaddr().to_vec();
-        let mac = dhcp::format_chaddr(&chaddr);
+        let chaddr = Chaddr::of(request);
+        let mac = dhcp::format_chaddr(chaddr.as_slice());
         let now_ns = env.now_ns();
         let own = self.leases.get(&chaddr);
         #[cfg(feature = "variants")]
@@ -682,20 +690,21 @@ impl DhcpServer {
             self.set_lease(&chaddr, Some(lease));
             self.save_lease(env, &chaddr);
         }
-        env.log(
-            Level::Info,
-            &format!(
-                "dhcp: OFFER {ip} to {mac} xid {:#010x} via {}",
-                request.xid(),
-                request.giaddr()
-            ),
-        );
+        let line = Text::new("dhcp: OFFER ")
+            .ip(ip)
+            .str(" to ")
+            .str(&mac)
+            .str(" xid ")
+            .hex_u32(request.xid())
+            .str(" via ")
+            .ip(request.giaddr());
+        env.log(Level::Info, line.as_str());
         self.reply(env, request, MessageType::Offer, ip);
     }
 
     fn on_request(&mut self, env: &mut dyn Env, request: &Message) {
-        let chaddr = request.chaddr().to_vec();
-        let mac = dhcp::format_chaddr(&chaddr);
+        let chaddr = Chaddr::of(request);
+        let mac = dhcp::format_chaddr(chaddr.as_slice());
         let own_ip = env.own_ip();
         let now_ns = env.now_ns();
         let server_id = dhcp::server_identifier(request);
@@ -746,10 +755,14 @@ impl DhcpServer {
                     }),
                 );
                 self.save_lease(env, &chaddr);
-                env.log(
-                    Level::Info,
-                    &format!("dhcp: ACK {requested} to {mac} for {} s", self.lease_secs),
-                );
+                let line = Text::new("dhcp: ACK ")
+                    .ip(requested)
+                    .str(" to ")
+                    .str(&mac)
+                    .str(" for ")
+                    .u64(u64::from(self.lease_secs))
+                    .str(" s");
+                env.log(Level::Info, line.as_str());
                 self.reply(env, request, MessageType::Ack, requested);
             }
             _ => {
@@ -763,7 +776,7 @@ impl DhcpServer {
     }
 
     fn on_release(&mut self, env: &mut dyn Env, request: &Message) {
-        let chaddr = request.chaddr().to_vec();
+        let chaddr = Chaddr::of(request);
         if self
             .leases
             .get(&chaddr)
@@ -775,7 +788,7 @@ impl DhcpServer {
                 Level::Info,
                 &format!(
                     "dhcp: {} released {}",
-                    dhcp::format_chaddr(&chaddr),
+                    dhcp::format_chaddr(chaddr.as_slice()),
                     request.ciaddr()
                 ),
             );
@@ -786,7 +799,7 @@ impl DhcpServer {
         // RFC 2131 asks the server to mark a declined address unusable. Nothing in the
         // simulated networks uses addresses outside DHCP, so forgetting the lease is enough;
         // the warning makes a decline visible if a scenario ever produces one.
-        let chaddr = request.chaddr().to_vec();
+        let chaddr = Chaddr::of(request);
         if self.set_lease(&chaddr, None).is_some() {
             self.save_lease(env, &chaddr);
         }
@@ -794,16 +807,16 @@ impl DhcpServer {
             Level::Warning,
             &format!(
                 "dhcp: {} declined {:?}",
-                dhcp::format_chaddr(&chaddr),
+                dhcp::format_chaddr(chaddr.as_slice()),
                 dhcp::requested_ip(request)
             ),
         );
     }
 
-    fn held_by_other(&self, chaddr: &[u8], ip: Ipv4Addr, now_ns: u64) -> bool {
+    fn held_by_other(&self, chaddr: &Chaddr, ip: Ipv4Addr, now_ns: u64) -> bool {
         self.holders.get(&ip).is_some_and(|holders| {
             holders.iter().any(|other| {
-                other.as_slice() != chaddr
+                other != chaddr
                     && self
                         .leases
                         .get(other)
@@ -820,17 +833,17 @@ impl DhcpServer {
 
     /// Sets (or removes) `chaddr`'s lease and keeps the address indexes in step; returns the
     /// lease it replaced.
-    fn set_lease(&mut self, chaddr: &[u8], lease: Option<Lease>) -> Option<Lease> {
+    fn set_lease(&mut self, chaddr: &Chaddr, lease: Option<Lease>) -> Option<Lease> {
         let ip = lease.as_ref().map(|l| l.ip);
         let old = match lease {
-            Some(lease) => self.leases.insert(chaddr.to_vec(), lease),
+            Some(lease) => self.leases.insert(*chaddr, lease),
             None => self.leases.remove(chaddr),
         };
         if let Some(old) = &old
             && Some(old.ip) != ip
             && let Some(holders) = self.holders.get_mut(&old.ip)
         {
-            holders.retain(|h| h.as_slice() != chaddr);
+            holders.retain(|h| h != chaddr);
             if holders.is_empty() {
                 self.holders.remove(&old.ip);
             }
@@ -838,8 +851,8 @@ impl DhcpServer {
         }
         if let Some(ip) = ip {
             let holders = self.holders.entry(ip).or_default();
-            if !holders.iter().any(|h| h.as_slice() == chaddr) {
-                holders.push(chaddr.to_vec());
+            if !holders.contains(chaddr) {
+                holders.push(*chaddr);
             }
             self.refresh_address(ip);
         }
@@ -943,13 +956,13 @@ impl DhcpServer {
 
     /// Stores the chunk holding `chaddr`'s lease (or its absence): one line per lease,
     /// `slot chaddr-hex ip state expires_ns`, at most `LEASES_PER_CHUNK` lines per key.
-    fn save_lease(&mut self, env: &mut dyn Env, chaddr: &[u8]) {
+    fn save_lease(&mut self, env: &mut dyn Env, chaddr: &Chaddr) {
         let slot = match self.slots.get(chaddr) {
             Some(&slot) => slot,
             None => {
                 let slot = self.slot_owners.len();
-                self.slot_owners.push(Some(chaddr.to_vec()));
-                self.slots.insert(chaddr.to_vec(), slot);
+                self.slot_owners.push(Some(*chaddr));
+                self.slots.insert(*chaddr, slot);
                 slot
             }
         };
@@ -958,7 +971,7 @@ impl DhcpServer {
         let first = chunk * LEASES_PER_CHUNK;
         let last = (first + LEASES_PER_CHUNK).min(self.slot_owners.len());
         let text: String = self.slot_lines[first..last].concat();
-        env.store_set(&format!("{STORE_KEY}/{chunk}"), text.as_bytes());
+        env.store_set(&store_key(chunk), text.as_bytes());
     }
 
     /// Writes the stored line of one slot (empty without a lease), so a save formats only the
@@ -980,13 +993,18 @@ impl DhcpServer {
             LeaseState::Offered => "offered",
             LeaseState::Bound => "bound",
         };
-        line.push_str(&slot.to_string());
-        line.push(' ');
-        for byte in owner {
-            line.push(char::from(HEX[usize::from(byte >> 4)]));
-            line.push(char::from(HEX[usize::from(byte & 0x0f)]));
-        }
-        line.push_str(&format!(" {} {state} {}\n", lease.ip, lease.expires_ns));
+        let text = Text::new("")
+            .u64(slot as u64)
+            .str(" ")
+            .hex(owner.as_slice())
+            .str(" ")
+            .ip(lease.ip)
+            .str(" ")
+            .str(state)
+            .str(" ")
+            .u64(lease.expires_ns)
+            .str("\n");
+        line.push_str(text.as_str());
     }
 
     /// Restores leases saved by an earlier start, chunk by chunk; lines that do not parse (or
@@ -994,7 +1012,7 @@ impl DhcpServer {
     fn load_leases(&mut self, env: &mut dyn Env) {
         let mut skipped = 0;
         for chunk in 0.. {
-            let Some(bytes) = env.store_get(&format!("{STORE_KEY}/{chunk}")) else {
+            let Some(bytes) = env.store_get(&store_key(chunk)) else {
                 break;
             };
             let text = String::from_utf8_lossy(&bytes);
@@ -1012,8 +1030,8 @@ impl DhcpServer {
                 if self.slot_owners.len() <= slot {
                     self.slot_owners.resize(slot + 1, None);
                 }
-                self.slot_owners[slot] = Some(chaddr.clone());
-                self.slots.insert(chaddr.clone(), slot);
+                self.slot_owners[slot] = Some(chaddr);
+                self.slots.insert(chaddr, slot);
                 self.set_lease(&chaddr, Some(lease));
                 self.format_slot(slot);
             }
@@ -1026,7 +1044,7 @@ impl DhcpServer {
         }
     }
 
-    fn parse_lease_line(&self, line: &str) -> Option<(Vec<u8>, Lease)> {
+    fn parse_lease_line(&self, line: &str) -> Option<(Chaddr, Lease)> {
         let mut fields = line.split_whitespace();
         let hex = fields.next()?;
         if hex.is_empty() || hex.len() % 2 != 0 || hex.len() > 32 {
@@ -1049,7 +1067,7 @@ impl DhcpServer {
         let in_pool =
             (u32::from(self.pool_first)..=u32::from(self.pool_last)).contains(&u32::from(ip));
         in_pool.then_some((
-            chaddr,
+            Chaddr::new(&chaddr),
             Lease {
                 ip,
                 state,
@@ -1165,11 +1183,11 @@ mod tests {
                         .any(|l| l.ip == ip && l.expires_ns > now_ns)
                 })
         };
-        let scan_held = |server: &DhcpServer, chaddr: &[u8], ip: Ipv4Addr, now_ns: u64| {
+        let scan_held = |server: &DhcpServer, chaddr: &Chaddr, ip: Ipv4Addr, now_ns: u64| {
             server
                 .leases
                 .iter()
-                .any(|(c, l)| c.as_slice() != chaddr && l.ip == ip && l.expires_ns > now_ns)
+                .any(|(c, l)| c != chaddr && l.ip == ip && l.expires_ns > now_ns)
         };
         // A small xorshift: the test needs variety, not quality.
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
@@ -1182,7 +1200,7 @@ mod tests {
         let mut now_ns = 0;
         for step in 0..4000 {
             now_ns += next(3_000_000_000);
-            let chaddr = vec![0, 0x50, 0x56, 0, 0, next(60) as u8];
+            let chaddr = Chaddr::new(&[0, 0x50, 0x56, 0, 0, next(60) as u8]);
             let lease = match next(4) {
                 0 => None,
                 1 => server.free_address(now_ns).map(|ip| Lease {
@@ -1271,7 +1289,7 @@ mod tests {
         assert_eq!(restarted.leases.len(), 149);
         for n in (0..150u8).filter(|&n| n != 6) {
             assert_eq!(
-                restarted.leases[&mac(n).to_vec()].ip,
+                restarted.leases[&Chaddr::new(&mac(n))].ip,
                 offered[usize::from(n)],
                 "client {n}"
             );
@@ -1283,7 +1301,7 @@ mod tests {
             .start::<DhcpServer>(&config("10.1.0.10-10.1.0.250"))
             .unwrap();
         assert_eq!(again.leases.len(), 150);
-        assert_eq!(again.leases[&mac(149).to_vec()].ip, offered[149]);
+        assert_eq!(again.leases[&Chaddr::new(&mac(149))].ip, offered[149]);
     }
 
     #[test]

@@ -143,18 +143,57 @@ pub fn reply_to(request: &Message, kind: MessageType) -> Message {
     reply
 }
 
+/// A client's hardware address (`chaddr`, its `hlen` bytes, at most 16) as a map key of fixed
+/// size. It orders as the bytes do (the lexicographic order of a `Vec<u8>` key), but compares
+/// as one 128-bit integer and a length, not through `memcmp`: lease tables keyed by it are
+/// searched without a call per step.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Chaddr {
+    /// The bytes, zero past `len`.
+    bytes: [u8; 16],
+    len: u8,
+}
+
+impl Chaddr {
+    /// The first 16 bytes of `bytes` (all of a chaddr: the decoder refuses `hlen` over 16).
+    pub fn new(bytes: &[u8]) -> Chaddr {
+        let len = bytes.len().min(16);
+        let mut key = [0u8; 16];
+        key[..len].copy_from_slice(&bytes[..len]);
+        Chaddr {
+            bytes: key,
+            len: len as u8,
+        }
+    }
+
+    /// The address `message` comes from.
+    pub fn of(message: &Message) -> Chaddr {
+        Chaddr::new(message.chaddr())
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl Ord for Chaddr {
+    fn cmp(&self, other: &Chaddr) -> std::cmp::Ordering {
+        // Zero padding keeps the bytes' order; a shorter address that is a prefix of a longer
+        // one sorts first, as it does as a slice.
+        (u128::from_be_bytes(self.bytes), self.len)
+            .cmp(&(u128::from_be_bytes(other.bytes), other.len))
+    }
+}
+
+impl PartialOrd for Chaddr {
+    fn partial_cmp(&self, other: &Chaddr) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 /// A MAC address for log lines, `00:11:22:33:44:55`.
 pub fn format_chaddr(chaddr: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(chaddr.len() * 3);
-    for (i, byte) in chaddr.iter().enumerate() {
-        if i > 0 {
-            text.push(':');
-        }
-        text.push(char::from(HEX[usize::from(byte >> 4)]));
-        text.push(char::from(HEX[usize::from(byte & 0x0f)]));
-    }
-    text
+    crate::text::Text::new("").mac(chaddr).into_string()
 }
 
 /// Builders for client messages, used by plugin tests.
@@ -282,6 +321,31 @@ mod tests {
             .insert(DhcpOption::DomainNameServer(vec![Ipv4Addr::LOCALHOST; 100]));
         assert_eq!(encode(&long).unwrap(), long.to_vec().unwrap());
         assert!(encode(&long).unwrap().len() > ENCODE_BUFFER_BYTES);
+    }
+
+    #[test]
+    fn chaddr_keys_order_as_their_bytes() {
+        let addresses: [&[u8]; 7] = [
+            &[],
+            &[0],
+            &[0, 0],
+            &[0, 0x50, 0x56, 1, 2, 3],
+            &[0, 0x50, 0x56, 1, 2, 3, 0],
+            &[0, 0x51],
+            &[0xff; 16],
+        ];
+        for a in addresses {
+            assert_eq!(Chaddr::new(a).as_slice(), a);
+            for b in addresses {
+                assert_eq!(
+                    Chaddr::new(a).cmp(&Chaddr::new(b)),
+                    a.cmp(b),
+                    "{a:?} vs {b:?}"
+                );
+                assert_eq!(Chaddr::new(a) == Chaddr::new(b), a == b);
+            }
+        }
+        assert_eq!(Chaddr::new(&[7; 20]).as_slice(), &[7; 16]);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 pub mod config;
 pub mod dhcp;
+pub mod text;
 pub mod tftp;
 
 #[cfg(not(target_arch = "wasm32"))]
