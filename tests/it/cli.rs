@@ -314,7 +314,7 @@ fn exit_codes_follow_the_expectations_and_junit_and_json_files_report_them() {
     );
     assert!(xml.contains("name=\"no service crashes\""), "{xml}");
     assert!(
-        xml.contains("<failure message=\"5 crash(es), the first of wds at 466.964 ms\">"),
+        xml.contains("<failure message=\"5 crash(es), the first of wds at 466.960 ms\">"),
         "{xml}"
     );
     let value: serde_json::Value =
