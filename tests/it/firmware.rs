@@ -91,7 +91,8 @@ fn client_dhcp(world: &Finished) -> Vec<Sent> {
         .filter(|r| r.node == client)
         .filter_map(|r| match &r.kind {
             Kind::Send { frame, .. } => {
-                let parsed = engine::frame::parse(frame).ok()?;
+                let bytes = frame.bytes();
+                let parsed = engine::frame::parse(&bytes).ok()?;
                 let ip = parsed.ipv4?;
                 let (udp, payload) = parsed.udp?;
                 if ![67, 4011].contains(&udp.dst_port) {
@@ -306,7 +307,8 @@ fn edk2_sends_its_tftp_size_probe_then_reads_with_blksize_and_windowsize_from_a_
         let Kind::Send { frame, .. } = &record.kind else {
             continue;
         };
-        let Ok(parsed) = engine::frame::parse(frame) else {
+        let bytes = frame.bytes();
+        let Ok(parsed) = engine::frame::parse(&bytes) else {
             continue;
         };
         let Some((udp, payload)) = parsed.udp else {

@@ -752,10 +752,11 @@ fn write_corpus() {
             let world = crate::common::run(&crate::common::plan(name), seed);
             for record in world.log().records() {
                 if let Kind::Send { frame, .. } = &record.kind {
-                    let class = format!("{}-{}", engine::decode::class(frame).name(), name);
+                    let class =
+                        format!("{}-{}", engine::decode::class(&frame.bytes()).name(), name);
                     let kept = frames.entry(class).or_default();
-                    if kept.len() < 3 && !kept.iter().any(|f| f[..] == frame[..]) {
-                        kept.push(Arc::from(&frame[..]));
+                    if kept.len() < 3 && !kept.iter().any(|f| f[..] == *frame.bytes()) {
+                        kept.push(Arc::from(&*frame.bytes()));
                     }
                 }
             }

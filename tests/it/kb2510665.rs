@@ -101,7 +101,8 @@ fn a_crashing_seed_shows_both_copies_the_heap_corruption_and_the_failed_restart(
             _ => None,
         })
         .filter_map(|frame| {
-            let parsed = engine::frame::parse(&frame).ok()?;
+            let bytes = frame.bytes();
+            let parsed = engine::frame::parse(&bytes).ok()?;
             let (udp, payload) = parsed.udp?;
             (udp.dst_port == 67).then(|| {
                 use dhcproto::Decodable;

@@ -41,7 +41,8 @@ fn dhcp_received(world: &Finished, node: &str) -> Vec<(u64, Message)> {
             let Kind::Receive { frame, .. } = &record.kind else {
                 return None;
             };
-            let parsed = engine::frame::parse(frame).ok()?;
+            let bytes = frame.bytes();
+            let parsed = engine::frame::parse(&bytes).ok()?;
             let (udp, payload) = parsed.udp?;
             matches!(udp.dst_port, 67 | 68).then_some(())?;
             Some((

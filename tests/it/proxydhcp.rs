@@ -68,7 +68,8 @@ fn dhcp_messages(
             _ => None,
         })
         .filter_map(|frame| {
-            let parsed = engine::frame::parse(&frame).ok()?;
+            let bytes = frame.bytes();
+            let parsed = engine::frame::parse(&bytes).ok()?;
             let ip = parsed.ipv4?;
             let (udp, payload) = parsed.udp?;
             let matches = if sent {

@@ -184,7 +184,7 @@ fn a_relay_that_relays_from_every_address_sends_three_copies_that_crash_wds() {
         if log.node_name(record.node) != "wds" {
             continue;
         }
-        if let Some(request) = engine::decode::relayed_request(frame)
+        if let Some(request) = engine::decode::relayed_request(&frame.bytes())
             && request.key.message_type == 1
         {
             giaddrs
@@ -334,7 +334,7 @@ fn copies_and_replies(run: &Finished, server: &str) -> BTreeMap<(u32, Vec<u8>, u
         }
         match &record.kind {
             Kind::Receive { frame, .. } => {
-                if let Some(request) = engine::decode::relayed_request(frame)
+                if let Some(request) = engine::decode::relayed_request(&frame.bytes())
                     && matches!(request.key.message_type, 1 | 3)
                 {
                     let key = (
@@ -347,7 +347,7 @@ fn copies_and_replies(run: &Finished, server: &str) -> BTreeMap<(u32, Vec<u8>, u
             }
             Kind::Send { frame, .. } => {
                 // An OFFER answers a DISCOVER (1), an ACK or NAK a REQUEST (3).
-                if let Some(reply) = engine::decode::reply(frame) {
+                if let Some(reply) = engine::decode::reply(&frame.bytes()) {
                     let asked = if reply.message_type == 2 { 1 } else { 3 };
                     counts
                         .entry((reply.xid, reply.chaddr, asked))
@@ -504,9 +504,12 @@ fn a_relay_sourcing_from_the_server_side_gets_only_all_zero_offers_from_a_ris_bo
         .iter()
         .filter(|record| log.node_name(record.node) == "ris")
         .filter_map(|record| match &record.kind {
-            Kind::Receive { frame, .. } => engine::decode::relayed_request(frame)
-                .and_then(|_| engine::frame::parse(frame).ok())
-                .and_then(|parsed| parsed.ipv4.map(|ip| ip.src_addr)),
+            Kind::Receive { frame, .. } => {
+                let bytes = frame.bytes();
+                engine::decode::relayed_request(&bytes)
+                    .and_then(|_| engine::frame::parse(&bytes).ok())
+                    .and_then(|parsed| parsed.ipv4.map(|ip| ip.src_addr))
+            }
             _ => None,
         })
         .collect();
@@ -551,7 +554,8 @@ fn monitor_datagrams(run: &Finished) -> Vec<(u64, u16, u16)> {
             if log.node_name(record.node) != "wds" {
                 return None;
             }
-            let parsed = engine::frame::parse(frame).ok()?;
+            let bytes = frame.bytes();
+            let parsed = engine::frame::parse(&bytes).ok()?;
             let (udp, payload) = parsed.udp?;
             (parsed.ipv4?.src_addr == monitor).then(|| {
                 assert_eq!(payload, b"default send string");

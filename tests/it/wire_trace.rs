@@ -30,10 +30,11 @@ fn every_frame_decodes_and_relay_fields_are_right() {
                 continue;
             };
             let sender = log.node_name(record.node);
-            let ethernet = EthernetFrame::new_checked(&frame[..]).expect("Ethernet header");
+            let bytes = frame.bytes();
+            let ethernet = EthernetFrame::new_checked(&bytes[..]).expect("Ethernet header");
             if ethernet.ethertype() == EthernetProtocol::Arp {
                 // Resolution on the wire: requests broadcast, replies to the asker.
-                let arp = engine::arp::parse(frame).expect("ARP decodes");
+                let arp = engine::arp::parse(&bytes).expect("ARP decodes");
                 let smoltcp::wire::ArpRepr::EthernetIpv4 {
                     operation,
                     source_hardware_addr,

@@ -152,7 +152,7 @@ pub fn store(
         frames: log
             .records()
             .iter()
-            .map(|record| record.kind.frame().map(|frame| Box::from(&frame[..])))
+            .map(|record| record.kind.frame().map(|frame| Box::from(&*frame.bytes())))
             .collect(),
         events,
         node_names: log.node_names.clone(),

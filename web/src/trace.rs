@@ -64,7 +64,7 @@ pub fn trace_json(plan: &Plan, run: &Finished) -> Value {
         let args = json!({"event": index, "time_ns": record.time_ns});
         match &record.kind {
             Kind::Send { frame, .. } | Kind::Receive { frame, .. } => {
-                let class = engine::decode::class(frame).name();
+                let class = engine::decode::class(&frame.bytes()).name();
                 events.push(json!({"ph": "X", "name": text, "cat": class, "ts": ts,
                     "dur": PACKET_SLICE_US, "pid": pid, "tid": THREAD_PACKETS, "args": args}));
                 if matches!(record.kind, Kind::Send { .. }) {

@@ -4,9 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
-use std::rc::Rc;
 
-use engine::log::{EventLog, Kind, LanId, NodeId};
+use engine::log::{EventLog, Frame, Kind, LanId, NodeId};
 use engine::{Finished, Node};
 use serde_json::{Value, json};
 use topology::Plan;
@@ -30,7 +29,7 @@ pub fn node_kinds(run: &Finished) -> Vec<&'static str> {
 /// For each record, the index of the send whose frame a receive took off the LAN: the latest
 /// send of the same bytes on the same LAN before it (LANs deliver copies, never alter them).
 pub fn flow_sources(log: &EventLog) -> Vec<Option<usize>> {
-    let mut latest: HashMap<(LanId, Rc<[u8]>), usize> = HashMap::new();
+    let mut latest: HashMap<(LanId, Frame), usize> = HashMap::new();
     log.records()
         .iter()
         .enumerate()
@@ -47,7 +46,7 @@ pub fn flow_sources(log: &EventLog) -> Vec<Option<usize>> {
 
 /// For each receive, the reason the receiving node then dropped the same frame, if it did.
 fn dropped_after_receive(log: &EventLog) -> HashMap<usize, String> {
-    let mut last_receive: HashMap<(NodeId, Rc<[u8]>), usize> = HashMap::new();
+    let mut last_receive: HashMap<(NodeId, Frame), usize> = HashMap::new();
     let mut dropped = HashMap::new();
     for (index, record) in log.records().iter().enumerate() {
         match &record.kind {
@@ -86,7 +85,7 @@ fn duplicate_groups(log: &EventLog, kinds: &[&str]) -> Vec<DuplicateGroup> {
         if !matches!(kinds.get(record.node.index()), Some(&("server" | "real"))) {
             continue;
         }
-        let Some(request) = decode::relayed_request(frame) else {
+        let Some(request) = decode::relayed_request(&frame.bytes()) else {
             continue;
         };
         let slot = (record.node, request.key);
@@ -237,7 +236,8 @@ fn real_hosts(log: &EventLog, node: usize) -> Vec<String> {
         let Kind::Send { frame, .. } = &record.kind else {
             continue;
         };
-        let Ok(parsed) = engine::frame::parse(frame) else {
+        let bytes = frame.bytes();
+        let Ok(parsed) = engine::frame::parse(&bytes) else {
             continue;
         };
         let mac = parsed.ethernet.src_addr;
@@ -315,7 +315,7 @@ pub fn run_view(plan: &Plan, run: &Finished) -> Value {
                 "x": lab::describe_record(&record.kind),
             });
             if let Some(frame) = record.kind.frame() {
-                event["c"] = json!(decode::class(frame).name());
+                event["c"] = json!(decode::class(&frame.bytes()).name());
             }
             if let Kind::Send { lan, .. } | Kind::Receive { lan, .. } = &record.kind {
                 event["l"] = json!(lan.index());

@@ -89,6 +89,7 @@ pub fn pcapng(log: &EventLog) -> Vec<u8> {
             "event {event} seed {seed} from {} if {interface}",
             log.node_name(record.node)
         );
+        let bytes = frame.bytes();
         let packet = EnhancedPacketBlock {
             interface_id: u32::try_from(lan.index())
                 .expect("LAN index fits pcapng's u32 interface id"),
@@ -96,7 +97,7 @@ pub fn pcapng(log: &EventLog) -> Vec<u8> {
             // which is what `if_tsresol` 9 declares.
             timestamp: Duration::from_nanos(record.time_ns),
             original_len: u32::try_from(frame.len()).unwrap_or(u32::MAX),
-            data: Cow::Borrowed(&frame[..frame.len().min(SNAPLEN_BYTES)]),
+            data: Cow::Borrowed(&bytes[..bytes.len().min(SNAPLEN_BYTES)]),
             options: vec![EnhancedPacketOption::Comment(option_text(comment))],
         };
         writer.write_pcapng_block(packet).expect(VEC_WRITE);

@@ -14,7 +14,7 @@ use dhcproto::Encodable;
 use dhcproto::v4::{DhcpOption, Flags, Message, MessageType};
 use engine::frame::UdpFrame;
 use engine::log::{LanId, NodeId};
-use engine::{EventLog, Kind, Record};
+use engine::{EventLog, Frame, Kind, Record};
 use pcap_file::DataLink;
 use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption;
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
@@ -100,7 +100,7 @@ fn relay_log() -> (EventLog, Vec<u8>, Vec<u8>) {
             Kind::Send {
                 lan: LanId::from_index(0),
                 interface: 0,
-                frame: Rc::from(broadcast.as_slice()),
+                frame: Frame::from(broadcast.as_slice()),
             },
         ),
         (
@@ -109,7 +109,7 @@ fn relay_log() -> (EventLog, Vec<u8>, Vec<u8>) {
             Kind::Receive {
                 lan: LanId::from_index(0),
                 interface: 0,
-                frame: Rc::from(broadcast.as_slice()),
+                frame: Frame::from(broadcast.as_slice()),
             },
         ),
         (
@@ -118,7 +118,7 @@ fn relay_log() -> (EventLog, Vec<u8>, Vec<u8>) {
             Kind::Send {
                 lan: LanId::from_index(1),
                 interface: 1,
-                frame: Rc::from(relayed.as_slice()),
+                frame: Frame::from(relayed.as_slice()),
             },
         ),
         (
@@ -126,7 +126,7 @@ fn relay_log() -> (EventLog, Vec<u8>, Vec<u8>) {
             2,
             Kind::Drop {
                 reason: engine::DropReason::NoRouterService,
-                frame: Rc::from(relayed.as_slice()),
+                frame: Frame::from(relayed.as_slice()),
             },
         ),
     ];
@@ -239,7 +239,7 @@ fn frames_longer_than_the_snaplen_are_cut_with_their_length_kept() {
         kind: Kind::Send {
             lan: LanId::from_index(0),
             interface: 0,
-            frame,
+            frame: frame.into(),
         },
     });
     let (_, blocks) = read(&crate::pcapng(&log));

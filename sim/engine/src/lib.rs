@@ -18,12 +18,13 @@ pub mod rng;
 pub mod router;
 pub mod scripted;
 pub mod server;
+mod stored;
 pub mod subnet;
 pub mod world;
 
 pub use app::{App, AppContext, Datagram, Effect, Failure, Input};
 pub use event::{ClientEvent, DropReason, RedundancyChange, ServiceEvent};
-pub use log::{EventLog, Kind, Level, Record};
+pub use log::{EventLog, Frame, Kind, Level, Record};
 pub use report::{Crash, Report};
 pub use rng::Stream;
 pub use world::{Builder, Finished, Limits, Node, StopReason, World};

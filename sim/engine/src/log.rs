@@ -6,6 +6,9 @@ use std::rc::Rc;
 
 use sha2::{Digest, Sha256};
 
+pub use crate::stored::Frame;
+use crate::stored::Tails;
+
 use crate::event::{
     Canonical, ClientEvent, Crash, DropReason, Encoder, FaultEvent, LanChanged, RedundancyChange,
     ServiceEvent,
@@ -86,16 +89,16 @@ pub enum Kind {
     Send {
         lan: LanId,
         interface: u32,
-        frame: Rc<[u8]>,
+        frame: Frame,
     },
     /// A frame taken off a LAN by a node's interface.
     Receive {
         lan: LanId,
         interface: u32,
-        frame: Rc<[u8]>,
+        frame: Frame,
     },
     /// A frame a node threw away, and why.
-    Drop { reason: DropReason, frame: Rc<[u8]> },
+    Drop { reason: DropReason, frame: Frame },
     /// A timer fired.
     Timer { token: u64 },
     /// A PXE client's boot moved on.
@@ -166,7 +169,16 @@ impl Kind {
     }
 
     /// The frame the record carries, if any.
-    pub fn frame(&self) -> Option<&Rc<[u8]>> {
+    pub fn frame(&self) -> Option<&Frame> {
+        match self {
+            Kind::Send { frame, .. } | Kind::Receive { frame, .. } | Kind::Drop { frame, .. } => {
+                Some(frame)
+            }
+            _ => None,
+        }
+    }
+
+    fn frame_mut(&mut self) -> Option<&mut Frame> {
         match self {
             Kind::Send { frame, .. } | Kind::Receive { frame, .. } | Kind::Drop { frame, .. } => {
                 Some(frame)
@@ -181,12 +193,18 @@ impl Kind {
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Kind::Send { frame, .. } => write!(f, "send {}", crate::decode::describe(frame)),
+            Kind::Send { frame, .. } => {
+                write!(f, "send {}", crate::decode::describe(&frame.bytes()))
+            }
             Kind::Receive { frame, .. } => {
-                write!(f, "receive {}", crate::decode::describe(frame))
+                write!(f, "receive {}", crate::decode::describe(&frame.bytes()))
             }
             Kind::Drop { reason, frame } => {
-                write!(f, "drop ({reason}) {}", crate::decode::describe(frame))
+                write!(
+                    f,
+                    "drop ({reason}) {}",
+                    crate::decode::describe(&frame.bytes())
+                )
             }
             Kind::Timer { token } => write!(f, "timer {token}"),
             Kind::Client(event) => event.fmt(f),
@@ -217,7 +235,8 @@ impl fmt::Display for Kind {
 pub struct LogBytes {
     /// The records themselves, as the log's vector holds them.
     pub records: usize,
-    /// The frames they carry, each allocation once.
+    /// The frames they carry, each allocation once (a large frame's head, and the tail it
+    /// shares with frames of the same bytes: see `Frame`).
     pub frames: usize,
     /// Their strings (log lines, labels, file names, reasons).
     pub text: usize,
@@ -248,36 +267,56 @@ pub struct EventLog {
     /// keeps besides crashes.
     servers: Vec<bool>,
     hasher: Sha256,
-    /// Hashes of recently logged frames. A broadcast is one `Rc` shared by its send and
-    /// every delivery, so its bytes are hashed once, not once per port. Holding the `Rc` keeps
+    /// Recently logged frames. A broadcast is one `Rc` shared by its send and every delivery,
+    /// so its bytes are hashed once, not once per port, and kept once. Holding the `Rc` keeps
     /// its address from being reused, so a pointer match is the same frame.
-    frame_hashes: FrameHashes,
+    recent_frames: RecentFrames,
+    /// The tails of the large frames kept (`Frame`).
+    tails: Tails,
     /// The record being encoded, hashed in one piece.
     scratch: Vec<u8>,
 }
 
-/// A small cache of frame digests, keyed by the frame's allocation.
+/// A small cache of the frames logged last, keyed by the frame's allocation: each one's digest,
+/// and the `Frame` the log keeps for it once one is kept.
 #[derive(Default)]
-struct FrameHashes {
-    entries: Vec<(Rc<[u8]>, FrameHash)>,
+struct RecentFrames {
+    entries: Vec<RecentFrame>,
     next: usize,
 }
 
-impl FrameHashes {
+struct RecentFrame {
+    frame: Rc<[u8]>,
+    hash: FrameHash,
+    kept: Option<Frame>,
+}
+
+impl RecentFrames {
     const CAPACITY: usize = 16;
 
-    fn get(&mut self, frame: &Rc<[u8]>) -> FrameHash {
-        if let Some((_, hash)) = self.entries.iter().find(|(f, _)| Rc::ptr_eq(f, frame)) {
-            return *hash;
+    fn get(&mut self, frame: &Rc<[u8]>) -> &mut RecentFrame {
+        if let Some(at) = self
+            .entries
+            .iter()
+            .position(|e| Rc::ptr_eq(&e.frame, frame))
+        {
+            return &mut self.entries[at];
         }
-        let hash = frame_hash(frame);
-        if self.entries.len() < Self::CAPACITY {
-            self.entries.push((frame.clone(), hash));
+        let entry = RecentFrame {
+            frame: frame.clone(),
+            hash: frame_hash(frame),
+            kept: None,
+        };
+        let at = if self.entries.len() < Self::CAPACITY {
+            self.entries.push(entry);
+            self.entries.len() - 1
         } else {
-            self.entries[self.next] = (frame.clone(), hash);
+            let at = self.next;
+            self.entries[at] = entry;
             self.next = (self.next + 1) % Self::CAPACITY;
-        }
-        hash
+            at
+        };
+        &mut self.entries[at]
     }
 }
 
@@ -310,7 +349,8 @@ impl EventLog {
             retention: Retention::All,
             servers: Vec::new(),
             hasher,
-            frame_hashes: FrameHashes::default(),
+            recent_frames: RecentFrames::default(),
+            tails: Tails::default(),
             scratch: Vec::with_capacity(128),
         }
     }
@@ -325,10 +365,17 @@ impl EventLog {
         self.retention
     }
 
-    pub fn push(&mut self, record: Record) {
-        let cache = &mut self.frame_hashes;
+    pub fn push(&mut self, mut record: Record) {
+        let recent = &mut self.recent_frames;
         self.scratch.clear();
-        encode(&mut self.scratch, &record, &mut |frame| cache.get(frame));
+        encode(
+            &mut self.scratch,
+            &record,
+            &mut |frame| match frame.whole() {
+                Some(bytes) => recent.get(bytes).hash,
+                None => frame_hash(&frame.bytes()),
+            },
+        );
         self.hasher.update(&self.scratch);
         let keep = match self.retention {
             Retention::All => true,
@@ -339,6 +386,16 @@ impl EventLog {
             },
         };
         if keep {
+            if let Some(frame) = record.kind.frame_mut()
+                && let Some(bytes) = frame.whole()
+            {
+                let entry = self.recent_frames.get(&bytes.clone());
+                let tails = &mut self.tails;
+                *frame = entry
+                    .kept
+                    .get_or_insert_with(|| tails.compact(frame))
+                    .clone();
+            }
             self.records.push(record);
         }
     }
@@ -357,11 +414,12 @@ impl EventLog {
             ..LogBytes::default()
         };
         for record in &self.records {
-            if let Some(frame) = record.kind.frame()
-                && frames.insert(Rc::as_ptr(frame) as *const u8 as usize)
-            {
-                // An `Rc`'s allocation: two counts, then the bytes.
-                bytes.frames += 2 * std::mem::size_of::<usize>() + frame.len();
+            if let Some(frame) = record.kind.frame() {
+                for (address, size) in frame.allocations().into_iter().flatten() {
+                    if frames.insert(address) {
+                        bytes.frames += size;
+                    }
+                }
             }
             bytes.text += record.kind.text_bytes();
         }
@@ -405,7 +463,7 @@ impl Record {
     /// one seed diverge at the first record whose fingerprints differ.
     pub fn fingerprint(&self) -> [u8; 32] {
         let mut bytes = Vec::new();
-        encode(&mut bytes, self, &mut |frame| frame_hash(frame));
+        encode(&mut bytes, self, &mut |frame| frame_hash(&frame.bytes()));
         Sha256::digest(&bytes).into()
     }
 }
@@ -415,7 +473,7 @@ impl Record {
 /// `Canonical` says, and free text (log lines, Windows event texts, work labels) is left out,
 /// so rewording a message changes no digest. Changing it changes every digest, so it is
 /// versioned by the `pxelab-log-v4` prefix.
-fn encode(out: &mut Vec<u8>, record: &Record, frame_hash: &mut dyn FnMut(&Rc<[u8]>) -> FrameHash) {
+fn encode(out: &mut Vec<u8>, record: &Record, frame_hash: &mut dyn FnMut(&Frame) -> FrameHash) {
     let mut out = Encoder(out);
     out.u64(record.time_ns);
     out.u64(record.node.index() as u64);
@@ -474,8 +532,8 @@ fn put_on_lan(
     tag: u8,
     lan: LanId,
     interface: u32,
-    frame: &Rc<[u8]>,
-    frame_hash: &mut dyn FnMut(&Rc<[u8]>) -> FrameHash,
+    frame: &Frame,
+    frame_hash: &mut dyn FnMut(&Frame) -> FrameHash,
 ) {
     out.u8(tag);
     out.u64(lan.index() as u64);
@@ -485,8 +543,8 @@ fn put_on_lan(
 
 fn put_frame(
     out: &mut Encoder<'_>,
-    frame: &Rc<[u8]>,
-    frame_hash: &mut dyn FnMut(&Rc<[u8]>) -> FrameHash,
+    frame: &Frame,
+    frame_hash: &mut dyn FnMut(&Frame) -> FrameHash,
 ) {
     out.u64(frame.len() as u64);
     out.0.extend_from_slice(&frame_hash(frame));
@@ -570,7 +628,7 @@ mod tests {
             kind: Kind::Receive {
                 lan: LanId(0),
                 interface: 0,
-                frame,
+                frame: frame.into(),
             },
         };
         let digest = |frames: Vec<Rc<[u8]>>| {

@@ -15,7 +15,7 @@ use crate::bridge::Bridge;
 use crate::client::{Audience, PxeClient};
 use crate::event::{DropReason, FaultEvent, LanChanged, Layer};
 use crate::frame;
-use crate::log::{EventLog, Kind, LanId, Level, NodeId, Record, Retention};
+use crate::log::{EventLog, Frame, Kind, LanId, Level, NodeId, Record, Retention};
 use crate::report::Report;
 use crate::rng::{Draws, LinkDraw, Stream, StreamName};
 use crate::router::{Router, RouterConfig};
@@ -636,7 +636,10 @@ impl Cx<'_> {
             Some(delivering) if std::ptr::eq(&delivering[..], frame) => delivering.clone(),
             _ => Rc::from(frame),
         };
-        self.record(Kind::Drop { reason, frame });
+        self.record(Kind::Drop {
+            reason,
+            frame: frame.into(),
+        });
     }
 
     /// A service's span of work begins (`end: false`) or ends.
@@ -1052,7 +1055,10 @@ impl World {
                     log.push(Record {
                         time_ns: self.now_ns,
                         node,
-                        kind: Kind::Drop { reason, frame },
+                        kind: Kind::Drop {
+                            reason,
+                            frame: frame.into(),
+                        },
                     });
                     return;
                 }
@@ -1062,7 +1068,7 @@ impl World {
                     kind: Kind::Receive {
                         lan,
                         interface,
-                        frame: frame.clone(),
+                        frame: frame.clone().into(),
                     },
                 });
                 if arp::is_arp(&frame) {
@@ -1394,7 +1400,10 @@ impl World {
             log.push(Record {
                 time_ns: self.now_ns,
                 node,
-                kind: Kind::Drop { reason, frame },
+                kind: Kind::Drop {
+                    reason,
+                    frame: frame.into(),
+                },
             });
             return;
         }
@@ -1404,7 +1413,7 @@ impl World {
             kind: Kind::Send {
                 lan: lan_id,
                 interface,
-                frame: frame.clone(),
+                frame: frame.clone().into(),
             },
         });
         // A switch looks at the Ethernet header only: it learns the source's port, sends a
@@ -1520,7 +1529,7 @@ impl World {
                     reason: DropReason::Lost {
                         lan: self.lans[lan_id.index()].name.clone(),
                     },
-                    frame: frame.clone(),
+                    frame: frame.clone().into(),
                 },
             });
         }
@@ -1636,7 +1645,7 @@ impl World {
             node: self.ports[port].node,
             kind: Kind::Drop {
                 reason,
-                frame: Rc::from(frame),
+                frame: Frame::from(frame),
             },
         });
     }
@@ -1652,7 +1661,7 @@ impl World {
                 node,
                 kind: Kind::Drop {
                     reason,
-                    frame: bytes.clone(),
+                    frame: bytes.clone().into(),
                 },
             });
         };

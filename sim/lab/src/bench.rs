@@ -307,7 +307,8 @@ fn relayed_discover(plan: &Plan, services: &Services) -> Result<Datagram, BenchE
         if record.node != dhcp {
             continue;
         }
-        let parsed = engine::frame::parse(frame).map_err(|e| no(&format!("{e:?}")))?;
+        let bytes = frame.bytes();
+        let parsed = engine::frame::parse(&bytes).map_err(|e| no(&format!("{e:?}")))?;
         if let (Some(ip), Some((udp, payload))) = (parsed.ipv4, parsed.udp) {
             return Ok(Datagram {
                 src: std::net::SocketAddrV4::new(ip.src_addr, udp.src_port),

@@ -579,8 +579,8 @@ struct Observed {
 /// The relayed copies among `frames`: `Copies` per destination address (a capture on the
 /// server LAN sees the copies to every helper; one request counts once, with the gap at the
 /// destination where its second copy came first).
-fn observe<'a>(
-    frames: impl Iterator<Item = (u64, u64, &'a [u8])>,
+fn observe<B: AsRef<[u8]>>(
+    frames: impl Iterator<Item = (u64, u64, B)>,
     routers: &Routers,
     unknown: &mut dyn FnMut(u64, Ipv4Addr) -> CalibrateError,
 ) -> Result<Observed, CalibrateError> {
@@ -589,7 +589,7 @@ fn observe<'a>(
     let mut destinations: BTreeMap<Ipv4Addr, usize> = BTreeMap::new();
     let mut gapped: BTreeSet<RequestKey> = BTreeSet::new();
     for (number, time_ns, bytes) in frames {
-        let Some(request) = decode::request(bytes) else {
+        let Some(request) = decode::request(bytes.as_ref()) else {
             continue;
         };
         if request.giaddr.is_unspecified() {
@@ -613,7 +613,7 @@ fn observe<'a>(
             .or_insert((time_ns, number));
         let next = destinations.len();
         let node = *destinations.entry(request.dst).or_insert(next);
-        let Some(copy) = copies.receive(NodeId::from_index(node), time_ns, bytes) else {
+        let Some(copy) = copies.receive(NodeId::from_index(node), time_ns, bytes.as_ref()) else {
             continue;
         };
         if copy.count != 2 || !gapped.insert(copy.key) {
@@ -1222,7 +1222,7 @@ fn simulated_gaps(
         .iter()
         .enumerate()
         .filter_map(|(index, record)| match &record.kind {
-            Kind::Send { frame, .. } => Some((index as u64 + 1, record.time_ns, &frame[..])),
+            Kind::Send { frame, .. } => Some((index as u64 + 1, record.time_ns, frame.bytes())),
             _ => None,
         });
     // A simulated giaddr is always one of the plan's routers.

@@ -408,9 +408,12 @@ fn key_event(servers: &[bool], record: &engine::Record) -> Option<String> {
             text,
         } => Some(text.clone()),
         Kind::Receive { frame, .. }
-            if servers[record.node.index()] && engine::decode::class(frame).is_dhcp() =>
+            if servers[record.node.index()] && engine::decode::class(&frame.bytes()).is_dhcp() =>
         {
-            Some(format!("received {}", engine::decode::describe(frame)))
+            Some(format!(
+                "received {}",
+                engine::decode::describe(&frame.bytes())
+            ))
         }
         _ => None,
     }

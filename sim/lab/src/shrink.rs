@@ -323,7 +323,7 @@ fn duplicate_race(run: &Finished) -> Option<String> {
         let Kind::Receive { frame, .. } = &record.kind else {
             continue;
         };
-        if let Some(copy) = copies.receive(record.node, record.time_ns, frame) {
+        if let Some(copy) = copies.receive(record.node, record.time_ns, &frame.bytes()) {
             race = Some((copy.key.xid, copy.key.kind(), copy.first_ns, record.time_ns));
         }
     }

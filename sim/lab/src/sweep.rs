@@ -162,7 +162,10 @@ fn duplicates_at_servers(run: &Finished) -> u64 {
         if !servers.get(record.node.index()).copied().unwrap_or(false) {
             continue;
         }
-        if copies.receive(record.node, record.time_ns, frame).is_some() {
+        if copies
+            .receive(record.node, record.time_ns, &frame.bytes())
+            .is_some()
+        {
             duplicates += 1;
         }
     }

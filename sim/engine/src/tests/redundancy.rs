@@ -290,7 +290,7 @@ fn hsrp_preemption_takes_back_the_active_role_only_when_configured() {
             .records()
             .iter()
             .filter(|record| match &record.kind {
-                Kind::Send { frame, .. } => frame::parse(frame)
+                Kind::Send { frame, .. } => frame::parse(&frame.bytes())
                     .ok()
                     .and_then(|parsed| parsed.udp.map(|(_, payload)| payload.to_vec()))
                     .and_then(|payload| {
@@ -453,7 +453,7 @@ fn announcements(world: &Finished, router: &str) -> Vec<(u64, EthernetAddress)> 
         .iter()
         .filter(|r| log.node_name(r.node) == router)
         .filter_map(|r| match &r.kind {
-            Kind::Send { frame, .. } => match crate::arp::parse(frame)? {
+            Kind::Send { frame, .. } => match crate::arp::parse(&frame.bytes())? {
                 smoltcp::wire::ArpRepr::EthernetIpv4 {
                     source_hardware_addr,
                     source_protocol_addr,
@@ -545,7 +545,8 @@ fn vrrp_advertisements_carry_dscp_48_and_counting_ip_ids() {
         .filter(|r| log.node_name(r.node) == "r1")
         .filter_map(|r| match &r.kind {
             Kind::Send { frame, .. } => {
-                let parsed = crate::frame::parse(frame).ok()?;
+                let bytes = frame.bytes();
+                let parsed = crate::frame::parse(&bytes).ok()?;
                 let ip = parsed.ipv4?;
                 (ip.dst_addr == wire::vrrp::GROUP_ADDR).then(|| {
                     let packet =
