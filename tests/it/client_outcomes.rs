@@ -49,7 +49,8 @@ fn without_a_dhcp_server_clients_end_in_pxe_e51_after_sixty_seconds() {
                 r.node == node
                     && matches!(
                         &r.kind,
-                        engine::Kind::Client(engine::ClientEvent::PoweredOn { .. })
+                        engine::Kind::Client(event)
+                            if matches!(**event, engine::ClientEvent::PoweredOn { .. })
                     )
             })
             .unwrap()

@@ -96,7 +96,7 @@ fn check(label: &str, plan: &Plan, seed: u64, expected: &Expected) -> String {
     for client in &report.clients {
         let acked = log.records().iter().any(|record| {
             log.node_name(record.node) == client.name
-                && matches!(&record.kind, Kind::Client(engine::ClientEvent::Ack { .. }))
+                && matches!(&record.kind, Kind::Client(event) if matches!(**event, engine::ClientEvent::Ack { .. }))
         });
         assert!(acked, "{context}: {} got no DHCPACK", client.name);
     }

@@ -79,7 +79,7 @@ fn a_crashing_seed_shows_both_copies_the_heap_corruption_and_the_failed_restart(
     // The crash is the plugin's panic (the heap corruption it models), known by its type.
     assert!(
         matches!(
-            cause,
+            &**cause,
             engine::event::Crash::Failed(engine::Failure::Crashed(
                 engine::app::CrashCause::Panic { .. }
             ))
@@ -131,12 +131,12 @@ fn a_crashing_seed_shows_both_copies_the_heap_corruption_and_the_failed_restart(
         .iter()
         .filter(|r| r.node == wds)
         .filter_map(|r| match &r.kind {
-            Kind::WindowsEvent {
-                source,
-                event_id,
-                text,
-                ..
-            } => Some((r.time_ns, source.as_str(), *event_id, text.as_str())),
+            Kind::WindowsEvent(event) => Some((
+                r.time_ns,
+                event.source.as_str(),
+                event.event_id,
+                event.text.as_str(),
+            )),
             _ => None,
         })
         .collect();

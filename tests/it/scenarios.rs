@@ -38,7 +38,7 @@ fn client_events(run: &Finished) -> BTreeMap<String, Vec<ClientEvent>> {
     for record in log.records() {
         if let Kind::Client(event) = &record.kind {
             let node = log.node_name(record.node).to_string();
-            events.entry(node).or_default().push(event.clone());
+            events.entry(node).or_default().push((**event).clone());
         }
     }
     events
@@ -51,7 +51,7 @@ fn drops(run: &Finished) -> Vec<(String, DropReason)> {
         .iter()
         .filter_map(|record| match &record.kind {
             Kind::Drop { reason, .. } => {
-                Some((log.node_name(record.node).to_string(), reason.clone()))
+                Some((log.node_name(record.node).to_string(), (**reason).clone()))
             }
             _ => None,
         })
@@ -572,12 +572,15 @@ fn wds_traps(run: &Finished) -> Vec<(u64, String)> {
         .iter()
         .filter(|record| log.node_name(record.node) == "wds")
         .filter_map(|record| match &record.kind {
-            Kind::Crash(engine::event::Crash::Failed(engine::Failure::Crashed(cause))) => {
-                match cause {
-                    engine::app::CrashCause::Trap { code } => Some((record.time_ns, code.clone())),
-                    other => panic!("WDS crashed otherwise: {other}"),
+            Kind::Crash(crash) => match &**crash {
+                engine::event::Crash::Failed(engine::Failure::Crashed(
+                    engine::app::CrashCause::Trap { code },
+                )) => Some((record.time_ns, code.clone())),
+                engine::event::Crash::Failed(engine::Failure::Crashed(other)) => {
+                    panic!("WDS crashed otherwise: {other}")
                 }
-            }
+                _ => None,
+            },
             _ => None,
         })
         .collect()
@@ -632,7 +635,7 @@ fn a_udp_monitor_probing_ports_67_and_4011_crashes_wds_at_each_probe() {
                 .iter()
                 .find(|r| {
                     world.log().node_name(r.node) == client
-                        && matches!(&r.kind, Kind::Client(ClientEvent::PoweredOn { .. }))
+                        && matches!(&r.kind, Kind::Client(event) if matches!(**event, ClientEvent::PoweredOn { .. }))
                 })
                 .map(|r| r.time_ns)
                 .unwrap();

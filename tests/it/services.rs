@@ -14,12 +14,9 @@ fn windows_events(world: &Finished, node: &str) -> Vec<(String, u32, String)> {
         .iter()
         .filter(|r| log.node_name(r.node) == node)
         .filter_map(|r| match &r.kind {
-            Kind::WindowsEvent {
-                source,
-                event_id,
-                text,
-                ..
-            } => Some((source.clone(), *event_id, text.clone())),
+            Kind::WindowsEvent(event) => {
+                Some((event.source.clone(), event.event_id, event.text.clone()))
+            }
             _ => None,
         })
         .collect()
@@ -141,10 +138,7 @@ fn a_server_that_loses_power_is_silent_until_it_boots_again() {
     assert!(log.records().iter().any(|r| log.node_name(r.node) == "wds"
         && matches!(
             &r.kind,
-            Kind::Drop {
-                reason: engine::DropReason::NodeDown,
-                ..
-            }
+            Kind::Drop { reason, .. } if **reason == engine::DropReason::NodeDown
         )));
 }
 
@@ -162,7 +156,7 @@ fn a_reboot_clears_wmi_and_restarts_the_service() {
         log.records()[rebooted..]
             .iter()
             .any(|r| log.node_name(r.node) == "wds"
-                && matches!(&r.kind, Kind::WindowsEvent { event_id: 257, .. }))
+                && matches!(&r.kind, Kind::WindowsEvent(event) if event.event_id == 257))
     );
 }
 

@@ -165,7 +165,7 @@ fn work_bars(log: &EventLog, end_ns: u64) -> Vec<Value> {
                 end: false,
                 label,
             } => {
-                open.insert((record.node, *id), (record.time_ns, label.clone()));
+                open.insert((record.node, *id), (record.time_ns, label.to_string()));
             }
             Kind::Work { id, end: true, .. } => {
                 if let Some((start_ns, label)) = open.remove(&(record.node, *id)) {
@@ -332,7 +332,12 @@ pub fn run_view(plan: &Plan, run: &Finished) -> Value {
             if let Some(group) = group_of.get(&index) {
                 event["dup"] = json!(group);
             }
-            if let Kind::Log { level, .. } | Kind::WindowsEvent { level, .. } = &record.kind {
+            let level = match &record.kind {
+                Kind::Log { level, .. } => Some(level),
+                Kind::WindowsEvent(windows) => Some(&windows.level),
+                _ => None,
+            };
+            if let Some(level) = level {
                 event["level"] = json!(level.to_string());
             }
             event

@@ -125,7 +125,7 @@ fn relay_log() -> (EventLog, Vec<u8>, Vec<u8>) {
             5_002_000_000,
             2,
             Kind::Drop {
-                reason: engine::DropReason::NoRouterService,
+                reason: Box::new(engine::DropReason::NoRouterService),
                 frame: Frame::from(relayed.as_slice()),
             },
         ),

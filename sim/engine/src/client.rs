@@ -292,11 +292,11 @@ impl PxeClient {
             Some((low, high)) => low + self.stream.next_u64() % (high - low).max(1),
             None => self.profile.discover_timeouts_ns[0],
         };
-        cx.event(Kind::Client(ClientEvent::PoweredOn {
+        cx.event(Kind::Client(Box::new(ClientEvent::PoweredOn {
             arch: self.config.arch,
             firmware: self.profile.firmware,
             mac: self.config.mac,
-        }));
+        })));
         self.begin_dhcp(cx);
     }
 
@@ -325,16 +325,18 @@ impl PxeClient {
                 file,
                 bytes,
                 time_ns,
-            } => cx.event(Kind::Client(ClientEvent::Booted {
+            } => cx.event(Kind::Client(Box::new(ClientEvent::Booted {
                 file: file.clone(),
                 bytes: *bytes,
                 after_ns: time_ns - self.power_on_ns,
-            })),
-            Outcome::Failed { code, message, .. } => cx.event(Kind::Client(ClientEvent::Failed {
-                code,
-                message: message.clone(),
-                then: self.profile.after_failure,
-            })),
+            }))),
+            Outcome::Failed { code, message, .. } => {
+                cx.event(Kind::Client(Box::new(ClientEvent::Failed {
+                    code,
+                    message: message.clone(),
+                    then: self.profile.after_failure,
+                })))
+            }
             Outcome::Pending => {}
         }
         self.outcome = outcome;
@@ -660,10 +662,10 @@ impl PxeClient {
             _ => (false, false),
         };
         let message = self.message(cx, MessageType::Discover, Ipv4Addr::UNSPECIFIED, None, held);
-        cx.event(Kind::Client(ClientEvent::Discover {
+        cx.event(Kind::Client(Box::new(ClientEvent::Discover {
             xid: self.xid,
             attempt: attempt as u32 + 1,
-        }));
+        })));
         self.broadcast(cx, &message);
         let timeout_ns = self.discover_timeout_ns(attempt);
         self.arm(cx, timeout_ns);
@@ -681,11 +683,11 @@ impl PxeClient {
             Some(&choice.dhcp),
             held,
         );
-        cx.event(Kind::Client(ClientEvent::Request {
+        cx.event(Kind::Client(Box::new(ClientEvent::Request {
             yiaddr: choice.dhcp.yiaddr,
             server: choice.dhcp.server_id,
             attempt: attempt as u32 + 1,
-        }));
+        })));
         self.broadcast(cx, &message);
         self.phase = Phase::Request { attempt, choice };
         self.arm(cx, self.profile.request_timeouts_ns[attempt]);
@@ -713,12 +715,12 @@ impl PxeClient {
         if profile.boot_server_secs == BootServerSecs::AttemptLittleEndian {
             message.set_secs((attempt as u16).swap_bytes());
         }
-        cx.event(Kind::Client(ClientEvent::BootServerRequest {
+        cx.event(Kind::Client(Box::new(ClientEvent::BootServerRequest {
             server,
             port: PXE_BOOT_SERVER_PORT,
             xid: self.boot_xid,
             attempt: attempt as u32 + 1,
-        }));
+        })));
         let payload = outgoing.to_vec();
         let src_port = if profile.boot_server_from_4011 {
             PXE_BOOT_SERVER_PORT
@@ -788,12 +790,12 @@ impl PxeClient {
             mode: "octet",
             options,
         };
-        cx.event(Kind::Client(ClientEvent::TftpRequest {
+        cx.event(Kind::Client(Box::new(ClientEvent::TftpRequest {
             file: file.to_string(),
             server,
             probe,
             attempt: attempt as u32 + 1,
-        }));
+        })));
         self.send_tftp(cx, lease, server, TFTP_PORT, &request);
         self.phase = Phase::TftpOpen(Opening {
             attempt,
@@ -928,10 +930,10 @@ impl PxeClient {
 
         match (&mut self.phase, kind) {
             (Phase::Discover { offers, .. }, MessageType::Offer) => {
-                cx.event(Kind::Client(ClientEvent::Offer {
+                cx.event(Kind::Client(Box::new(ClientEvent::Offer {
                     server: offer.server_id,
                     yiaddr: offer.has_address().then_some(offer.yiaddr),
-                }));
+                })));
                 if offers.len() >= self.profile.offers_max {
                     return cx.drop_frame(DropReason::OfferCacheFull, bytes);
                 }
@@ -973,18 +975,20 @@ impl PxeClient {
                     router,
                 };
                 cx.set_address(0, Some(lease.ip));
-                cx.event(Kind::Client(ClientEvent::Ack {
+                cx.event(Kind::Client(Box::new(ClientEvent::Ack {
                     ip: lease.ip,
                     prefix_len,
                     gateway: router,
-                }));
+                })));
                 if self.profile.gratuitous_arp_after_ack {
                     cx.announce(0, 0, lease.ip, self.config.mac, 1, false);
                 }
                 self.after_ack(cx, lease, choice.boot, offer);
             }
             (Phase::Request { .. }, MessageType::Nak) => {
-                cx.event(Kind::Client(ClientEvent::Nak { server: server_id }));
+                cx.event(Kind::Client(Box::new(ClientEvent::Nak {
+                    server: server_id,
+                })));
                 if self.dhcp_cycles < self.profile.dhcp_cycles_max {
                     self.begin_dhcp(cx);
                 } else {
@@ -1007,10 +1011,10 @@ impl PxeClient {
                 } else {
                     offer.siaddr
                 };
-                cx.event(Kind::Client(ClientEvent::BootServerAck {
+                cx.event(Kind::Client(Box::new(ClientEvent::BootServerAck {
                     file: file.clone(),
                     tftp_server,
-                }));
+                })));
                 let pause_ns = self.profile.tftp_delay_after_boot_server_ns;
                 let next = Next::Tftp {
                     server: tftp_server,
@@ -1044,11 +1048,11 @@ impl PxeClient {
                     | DhcpOption::ClientIdentifier(_)
             )
         });
-        cx.event(Kind::Client(ClientEvent::Decline {
+        cx.event(Kind::Client(Box::new(ClientEvent::Decline {
             server: offer.server_id,
             ip,
             requested: offer.yiaddr,
-        }));
+        })));
         self.broadcast(cx, &message);
         if self.dhcp_cycles < self.profile.dhcp_cycles_max {
             self.begin_dhcp(cx);
@@ -1172,12 +1176,12 @@ impl PxeClient {
                     .filter(|&w: &u16| w > 0)
                     .unwrap_or(1);
                 let tsize = value("tsize").and_then(|v| v.parse().ok());
-                cx.event(Kind::Client(ClientEvent::TftpOptionAck {
+                cx.event(Kind::Client(Box::new(ClientEvent::TftpOptionAck {
                     src_port,
                     blksize,
                     windowsize: window,
                     tsize,
-                }));
+                })));
                 if probe {
                     // The size is known: end this transfer and read the file from a new port.
                     let abort = tftp::Repr::Error {

@@ -329,14 +329,14 @@ impl Group {
         let was_forwarding = self.is_forwarding();
         let old = self.state;
         self.state = state;
-        cx.event(Kind::Redundancy(RedundancyChange {
+        cx.event(Kind::Redundancy(Box::new(RedundancyChange {
             interface: self.interface_name.clone(),
             protocol: self.config.protocol,
             group: self.config.group,
             from: old,
             to: state,
             cause: why,
-        }));
+        })));
         match (was_forwarding, self.is_forwarding()) {
             (false, true) => cx.own_virtual_mac(self.interface, self.mac(), true),
             (true, false) => cx.own_virtual_mac(self.interface, self.mac(), false),

@@ -52,7 +52,7 @@ impl Report {
                 Kind::Crash(cause) => Some(Crash {
                     node: log.node_name(record.node).to_string(),
                     time_ns: record.time_ns,
-                    cause: cause.clone(),
+                    cause: (**cause).clone(),
                     reason: cause.to_string(),
                 }),
                 _ => None,

@@ -192,7 +192,10 @@ impl ServerNode {
         match self.app.reset() {
             Ok(()) => true,
             Err(message) => {
-                cx.event(Kind::Crash(Crash::NoInstance { restart, message }));
+                cx.event(Kind::Crash(Box::new(Crash::NoInstance {
+                    restart,
+                    message,
+                })));
                 false
             }
         }
@@ -434,7 +437,7 @@ impl ServerNode {
     fn fail(&mut self, cx: &mut Cx, failure: Failure) {
         self.stop_service();
         self.crashes += 1;
-        cx.event(Kind::Crash(Crash::Failed(failure.clone())));
+        cx.event(Kind::Crash(Box::new(Crash::Failed(failure.clone()))));
         let name = &self.config.service_name;
         let times = self.crashes;
         if let Failure::Refused(refusal) = &failure {

@@ -15,7 +15,7 @@ use crate::bridge::Bridge;
 use crate::client::{Audience, PxeClient};
 use crate::event::{DropReason, FaultEvent, LanChanged, Layer};
 use crate::frame;
-use crate::log::{EventLog, Frame, Kind, LanId, Level, NodeId, Record, Retention};
+use crate::log::{EventLog, Frame, Kind, LanId, Level, NodeId, Record, Retention, WindowsEvent};
 use crate::report::Report;
 use crate::rng::{Draws, LinkDraw, Stream, StreamName};
 use crate::router::{Router, RouterConfig};
@@ -637,14 +637,18 @@ impl Cx<'_> {
             _ => Rc::from(frame),
         };
         self.record(Kind::Drop {
-            reason,
+            reason: Box::new(reason),
             frame: frame.into(),
         });
     }
 
     /// A service's span of work begins (`end: false`) or ends.
     pub fn work(&mut self, id: u64, end: bool, label: String) {
-        self.record(Kind::Work { id, end, label });
+        self.record(Kind::Work {
+            id,
+            end,
+            label: label.into_boxed_str(),
+        });
     }
 
     pub fn windows_event(
@@ -654,12 +658,12 @@ impl Cx<'_> {
         event_id: u32,
         text: impl Into<String>,
     ) {
-        self.record(Kind::WindowsEvent {
+        self.record(Kind::WindowsEvent(Box::new(WindowsEvent {
             source: source.to_string(),
             level,
             event_id,
             text: text.into(),
-        });
+        })));
     }
 }
 
@@ -1056,7 +1060,7 @@ impl World {
                         time_ns: self.now_ns,
                         node,
                         kind: Kind::Drop {
-                            reason,
+                            reason: Box::new(reason),
                             frame: frame.into(),
                         },
                     });
@@ -1401,7 +1405,7 @@ impl World {
                 time_ns: self.now_ns,
                 node,
                 kind: Kind::Drop {
-                    reason,
+                    reason: Box::new(reason),
                     frame: frame.into(),
                 },
             });
@@ -1526,9 +1530,9 @@ impl World {
                 time_ns: self.now_ns,
                 node: self.ports[port].node,
                 kind: Kind::Drop {
-                    reason: DropReason::Lost {
+                    reason: Box::new(DropReason::Lost {
                         lan: self.lans[lan_id.index()].name.clone(),
-                    },
+                    }),
                     frame: frame.clone().into(),
                 },
             });
@@ -1644,7 +1648,7 @@ impl World {
             time_ns: self.now_ns,
             node: self.ports[port].node,
             kind: Kind::Drop {
-                reason,
+                reason: Box::new(reason),
                 frame: Frame::from(frame),
             },
         });
@@ -1660,7 +1664,7 @@ impl World {
                 time_ns: world.now_ns,
                 node,
                 kind: Kind::Drop {
-                    reason,
+                    reason: Box::new(reason),
                     frame: bytes.clone().into(),
                 },
             });
