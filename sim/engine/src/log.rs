@@ -419,7 +419,7 @@ impl EventLog {
             if let Some(frame) = record.kind.frame_mut()
                 && let Some(bytes) = frame.whole()
             {
-                let entry = self.recent_frames.get(&bytes.clone());
+                let entry = self.recent_frames.get(bytes);
                 let tails = &mut self.tails;
                 *frame = entry
                     .kept
