@@ -13,9 +13,9 @@ use std::rc::Rc;
 /// The bytes a spliced frame keeps of its own: Ethernet (14), IPv4 (20 without options), UDP
 /// (8) and TFTP (4) headers are 46, and whatever differs between clients lies in them.
 pub const HEAD_LEN: usize = 64;
-/// Shorter frames are kept whole. DHCP messages (300 to 600 bytes) differ past any fixed
-/// head (xid, chaddr, addresses), so splitting them would only add a table entry; TFTP blocks
-/// are 512 bytes of data and more.
+/// Shorter frames are kept whole. A DHCP frame (about 340 to 400 bytes here) differs from
+/// every other past any fixed head (xid, chaddr, addresses), so splitting it would only add a
+/// table entry; a TFTP DATA frame of a full block is 558 bytes or more (512-byte blocks).
 const SPLICE_MIN: usize = 540;
 
 /// A frame as a record holds it: its bytes, whole or as a head and a shared tail.
